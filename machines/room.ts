@@ -1,0 +1,98 @@
+/**
+ * roomMachine — one conversation between two users.
+ *
+ * States: `open` → `closed` (final).
+ * Takes:  `room.message` (a member sends text; the room numbers it),
+ *         `room.leave` (a member leaves or is gone; the room closes).
+ * Emits:  `room.relayed` (a numbered message, for the partner and as the sender's receipt),
+ *         `room.closed` (to the member who stayed, with the reason the other one went).
+ *
+ * Ids and clock readings arrive in the events: the chart itself never reads the clock.
+ */
+import { assign, emit, setup } from 'xstate';
+
+/** Why a room ended, as the member who stayed is told. */
+export type DepartureReason = 'left' | 'disconnected' | 'timeout' | 'shutdown';
+
+export interface RoomInput {
+  roomId: string;
+  members: readonly [string, string];
+}
+
+export interface RoomContext extends RoomInput {
+  /** The `seq` of the last relayed message; the first message is 1. */
+  seq: number;
+}
+
+export type RoomEvent =
+  | { type: 'room.message'; from: string; text: string; messageId: string; sentAt: string }
+  | { type: 'room.leave'; userId: string; reason: DepartureReason };
+
+/** A message as the room relays it: numbered, stamped, addressed. */
+export interface RelayedMessage {
+  roomId: string;
+  from: string;
+  to: string;
+  text: string;
+  messageId: string;
+  seq: number;
+  sentAt: string;
+}
+
+export type RoomEmitted =
+  | ({ type: 'room.relayed' } & RelayedMessage)
+  | { type: 'room.closed'; roomId: string; to: string; reason: DepartureReason };
+
+const partnerOf = (members: readonly [string, string], userId: string): string =>
+  members[0] === userId ? members[1] : members[0];
+
+export const roomMachine = setup({
+  types: {
+    input: {} as RoomInput,
+    context: {} as RoomContext,
+    events: {} as RoomEvent,
+    emitted: {} as RoomEmitted,
+  },
+  guards: {
+    isMember: ({ context, event }) =>
+      context.members.includes(event.type === 'room.message' ? event.from : event.userId),
+  },
+  actions: {
+    numberMessage: assign({ seq: ({ context }) => context.seq + 1 }),
+    emitRelayed: emit(({ context, event }) => {
+      if (event.type !== 'room.message') throw new Error(`emitRelayed cannot handle ${event.type}`);
+      return {
+        type: 'room.relayed' as const,
+        roomId: context.roomId,
+        from: event.from,
+        to: partnerOf(context.members, event.from),
+        text: event.text,
+        messageId: event.messageId,
+        seq: context.seq,
+        sentAt: event.sentAt,
+      };
+    }),
+    emitClosed: emit(({ context, event }) => {
+      if (event.type !== 'room.leave') throw new Error(`emitClosed cannot handle ${event.type}`);
+      return {
+        type: 'room.closed' as const,
+        roomId: context.roomId,
+        to: partnerOf(context.members, event.userId),
+        reason: event.reason,
+      };
+    }),
+  },
+}).createMachine({
+  id: 'room',
+  context: ({ input }) => ({ ...input, seq: 0 }),
+  initial: 'open',
+  states: {
+    open: {
+      on: {
+        'room.message': { guard: 'isMember', actions: ['numberMessage', 'emitRelayed'] },
+        'room.leave': { guard: 'isMember', target: 'closed', actions: 'emitClosed' },
+      },
+    },
+    closed: { type: 'final' },
+  },
+});

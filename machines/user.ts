@@ -1,0 +1,172 @@
+/**
+ * userMachine — one person (or agent) behind one MCP session.
+ *
+ * States: `idle` → `waiting` → `chatting` → `idle`, and `ended` (final) from any of
+ *         them when the session ends.
+ * Takes:  from the session: `queue.enter`, `chat.send`, `chat.leave`, `chat.next`,
+ *         `session.closed`; from the queue and its room: `room.paired`,
+ *         `room.message`, `room.receipt`, `room.closed`.
+ * Emits:  to the queue and room (the broker carries them): `queue.join`, `queue.leave`,
+ *         `room.send`, `room.leave`; to the user's client: `chat.matched`,
+ *         `chat.received`, `chat.partnerLeft`.
+ *
+ * The chart decides what a user may do; it never reads a clock or makes an id.
+ */
+import { assign, emit, setup } from 'xstate';
+import type { DepartureReason } from './room.js';
+
+export type { DepartureReason } from './room.js';
+
+/** Why a session ended (a subset of the reasons a partner is told). */
+export type SessionEndReason = Exclude<DepartureReason, 'left'>;
+
+export interface UserInput {
+  userId: string;
+}
+
+export interface Receipt {
+  roomId: string;
+  messageId: string;
+  seq: number;
+  sentAt: string;
+}
+
+export interface UserContext extends UserInput {
+  roomId: string | null;
+  partnerId: string | null;
+  /** The receipt for the last message this user sent: what `send_message` answers. */
+  lastReceipt: Receipt | null;
+}
+
+export interface IncomingMessage extends Receipt {
+  text: string;
+}
+
+export type UserEvent =
+  | { type: 'queue.enter' }
+  | { type: 'chat.send'; roomId: string; text: string }
+  | { type: 'chat.leave'; roomId?: string }
+  | { type: 'chat.next' }
+  | { type: 'session.closed'; reason: SessionEndReason }
+  | { type: 'room.paired'; roomId: string; partnerId: string }
+  | ({ type: 'room.message' } & IncomingMessage)
+  | ({ type: 'room.receipt' } & Receipt)
+  | { type: 'room.closed'; roomId: string; reason: DepartureReason };
+
+export type UserEmitted =
+  | { type: 'queue.join'; userId: string; avoid: string | null }
+  | { type: 'queue.leave'; userId: string }
+  | { type: 'room.send'; roomId: string; userId: string; text: string }
+  | { type: 'room.leave'; roomId: string; userId: string; reason: DepartureReason }
+  | { type: 'chat.matched'; roomId: string }
+  | ({ type: 'chat.received' } & IncomingMessage)
+  | { type: 'chat.partnerLeft'; roomId: string; reason: DepartureReason };
+
+export type UserState = 'idle' | 'waiting' | 'chatting' | 'ended';
+
+const roomIdOf = (event: UserEvent): string | undefined =>
+  'roomId' in event ? event.roomId : undefined;
+
+export const userMachine = setup({
+  types: {
+    input: {} as UserInput,
+    context: {} as UserContext,
+    events: {} as UserEvent,
+    emitted: {} as UserEmitted,
+  },
+  guards: {
+    isOwnRoom: ({ context, event }) => roomIdOf(event) === context.roomId,
+    /** `leave_chat` may name the room, or leave it out to mean the current one. */
+    leavesOwnRoom: ({ context, event }) => {
+      const roomId = roomIdOf(event);
+      return roomId === undefined || roomId === context.roomId;
+    },
+  },
+  actions: {
+    joinQueue: emit(({ context }) => ({
+      type: 'queue.join' as const,
+      userId: context.userId,
+      avoid: context.partnerId,
+    })),
+    leaveQueue: emit(({ context }) => ({ type: 'queue.leave' as const, userId: context.userId })),
+    assignRoom: assign(({ event }) =>
+      event.type === 'room.paired'
+        ? { roomId: event.roomId, partnerId: event.partnerId, lastReceipt: null }
+        : {},
+    ),
+    clearRoom: assign({ roomId: null, lastReceipt: null }),
+    forgetPartner: assign({ partnerId: null }),
+    emitMatched: emit(({ context }) => ({ type: 'chat.matched' as const, roomId: context.roomId! })),
+    sendToRoom: emit(({ context, event }) => ({
+      type: 'room.send' as const,
+      roomId: context.roomId!,
+      userId: context.userId,
+      text: event.type === 'chat.send' ? event.text : '',
+    })),
+    assignReceipt: assign({
+      lastReceipt: ({ context, event }) =>
+        event.type === 'room.receipt'
+          ? { roomId: event.roomId, messageId: event.messageId, seq: event.seq, sentAt: event.sentAt }
+          : context.lastReceipt,
+    }),
+    emitReceived: emit(({ event }) => {
+      if (event.type !== 'room.message') throw new Error(`emitReceived cannot handle ${event.type}`);
+      const { type: _type, ...message } = event;
+      return { type: 'chat.received' as const, ...message };
+    }),
+    emitPartnerLeft: emit(({ context, event }) => ({
+      type: 'chat.partnerLeft' as const,
+      roomId: context.roomId!,
+      reason: event.type === 'room.closed' ? event.reason : 'disconnected',
+    })),
+    leaveRoom: emit(({ context, event }) => ({
+      type: 'room.leave' as const,
+      roomId: context.roomId!,
+      userId: context.userId,
+      reason: event.type === 'session.closed' ? event.reason : 'left',
+    })),
+  },
+}).createMachine({
+  id: 'user',
+  context: ({ input }) => ({ ...input, roomId: null, partnerId: null, lastReceipt: null }),
+  initial: 'idle',
+  states: {
+    idle: {
+      on: {
+        'queue.enter': { target: 'waiting', actions: 'joinQueue' },
+        'chat.next': { target: 'waiting', actions: 'joinQueue' },
+        'session.closed': 'ended',
+      },
+    },
+    waiting: {
+      on: {
+        // `queue.enter` and `chat.next` are not taken here: a user already waiting keeps
+        // its place, and the session answers with that place instead.
+        'room.paired': { target: 'chatting', actions: ['assignRoom', 'emitMatched'] },
+        'chat.leave': { target: 'idle', actions: ['leaveQueue', 'forgetPartner'] },
+        'session.closed': { target: 'ended', actions: 'leaveQueue' },
+      },
+    },
+    chatting: {
+      on: {
+        'chat.send': { guard: 'isOwnRoom', actions: 'sendToRoom' },
+        'room.receipt': { guard: 'isOwnRoom', actions: 'assignReceipt' },
+        'room.message': { guard: 'isOwnRoom', actions: 'emitReceived' },
+        'room.closed': {
+          guard: 'isOwnRoom',
+          target: 'idle',
+          actions: ['emitPartnerLeft', 'clearRoom', 'forgetPartner'],
+        },
+        'chat.leave': {
+          guard: 'leavesOwnRoom',
+          target: 'idle',
+          actions: ['leaveRoom', 'clearRoom', 'forgetPartner'],
+        },
+        // The partner just left stays in `partnerId`, so the queue does not pair them again at once.
+        'chat.next': { target: 'waiting', actions: ['leaveRoom', 'clearRoom', 'joinQueue'] },
+        'session.closed': { target: 'ended', actions: ['leaveRoom', 'clearRoom'] },
+      },
+    },
+    ended: { type: 'final' },
+  },
+});

@@ -1,0 +1,88 @@
+/**
+ * The in-memory broker: one queue actor for the process, which spawns a room actor
+ * per pair; deliveries are plain function calls, so a tool call's effects (a pairing,
+ * a relayed message and its receipt) are complete when `actor.send` returns.
+ */
+import { randomUUID } from 'node:crypto';
+import { createActor, type InspectionEvent, type Observer } from 'xstate';
+import { queueMachine } from '../../machines/queue.js';
+import type { RoomEmitted, roomMachine } from '../../machines/room.js';
+import type { ActorRefFrom } from 'xstate';
+import type { ChatBroker, Delivery } from './port.js';
+
+export interface MemoryBrokerOptions {
+  /** Passed to the queue actor (and so to its rooms), e.g. the Stately inspector. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Clock for message stamps; tests may fix it. */
+  now?: () => Date;
+  /** Id source for rooms and messages. */
+  newId?: () => string;
+}
+
+export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
+  const { now = () => new Date(), newId = randomUUID } = options;
+  const inboxes = new Map<string, (event: Delivery) => void>();
+  const queue = createActor(queueMachine, { systemId: 'queue', inspect: options.inspect });
+
+  const deliver = (userId: string, event: Delivery) => inboxes.get(userId)?.(event);
+  const roomRef = (roomId: string) =>
+    queue.system.get(`room:${roomId}`) as ActorRefFrom<typeof roomMachine> | undefined;
+
+  const route = (event: RoomEmitted) => {
+    if (event.type === 'room.closed') {
+      deliver(event.to, { type: 'room.closed', roomId: event.roomId, reason: event.reason });
+      return;
+    }
+    const { roomId, messageId, seq, sentAt } = event;
+    deliver(event.to, { type: 'room.message', roomId, messageId, seq, sentAt, text: event.text });
+    deliver(event.from, { type: 'room.receipt', roomId, messageId, seq, sentAt });
+  };
+
+  queue.on('queue.paired', ({ roomId, members: [first, second] }) => {
+    const room = roomRef(roomId);
+    room?.on('room.relayed', route);
+    room?.on('room.closed', route);
+    deliver(first, { type: 'room.paired', roomId, partnerId: second });
+    deliver(second, { type: 'room.paired', roomId, partnerId: first });
+  });
+  queue.start();
+
+  return {
+    attach(userId, inbox) {
+      inboxes.set(userId, inbox);
+      return () => {
+        if (inboxes.get(userId) === inbox) inboxes.delete(userId);
+      };
+    },
+    join(userId, avoid) {
+      queue.send({ type: 'queue.join', userId, avoid, roomId: newId() });
+    },
+    leaveQueue(userId) {
+      queue.send({ type: 'queue.leave', userId });
+    },
+    send(roomId, from, text) {
+      roomRef(roomId)?.send({
+        type: 'room.message',
+        from,
+        text,
+        messageId: newId(),
+        sentAt: now().toISOString(),
+      });
+    },
+    leaveRoom(roomId, userId, reason) {
+      roomRef(roomId)?.send({ type: 'room.leave', userId, reason });
+    },
+    positionOf(userId) {
+      const index = queue.getSnapshot().context.waiting.findIndex((w) => w.userId === userId);
+      return index === -1 ? undefined : index + 1;
+    },
+    stats() {
+      const snapshot = queue.getSnapshot();
+      return { waiting: snapshot.context.waiting.length, rooms: Object.keys(snapshot.children).length };
+    },
+    close() {
+      queue.stop();
+      inboxes.clear();
+    },
+  };
+}

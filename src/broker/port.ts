@@ -1,0 +1,40 @@
+/**
+ * The broker port: how a user actor reaches the queue and its room, and how their
+ * answers reach the user again. The machines never see it; `src/` wires each user
+ * actor's emitted intents to these calls, and the deliveries back into the actor.
+ *
+ * The default, `memoryBroker()`, runs the queue and room actors in this process. A
+ * broker over Redis (several processes, one queue) implements the same interface.
+ */
+import type { DepartureReason, UserEvent } from '../../machines/user.js';
+
+/** What a broker delivers to a user actor: the events its queue and room send it. */
+export type Delivery = Extract<
+  UserEvent,
+  { type: 'room.paired' | 'room.message' | 'room.receipt' | 'room.closed' }
+>;
+
+export interface BrokerStats {
+  /** Users waiting in the queue. */
+  waiting: number;
+  /** Rooms open (each has two members). */
+  rooms: number;
+}
+
+export interface ChatBroker {
+  /** Delivers events for `userId` to `deliver` until the returned function is called. */
+  attach(userId: string, deliver: (event: Delivery) => void): () => void;
+  /** Puts a user at the tail of the queue, or pairs it with the earliest match. */
+  join(userId: string, avoid: string | null): void;
+  /** Takes a waiting user out of the queue. */
+  leaveQueue(userId: string): void;
+  /** Relays text to the sender's partner; the sender gets a `room.receipt`. */
+  send(roomId: string, from: string, text: string): void;
+  /** Closes a room on behalf of a member; the partner gets `room.closed`. */
+  leaveRoom(roomId: string, userId: string, reason: DepartureReason): void;
+  /** 1-based place of a waiting user, or undefined when it is not waiting. */
+  positionOf(userId: string): number | undefined;
+  stats(): BrokerStats;
+  /** Stops the queue and every room. */
+  close(): void;
+}

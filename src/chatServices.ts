@@ -1,0 +1,40 @@
+/**
+ * What every session shares: configuration, the broker, the session registry, the
+ * logger, and how to make the MCP server that speaks for a session.
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Logger } from 'pino';
+import type { InspectionEvent, Observer } from 'xstate';
+import type { ChatBroker } from './broker/port.js';
+import type { UserActor } from './chatUser.js';
+import type { ChatConfig } from './config.js';
+import { SessionRegistry } from './sessionRegistry.js';
+import type { StreamableSession } from './streamableSession.js';
+
+export interface ChatServices {
+  readonly config: ChatConfig;
+  readonly broker: ChatBroker;
+  readonly sessions: SessionRegistry<StreamableSession>;
+  /** User actors that have not stopped yet: 0 once every session has ended. */
+  readonly users: Set<UserActor>;
+  readonly log: Logger;
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  createMcpServer(): McpServer;
+}
+
+export const SERVER_INFO = { name: 'mcp-chat', title: 'mcp-chat: chat roulette', version: '0.1.0' } as const;
+
+export const INSTRUCTIONS = [
+  'mcp-chat pairs you with a random stranger for a text chat.',
+  'Call enter_queue; when a partner is found you get chatroom.found with a room_id (or enter_queue answers "matched" at once).',
+  'Then send_message with that room_id; your partner\'s messages arrive as message.received.',
+  'Call leave_chat to stop, or next to meet someone else. get_status tells where you are.',
+].join(' ');
+
+export function createMcpServerFactory(): () => McpServer {
+  return () =>
+    new McpServer(SERVER_INFO, {
+      capabilities: { tools: { listChanged: false }, logging: {} },
+      instructions: INSTRUCTIONS,
+    });
+}

@@ -1,0 +1,64 @@
+/**
+ * A user actor wired to the broker: its intents (`queue.join`, `room.send`, …) become
+ * broker calls, the broker's deliveries become its events, and its news for the client
+ * become notifications. Transports create one per session and know nothing else of it.
+ */
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { userMachine, type UserState } from '../machines/user.js';
+import type { ChatBroker } from './broker/port.js';
+import { toNotification, type ChatNotification } from './notifications.js';
+
+export type UserActor = Actor<typeof userMachine>;
+
+export interface ChatUser {
+  readonly userId: string;
+  readonly actor: UserActor;
+  readonly broker: ChatBroker;
+}
+
+export interface ChatUserOptions {
+  userId: string;
+  broker: ChatBroker;
+  notify: (notification: ChatNotification) => void;
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Holds the actor from its start until it stops. */
+  live?: Set<UserActor>;
+}
+
+export function startChatUser({ userId, broker, notify, inspect, live }: ChatUserOptions): ChatUser {
+  const actor = createActor(userMachine, { input: { userId }, systemId: `user:${userId}`, inspect });
+  actor.on('queue.join', (e) => broker.join(e.userId, e.avoid));
+  actor.on('queue.leave', (e) => broker.leaveQueue(e.userId));
+  actor.on('room.send', (e) => broker.send(e.roomId, e.userId, e.text));
+  actor.on('room.leave', (e) => broker.leaveRoom(e.roomId, e.userId, e.reason));
+  actor.on('*', (e) => {
+    const notification = toNotification(e);
+    if (notification) notify(notification);
+  });
+  const detach = broker.attach(userId, (delivery) => actor.send(delivery));
+  const release = () => {
+    detach();
+    live?.delete(actor);
+  };
+  actor.subscribe({ complete: release, error: release });
+  live?.add(actor);
+  actor.start();
+  return { userId, actor, broker };
+}
+
+/** What `get_status` answers: the state, and the room or queue place when there is one. */
+export interface ChatStatus {
+  state: Exclude<UserState, 'ended'> | 'ended';
+  room_id?: string;
+  position?: number;
+}
+
+export function statusOf({ actor, broker, userId }: ChatUser): ChatStatus {
+  const snapshot = actor.getSnapshot();
+  const state = snapshot.value as UserState;
+  const status: ChatStatus = { state };
+  if (snapshot.context.roomId) status.room_id = snapshot.context.roomId;
+  const position = state === 'waiting' ? broker.positionOf(userId) : undefined;
+  if (position !== undefined) status.position = position;
+  return status;
+}

@@ -1,0 +1,36 @@
+/**
+ * Serves a chat server over Node's HTTP: `listen()` resolves once the port is bound,
+ * with the URL of the MCP endpoint and a `close()` that ends every session first.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { createChatServer, type ChatServer, type ChatServerOptions } from './app.js';
+
+export interface RunningChatServer extends ChatServer {
+  readonly url: URL;
+  readonly httpServer: ServerType;
+  close(): Promise<void>;
+}
+
+export async function listen(options: ChatServerOptions = {}): Promise<RunningChatServer> {
+  const chat = createChatServer(options);
+  const { host, port } = chat.services.config;
+  const httpServer = await new Promise<ServerType>((resolve, reject) => {
+    const server = serve({ fetch: chat.app.fetch, hostname: host, port }, () => resolve(server));
+    server.once('error', reject);
+  });
+  const address = httpServer.address() as AddressInfo;
+  const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    ...chat,
+    url: new URL(`http://${hostInUrl}:${address.port}/mcp`),
+    httpServer,
+    async close() {
+      chat.close();
+      await new Promise<void>((resolve) => {
+        httpServer.close(() => resolve());
+        if ('closeAllConnections' in httpServer) httpServer.closeAllConnections();
+      });
+    },
+  };
+}

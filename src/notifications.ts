@@ -1,0 +1,45 @@
+/**
+ * The one place where the user machine's news becomes the wire's notifications.
+ * Method names and params are the product contract (SPEC §4); nothing else in the
+ * server spells them.
+ */
+import type { DepartureReason, UserEmitted } from '../machines/user.js';
+
+export type ChatNotification =
+  | { method: 'chatroom.found'; params: { room_id: string } }
+  | {
+      method: 'message.received';
+      params: { room_id: string; message: string; message_id: string; seq: number; sent_at: string };
+    }
+  | { method: 'partner.disconnected'; params: { room_id: string; reason: DepartureReason } };
+
+export type ChatNotificationMethod = ChatNotification['method'];
+
+export const CHAT_NOTIFICATION_METHODS: readonly ChatNotificationMethod[] = [
+  'chatroom.found',
+  'message.received',
+  'partner.disconnected',
+];
+
+/** The notification a user's client gets for an event its actor emitted, if any. */
+export function toNotification(event: UserEmitted): ChatNotification | undefined {
+  switch (event.type) {
+    case 'chat.matched':
+      return { method: 'chatroom.found', params: { room_id: event.roomId } };
+    case 'chat.received':
+      return {
+        method: 'message.received',
+        params: {
+          room_id: event.roomId,
+          message: event.text,
+          message_id: event.messageId,
+          seq: event.seq,
+          sent_at: event.sentAt,
+        },
+      };
+    case 'chat.partnerLeft':
+      return { method: 'partner.disconnected', params: { room_id: event.roomId, reason: event.reason } };
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The chat tools. Each handler is a short translator: its input is already checked
+ * against the zod schema; it asks the user actor whether the event is allowed
+ * (`snapshot.can`), sends it, and answers from the new snapshot. A refusal is a tool
+ * result with `isError: true` and a sentence that says what to do instead.
+ */
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { UserEvent } from '../machines/user.js';
+import { statusOf, type ChatUser } from './chatUser.js';
+
+export interface ToolLimits {
+  /** Longest message, in characters. */
+  maxMessageLength: number;
+}
+
+const queueAnswer = z.object({
+  status: z.enum(['waiting', 'matched']).describe('"matched" when a partner was found at once'),
+  position: z.number().int().positive().optional().describe('Place in the queue while waiting, 1 = next'),
+  room_id: z.string().optional().describe('The room to chat in, when matched'),
+});
+
+const statusAnswer = z.object({
+  state: z.enum(['idle', 'waiting', 'chatting', 'ended']),
+  room_id: z.string().optional(),
+  position: z.number().int().positive().optional(),
+});
+
+function answer(structured: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
+}
+
+function refuse(sentence: string): CallToolResult {
+  return { content: [{ type: 'text', text: sentence }], isError: true };
+}
+
+/** What `enter_queue` and `next` answer once the user is waiting or chatting. */
+function queueResult(user: ChatUser): CallToolResult {
+  const status = statusOf(user);
+  return status.state === 'chatting'
+    ? answer({ status: 'matched', room_id: status.room_id })
+    : answer({ status: 'waiting', position: status.position });
+}
+
+/** The sentence for an event the user's current state does not take. */
+function whyNot(user: ChatUser, event: UserEvent): string {
+  const { state, room_id: roomId } = statusOf(user);
+  const asked = 'roomId' in event ? event.roomId : undefined;
+  if (state === 'chatting' && event.type === 'queue.enter')
+    return `You are already chatting in room ${roomId}. Talk with send_message, or call leave_chat or next before entering the queue again.`;
+  if (state === 'chatting' && asked !== undefined && asked !== roomId)
+    return `room_id ${JSON.stringify(asked)} is not your room; you are chatting in room ${roomId}.`;
+  if (state === 'waiting' && event.type === 'chat.send')
+    return 'You are still waiting for a partner, so there is no one to send to yet. Wait for chatroom.found, then call send_message with its room_id.';
+  if (state === 'waiting' && asked !== undefined)
+    return `You are waiting in the queue, not in room ${JSON.stringify(asked)}. Call leave_chat without room_id to leave the queue.`;
+  if (state === 'idle' && event.type === 'chat.send')
+    return 'You are not in a chat. Call enter_queue to meet someone, then send_message with the room_id from chatroom.found.';
+  if (state === 'idle') return 'You are not waiting or chatting, so there is nothing to leave. Call enter_queue to meet someone.';
+  return `That is not possible while you are ${state}.`;
+}
+
+/** Sends `event` if the user's state takes it; otherwise answers why not. */
+function attempt(user: ChatUser, event: UserEvent, then: () => CallToolResult): CallToolResult {
+  if (!user.actor.getSnapshot().can(event)) return refuse(whyNot(user, event));
+  user.actor.send(event);
+  return then();
+}
+
+export function registerChatTools(server: McpServer, user: ChatUser, limits: ToolLimits): void {
+  server.registerTool(
+    'enter_queue',
+    {
+      title: 'Enter the queue',
+      description:
+        'Join the queue to be paired with a random stranger (first come, first served). Answers {"status":"matched","room_id"} when a partner was waiting, else {"status":"waiting","position"}: then wait for the chatroom.found notification. Calling it again while waiting only answers your position.',
+      inputSchema: z.object({}).strict(),
+      outputSchema: queueAnswer,
+      annotations: { idempotentHint: true, openWorldHint: false },
+    },
+    () => {
+      const event = { type: 'queue.enter' } as const;
+      if (user.actor.getSnapshot().matches('waiting')) return queueResult(user);
+      return attempt(user, event, () => queueResult(user));
+    },
+  );
+
+  server.registerTool(
+    'send_message',
+    {
+      title: 'Send a message',
+      description: `Send a text message to your partner in the room from chatroom.found (at most ${limits.maxMessageLength} characters). Your partner receives it as message.received; you do not. Answers the message's id and its seq, its place in the room's order.`,
+      inputSchema: z
+        .object({
+          room_id: z.string().min(1, 'room_id is empty: pass the room_id from chatroom.found.'),
+          message: z
+            .string()
+            .max(limits.maxMessageLength, `message is longer than ${limits.maxMessageLength} characters: shorten it or split it.`)
+            .refine((text) => text.trim().length > 0, 'message is empty: write some text to send.'),
+        })
+        .strict(),
+      outputSchema: z.object({ status: z.literal('sent'), message_id: z.string(), seq: z.number().int().positive() }),
+      annotations: { openWorldHint: false },
+    },
+    ({ room_id, message }) =>
+      attempt(user, { type: 'chat.send', roomId: room_id, text: message }, () => {
+        const receipt = user.actor.getSnapshot().context.lastReceipt;
+        if (!receipt) return refuse('The message could not be delivered: the room closed. Call get_status.');
+        return answer({ status: 'sent', message_id: receipt.messageId, seq: receipt.seq });
+      }),
+  );
+
+  server.registerTool(
+    'leave_chat',
+    {
+      title: 'Leave the chat or the queue',
+      description:
+        'Leave your chat (your partner is told partner.disconnected) or, while waiting, the queue. room_id may be left out to mean your current room. Afterwards you are idle: call enter_queue to meet someone new.',
+      inputSchema: z.object({ room_id: z.string().min(1).optional() }).strict(),
+      outputSchema: z.object({ status: z.literal('idle') }),
+      annotations: { destructiveHint: false, openWorldHint: false },
+    },
+    ({ room_id }) =>
+      attempt(user, { type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }) }, () =>
+        answer({ status: 'idle' }),
+      ),
+  );
+
+  server.registerTool(
+    'next',
+    {
+      title: 'Next stranger',
+      description:
+        'Leave the current chat (if any) and enter the queue again; you are not paired with the same partner at once. Answers like enter_queue.',
+      inputSchema: z.object({}).strict(),
+      outputSchema: queueAnswer,
+      annotations: { openWorldHint: false },
+    },
+    () => {
+      const event = { type: 'chat.next' } as const;
+      if (user.actor.getSnapshot().matches('waiting')) return queueResult(user);
+      return attempt(user, event, () => queueResult(user));
+    },
+  );
+
+  server.registerTool(
+    'get_status',
+    {
+      title: 'Get your status',
+      description: 'Your state (idle, waiting or chatting), with your room_id while chatting and your queue position while waiting.',
+      inputSchema: z.object({}).strict(),
+      outputSchema: statusAnswer,
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    () => answer({ ...statusOf(user) }),
+  );
+}

@@ -1,0 +1,74 @@
+import { createActor } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { queueMachine, type QueueEmitted } from '../../machines/queue.js';
+
+function startQueue() {
+  const queue = createActor(queueMachine);
+  const paired: QueueEmitted[] = [];
+  queue.on('queue.paired', (event) => paired.push(event));
+  queue.start();
+  const join = (userId: string, avoid: string | null = null) =>
+    queue.send({ type: 'queue.join', userId, avoid, roomId: `room-of-${userId}` });
+  const waiting = () => queue.getSnapshot().context.waiting.map((w) => w.userId);
+  const rooms = () => Object.keys(queue.getSnapshot().children);
+  return { queue, paired, join, waiting, rooms };
+}
+
+describe('queueMachine', () => {
+  it('keeps a lone user waiting at position 1', () => {
+    const { join, waiting, paired } = startQueue();
+    join('a');
+    expect(waiting()).toEqual(['a']);
+    expect(paired).toEqual([]);
+  });
+
+  it('pairs first come, first served and spawns a room for each pair', () => {
+    const { join, waiting, paired, rooms, queue } = startQueue();
+    for (const user of ['a', 'b', 'c', 'd', 'e']) join(user);
+    expect(paired.map((p) => p.members)).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    expect(waiting()).toEqual(['e']);
+    expect(rooms()).toEqual(['room-of-b', 'room-of-d']);
+    expect(queue.system.get('room:room-of-b')?.getSnapshot().context.members).toEqual(['a', 'b']);
+  });
+
+  it('does not queue a user twice', () => {
+    const { join, waiting, paired } = startQueue();
+    join('a');
+    join('a');
+    expect(waiting()).toEqual(['a']);
+    expect(paired).toEqual([]);
+  });
+
+  it('does not pair a user with the partner it just left, but with the next stranger', () => {
+    const { join, waiting, paired } = startQueue();
+    join('a', 'b');
+    join('b', 'a');
+    expect(paired).toEqual([]);
+    expect(waiting()).toEqual(['a', 'b']);
+    join('c');
+    expect(paired.map((p) => p.members)).toEqual([['a', 'c']]);
+    expect(waiting()).toEqual(['b']);
+  });
+
+  it('takes a user who leaves out of the line', () => {
+    const { join, queue, waiting, paired } = startQueue();
+    join('a');
+    queue.send({ type: 'queue.leave', userId: 'a' });
+    join('b');
+    expect(waiting()).toEqual(['b']);
+    expect(paired).toEqual([]);
+  });
+
+  it('stops and forgets a room once it closes', () => {
+    const { join, queue, rooms } = startQueue();
+    join('a');
+    join('b');
+    const room = queue.system.get('room:room-of-b');
+    room?.send({ type: 'room.leave', userId: 'a', reason: 'left' });
+    expect(rooms()).toEqual([]);
+    expect(queue.system.get('room:room-of-b')).toBeUndefined();
+  });
+});

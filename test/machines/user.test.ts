@@ -1,0 +1,120 @@
+import { createActor } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { userMachine, type UserEmitted } from '../../machines/user.js';
+
+function startUser() {
+  const user = createActor(userMachine, { input: { userId: 'u1' } });
+  const emitted: UserEmitted[] = [];
+  user.on('*', (event) => emitted.push(event));
+  user.start();
+  const state = () => user.getSnapshot().value;
+  const pair = (roomId = 'r1', partnerId = 'u2') => user.send({ type: 'room.paired', roomId, partnerId });
+  return { user, emitted, state, pair };
+}
+
+describe('userMachine', () => {
+  it('idle → waiting on queue.enter, asking the queue for a place', () => {
+    const { user, emitted, state } = startUser();
+    user.send({ type: 'queue.enter' });
+    expect(state()).toBe('waiting');
+    expect(emitted).toEqual([{ type: 'queue.join', userId: 'u1', avoid: null }]);
+  });
+
+  it('waiting → chatting when a partner arrives, telling the client the room', () => {
+    const { user, emitted, state, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    expect(state()).toBe('chatting');
+    expect(user.getSnapshot().context).toMatchObject({ roomId: 'r1', partnerId: 'u2' });
+    expect(emitted.at(-1)).toEqual({ type: 'chat.matched', roomId: 'r1' });
+  });
+
+  it('waiting → idle on chat.leave, leaving the queue', () => {
+    const { user, emitted, state } = startUser();
+    user.send({ type: 'queue.enter' });
+    user.send({ type: 'chat.leave' });
+    expect(state()).toBe('idle');
+    expect(emitted.at(-1)).toEqual({ type: 'queue.leave', userId: 'u1' });
+  });
+
+  it('sends only to its own room, and only while chatting', () => {
+    const { user, emitted, pair } = startUser();
+    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'r1', text: 'hi' })).toBe(false);
+    user.send({ type: 'queue.enter' });
+    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'r1', text: 'hi' })).toBe(false);
+    pair();
+    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'elsewhere', text: 'hi' })).toBe(false);
+    user.send({ type: 'chat.send', roomId: 'r1', text: 'hi' });
+    expect(emitted.at(-1)).toEqual({ type: 'room.send', roomId: 'r1', userId: 'u1', text: 'hi' });
+  });
+
+  it('keeps the receipt of its last message, and passes on messages from its room only', () => {
+    const { user, emitted, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    user.send({ type: 'room.receipt', roomId: 'r1', messageId: 'm1', seq: 1, sentAt: 't1' });
+    expect(user.getSnapshot().context.lastReceipt).toEqual({ roomId: 'r1', messageId: 'm1', seq: 1, sentAt: 't1' });
+    user.send({ type: 'room.message', roomId: 'other', messageId: 'x', seq: 9, sentAt: 't', text: 'stray' });
+    user.send({ type: 'room.message', roomId: 'r1', messageId: 'm2', seq: 2, sentAt: 't2', text: 'hello' });
+    expect(emitted.filter((e) => e.type === 'chat.received')).toEqual([
+      { type: 'chat.received', roomId: 'r1', messageId: 'm2', seq: 2, sentAt: 't2', text: 'hello' },
+    ]);
+  });
+
+  it('chatting → idle on chat.leave, closing the room as "left"', () => {
+    const { user, emitted, state, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    expect(user.getSnapshot().can({ type: 'chat.leave', roomId: 'not-mine' })).toBe(false);
+    user.send({ type: 'chat.leave', roomId: 'r1' });
+    expect(state()).toBe('idle');
+    expect(user.getSnapshot().context).toMatchObject({ roomId: null, partnerId: null });
+    expect(emitted.at(-1)).toEqual({ type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'left' });
+  });
+
+  it('chatting → idle when the partner goes, telling the client why', () => {
+    const { user, emitted, state, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    user.send({ type: 'room.closed', roomId: 'r1', reason: 'disconnected' });
+    expect(state()).toBe('idle');
+    expect(emitted.at(-1)).toEqual({ type: 'chat.partnerLeft', roomId: 'r1', reason: 'disconnected' });
+  });
+
+  it('chatting → waiting on chat.next, leaving the room and queueing away from that partner', () => {
+    const { user, emitted, state, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair('r1', 'u2');
+    user.send({ type: 'chat.next' });
+    expect(state()).toBe('waiting');
+    expect(emitted.slice(-2)).toEqual([
+      { type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'left' },
+      { type: 'queue.join', userId: 'u1', avoid: 'u2' },
+    ]);
+  });
+
+  it('ends from chatting when the session closes, telling the room why', () => {
+    const { user, emitted, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    user.send({ type: 'session.closed', reason: 'timeout' });
+    expect(user.getSnapshot().status).toBe('done');
+    expect(user.getSnapshot().value).toBe('ended');
+    expect(emitted.at(-1)).toEqual({ type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'timeout' });
+  });
+
+  it('ends from waiting when the session closes, leaving the queue', () => {
+    const { user, emitted } = startUser();
+    user.send({ type: 'queue.enter' });
+    user.send({ type: 'session.closed', reason: 'disconnected' });
+    expect(user.getSnapshot().value).toBe('ended');
+    expect(emitted.at(-1)).toEqual({ type: 'queue.leave', userId: 'u1' });
+  });
+
+  it('ends from idle without a word to anyone', () => {
+    const { user, emitted } = startUser();
+    user.send({ type: 'session.closed', reason: 'disconnected' });
+    expect(user.getSnapshot().value).toBe('ended');
+    expect(emitted).toEqual([]);
+  });
+});

@@ -1,0 +1,21 @@
+import pino from 'pino';
+import { listen, type RunningChatServer } from '../../src/listen.js';
+import type { ChatConfig } from '../../src/config.js';
+
+/** A real mcp-chat on an ephemeral loopback port, quiet unless LOG_LEVEL says otherwise. */
+export function startTestServer(config: Partial<ChatConfig> = {}): Promise<RunningChatServer> {
+  return listen({
+    config: { host: '127.0.0.1', port: 0, ...config },
+    log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
+  });
+}
+
+export async function health(server: RunningChatServer): Promise<{
+  sessions: number;
+  users: Record<'idle' | 'waiting' | 'chatting', number>;
+  actors: { users: number; rooms: number };
+  queue: number;
+}> {
+  const response = await fetch(new URL('/healthz', server.url));
+  return response.json() as never;
+}
