@@ -8,7 +8,8 @@
  *
  * States: `open` (the queue never ends on its own).
  * Takes:  `queue.join` (with the id the room gets if this join makes a pair),
- *         `queue.leave`, and the `xstate.done.actor.*` of its rooms.
+ *         `queue.leave`, `queue.shutdown` (empties the line and closes every room),
+ *         and the `xstate.done.actor.*` of its rooms.
  * Emits:  `queue.paired` (room id and both members, earliest first).
  */
 import { assign, emit, enqueueActions, setup } from 'xstate';
@@ -27,6 +28,7 @@ export interface QueueContext {
 export type QueueEvent =
   | { type: 'queue.join'; userId: string; avoid: string | null; roomId: string }
   | { type: 'queue.leave'; userId: string }
+  | { type: 'queue.shutdown' }
   | { type: `xstate.done.actor.${string}`; actorId?: string };
 
 export type QueueEmitted = {
@@ -81,6 +83,10 @@ export const queueMachine = setup({
       });
       enqueue(emit({ type: 'queue.paired', roomId: event.roomId, members }));
     }),
+    closeEveryRoom: enqueueActions(({ self, enqueue }) => {
+      enqueue.assign({ waiting: [] });
+      for (const roomId of Object.keys(self.getSnapshot().children)) enqueue.sendTo(roomId, { type: 'room.shutdown' });
+    }),
     forgetRoom: enqueueActions(({ event, enqueue }) => {
       if ('actorId' in event && event.actorId) enqueue.stopChild(event.actorId);
     }),
@@ -98,6 +104,7 @@ export const queueMachine = setup({
           { actions: 'addToTail' },
         ],
         'queue.leave': { actions: 'removeUser' },
+        'queue.shutdown': { actions: 'closeEveryRoom' },
         'xstate.done.actor.*': { actions: 'forgetRoom' },
       },
     },

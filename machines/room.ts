@@ -3,13 +3,14 @@
  *
  * States: `open` → `closed` (final).
  * Takes:  `room.message` (a member sends text; the room numbers it),
- *         `room.leave` (a member leaves or is gone; the room closes).
+ *         `room.leave` (a member leaves or is gone; the room closes),
+ *         `room.shutdown` (the server stops; the room closes under both members).
  * Emits:  `room.relayed` (a numbered message, for the partner and as the sender's receipt),
- *         `room.closed` (to the member who stayed, with the reason the other one went).
+ *         `room.closed` (to each member who stayed, with the reason the room ended).
  *
  * Ids and clock readings arrive in the events: the chart itself never reads the clock.
  */
-import { assign, emit, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 
 /** Why a room ended, as the member who stayed is told. */
 export type DepartureReason = 'left' | 'disconnected' | 'timeout' | 'shutdown';
@@ -26,7 +27,8 @@ export interface RoomContext extends RoomInput {
 
 export type RoomEvent =
   | { type: 'room.message'; from: string; text: string; messageId: string; sentAt: string }
-  | { type: 'room.leave'; userId: string; reason: DepartureReason };
+  | { type: 'room.leave'; userId: string; reason: DepartureReason }
+  | { type: 'room.shutdown' };
 
 /** A message as the room relays it: numbered, stamped, addressed. */
 export interface RelayedMessage {
@@ -55,7 +57,8 @@ export const roomMachine = setup({
   },
   guards: {
     isMember: ({ context, event }) =>
-      context.members.includes(event.type === 'room.message' ? event.from : event.userId),
+      (event.type === 'room.message' && context.members.includes(event.from)) ||
+      (event.type === 'room.leave' && context.members.includes(event.userId)),
   },
   actions: {
     numberMessage: assign({ seq: ({ context }) => context.seq + 1 }),
@@ -81,6 +84,9 @@ export const roomMachine = setup({
         reason: event.reason,
       };
     }),
+    emitShutdownToBoth: enqueueActions(({ context, enqueue }) => {
+      for (const to of context.members) enqueue.emit({ type: 'room.closed', roomId: context.roomId, to, reason: 'shutdown' });
+    }),
   },
 }).createMachine({
   id: 'room',
@@ -91,6 +97,7 @@ export const roomMachine = setup({
       on: {
         'room.message': { guard: 'isMember', actions: ['numberMessage', 'emitRelayed'] },
         'room.leave': { guard: 'isMember', target: 'closed', actions: 'emitClosed' },
+        'room.shutdown': { target: 'closed', actions: 'emitShutdownToBoth' },
       },
     },
     closed: { type: 'final' },

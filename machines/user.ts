@@ -4,7 +4,9 @@
  * States: `idle` → `waiting` → `chatting` → `idle`, and `ended` (final) from any of
  *         them when the session ends.
  * Takes:  from the session: `queue.enter`, `chat.send`, `chat.leave`, `chat.next`,
- *         `session.closed`; from the queue and its room: `room.paired`,
+ *         `session.closed`, and `link.opened` / `link.closed` for its presence child
+ *         (which sends `session.closed` with reason `timeout` or `disconnected` when
+ *         nobody comes back in time); from the queue and its room: `room.paired`,
  *         `room.message`, `room.receipt`, `room.closed`.
  * Emits:  to the queue and room (the broker carries them): `queue.join`, `queue.leave`,
  *         `room.send`, `room.leave`; to the user's client: `chat.matched`,
@@ -12,7 +14,8 @@
  *
  * The chart decides what a user may do; it never reads a clock or makes an id.
  */
-import { assign, emit, setup } from 'xstate';
+import { assign, emit, sendTo, setup } from 'xstate';
+import { presenceMachine, type PresenceEvent, type PresenceInput } from './presence.js';
 import type { DepartureReason } from './room.js';
 
 export type { DepartureReason } from './room.js';
@@ -22,6 +25,8 @@ export type SessionEndReason = Exclude<DepartureReason, 'left'>;
 
 export interface UserInput {
   userId: string;
+  /** How long the session may go unattended; see presenceMachine. */
+  presence: PresenceInput;
 }
 
 export interface Receipt {
@@ -48,6 +53,7 @@ export type UserEvent =
   | { type: 'chat.leave'; roomId?: string }
   | { type: 'chat.next' }
   | { type: 'session.closed'; reason: SessionEndReason }
+  | PresenceEvent
   | { type: 'room.paired'; roomId: string; partnerId: string }
   | ({ type: 'room.message' } & IncomingMessage)
   | ({ type: 'room.receipt' } & Receipt)
@@ -74,6 +80,7 @@ export const userMachine = setup({
     events: {} as UserEvent,
     emitted: {} as UserEmitted,
   },
+  actors: { presence: presenceMachine },
   guards: {
     isOwnRoom: ({ context, event }) => roomIdOf(event) === context.roomId,
     /** `leave_chat` may name the room, or leave it out to mean the current one. */
@@ -83,6 +90,7 @@ export const userMachine = setup({
     },
   },
   actions: {
+    tellPresence: sendTo('presence', ({ event }) => event as PresenceEvent),
     joinQueue: emit(({ context }) => ({
       type: 'queue.join' as const,
       userId: context.userId,
@@ -129,6 +137,11 @@ export const userMachine = setup({
 }).createMachine({
   id: 'user',
   context: ({ input }) => ({ ...input, roomId: null, partnerId: null, lastReceipt: null }),
+  invoke: { id: 'presence', src: 'presence', input: ({ context }) => context.presence },
+  on: {
+    'link.opened': { actions: 'tellPresence' },
+    'link.closed': { actions: 'tellPresence' },
+  },
   initial: 'idle',
   states: {
     idle: {

@@ -3,6 +3,7 @@
  * It routes requests to sessions and creates sessions on `initialize`; what a request
  * means for the chat is decided by the session's user actor, never here.
  */
+import type { HttpBindings } from '@hono/node-server';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Hono, type Context } from 'hono';
 import pino, { type Logger } from 'pino';
@@ -21,10 +22,15 @@ export interface ChatServerOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
+type Env = { Bindings: Partial<HttpBindings> };
+
 export interface ChatServer {
-  readonly app: Hono;
+  readonly app: Hono<Env>;
   readonly services: ChatServices;
-  /** Ends every session (partners are told `reason`) and stops the broker. */
+  /**
+   * Stops taking sessions, closes every room (both members are told `shutdown`), ends
+   * every session and stops the broker.
+   */
   close(): void;
 }
 
@@ -45,17 +51,27 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     createMcpServer: createMcpServerFactory(),
   };
   const startedAt = Date.now();
-  const app = new Hono();
+  let closing = false;
+  const app = new Hono<Env>();
 
   app.all('/mcp', async (c) => {
     const sessionId = c.req.header('mcp-session-id');
     if (sessionId !== undefined) {
       const session = services.sessions.get(sessionId);
       if (!session) return c.json(jsonRpcError(-32001, 'Session not found: it ended or never existed. Initialize a new session.'), 404);
-      return session.handle(c.req.raw);
+      // Every request and stream keeps the session present until its response is done.
+      const closed = session.linkOpened();
+      const outgoing = c.env?.outgoing;
+      if (outgoing) outgoing.once('close', closed);
+      try {
+        return await session.handle(c.req.raw);
+      } finally {
+        if (!outgoing) closed();
+      }
     }
     if (c.req.method !== 'POST')
       return c.json(jsonRpcError(-32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.'), 400);
+    if (closing) return c.json(jsonRpcError(-32000, 'The server is shutting down and takes no new sessions.'), 503);
     return openSession(c, services);
   });
 
@@ -80,6 +96,8 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     app,
     services,
     close() {
+      closing = true;
+      services.broker.shutdown();
       for (const session of [...services.sessions.values()]) session.end('shutdown');
       services.broker.close();
     },

@@ -10,6 +10,8 @@ export interface ChatConfig {
   maxMessageLength: number;
   eventBufferSize: number;
   keepAliveMs: number;
+  graceMs: number;
+  idleTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -34,6 +36,8 @@ const settings = [
   { key: 'maxMessageLength', flag: 'max-message-length', env: 'MCP_CHAT_MAX_MESSAGE_LENGTH', description: 'Longest message, in characters', defaultValue: 4000, parse: integer(1, 1_000_000) },
   { key: 'eventBufferSize', flag: 'event-buffer', env: 'MCP_CHAT_EVENT_BUFFER', description: 'Events kept per session for replay', defaultValue: 1000, parse: integer(1, 1_000_000) },
   { key: 'keepAliveMs', flag: 'keep-alive-ms', env: 'MCP_CHAT_KEEP_ALIVE_MS', description: 'SSE keep-alive comment interval in ms (0 = off)', defaultValue: 15_000, parse: integer(0, 3_600_000) },
+  { key: 'graceMs', flag: 'grace-ms', env: 'MCP_CHAT_GRACE_MS', description: 'How long a closed legacy SSE stream may stay away before its session ends, in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'MCP_CHAT_IDLE_TIMEOUT_MS', description: 'How long a session may go without a request or an open stream before it ends, in ms', defaultValue: 60_000, parse: integer(1, 86_400_000) },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', description: 'fatal, error, warn, info, debug, trace or silent', defaultValue: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
 ] as const satisfies readonly Setting<keyof ChatConfig>[];
 

@@ -6,6 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createChatServer, type ChatServer, type ChatServerOptions } from './app.js';
 
+/** How long closing streams get to flush their last events before sockets are cut. */
+const FLUSH_MS = 1_000;
+
 export interface RunningChatServer extends ChatServer {
   readonly url: URL;
   readonly httpServer: ServerType;
@@ -29,7 +32,13 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
       chat.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
-        if ('closeAllConnections' in httpServer) httpServer.closeAllConnections();
+        // Ended sessions finish their streams (the last notifications are still being
+        // written); idle keep-alive sockets go now, anything left after a moment goes too.
+        if ('closeIdleConnections' in httpServer) httpServer.closeIdleConnections();
+        const force = setTimeout(() => {
+          if ('closeAllConnections' in httpServer) httpServer.closeAllConnections();
+        }, FLUSH_MS);
+        force.unref();
       });
     },
   };

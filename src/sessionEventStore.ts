@@ -60,12 +60,19 @@ export class SessionEventStore implements EventStore {
   readonly session: Ring<JSONRPCMessage>;
   readonly #requests = new Map<StreamId, Ring<JSONRPCMessage>>();
 
+  /** Called after every append to the session stream. */
+  onSessionEvent: () => void = () => {};
+
   constructor(capacity: number) {
     this.session = new Ring(capacity);
   }
 
   async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
-    if (streamId === SESSION_STREAM) return String(this.session.push(message));
+    if (streamId === SESSION_STREAM) {
+      const id = this.session.push(message);
+      this.onSessionEvent();
+      return String(id);
+    }
     let ring = this.#requests.get(streamId);
     if (!ring) {
       ring = new Ring(EVENTS_KEPT_PER_REQUEST_STREAM);

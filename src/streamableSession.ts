@@ -3,11 +3,12 @@
  * the chat tools, the session's event store, and the user actor behind them.
  */
 import { randomUUID } from 'node:crypto';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { SessionEndReason } from '../machines/user.js';
 import { startChatUser, type ChatUser } from './chatUser.js';
 import type { ChatServices } from './chatServices.js';
+import { EventFeed } from './eventFeed.js';
 import { SessionEventStore } from './sessionEventStore.js';
 import { registerChatTools } from './tools.js';
 
@@ -15,6 +16,7 @@ export class StreamableSession {
   readonly sessionId = randomUUID();
   readonly user: ChatUser;
   readonly events: SessionEventStore;
+  readonly feed: EventFeed;
   readonly #transport: WebStandardStreamableHTTPServerTransport;
   readonly #server: McpServer;
   readonly #services: ChatServices;
@@ -22,30 +24,42 @@ export class StreamableSession {
   #stream: object | null = null;
   /** The last session event written while a GET stream was open. */
   #deliveredThrough = 0;
+  /** The event the open (or last) session stream started after. */
+  #streamFrom = 0;
+  /** Whether this client has ever resumed with `Last-Event-ID`. */
+  #clientResumes = false;
   #ended = false;
 
   constructor(services: ChatServices) {
     this.#services = services;
-    this.events = new SessionEventStore(services.config.eventBufferSize);
+    const { config } = services;
+    this.events = new SessionEventStore(config.eventBufferSize);
+    this.feed = new EventFeed(this.events.session);
+    this.events.onSessionEvent = () => this.feed.appended();
     this.user = startChatUser({
       userId: randomUUID(),
+      presence: { resumable: true, graceMs: config.graceMs, idleMs: config.idleTimeoutMs },
       broker: services.broker,
       inspect: services.inspect,
       live: services.users,
       notify: (notification) => {
-        this.#server.server.notification(notification).catch((error: unknown) => services.log.warn({ err: error }, 'notification not sent'));
-        // The transport stores the event synchronously inside that call.
+        this.#server.server
+          .notification(notification)
+          .catch((error: unknown) => services.log.warn({ err: error }, 'notification not sent'));
+        // The transport stored the event synchronously inside that call.
         if (this.#stream) this.#deliveredThrough = this.events.session.last;
       },
     });
+    // The user actor ends by itself when its presence expires: close the session with it.
+    this.user.actor.subscribe({ complete: () => this.end('timeout') });
     this.#server = services.createMcpServer();
-    registerChatTools(this.#server, this.user, services.config);
+    registerChatTools(this.#server, { user: this.user, feed: this.feed, limits: config });
     this.#server.server.onclose = () => this.end('disconnected');
     this.#transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => this.sessionId,
       eventStore: this.events,
       onsessioninitialized: () => services.sessions.add(this),
-      keepAliveMs: services.config.keepAliveMs,
+      keepAliveMs: config.keepAliveMs,
     });
   }
 
@@ -53,33 +67,65 @@ export class StreamableSession {
     await this.#server.connect(this.#transport);
   }
 
+  /** A request or stream of this session is open until `closed` is called. */
+  linkOpened(): () => void {
+    this.user.actor.send({ type: 'link.opened' });
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      this.user.actor.send({ type: 'link.closed' });
+    };
+  }
+
   async handle(request: Request, parsedBody?: unknown): Promise<Response> {
-    const isStreamOpen = request.method === 'GET';
-    if (isStreamOpen) request = this.#resumeUndelivered(request);
-    const response = await this.#transport.handleRequest(request, parsedBody === undefined ? undefined : { parsedBody });
-    if (isStreamOpen && response.status === 200) this.#trackStream(request.signal);
-    return response;
+    if (request.method === 'GET') return this.#openStream(request);
+    return this.#transport.handleRequest(request, parsedBody === undefined ? undefined : { parsedBody });
   }
 
   /**
-   * A GET without `Last-Event-ID` while events wait undelivered (stored while no stream
-   * was open, e.g. a partner was found before this client's first GET arrived) is
-   * served as a resume from the last delivered event, so nothing waits forever.
+   * Opens the session stream. A client opens a new one only when it lost the old one,
+   * so the new stream replaces the old instead of being refused as a second stream.
+   *
+   * A GET without `Last-Event-ID` is served as a resume when events would otherwise
+   * be lost:
+   * - events stored while no stream was open (a partner found before the client's
+   *   first GET arrived) are sent from the last event written to a live stream;
+   * - a client that has resumed before (so it sends the ids it saw) and now comes back
+   *   without one saw nothing on its last stream: it gets that stream again from where
+   *   it started. (SDK 1.32 clients drop their resume token when a resumed stream is
+   *   cut before any event arrives: typescript-sdk#2499.)
    */
-  #resumeUndelivered(request: Request): Request {
-    if (request.headers.has('last-event-id') || this.events.session.last <= this.#deliveredThrough) return request;
-    const headers = new Headers(request.headers);
-    headers.set('last-event-id', String(this.#deliveredThrough));
-    return new Request(request, { headers });
+  async #openStream(request: Request): Promise<Response> {
+    if (this.#stream) this.#transport.closeStandaloneSSEStream();
+    const asked = request.headers.get('last-event-id');
+    let from: number | undefined;
+    if (asked === null) {
+      from = this.#clientResumes ? this.#streamFrom : this.#deliveredThrough;
+      if (from < this.events.session.last) request = withLastEventId(request, from);
+    } else if (/^\d{1,15}$/.test(asked)) {
+      from = Number(asked);
+      this.#clientResumes = true;
+    }
+    const response = await this.#transport.handleRequest(request);
+    if (response.status === 200) {
+      if (from !== undefined) this.#streamFrom = from;
+      this.#trackStream(request.signal);
+    }
+    return response;
   }
 
   #trackStream(signal: AbortSignal): void {
     const stream = {};
     this.#stream = stream;
     this.#deliveredThrough = this.events.session.last;
-    signal.addEventListener('abort', () => {
-      if (this.#stream === stream) this.#stream = null;
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (this.#stream === stream) this.#stream = null;
+      },
+      { once: true },
+    );
   }
 
   /** Ends the session: the user actor reaches `ended`, its partner is told, the transport closes. */
@@ -87,10 +133,20 @@ export class StreamableSession {
     if (this.#ended) return;
     this.#ended = true;
     this.#services.sessions.delete(this);
-    this.user.actor.send({ type: 'session.closed', reason });
-    this.user.actor.stop();
+    if (this.user.actor.getSnapshot().status === 'active') {
+      this.user.actor.send({ type: 'session.closed', reason });
+      this.user.actor.stop();
+    }
+    this.feed.release();
+    this.#services.log.info({ session: this.sessionId, reason }, 'session ended');
     void this.#transport.close().catch(() => {
       // Closing a transport whose streams are already gone has nothing left to do.
     });
   }
+}
+
+function withLastEventId(request: Request, eventId: number): Request {
+  const headers = new Headers(request.headers);
+  headers.set('last-event-id', String(eventId));
+  return new Request(request, { headers });
 }

@@ -9,11 +9,25 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { UserEvent } from '../machines/user.js';
 import { statusOf, type ChatUser } from './chatUser.js';
+import type { EventFeed } from './eventFeed.js';
+import { CHAT_NOTIFICATION_METHODS } from './notifications.js';
 
 export interface ToolLimits {
   /** Longest message, in characters. */
   maxMessageLength: number;
 }
+
+/** What the tools of one session work on. */
+export interface ToolContext {
+  user: ChatUser;
+  feed: EventFeed;
+  limits: ToolLimits;
+}
+
+/** `wait_for_events` holds a call at most this long: below the SDK clients' 60 s request timeout. */
+export const MAX_WAIT_S = 50;
+const DEFAULT_WAIT_S = 25;
+const PROGRESS_EVERY_MS = 5_000;
 
 const queueAnswer = z.object({
   status: z.enum(['waiting', 'matched']).describe('"matched" when a partner was found at once'),
@@ -52,7 +66,7 @@ function whyNot(user: ChatUser, event: UserEvent): string {
   if (state === 'chatting' && asked !== undefined && asked !== roomId)
     return `room_id ${JSON.stringify(asked)} is not your room; you are chatting in room ${roomId}.`;
   if (state === 'waiting' && event.type === 'chat.send')
-    return 'You are still waiting for a partner, so there is no one to send to yet. Wait for chatroom.found, then call send_message with its room_id.';
+    return 'You are still waiting for a partner, so there is no one to send to yet. Call wait_for_events (or wait for chatroom.found), then send_message with its room_id.';
   if (state === 'waiting' && asked !== undefined)
     return `You are waiting in the queue, not in room ${JSON.stringify(asked)}. Call leave_chat without room_id to leave the queue.`;
   if (state === 'idle' && event.type === 'chat.send')
@@ -68,13 +82,13 @@ function attempt(user: ChatUser, event: UserEvent, then: () => CallToolResult): 
   return then();
 }
 
-export function registerChatTools(server: McpServer, user: ChatUser, limits: ToolLimits): void {
+export function registerChatTools(server: McpServer, { user, feed, limits }: ToolContext): void {
   server.registerTool(
     'enter_queue',
     {
       title: 'Enter the queue',
       description:
-        'Join the queue to be paired with a random stranger (first come, first served). Answers {"status":"matched","room_id"} when a partner was waiting, else {"status":"waiting","position"}: then wait for the chatroom.found notification. Calling it again while waiting only answers your position.',
+        'Join the queue to be paired with a random stranger (first come, first served). Answers {"status":"matched","room_id"} when a partner was waiting, else {"status":"waiting","position"}: then wait for the chatroom.found notification, or call wait_for_events. Calling it again while waiting only answers your position.',
       inputSchema: z.object({}).strict(),
       outputSchema: queueAnswer,
       annotations: { idempotentHint: true, openWorldHint: false },
@@ -154,5 +168,55 @@ export function registerChatTools(server: McpServer, user: ChatUser, limits: Too
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
     () => answer({ ...statusOf(user) }),
+  );
+
+  server.registerTool(
+    'wait_for_events',
+    {
+      title: 'Wait for events',
+      description: `Returns, in order, the events you have not taken yet (chatroom.found, message.received, partner.disconnected — the same as the notifications, each with its id) and a cursor. Answers at once when events are pending; otherwise holds the call until one arrives or timeout_s passes (then events is empty). Pass the cursor back as after to never see an event twice. Use this when your client does not show notifications: an agent can chat with enter_queue, send_message, wait_for_events and leave_chat alone.`,
+      inputSchema: z
+        .object({
+          after: z.string().optional().describe('The cursor from your last wait_for_events; leave out to continue where you left off'),
+          timeout_s: z
+            .number()
+            .min(0, 'timeout_s cannot be negative.')
+            .max(MAX_WAIT_S, `timeout_s is at most ${MAX_WAIT_S} seconds: call again to keep waiting.`)
+            .default(DEFAULT_WAIT_S)
+            .describe(`How long to wait when nothing is pending, in seconds (default ${DEFAULT_WAIT_S}, max ${MAX_WAIT_S})`),
+        })
+        .strict(),
+      outputSchema: z.object({
+        events: z.array(
+          z.object({ id: z.string(), method: z.enum(CHAT_NOTIFICATION_METHODS as [string, ...string[]]), params: z.record(z.string(), z.unknown()) }),
+        ),
+        cursor: z.string(),
+        missed: z.number().int().positive().optional().describe('Events that fell out of the buffer before you took them'),
+        note: z.string().optional(),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async ({ after, timeout_s }, extra) => {
+      const cursor = feed.parseCursor(after);
+      if (cursor === undefined)
+        return refuse(`after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`);
+      if (!feed.hasAfter(cursor)) {
+        const progressToken = extra._meta?.progressToken;
+        const progress = (elapsedMs: number) =>
+          progressToken === undefined
+            ? undefined
+            : extra.sendNotification({
+                method: 'notifications/progress',
+                params: { progressToken, progress: Math.round(elapsedMs / 1000), total: timeout_s, message: 'Waiting for events' },
+              });
+        const started = Date.now();
+        await progress(0);
+        const ticker = progressToken === undefined ? undefined : setInterval(() => void progress(Date.now() - started), PROGRESS_EVERY_MS);
+        await feed.waitBeyond(cursor, timeout_s * 1000, extra.signal).finally(() => clearInterval(ticker));
+      }
+      const { missed, ...page } = feed.read(cursor);
+      if (!missed) return answer(page);
+      return answer({ ...page, missed, note: `${missed} older event(s) fell out of the buffer before you took them; they cannot be sent again.` });
+    },
   );
 }

@@ -80,6 +80,9 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
       const snapshot = queue.getSnapshot();
       return { waiting: snapshot.context.waiting.length, rooms: Object.keys(snapshot.children).length };
     },
+    shutdown() {
+      queue.send({ type: 'queue.shutdown' });
+    },
     close() {
       queue.stop();
       inboxes.clear();

@@ -35,6 +35,8 @@ export interface ChatBroker {
   /** 1-based place of a waiting user, or undefined when it is not waiting. */
   positionOf(userId: string): number | undefined;
   stats(): BrokerStats;
+  /** Empties the queue and closes every room, telling both members `room.closed` (shutdown). */
+  shutdown(): void;
   /** Stops the queue and every room. */
   close(): void;
 }

@@ -71,4 +71,15 @@ describe('queueMachine', () => {
     expect(rooms()).toEqual([]);
     expect(queue.system.get('room:room-of-b')).toBeUndefined();
   });
+
+  it('empties the line and closes every room on shutdown', () => {
+    const { join, queue, rooms, waiting } = startQueue();
+    for (const user of ['a', 'b', 'c', 'd', 'e']) join(user);
+    const closed: string[] = [];
+    for (const id of rooms()) queue.system.get(`room:${id}`)?.on('room.closed', (e: { to: string }) => closed.push(e.to));
+    queue.send({ type: 'queue.shutdown' });
+    expect(closed.sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(rooms()).toEqual([]);
+    expect(waiting()).toEqual([]);
+  });
 });

@@ -48,9 +48,18 @@ describe('roomMachine', () => {
   });
 
   it('relays nothing once closed', () => {
-    const { room, emitted } = openRoom();
+    const { room } = openRoom();
     room.send({ type: 'room.leave', userId: 'a', reason: 'left' });
-    room.send(message('b', 'anyone?', 1));
-    expect(emitted).toHaveLength(1);
+    expect(room.getSnapshot().can(message('b', 'anyone?', 1))).toBe(false);
+  });
+
+  it('open → closed on shutdown, telling both members', () => {
+    const { room, emitted } = openRoom();
+    room.send({ type: 'room.shutdown' });
+    expect(room.getSnapshot().status).toBe('done');
+    expect(emitted).toEqual([
+      { type: 'room.closed', roomId: 'r1', to: 'a', reason: 'shutdown' },
+      { type: 'room.closed', roomId: 'r1', to: 'b', reason: 'shutdown' },
+    ]);
   });
 });

@@ -1,15 +1,17 @@
-import { createActor } from 'xstate';
+import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { userMachine, type UserEmitted } from '../../machines/user.js';
 
-function startUser() {
-  const user = createActor(userMachine, { input: { userId: 'u1' } });
+const presence = { resumable: true, graceMs: 30_000, idleMs: 60_000 };
+
+function startUser(clock = new SimulatedClock()) {
+  const user = createActor(userMachine, { input: { userId: 'u1', presence }, clock });
   const emitted: UserEmitted[] = [];
   user.on('*', (event) => emitted.push(event));
   user.start();
   const state = () => user.getSnapshot().value;
   const pair = (roomId = 'r1', partnerId = 'u2') => user.send({ type: 'room.paired', roomId, partnerId });
-  return { user, emitted, state, pair };
+  return { user, emitted, state, pair, clock };
 }
 
 describe('userMachine', () => {
@@ -116,5 +118,47 @@ describe('userMachine', () => {
     user.send({ type: 'session.closed', reason: 'disconnected' });
     expect(user.getSnapshot().value).toBe('ended');
     expect(emitted).toEqual([]);
+  });
+
+  it('chatting → ended after the idle timeout with no link, telling the room "timeout"', () => {
+    const { user, emitted, pair, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    user.send({ type: 'link.opened' });
+    user.send({ type: 'link.closed' });
+    clock.increment(59_999);
+    expect(user.getSnapshot().value).toBe('chatting');
+    clock.increment(1);
+    expect(user.getSnapshot().value).toBe('ended');
+    expect(emitted.at(-1)).toEqual({ type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'timeout' });
+  });
+
+  it('stays put while a link is open, however long', () => {
+    const { user, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    user.send({ type: 'link.opened' });
+    clock.increment(10 * 60_000);
+    expect(user.getSnapshot().value).toBe('waiting');
+  });
+
+  it('a return before the timeout is silent, and the clock starts again at the next absence', () => {
+    const { user, emitted, pair, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    const before = emitted.length;
+    clock.increment(50_000);
+    user.send({ type: 'link.opened' });
+    user.send({ type: 'link.closed' });
+    clock.increment(50_000);
+    expect(user.getSnapshot().value).toBe('chatting');
+    expect(emitted.length).toBe(before);
+  });
+
+  it('waiting → ended after the idle timeout, leaving the queue so nobody meets a ghost', () => {
+    const { user, emitted, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    clock.increment(60_000);
+    expect(user.getSnapshot().value).toBe('ended');
+    expect(emitted.at(-1)).toEqual({ type: 'queue.leave', userId: 'u1' });
   });
 });

@@ -1,0 +1,150 @@
+/**
+ * One chat session as the load generator drives it: plain JSON-RPC over undici with
+ * keep-alive, no SDK. `open()` is what a session open costs a client — POST initialize,
+ * POST notifications/initialized, then a GET that stays open as the session's SSE
+ * stream — and notifications on that stream are parsed as they arrive.
+ */
+import type { Dispatcher } from 'undici';
+import {
+  POST_HEADERS,
+  PROTOCOL_VERSION,
+  WireError,
+  readRpcResponse,
+  responseHeader,
+  sessionHeaders,
+  type JsonRpcNotification,
+} from './jsonRpcWire.js';
+import { SseParser } from './sseParser.js';
+
+/** Where a session's requests go: pooled keep-alive connections for POSTs, one each for streams. */
+export interface LeanEndpoint {
+  readonly posts: Dispatcher;
+  readonly streams: Dispatcher;
+  readonly path: string;
+}
+
+export type NotificationHandler = (method: string, params: Record<string, unknown>, at: number) => void;
+
+/** A tool result with `isError: true`: the server refused, with a sentence. */
+export class ToolRefusal extends Error {
+  override name = 'ToolRefusal';
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export class LeanSession {
+  sessionId = '';
+  streamOpen = false;
+  onNotification: NotificationHandler = () => {};
+  #nextId = 1;
+  #headers: Record<string, string> = {};
+  #stream: Dispatcher.ResponseData['body'] | undefined;
+
+  constructor(private readonly endpoint: LeanEndpoint) {}
+
+  async open(): Promise<void> {
+    const id = this.#nextId++;
+    const init = await this.endpoint.posts.request({
+      path: this.endpoint.path,
+      method: 'POST',
+      headers: POST_HEADERS,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'initialize',
+        params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcp-chat-bench', version: '1.0.0' } },
+      }),
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
+    });
+    const sessionId = responseHeader(init, 'mcp-session-id');
+    const answer = await readRpcResponse(init, id);
+    if (!sessionId || answer.error) throw new WireError(`initialize failed: ${answer.error?.message ?? 'no mcp-session-id header'}`);
+    this.sessionId = sessionId;
+    this.#headers = sessionHeaders(sessionId);
+    await this.#notify('notifications/initialized');
+    await this.#openStream();
+  }
+
+  async #notify(method: string): Promise<void> {
+    const response = await this.endpoint.posts.request({
+      path: this.endpoint.path,
+      method: 'POST',
+      headers: this.#headers,
+      body: JSON.stringify({ jsonrpc: '2.0', method }),
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
+    });
+    await response.body.dump();
+    if (response.statusCode !== 202) throw new WireError(`${method} answered HTTP ${response.statusCode}`);
+  }
+
+  async #openStream(): Promise<void> {
+    const { 'content-type': _type, ...headers } = this.#headers;
+    const response = await this.endpoint.streams.request({
+      path: this.endpoint.path,
+      method: 'GET',
+      headers: { ...headers, accept: 'text/event-stream' },
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: 0,
+    });
+    if (response.statusCode !== 200) {
+      const text = await response.body.text();
+      throw new WireError(`GET stream answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+    }
+    const parser = new SseParser((data) => this.#onData(data));
+    const body = response.body;
+    this.#stream = body;
+    this.streamOpen = true;
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => parser.push(chunk));
+    const closed = () => {
+      this.streamOpen = false;
+    };
+    body.on('end', closed);
+    body.on('error', closed);
+    body.on('close', closed);
+  }
+
+  #onData(data: string): void {
+    const message = JSON.parse(data) as Partial<JsonRpcNotification> & { id?: unknown };
+    if (typeof message.method === 'string' && message.id === undefined)
+      this.onNotification(message.method, message.params ?? {}, performance.now());
+  }
+
+  /** Calls a tool; answers its `structuredContent`, or throws ToolRefusal / WireError. */
+  async call(name: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const id = this.#nextId++;
+    const response = await this.endpoint.posts.request({
+      path: this.endpoint.path,
+      method: 'POST',
+      headers: this.#headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
+    });
+    const answer = await readRpcResponse(response, id);
+    if (answer.error) throw new WireError(`${name}: JSON-RPC error ${answer.error.code} ${answer.error.message}`);
+    const result = answer.result as { isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text?: string }[] };
+    if (result.isError) throw new ToolRefusal(`${name} refused: ${result.content?.[0]?.text ?? ''}`);
+    if (!result.structuredContent) throw new WireError(`${name} answered without structuredContent`);
+    return result.structuredContent;
+  }
+
+  /** Ends the session politely (DELETE) and drops the stream. */
+  async close(): Promise<void> {
+    if (!this.sessionId) return;
+    try {
+      const response = await this.endpoint.posts.request({
+        path: this.endpoint.path,
+        method: 'DELETE',
+        headers: this.#headers,
+        headersTimeout: 5_000,
+        bodyTimeout: 5_000,
+      });
+      await response.body.dump();
+    } finally {
+      this.#stream?.destroy();
+    }
+  }
+}

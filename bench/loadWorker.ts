@@ -1,0 +1,162 @@
+/**
+ * A load-generator process, forked by the bench (run.ts) and driven over IPC: it opens
+ * sessions, pairs them, and runs load phases (workerProtocol.ts). Loopback only; every
+ * loop stops at a deadline; the process exits when its parent goes away.
+ */
+import { encodeIntoCompressedBase64 } from 'hdr-histogram-js';
+import { Pool } from 'undici';
+import { Chatter } from './chatter.js';
+import { LeanSession, type LeanEndpoint } from './leanSession.js';
+import { RelayLoad, latencyHistogram } from './relayLoad.js';
+import type { OpenReport, PairReport, WorkerCommand, WorkerReply } from './workerProtocol.js';
+
+const chatters: Chatter[] = [];
+let endpoint: LeanEndpoint | undefined;
+let progress = () => 0;
+
+const now = () => performance.timeOrigin + performance.now();
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+function reply(message: WorkerReply): void {
+  process.send?.(message);
+}
+
+function endpointFor(url: URL, postConnections: number): LeanEndpoint {
+  if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error(`refusing non-loopback target ${url.href}`);
+  endpoint ??= {
+    posts: new Pool(url.origin, { connections: postConnections, pipelining: 1, keepAliveTimeout: 60_000 }),
+    // One connection per open GET stream; a streaming connection is never reused meanwhile.
+    streams: new Pool(url.origin, { connections: null, pipelining: 1 }),
+    path: url.pathname,
+  };
+  return endpoint;
+}
+
+/** Runs `task(i)` for i in [0, count) with at most `concurrency` at a time, starting none after `deadline`. */
+async function eachLimited(count: number, concurrency: number, deadline: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const runner = async () => {
+    while (next < count && performance.now() < deadline) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, runner));
+}
+
+async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<OpenReport> {
+  const target = endpointFor(new URL(command.url), command.postConnections);
+  const latency = latencyHistogram();
+  let opened = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  progress = () => opened;
+  const startedAt = now();
+  await eachLimited(command.count, command.concurrency, performance.now() + 300_000, async () => {
+    const session = new LeanSession(target);
+    const began = performance.now();
+    try {
+      await session.open();
+      latency.recordValue(Math.max(1, Math.round((performance.now() - began) * 1000)));
+      chatters.push(new Chatter(chatters.length, session));
+      opened += 1;
+    } catch (error) {
+      failed += 1;
+      firstError ??= messageOf(error);
+    }
+  });
+  return {
+    type: 'opened',
+    opened,
+    failed,
+    ...(firstError !== undefined && { firstError }),
+    liveStreams: chatters.filter((c) => c.session.streamOpen).length,
+    startedAt,
+    endedAt: now(),
+    latency: encodeIntoCompressedBase64(latency),
+  };
+}
+
+/**
+ * Pairs this worker's first `2 × pairs` sessions among themselves. The bench pairs one
+ * worker at a time, so the server's FIFO queue only ever holds this worker's users.
+ */
+async function pair(command: Extract<WorkerCommand, { type: 'pair' }>): Promise<PairReport> {
+  const members = chatters.slice(0, command.pairs * 2);
+  if (members.length % 2 !== 0 || members.length < command.pairs * 2) throw new Error(`only ${chatters.length} sessions to make ${command.pairs} pairs`);
+  const rooms = new Map<string, Chatter>();
+  let pairs = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  let allPaired = () => {};
+  const done = new Promise<void>((resolve) => {
+    allPaired = resolve;
+  });
+  for (const chatter of members) {
+    chatter.onRoom = (joined) => {
+      const other = rooms.get(joined.roomId);
+      if (!other) return void rooms.set(joined.roomId, joined);
+      rooms.delete(joined.roomId);
+      joined.partner = other;
+      other.partner = joined;
+      pairs += 1;
+      if (pairs === command.pairs) allPaired();
+    };
+  }
+  progress = () => pairs;
+  const startedAt = now();
+  const deadline = performance.now() + command.deadlineMs;
+  await eachLimited(members.length, command.concurrency, deadline, async (i) => {
+    const chatter = members[i]!;
+    try {
+      const answer = await chatter.session.call('enter_queue', {});
+      if (answer.status === 'matched' && typeof answer.room_id === 'string') chatter.joinRoom(answer.room_id);
+      else if (answer.status !== 'waiting') throw new Error(`enter_queue answered ${JSON.stringify(answer)}`);
+    } catch (error) {
+      failed += 1;
+      firstError ??= messageOf(error);
+    }
+  });
+  if (pairs < command.pairs && failed === 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - performance.now()))))]);
+    clearTimeout(timer);
+  }
+  const endedAt = now();
+  if (pairs < command.pairs) firstError ??= `only ${pairs} of ${command.pairs} pairs formed before the deadline`;
+  return { type: 'paired', pairs, failed, ...(firstError !== undefined && { firstError }), startedAt, endedAt };
+}
+
+async function load(command: Extract<WorkerCommand, { type: 'load' }>) {
+  const senders = chatters.filter((c) => c.partner !== undefined);
+  if (senders.length === 0) throw new Error('no paired sessions to load');
+  const phase = new RelayLoad(senders, command);
+  progress = () => phase.progress;
+  return phase.run();
+}
+
+async function handle(command: WorkerCommand): Promise<WorkerReply> {
+  switch (command.type) {
+    case 'open':
+      return open(command);
+    case 'pair':
+      return pair(command);
+    case 'load':
+      return load(command);
+  }
+}
+
+let busy = false;
+const ticker = setInterval(() => {
+  if (busy) reply({ type: 'progress', done: progress() });
+}, 200);
+ticker.unref();
+
+process.on('message', (command: WorkerCommand) => {
+  busy = true;
+  handle(command)
+    .catch((error: unknown): WorkerReply => ({ type: 'failed', message: messageOf(error) }))
+    .then((answer) => {
+      busy = false;
+      reply(answer);
+    });
+});
+// The bench owns this process: when it goes, so do we (and our sockets).
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,78 @@
+/**
+ * The messages between the bench (run.ts) and its load-generator processes
+ * (loadWorker.ts), over the fork IPC channel. A worker runs one command at a time and
+ * answers it with one reply, sending `progress` in between.
+ */
+export type LoadMode = 'saturate' | 'rate';
+
+export type WorkerCommand =
+  | { type: 'open'; url: string; count: number; concurrency: number; postConnections: number }
+  | { type: 'pair'; pairs: number; concurrency: number; deadlineMs: number }
+  | {
+      type: 'load';
+      mode: LoadMode;
+      /** Messages per second offered by this worker (rate mode). */
+      rate: number;
+      maxMessages: number;
+      durationMs: number;
+      messageSize: number;
+      drainMs: number;
+    };
+
+/** Timestamps are absolute milliseconds (performance.timeOrigin + now), comparable across processes. */
+export interface OpenReport {
+  type: 'opened';
+  opened: number;
+  failed: number;
+  firstError?: string;
+  liveStreams: number;
+  startedAt: number;
+  endedAt: number;
+  /** Per-open latency in µs, hdr-histogram-js compressed base64. */
+  latency: string;
+}
+
+export interface PairReport {
+  type: 'paired';
+  pairs: number;
+  failed: number;
+  firstError?: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+export interface LoadReport {
+  type: 'loaded';
+  senders: number;
+  /** send_message calls made, answered `sent`, refused (isError), failed on the wire. */
+  sent: number;
+  acked: number;
+  refused: number;
+  errors: number;
+  firstError?: string;
+  /** Offered in rate mode but never sent: the sender still had one in flight when the phase ended. */
+  unsent: number;
+  received: number;
+  duplicated: number;
+  outOfOrder: number;
+  lost: number;
+  /** Notifications that were not from the receiver's partner or room. */
+  misrouted: number;
+  startedAt: number;
+  /** When sending stopped, and when the last message of the phase was read. */
+  sendEndedAt: number;
+  lastReceivedAt: number;
+  drained: boolean;
+  /** Send → receive latency in µs, from when the call was made and from when it was due. */
+  latency: string;
+  latencyFromDue: string;
+  /** The worker's own event-loop delay p99, in ms: a sign of a saturated generator. */
+  loopDelayP99Ms: number;
+}
+
+export type WorkerReply =
+  | { type: 'progress'; done: number }
+  | OpenReport
+  | PairReport
+  | LoadReport
+  | { type: 'failed'; message: string };
