@@ -1,0 +1,201 @@
+/**
+ * One server under test with its own load workers: start it, open idle sessions (and
+ * weigh them), pair some, run load phases — each step measured from the client side
+ * and, for CPU and memory, from /proc.
+ */
+import { request } from 'undici';
+import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, loadFigures, percentilesMs, split } from './figures.js';
+import { CpuMeter, rssKiB } from './procStats.js';
+import { startServer, type ServerProcess } from './serverProcess.js';
+import { WorkerFleet } from './workerFleet.js';
+import type { LoadMode } from './workerProtocol.js';
+
+export interface TargetSpec {
+  name: string;
+  /** Arguments to `node`: the compiled entry point and its flags. */
+  args: string[];
+}
+
+export interface LoadSettings {
+  durationMs: number;
+  maxMessages: number;
+  messageSize: number;
+  drainMs: number;
+}
+
+export type ProgressFn = (done: number) => void;
+
+const OPEN_CONCURRENCY_PER_WORKER = 32;
+export const POST_CONNECTIONS_PER_WORKER = 64;
+const PAIR_CONCURRENCY = 64;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Finds a heap-used figure anywhere in a /healthz answer (`heapUsed`, `heap_used`, …), in bytes. */
+function heapUsedBytes(value: unknown, depth = 0): number | undefined {
+  if (typeof value !== 'object' || value === null || depth > 3) return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    if (/^heap_?used(_bytes)?$/i.test(key) && typeof inner === 'number') return inner;
+    const found = heapUsedBytes(inner, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+export class BenchTarget {
+  readonly #sessions: number[];
+  readonly #pairs: number[];
+
+  private constructor(
+    readonly name: string,
+    readonly server: ServerProcess,
+    readonly fleet: WorkerFleet,
+  ) {
+    this.#sessions = fleet.pids.map(() => 0);
+    this.#pairs = fleet.pids.map(() => 0);
+  }
+
+  static async start(spec: TargetSpec, workers: number): Promise<BenchTarget> {
+    const server = await startServer(spec.name, spec.args);
+    return new BenchTarget(spec.name, server, new WorkerFleet(workers));
+  }
+
+  get url(): URL {
+    return this.server.url;
+  }
+
+  get openSessions(): number {
+    return this.#sessions.reduce((a, b) => a + b, 0);
+  }
+
+  async health(): Promise<Record<string, unknown>> {
+    const response = await request(new URL('/healthz', this.url), { headersTimeout: 10_000, bodyTimeout: 10_000 });
+    return (await response.body.json()) as Record<string, unknown>;
+  }
+
+  /** Opens `count` sessions (initialize, initialized, live GET stream) across the workers. */
+  async open(count: number, progress: ProgressFn): Promise<OpenFigures> {
+    const shares = split(count, this.fleet.size);
+    const cpu = new CpuMeter([this.server.pid]);
+    const reports = await this.fleet.all(
+      shares.map((share) => ({
+        type: 'open',
+        url: this.url.href,
+        count: share,
+        concurrency: OPEN_CONCURRENCY_PER_WORKER,
+        postConnections: POST_CONNECTIONS_PER_WORKER,
+      })),
+      'opened',
+      360_000,
+      progress,
+    );
+    const { cpuSeconds: used } = cpu.stop();
+    reports.forEach((report, i) => (this.#sessions[i] = (this.#sessions[i] ?? 0) + report.opened));
+    const opened = reports.reduce((total, r) => total + r.opened, 0);
+    const seconds = (Math.max(...reports.map((r) => r.endedAt)) - Math.min(...reports.map((r) => r.startedAt))) / 1000;
+    const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
+    return {
+      sessions: opened,
+      failed: reports.reduce((total, r) => total + r.failed, 0),
+      liveStreams: reports.reduce((total, r) => total + r.liveStreams, 0),
+      opensPerSecond: opened / Math.max(0.001, seconds),
+      openLatencyMs: percentilesMs(reports.map((r) => r.latency)),
+      serverCpuUsPerOpen: opened > 0 ? (used * 1e6) / opened : NaN,
+      ...(firstError !== undefined && { firstError }),
+    };
+  }
+
+  /**
+   * Opens `warmup` sessions (JIT, keep-alive connections), weighs the server, opens
+   * `count` more idle sessions with live streams, lets it settle, weighs it again.
+   */
+  async openIdle(warmup: number, count: number, settleMs: number, progress: ProgressFn): Promise<{ open: OpenFigures; memory: MemoryFigures }> {
+    const warm = await this.open(warmup, () => {});
+    if (warm.failed > 0) throw new Error(`${this.name}: ${warm.failed} warm-up sessions failed to open: ${warm.firstError}`);
+    await sleep(settleMs / 2);
+    const rssBeforeKiB = rssKiB(this.server.pid);
+    const heapBefore = heapUsedBytes(await this.health());
+    const open = await this.open(count, (done) => progress(done));
+    await sleep(settleMs);
+    const rssAfterKiB = rssKiB(this.server.pid);
+    const health = await this.health();
+    const heapAfter = heapUsedBytes(health);
+    const per = (delta: number) => (open.sessions > 0 ? delta / open.sessions : NaN);
+    return {
+      open,
+      memory: {
+        idleSessions: open.sessions,
+        rssBeforeKiB,
+        rssAfterKiB,
+        rssPerSessionKiB: per(rssAfterKiB - rssBeforeKiB),
+        heapPerSessionKiB: heapBefore !== undefined && heapAfter !== undefined ? per((heapAfter - heapBefore) / 1024) : null,
+        serverSessions: typeof health.sessions === 'number' ? health.sessions : null,
+      },
+    };
+  }
+
+  /** Pairs `pairs` pairs, one worker at a time so that every pair is inside one worker. */
+  async pair(pairs: number, progress: ProgressFn): Promise<PairFigures> {
+    const shares = split(pairs, this.fleet.size).map((share, i) => Math.min(share, Math.floor((this.#sessions[i] ?? 0) / 2)));
+    let formed = 0;
+    let failed = 0;
+    let seconds = 0;
+    let firstError: string | undefined;
+    for (const [i, share] of shares.entries()) {
+      if (share === 0) continue;
+      const report = await this.fleet.ask(i, { type: 'pair', pairs: share, concurrency: PAIR_CONCURRENCY, deadlineMs: 60_000 }, 'paired', 90_000, (done) =>
+        progress(formed + done),
+      );
+      this.#pairs[i] = report.pairs;
+      formed += report.pairs;
+      failed += report.failed;
+      seconds += (report.endedAt - report.startedAt) / 1000;
+      firstError ??= report.firstError;
+    }
+    return { pairs: formed, failed, pairsPerSecond: formed / Math.max(0.001, seconds), ...(firstError !== undefined && { firstError }) };
+  }
+
+  /** One load phase over every pair: `rate` is the total offered msgs/s (rate mode). */
+  async load(mode: LoadMode, rate: number, settings: LoadSettings, progress: ProgressFn): Promise<LoadFigures> {
+    const senders = this.#pairs.map((pairs) => pairs * 2);
+    const total = senders.reduce((a, b) => a + b, 0);
+    if (total === 0) throw new Error(`${this.name}: no pairs to load`);
+    const budgets = split(settings.maxMessages, this.fleet.size);
+    const server = new CpuMeter([this.server.pid]);
+    const generator = new CpuMeter(this.fleet.pids);
+    const reports = await Promise.all(
+      senders.flatMap((share, i) =>
+        share === 0
+          ? []
+          : [
+              this.fleet.ask(
+                i,
+                {
+                  type: 'load',
+                  mode,
+                  rate: (rate * share) / total,
+                  maxMessages: budgets[i] ?? 0,
+                  durationMs: settings.durationMs,
+                  messageSize: settings.messageSize,
+                  drainMs: settings.drainMs,
+                },
+                'loaded',
+                settings.durationMs + settings.drainMs + 60_000,
+                progress,
+              ),
+            ],
+      ),
+    );
+    const serverCpu = server.stop();
+    return loadFigures(mode, mode === 'rate' ? rate : null, reports, {
+      serverSeconds: serverCpu.cpuSeconds,
+      serverCores: serverCpu.cores,
+      generatorCores: generator.stop().cores,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.fleet.stop();
+    await this.server.stop();
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The figures one run measures for one server, as they go into bench/results.json,
+ * and how worker reports add up to them.
+ */
+import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
+import { latencyHistogram } from './relayLoad.js';
+import type { LoadMode, LoadReport } from './workerProtocol.js';
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface OpenFigures {
+  sessions: number;
+  failed: number;
+  liveStreams: number;
+  opensPerSecond: number;
+  openLatencyMs: Percentiles;
+  serverCpuUsPerOpen: number;
+  firstError?: string;
+}
+
+export interface MemoryFigures {
+  idleSessions: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  rssPerSessionKiB: number;
+  /** null when the server does not say (mcp-chat's /healthz has no heap figure yet). */
+  heapPerSessionKiB: number | null;
+  /** Sessions the server itself counts (its /healthz), to check the client's count. */
+  serverSessions: number | null;
+}
+
+export interface PairFigures {
+  pairs: number;
+  failed: number;
+  pairsPerSecond: number;
+  firstError?: string;
+}
+
+export interface LoadFigures {
+  mode: LoadMode;
+  offeredRate: number | null;
+  senders: number;
+  sent: number;
+  acked: number;
+  refused: number;
+  errors: number;
+  unsent: number;
+  received: number;
+  duplicated: number;
+  outOfOrder: number;
+  lost: number;
+  misrouted: number;
+  drained: boolean;
+  seconds: number;
+  throughput: number;
+  latencyMs: Percentiles;
+  /** From when each message was due (open-loop schedule): includes waiting behind a slow previous send. */
+  latencyFromDueMs: Percentiles;
+  serverCores: number;
+  serverCpuUsPerMessage: number;
+  generatorCores: number;
+  generatorLoopDelayP99Ms: number;
+  firstError?: string;
+}
+
+export interface ServerFigures {
+  name: string;
+  open: OpenFigures;
+  memory: MemoryFigures;
+  maxConcurrentSessions: number;
+  pair: PairFigures;
+  saturate: LoadFigures;
+  rate?: LoadFigures;
+}
+
+/** Merges compressed µs histograms into ms percentiles. */
+export function percentilesMs(encoded: string[]): Percentiles {
+  const merged = latencyHistogram();
+  for (const text of encoded) merged.add(decodeFromCompressedBase64(text));
+  const ms = (us: number) => Math.round(us) / 1000;
+  if (merged.totalCount === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN };
+  return {
+    p50: ms(merged.getValueAtPercentile(50)),
+    p95: ms(merged.getValueAtPercentile(95)),
+    p99: ms(merged.getValueAtPercentile(99)),
+    max: ms(merged.maxValue),
+  };
+}
+
+const sum = (reports: LoadReport[], key: 'sent' | 'acked' | 'refused' | 'errors' | 'unsent' | 'received' | 'duplicated' | 'outOfOrder' | 'lost' | 'misrouted' | 'senders') =>
+  reports.reduce((total, report) => total + report[key], 0);
+
+/** Adds up the workers' reports of one load phase; CPU comes from /proc meanwhile. */
+export function loadFigures(
+  mode: LoadMode,
+  offeredRate: number | null,
+  reports: LoadReport[],
+  cpu: { serverSeconds: number; serverCores: number; generatorCores: number },
+): LoadFigures {
+  const startedAt = Math.min(...reports.map((r) => r.startedAt));
+  const endedAt = Math.max(...reports.map((r) => Math.max(r.lastReceivedAt, r.sendEndedAt)));
+  const seconds = Math.max(0.001, (endedAt - startedAt) / 1000);
+  const received = sum(reports, 'received');
+  const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
+  return {
+    mode,
+    offeredRate,
+    senders: sum(reports, 'senders'),
+    sent: sum(reports, 'sent'),
+    acked: sum(reports, 'acked'),
+    refused: sum(reports, 'refused'),
+    errors: sum(reports, 'errors'),
+    unsent: sum(reports, 'unsent'),
+    received,
+    duplicated: sum(reports, 'duplicated'),
+    outOfOrder: sum(reports, 'outOfOrder'),
+    lost: sum(reports, 'lost'),
+    misrouted: sum(reports, 'misrouted'),
+    drained: reports.every((r) => r.drained),
+    seconds,
+    throughput: received / seconds,
+    latencyMs: percentilesMs(reports.map((r) => r.latency)),
+    latencyFromDueMs: percentilesMs(reports.map((r) => r.latencyFromDue)),
+    serverCores: cpu.serverCores,
+    serverCpuUsPerMessage: received > 0 ? (cpu.serverSeconds * 1e6) / received : NaN,
+    generatorCores: cpu.generatorCores,
+    generatorLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+    ...(firstError !== undefined && { firstError }),
+  };
+}
+
+/** Splits `total` into `parts` near-equal whole shares. */
+export function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}

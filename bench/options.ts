@@ -1,0 +1,119 @@
+/**
+ * The bench's flags (node:util parseArgs), the `--quick` preset, and the cap that the
+ * open-file limit and the loopback port range put on how many sessions a run can hold.
+ */
+import { parseArgs } from 'node:util';
+import { ephemeralPortCount, openFileLimit } from './procStats.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Idle sessions opened (and weighed) per server, after a warm-up batch. */
+  sessions: number;
+  warmupSessions: number;
+  pairs: number;
+  /** Most messages per load phase, across all pairs. */
+  messages: number;
+  /** Length of each load phase, in seconds. */
+  duration: number;
+  /** Offered msgs/s for the latency phase; null = chosen from the saturation runs. */
+  rate: number | null;
+  workers: number;
+  messageSize: number;
+  serverArgs: string[];
+  cpuProf: boolean;
+  /** Why `sessions` was lowered, if it was. */
+  capNote?: string;
+}
+
+export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
+
+  --quick              a short run (< 60 s): 200 sessions, 50 pairs, 3 s phases
+  --sessions N         idle sessions opened and weighed per server (default 5000)
+  --pairs N            pairs that chat during the load phases (default 500)
+  --messages N         most messages per load phase (default 1000000)
+  --duration S         seconds per load phase (default 10)
+  --rate N             offered msgs/s for the latency phase (default: half the floor's
+                       saturation, at most 0.8 × mcp-chat's)
+  --workers N          load-generator processes per server (default 2)
+  --message-size N     characters per message (default 128)
+  --server-arg ARG     extra flag for mcp-chat, repeatable (e.g. --server-arg=--event-buffer=64)
+  --cpu-prof           write V8 CPU profiles of both servers to bench/profiles/
+  --help               this text`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function count(flag: string, raw: string | undefined, fallback: number, min = 1): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min) throw new UsageError(`--${flag} must be a whole number ≥ ${min}, not ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export function readOptions(argv: string[]): BenchOptions | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        sessions: { type: 'string' },
+        pairs: { type: 'string' },
+        messages: { type: 'string' },
+        duration: { type: 'string' },
+        rate: { type: 'string' },
+        workers: { type: 'string' },
+        'message-size': { type: 'string' },
+        'server-arg': { type: 'string', multiple: true, default: [] },
+        'cpu-prof': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  const quick = values.quick;
+  const sessions = count('sessions', values.sessions, quick ? 200 : 5000, 2);
+  const options: BenchOptions = {
+    quick,
+    sessions,
+    warmupSessions: Math.min(256, Math.max(16, Math.round(sessions / 10))),
+    pairs: count('pairs', values.pairs, quick ? 50 : 500),
+    messages: count('messages', values.messages, quick ? 100_000 : 1_000_000),
+    duration: count('duration', values.duration, quick ? 3 : 10),
+    rate: values.rate === undefined ? null : count('rate', values.rate, 0),
+    workers: count('workers', values.workers, 2),
+    messageSize: count('message-size', values['message-size'], 128, 40),
+    serverArgs: values['server-arg'],
+    cpuProf: values['cpu-prof'],
+  };
+  return capSessions(options);
+}
+
+/**
+ * Every session holds a socket in the server and one in a worker, and every socket
+ * towards one server port needs its own loopback port: cap `sessions` so that neither
+ * the open-file limit (`ulimit -n`) nor the port range is exceeded, and say so.
+ */
+export function capSessions(options: BenchOptions, postConnectionsPerWorker = 64): BenchOptions {
+  const overhead = options.workers * postConnectionsPerWorker + 128 + options.warmupSessions;
+  const fds = openFileLimit();
+  const ports = ephemeralPortCount();
+  const fit = Math.min(fds, ports) - overhead;
+  let result = options;
+  if (options.sessions > fit) {
+    const limit = fds <= ports ? `ulimit -n is ${fds}` : `the loopback port range holds ${ports} ports`;
+    result = {
+      ...options,
+      sessions: Math.max(2, fit),
+      capNote: `--sessions ${options.sessions} lowered to ${Math.max(2, fit)}: ${limit}, and the server needs one socket per session plus ${overhead} for pooled connections and warm-up (raise ulimit -n / widen net.ipv4.ip_local_port_range to go further)`,
+    };
+  }
+  const maxPairs = Math.floor((result.sessions + result.warmupSessions) / 2);
+  if (result.pairs > maxPairs) result = { ...result, pairs: maxPairs };
+  return result;
+}

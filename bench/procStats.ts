@@ -1,0 +1,59 @@
+/**
+ * What Linux says about another process: CPU time from /proc/<pid>/stat (utime + stime,
+ * in clock ticks of 1/100 s) and resident memory from /proc/<pid>/status (VmRSS), plus
+ * this process's open-file limit and the loopback port range, which bound how many
+ * sessions one run can hold.
+ */
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS_PER_S = 100;
+
+/** CPU seconds (user + system) the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Field 2 (comm) may contain spaces; the fields after it start past the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After comm, field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+}
+
+/** Resident set size in KiB. */
+export function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+/** The soft limit on open files (`ulimit -n`), which children inherit. */
+export function openFileLimit(): number {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(limits);
+  return !match || match[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match[1]);
+}
+
+/** How many local ports one client address can use towards one server port. */
+export function ephemeralPortCount(): number {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return low !== undefined && high !== undefined ? high - low + 1 : 28_232;
+  } catch {
+    return 28_232;
+  }
+}
+
+/** CPU used by a set of processes between two readings, in cores (1.0 = one core busy). */
+export class CpuMeter {
+  readonly #start: number[];
+  readonly #startedAt = performance.now();
+
+  constructor(private readonly pids: number[]) {
+    this.#start = pids.map(cpuSeconds);
+  }
+
+  stop(): { cpuSeconds: number; cores: number; wallSeconds: number } {
+    const used = this.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - (this.#start[i] ?? 0), 0);
+    const wallSeconds = (performance.now() - this.#startedAt) / 1000;
+    return { cpuSeconds: used, cores: wallSeconds > 0 ? used / wallSeconds : 0, wallSeconds };
+  }
+}

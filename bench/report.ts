@@ -1,0 +1,89 @@
+/**
+ * The printed table: mcp-chat beside the raw relay floor, their ratio, and the goal the
+ * project steers by (measured here, never asserted — a miss is a finding, not a failure).
+ */
+import type { LoadFigures, ServerFigures } from './figures.js';
+
+interface Row {
+  label: string;
+  mcp: number | null;
+  floor: number | null;
+  digits?: number;
+  /** The goal, as text, and whether mcp-chat meets it. */
+  goal?: string;
+  met?: boolean | null;
+  /** Show mcp/floor (default true when both are numbers). */
+  ratio?: boolean;
+}
+
+const KB_PER_KIB = 1.024;
+
+function show(value: number | null, digits = 0): string {
+  if (value === null || Number.isNaN(value)) return 'n/a';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Every correctness counter of every load phase of one server, added up. */
+export function deliveryFaults(figures: ServerFigures, extra: LoadFigures[] = []) {
+  const phases = [figures.saturate, ...(figures.rate ? [figures.rate] : []), ...extra];
+  const total = (key: 'lost' | 'duplicated' | 'outOfOrder' | 'misrouted' | 'refused' | 'errors' | 'unsent') =>
+    phases.reduce((sum, phase) => sum + phase[key], 0);
+  return {
+    lost: total('lost'),
+    duplicated: total('duplicated'),
+    outOfOrder: total('outOfOrder'),
+    misrouted: total('misrouted'),
+    refused: total('refused'),
+    errors: total('errors'),
+    unsent: total('unsent'),
+  };
+}
+
+export function rows(mcp: ServerFigures, floor: ServerFigures, rate: number, mcpWarmup: LoadFigures[], floorWarmup: LoadFigures[]): Row[] {
+  const throughputRatio = mcp.saturate.throughput / floor.saturate.throughput;
+  const p99Ratio = mcp.rate && floor.rate ? mcp.rate.latencyMs.p99 / floor.rate.latencyMs.p99 : NaN;
+  const mcpFaults = deliveryFaults(mcp, mcpWarmup);
+  const floorFaults = deliveryFaults(floor, floorWarmup);
+  const rssKB = (f: ServerFigures) => f.memory.rssPerSessionKiB * KB_PER_KIB;
+  const heapKB = (f: ServerFigures) => (f.memory.heapPerSessionKiB === null ? null : f.memory.heapPerSessionKiB * KB_PER_KIB);
+  const at = `@ ${show(rate)} msgs/s`;
+  return [
+    { label: 'session opens/s (init + initialized + GET)', mcp: mcp.open.opensPerSecond, floor: floor.open.opensPerSecond, goal: '≥ 1,500/s', met: mcp.open.opensPerSecond >= 1500 },
+    { label: '  open latency p50 (ms)', mcp: mcp.open.openLatencyMs.p50, floor: floor.open.openLatencyMs.p50, digits: 2 },
+    { label: '  open latency p99 (ms)', mcp: mcp.open.openLatencyMs.p99, floor: floor.open.openLatencyMs.p99, digits: 2 },
+    { label: '  server CPU per open (µs)', mcp: mcp.open.serverCpuUsPerOpen, floor: floor.open.serverCpuUsPerOpen },
+    { label: 'pairing rate (pairs/s)', mcp: mcp.pair.pairsPerSecond, floor: floor.pair.pairsPerSecond },
+    { label: `relay throughput, saturated (msgs/s, ${mcp.saturate.senders} senders)`, mcp: mcp.saturate.throughput, floor: floor.saturate.throughput, goal: '≥ 0.9 × floor', met: throughputRatio >= 0.9 },
+    { label: '  server CPU, saturated (cores)', mcp: mcp.saturate.serverCores, floor: floor.saturate.serverCores, digits: 2 },
+    { label: '  server CPU per message (µs)', mcp: mcp.saturate.serverCpuUsPerMessage, floor: floor.saturate.serverCpuUsPerMessage },
+    { label: '  latency p99, saturated (ms)', mcp: mcp.saturate.latencyMs.p99, floor: floor.saturate.latencyMs.p99, digits: 2 },
+    { label: `relay latency p50 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p50 ?? null, floor: floor.rate?.latencyMs.p50 ?? null, digits: 2 },
+    { label: `relay latency p95 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p95 ?? null, floor: floor.rate?.latencyMs.p95 ?? null, digits: 2 },
+    { label: `relay latency p99 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p99 ?? null, floor: floor.rate?.latencyMs.p99 ?? null, digits: 2, goal: '≤ 1.25 × floor', met: Number.isNaN(p99Ratio) ? null : p99Ratio <= 1.25 },
+    { label: '  p99 from due time, open loop (ms)', mcp: mcp.rate?.latencyFromDueMs.p99 ?? null, floor: floor.rate?.latencyFromDueMs.p99 ?? null, digits: 2 },
+    { label: `  delivered ${at} (msgs/s)`, mcp: mcp.rate?.throughput ?? null, floor: floor.rate?.throughput ?? null },
+    { label: `  server CPU ${at} (cores)`, mcp: mcp.rate?.serverCores ?? null, floor: floor.rate?.serverCores ?? null, digits: 2 },
+    { label: `RSS per idle session (KB, ${show(mcp.memory.idleSessions)} sessions)`, mcp: rssKB(mcp), floor: rssKB(floor), digits: 1, goal: '≤ 16 KB', met: rssKB(mcp) <= 16 },
+    { label: 'heap per idle session (KB)', mcp: heapKB(mcp), floor: heapKB(floor), digits: 1 },
+    { label: 'max concurrent sessions (live GET streams)', mcp: mcp.maxConcurrentSessions, floor: floor.maxConcurrentSessions, goal: '≥ 10,000', met: mcp.maxConcurrentSessions >= 10_000 },
+    { label: 'messages lost', mcp: mcpFaults.lost, floor: floorFaults.lost, ratio: false, goal: '0', met: mcpFaults.lost === 0 },
+    { label: 'messages duplicated / out of order / misrouted', mcp: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted, floor: floorFaults.duplicated + floorFaults.outOfOrder + floorFaults.misrouted, ratio: false, goal: '0', met: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted === 0 },
+    { label: 'send_message refused / failed', mcp: mcpFaults.refused + mcpFaults.errors, floor: floorFaults.refused + floorFaults.errors, ratio: false },
+    { label: 'load generator CPU, saturated (cores)', mcp: mcp.saturate.generatorCores, floor: floor.saturate.generatorCores, digits: 2, ratio: false },
+    { label: 'load generator loop delay p99, saturated (ms)', mcp: mcp.saturate.generatorLoopDelayP99Ms, floor: floor.saturate.generatorLoopDelayP99Ms, digits: 1, ratio: false },
+  ];
+}
+
+export function formatTable(table: Row[]): string {
+  const header = ['', 'mcp-chat', 'floor', 'mcp/floor', 'goal', ''];
+  const body = table.map((row) => {
+    const ratio = row.ratio !== false && row.mcp !== null && row.floor !== null && row.floor !== 0 ? `${(row.mcp / row.floor).toFixed(2)}×` : '';
+    const verdict = row.met === undefined || row.met === null ? '' : row.met ? 'met' : 'not met';
+    return [row.label, show(row.mcp, row.digits), show(row.floor, row.digits), ratio, row.goal ?? '', verdict];
+  });
+  const widths = header.map((_, i) => Math.max(...[header, ...body].map((cells) => (cells[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === 0 || i >= 4 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  const rule = widths.map((w) => '─'.repeat(w)).join('  ');
+  return [line(header), rule, ...body.map(line)].join('\n');
+}

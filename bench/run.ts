@@ -1,0 +1,197 @@
+/**
+ * `npm run bench`: mcp-chat (production build) against a raw relay floor on the same
+ * wire, driven by the same lean client from separate load-generator processes.
+ *
+ *   1. floor: open idle sessions (opens/s, RSS per session), pair, warm up, saturate.
+ *   2. mcp-chat: an SDK-client cross-check of the lean client, then the same steps.
+ *   3. both at one fixed offered rate below saturation, for latency.
+ *
+ * Prints a table (progress on stderr meanwhile) and writes bench/results.json. Exits 1
+ * only when delivery was wrong (lost, duplicated, out of order, misrouted) or the lean
+ * client disagreed with the SDK client; speed is reported, never asserted.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { BenchTarget, type LoadSettings, type TargetSpec } from './benchTarget.js';
+import type { LoadFigures, ServerFigures } from './figures.js';
+import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
+import { ephemeralPortCount, openFileLimit } from './procStats.js';
+import { ProgressLine } from './progressLine.js';
+import { deliveryFaults, formatTable, rows } from './report.js';
+import { sdkCrossCheck } from './sdkCrossCheck.js';
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const RESULTS = here('../../bench/results.json');
+const PROFILES = here('../../bench/profiles');
+
+const progress = new ProgressLine();
+const show = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+function profiled(options: BenchOptions, args: string[]): string[] {
+  return options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, ...args] : args;
+}
+
+/** Rounds to two significant digits, so a chosen rate reads as a round number. */
+const roundRate = (rate: number) => {
+  const scale = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(1, rate))) - 1);
+  return Math.max(1, Math.round(rate / scale) * scale);
+};
+
+interface Measured {
+  figures: ServerFigures;
+  warmup: LoadFigures;
+}
+
+async function loadPhase(target: BenchTarget, label: string, mode: 'saturate' | 'rate', rate: number, settings: LoadSettings): Promise<LoadFigures> {
+  progress.begin(`${target.name} · ${label}`, 'msgs', { durationMs: settings.durationMs });
+  const figures = await target.load(mode, rate, settings, (done) => progress.update(done));
+  progress.end(
+    `${show(figures.throughput)} msgs/s, p50 ${show(figures.latencyMs.p50, 2)} ms, p99 ${show(figures.latencyMs.p99, 2)} ms, server ${show(figures.serverCores, 2)} cores` +
+      (figures.lost + figures.duplicated + figures.outOfOrder > 0 ? `, LOST ${figures.lost} DUP ${figures.duplicated} OOO ${figures.outOfOrder}` : '') +
+      (figures.refused + figures.errors > 0 ? `, ${figures.refused + figures.errors} sends failed (${figures.firstError})` : ''),
+  );
+  return figures;
+}
+
+/** Steps 1 and 2 for one server: idle sessions, pairs, warm-up, saturation. */
+async function measure(target: BenchTarget, options: BenchOptions, settings: LoadSettings): Promise<Measured> {
+  progress.begin(`${target.name} · open ${show(options.sessions)} idle sessions`, 'sessions', { total: options.sessions });
+  const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 1500, (done) => progress.update(done));
+  if (open.failed > 0) progress.note(`  ${open.failed} opens failed: ${open.firstError}`);
+  progress.end(`${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams + options.warmupSessions)} live streams`);
+
+  const pairs = Math.min(options.pairs, Math.floor(target.openSessions / 2));
+  progress.begin(`${target.name} · pair ${show(pairs)}`, 'pairs', { total: pairs });
+  const pair = await target.pair(pairs, (done) => progress.update(done));
+  progress.end(`${show(pair.pairsPerSecond)} pairs/s${pair.firstError ? ` (${pair.failed} failed: ${pair.firstError})` : ''}`);
+  if (pair.pairs === 0) throw new Error(`${target.name}: no pairs formed: ${pair.firstError}`);
+
+  const warmup = await loadPhase(target, 'warm-up', 'saturate', 0, { ...settings, durationMs: options.quick ? 500 : 2000 });
+  const saturate = await loadPhase(target, 'saturate', 'saturate', 0, settings);
+  const health = await target.health();
+  const serverSessions = typeof health.sessions === 'number' ? health.sessions : Number.POSITIVE_INFINITY;
+  return {
+    figures: {
+      name: target.name,
+      open,
+      memory,
+      maxConcurrentSessions: Math.min(open.liveStreams + options.warmupSessions, serverSessions),
+      pair,
+      saturate,
+    },
+    warmup,
+  };
+}
+
+async function main(): Promise<number> {
+  let options;
+  try {
+    options = readOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const startedAt = new Date();
+  const runDeadlineS = options.quick ? 120 : 600;
+  setTimeout(() => {
+    process.stderr.write(`\nbench: still running after ${runDeadlineS} s; giving up (children are killed)\n`);
+    process.exit(3);
+  }, runDeadlineS * 1000).unref();
+
+  const notes: string[] = [];
+  if (options.capNote) {
+    notes.push(options.capNote);
+    progress.note(`bench: ${options.capNote}`);
+  }
+  progress.note(
+    `bench: ${options.quick ? 'quick, ' : ''}${show(options.sessions)} idle sessions (+${options.warmupSessions} warm-up), ${show(options.pairs)} pairs, ` +
+      `${options.duration} s phases, ${options.workers} load workers per server, ${options.messageSize}-char messages, ${cpus().length} cores`,
+  );
+  const settings: LoadSettings = { durationMs: options.duration * 1000, maxMessages: options.messages, messageSize: options.messageSize, drainMs: 5000 };
+  const floorSpec: TargetSpec = { name: 'floor', args: profiled(options, [here('./relayBaseline.js'), '--port', '0']) };
+  const mcpSpec: TargetSpec = {
+    name: 'mcp-chat',
+    args: profiled(options, [here('../src/cli.js'), '--port', '0', '--log-level', 'silent', ...options.serverArgs]),
+  };
+
+  const targets: BenchTarget[] = [];
+  try {
+    const floor = await BenchTarget.start(floorSpec, options.workers);
+    targets.push(floor);
+    const floorRun = await measure(floor, options, settings);
+
+    const mcp = await BenchTarget.start(mcpSpec, options.workers);
+    targets.push(mcp);
+    progress.begin('mcp-chat · SDK client cross-check', 'checks', { total: 1 });
+    const crossCheck = await sdkCrossCheck(mcp.url);
+    progress.end(crossCheck.ok ? `lean client agrees with the SDK client on ${crossCheck.compared} fields` : `MISMATCH: ${crossCheck.mismatches.join('; ')}`);
+    const mcpRun = await measure(mcp, options, settings);
+
+    const floorSat = floorRun.figures.saturate.throughput;
+    const mcpSat = mcpRun.figures.saturate.throughput;
+    const rate = options.rate ?? roundRate(Math.min(0.5 * floorSat, 0.8 * mcpSat));
+    const chosenBy =
+      options.rate !== null ? '--rate' : 0.5 * floorSat <= 0.8 * mcpSat ? 'half the floor’s saturation throughput' : '0.8 × mcp-chat’s saturation throughput (below half the floor’s)';
+    progress.note(`bench: latency phases at ${show(rate)} msgs/s (${chosenBy})`);
+    floorRun.figures.rate = await loadPhase(floor, `${show(rate)} msgs/s`, 'rate', rate, settings);
+    mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings);
+
+    const mcpHealth = await mcp.health();
+    if (!('heapUsed' in mcpHealth) && mcpRun.figures.memory.heapPerSessionKiB === null)
+      notes.push('mcp-chat /healthz reports no heap figure: heap per idle session is n/a; RSS (from /proc) only.');
+    notes.push(
+      'RSS per session = (VmRSS after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC; it includes the server side of each session’s socket.',
+      'Latency is from send_message sent to message.received parsed by the partner’s lean client; both clocks are in the same worker process.',
+      'Saturation: every paired session keeps one send_message in flight (closed loop), the same concurrency for both servers; the latency phase is open loop at one fixed rate for both.',
+    );
+
+    const table = rows(mcpRun.figures, floorRun.figures, rate, [mcpRun.warmup], [floorRun.warmup]);
+    const mcpFaults = deliveryFaults(mcpRun.figures, [mcpRun.warmup]);
+    const floorFaults = deliveryFaults(floorRun.figures, [floorRun.warmup]);
+    const wrong = (f: typeof mcpFaults) => f.lost + f.duplicated + f.outOfOrder + f.misrouted;
+    const results = {
+      startedAt: startedAt.toISOString(),
+      seconds: (Date.now() - startedAt.getTime()) / 1000,
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openFileLimit: openFileLimit(), ephemeralPorts: ephemeralPortCount() },
+      options,
+      latencyRate: { rate, chosenBy },
+      crossCheck,
+      servers: { 'mcp-chat': mcpRun.figures, floor: floorRun.figures },
+      warmup: { 'mcp-chat': mcpRun.warmup, floor: floorRun.warmup },
+      ratios: {
+        throughput: mcpSat / floorSat,
+        p99AtRate: (mcpRun.figures.rate.latencyMs.p99 ?? NaN) / (floorRun.figures.rate.latencyMs.p99 ?? NaN),
+        opensPerSecond: mcpRun.figures.open.opensPerSecond / floorRun.figures.open.opensPerSecond,
+        rssPerSession: mcpRun.figures.memory.rssPerSessionKiB / floorRun.figures.memory.rssPerSessionKiB,
+      },
+      delivery: { 'mcp-chat': mcpFaults, floor: floorFaults },
+      table: table.map(({ label, mcp: m, floor: f, goal, met }) => ({ label, mcp: m, floor: f, goal, met })),
+      notes,
+    };
+    writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+
+    process.stdout.write(`\n${formatTable(table)}\n\n`);
+    for (const note of notes) process.stdout.write(`note: ${note}\n`);
+    process.stdout.write(`results: ${RESULTS}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
+    const ok = crossCheck.ok && wrong(mcpFaults) === 0 && wrong(floorFaults) === 0;
+    if (!ok) process.stderr.write('bench: delivery was not exactly-once and in order, or the lean client disagreed with the SDK client\n');
+    return ok ? 0 : 1;
+  } finally {
+    progress.note('bench: stopping servers and workers');
+    await Promise.allSettled(targets.map((target) => target.stop()));
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`\nbench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
