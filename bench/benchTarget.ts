@@ -14,6 +14,8 @@ export interface TargetSpec {
   name: string;
   /** Arguments to `node`: the compiled entry point and its flags. */
   args: string[];
+  /** Node flags for the load workers (e.g. --cpu-prof). */
+  workerExecArgv?: string[];
 }
 
 export interface LoadSettings {
@@ -57,7 +59,7 @@ export class BenchTarget {
 
   static async start(spec: TargetSpec, workers: number): Promise<BenchTarget> {
     const server = await startServer(spec.name, spec.args);
-    return new BenchTarget(spec.name, server, new WorkerFleet(workers));
+    return new BenchTarget(spec.name, server, new WorkerFleet(workers, spec.workerExecArgv));
   }
 
   get url(): URL {

@@ -37,7 +37,7 @@ export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/r
   --workers N          load-generator processes per server (default 2)
   --message-size N     characters per message (default 128)
   --server-arg ARG     extra flag for mcp-chat, repeatable (e.g. --server-arg=--event-buffer=64)
-  --cpu-prof           write V8 CPU profiles of both servers to bench/profiles/
+  --cpu-prof           write V8 CPU profiles of the servers and load workers to bench/profiles/
   --help               this text`;
 
 export class UsageError extends Error {

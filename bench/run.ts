@@ -32,6 +32,10 @@ function profiled(options: BenchOptions, args: string[]): string[] {
   return options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, ...args] : args;
 }
 
+function spec(options: BenchOptions, name: string, args: string[]): TargetSpec {
+  return { name, args: profiled(options, args), workerExecArgv: profiled(options, []) };
+}
+
 /** Rounds to two significant digits, so a chosen rate reads as a round number. */
 const roundRate = (rate: number) => {
   const scale = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(1, rate))) - 1);
@@ -114,11 +118,8 @@ async function main(): Promise<number> {
       `${options.duration} s phases, ${options.workers} load workers per server, ${options.messageSize}-char messages, ${cpus().length} cores`,
   );
   const settings: LoadSettings = { durationMs: options.duration * 1000, maxMessages: options.messages, messageSize: options.messageSize, drainMs: 5000 };
-  const floorSpec: TargetSpec = { name: 'floor', args: profiled(options, [here('./relayBaseline.js'), '--port', '0']) };
-  const mcpSpec: TargetSpec = {
-    name: 'mcp-chat',
-    args: profiled(options, [here('../src/cli.js'), '--port', '0', '--log-level', 'silent', ...options.serverArgs]),
-  };
+  const floorSpec = spec(options, 'floor', [here('./relayBaseline.js'), '--port', '0']);
+  const mcpSpec = spec(options, 'mcp-chat', [here('../src/cli.js'), '--port', '0', '--log-level', 'silent', ...options.serverArgs]);
 
   const targets: BenchTarget[] = [];
   try {

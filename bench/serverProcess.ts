@@ -83,6 +83,6 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<v
 }
 
 /** Forks a compiled bench module (a load worker) with an IPC channel. */
-export function forkModule(modulePath: string): ChildProcess {
-  return track(fork(modulePath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' }));
+export function forkModule(modulePath: string, execArgv: string[] = []): ChildProcess {
+  return track(fork(modulePath, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' }));
 }

@@ -16,8 +16,8 @@ export class WorkerFleet {
   readonly #workers: ChildProcess[];
   readonly #progress: number[];
 
-  constructor(count: number) {
-    this.#workers = Array.from({ length: count }, () => forkModule(WORKER_MODULE));
+  constructor(count: number, execArgv: string[] = []) {
+    this.#workers = Array.from({ length: count }, () => forkModule(WORKER_MODULE, execArgv));
     this.#progress = this.#workers.map(() => 0);
   }
 

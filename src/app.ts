@@ -31,7 +31,7 @@ export interface ChatServer {
    * Stops taking sessions, closes every room (both members are told `shutdown`), ends
    * every session and stops the broker.
    */
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** A JSON-RPC error body, as the MCP transports send them. */
@@ -95,10 +95,13 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   return {
     app,
     services,
-    close() {
+    async close() {
       closing = true;
       services.broker.shutdown();
-      for (const session of [...services.sessions.values()]) session.end('shutdown');
+      const sessions = [...services.sessions.values()];
+      // The last words (partner.disconnected) reach the streams before they close.
+      await Promise.all(sessions.map((session) => session.flushed()));
+      for (const session of sessions) session.end('shutdown');
       services.broker.close();
     },
   };

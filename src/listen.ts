@@ -29,7 +29,7 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
     url: new URL(`http://${hostInUrl}:${address.port}/mcp`),
     httpServer,
     async close() {
-      chat.close();
+      await chat.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         // Ended sessions finish their streams (the last notifications are still being

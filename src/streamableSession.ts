@@ -29,6 +29,8 @@ export class StreamableSession {
   /** Whether this client has ever resumed with `Last-Event-ID`. */
   #clientResumes = false;
   #ended = false;
+  /** The newest notification on its way to the transport. */
+  #lastSend: Promise<void> = Promise.resolve();
 
   constructor(services: ChatServices) {
     this.#services = services;
@@ -43,7 +45,7 @@ export class StreamableSession {
       inspect: services.inspect,
       live: services.users,
       notify: (notification) => {
-        this.#server.server
+        this.#lastSend = this.#server.server
           .notification(notification)
           .catch((error: unknown) => services.log.warn({ err: error }, 'notification not sent'));
         // The transport stored the event synchronously inside that call.
@@ -69,10 +71,10 @@ export class StreamableSession {
 
   /** A request or stream of this session is open until `closed` is called. */
   linkOpened(): () => void {
-    this.user.actor.send({ type: 'link.opened' });
+    if (!this.#ended) this.user.actor.send({ type: 'link.opened' });
     let open = true;
     return () => {
-      if (!open) return;
+      if (!open || this.#ended) return;
       open = false;
       this.user.actor.send({ type: 'link.closed' });
     };
@@ -126,6 +128,11 @@ export class StreamableSession {
       },
       { once: true },
     );
+  }
+
+  /** Resolves once every notification so far has been handed to the stream. */
+  flushed(): Promise<void> {
+    return this.#lastSend;
   }
 
   /** Ends the session: the user actor reaches `ended`, its partner is told, the transport closes. */

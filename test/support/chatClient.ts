@@ -11,25 +11,65 @@ export interface RecordedNotification {
   params: Record<string, unknown>;
 }
 
+export interface ChatClientOptions {
+  name?: string;
+  /** Record custom notifications (default true); off for clients that chat by tools alone. */
+  listen?: boolean;
+  /** Delay before the SDK reopens a lost stream, in ms (default 10). */
+  reconnectDelayMs?: number;
+}
+
 export class ChatClient {
   readonly notifications: RecordedNotification[] = [];
   readonly #waiters = new Set<() => void>();
+  readonly #streams = new Set<AbortController>();
+  /** How often this client's GET stream was cut, and reopened with `Last-Event-ID`. */
+  readonly stats = { cuts: 0, resumes: 0, freshStreams: 0 };
 
   private constructor(
     readonly client: Client,
     readonly transport: StreamableHTTPClientTransport,
   ) {}
 
-  static async connect(url: URL, name = 'test-client'): Promise<ChatClient> {
+  static async connect(url: URL, options: ChatClientOptions | string = {}): Promise<ChatClient> {
+    const { name = 'test-client', listen = true, reconnectDelayMs = 10 } = typeof options === 'string' ? { name: options } : options;
     const client = new Client({ name, version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(url);
-    const chat = new ChatClient(client, transport);
-    client.fallbackNotificationHandler = async (notification) => {
-      chat.notifications.push({ method: notification.method, params: (notification.params ?? {}) as Record<string, unknown> });
-      for (const wake of chat.#waiters) wake();
-    };
+    let chat: ChatClient | undefined;
+    const transport = new StreamableHTTPClientTransport(url, {
+      // Real fetch; GET streams get an abort switch so a test can cut them like a network would.
+      fetch: async (input, init) => {
+        if ((init?.method ?? 'GET') !== 'GET' || !chat) return fetch(input, init);
+        const cut = new AbortController();
+        chat.#streams.add(cut);
+        if (new Headers(init?.headers).has('last-event-id')) chat.stats.resumes += 1;
+        else chat.stats.freshStreams += 1;
+        const signal = init?.signal ? AbortSignal.any([init.signal, cut.signal]) : cut.signal;
+        return fetch(input, { ...init, signal });
+      },
+      reconnectionOptions: {
+        initialReconnectionDelay: reconnectDelayMs,
+        maxReconnectionDelay: Math.max(reconnectDelayMs, 200),
+        reconnectionDelayGrowFactor: 1.5,
+        maxRetries: 50,
+      },
+    });
+    chat = new ChatClient(client, transport);
+    const recorder = chat;
+    if (listen) {
+      client.fallbackNotificationHandler = async (notification) => {
+        recorder.notifications.push({ method: notification.method, params: (notification.params ?? {}) as Record<string, unknown> });
+        for (const wake of recorder.#waiters) wake();
+      };
+    }
     await client.connect(transport);
     return chat;
+  }
+
+  /** Cuts the open GET stream as a dropped connection would; the SDK then reconnects. */
+  cutStream(): void {
+    for (const stream of this.#streams) stream.abort(new Error('cut by the test'));
+    if (this.#streams.size > 0) this.stats.cuts += 1;
+    this.#streams.clear();
   }
 
   get sessionId(): string {

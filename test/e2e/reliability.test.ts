@@ -1,0 +1,147 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningChatServer } from '../../src/listen.js';
+import { ChatClient } from '../support/chatClient.js';
+import { jsonHeaders, openRawSession, readSse } from '../support/rawSession.js';
+import { health, startTestServer } from '../support/server.js';
+
+const IDLE_MS = 400;
+
+let server: RunningChatServer;
+const open: ChatClient[] = [];
+
+async function connect(options: Parameters<typeof ChatClient.connect>[1] = {}): Promise<ChatClient> {
+  const client = await ChatClient.connect(server.url, options);
+  open.push(client);
+  return client;
+}
+
+async function pair(options: Parameters<typeof ChatClient.connect>[1] = {}) {
+  const a = await connect(options);
+  const b = await connect();
+  await a.call('enter_queue');
+  const { room_id: roomId } = await b.call('enter_queue');
+  await a.waitFor('chatroom.found');
+  await b.waitFor('chatroom.found');
+  return { a, b, roomId: roomId as string };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Vanishes as a crashed client does: its streams close, and no DELETE is ever sent. */
+async function vanish(client: ChatClient): Promise<void> {
+  await client.client.close();
+}
+
+async function until(condition: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+beforeAll(async () => {
+  server = await startTestServer({ idleTimeoutMs: IDLE_MS, keepAliveMs: 50 });
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
+});
+afterAll(async () => {
+  await server.close();
+});
+
+describe('a dropped stream loses nothing', () => {
+  it('replays what a cut stream missed, in order, once, when the client comes back with Last-Event-ID', async () => {
+    const { a, b, roomId } = await pair();
+    await b.call('send_message', { room_id: roomId, message: 'before' });
+    await a.waitFor('message.received', 1);
+    a.cutStream();
+    for (const n of [1, 2, 3]) await b.call('send_message', { room_id: roomId, message: `while away ${n}` });
+    a.cutStream(); // cut again, possibly before the resumed stream delivered anything
+    await b.call('send_message', { room_id: roomId, message: 'after' });
+    const got = await a.waitFor('message.received', 5);
+    await sleep(100);
+    expect(a.received('message.received').map((m) => [m.seq, m.message])).toEqual([
+      [1, 'before'],
+      [2, 'while away 1'],
+      [3, 'while away 2'],
+      [4, 'while away 3'],
+      [5, 'after'],
+    ]);
+    expect(got).toHaveLength(5);
+    expect(a.stats.resumes).toBeGreaterThanOrEqual(1);
+  });
+
+  it('delivers events that happened before the client first opened its stream', async () => {
+    // b is paired while a's first GET may still be on its way: a still hears of it once.
+    const { a, roomId } = await pair();
+    expect(a.received('chatroom.found')).toEqual([{ room_id: roomId }]);
+  });
+
+  it('says nothing to the partner when a client comes back within the timeout', async () => {
+    const { a, b, roomId } = await pair({ reconnectDelayMs: IDLE_MS / 2 });
+    a.cutStream();
+    await b.call('send_message', { room_id: roomId, message: 'are you there?' });
+    expect((await a.waitFor('message.received', 1, 3000)).map((m) => m.message)).toEqual(['are you there?']);
+    await sleep(IDLE_MS);
+    expect(b.received('partner.disconnected')).toEqual([]);
+    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
+    expect(await b.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
+  });
+
+  it('keeps idle streams open with SSE keep-alive comments', async () => {
+    const sessionId = await openRawSession(server.url);
+    const response = await fetch(server.url, { headers: { ...jsonHeaders(sessionId), accept: 'text/event-stream' } });
+    expect(response.status).toBe(200);
+    expect(await readSse(response, (text) => /^:/m.test(text))).toMatch(/^:/m);
+  });
+
+  it('numbers the events on the session stream so a client can resume', async () => {
+    const a = await connect();
+    const sessionId = await openRawSession(server.url);
+    const stream = await fetch(server.url, { headers: { ...jsonHeaders(sessionId), accept: 'text/event-stream' } });
+    const call = (id: number) =>
+      fetch(server.url, {
+        method: 'POST',
+        headers: jsonHeaders(sessionId),
+        body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'enter_queue', arguments: {} } }),
+      }).then((r) => r.text());
+    await call(1);
+    await a.call('enter_queue');
+    const text = await readSse(stream, (t) => t.includes('chatroom.found'));
+    expect(text).toMatch(/^id: 1$/m);
+    expect(text).toMatch(/"method":"chatroom.found"/);
+  });
+});
+
+describe('nobody is a ghost', () => {
+  it('a waiting client that vanishes without DELETE is never paired after the timeout', async () => {
+    const ghost = await connect();
+    await ghost.call('enter_queue');
+    await vanish(ghost);
+    await until(async () => (await health(server)).queue === 0);
+    const b = await connect();
+    expect(await b.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
+    expect(b.received('chatroom.found')).toEqual([]);
+  });
+
+  it('a chatting client that vanishes without DELETE: its partner hears "timeout" and is free again', async () => {
+    const { a, b, roomId } = await pair();
+    await vanish(a);
+    expect(await b.waitFor('partner.disconnected', 1, 5000)).toEqual([{ room_id: roomId, reason: 'timeout' }]);
+    expect(await b.call('get_status')).toEqual({ state: 'idle' });
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': a.sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(response.status).toBe(404);
+  });
+
+  it('a client with a call in flight is present, however long the call', async () => {
+    const a = await connect({ listen: false });
+    await a.call('enter_queue');
+    await a.call('wait_for_events', { timeout_s: (IDLE_MS * 2.5) / 1000 });
+    expect(await a.call('get_status')).toEqual({ state: 'waiting', position: 1 });
+  });
+});

@@ -1,0 +1,41 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { ChatClient } from '../support/chatClient.js';
+
+const SHUTDOWN_BOUND_MS = 5_000;
+
+describe('graceful shutdown of the real process', () => {
+  it('on SIGTERM tells both members of every room "shutdown", closes the streams and exits 0', async () => {
+    const child = spawn(process.execPath, ['dist/src/cli.js', '--port', '0', '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const url = await new Promise<URL>((resolve, reject) => {
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(output);
+        if (match) resolve(new URL(match[1]!));
+      });
+      child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
+    });
+
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => ChatClient.connect(url, { reconnectDelayMs: 5_000 })));
+    await a!.call('enter_queue');
+    const { room_id: roomId } = await b!.call('enter_queue');
+    await c!.call('enter_queue');
+    await a!.waitFor('chatroom.found');
+    await b!.waitFor('chatroom.found');
+
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const bound = new Promise((_, reject) => setTimeout(() => reject(new Error('did not exit in 5 s')), SHUTDOWN_BOUND_MS));
+    const [code, signal] = (await Promise.race([exited, bound])) as [number | null, string | null];
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+
+    expect(a!.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);
+    expect(b!.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);
+    expect(c!.received('partner.disconnected')).toEqual([]);
+    await Promise.all([a, b, c].map((client) => client!.client.close()));
+  });
+});

@@ -1,0 +1,54 @@
+/**
+ * A session opened with plain fetch, for tests that need to see the wire itself
+ * (SSE comments, event ids, status codes) without an SDK client in between.
+ */
+export const PROTOCOL_VERSION = '2025-11-25';
+
+export const jsonHeaders = (sessionId?: string): Record<string, string> => ({
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': PROTOCOL_VERSION,
+  ...(sessionId && { 'mcp-session-id': sessionId }),
+});
+
+export async function openRawSession(url: URL, protocolVersion = PROTOCOL_VERSION): Promise<string> {
+  const init = await fetch(url, {
+    method: 'POST',
+    headers: jsonHeaders(),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw', version: '1.0.0' } },
+    }),
+  });
+  const sessionId = init.headers.get('mcp-session-id');
+  await init.text();
+  if (!init.ok || !sessionId) throw new Error(`initialize failed: HTTP ${init.status}`);
+  const initialized = await fetch(url, {
+    method: 'POST',
+    headers: jsonHeaders(sessionId),
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  await initialized.text();
+  return sessionId;
+}
+
+/** Reads an SSE body until `done(text)` holds or `ms` pass; answers what was read. */
+export async function readSse(response: Response, done: (text: string) => boolean, ms = 2000): Promise<string> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const timer = setTimeout(() => void reader.cancel(), ms);
+  try {
+    while (!done(text)) {
+      const { value, done: ended } = await reader.read();
+      if (ended) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    clearTimeout(timer);
+    await reader.cancel().catch(() => {});
+  }
+  return text;
+}
