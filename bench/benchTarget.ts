@@ -5,7 +5,7 @@
  */
 import { request } from 'undici';
 import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, loadFigures, percentilesMs, split } from './figures.js';
-import { CpuMeter, rssKiB } from './procStats.js';
+import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
 import { startServer, type ServerProcess } from './serverProcess.js';
 import { WorkerFleet } from './workerFleet.js';
 import type { LoadMode } from './workerProtocol.js';
@@ -165,6 +165,7 @@ export class BenchTarget {
     const budgets = split(settings.maxMessages, this.fleet.size);
     const server = new CpuMeter([this.server.pid]);
     const generator = new CpuMeter(this.fleet.pids);
+    const machineStart = machineBusySeconds();
     const reports = await Promise.all(
       senders.flatMap((share, i) =>
         share === 0
@@ -189,10 +190,13 @@ export class BenchTarget {
       ),
     );
     const serverCpu = server.stop();
+    const generatorCpu = generator.stop();
+    const machineCores = (machineBusySeconds() - machineStart) / serverCpu.wallSeconds;
     return loadFigures(mode, mode === 'rate' ? rate : null, reports, {
       serverSeconds: serverCpu.cpuSeconds,
       serverCores: serverCpu.cores,
-      generatorCores: generator.stop().cores,
+      generatorCores: generatorCpu.cores,
+      otherCores: Math.max(0, machineCores - serverCpu.cores - generatorCpu.cores),
     });
   }
 

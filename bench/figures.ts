@@ -65,6 +65,8 @@ export interface LoadFigures {
   serverCpuUsPerMessage: number;
   generatorCores: number;
   generatorLoopDelayP99Ms: number;
+  /** CPU used meanwhile by everything else on the machine (the bench itself, other users). */
+  otherCores: number;
   firstError?: string;
 }
 
@@ -100,7 +102,7 @@ export function loadFigures(
   mode: LoadMode,
   offeredRate: number | null,
   reports: LoadReport[],
-  cpu: { serverSeconds: number; serverCores: number; generatorCores: number },
+  cpu: { serverSeconds: number; serverCores: number; generatorCores: number; otherCores: number },
 ): LoadFigures {
   const startedAt = Math.min(...reports.map((r) => r.startedAt));
   const endedAt = Math.max(...reports.map((r) => Math.max(r.lastReceivedAt, r.sendEndedAt)));
@@ -129,6 +131,7 @@ export function loadFigures(
     serverCores: cpu.serverCores,
     serverCpuUsPerMessage: received > 0 ? (cpu.serverSeconds * 1e6) / received : NaN,
     generatorCores: cpu.generatorCores,
+    otherCores: cpu.otherCores,
     generatorLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
     ...(firstError !== undefined && { firstError }),
   };

@@ -57,3 +57,10 @@ export class CpuMeter {
     return { cpuSeconds: used, cores: wallSeconds > 0 ? used / wallSeconds : 0, wallSeconds };
   }
 }
+
+/** CPU seconds all processes on the machine have used (from /proc/stat's first line). */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_S;
+}

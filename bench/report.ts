@@ -70,6 +70,7 @@ export function rows(mcp: ServerFigures, floor: ServerFigures, rate: number, mcp
     { label: 'messages duplicated / out of order / misrouted', mcp: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted, floor: floorFaults.duplicated + floorFaults.outOfOrder + floorFaults.misrouted, ratio: false, goal: '0', met: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted === 0 },
     { label: 'send_message refused / failed', mcp: mcpFaults.refused + mcpFaults.errors, floor: floorFaults.refused + floorFaults.errors, ratio: false },
     { label: 'load generator CPU, saturated (cores)', mcp: mcp.saturate.generatorCores, floor: floor.saturate.generatorCores, digits: 2, ratio: false },
+    { label: 'other CPU on the machine, saturated (cores)', mcp: mcp.saturate.otherCores, floor: floor.saturate.otherCores, digits: 2, ratio: false },
     { label: 'load generator loop delay p99, saturated (ms)', mcp: mcp.saturate.generatorLoopDelayP99Ms, floor: floor.saturate.generatorLoopDelayP99Ms, digits: 1, ratio: false },
   ];
 }

@@ -12,6 +12,24 @@ export interface ChatConfig {
   keepAliveMs: number;
   graceMs: number;
   idleTimeoutMs: number;
+  /** Messages a user may send per second, on average (a token bucket). */
+  messagesPerSecond: number;
+  /** Messages a user may send at once before the rate applies. */
+  messageBurst: number;
+  /** Largest request body, in bytes (HTTP 413 above it). */
+  maxBodyBytes: number;
+  /** Sessions open at once (HTTP 503 for more). */
+  maxSessions: number;
+  /** `wait_for_events` calls one user may have in flight at once. */
+  maxWaitsPerUser: number;
+  /** Origins a browser may call from; `*` in a port matches any port. */
+  allowedOrigins: string[];
+  /** Host headers accepted (DNS-rebinding protection); `*` in a port matches any port. */
+  allowedHosts: string[];
+  /** Bearer token every request must carry; null = no auth. */
+  token: string | null;
+  /** Port of the Stately inspector bridge; null = off. */
+  inspect: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -29,6 +47,19 @@ const integer = (min: number, max: number) => (raw: string) => {
   return /^\d+$/.test(raw.trim()) && value >= min && value <= max ? value : undefined;
 };
 const oneOf = <T extends string>(...values: T[]) => (raw: string) => values.find((v) => v === raw);
+const positiveNumber = (max: number) => (raw: string) => {
+  const value = Number(raw);
+  return raw.trim() !== '' && Number.isFinite(value) && value > 0 && value <= max ? value : undefined;
+};
+const list = (raw: string) => {
+  const items = raw.split(',').map((item) => item.trim()).filter(Boolean);
+  return items.length > 0 ? items : undefined;
+};
+const secret = (raw: string) => (raw.length >= 16 && !/\s/.test(raw) ? raw : undefined);
+const optionalPort = (raw: string) => (raw === 'off' || raw === 'false' ? null : raw === 'true' ? DEFAULT_INSPECT_PORT : integer(1, 65535)(raw));
+
+/** The port `--inspect` without a value uses (the inspector bridge's own default). */
+export const DEFAULT_INSPECT_PORT = 8080;
 
 const settings = [
   { key: 'host', flag: 'host', env: 'HOST', description: 'Address to listen on', defaultValue: '127.0.0.1', parse: (raw: string) => raw.trim() || undefined },
@@ -38,6 +69,15 @@ const settings = [
   { key: 'keepAliveMs', flag: 'keep-alive-ms', env: 'MCP_CHAT_KEEP_ALIVE_MS', description: 'SSE keep-alive comment interval in ms (0 = off)', defaultValue: 15_000, parse: integer(0, 3_600_000) },
   { key: 'graceMs', flag: 'grace-ms', env: 'MCP_CHAT_GRACE_MS', description: 'How long a closed legacy SSE stream may stay away before its session ends, in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'MCP_CHAT_IDLE_TIMEOUT_MS', description: 'How long a session may go without a request or an open stream before it ends, in ms', defaultValue: 60_000, parse: integer(1, 86_400_000) },
+  { key: 'messagesPerSecond', flag: 'messages-per-second', env: 'MCP_CHAT_MESSAGES_PER_SECOND', description: 'Messages a user may send per second, on average', defaultValue: 5, parse: positiveNumber(10_000) },
+  { key: 'messageBurst', flag: 'message-burst', env: 'MCP_CHAT_MESSAGE_BURST', description: 'Messages a user may send at once before the rate applies', defaultValue: 20, parse: integer(1, 100_000) },
+  { key: 'maxBodyBytes', flag: 'max-body-bytes', env: 'MCP_CHAT_MAX_BODY_BYTES', description: 'Largest request body, in bytes', defaultValue: 262_144, parse: integer(1024, 64 * 1024 * 1024) },
+  { key: 'maxSessions', flag: 'max-sessions', env: 'MCP_CHAT_MAX_SESSIONS', description: 'Sessions open at once', defaultValue: 20_000, parse: integer(1, 10_000_000) },
+  { key: 'maxWaitsPerUser', flag: 'max-waits-per-user', env: 'MCP_CHAT_MAX_WAITS_PER_USER', description: 'wait_for_events calls one user may have in flight', defaultValue: 2, parse: integer(1, 100) },
+  { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
+  { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },
+  { key: 'token', flag: 'token', env: 'MCP_CHAT_TOKEN', description: 'Bearer token required on every request (16+ characters, no spaces)', defaultValue: null, parse: secret },
+  { key: 'inspect', flag: 'inspect', env: 'MCP_CHAT_INSPECT', description: `Serve the Stately inspector bridge on this port (--inspect alone: ${DEFAULT_INSPECT_PORT})`, defaultValue: null, parse: optionalPort },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', description: 'fatal, error, warn, info, debug, trace or silent', defaultValue: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
 ] as const satisfies readonly Setting<keyof ChatConfig>[];
 
@@ -54,7 +94,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      // `--inspect` may stand alone, like node's own flag.
+      args: argv.map((arg) => (arg === '--inspect' ? `--inspect=${DEFAULT_INSPECT_PORT}` : arg)),
       options: {
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(settings.map((s) => [s.flag, { type: 'string' as const }])),
@@ -72,13 +113,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
     if (raw === undefined || raw === '') continue;
     const value = setting.parse(raw);
     if (value === undefined)
-      throw new ConfigError(`--${setting.flag} (${setting.env}) cannot be ${JSON.stringify(raw)}: ${setting.description.toLowerCase()}.`);
+      throw new ConfigError(
+        `--${setting.flag} (${setting.env}) cannot be ${setting.key === 'token' ? 'that value' : JSON.stringify(raw)}: ${setting.description.toLowerCase()}.`,
+      );
     config[setting.key] = value;
   }
   return { ...(config as unknown as ChatConfig), help: parsed.values.help === true };
 }
 
 export function helpText(): string {
-  const rows = settings.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(28)} ${s.description} (default: ${JSON.stringify(s.defaultValue)})`);
-  return ['Usage: mcp-chat [flags]', '', '  flag                   env                          meaning', ...rows, '  --help, -h             show this help'].join('\n');
+  const rows = settings.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(30)} ${s.description} (default: ${JSON.stringify(s.defaultValue)})`);
+  return ['Usage: mcp-chat [flags]', '', `  ${'flag'.padEnd(22)} ${'env'.padEnd(30)} meaning`, ...rows, '  --help, -h             show this help'].join('\n');
 }
