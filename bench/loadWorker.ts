@@ -24,7 +24,10 @@ function reply(message: WorkerReply): void {
 function endpointFor(url: URL, postConnections: number): LeanEndpoint {
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error(`refusing non-loopback target ${url.href}`);
   endpoint ??= {
-    posts: new Pool(url.origin, { connections: postConnections, pipelining: 1, keepAliveTimeout: 60_000 }),
+    // Idle connections are dropped after 4 s, before Node's 5 s server-side keep-alive
+    // timeout (not every response carries a Keep-Alive hint), so that a POST never
+    // races the server closing the connection under it.
+    posts: new Pool(url.origin, { connections: postConnections, pipelining: 1, keepAliveTimeout: 4_000 }),
     // One connection per open GET stream; a streaming connection is never reused meanwhile.
     streams: new Pool(url.origin, { connections: null, pipelining: 1 }),
     path: url.pathname,

@@ -56,6 +56,7 @@ export function rows(mcp: ServerFigures, floor: ServerFigures, rate: number, mcp
     { label: `relay throughput, saturated (msgs/s, ${mcp.saturate.senders} senders)`, mcp: mcp.saturate.throughput, floor: floor.saturate.throughput, goal: '≥ 0.9 × floor', met: throughputRatio >= 0.9 },
     { label: '  server CPU, saturated (cores)', mcp: mcp.saturate.serverCores, floor: floor.saturate.serverCores, digits: 2 },
     { label: '  server CPU per message (µs)', mcp: mcp.saturate.serverCpuUsPerMessage, floor: floor.saturate.serverCpuUsPerMessage },
+    { label: '  relay capacity per server core (msgs/s)', mcp: 1e6 / mcp.saturate.serverCpuUsPerMessage, floor: 1e6 / floor.saturate.serverCpuUsPerMessage, goal: '≥ 0.9 × floor', met: floor.saturate.serverCpuUsPerMessage / mcp.saturate.serverCpuUsPerMessage >= 0.9 },
     { label: '  latency p99, saturated (ms)', mcp: mcp.saturate.latencyMs.p99, floor: floor.saturate.latencyMs.p99, digits: 2 },
     { label: `relay latency p50 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p50 ?? null, floor: floor.rate?.latencyMs.p50 ?? null, digits: 2 },
     { label: `relay latency p95 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p95 ?? null, floor: floor.rate?.latencyMs.p95 ?? null, digits: 2 },

@@ -88,6 +88,25 @@ async function measure(target: BenchTarget, options: BenchOptions, settings: Loa
   };
 }
 
+/** What a reader must know to trust (or discount) this run's figures. */
+function caveats(floor: ServerFigures, mcp: ServerFigures, rate: number): string[] {
+  const notes: string[] = [];
+  const sat = floor.saturate;
+  if (sat.serverCores < 0.9)
+    notes.push(
+      `The floor used only ${show(sat.serverCores, 2)} cores at saturation while the load generator used ${show(sat.generatorCores, 2)} (of ${cpus().length} cores): ` +
+        'the machine, not the floor, set the floor’s throughput, so mcp-chat/floor throughput flatters mcp-chat. ' +
+        '“Relay capacity per server core” (1 / server CPU per message) compares the servers without the generator.',
+    );
+  const phases = [floor, mcp].flatMap((f) => [f.saturate, ...(f.rate ? [f.rate] : [])]);
+  const other = Math.max(...phases.map((p) => p.otherCores));
+  if (other > 0.25) notes.push(`Other processes used up to ${show(other, 2)} cores during the load phases: the machine was shared and the figures are noisy.`);
+  for (const f of [floor, mcp])
+    if (f.rate && f.rate.throughput < 0.95 * rate)
+      notes.push(`${f.name} delivered ${show(f.rate.throughput)} msgs/s of the ${show(rate)} offered: it could not keep up, so its latency at that rate grows with the phase length.`);
+  return notes;
+}
+
 async function main(): Promise<number> {
   let options;
   try {
@@ -143,6 +162,7 @@ async function main(): Promise<number> {
     floorRun.figures.rate = await loadPhase(floor, `${show(rate)} msgs/s`, 'rate', rate, settings);
     mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings);
 
+    notes.push(...caveats(floorRun.figures, mcpRun.figures, rate));
     const mcpHealth = await mcp.health();
     if (!('heapUsed' in mcpHealth) && mcpRun.figures.memory.heapPerSessionKiB === null)
       notes.push('mcp-chat /healthz reports no heap figure: heap per idle session is n/a; RSS (from /proc) only.');

@@ -68,7 +68,8 @@ export async function startServer(name: string, args: string[], deadlineMs = 15_
     name,
     pid: child.pid!,
     url,
-    stop: () => stopChild(child, 5_000),
+    // Long enough for a graceful shutdown of thousands of sessions (and a --cpu-prof write).
+    stop: () => stopChild(child, 15_000),
   };
 }
 
