@@ -75,6 +75,17 @@ export class BenchTarget {
     return (await response.body.json()) as Record<string, unknown>;
   }
 
+  /** Heap used, in bytes, from /healthz or else Prometheus' `nodejs_heap_size_used_bytes` at /metrics; undefined if neither says. */
+  async heapUsed(health?: Record<string, unknown>): Promise<number | undefined> {
+    const fromHealth = heapUsedBytes(health ?? (await this.health()));
+    if (fromHealth !== undefined) return fromHealth;
+    const response = await request(new URL('/metrics', this.url), { headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const text = await response.body.text();
+    if (response.statusCode !== 200) return undefined;
+    const match = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([\d.e+]+)/m.exec(text);
+    return match?.[1] !== undefined ? Number(match[1]) : undefined;
+  }
+
   /** Opens `count` sessions (initialize, initialized, live GET stream) across the workers. */
   async open(count: number, progress: ProgressFn): Promise<OpenFigures> {
     const shares = split(count, this.fleet.size);
@@ -116,12 +127,12 @@ export class BenchTarget {
     if (warm.failed > 0) throw new Error(`${this.name}: ${warm.failed} warm-up sessions failed to open: ${warm.firstError}`);
     await sleep(settleMs / 2);
     const rssBeforeKiB = rssKiB(this.server.pid);
-    const heapBefore = heapUsedBytes(await this.health());
+    const heapBefore = await this.heapUsed();
     const open = await this.open(count, (done) => progress(done));
     await sleep(settleMs);
     const rssAfterKiB = rssKiB(this.server.pid);
     const health = await this.health();
-    const heapAfter = heapUsedBytes(health);
+    const heapAfter = await this.heapUsed(health);
     const per = (delta: number) => (open.sessions > 0 ? delta / open.sessions : NaN);
     return {
       open,

@@ -163,9 +163,8 @@ async function main(): Promise<number> {
     mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings);
 
     notes.push(...caveats(floorRun.figures, mcpRun.figures, rate));
-    const mcpHealth = await mcp.health();
-    if (!('heapUsed' in mcpHealth) && mcpRun.figures.memory.heapPerSessionKiB === null)
-      notes.push('mcp-chat /healthz reports no heap figure: heap per idle session is n/a; RSS (from /proc) only.');
+    if (mcpRun.figures.memory.heapPerSessionKiB === null)
+      notes.push('mcp-chat reports no heap figure (not in /healthz, no nodejs_heap_size_used_bytes at /metrics): heap per idle session is n/a; RSS (from /proc) only.');
     notes.push(
       'RSS per session = (VmRSS after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC; it includes the server side of each session’s socket.',
       'Latency is from send_message sent to message.received parsed by the partner’s lean client; both clocks are in the same worker process.',

@@ -14,7 +14,7 @@
  *
  * The chart decides what a user may do; it never reads a clock or makes an id.
  */
-import { assign, emit, sendTo, setup } from 'xstate';
+import { and, assign, emit, sendTo, setup } from 'xstate';
 import { presenceMachine, type PresenceEvent, type PresenceInput } from './presence.js';
 import type { DepartureReason } from './room.js';
 
@@ -23,10 +23,23 @@ export type { DepartureReason } from './room.js';
 /** Why a session ended (a subset of the reasons a partner is told). */
 export type SessionEndReason = Exclude<DepartureReason, 'left'>;
 
+/** How fast a user may send: a token bucket of `burst` tokens refilled at `perSecond`. */
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
 export interface UserInput {
   userId: string;
   /** How long the session may go unattended; see presenceMachine. */
   presence: PresenceInput;
+  rate: RateLimit;
+}
+
+/** The send budget: `tokens` as of time `at` (ms, the clock of the events that spend them). */
+export interface SendBudget {
+  tokens: number;
+  at: number;
 }
 
 export interface Receipt {
@@ -41,6 +54,7 @@ export interface UserContext extends UserInput {
   partnerId: string | null;
   /** The receipt for the last message this user sent: what `send_message` answers. */
   lastReceipt: Receipt | null;
+  budget: SendBudget;
 }
 
 export interface IncomingMessage extends Receipt {
@@ -49,7 +63,8 @@ export interface IncomingMessage extends Receipt {
 
 export type UserEvent =
   | { type: 'queue.enter' }
-  | { type: 'chat.send'; roomId: string; text: string }
+  /** `at`: when the session received the message (ms); it spends from the send budget. */
+  | { type: 'chat.send'; roomId: string; text: string; at: number }
   | { type: 'chat.leave'; roomId?: string }
   | { type: 'chat.next' }
   | { type: 'session.closed'; reason: SessionEndReason }
@@ -73,6 +88,12 @@ export type UserState = 'idle' | 'waiting' | 'chatting' | 'ended';
 const roomIdOf = (event: UserEvent): string | undefined =>
   'roomId' in event ? event.roomId : undefined;
 
+/** The budget refilled up to `at`, never above the burst. */
+export const budgetAt = ({ budget, rate }: Pick<UserContext, 'budget' | 'rate'>, at: number): SendBudget => ({
+  tokens: Math.min(rate.burst, budget.tokens + (Math.max(0, at - budget.at) * rate.perSecond) / 1000),
+  at: Math.max(at, budget.at),
+});
+
 export const userMachine = setup({
   types: {
     input: {} as UserInput,
@@ -83,6 +104,7 @@ export const userMachine = setup({
   actors: { presence: presenceMachine },
   guards: {
     isOwnRoom: ({ context, event }) => roomIdOf(event) === context.roomId,
+    hasSendBudget: ({ context, event }) => event.type === 'chat.send' && budgetAt(context, event.at).tokens >= 1,
     /** `leave_chat` may name the room, or leave it out to mean the current one. */
     leavesOwnRoom: ({ context, event }) => {
       const roomId = roomIdOf(event);
@@ -105,6 +127,13 @@ export const userMachine = setup({
     clearRoom: assign({ roomId: null, lastReceipt: null }),
     forgetPartner: assign({ partnerId: null }),
     emitMatched: emit(({ context }) => ({ type: 'chat.matched' as const, roomId: context.roomId! })),
+    spendBudget: assign({
+      budget: ({ context, event }) => {
+        if (event.type !== 'chat.send') return context.budget;
+        const refilled = budgetAt(context, event.at);
+        return { tokens: refilled.tokens - 1, at: refilled.at };
+      },
+    }),
     sendToRoom: emit(({ context, event }) => ({
       type: 'room.send' as const,
       roomId: context.roomId!,
@@ -136,7 +165,13 @@ export const userMachine = setup({
   },
 }).createMachine({
   id: 'user',
-  context: ({ input }) => ({ ...input, roomId: null, partnerId: null, lastReceipt: null }),
+  context: ({ input }) => ({
+    ...input,
+    roomId: null,
+    partnerId: null,
+    lastReceipt: null,
+    budget: { tokens: input.rate.burst, at: 0 },
+  }),
   invoke: { id: 'presence', src: 'presence', input: ({ context }) => context.presence },
   on: {
     'link.opened': { actions: 'tellPresence' },
@@ -162,7 +197,7 @@ export const userMachine = setup({
     },
     chatting: {
       on: {
-        'chat.send': { guard: 'isOwnRoom', actions: 'sendToRoom' },
+        'chat.send': { guard: and(['isOwnRoom', 'hasSendBudget']), actions: ['spendBudget', 'sendToRoom'] },
         'room.receipt': { guard: 'isOwnRoom', actions: 'assignReceipt' },
         'room.message': { guard: 'isOwnRoom', actions: 'emitReceived' },
         'room.closed': {

@@ -5,7 +5,7 @@
  */
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { PresenceInput } from '../machines/presence.js';
-import { userMachine, type UserState } from '../machines/user.js';
+import { userMachine, type RateLimit, type UserState } from '../machines/user.js';
 import type { ChatBroker } from './broker/port.js';
 import { toNotification, type ChatNotification } from './notifications.js';
 
@@ -20,6 +20,7 @@ export interface ChatUser {
 export interface ChatUserOptions {
   userId: string;
   presence: PresenceInput;
+  rate: RateLimit;
   broker: ChatBroker;
   notify: (notification: ChatNotification) => void;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
@@ -27,8 +28,8 @@ export interface ChatUserOptions {
   live?: Set<UserActor>;
 }
 
-export function startChatUser({ userId, presence, broker, notify, inspect, live }: ChatUserOptions): ChatUser {
-  const actor = createActor(userMachine, { input: { userId, presence }, systemId: `user:${userId}`, inspect });
+export function startChatUser({ userId, presence, rate, broker, notify, inspect, live }: ChatUserOptions): ChatUser {
+  const actor = createActor(userMachine, { input: { userId, presence, rate }, systemId: `user:${userId}`, inspect });
   actor.on('queue.join', (e) => broker.join(e.userId, e.avoid));
   actor.on('queue.leave', (e) => broker.leaveQueue(e.userId));
   actor.on('room.send', (e) => broker.send(e.roomId, e.userId, e.text));

@@ -41,6 +41,7 @@ export class StreamableSession {
     this.user = startChatUser({
       userId: randomUUID(),
       presence: { resumable: true, graceMs: config.graceMs, idleMs: config.idleTimeoutMs },
+      rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
       broker: services.broker,
       inspect: services.inspect,
       live: services.users,

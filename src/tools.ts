@@ -65,6 +65,10 @@ function whyNot(user: ChatUser, event: UserEvent): string {
     return `You are already chatting in room ${roomId}. Talk with send_message, or call leave_chat or next before entering the queue again.`;
   if (state === 'chatting' && asked !== undefined && asked !== roomId)
     return `room_id ${JSON.stringify(asked)} is not your room; you are chatting in room ${roomId}.`;
+  if (state === 'chatting' && event.type === 'chat.send') {
+    const { perSecond, burst } = user.actor.getSnapshot().context.rate;
+    return `You are sending too fast: at most ${perSecond} message(s) per second, in bursts of up to ${burst}. Wait a moment, then send again.`;
+  }
   if (state === 'waiting' && event.type === 'chat.send')
     return 'You are still waiting for a partner, so there is no one to send to yet. Call wait_for_events (or wait for chatroom.found), then send_message with its room_id.';
   if (state === 'waiting' && asked !== undefined)
@@ -118,7 +122,7 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
       annotations: { openWorldHint: false },
     },
     ({ room_id, message }) =>
-      attempt(user, { type: 'chat.send', roomId: room_id, text: message }, () => {
+      attempt(user, { type: 'chat.send', roomId: room_id, text: message, at: performance.now() }, () => {
         const receipt = user.actor.getSnapshot().context.lastReceipt;
         if (!receipt) return refuse('The message could not be delivered: the room closed. Call get_status.');
         return answer({ status: 'sent', message_id: receipt.messageId, seq: receipt.seq });

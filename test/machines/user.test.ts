@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { userMachine, type UserEmitted } from '../../machines/user.js';
 
 const presence = { resumable: true, graceMs: 30_000, idleMs: 60_000 };
+const rate = { perSecond: 2, burst: 3 };
 
 function startUser(clock = new SimulatedClock()) {
-  const user = createActor(userMachine, { input: { userId: 'u1', presence }, clock });
+  const user = createActor(userMachine, { input: { userId: 'u1', presence, rate }, clock });
   const emitted: UserEmitted[] = [];
   user.on('*', (event) => emitted.push(event));
   user.start();
@@ -41,12 +42,12 @@ describe('userMachine', () => {
 
   it('sends only to its own room, and only while chatting', () => {
     const { user, emitted, pair } = startUser();
-    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'r1', text: 'hi' })).toBe(false);
+    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'r1', text: 'hi', at: 0 })).toBe(false);
     user.send({ type: 'queue.enter' });
-    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'r1', text: 'hi' })).toBe(false);
+    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'r1', text: 'hi', at: 0 })).toBe(false);
     pair();
-    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'elsewhere', text: 'hi' })).toBe(false);
-    user.send({ type: 'chat.send', roomId: 'r1', text: 'hi' });
+    expect(user.getSnapshot().can({ type: 'chat.send', roomId: 'elsewhere', text: 'hi', at: 0 })).toBe(false);
+    user.send({ type: 'chat.send', roomId: 'r1', text: 'hi', at: 0 });
     expect(emitted.at(-1)).toEqual({ type: 'room.send', roomId: 'r1', userId: 'u1', text: 'hi' });
   });
 
@@ -160,5 +161,20 @@ describe('userMachine', () => {
     clock.increment(60_000);
     expect(user.getSnapshot().value).toBe('ended');
     expect(emitted.at(-1)).toEqual({ type: 'queue.leave', userId: 'u1' });
+  });
+
+  it('spends its send budget: a burst goes through, then one message per refill', () => {
+    const { user, emitted, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    const send = (at: number) => ({ type: 'chat.send', roomId: 'r1', text: `at ${at}`, at }) as const;
+    for (const at of [1000, 1000, 1000]) user.send(send(at));
+    expect(user.getSnapshot().can(send(1000))).toBe(false);
+    expect(user.getSnapshot().can(send(1499))).toBe(false);
+    expect(user.getSnapshot().can(send(1500))).toBe(true); // 2 per second: one token every 500 ms
+    user.send(send(1500));
+    expect(user.getSnapshot().can(send(1500))).toBe(false);
+    expect(user.getSnapshot().can(send(10_000))).toBe(true);
+    expect(emitted.filter((e) => e.type === 'room.send')).toHaveLength(4);
   });
 });
