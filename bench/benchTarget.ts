@@ -211,6 +211,14 @@ export class BenchTarget {
     });
   }
 
+  /** Why the server is not there any more, with what it last said; undefined while it runs. */
+  diagnose(): string | undefined {
+    const exited = this.server.exited();
+    if (!exited) return undefined;
+    const tail = this.server.stderrTail().trim();
+    return `${this.name} died (${exited})${tail ? `; its stderr ends with:\n${tail}` : ' and wrote nothing to stderr'}`;
+  }
+
   async stop(): Promise<void> {
     await this.fleet.stop();
     await this.server.stop();

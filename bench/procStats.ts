@@ -8,9 +8,18 @@ import { readFileSync } from 'node:fs';
 
 const CLOCK_TICKS_PER_S = 100;
 
+function readProc(pid: number, file: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`process ${pid} is gone (no /proc/${pid}/${file})`);
+    throw error;
+  }
+}
+
 /** CPU seconds (user + system) the process has used so far. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const stat = readProc(pid, 'stat');
   // Field 2 (comm) may contain spaces; the fields after it start past the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After comm, field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
@@ -19,7 +28,7 @@ export function cpuSeconds(pid: number): number {
 
 /** Resident set size in KiB. */
 export function rssKiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const status = readProc(pid, 'status');
   const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(match[1]);

@@ -18,6 +18,7 @@ import type { LoadFigures, ServerFigures } from './figures.js';
 import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
 import { ProgressLine } from './progressLine.js';
+import { mcpChatFlags } from './mcpChatFlags.js';
 import { deliveryFaults, formatTable, rows } from './report.js';
 import { sdkCrossCheck } from './sdkCrossCheck.js';
 
@@ -138,7 +139,9 @@ async function main(): Promise<number> {
   );
   const settings: LoadSettings = { durationMs: options.duration * 1000, maxMessages: options.messages, messageSize: options.messageSize, drainMs: 5000 };
   const floorSpec = spec(options, 'floor', [here('./relayBaseline.js'), '--port', '0']);
-  const mcpSpec = spec(options, 'mcp-chat', [here('../src/cli.js'), '--port', '0', '--log-level', 'silent', ...options.serverArgs]);
+  const mcpFlags = mcpChatFlags(here('../src/cli.js'), options.sessions + options.warmupSessions + 2);
+  if (mcpFlags.note) notes.push(mcpFlags.note);
+  const mcpSpec = spec(options, 'mcp-chat', [here('../src/cli.js'), '--port', '0', ...mcpFlags.args, ...options.serverArgs]);
 
   const targets: BenchTarget[] = [];
   try {
@@ -202,6 +205,13 @@ async function main(): Promise<number> {
     const ok = crossCheck.ok && wrong(mcpFaults) === 0 && wrong(floorFaults) === 0;
     if (!ok) process.stderr.write('bench: delivery was not exactly-once and in order, or the lean client disagreed with the SDK client\n');
     return ok ? 0 : 1;
+  } catch (error) {
+    // A server that died explains the error better than the error does.
+    for (const target of targets) {
+      const diagnosis = target.diagnose();
+      if (diagnosis) progress.note(`bench: ${diagnosis}`);
+    }
+    throw error;
   } finally {
     progress.note('bench: stopping servers and workers');
     await Promise.allSettled(targets.map((target) => target.stop()));

@@ -30,6 +30,10 @@ export interface ServerProcess {
   readonly name: string;
   readonly pid: number;
   readonly url: URL;
+  /** How it ended, if it has: `exit code 1`, `signal SIGKILL`. */
+  exited(): string | undefined;
+  /** The last 2,000 characters it wrote to stderr. */
+  stderrTail(): string;
   stop(): Promise<void>;
 }
 
@@ -64,10 +68,14 @@ export async function startServer(name: string, args: string[], deadlineMs = 15_
     });
     child.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before listening`));
   });
+  let ended: string | undefined;
+  child.once('exit', (code, signal) => (ended = signal ? `signal ${signal}` : `exit code ${code}`));
   return {
     name,
     pid: child.pid!,
     url,
+    exited: () => ended,
+    stderrTail: () => stderr,
     // Long enough for a graceful shutdown of thousands of sessions (and a --cpu-prof write).
     stop: () => stopChild(child, 15_000),
   };

@@ -1,0 +1,42 @@
+/**
+ * The flags mcp-chat is started with for a bench run. Its per-user message rate limit
+ * (a few messages per second by default) would refuse the bench's own load, so it is
+ * raised — the limiter still runs on every message, it just never says no — and the
+ * session cap is lifted above the sessions the run opens. Only flags this build lists
+ * in `--help` are passed, so the bench runs against older and newer builds alike.
+ */
+import { execFileSync } from 'node:child_process';
+
+export interface McpChatFlags {
+  args: string[];
+  note?: string;
+}
+
+export function mcpChatFlags(cliPath: string, sessionsOpened: number): McpChatFlags {
+  let help = '';
+  try {
+    help = execFileSync(process.execPath, [cliPath, '--help'], { encoding: 'utf8', timeout: 15_000 });
+  } catch (error) {
+    throw new Error(`node ${cliPath} --help failed (is the build current? run npm run build): ${(error as Error).message}`);
+  }
+  const has = (flag: string) => new RegExp(`^\\s*--${flag}\\b`, 'm').test(help);
+  const defaultOf = (flag: string) => Number(new RegExp(`^\\s*--${flag}\\b.*\\(default: (\\d+)\\)`, 'm').exec(help)?.[1] ?? NaN);
+  const args = ['--log-level', 'silent'];
+  const raised: string[] = [];
+  if (has('messages-per-second')) {
+    args.push('--messages-per-second', '10000');
+    raised.push(`--messages-per-second 10000 (default ${defaultOf('messages-per-second')})`);
+  }
+  if (has('message-burst')) {
+    args.push('--message-burst', '100000');
+    raised.push(`--message-burst 100000 (default ${defaultOf('message-burst')})`);
+  }
+  const cap = defaultOf('max-sessions');
+  if (has('max-sessions') && !(cap >= sessionsOpened + 64)) {
+    args.push('--max-sessions', String(sessionsOpened + 1024));
+    raised.push(`--max-sessions ${sessionsOpened + 1024} (default ${cap})`);
+  }
+  return raised.length === 0
+    ? { args }
+    : { args, note: `mcp-chat ran with ${raised.join(', ')}, so that its limits never refuse the bench’s load; the limiters still run.` };
+}
