@@ -1,7 +1,8 @@
 /**
- * The HTTP face of mcp-chat: a Hono app with the MCP endpoint and health checks.
- * It routes requests to sessions and creates sessions on `initialize`; what a request
- * means for the chat is decided by the session's user actor, never here.
+ * The HTTP face of mcp-chat: a Hono app with the MCP endpoint, health and metrics.
+ * It checks who may call, routes requests to sessions, and creates sessions on
+ * `initialize`; what a request means for the chat is decided by the session's user
+ * actor, never here.
  */
 import type { HttpBindings } from '@hono/node-server';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -12,8 +13,12 @@ import { memoryBroker } from './broker/memoryBroker.js';
 import type { ChatBroker } from './broker/port.js';
 import { createMcpServerFactory, type ChatServices } from './chatServices.js';
 import { defaultConfig, type ChatConfig } from './config.js';
+import { originGuard, readJsonRpcBody, refuseHttp, tokenGuard } from './httpGuards.js';
+import { createMetrics, type LiveCounts } from './metrics.js';
 import { SessionRegistry } from './sessionRegistry.js';
 import { StreamableSession } from './streamableSession.js';
+
+export { jsonRpcError } from './httpGuards.js';
 
 export interface ChatServerOptions {
   config?: Partial<ChatConfig>;
@@ -34,62 +39,80 @@ export interface ChatServer {
   close(): Promise<void>;
 }
 
-/** A JSON-RPC error body, as the MCP transports send them. */
-export function jsonRpcError(code: number, message: string) {
-  return { jsonrpc: '2.0' as const, error: { code, message }, id: null };
-}
-
 export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const config: ChatConfig = { ...defaultConfig, ...options.config };
+  const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
+  const sessions = new SessionRegistry<StreamableSession>();
+  const live: LiveCounts = {
+    sessions: () => sessions.size,
+    usersByState: () => {
+      const byState = { idle: 0, waiting: 0, chatting: 0 };
+      for (const session of sessions.values()) {
+        const state = session.user.actor.getSnapshot().value;
+        if (state === 'idle' || state === 'waiting' || state === 'chatting') byState[state] += 1;
+      }
+      return byState;
+    },
+    rooms: () => broker.stats().rooms,
+    queueLength: () => broker.stats().waiting,
+  };
   const services: ChatServices = {
     config,
-    broker: options.broker ?? memoryBroker({ inspect: options.inspect }),
-    sessions: new SessionRegistry(),
+    broker,
+    sessions,
     users: new Set(),
     log: options.log ?? pino({ level: config.logLevel }),
+    metrics: createMetrics(live),
     inspect: options.inspect,
     createMcpServer: createMcpServerFactory(),
   };
+  const { metrics } = services;
   const startedAt = Date.now();
   let closing = false;
   const app = new Hono<Env>();
 
+  app.use('*', ...originGuard(config, metrics));
+  app.use('/mcp', tokenGuard(config, metrics));
+
   app.all('/mcp', async (c) => {
     const sessionId = c.req.header('mcp-session-id');
+    let body: unknown;
+    if (c.req.method === 'POST') {
+      const read = await readJsonRpcBody(c, config, metrics);
+      if (!read.ok) return read.response;
+      body = read.body;
+    }
     if (sessionId !== undefined) {
-      const session = services.sessions.get(sessionId);
-      if (!session) return c.json(jsonRpcError(-32001, 'Session not found: it ended or never existed. Initialize a new session.'), 404);
-      // Every request and stream keeps the session present until its response is done.
-      const closed = session.linkOpened();
-      const outgoing = c.env?.outgoing;
-      if (outgoing) outgoing.once('close', closed);
-      try {
-        return await session.handle(c.req.raw);
-      } finally {
-        if (!outgoing) closed();
-      }
+      const session = sessions.get(sessionId);
+      if (!session)
+        return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.');
+      return serveInSession(c, session, body);
     }
     if (c.req.method !== 'POST')
-      return c.json(jsonRpcError(-32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.'), 400);
-    if (closing) return c.json(jsonRpcError(-32000, 'The server is shutting down and takes no new sessions.'), 503);
-    return openSession(c, services);
+      return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
+    if (!isInitializeRequest(body))
+      return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: no Mcp-Session-Id header, and the request is not initialize. Initialize a session first.');
+    if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.');
+    if (sessions.size >= config.maxSessions)
+      return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' });
+    return openSession(c, services, body);
   });
 
   app.get('/healthz', (c) => {
-    const byState = { idle: 0, waiting: 0, chatting: 0 };
-    for (const session of services.sessions.values()) {
-      const state = session.user.actor.getSnapshot().value;
-      if (state === 'idle' || state === 'waiting' || state === 'chatting') byState[state] += 1;
-    }
-    const { waiting, rooms } = services.broker.stats();
+    const { waiting, rooms } = broker.stats();
     return c.json({
-      status: 'ok',
+      status: closing ? 'stopping' : 'ok',
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      sessions: services.sessions.size,
-      users: byState,
+      sessions: sessions.size,
+      users: live.usersByState(),
       actors: { users: services.users.size, rooms },
       queue: waiting,
     });
+  });
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
   });
 
   return {
@@ -97,28 +120,33 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     services,
     async close() {
       closing = true;
-      services.broker.shutdown();
-      const sessions = [...services.sessions.values()];
+      broker.shutdown();
+      const open = [...sessions.values()];
       // The last words (partner.disconnected) reach the streams before they close.
-      await Promise.all(sessions.map((session) => session.flushed()));
-      for (const session of sessions) session.end('shutdown');
-      services.broker.close();
+      await Promise.all(open.map((session) => session.flushed()));
+      for (const session of open) session.end('shutdown');
+      broker.close();
     },
   };
 }
 
-async function openSession(c: Context, services: ChatServices): Promise<Response> {
-  let body: unknown;
+/** Every request and stream keeps its session present until its response is done. */
+async function serveInSession(c: Context<Env>, session: StreamableSession, body: unknown): Promise<Response> {
+  const closed = session.linkOpened();
+  const outgoing = c.env?.outgoing;
+  if (outgoing) outgoing.once('close', closed);
   try {
-    body = await c.req.json();
-  } catch {
-    return c.json(jsonRpcError(-32700, 'Parse error: the request body is not valid JSON.'), 400);
+    return await session.handle(c.req.raw, body);
+  } finally {
+    if (!outgoing) closed();
   }
-  if (!isInitializeRequest(body))
-    return c.json(jsonRpcError(-32000, 'Bad Request: no Mcp-Session-Id header, and the request is not initialize. Initialize a session first.'), 400);
+}
+
+async function openSession(c: Context<Env>, services: ChatServices, body: unknown): Promise<Response> {
   const session = new StreamableSession(services);
   await session.connect();
   const response = await session.handle(c.req.raw, body);
-  if (!services.sessions.get(session.sessionId)) session.end('disconnected');
+  if (services.sessions.get(session.sessionId)) services.log.info({ session: session.sessionId }, 'session opened');
+  else session.end('disconnected');
   return response;
 }

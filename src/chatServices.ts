@@ -8,6 +8,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { ChatBroker } from './broker/port.js';
 import type { UserActor } from './chatUser.js';
 import type { ChatConfig } from './config.js';
+import type { ChatMetrics } from './metrics.js';
 import { SessionRegistry } from './sessionRegistry.js';
 import type { StreamableSession } from './streamableSession.js';
 
@@ -18,6 +19,7 @@ export interface ChatServices {
   /** User actors that have not stopped yet: 0 once every session has ended. */
   readonly users: Set<UserActor>;
   readonly log: Logger;
+  readonly metrics: ChatMetrics;
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   createMcpServer(): McpServer;
 }

@@ -56,13 +56,14 @@ export class StreamableSession {
     // The user actor ends by itself when its presence expires: close the session with it.
     this.user.actor.subscribe({ complete: () => this.end('timeout') });
     this.#server = services.createMcpServer();
-    registerChatTools(this.#server, { user: this.user, feed: this.feed, limits: config });
+    registerChatTools(this.#server, { user: this.user, feed: this.feed, limits: config, metrics: services.metrics });
     this.#server.server.onclose = () => this.end('disconnected');
     this.#transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => this.sessionId,
       eventStore: this.events,
       onsessioninitialized: () => services.sessions.add(this),
       keepAliveMs: config.keepAliveMs,
+      maxRequestBodySize: config.maxBodyBytes,
     });
   }
 

@@ -10,11 +10,15 @@ import { z } from 'zod';
 import type { UserEvent } from '../machines/user.js';
 import { statusOf, type ChatUser } from './chatUser.js';
 import type { EventFeed } from './eventFeed.js';
+import type { ChatMetrics } from './metrics.js';
+import { whyNot, type Refusal } from './refusals.js';
 import { CHAT_NOTIFICATION_METHODS } from './notifications.js';
 
 export interface ToolLimits {
   /** Longest message, in characters. */
   maxMessageLength: number;
+  /** `wait_for_events` calls one user may have held at once. */
+  maxWaitsPerUser: number;
 }
 
 /** What the tools of one session work on. */
@@ -22,12 +26,21 @@ export interface ToolContext {
   user: ChatUser;
   feed: EventFeed;
   limits: ToolLimits;
+  metrics: ChatMetrics;
 }
 
 /** `wait_for_events` holds a call at most this long: below the SDK clients' 60 s request timeout. */
 export const MAX_WAIT_S = 50;
 const DEFAULT_WAIT_S = 25;
 const PROGRESS_EVERY_MS = 5_000;
+
+/** C0 controls but tab, line feed and carriage return; and DEL. */
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+
+const roomIdInput = z
+  .string()
+  .min(1, 'room_id is empty: pass the room_id from chatroom.found.')
+  .max(64, 'room_id is too long to be a room id: pass the room_id from chatroom.found.');
 
 const queueAnswer = z.object({
   status: z.enum(['waiting', 'matched']).describe('"matched" when a partner was found at once'),
@@ -45,48 +58,30 @@ function answer(structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
 }
 
-function refuse(sentence: string): CallToolResult {
-  return { content: [{ type: 'text', text: sentence }], isError: true };
-}
+export function registerChatTools(server: McpServer, { user, feed, limits, metrics }: ToolContext): void {
+  const refuse = ({ reason, sentence }: Refusal): CallToolResult => {
+    metrics.refused(reason);
+    return { content: [{ type: 'text', text: sentence }], isError: true };
+  };
 
-/** What `enter_queue` and `next` answer once the user is waiting or chatting. */
-function queueResult(user: ChatUser): CallToolResult {
-  const status = statusOf(user);
-  return status.state === 'chatting'
-    ? answer({ status: 'matched', room_id: status.room_id })
-    : answer({ status: 'waiting', position: status.position });
-}
+  /** What `enter_queue` and `next` answer once the user is waiting or chatting. */
+  const queueResult = (): CallToolResult => {
+    const status = statusOf(user);
+    return status.state === 'chatting'
+      ? answer({ status: 'matched', room_id: status.room_id })
+      : answer({ status: 'waiting', position: status.position });
+  };
 
-/** The sentence for an event the user's current state does not take. */
-function whyNot(user: ChatUser, event: UserEvent): string {
-  const { state, room_id: roomId } = statusOf(user);
-  const asked = 'roomId' in event ? event.roomId : undefined;
-  if (state === 'chatting' && event.type === 'queue.enter')
-    return `You are already chatting in room ${roomId}. Talk with send_message, or call leave_chat or next before entering the queue again.`;
-  if (state === 'chatting' && asked !== undefined && asked !== roomId)
-    return `room_id ${JSON.stringify(asked)} is not your room; you are chatting in room ${roomId}.`;
-  if (state === 'chatting' && event.type === 'chat.send') {
-    const { perSecond, burst } = user.actor.getSnapshot().context.rate;
-    return `You are sending too fast: at most ${perSecond} message(s) per second, in bursts of up to ${burst}. Wait a moment, then send again.`;
-  }
-  if (state === 'waiting' && event.type === 'chat.send')
-    return 'You are still waiting for a partner, so there is no one to send to yet. Call wait_for_events (or wait for chatroom.found), then send_message with its room_id.';
-  if (state === 'waiting' && asked !== undefined)
-    return `You are waiting in the queue, not in room ${JSON.stringify(asked)}. Call leave_chat without room_id to leave the queue.`;
-  if (state === 'idle' && event.type === 'chat.send')
-    return 'You are not in a chat. Call enter_queue to meet someone, then send_message with the room_id from chatroom.found.';
-  if (state === 'idle') return 'You are not waiting or chatting, so there is nothing to leave. Call enter_queue to meet someone.';
-  return `That is not possible while you are ${state}.`;
-}
+  /** Sends `event` if the user's state takes it; otherwise answers why not. */
+  const attempt = (event: UserEvent, then: () => CallToolResult): CallToolResult => {
+    if (!user.actor.getSnapshot().can(event)) return refuse(whyNot(user, event));
+    user.actor.send(event);
+    return then();
+  };
 
-/** Sends `event` if the user's state takes it; otherwise answers why not. */
-function attempt(user: ChatUser, event: UserEvent, then: () => CallToolResult): CallToolResult {
-  if (!user.actor.getSnapshot().can(event)) return refuse(whyNot(user, event));
-  user.actor.send(event);
-  return then();
-}
+  /** `wait_for_events` calls of this user being held now. */
+  let waiting = 0;
 
-export function registerChatTools(server: McpServer, { user, feed, limits }: ToolContext): void {
   server.registerTool(
     'enter_queue',
     {
@@ -99,8 +94,8 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
     },
     () => {
       const event = { type: 'queue.enter' } as const;
-      if (user.actor.getSnapshot().matches('waiting')) return queueResult(user);
-      return attempt(user, event, () => queueResult(user));
+      if (user.actor.getSnapshot().matches('waiting')) return queueResult();
+      return attempt(event, queueResult);
     },
   );
 
@@ -111,22 +106,27 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
       description: `Send a text message to your partner in the room from chatroom.found (at most ${limits.maxMessageLength} characters). Your partner receives it as message.received; you do not. Answers the message's id and its seq, its place in the room's order.`,
       inputSchema: z
         .object({
-          room_id: z.string().min(1, 'room_id is empty: pass the room_id from chatroom.found.'),
+          room_id: roomIdInput,
           message: z
             .string()
             .max(limits.maxMessageLength, `message is longer than ${limits.maxMessageLength} characters: shorten it or split it.`)
-            .refine((text) => text.trim().length > 0, 'message is empty: write some text to send.'),
+            .refine((text) => text.trim().length > 0, 'message is empty: write some text to send.')
+            .refine((text) => text.isWellFormed(), 'message is not valid Unicode text (it has a lone surrogate): send plain text.')
+            .refine((text) => !CONTROL_CHARACTERS.test(text), 'message contains control characters: send plain text (tabs and new lines are fine).'),
         })
         .strict(),
       outputSchema: z.object({ status: z.literal('sent'), message_id: z.string(), seq: z.number().int().positive() }),
       annotations: { openWorldHint: false },
     },
-    ({ room_id, message }) =>
-      attempt(user, { type: 'chat.send', roomId: room_id, text: message, at: performance.now() }, () => {
+    ({ room_id, message }) => {
+      const started = performance.now();
+      return attempt({ type: 'chat.send', roomId: room_id, text: message, at: started }, () => {
         const receipt = user.actor.getSnapshot().context.lastReceipt;
-        if (!receipt) return refuse('The message could not be delivered: the room closed. Call get_status.');
+        if (!receipt) return refuse({ reason: 'not_chatting', sentence: 'The message could not be delivered: the room closed. Call get_status.' });
+        metrics.relayed((performance.now() - started) / 1000);
         return answer({ status: 'sent', message_id: receipt.messageId, seq: receipt.seq });
-      }),
+      });
+    },
   );
 
   server.registerTool(
@@ -135,14 +135,12 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
       title: 'Leave the chat or the queue',
       description:
         'Leave your chat (your partner is told partner.disconnected) or, while waiting, the queue. room_id may be left out to mean your current room. Afterwards you are idle: call enter_queue to meet someone new.',
-      inputSchema: z.object({ room_id: z.string().min(1).optional() }).strict(),
+      inputSchema: z.object({ room_id: roomIdInput.optional() }).strict(),
       outputSchema: z.object({ status: z.literal('idle') }),
       annotations: { destructiveHint: false, openWorldHint: false },
     },
     ({ room_id }) =>
-      attempt(user, { type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }) }, () =>
-        answer({ status: 'idle' }),
-      ),
+      attempt({ type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }) }, () => answer({ status: 'idle' })),
   );
 
   server.registerTool(
@@ -157,8 +155,8 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
     },
     () => {
       const event = { type: 'chat.next' } as const;
-      if (user.actor.getSnapshot().matches('waiting')) return queueResult(user);
-      return attempt(user, event, () => queueResult(user));
+      if (user.actor.getSnapshot().matches('waiting')) return queueResult();
+      return attempt(event, queueResult);
     },
   );
 
@@ -181,7 +179,7 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
       description: `Returns, in order, the events you have not taken yet (chatroom.found, message.received, partner.disconnected — the same as the notifications, each with its id) and a cursor. Answers at once when events are pending; otherwise holds the call until one arrives or timeout_s passes (then events is empty). Pass the cursor back as after to never see an event twice. Use this when your client does not show notifications: an agent can chat with enter_queue, send_message, wait_for_events and leave_chat alone.`,
       inputSchema: z
         .object({
-          after: z.string().optional().describe('The cursor from your last wait_for_events; leave out to continue where you left off'),
+          after: z.string().max(32, 'after is too long to be a cursor: pass the cursor of your last call.').optional().describe('The cursor from your last wait_for_events; leave out to continue where you left off'),
           timeout_s: z
             .number()
             .min(0, 'timeout_s cannot be negative.')
@@ -203,8 +201,17 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
     async ({ after, timeout_s }, extra) => {
       const cursor = feed.parseCursor(after);
       if (cursor === undefined)
-        return refuse(`after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`);
+        return refuse({
+          reason: 'bad_cursor',
+          sentence: `after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`,
+        });
+      if (!feed.hasAfter(cursor) && waiting >= limits.maxWaitsPerUser)
+        return refuse({
+          reason: 'too_many_waits',
+          sentence: `You already have ${waiting} wait_for_events call(s) waiting (at most ${limits.maxWaitsPerUser}). Let one finish before starting another.`,
+        });
       if (!feed.hasAfter(cursor)) {
+        waiting += 1;
         const progressToken = extra._meta?.progressToken;
         const progress = (elapsedMs: number) =>
           progressToken === undefined
@@ -216,7 +223,10 @@ export function registerChatTools(server: McpServer, { user, feed, limits }: Too
         const started = Date.now();
         await progress(0);
         const ticker = progressToken === undefined ? undefined : setInterval(() => void progress(Date.now() - started), PROGRESS_EVERY_MS);
-        await feed.waitBeyond(cursor, timeout_s * 1000, extra.signal).finally(() => clearInterval(ticker));
+        await feed.waitBeyond(cursor, timeout_s * 1000, extra.signal).finally(() => {
+          clearInterval(ticker);
+          waiting -= 1;
+        });
       }
       const { missed, ...page } = feed.read(cursor);
       if (!missed) return answer(page);

@@ -1,0 +1,81 @@
+/**
+ * Prometheus metrics for one server: gauges read from the live system when scraped,
+ * counters and a histogram fed as things happen. Each server has its own registry, so
+ * several can run in one process (as the tests do).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Why a request or tool call was refused; the label of `mcp_chat_refusals_total`. */
+export type RefusalReason =
+  | 'already_chatting'
+  | 'not_chatting'
+  | 'still_waiting'
+  | 'not_your_room'
+  | 'nothing_to_leave'
+  | 'rate_limited'
+  | 'invalid_arguments'
+  | 'bad_cursor'
+  | 'too_many_waits'
+  | 'forbidden_host'
+  | 'forbidden_origin'
+  | 'unauthorized'
+  | 'body_too_large'
+  | 'unsupported_media_type'
+  | 'parse_error'
+  | 'batch_not_supported'
+  | 'no_session'
+  | 'session_not_found'
+  | 'server_full'
+  | 'shutting_down';
+
+export interface LiveCounts {
+  sessions(): number;
+  usersByState(): Record<'idle' | 'waiting' | 'chatting', number>;
+  rooms(): number;
+  queueLength(): number;
+}
+
+export interface ChatMetrics {
+  readonly registry: Registry;
+  refused(reason: RefusalReason): void;
+  /** A message was relayed; `seconds` from its send_message to its notification. */
+  relayed(seconds: number): void;
+}
+
+export function createMetrics(live: LiveCounts): ChatMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'mcp_chat_' });
+  new Gauge({ name: 'mcp_chat_sessions', help: 'MCP sessions open now', registers: [registry], collect() { this.set(live.sessions()); } });
+  new Gauge({
+    name: 'mcp_chat_users',
+    help: 'Users by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      for (const [state, count] of Object.entries(live.usersByState())) this.set({ state }, count);
+    },
+  });
+  new Gauge({ name: 'mcp_chat_rooms', help: 'Rooms open now', registers: [registry], collect() { this.set(live.rooms()); } });
+  new Gauge({ name: 'mcp_chat_queue_length', help: 'Users waiting in the queue', registers: [registry], collect() { this.set(live.queueLength()); } });
+  const relayedTotal = new Counter({ name: 'mcp_chat_messages_relayed_total', help: 'Messages relayed to a partner', registers: [registry] });
+  const latency = new Histogram({
+    name: 'mcp_chat_relay_latency_seconds',
+    help: 'From a send_message call to the partner notification being written',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [registry],
+  });
+  const refusals = new Counter({
+    name: 'mcp_chat_refusals_total',
+    help: 'Requests and tool calls refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    refused: (reason) => refusals.inc({ reason }),
+    relayed(seconds) {
+      relayedTotal.inc();
+      latency.observe(seconds);
+    },
+  };
+}
