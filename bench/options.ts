@@ -32,8 +32,8 @@ export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/r
   --pairs N            pairs that chat during the load phases (default 500)
   --messages N         most messages per load phase (default 1000000)
   --duration S         seconds per load phase (default 10)
-  --rate N             offered msgs/s for the latency phase (default: half the floor's
-                       saturation, at most 0.8 × mcp-chat's)
+  --rate N             offered msgs/s for the latency phase (default: half the saturation
+                       throughput of the slower server)
   --workers N          load-generator processes per server (default 2)
   --message-size N     characters per message (default 128)
   --server-arg ARG     extra flag for mcp-chat, repeatable (e.g. --server-arg=--event-buffer=64)
