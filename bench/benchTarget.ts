@@ -75,14 +75,15 @@ export class BenchTarget {
     return (await response.body.json()) as Record<string, unknown>;
   }
 
-  /** Heap used, in bytes, from /healthz or else Prometheus' `nodejs_heap_size_used_bytes` at /metrics; undefined if neither says. */
+  /** Heap used, in bytes, from /healthz or else Prometheus' `…nodejs_heap_size_used_bytes` at /metrics; undefined if neither says. */
   async heapUsed(health?: Record<string, unknown>): Promise<number | undefined> {
     const fromHealth = heapUsedBytes(health ?? (await this.health()));
     if (fromHealth !== undefined) return fromHealth;
     const response = await request(new URL('/metrics', this.url), { headersTimeout: 10_000, bodyTimeout: 10_000 });
     const text = await response.body.text();
     if (response.statusCode !== 200) return undefined;
-    const match = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([\d.e+]+)/m.exec(text);
+    // prom-client's default metric, under whatever prefix the server gives its metrics.
+    const match = /^(?:\w+_)?nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([\d.e+]+)/m.exec(text);
     return match?.[1] !== undefined ? Number(match[1]) : undefined;
   }
 
@@ -177,28 +178,19 @@ export class BenchTarget {
     const server = new CpuMeter([this.server.pid]);
     const generator = new CpuMeter(this.fleet.pids);
     const machineStart = machineBusySeconds();
-    const reports = await Promise.all(
-      senders.flatMap((share, i) =>
-        share === 0
-          ? []
-          : [
-              this.fleet.ask(
-                i,
-                {
-                  type: 'load',
-                  mode,
-                  rate: (rate * share) / total,
-                  maxMessages: budgets[i] ?? 0,
-                  durationMs: settings.durationMs,
-                  messageSize: settings.messageSize,
-                  drainMs: settings.drainMs,
-                },
-                'loaded',
-                settings.durationMs + settings.drainMs + 60_000,
-                progress,
-              ),
-            ],
-      ),
+    const reports = await this.fleet.all(
+      senders.map((share, i) => ({
+        type: 'load',
+        mode,
+        rate: (rate * share) / total,
+        maxMessages: share > 0 ? (budgets[i] ?? 0) : 0,
+        durationMs: share > 0 ? settings.durationMs : 0,
+        messageSize: settings.messageSize,
+        drainMs: settings.drainMs,
+      })),
+      'loaded',
+      settings.durationMs + settings.drainMs + 60_000,
+      progress,
     );
     const serverCpu = server.stop();
     const generatorCpu = generator.stop();

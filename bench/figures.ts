@@ -67,6 +67,8 @@ export interface LoadFigures {
   generatorLoopDelayP99Ms: number;
   /** CPU used meanwhile by everything else on the machine (the bench itself, other users). */
   otherCores: number;
+  /** Sessions whose GET stream was still open when the phase ended. */
+  liveStreams: number;
   firstError?: string;
 }
 
@@ -104,8 +106,9 @@ export function loadFigures(
   reports: LoadReport[],
   cpu: { serverSeconds: number; serverCores: number; generatorCores: number; otherCores: number },
 ): LoadFigures {
-  const startedAt = Math.min(...reports.map((r) => r.startedAt));
-  const endedAt = Math.max(...reports.map((r) => Math.max(r.lastReceivedAt, r.sendEndedAt)));
+  const busy = reports.filter((r) => r.senders > 0);
+  const startedAt = Math.min(...busy.map((r) => r.startedAt));
+  const endedAt = Math.max(...busy.map((r) => Math.max(r.lastReceivedAt, r.sendEndedAt)));
   const seconds = Math.max(0.001, (endedAt - startedAt) / 1000);
   const received = sum(reports, 'received');
   const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
@@ -132,7 +135,8 @@ export function loadFigures(
     serverCpuUsPerMessage: received > 0 ? (cpu.serverSeconds * 1e6) / received : NaN,
     generatorCores: cpu.generatorCores,
     otherCores: cpu.otherCores,
-    generatorLoopDelayP99Ms: Math.max(...reports.map((r) => r.loopDelayP99Ms)),
+    liveStreams: reports.reduce((total, r) => total + r.liveStreams, 0),
+    generatorLoopDelayP99Ms: Math.max(...busy.map((r) => r.loopDelayP99Ms)),
     ...(firstError !== undefined && { firstError }),
   };
 }

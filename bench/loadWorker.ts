@@ -128,9 +128,9 @@ async function pair(command: Extract<WorkerCommand, { type: 'pair' }>): Promise<
 }
 
 async function load(command: Extract<WorkerCommand, { type: 'load' }>) {
+  // A worker without pairs still answers (at once), with how many of its streams live.
   const senders = chatters.filter((c) => c.partner !== undefined);
-  if (senders.length === 0) throw new Error('no paired sessions to load');
-  const phase = new RelayLoad(senders, command);
+  const phase = new RelayLoad(senders, command, () => chatters.filter((c) => c.session.streamOpen).length);
   progress = () => phase.progress;
   return phase.run();
 }

@@ -43,6 +43,7 @@ export class RelayLoad {
   constructor(
     private readonly senders: Chatter[],
     private readonly command: LoadCommand,
+    private readonly liveStreams: () => number,
   ) {
     this.#budget = command.maxMessages;
     for (const chatter of senders) {
@@ -83,6 +84,7 @@ export class RelayLoad {
       latency: encodeIntoCompressedBase64(this.latency),
       latencyFromDue: encodeIntoCompressedBase64(this.latencyFromDue),
       loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+      liveStreams: this.liveStreams(),
     };
   }
 

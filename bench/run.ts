@@ -64,7 +64,7 @@ async function measure(target: BenchTarget, options: BenchOptions, settings: Loa
   progress.begin(`${target.name} · open ${show(options.sessions)} idle sessions`, 'sessions', { total: options.sessions });
   const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 1500, (done) => progress.update(done));
   if (open.failed > 0) progress.note(`  ${open.failed} opens failed: ${open.firstError}`);
-  progress.end(`${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams + options.warmupSessions)} live streams`);
+  progress.end(`${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams)} live streams`);
 
   const pairs = Math.min(options.pairs, Math.floor(target.openSessions / 2));
   progress.begin(`${target.name} · pair ${show(pairs)}`, 'pairs', { total: pairs });
@@ -81,7 +81,8 @@ async function measure(target: BenchTarget, options: BenchOptions, settings: Loa
       name: target.name,
       open,
       memory,
-      maxConcurrentSessions: Math.min(open.liveStreams + options.warmupSessions, serverSessions),
+      // Held at once: streams still live after saturation, as both sides count them.
+      maxConcurrentSessions: Math.min(saturate.liveStreams, serverSessions),
       pair,
       saturate,
     },
@@ -170,7 +171,7 @@ async function main(): Promise<number> {
     if (mcpRun.figures.memory.heapPerSessionKiB === null)
       notes.push('mcp-chat reports no heap figure (not in /healthz, no nodejs_heap_size_used_bytes at /metrics): heap per idle session is n/a; RSS (from /proc) only.');
     notes.push(
-      'RSS per session = (VmRSS after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC; it includes the server side of each session’s socket.',
+      'RSS (and heap) per session = (after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC (young-generation garbage adds up to ~16 MB of noise, divided by the session count); RSS includes the server side of each session’s socket.',
       'Latency is from send_message sent to message.received parsed by the partner’s lean client; both clocks are in the same worker process.',
       'Saturation: every paired session keeps one send_message in flight (closed loop), the same concurrency for both servers; the latency phase is open loop at one fixed rate for both.',
     );

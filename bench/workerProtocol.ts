@@ -68,6 +68,8 @@ export interface LoadReport {
   latencyFromDue: string;
   /** The worker's own event-loop delay p99, in ms: a sign of a saturated generator. */
   loopDelayP99Ms: number;
+  /** Sessions of this worker (paired or idle) whose GET stream is still open at the end. */
+  liveStreams: number;
 }
 
 export type WorkerReply =

@@ -191,7 +191,7 @@ export const userMachine = setup({
         // `queue.enter` and `chat.next` are not taken here: a user already waiting keeps
         // its place, and the session answers with that place instead.
         'room.paired': { target: 'chatting', actions: ['assignRoom', 'emitMatched'] },
-        'chat.leave': { target: 'idle', actions: ['leaveQueue', 'forgetPartner'] },
+        'chat.leave': { guard: 'leavesOwnRoom', target: 'idle', actions: ['leaveQueue', 'forgetPartner'] },
         'session.closed': { target: 'ended', actions: 'leaveQueue' },
       },
     },

@@ -46,6 +46,8 @@ export class StreamableSession {
       inspect: services.inspect,
       live: services.users,
       notify: (notification) => {
+        if (notification.method !== 'message.received')
+          services.log.info({ session: this.sessionId, ...notification.params }, notification.method);
         this.#lastSend = this.#server.server
           .notification(notification)
           .catch((error: unknown) => services.log.warn({ err: error }, 'notification not sent'));

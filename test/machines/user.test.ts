@@ -35,6 +35,7 @@ describe('userMachine', () => {
   it('waiting → idle on chat.leave, leaving the queue', () => {
     const { user, emitted, state } = startUser();
     user.send({ type: 'queue.enter' });
+    expect(user.getSnapshot().can({ type: 'chat.leave', roomId: 'someone-elses' })).toBe(false);
     user.send({ type: 'chat.leave' });
     expect(state()).toBe('idle');
     expect(emitted.at(-1)).toEqual({ type: 'queue.leave', userId: 'u1' });

@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+
 /**
  * A session opened with plain fetch, for tests that need to see the wire itself
  * (SSE comments, event ids, status codes) without an SDK client in between.
@@ -32,6 +34,29 @@ export async function openRawSession(url: URL, protocolVersion = PROTOCOL_VERSIO
   });
   await initialized.text();
   return sessionId;
+}
+
+/** Ends a raw session as a polite client does. */
+export async function deleteRawSession(url: URL, sessionId: string): Promise<void> {
+  const response = await fetch(url, { method: 'DELETE', headers: jsonHeaders(sessionId) });
+  await response.text();
+}
+
+/**
+ * A request through node:http, which (unlike fetch) lets a test send any Host header,
+ * as a DNS-rebinding attacker's browser would.
+ */
+export function rawRequest(url: URL, options: { method?: string; headers?: Record<string, string>; body?: string }) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve, reject) => {
+    const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text }));
+    });
+    request.on('error', reject);
+    request.end(options.body);
+  });
 }
 
 /** Reads an SSE body until `done(text)` holds or `ms` pass; answers what was read. */

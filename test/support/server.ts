@@ -11,6 +11,7 @@ export function startTestServer(config: Partial<ChatConfig> = {}): Promise<Runni
 }
 
 export async function health(server: RunningChatServer): Promise<{
+  status: string;
   sessions: number;
   users: Record<'idle' | 'waiting' | 'chatting', number>;
   actors: { users: number; rooms: number };
