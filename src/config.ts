@@ -61,7 +61,8 @@ const optionalPort = (raw: string) => (raw === 'off' || raw === 'false' ? null :
 /** The port `--inspect` without a value uses (the inspector bridge's own default). */
 export const DEFAULT_INSPECT_PORT = 8080;
 
-const settings = [
+/** Every setting: what `--help` and the README table list. */
+export const settings = [
   { key: 'host', flag: 'host', env: 'HOST', description: 'Address to listen on', defaultValue: '127.0.0.1', parse: (raw: string) => raw.trim() || undefined },
   { key: 'port', flag: 'port', env: 'PORT', description: 'Port to listen on (0 picks a free one)', defaultValue: 3000, parse: integer(0, 65535) },
   { key: 'maxMessageLength', flag: 'max-message-length', env: 'MCP_CHAT_MAX_MESSAGE_LENGTH', description: 'Longest message, in characters', defaultValue: 4000, parse: integer(1, 1_000_000) },

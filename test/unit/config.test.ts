@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, helpText, loadConfig, settings } from '../../src/config.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+describe('configuration in one place', () => {
+  it.each(settings.map((s) => [s.flag, s.env] as const))('--%s (%s) is in --help and in the README table', (flag, env) => {
+    expect(helpText()).toContain(`--${flag}`);
+    expect(helpText()).toContain(env);
+    expect(readme).toMatch(new RegExp(`\\| \`--${flag}(\\[=PORT\\])?\` \\| \`${env}\` \\|`));
+  });
+
+  it('takes flags over env, and env over defaults', () => {
+    expect(loadConfig([], {}).port).toBe(defaultConfig.port);
+    expect(loadConfig([], { PORT: '4000' }).port).toBe(4000);
+    expect(loadConfig(['--port', '5000'], { PORT: '4000' }).port).toBe(5000);
+    expect(loadConfig(['--allowed-origins', 'https://a.example, https://b.example:*'], {}).allowedOrigins).toEqual([
+      'https://a.example',
+      'https://b.example:*',
+    ]);
+    expect(loadConfig(['--inspect'], {}).inspect).toBe(8080);
+    expect(loadConfig(['--inspect=9000'], {}).inspect).toBe(9000);
+    expect(loadConfig([], { MCP_CHAT_INSPECT: 'off' }).inspect).toBe(null);
+  });
+
+  it.each([
+    [['--port', '70000'], '--port'],
+    [['--max-message-length', '0'], '--max-message-length'],
+    [['--messages-per-second', 'fast'], '--messages-per-second'],
+    [['--log-level', 'loud'], '--log-level'],
+    [['--token', 'short'], '--token'],
+    [['--no-such-flag'], 'no-such-flag'],
+  ])('fails fast on %j, naming %s', (argv, named) => {
+    expect(() => loadConfig(argv, {})).toThrow(ConfigError);
+    expect(() => loadConfig(argv, {})).toThrow(named);
+  });
+
+  it('never echoes a bad token', () => {
+    expect(() => loadConfig([], { MCP_CHAT_TOKEN: 'sh ort' })).toThrow(/cannot be that value/);
+  });
+});
