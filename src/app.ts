@@ -5,6 +5,7 @@
  * actor, never here.
  */
 import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Hono, type Context } from 'hono';
 import pino, { type Logger } from 'pino';
@@ -15,6 +16,8 @@ import { createMcpServerFactory, type ChatServices } from './chatServices.js';
 import { defaultConfig, type ChatConfig } from './config.js';
 import { originGuard, readJsonRpcBody, refuseHttp, tokenGuard } from './httpGuards.js';
 import { createMetrics, type LiveCounts } from './metrics.js';
+import type { ChatSession } from './chatSession.js';
+import { LegacySseSession } from './legacySseSession.js';
 import { SessionRegistry } from './sessionRegistry.js';
 import { StreamableSession } from './streamableSession.js';
 
@@ -42,7 +45,7 @@ export interface ChatServer {
 export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const config: ChatConfig = { ...defaultConfig, ...options.config };
   const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
-  const sessions = new SessionRegistry<StreamableSession>();
+  const sessions = new SessionRegistry<ChatSession>();
   const live: LiveCounts = {
     sessions: () => sessions.size,
     usersByState: () => {
@@ -72,7 +75,15 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const app = new Hono<Env>();
 
   app.use('*', ...originGuard(config, metrics));
-  app.use('/mcp', tokenGuard(config, metrics));
+  for (const path of ['/mcp', '/sse', '/messages']) app.use(path, tokenGuard(config, metrics));
+
+  /** Why no new session may open now, if one may not. */
+  const refuseNewSession = (c: Context<Env>): Response | undefined => {
+    if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.');
+    if (sessions.size >= config.maxSessions)
+      return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' });
+    return undefined;
+  };
 
   app.all('/mcp', async (c) => {
     const sessionId = c.req.header('mcp-session-id');
@@ -84,18 +95,42 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     }
     if (sessionId !== undefined) {
       const session = sessions.get(sessionId);
-      if (!session)
+      if (!(session instanceof StreamableSession))
         return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.');
-      return serveInSession(c, session, body);
+      return serveInSession(c, session, () => session.handle(c.req.raw, body));
     }
     if (c.req.method !== 'POST')
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
     if (!isInitializeRequest(body))
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: no Mcp-Session-Id header, and the request is not initialize. Initialize a session first.');
-    if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.');
-    if (sessions.size >= config.maxSessions)
-      return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' });
-    return openSession(c, services, body);
+    return refuseNewSession(c) ?? openSession(c, services, body);
+  });
+
+  // The legacy HTTP+SSE transport (protocol 2024-11-05) needs Node's own request and response.
+  app.get('/sse', async (c) => {
+    const { outgoing } = c.env;
+    if (!outgoing) return c.text('The legacy SSE transport needs the Node.js server.', 501);
+    const refused = refuseNewSession(c);
+    if (refused) return refused;
+    const session = await LegacySseSession.open(services, outgoing);
+    outgoing.once('close', session.linkOpened());
+    services.log.info({ session: session.sessionId, transport: 'sse' }, 'session opened');
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  app.post('/messages', async (c) => {
+    const { incoming, outgoing } = c.env;
+    if (!incoming || !outgoing) return c.text('The legacy SSE transport needs the Node.js server.', 501);
+    const session = sessions.get(c.req.query('sessionId') ?? '');
+    if (!(session instanceof LegacySseSession))
+      return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Open a new one with GET /sse.');
+    const read = await readJsonRpcBody(c, config, metrics);
+    if (!read.ok) return read.response;
+    await serveInSession(c, session, async () => {
+      await session.handlePost(incoming, outgoing, read.body);
+      return RESPONSE_ALREADY_SENT;
+    });
+    return RESPONSE_ALREADY_SENT;
   });
 
   app.get('/healthz', (c) => {
@@ -131,12 +166,12 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
 }
 
 /** Every request and stream keeps its session present until its response is done. */
-async function serveInSession(c: Context<Env>, session: StreamableSession, body: unknown): Promise<Response> {
+async function serveInSession(c: Context<Env>, session: ChatSession, serve: () => Promise<Response>): Promise<Response> {
   const closed = session.linkOpened();
   const outgoing = c.env?.outgoing;
   if (outgoing) outgoing.once('close', closed);
   try {
-    return await session.handle(c.req.raw, body);
+    return await serve();
   } finally {
     if (!outgoing) closed();
   }

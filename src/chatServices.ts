@@ -10,12 +10,12 @@ import type { UserActor } from './chatUser.js';
 import type { ChatConfig } from './config.js';
 import type { ChatMetrics } from './metrics.js';
 import { SessionRegistry } from './sessionRegistry.js';
-import type { StreamableSession } from './streamableSession.js';
+import type { ChatSession } from './chatSession.js';
 
 export interface ChatServices {
   readonly config: ChatConfig;
   readonly broker: ChatBroker;
-  readonly sessions: SessionRegistry<StreamableSession>;
+  readonly sessions: SessionRegistry<ChatSession>;
   /** User actors that have not stopped yet: 0 once every session has ended. */
   readonly users: Set<UserActor>;
   readonly log: Logger;

@@ -43,3 +43,29 @@ export function toNotification(event: UserEmitted): ChatNotification | undefined
       return undefined;
   }
 }
+
+/** An MCP log message (`notifications/message`) that narrates the chat for people watching. */
+export interface ChatLogMessage {
+  level: 'info';
+  logger: 'mcp-chat';
+  data: string;
+}
+
+/** The log line a user's client gets for an event its actor emitted, if any. */
+export function toLogMessage(event: UserEmitted): ChatLogMessage | undefined {
+  const say = (data: string): ChatLogMessage => ({ level: 'info', logger: 'mcp-chat', data });
+  switch (event.type) {
+    case 'queue.join':
+      return say('You entered the queue; you will be paired with the next stranger who arrives.');
+    case 'queue.leave':
+      return say('You left the queue.');
+    case 'chat.matched':
+      return say(`You were paired with a stranger in room ${event.roomId}.`);
+    case 'room.leave':
+      return say(`You left room ${event.roomId}.`);
+    case 'chat.partnerLeft':
+      return say(`Your partner left room ${event.roomId} (${event.reason}).`);
+    default:
+      return undefined;
+  }
+}

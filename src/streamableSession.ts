@@ -1,25 +1,15 @@
 /**
- * One Streamable HTTP session: the SDK's web-standard transport, an MCP server with
- * the chat tools, the session's event store, and the user actor behind them.
+ * A Streamable HTTP session: the SDK's web-standard transport, with the session's ring
+ * as its event store, so every notification carries an SSE id and can be replayed.
  */
 import { randomUUID } from 'node:crypto';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import type { SessionEndReason } from '../machines/user.js';
-import { startChatUser, type ChatUser } from './chatUser.js';
+import { ChatSession } from './chatSession.js';
 import type { ChatServices } from './chatServices.js';
-import { EventFeed } from './eventFeed.js';
-import { SessionEventStore } from './sessionEventStore.js';
-import { registerChatTools } from './tools.js';
+import type { ChatNotification } from './notifications.js';
 
-export class StreamableSession {
-  readonly sessionId = randomUUID();
-  readonly user: ChatUser;
-  readonly events: SessionEventStore;
-  readonly feed: EventFeed;
+export class StreamableSession extends ChatSession {
   readonly #transport: WebStandardStreamableHTTPServerTransport;
-  readonly #server: McpServer;
-  readonly #services: ChatServices;
   /** Identifies the GET stream that is open now, if one is. */
   #stream: object | null = null;
   /** The last session event written while a GET stream was open. */
@@ -28,60 +18,32 @@ export class StreamableSession {
   #streamFrom = 0;
   /** Whether this client has ever resumed with `Last-Event-ID`. */
   #clientResumes = false;
-  #ended = false;
-  /** The newest notification on its way to the transport. */
-  #lastSend: Promise<void> = Promise.resolve();
 
   constructor(services: ChatServices) {
-    this.#services = services;
-    const { config } = services;
-    this.events = new SessionEventStore(config.eventBufferSize);
-    this.feed = new EventFeed(this.events.session);
-    this.events.onSessionEvent = () => this.feed.appended();
-    this.user = startChatUser({
-      userId: randomUUID(),
-      presence: { resumable: true, graceMs: config.graceMs, idleMs: config.idleTimeoutMs },
-      rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
-      broker: services.broker,
-      inspect: services.inspect,
-      live: services.users,
-      notify: (notification) => {
-        if (notification.method !== 'message.received')
-          services.log.info({ session: this.sessionId, ...notification.params }, notification.method);
-        this.#lastSend = this.#server.server
-          .notification(notification)
-          .catch((error: unknown) => services.log.warn({ err: error }, 'notification not sent'));
-        // The transport stored the event synchronously inside that call.
-        if (this.#stream) this.#deliveredThrough = this.events.session.last;
-      },
-    });
-    // The user actor ends by itself when its presence expires: close the session with it.
-    this.user.actor.subscribe({ complete: () => this.end('timeout') });
-    this.#server = services.createMcpServer();
-    registerChatTools(this.#server, { user: this.user, feed: this.feed, limits: config, metrics: services.metrics });
-    this.#server.server.onclose = () => this.end('disconnected');
+    super(services, randomUUID(), true);
+    this.server.server.onclose = () => this.end('disconnected');
     this.#transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => this.sessionId,
       eventStore: this.events,
       onsessioninitialized: () => services.sessions.add(this),
-      keepAliveMs: config.keepAliveMs,
-      maxRequestBodySize: config.maxBodyBytes,
+      keepAliveMs: services.config.keepAliveMs,
+      maxRequestBodySize: services.config.maxBodyBytes,
     });
   }
 
   async connect(): Promise<void> {
-    await this.#server.connect(this.#transport);
+    await this.server.connect(this.#transport);
   }
 
-  /** A request or stream of this session is open until `closed` is called. */
-  linkOpened(): () => void {
-    if (!this.#ended) this.user.actor.send({ type: 'link.opened' });
-    let open = true;
-    return () => {
-      if (!open || this.#ended) return;
-      open = false;
-      this.user.actor.send({ type: 'link.closed' });
-    };
+  protected deliver(notification: ChatNotification): Promise<void> {
+    const sent = this.server.server.notification(notification);
+    // The transport stored the event in the ring synchronously inside that call.
+    if (this.#stream) this.#deliveredThrough = this.events.session.last;
+    return sent;
+  }
+
+  protected closeTransport(): Promise<void> {
+    return this.#transport.close();
   }
 
   async handle(request: Request, parsedBody?: unknown): Promise<Response> {
@@ -132,27 +94,6 @@ export class StreamableSession {
       },
       { once: true },
     );
-  }
-
-  /** Resolves once every notification so far has been handed to the stream. */
-  flushed(): Promise<void> {
-    return this.#lastSend;
-  }
-
-  /** Ends the session: the user actor reaches `ended`, its partner is told, the transport closes. */
-  end(reason: SessionEndReason): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#services.sessions.delete(this);
-    if (this.user.actor.getSnapshot().status === 'active') {
-      this.user.actor.send({ type: 'session.closed', reason });
-      this.user.actor.stop();
-    }
-    this.feed.release();
-    this.#services.log.info({ session: this.sessionId, reason }, 'session ended');
-    void this.#transport.close().catch(() => {
-      // Closing a transport whose streams are already gone has nothing left to do.
-    });
   }
 }
 

@@ -1,0 +1,117 @@
+/**
+ * What every MCP session is, whatever its transport: a user actor, an MCP server with
+ * the chat tools, and the bounded event ring behind replay and `wait_for_events`.
+ * Subclasses say how a notification reaches the client and how the transport closes.
+ */
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { SetLevelRequestSchema, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import { randomUUID } from 'node:crypto';
+import type { SessionEndReason } from '../machines/user.js';
+import { startChatUser, type ChatUser } from './chatUser.js';
+import type { ChatServices } from './chatServices.js';
+import { EventFeed } from './eventFeed.js';
+import { toLogMessage, type ChatNotification } from './notifications.js';
+import { SessionEventStore } from './sessionEventStore.js';
+import { registerChatTools } from './tools.js';
+
+const LOG_SEVERITY: Record<LoggingLevel, number> = {
+  debug: 0,
+  info: 1,
+  notice: 2,
+  warning: 3,
+  error: 4,
+  critical: 5,
+  alert: 6,
+  emergency: 7,
+};
+
+export abstract class ChatSession {
+  readonly user: ChatUser;
+  readonly events: SessionEventStore;
+  readonly feed: EventFeed;
+  protected readonly server: McpServer;
+  protected readonly services: ChatServices;
+  #ended = false;
+  /** The least severe log level the client asked for; null until it asks. */
+  #logLevel: LoggingLevel | null = null;
+  /** The newest notification on its way to the transport. */
+  #lastSend: Promise<void> = Promise.resolve();
+
+  /** `resumable`: whether a client can come back to this session after its streams close. */
+  constructor(services: ChatServices, readonly sessionId: string, resumable: boolean) {
+    this.services = services;
+    const { config, log } = services;
+    this.events = new SessionEventStore(config.eventBufferSize);
+    this.feed = new EventFeed(this.events.session);
+    this.events.onSessionEvent = () => this.feed.appended();
+    this.server = services.createMcpServer();
+    this.user = startChatUser({
+      userId: randomUUID(),
+      presence: { resumable, graceMs: config.graceMs, idleMs: config.idleTimeoutMs },
+      rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
+      broker: services.broker,
+      inspect: services.inspect,
+      live: services.users,
+      notify: (notification) => {
+        if (notification.method !== 'message.received') log.info({ session: this.sessionId, ...notification.params }, notification.method);
+        this.#lastSend = this.deliver(notification).catch((error: unknown) => log.warn({ err: error }, 'notification not sent'));
+      },
+    });
+    // MCP log notifications narrate the chat to clients that ask for them with
+    // logging/setLevel. Clients that do not ask get none, so log lines never take room
+    // in the event ring that replay and wait_for_events read.
+    this.server.server.setRequestHandler(SetLevelRequestSchema, (request) => {
+      this.#logLevel = request.params.level;
+      return {};
+    });
+    this.user.actor.on('*', (event) => {
+      const message = toLogMessage(event);
+      if (message && this.#logLevel !== null && LOG_SEVERITY[message.level] >= LOG_SEVERITY[this.#logLevel])
+        void this.server.server.sendLoggingMessage(message).catch(() => {});
+    });
+    // The user actor ends by itself when its presence expires: the session ends with it.
+    this.user.actor.subscribe({ complete: () => this.end(resumable ? 'timeout' : 'disconnected') });
+    registerChatTools(this.server, { user: this.user, feed: this.feed, limits: config, metrics: services.metrics });
+  }
+
+  /** Hands a chat notification to the client's stream, storing it in the ring first. */
+  protected abstract deliver(notification: ChatNotification): Promise<void>;
+
+  protected abstract closeTransport(): Promise<void>;
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** A request or stream of this session is open until the returned function is called. */
+  linkOpened(): () => void {
+    if (!this.#ended) this.user.actor.send({ type: 'link.opened' });
+    let open = true;
+    return () => {
+      if (!open || this.#ended) return;
+      open = false;
+      this.user.actor.send({ type: 'link.closed' });
+    };
+  }
+
+  /** Resolves once every notification so far has been handed to the stream. */
+  flushed(): Promise<void> {
+    return this.#lastSend;
+  }
+
+  /** Ends the session: the user actor reaches `ended`, its partner is told, the transport closes. */
+  end(reason: SessionEndReason): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.services.sessions.delete(this);
+    if (this.user.actor.getSnapshot().status === 'active') {
+      this.user.actor.send({ type: 'session.closed', reason });
+      this.user.actor.stop();
+    }
+    this.feed.release();
+    this.services.log.info({ session: this.sessionId, reason }, 'session ended');
+    void this.closeTransport().catch(() => {
+      // Closing a transport whose streams are already gone has nothing left to do.
+    });
+  }
+}
