@@ -29,6 +29,9 @@ export interface ToolContext {
   metrics: ChatMetrics;
 }
 
+// Annotations: enter_queue, send_message and next reach strangers (open world);
+// wait_for_events only reads (its cursor is a reading position, not chat state).
+
 /** `wait_for_events` holds a call at most this long: below the SDK clients' 60 s request timeout. */
 export const MAX_WAIT_S = 50;
 const DEFAULT_WAIT_S = 25;
@@ -90,7 +93,7 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
         'Join the queue to be paired with a random stranger (first come, first served). Answers {"status":"matched","room_id"} when a partner was waiting, else {"status":"waiting","position"}: then wait for the chatroom.found notification, or call wait_for_events. Calling it again while waiting only answers your position.',
       inputSchema: z.object({}).strict(),
       outputSchema: queueAnswer,
-      annotations: { idempotentHint: true, openWorldHint: false },
+      annotations: { readOnlyHint: false, idempotentHint: true, openWorldHint: true },
     },
     () => {
       const event = { type: 'queue.enter' } as const;
@@ -116,7 +119,7 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
         })
         .strict(),
       outputSchema: z.object({ status: z.literal('sent'), message_id: z.string(), seq: z.number().int().positive() }),
-      annotations: { openWorldHint: false },
+      annotations: { openWorldHint: true },
     },
     ({ room_id, message }) => {
       const started = performance.now();
@@ -151,7 +154,7 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
         'Leave the current chat (if any) and enter the queue again; you are not paired with the same partner at once. Answers like enter_queue.',
       inputSchema: z.object({}).strict(),
       outputSchema: queueAnswer,
-      annotations: { openWorldHint: false },
+      annotations: { openWorldHint: true },
     },
     () => {
       const event = { type: 'chat.next' } as const;

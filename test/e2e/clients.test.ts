@@ -1,0 +1,127 @@
+/**
+ * Every MCP client can use it: clients of every protocol version, the MCP Inspector
+ * CLI, and tool metadata that hosts and models read.
+ */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningChatServer } from '../../src/listen.js';
+import { node22 } from '../../scripts/node22.js';
+import { ChatClient } from '../support/chatClient.js';
+import { deleteRawSession, jsonHeaders, readSse } from '../support/rawSession.js';
+import { startTestServer } from '../support/server.js';
+
+let server: RunningChatServer;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** A client speaking one protocol version over plain HTTP. */
+class VersionedClient {
+  private id = 0;
+  private constructor(readonly sessionId: string, readonly version: string) {}
+
+  static async open(version: string): Promise<VersionedClient> {
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: jsonHeaders(),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: `client-${version}`, version: '1' } } }),
+    });
+    const result = parseRpc(await response.text(), response.headers.get('content-type'));
+    expect(result.result.protocolVersion).toBe(version);
+    const client = new VersionedClient(response.headers.get('mcp-session-id')!, version);
+    await client.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return client;
+  }
+
+  private headers() {
+    return { ...jsonHeaders(this.sessionId), 'mcp-protocol-version': this.version };
+  }
+
+  async post(message: object): Promise<Response> {
+    return fetch(server.url, { method: 'POST', headers: this.headers(), body: JSON.stringify(message) });
+  }
+
+  async call(name: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const response = await this.post({ jsonrpc: '2.0', id: ++this.id, method: 'tools/call', params: { name, arguments: args } });
+    return parseRpc(await response.text(), response.headers.get('content-type')).result.structuredContent;
+  }
+
+  stream(): Promise<Response> {
+    return fetch(server.url, { headers: { ...this.headers(), accept: 'text/event-stream' } });
+  }
+}
+
+interface RpcAnswer {
+  result: { protocolVersion: string; structuredContent: Record<string, unknown> };
+}
+
+/** The JSON-RPC answer in a response body, whether sent as JSON or as SSE. */
+function parseRpc(text: string, type: string | null): RpcAnswer {
+  const json = type?.includes('text/event-stream')
+    ? text.split('\n').filter((l) => l.startsWith('data: ') && l.length > 6).map((l) => l.slice(6)).at(-1)!
+    : text;
+  return JSON.parse(json) as RpcAnswer;
+}
+
+describe('protocol versions', () => {
+  it.each(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'])('a %s client completes the seed flow', async (version) => {
+    const a = await VersionedClient.open(version);
+    const b = await VersionedClient.open(version);
+    const streamA = await a.stream();
+    const streamB = await b.stream();
+    expect(await a.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
+    const matched = await b.call('enter_queue');
+    expect(matched).toMatchObject({ status: 'matched' });
+    expect(await a.call('send_message', { room_id: matched.room_id, message: `hello in ${version}` })).toMatchObject({ status: 'sent', seq: 1 });
+    const atB = await readSse(streamB, (t) => t.includes('message.received'));
+    expect(atB).toContain(`"message":"hello in ${version}"`);
+    const atA = await readSse(streamA, (t) => t.includes('chatroom.found'));
+    expect(atA).toContain(`"room_id":"${matched.room_id}"`);
+    await Promise.all([deleteRawSession(server.url, a.sessionId), deleteRawSession(server.url, b.sessionId)]);
+  });
+});
+
+describe('tool metadata', () => {
+  it('gives every tool a title, a description that says what comes next, schemas and annotations', async () => {
+    const client = await ChatClient.connect(server.url);
+    const { tools } = await client.client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['enter_queue', 'get_status', 'leave_chat', 'next', 'send_message', 'wait_for_events']);
+    for (const tool of tools) {
+      expect(tool.title).toBeTruthy();
+      expect(tool.description!.length).toBeGreaterThan(60);
+      expect(tool.inputSchema.type).toBe('object');
+      expect(tool.outputSchema?.type).toBe('object');
+      expect(tool.annotations).toBeDefined();
+    }
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
+    expect(byName.enter_queue!.description).toMatch(/chatroom\.found.*wait_for_events/);
+    expect(byName.get_status!.annotations).toMatchObject({ readOnlyHint: true, idempotentHint: true });
+    expect(byName.enter_queue!.annotations).toMatchObject({ idempotentHint: true });
+    expect(byName.send_message!.inputSchema.required).toEqual(['room_id', 'message']);
+    await client.end();
+  });
+});
+
+describe('the MCP Inspector CLI, as the README shows it', () => {
+  const cli = createRequire(import.meta.url).resolve('@modelcontextprotocol/inspector/cli/build/cli.js');
+  const inspect = (...args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(node22(), [cli, '--cli', server.url.href, '--transport', 'http', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', () => {});
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`inspector exited ${code}: ${out}`))));
+    });
+
+  it('lists the tools and calls enter_queue', async () => {
+    const listed = JSON.parse(await inspect('--method', 'tools/list')) as { tools: { name: string }[] };
+    expect(listed.tools.map((t) => t.name)).toContain('enter_queue');
+    const called = JSON.parse(await inspect('--method', 'tools/call', '--tool-name', 'enter_queue')) as { structuredContent: unknown };
+    expect(called.structuredContent).toEqual({ status: 'waiting', position: 1 });
+  });
+});
