@@ -10,6 +10,8 @@ import { health, startTestServer } from '../support/server.js';
 
 const PAIRS = 100;
 const MESSAGES = 50;
+/** A bound against hangs, not a speed check: these runs take seconds alone, longer on a busy machine. */
+const BOUND_MS = 180_000;
 
 let server: RunningChatServer;
 
@@ -131,12 +133,12 @@ describe(`${PAIRS} pairs × ${MESSAGES} messages`, () => {
     // The senders never hear their own messages.
     expect(pairs.every((pair) => pair.sender.received('message.received').length === 0)).toBe(true);
     await closeAll(pairs);
-  });
+  }, BOUND_MS);
 
   it('arrive exactly once and in order through wait_for_events alone', async () => {
     const pairs = await openPairs(false);
     const received = new Map<Pair, Record<string, unknown>[]>(pairs.map((pair) => [pair, []]));
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + BOUND_MS / 2;
     const readers = pairs.map(async (pair) => {
       let cursor: string | undefined;
       const got = received.get(pair)!;
@@ -159,5 +161,5 @@ describe(`${PAIRS} pairs × ${MESSAGES} messages`, () => {
     );
     expect(result).toEqual({ sent: PAIRS * MESSAGES, delivered: PAIRS * MESSAGES, duplicated: 0, lost: 0, outOfOrder: 0, misdelivered: 0 });
     await closeAll(pairs);
-  });
+  }, BOUND_MS);
 });
