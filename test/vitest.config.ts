@@ -5,7 +5,7 @@ export default defineConfig({
   root: fileURLToPath(new URL('..', import.meta.url)),
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    testTimeout: 120_000, // a bound against hangs; tests never assert on speed
     hookTimeout: 30_000,
     pool: 'forks',
     reporters: ['default', './test/summaryReporter.ts'],
