@@ -21,14 +21,17 @@ export const SESSION_STREAM = '_GET_stream';
 const REQUEST_STREAMS_KEPT = 8;
 const EVENTS_KEPT_PER_REQUEST_STREAM = 16;
 
-/** A bounded run of numbered entries; entry `n` lives in slot `n % capacity`. */
+/**
+ * A bounded run of numbered entries, oldest dropped first. Entry `n` lives in slot
+ * `(n - 1) % capacity`; the slots grow as entries come, so an idle session costs
+ * nothing for the capacity it may never use.
+ */
 export class Ring<T> {
-  readonly #slots: (T | undefined)[];
+  readonly #slots: T[] = [];
   #last = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
-    this.#slots = new Array<T | undefined>(capacity);
   }
 
   /** Id of the newest entry; 0 when empty. */
@@ -42,15 +45,16 @@ export class Ring<T> {
   }
 
   push(value: T): number {
+    if (this.#slots.length < this.capacity) this.#slots.push(value);
+    else this.#slots[this.#last % this.capacity] = value;
     this.#last += 1;
-    this.#slots[this.#last % this.capacity] = value;
     return this.#last;
   }
 
   /** Entries after `id`, oldest first (from `first` when `id` fell out of the ring). */
   *after(id: number): Generator<[number, T]> {
     for (let n = Math.max(id + 1, this.first); n <= this.#last; n++) {
-      yield [n, this.#slots[n % this.capacity] as T];
+      yield [n, this.#slots[(n - 1) % this.capacity] as T];
     }
   }
 }

@@ -1,0 +1,140 @@
+/**
+ * What hosts and models read about each tool: title, a description that says when to
+ * call it and what comes next, zod input and output schemas, and annotations. Built
+ * once per message-length limit and shared by every session.
+ *
+ * Annotations: enter_queue, send_message and next reach strangers (open world);
+ * wait_for_events only reads (its cursor is a reading position, not chat state).
+ */
+import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { CHAT_NOTIFICATION_METHODS } from './notifications.js';
+
+/** `wait_for_events` holds a call at most this long: below the SDK clients' 60 s request timeout. */
+export const MAX_WAIT_S = 50;
+export const DEFAULT_WAIT_S = 25;
+
+/** C0 controls but tab, line feed and carriage return; and DEL. */
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+
+const roomIdInput = z
+  .string()
+  .min(1, 'room_id is empty: pass the room_id from chatroom.found.')
+  .max(64, 'room_id is too long to be a room id: pass the room_id from chatroom.found.');
+
+const noInput = z.object({}).strict();
+
+const queueAnswer = z.object({
+  status: z.enum(['waiting', 'matched']).describe('"matched" when a partner was found at once'),
+  position: z.number().int().positive().optional().describe('Place in the queue while waiting, 1 = next'),
+  room_id: z.string().optional().describe('The room to chat in, when matched'),
+});
+
+const chatEvent = z.object({
+  id: z.string(),
+  method: z.enum(CHAT_NOTIFICATION_METHODS as [string, ...string[]]),
+  params: z.record(z.string(), z.unknown()),
+});
+
+const messageInput = (maxLength: number) =>
+  z
+    .object({
+      room_id: roomIdInput,
+      message: z
+        .string()
+        .max(maxLength, `message is longer than ${maxLength} characters: shorten it or split it.`)
+        .refine((text) => text.trim().length > 0, 'message is empty: write some text to send.')
+        .refine((text) => text.isWellFormed(), 'message is not valid Unicode text (it has a lone surrogate): send plain text.')
+        .refine((text) => !CONTROL_CHARACTERS.test(text), 'message contains control characters: send plain text (tabs and new lines are fine).'),
+    })
+    .strict();
+
+const waitInput = z
+  .object({
+    after: z
+      .string()
+      .max(32, 'after is too long to be a cursor: pass the cursor of your last call.')
+      .optional()
+      .describe('The cursor from your last wait_for_events; leave out to continue where you left off'),
+    timeout_s: z
+      .number()
+      .min(0, 'timeout_s cannot be negative.')
+      .max(MAX_WAIT_S, `timeout_s is at most ${MAX_WAIT_S} seconds: call again to keep waiting.`)
+      .default(DEFAULT_WAIT_S)
+      .describe(`How long to wait when nothing is pending, in seconds (default ${DEFAULT_WAIT_S}, max ${MAX_WAIT_S})`),
+  })
+  .strict();
+
+function specs(maxMessageLength: number) {
+  return {
+    enter_queue: {
+      title: 'Enter the queue',
+      description:
+        'Join the queue to be paired with a random stranger (first come, first served). Answers {"status":"matched","room_id"} when a partner was waiting, else {"status":"waiting","position"}: then wait for the chatroom.found notification, or call wait_for_events. Calling it again while waiting only answers your position.',
+      inputSchema: noInput,
+      outputSchema: queueAnswer,
+      annotations: { readOnlyHint: false, idempotentHint: true, openWorldHint: true } satisfies ToolAnnotations,
+    },
+    send_message: {
+      title: 'Send a message',
+      description: `Send a text message to your partner in the room from chatroom.found (at most ${maxMessageLength} characters). Your partner receives it as message.received; you do not. Answers the message's id and its seq, its place in the room's order.`,
+      inputSchema: messageInput(maxMessageLength),
+      outputSchema: z.object({ status: z.literal('sent'), message_id: z.string(), seq: z.number().int().positive() }),
+      annotations: { openWorldHint: true } satisfies ToolAnnotations,
+    },
+    leave_chat: {
+      title: 'Leave the chat or the queue',
+      description:
+        'Leave your chat (your partner is told partner.disconnected) or, while waiting, the queue. room_id may be left out to mean your current room. Afterwards you are idle: call enter_queue to meet someone new.',
+      inputSchema: z.object({ room_id: roomIdInput.optional() }).strict(),
+      outputSchema: z.object({ status: z.literal('idle') }),
+      annotations: { destructiveHint: false, openWorldHint: false } satisfies ToolAnnotations,
+    },
+    next: {
+      title: 'Next stranger',
+      description:
+        'Leave the current chat (if any) and enter the queue again; you are not paired with the same partner at once. Answers like enter_queue.',
+      inputSchema: noInput,
+      outputSchema: queueAnswer,
+      annotations: { openWorldHint: true } satisfies ToolAnnotations,
+    },
+    get_status: {
+      title: 'Get your status',
+      description: 'Your state (idle, waiting or chatting), with your room_id while chatting and your queue position while waiting.',
+      inputSchema: noInput,
+      outputSchema: z.object({
+        state: z.enum(['idle', 'waiting', 'chatting', 'ended']),
+        room_id: z.string().optional(),
+        position: z.number().int().positive().optional(),
+      }),
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false } satisfies ToolAnnotations,
+    },
+    wait_for_events: {
+      title: 'Wait for events',
+      description:
+        'Returns, in order, the events you have not taken yet (chatroom.found, message.received, partner.disconnected — the same as the notifications, each with its id) and a cursor. Answers at once when events are pending; otherwise holds the call until one arrives or timeout_s passes (then events is empty). Pass the cursor back as after to never see an event twice. Use this when your client does not show notifications: an agent can chat with enter_queue, send_message, wait_for_events and leave_chat alone.',
+      inputSchema: waitInput,
+      outputSchema: z.object({
+        events: z.array(chatEvent),
+        cursor: z.string(),
+        missed: z.number().int().positive().optional().describe('Events that fell out of the buffer before you took them'),
+        note: z.string().optional(),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false } satisfies ToolAnnotations,
+    },
+  };
+}
+
+export type ToolSpecs = ReturnType<typeof specs>;
+
+const built = new Map<number, ToolSpecs>();
+
+/** The tool specs for a message-length limit, built on first use and then shared. */
+export function toolSpecs(maxMessageLength: number): ToolSpecs {
+  let found = built.get(maxMessageLength);
+  if (!found) {
+    found = specs(maxMessageLength);
+    built.set(maxMessageLength, found);
+  }
+  return found;
+}

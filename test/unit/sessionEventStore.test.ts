@@ -1,0 +1,62 @@
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { describe, expect, it } from 'vitest';
+import { Ring, SESSION_STREAM, SessionEventStore } from '../../src/sessionEventStore.js';
+
+const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'message.received', params: { n } });
+
+async function replay(store: SessionEventStore, after: string) {
+  const sent: [string, JSONRPCMessage][] = [];
+  const stream = await store.replayEventsAfter(after, { send: async (id, message) => void sent.push([id, message]) });
+  return { stream, sent };
+}
+
+describe('Ring', () => {
+  it('numbers entries from 1 and keeps the newest `capacity` of them', () => {
+    const ring = new Ring<string>(3);
+    expect([ring.first, ring.last]).toEqual([1, 0]);
+    for (const v of ['a', 'b', 'c', 'd', 'e']) ring.push(v);
+    expect([ring.first, ring.last]).toEqual([3, 5]);
+    expect([...ring.after(0)]).toEqual([[3, 'c'], [4, 'd'], [5, 'e']]);
+    expect([...ring.after(4)]).toEqual([[5, 'e']]);
+    expect([...ring.after(5)]).toEqual([]);
+  });
+
+  it('refuses a capacity that is not a positive integer', () => {
+    expect(() => new Ring(0)).toThrow(RangeError);
+    expect(() => new Ring(1.5)).toThrow(RangeError);
+  });
+});
+
+describe('SessionEventStore', () => {
+  it('replays the session stream after an id, in order, once — ids are plain numbers', async () => {
+    const store = new SessionEventStore(10);
+    const ids = [];
+    for (const n of [1, 2, 3, 4]) ids.push(await store.storeEvent(SESSION_STREAM, note(n)));
+    expect(ids).toEqual(['1', '2', '3', '4']);
+    expect(await store.getStreamIdForEventId('2')).toBe(SESSION_STREAM);
+    const { stream, sent } = await replay(store, '2');
+    expect(stream).toBe(SESSION_STREAM);
+    expect(sent).toEqual([['3', note(3)], ['4', note(4)]]);
+  });
+
+  it('keeps request streams apart, with ids that name their stream', async () => {
+    const store = new SessionEventStore(10);
+    await store.storeEvent(SESSION_STREAM, note(1));
+    const first = await store.storeEvent('req-a', note(10));
+    await store.storeEvent('req-a', note(11));
+    expect(first).toBe('req-a#1');
+    expect(await store.getStreamIdForEventId(first)).toBe('req-a');
+    expect((await replay(store, first)).sent).toEqual([['req-a#2', note(11)]]);
+    expect(await store.getStreamIdForEventId('req-unknown#1')).toBeUndefined();
+    expect(await store.getStreamIdForEventId('not an id')).toBeUndefined();
+  });
+
+  it('tells the session feed about every session event', async () => {
+    const store = new SessionEventStore(2);
+    let told = 0;
+    store.onSessionEvent = () => (told += 1);
+    await store.storeEvent(SESSION_STREAM, note(1));
+    await store.storeEvent('req', note(2));
+    expect(told).toBe(1);
+  });
+});
