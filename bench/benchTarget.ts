@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, loadFigures, percentilesMs, split } from './figures.js';
 import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
-import { startServer, type ServerProcess } from './serverProcess.js';
+import { startServer, type ServerProcess, type StopReport } from './serverProcess.js';
 import { WorkerFleet } from './workerFleet.js';
 import type { LoadMode } from './workerProtocol.js';
 
@@ -211,8 +211,9 @@ export class BenchTarget {
     return `${this.name} died (${exited})${tail ? `; its stderr ends with:\n${tail}` : ' and wrote nothing to stderr'}`;
   }
 
-  async stop(): Promise<void> {
+  /** Stops the workers (their sockets close), then the server: how long its shutdown took. */
+  async stop(): Promise<StopReport> {
     await this.fleet.stop();
-    await this.server.stop();
+    return this.server.stop();
   }
 }

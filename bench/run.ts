@@ -5,6 +5,7 @@
  *   1. floor: open idle sessions (opens/s, RSS per session), pair, warm up, saturate.
  *   2. mcp-chat: an SDK-client cross-check of the lean client, then the same steps.
  *   3. both at one fixed offered rate below saturation, for latency.
+ *   4. stop the workers, then each server, timing its graceful shutdown.
  *
  * Prints a table (progress on stderr meanwhile) and writes bench/results.json. Exits 1
  * only when delivery was wrong (lost, duplicated, out of order, misrouted) or the lean
@@ -14,12 +15,12 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BenchTarget, type LoadSettings, type TargetSpec } from './benchTarget.js';
-import type { LoadFigures, ServerFigures } from './figures.js';
-import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
-import { ephemeralPortCount, openFileLimit } from './procStats.js';
-import { ProgressLine } from './progressLine.js';
+import type { LoadFigures } from './figures.js';
 import { mcpChatFlags } from './mcpChatFlags.js';
-import { deliveryFaults, formatTable, rows } from './report.js';
+import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
+import { ProgressLine } from './progressLine.js';
+import { formatTable } from './report.js';
+import { assembleResults, caveats, deliveryFailures, type ServerRun } from './results.js';
 import { sdkCrossCheck } from './sdkCrossCheck.js';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -43,11 +44,6 @@ const roundRate = (rate: number) => {
   return Math.max(1, Math.round(rate / scale) * scale);
 };
 
-interface Measured {
-  figures: ServerFigures;
-  warmup: LoadFigures;
-}
-
 async function loadPhase(target: BenchTarget, label: string, mode: 'saturate' | 'rate', rate: number, settings: LoadSettings): Promise<LoadFigures> {
   progress.begin(`${target.name} · ${label}`, 'msgs', { durationMs: settings.durationMs });
   const figures = await target.load(mode, rate, settings, (done) => progress.update(done));
@@ -60,7 +56,7 @@ async function loadPhase(target: BenchTarget, label: string, mode: 'saturate' | 
 }
 
 /** Steps 1 and 2 for one server: idle sessions, pairs, warm-up, saturation. */
-async function measure(target: BenchTarget, options: BenchOptions, settings: LoadSettings): Promise<Measured> {
+async function measure(target: BenchTarget, options: BenchOptions, settings: LoadSettings): Promise<ServerRun> {
   progress.begin(`${target.name} · open ${show(options.sessions)} idle sessions`, 'sessions', { total: options.sessions });
   const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 1500, (done) => progress.update(done));
   if (open.failed > 0) progress.note(`  ${open.failed} opens failed: ${open.firstError}`);
@@ -88,25 +84,6 @@ async function measure(target: BenchTarget, options: BenchOptions, settings: Loa
     },
     warmup,
   };
-}
-
-/** What a reader must know to trust (or discount) this run's figures. */
-function caveats(floor: ServerFigures, mcp: ServerFigures, rate: number): string[] {
-  const notes: string[] = [];
-  const sat = floor.saturate;
-  if (sat.serverCores < 0.9)
-    notes.push(
-      `The floor used only ${show(sat.serverCores, 2)} cores at saturation while the load generator used ${show(sat.generatorCores, 2)} (of ${cpus().length} cores): ` +
-        'the machine, not the floor, set the floor’s throughput, so mcp-chat/floor throughput flatters mcp-chat. ' +
-        '“Relay capacity per server core” (1 / server CPU per message) compares the servers without the generator.',
-    );
-  const phases = [floor, mcp].flatMap((f) => [f.saturate, ...(f.rate ? [f.rate] : [])]);
-  const other = Math.max(...phases.map((p) => p.otherCores));
-  if (other > 0.25) notes.push(`Other processes used up to ${show(other, 2)} cores during the load phases: the machine was shared and the figures are noisy.`);
-  for (const f of [floor, mcp])
-    if (f.rate && f.rate.throughput < 0.95 * rate)
-      notes.push(`${f.name} delivered ${show(f.rate.throughput)} msgs/s of the ${show(rate)} offered: it could not keep up, so its latency at that rate grows with the phase length.`);
-  return notes;
 }
 
 async function main(): Promise<number> {
@@ -167,48 +144,21 @@ async function main(): Promise<number> {
     floorRun.figures.rate = await loadPhase(floor, `${show(rate)} msgs/s`, 'rate', rate, settings);
     mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings);
 
-    notes.push(...caveats(floorRun.figures, mcpRun.figures, rate));
-    if (mcpRun.figures.memory.heapPerSessionKiB === null)
-      notes.push('mcp-chat reports no heap figure (not in /healthz, no nodejs_heap_size_used_bytes at /metrics): heap per idle session is n/a; RSS (from /proc) only.');
-    notes.push(
-      'RSS (and heap) per session = (after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC (young-generation garbage adds up to ~16 MB of noise, divided by the session count); RSS includes the server side of each session’s socket.',
-      'Latency is from send_message sent to message.received parsed by the partner’s lean client; both clocks are in the same worker process.',
-      'Saturation: every paired session keeps one send_message in flight (closed loop), the same concurrency for both servers; the latency phase is open loop at one fixed rate for both.',
-    );
+    progress.begin('stop the load workers, then each server (SIGTERM)', 'servers', { total: 2 });
+    targets.length = 0;
+    floorRun.shutdown = await floor.stop();
+    mcpRun.shutdown = await mcp.stop();
+    progress.end(`floor in ${show(floorRun.shutdown.seconds, 1)} s, mcp-chat in ${show(mcpRun.shutdown.seconds, 1)} s${mcpRun.shutdown.killed ? ' (killed)' : ''}`);
 
-    const table = rows(mcpRun.figures, floorRun.figures, rate, [mcpRun.warmup], [floorRun.warmup]);
-    const mcpFaults = deliveryFaults(mcpRun.figures, [mcpRun.warmup]);
-    const floorFaults = deliveryFaults(floorRun.figures, [floorRun.warmup]);
-    const wrong = (f: typeof mcpFaults) => f.lost + f.duplicated + f.outOfOrder + f.misrouted;
-    const results = {
-      startedAt: startedAt.toISOString(),
-      seconds: (Date.now() - startedAt.getTime()) / 1000,
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openFileLimit: openFileLimit(), ephemeralPorts: ephemeralPortCount() },
-      options,
-      latencyRate: { rate, chosenBy },
-      crossCheck,
-      servers: { 'mcp-chat': mcpRun.figures, floor: floorRun.figures },
-      warmup: { 'mcp-chat': mcpRun.warmup, floor: floorRun.warmup },
-      ratios: {
-        throughput: mcpSat / floorSat,
-        p99AtRate: (mcpRun.figures.rate.latencyMs.p99 ?? NaN) / (floorRun.figures.rate.latencyMs.p99 ?? NaN),
-        opensPerSecond: mcpRun.figures.open.opensPerSecond / floorRun.figures.open.opensPerSecond,
-        rssPerSession: mcpRun.figures.memory.rssPerSessionKiB / floorRun.figures.memory.rssPerSessionKiB,
-      },
-      delivery: { 'mcp-chat': mcpFaults, floor: floorFaults },
-      table: table.map(({ label, mcp: m, floor: f, goal, met }) => ({ label, mcp: m, floor: f, goal, met })),
-      notes,
-    };
-    writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
-
+    notes.push(...caveats(floorRun, mcpRun, rate));
+    const { table, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, notes });
+    writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
     process.stdout.write(`\n${formatTable(table)}\n\n`);
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
     process.stdout.write(`results: ${RESULTS}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
     const failures = [
       ...(crossCheck.ok ? [] : ['the lean client disagreed with the SDK client (or the cross-check failed)']),
-      ...[mcpFaults, floorFaults].flatMap((f, i) =>
-        wrong(f) === 0 ? [] : [`${i === 0 ? 'mcp-chat' : 'floor'} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`],
-      ),
+      ...deliveryFailures(floorRun, mcpRun),
     ];
     for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
     return failures.length === 0 ? 0 : 1;
@@ -220,7 +170,8 @@ async function main(): Promise<number> {
     }
     throw error;
   } finally {
-    progress.note('bench: stopping servers and workers');
+    // Only on the way out of a failed run: a finished run has stopped them already.
+    if (targets.length > 0) progress.note('bench: stopping servers and workers');
     await Promise.allSettled(targets.map((target) => target.stop()));
   }
 }

@@ -34,7 +34,14 @@ export interface ServerProcess {
   exited(): string | undefined;
   /** The last 2,000 characters it wrote to stderr. */
   stderrTail(): string;
-  stop(): Promise<void>;
+  /** SIGTERM; SIGKILL if it has not exited after `graceMs`. Says how long it took. */
+  stop(graceMs?: number): Promise<StopReport>;
+}
+
+export interface StopReport {
+  seconds: number;
+  /** True when it had to be killed: it did not finish its graceful shutdown in time. */
+  killed: boolean;
 }
 
 /**
@@ -77,18 +84,24 @@ export async function startServer(name: string, args: string[], deadlineMs = 15_
     exited: () => ended,
     stderrTail: () => stderr,
     // Long enough for a graceful shutdown of thousands of sessions (and a --cpu-prof write).
-    stop: () => stopChild(child, 15_000),
+    stop: (graceMs = 30_000) => stopChild(child, graceMs),
   };
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`. */
-export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<StopReport> {
+  if (child.exitCode !== null || child.signalCode !== null) return { seconds: 0, killed: false };
+  const startedAt = performance.now();
+  let killed = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, graceMs);
   await exited;
   clearTimeout(timer);
+  return { seconds: (performance.now() - startedAt) / 1000, killed };
 }
 
 /** Forks a compiled bench module (a load worker) with an IPC channel. */

@@ -82,6 +82,6 @@ export class WorkerFleet {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#workers.map((worker) => stopChild(worker, 2_000)));
+    await Promise.all(this.#workers.map((worker) => stopChild(worker, 5_000)));
   }
 }
