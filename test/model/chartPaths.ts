@@ -8,22 +8,34 @@
  * - a simple path (no state twice), at most `maxSimpleSteps` long and at most
  *   `maxSimplePaths` of them, each kept only when it takes a step no path before it took;
  * - for every step (state, event) of the chart's adjacency map that no path above takes,
- *   the shortest path to its state followed by it;
+ *   the shortest path to its state followed by it (unless a model turns this off, and
+ *   narrows its shortest paths, where the state space is too big to walk all of it);
  * then a path that is the start of a longer one is dropped, as @xstate/graph's test
  * models do. So every edge of the model is on some path, and the paths stay few.
  */
 import { getAdjacencyMap, getShortestPaths } from '@xstate/graph';
-import type { ActorLogic, AnyEventObject, Snapshot } from 'xstate';
+import { createEmptyActor, type ActorLogic, type AnyActorScope, type AnyEventObject, type Snapshot } from 'xstate';
 
 export interface ChartModel<S extends Snapshot<unknown>, E extends AnyEventObject> {
-  readonly logic: ActorLogic<S, E, unknown>;
+  /** A machine (its input, system and emitted events are the model's business, not the paths'). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly logic: ActorLogic<S, E, any, any, any>;
   readonly input?: unknown;
+  /**
+   * Events that happen before a replay can first look, so paths start after them (a
+   * legacy SSE session opens with its stream: it is never seen without it).
+   */
+  readonly prelude?: readonly E[];
   /** The concrete events the world can cause in `state` (events the chart refuses are dropped). */
   events(state: S): E[];
   /** The part of a snapshot a replay checks, as a short readable key. */
   key(state: S): string;
   readonly maxSimpleSteps: number;
   readonly maxSimplePaths: number;
+  /** The states shortest paths are made to (default: every state). */
+  readonly shortestTo?: (state: S) => boolean;
+  /** Whether every edge no other path takes gets a path of its own (default: yes). */
+  readonly everyEdge?: boolean;
 }
 
 export interface ChartStep<S, E> {
@@ -42,16 +54,13 @@ type Adjacency<S, E> = Record<string, { state: S; transitions: Record<string, { 
 const eventKey = (event: AnyEventObject) => JSON.stringify(event);
 
 export function chartPaths<S extends Snapshot<unknown>, E extends AnyEventObject>(model: ChartModel<S, E>): ChartPath<S, E>[] {
-  const options = {
-    input: model.input,
-    serializeState: (state: S) => model.key(state),
-    events: (state: S) => model.events(state).filter((event) => takes(state, event)),
-  };
+  const options = traversal(model);
   // @xstate/graph's options are typed for machines; these are its documented traversal options.
   const adjacency = getAdjacencyMap(model.logic, options as never) as unknown as Adjacency<S, E>;
-  const shortest = getShortestPaths(model.logic, options as never).map((path) => fromGraph<S, E>(path));
-  const start = shortest.find((path) => path.steps.length === 0)?.start ?? shortest[0]!.start;
-  const shortestTo = new Map(shortest.map((path) => [model.key(lastState(path)), path]));
+  const allShortest = getShortestPaths(model.logic, options as never).map((path) => fromGraph<S, E>(path));
+  const start = allShortest.find((path) => path.steps.length === 0)?.start ?? allShortest[0]!.start;
+  const shortestTo = new Map(allShortest.map((path) => [model.key(lastState(path)), path]));
+  const shortest = model.shortestTo ? allShortest.filter((path) => model.shortestTo!(lastState(path))) : allShortest;
 
   const edgeKey = (from: S, event: E) => `${model.key(from)} ${eventKey(event)}`;
   const taken = new Set<string>();
@@ -77,7 +86,7 @@ export function chartPaths<S extends Snapshot<unknown>, E extends AnyEventObject
   }
 
   const completions: ChartPath<S, E>[] = [];
-  for (const [fromKey, { state: from, transitions }] of Object.entries(adjacency)) {
+  for (const [fromKey, { state: from, transitions }] of model.everyEdge === false ? [] : Object.entries(adjacency)) {
     for (const { event, state } of Object.values(transitions)) {
       if (taken.has(edgeKey(from, event))) continue;
       const prefix = shortestTo.get(fromKey);
@@ -87,16 +96,49 @@ export function chartPaths<S extends Snapshot<unknown>, E extends AnyEventObject
       completions.push(path);
     }
   }
-  return withoutPrefixes([...shortest, ...simple, ...completions]);
+  return withoutPrefixes([...shortest, ...simple, ...completions]).map((path) => derive(model, path));
+}
+
+/**
+ * An actor scope in which a chart's transitions run without a live actor, as
+ * @xstate/graph runs them: actions are resolved, never executed.
+ */
+export function mockActorScope(): AnyActorScope {
+  const empty = createEmptyActor();
+  return {
+    self: empty,
+    logger: () => {},
+    id: '',
+    sessionId: 'model',
+    defer: () => {},
+    system: empty.system,
+    stopChild: () => {},
+    emit: () => {},
+    actionExecutor: () => {},
+  } as unknown as AnyActorScope;
+}
+
+/**
+ * The path's states recomputed by running its events from the initial state: the
+ * adjacency map keeps one snapshot per key, and the replay checks the real ones. A key
+ * that changes on the way means the model's key is too coarse for its events.
+ */
+function derive<S extends Snapshot<unknown>, E extends AnyEventObject>(model: ChartModel<S, E>, path: ChartPath<S, E>): ChartPath<S, E> {
+  const scope = mockActorScope();
+  const start = initialState(model, scope);
+  let state = start;
+  const steps = path.steps.map((step) => {
+    state = model.logic.transition(state, step.event, scope);
+    if (model.key(state) !== model.key(step.state))
+      throw new Error(`the model's key misses something: ${eventKey(step.event)} reaches ${model.key(state)}, not ${model.key(step.state)}`);
+    return { event: step.event, state };
+  });
+  return { start, steps };
 }
 
 /** Every edge (state key, event) of the model: what the generated paths must take. */
 export function chartEdges<S extends Snapshot<unknown>, E extends AnyEventObject>(model: ChartModel<S, E>): string[] {
-  const adjacency = getAdjacencyMap(model.logic, {
-    input: model.input,
-    serializeState: (state: S) => model.key(state),
-    events: (state: S) => model.events(state).filter((event) => takes(state, event)),
-  } as never) as unknown as Adjacency<S, E>;
+  const adjacency = getAdjacencyMap(model.logic, traversal(model) as never) as unknown as Adjacency<S, E>;
   return Object.entries(adjacency).flatMap(([fromKey, { transitions }]) =>
     Object.values(transitions).map(({ event }) => `${fromKey} ${eventKey(event)}`),
   );
@@ -109,6 +151,23 @@ export function pathEdges<S extends Snapshot<unknown>, E extends AnyEventObject>
     from = step.state;
     return key;
   });
+}
+
+/** @xstate/graph's traversal options for a model: its events, its keys, its start. */
+function traversal<S extends Snapshot<unknown>, E extends AnyEventObject>(model: ChartModel<S, E>) {
+  return {
+    input: model.input,
+    fromState: initialState(model, mockActorScope()),
+    serializeState: (state: S) => model.key(state),
+    events: (state: S) => model.events(state).filter((event) => takes(state, event)),
+  };
+}
+
+/** The model's state once its prelude has happened. */
+function initialState<S extends Snapshot<unknown>, E extends AnyEventObject>(model: ChartModel<S, E>, scope: AnyActorScope): S {
+  let state = model.logic.getInitialSnapshot(scope, model.input);
+  for (const event of model.prelude ?? []) state = model.logic.transition(state, event, scope);
+  return state;
 }
 
 const lastState = <S, E>(path: ChartPath<S, E>): S => path.steps.at(-1)?.state ?? path.start;

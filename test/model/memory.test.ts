@@ -1,0 +1,60 @@
+/**
+ * Model-based tests, first replay: every path generated from the charts, run against
+ * the actor system in memory (the in-memory broker, its queue and rooms, and a user
+ * actor per person), checking at each step what people are told and what the actors hold.
+ */
+import { describe, expect, it } from 'vitest';
+import { createMachine } from 'xstate';
+import { roomMachine } from '../../machines/room.js';
+import { chartEdges, pathEdges } from './chartPaths.js';
+import { CHARTS } from './charts.js';
+import { coverageOf, TransitionRecorder } from './coverage.js';
+import { memoryWorld } from './memoryWorld.js';
+import { assertDriversMatch, replay, specModel, specPaths } from './replay.js';
+import { roomChart } from './roomChart.js';
+
+/** Presence timers in memory: short, since nothing here is slow. */
+const IDLE_MS = 25;
+
+describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, spec) => {
+  it(`has a driver for every event ${spec.machine.id} takes`, () => {
+    expect(() => assertDriversMatch(spec)).not.toThrow();
+  });
+
+  const paths = specPaths(spec);
+
+  it.skipIf(spec.model.everyEdge === false)('its paths take every edge of its model', () => {
+    const model = specModel(spec);
+    const taken = new Set(paths.flatMap((path) => pathEdges(model, path)));
+    expect(chartEdges(model).filter((edge) => !taken.has(edge))).toEqual([]);
+  });
+
+  describe.concurrent('in memory', () => {
+    it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
+      const world = memoryWorld({ idleMs: IDLE_MS });
+      try {
+        await replay(spec, path, world);
+      } finally {
+        await world.close();
+      }
+    });
+  });
+});
+
+describe('a chart that grows a transition the replay was not taught', () => {
+  // The room chart with one more event: what a change to machines/room.ts could add.
+  const config = roomMachine.config as unknown as { states: { open: { on: Record<string, unknown> } } };
+  const grown = createMachine({
+    ...(roomMachine.config as object),
+    states: { ...config.states, open: { ...config.states.open, on: { ...config.states.open.on, 'room.poke': { target: 'closed' } } } },
+  } as never);
+
+  it('fails the drivers check, naming the event', () => {
+    expect(() => assertDriversMatch({ ...roomChart, machine: grown } as never)).toThrow(/takes "room\.poke"/);
+  });
+
+  it('fails the coverage check, naming the transition', () => {
+    const coverage = coverageOf(grown, new TransitionRecorder(), new Map());
+    expect(coverage.missing).toContain('open ─room.poke→ closed');
+  });
+});

@@ -1,0 +1,184 @@
+/**
+ * The world in memory: the same actor system the server runs (the in-memory broker
+ * with its queue and rooms, a user actor per person wired by `startChatUser`), with
+ * no HTTP. A person's tools do what the tool handlers do — ask the chart with `can`,
+ * send the event, answer from the snapshot — and the session's end is what
+ * StreamableSession does. Time is real and short: the presence timers are `after`
+ * delays of a few milliseconds.
+ */
+import { performance } from 'node:perf_hooks';
+import type { AnyActorRef } from 'xstate';
+import type { UserEvent } from '../../machines/user.js';
+import { memoryBroker } from '../../src/broker/memoryBroker.js';
+import { startChatUser, statusOf, type ChatUser } from '../../src/chatUser.js';
+import type { SessionEndReason } from '../../machines/user.js';
+import { ActorDirectory } from './actorDirectory.js';
+import type { Notification, Person, PersonOptions, QueueAnswer, SentAnswer, Status, World } from './world.js';
+
+export interface MemoryWorldOptions {
+  /** The idle timeout of resumable sessions, and the grace period of legacy ones. */
+  idleMs: number;
+}
+
+const POLL_MS = 2;
+const PATIENCE_MS = 3_000;
+
+export async function eventually(check: () => void | Promise<void>, ms = PATIENCE_MS): Promise<void> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+}
+
+export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
+  const actors = new ActorDirectory();
+  const broker = memoryBroker({ inspect: actors.see });
+  const people: MemoryPerson[] = [];
+  let counter = 0;
+
+  return {
+    kind: 'memory',
+    async join(name: string, { client }: PersonOptions = { client: 'sdk' }) {
+      const person = new MemoryPerson(name, `${name}-${++counter}`, (userId, notify) =>
+        startChatUser({
+          userId,
+          presence: { resumable: client !== 'legacy', graceMs: idleMs, idleMs },
+          rate: { perSecond: 5, burst: 20 },
+          broker,
+          notify,
+          inspect: actors.see,
+        }),
+      );
+      if (client !== 'bare') await person.openLink();
+      people.push(person);
+      return person;
+    },
+    queue: () => actors.get('queue'),
+    room: (roomId) => actors.get(`room:${roomId}`),
+    async health() {
+      const { waiting, rooms } = broker.stats();
+      return { queue: waiting, rooms, sessions: people.filter((p) => p.active).length };
+    },
+    async shutdown() {
+      broker.shutdown();
+      for (const person of people) person.endSession('shutdown');
+      broker.close();
+    },
+    eventually,
+    async close() {
+      for (const person of people) person.endSession('disconnected');
+      broker.close();
+    },
+  };
+}
+
+class MemoryPerson implements Person {
+  readonly notifications: Notification[] = [];
+  readonly #user: ChatUser;
+  #links = 0;
+
+  constructor(
+    readonly name: string,
+    readonly userId: string,
+    start: (userId: string, notify: (notification: Notification) => void) => ChatUser,
+  ) {
+    this.#user = start(userId, (notification) => this.notifications.push(notification));
+  }
+
+  get active(): boolean {
+    return this.#user.actor.getSnapshot().status === 'active';
+  }
+
+  actor(): AnyActorRef {
+    return this.#user.actor;
+  }
+
+  /** As a tool handler: refuse what the chart does not take, else send and answer. */
+  #attempt(event: UserEvent): void {
+    if (!this.#user.actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses ${event.type} in ${String(this.#user.actor.getSnapshot().value)}`);
+    this.#user.actor.send(event);
+  }
+
+  #queueAnswer(): QueueAnswer {
+    const status = statusOf(this.#user);
+    return status.state === 'chatting'
+      ? { status: 'matched', room_id: status.room_id! }
+      : { status: 'waiting', ...(status.position !== undefined && { position: status.position }) };
+  }
+
+  async enterQueue(): Promise<QueueAnswer> {
+    if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'queue.enter' });
+    return this.#queueAnswer();
+  }
+
+  async next(): Promise<QueueAnswer> {
+    if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'chat.next' });
+    return this.#queueAnswer();
+  }
+
+  async leave(roomId?: string): Promise<{ status: 'idle' }> {
+    this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }) });
+    return { status: 'idle' };
+  }
+
+  async send(roomId: string, text: string): Promise<SentAnswer> {
+    this.#attempt({ type: 'chat.send', roomId, text, at: performance.now() });
+    const receipt = this.#user.actor.getSnapshot().context.lastReceipt;
+    if (!receipt) throw new Error(`${this.name}: no receipt for the message`);
+    return { status: 'sent', message_id: receipt.messageId, seq: receipt.seq };
+  }
+
+  async status(): Promise<Status> {
+    return this.active ? statusOf(this.#user) : { state: 'ended' };
+  }
+
+
+  async notified(count: number): Promise<void> {
+    await eventually(() => {
+      if (this.notifications.length < count) throw new Error(`${this.name} has ${this.notifications.length} notifications, not ${count}`);
+    });
+  }
+
+  /** What StreamableSession.end does. */
+  endSession(reason: SessionEndReason): void {
+    if (!this.active) return;
+    this.#user.actor.send({ type: 'session.closed', reason });
+    this.#user.actor.stop();
+  }
+
+  async end(): Promise<void> {
+    this.endSession('disconnected');
+  }
+
+  async vanish(): Promise<void> {
+    while (this.#links > 0) await this.closeLink();
+  }
+
+  async gone(): Promise<void> {
+    await eventually(() => {
+      if (this.active) throw new Error(`${this.name}'s session is still active`);
+    });
+  }
+
+  async openLink(): Promise<void> {
+    this.#links += 1;
+    this.#user.actor.send({ type: 'link.opened' });
+  }
+
+  async closeLink(): Promise<void> {
+    if (this.#links === 0) throw new Error(`${this.name} has no link to close`);
+    this.#links -= 1;
+    this.#user.actor.send({ type: 'link.closed' });
+  }
+
+  async dropStream(): Promise<void> {
+    await this.closeLink();
+    await this.openLink();
+  }
+}
