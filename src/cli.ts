@@ -1,10 +1,23 @@
 #!/usr/bin/env node
 /**
- * `mcp-chat`: reads flags and env, starts the server, prints where it listens, and
- * shuts down cleanly on SIGINT/SIGTERM.
+ * `mcp-chat`: reads flags and env, starts the server (and, with `--inspect`, the Stately
+ * inspector bridge), prints where they listen, and shuts down cleanly on SIGINT/SIGTERM.
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
+import type { InspectorBridge } from './inspect.js';
 import { listen } from './listen.js';
+
+/** Starts the inspector bridge; loaded only when asked for, so that it costs nothing when off. */
+async function startInspectorOrExit(port: number): Promise<InspectorBridge> {
+  const { InspectorPortError, startInspector } = await import('./inspect.js');
+  try {
+    return await startInspector({ port });
+  } catch (error) {
+    if (!(error instanceof InspectorPortError)) throw error;
+    process.stderr.write(`mcp-chat: ${error.message}\n`);
+    process.exit(2);
+  }
+}
 
 async function main(): Promise<void> {
   let config;
@@ -20,8 +33,13 @@ async function main(): Promise<void> {
     return;
   }
   const { help: _help, ...settings } = config;
-  const server = await listen({ config: settings });
+  const inspector = settings.inspect === null ? undefined : await startInspectorOrExit(settings.inspect);
+  const server = await listen({ config: settings, ...(inspector && { inspect: inspector.inspect }) });
   process.stdout.write(`mcp-chat listening on ${server.url.href}\n`);
+  if (inspector)
+    process.stdout.write(
+      `mcp-chat inspector: open ${inspector.url} in a browser (the bridge listens on 127.0.0.1 only; the inspector UI loads from stately.ai)\n`,
+    );
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -29,6 +47,7 @@ async function main(): Promise<void> {
     stopping = true;
     server.services.log.info({ signal }, 'shutting down');
     await server.close();
+    await inspector?.close();
     process.exit(0);
   };
   process.on('SIGINT', stop);

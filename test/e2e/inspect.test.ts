@@ -1,0 +1,147 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ChatClient } from '../support/chatClient.js';
+
+/** A port free on the loopback interface a moment ago. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+const running: ChildProcessWithoutNullStreams[] = [];
+
+/** Runs the built CLI as a user would; resolves once it printed every line in `expect`. */
+function startCli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, ['dist/src/cli.js', '--port', '0', '--log-level', 'warn', ...args], {
+    env: { ...process.env, ...env },
+  });
+  running.push(child);
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const printed = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const look = () => {
+        const match = pattern.exec(output);
+        if (match) resolve(match);
+      };
+      child.stdout.on('data', look);
+      child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)));
+      look();
+    });
+  return { child, printed, output: () => output };
+}
+
+afterEach(async () => {
+  await Promise.all(
+    running.splice(0).map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }),
+  );
+});
+
+interface Inspected {
+  type: string;
+  name?: string;
+  definition?: string;
+  event?: { type: string };
+  snapshot?: { value?: unknown };
+}
+
+/** Listens to the bridge as the inspector page does, with a plain WebSocket client. */
+async function receive(port: number) {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}`);
+  const events: Inspected[] = [];
+  socket.on('message', (data) => events.push(JSON.parse(data.toString()) as Inspected));
+  await once(socket, 'open');
+  const machineOf = (event: Inspected) => (event.definition ? (JSON.parse(event.definition) as { id?: string }).id : undefined);
+  return { socket, events, machineOf };
+}
+
+async function until(condition: () => boolean, what: () => string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not seen in time: ${what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('mcp-chat --inspect', () => {
+  it('streams the inspection events of user, queue and room actors to the bridge during a chat', async () => {
+    const port = await freePort();
+    const { printed } = startCli([`--inspect=${port}`]);
+    const [, mcpUrl] = await printed(/listening on (http:\/\/\S+)/);
+    const [, bridgeUrl] = await printed(/inspector: open (http:\/\/\S+) in a browser/);
+    expect(bridgeUrl).toBe(`http://127.0.0.1:${port}/`);
+
+    const receiver = await receive(port);
+    const [a, b] = await Promise.all([ChatClient.connect(new URL(mcpUrl!)), ChatClient.connect(new URL(mcpUrl!))]);
+    await a!.call('enter_queue');
+    const { room_id: roomId } = await b!.call('enter_queue');
+    await a!.waitFor('chatroom.found');
+    await a!.call('send_message', { room_id: roomId, message: 'hello, inspector' });
+    await b!.waitFor('message.received');
+    await b!.call('leave_chat', { room_id: roomId });
+
+    const { events, machineOf } = receiver;
+    const actors = () => new Set(events.filter((e) => e.type === '@xstate.actor').map(machineOf));
+    const sent = () => new Set(events.filter((e) => e.type === '@xstate.event').map((e) => e.event?.type));
+    await until(
+      () => ['user', 'presence', 'queue', 'room'].every((id) => actors().has(id)) && ['queue.join', 'room.message', 'room.leave'].every((t) => sent().has(t)),
+      () => `actors ${[...actors()].join(', ')}; events ${[...sent()].join(', ')}`,
+    );
+    expect(events.some((e) => e.type === '@xstate.snapshot' && e.snapshot?.value === 'chatting')).toBe(true);
+    expect(events.some((e) => e.type === '@xstate.event' && JSON.stringify(e.event).includes('hello, inspector'))).toBe(true);
+
+    receiver.socket.close();
+    await Promise.all([a!.end(), b!.end()]);
+  });
+
+  it('serves the inspector page on 127.0.0.1, and lets no other web page read the events', async () => {
+    const port = await freePort();
+    const { printed } = startCli([`--inspect=${port}`]);
+    await printed(/inspector: open/);
+
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<iframe id="inspector" src="https://stately.ai/inspect"');
+
+    const foreign = new WebSocket(`ws://127.0.0.1:${port}`, { origin: 'https://elsewhere.example' });
+    const [request, response] = (await once(foreign, 'unexpected-response')) as [{ destroy(): void }, { statusCode: number }];
+    expect(response.statusCode).toBe(401);
+    request.destroy();
+
+    const own = new WebSocket(`ws://127.0.0.1:${port}`, { origin: `http://localhost:${port}` });
+    await once(own, 'open');
+    own.close();
+  });
+
+  it('takes the port from MCP_CHAT_INSPECT, and stops at once, naming the flag, when that port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const { child, output } = startCli([], { MCP_CHAT_INSPECT: String(port) });
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(2);
+      expect(output()).toContain(`--inspect (MCP_CHAT_INSPECT): port ${port} on 127.0.0.1 is in use`);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('is off by default: no bridge, no line about it', async () => {
+    const { printed, output } = startCli([]);
+    await printed(/listening on/);
+    expect(output()).not.toContain('inspector');
+  });
+});
