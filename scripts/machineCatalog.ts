@@ -58,16 +58,21 @@ const PREFERRED_ORDER = ['user', 'presence', 'queue', 'room'];
  * compiled modules under `dist/`), in a stable order.
  */
 export async function loadMachines(dir = new URL('../machines/', import.meta.url)): Promise<AnyStateMachine[]> {
+  return (await loadMachineFiles(dir)).map(({ machine }) => machine);
+}
+
+/** Like `loadMachines`, with the file each machine comes from (`user.ts`, or `user.js` once built). */
+export async function loadMachineFiles(dir = new URL('../machines/', import.meta.url)): Promise<{ file: string; machine: AnyStateMachine }[]> {
   const files = readdirSync(dir)
     .filter((name) => /\.(ts|js)$/.test(name) && !name.endsWith('.d.ts'))
     .sort();
-  const machines = new Map<string, AnyStateMachine>();
+  const machines = new Map<string, { file: string; machine: AnyStateMachine }>();
   for (const file of files) {
     const module = (await import(new URL(file, dir).href)) as Record<string, unknown>;
-    for (const value of Object.values(module)) if (value instanceof StateMachine) machines.set(value.id, value);
+    for (const value of Object.values(module)) if (value instanceof StateMachine) machines.set(value.id, { file, machine: value });
   }
   const rank = (id: string) => (PREFERRED_ORDER.includes(id) ? PREFERRED_ORDER.indexOf(id) : PREFERRED_ORDER.length);
-  return [...machines.values()].sort((a, b) => rank(a.id) - rank(b.id) || a.id.localeCompare(b.id));
+  return [...machines.values()].sort((a, b) => rank(a.machine.id) - rank(b.machine.id) || a.machine.id.localeCompare(b.machine.id));
 }
 
 export function rootOf(machine: AnyStateMachine): ChartNode {
