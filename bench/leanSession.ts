@@ -107,7 +107,14 @@ export class LeanSession {
   }
 
   #onData(data: string): void {
-    const message = JSON.parse(data) as Partial<JsonRpcNotification> & { id?: unknown };
+    let message: Partial<JsonRpcNotification> & { id?: unknown };
+    try {
+      message = JSON.parse(data) as typeof message;
+    } catch {
+      // Not JSON: passed on under a method no one expects, so it is counted, not thrown.
+      this.onNotification('(malformed)', { data }, performance.now());
+      return;
+    }
     if (typeof message.method === 'string' && message.id === undefined)
       this.onNotification(message.method, message.params ?? {}, performance.now());
   }

@@ -100,7 +100,10 @@ async function main(): Promise<number> {
     return 0;
   }
   const startedAt = new Date();
-  const runDeadlineS = options.quick ? 120 : 600;
+  // Generous for what was asked — six load phases, and opening sessions at ≥ 50/s on
+  // each server — but finite, whatever happens.
+  const sessionsOpened = options.sessions + options.warmupSessions;
+  const runDeadlineS = Math.round(120 + 6 * (options.duration + 10) + (2 * sessionsOpened) / 50);
   setTimeout(() => {
     process.stderr.write(`\nbench: still running after ${runDeadlineS} s; giving up (children are killed)\n`);
     process.exit(3);
