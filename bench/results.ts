@@ -40,6 +40,9 @@ export function caveats(floor: ServerRun, mcp: ServerRun, rate: number): string[
   for (const { figures: f } of [floor, mcp])
     if (f.rate && f.rate.throughput < 0.95 * rate)
       notes.push(`${f.name} delivered ${show(f.rate.throughput)} msgs/s of the ${show(rate)} offered: it could not keep up, so its latency at that rate grows with the phase length.`);
+  const weighed = Math.min(floor.figures.memory.idleSessions, mcp.figures.memory.idleSessions);
+  if (weighed < 2000)
+    notes.push(`Memory per session was weighed over only ${show(weighed)} sessions: GC and JIT noise of a few MB dominates it; weigh thousands (--sessions 5000) for a figure to compare with the goal.`);
   if (mcp.figures.memory.heapPerSessionKiB === null)
     notes.push('mcp-chat reports no heap figure (not in /healthz, no nodejs_heap_size_used_bytes at /metrics): heap per idle session is n/a; RSS (from /proc) only.');
   for (const { figures: f, shutdown } of [floor, mcp])
