@@ -130,7 +130,11 @@ export class BenchTarget {
     const rssBeforeKiB = rssKiB(this.server.pid);
     const heapBefore = await this.heapUsed();
     const open = await this.open(count, (done) => progress(done));
+    // The settle pause doubles as the idle measurement: what holding the sessions costs
+    // (SSE keep-alives, timers) with no request coming in.
+    const idle = new CpuMeter([this.server.pid]);
     await sleep(settleMs);
+    const idleCores = idle.stop().cores;
     const rssAfterKiB = rssKiB(this.server.pid);
     const health = await this.health();
     const heapAfter = await this.heapUsed(health);
@@ -144,6 +148,7 @@ export class BenchTarget {
         rssPerSessionKiB: per(rssAfterKiB - rssBeforeKiB),
         heapPerSessionKiB: heapBefore !== undefined && heapAfter !== undefined ? per((heapAfter - heapBefore) / 1024) : null,
         serverSessions: typeof health.sessions === 'number' ? health.sessions : null,
+        idleServerCores: idleCores,
       },
     };
   }

@@ -32,6 +32,8 @@ export interface MemoryFigures {
   heapPerSessionKiB: number | null;
   /** Sessions the server itself counts (its /healthz), to check the client's count. */
   serverSessions: number | null;
+  /** Server CPU while the sessions sat idle (no requests), in cores. */
+  idleServerCores: number;
 }
 
 export interface PairFigures {

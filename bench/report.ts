@@ -66,6 +66,7 @@ export function rows(mcp: ServerFigures, floor: ServerFigures, rate: number, mcp
     { label: `  server CPU ${at} (cores)`, mcp: mcp.rate?.serverCores ?? null, floor: floor.rate?.serverCores ?? null, digits: 2 },
     { label: `RSS per idle session (KB, ${show(mcp.memory.idleSessions)} sessions)`, mcp: rssKB(mcp), floor: rssKB(floor), digits: 1, goal: '≤ 16 KB', met: rssKB(mcp) <= 16 },
     { label: 'heap per idle session (KB)', mcp: heapKB(mcp), floor: heapKB(floor), digits: 1 },
+    { label: '  server CPU while they sit idle (cores)', mcp: mcp.memory.idleServerCores, floor: floor.memory.idleServerCores, digits: 3 },
     { label: 'max concurrent sessions (live GET streams)', mcp: mcp.maxConcurrentSessions, floor: floor.maxConcurrentSessions, goal: '≥ 10,000', met: mcp.maxConcurrentSessions >= 10_000 },
     { label: 'messages lost', mcp: mcpFaults.lost, floor: floorFaults.lost, ratio: false, goal: '0', met: mcpFaults.lost === 0 },
     { label: 'messages duplicated / out of order / misrouted', mcp: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted, floor: floorFaults.duplicated + floorFaults.outOfOrder + floorFaults.misrouted, ratio: false, goal: '0', met: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted === 0 },

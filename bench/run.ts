@@ -58,7 +58,7 @@ async function loadPhase(target: BenchTarget, label: string, mode: 'saturate' | 
 /** Steps 1 and 2 for one server: idle sessions, pairs, warm-up, saturation. */
 async function measure(target: BenchTarget, options: BenchOptions, settings: LoadSettings): Promise<ServerRun> {
   progress.begin(`${target.name} · open ${show(options.sessions)} idle sessions`, 'sessions', { total: options.sessions });
-  const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 1500, (done) => progress.update(done));
+  const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 3000, (done) => progress.update(done));
   if (open.failed > 0) progress.note(`  ${open.failed} opens failed: ${open.firstError}`);
   progress.end(`${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams)} live streams`);
 
