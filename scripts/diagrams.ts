@@ -46,7 +46,9 @@ export function renderMachinesSection(machines: readonly DrawnMachine[]): string
     '',
     'An arrow is a transition, `event [guard] / actions`; `after name` is a delayed',
     'transition (its delay named in the machine); a line inside a state is an event the',
-    'state handles without leaving it.',
+    'state handles without leaving it. The model-based tests (`test/model/`) replay paths',
+    'generated from these same charts, in memory and against a real server, and fail unless',
+    'every transition drawn here is taken end to end (or is listed with the reason it cannot be).',
     ...machines.flatMap(({ file, machine }) => ['', ...machineSection(file, machine)]),
   ];
   return `\n${parts.join('\n')}\n`;

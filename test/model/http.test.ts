@@ -1,7 +1,8 @@
 /**
  * Model-based tests, second replay: every path generated from the charts, run against a
- * real mcp-chat on a free loopback port through real MCP SDK clients (and, for presence,
- * plain fetch), each path with a server of its own so that paths can run side by side.
+ * real mcp-chat on a free loopback port through real MCP SDK clients (on Streamable HTTP,
+ * and on the legacy HTTP+SSE transport) and, where presence needs one link at a time,
+ * plain fetch; each path has a server of its own, so that paths run side by side.
  *
  * Then coverage that cannot rot: every transition of every machine in machines/, read
  * from the machines' definitions, must have been taken by the servers' actors during
@@ -23,20 +24,18 @@ const total = planned.reduce((sum, { paths }) => sum + paths.length, 0);
 let replayed = 0;
 let failed = 0;
 
-describe.each(planned.map(({ spec, paths }) => [spec.name, spec, paths] as const))('%s chart over HTTP', (_, spec, paths) => {
-  describe.concurrent('with MCP SDK clients', () => {
-    it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
-      const world = await httpWorld({ config: { idleTimeoutMs: IDLE_MS, graceMs: IDLE_MS }, inspect: recorder.see });
-      try {
-        await replay(spec, path, world);
-        replayed += 1;
-      } catch (error) {
-        failed += 1;
-        throw error;
-      } finally {
-        await world.close();
-      }
-    });
+describe.concurrent.each(planned.map(({ spec, paths }) => [spec.name, spec, paths] as const))('%s chart, over HTTP', (_, spec, paths) => {
+  it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
+    const world = await httpWorld({ config: { idleTimeoutMs: IDLE_MS, graceMs: IDLE_MS }, inspect: recorder.see });
+    try {
+      await replay(spec, path, world);
+      replayed += 1;
+    } catch (error) {
+      failed += 1;
+      throw error;
+    } finally {
+      await world.close();
+    }
   });
 });
 

@@ -13,8 +13,8 @@ import { memoryWorld } from './memoryWorld.js';
 import { assertDriversMatch, replay, specModel, specPaths } from './replay.js';
 import { roomChart } from './roomChart.js';
 
-/** Presence timers in memory: short, since nothing here is slow. */
-const IDLE_MS = 25;
+/** The presence timers in memory: short, since nothing here is slow. */
+const IDLE_MS = 100;
 
 describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, spec) => {
   it(`has a driver for every event ${spec.machine.id} takes`, () => {
@@ -29,7 +29,7 @@ describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, 
     expect(chartEdges(model).filter((edge) => !taken.has(edge))).toEqual([]);
   });
 
-  describe.concurrent('in memory', () => {
+  describe.concurrent('replayed in memory', () => {
     it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
       const world = memoryWorld({ idleMs: IDLE_MS });
       try {

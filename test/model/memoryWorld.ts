@@ -3,8 +3,9 @@
  * with its queue and rooms, a user actor per person wired by `startChatUser`), with
  * no HTTP. A person's tools do what the tool handlers do — ask the chart with `can`,
  * send the event, answer from the snapshot — and the session's end is what
- * StreamableSession does. Time is real and short: the presence timers are `after`
- * delays of a few milliseconds.
+ * the sessions do, and every request is a link while it runs, as the server counts
+ * them. Time is real and short: the presence timers are `after` delays of a few
+ * milliseconds.
  */
 import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
@@ -13,27 +14,11 @@ import { memoryBroker } from '../../src/broker/memoryBroker.js';
 import { startChatUser, statusOf, type ChatUser } from '../../src/chatUser.js';
 import type { SessionEndReason } from '../../machines/user.js';
 import { ActorDirectory } from './actorDirectory.js';
-import type { Notification, Person, PersonOptions, QueueAnswer, SentAnswer, Status, World } from './world.js';
+import { eventually, type Notification, type Person, type PersonOptions, type QueueAnswer, type SentAnswer, type Status, type World } from './world.js';
 
 export interface MemoryWorldOptions {
   /** The idle timeout of resumable sessions, and the grace period of legacy ones. */
   idleMs: number;
-}
-
-const POLL_MS = 2;
-const PATIENCE_MS = 3_000;
-
-export async function eventually(check: () => void | Promise<void>, ms = PATIENCE_MS): Promise<void> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (performance.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-  }
 }
 
 export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
@@ -112,30 +97,49 @@ class MemoryPerson implements Person {
       : { status: 'waiting', ...(status.position !== undefined && { position: status.position }) };
   }
 
+  /** A request: a link for as long as it takes, as the server counts one around every request. */
+  #request<T>(serve: () => T): T {
+    const open = this.active;
+    if (open) this.#user.actor.send({ type: 'link.opened' });
+    try {
+      return serve();
+    } finally {
+      if (open && this.active) this.#user.actor.send({ type: 'link.closed' });
+    }
+  }
+
   async enterQueue(): Promise<QueueAnswer> {
-    if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'queue.enter' });
-    return this.#queueAnswer();
+    return this.#request(() => {
+      if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'queue.enter' });
+      return this.#queueAnswer();
+    });
   }
 
   async next(): Promise<QueueAnswer> {
-    if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'chat.next' });
-    return this.#queueAnswer();
+    return this.#request(() => {
+      if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'chat.next' });
+      return this.#queueAnswer();
+    });
   }
 
   async leave(roomId?: string): Promise<{ status: 'idle' }> {
-    this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }) });
-    return { status: 'idle' };
+    return this.#request(() => {
+      this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }) });
+      return { status: 'idle' as const };
+    });
   }
 
   async send(roomId: string, text: string): Promise<SentAnswer> {
-    this.#attempt({ type: 'chat.send', roomId, text, at: performance.now() });
-    const receipt = this.#user.actor.getSnapshot().context.lastReceipt;
-    if (!receipt) throw new Error(`${this.name}: no receipt for the message`);
-    return { status: 'sent', message_id: receipt.messageId, seq: receipt.seq };
+    return this.#request(() => {
+      this.#attempt({ type: 'chat.send', roomId, text, at: performance.now() });
+      const receipt = this.#user.actor.getSnapshot().context.lastReceipt;
+      if (!receipt) throw new Error(`${this.name}: no receipt for the message`);
+      return { status: 'sent' as const, message_id: receipt.messageId, seq: receipt.seq };
+    });
   }
 
   async status(): Promise<Status> {
-    return this.active ? statusOf(this.#user) : { state: 'ended' };
+    return this.#request(() => (this.active ? statusOf(this.#user) : { state: 'ended' as const }));
   }
 
 

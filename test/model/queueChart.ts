@@ -76,7 +76,7 @@ interface QueueScene {
 
 const pairKey = (members: readonly string[]) => [...members].sort().join('+');
 
-function describe(state: QueueSnapshot): string {
+function queueKey(state: QueueSnapshot): string {
   if (state.over) return 'shut down';
   const waiting = state.context.waiting.map((w) => (w.avoid ? `${w.userId} (avoids ${w.avoid})` : w.userId));
   const rooms = roomsOf(state).map((room) => room.members.join('+'));
@@ -121,7 +121,7 @@ export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, Q
     machine: queueMachine,
     model: {
       logic: queueWithRooms,
-      key: describe,
+      key: queueKey,
       maxSimpleSteps: users === 3 ? 8 : 10,
       maxSimplePaths: users === 3 ? 8 : 4,
       ...(users === 4 && { shortestTo: everyoneBusy, everyEdge: false }),

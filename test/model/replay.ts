@@ -19,7 +19,7 @@ export interface Driver<S, E extends AnyEventObject, Scene> {
   run(scene: Scene, event: E, from: S, to: S): Promise<void>;
 }
 
-/** An event that is never a step of its own: `because` names the step that causes it. */
+/** An event that is never a step of its own: `follows` names the step that causes it. */
 export interface Follows {
   follows: string;
 }

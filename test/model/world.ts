@@ -4,6 +4,7 @@
  * real MCP SDK clients over HTTP (httpWorld) — so every step is written once, as what
  * a person or the network does, and checked by what a person observes.
  */
+import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
 
 export interface QueueAnswer {
@@ -83,4 +84,21 @@ export interface World {
   /** Polls a check until it holds: effects over HTTP land a moment after the call returns. */
   eventually(check: () => void | Promise<void>): Promise<void>;
   close(): Promise<void>;
+}
+
+const POLL_MS = 5;
+const PATIENCE_MS = 3_000;
+
+/** Runs `check` until it passes, or throws its last error after `ms`. */
+export async function eventually(check: () => void | Promise<void>, ms = PATIENCE_MS): Promise<void> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
 }
