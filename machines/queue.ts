@@ -23,6 +23,8 @@ export interface WaitingUser {
 
 export interface QueueContext {
   waiting: WaitingUser[];
+  /** Ids of the rooms this queue spawned that have not ended yet. */
+  rooms: string[];
 }
 
 export type QueueEvent =
@@ -75,7 +77,7 @@ export const queueMachine = setup({
       const partner = partnerFor(context.waiting, event);
       if (!partner) return;
       const members = [partner.userId, event.userId] as const;
-      enqueue.assign({ waiting: context.waiting.filter((w) => w !== partner) });
+      enqueue.assign({ waiting: context.waiting.filter((w) => w !== partner), rooms: [...context.rooms, event.roomId] });
       enqueue.spawnChild('room', {
         id: event.roomId,
         systemId: `room:${event.roomId}`,
@@ -83,17 +85,20 @@ export const queueMachine = setup({
       });
       enqueue(emit({ type: 'queue.paired', roomId: event.roomId, members }));
     }),
-    closeEveryRoom: enqueueActions(({ self, enqueue }) => {
+    closeEveryRoom: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ waiting: [] });
-      for (const roomId of Object.keys(self.getSnapshot().children)) enqueue.sendTo(roomId, { type: 'room.shutdown' });
+      for (const roomId of context.rooms) enqueue.sendTo(roomId, { type: 'room.shutdown' });
     }),
-    forgetRoom: enqueueActions(({ event, enqueue }) => {
-      if ('actorId' in event && event.actorId) enqueue.stopChild(event.actorId);
+    forgetRoom: enqueueActions(({ context, event, enqueue }) => {
+      if (!('actorId' in event) || !event.actorId) return;
+      const roomId = event.actorId;
+      enqueue.stopChild(roomId);
+      enqueue.assign({ rooms: context.rooms.filter((id) => id !== roomId) });
     }),
   },
 }).createMachine({
   id: 'queue',
-  context: { waiting: [] },
+  context: { waiting: [], rooms: [] },
   initial: 'open',
   states: {
     open: {

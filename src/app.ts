@@ -122,8 +122,10 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     const { incoming, outgoing } = c.env;
     if (!incoming || !outgoing) return c.text('The legacy SSE transport needs the Node.js server.', 501);
     const session = sessions.get(c.req.query('sessionId') ?? '');
-    if (!(session instanceof LegacySseSession))
-      return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Open a new one with GET /sse.');
+    // A legacy stream that closed cannot come back, and answers go out on it: such a
+    // session is as good as ended, and a request must not keep it present.
+    if (!(session instanceof LegacySseSession) || !session.streamOpen)
+      return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended, its SSE stream closed, or it never existed. Open a new one with GET /sse.');
     const read = await readJsonRpcBody(c, config, metrics);
     if (!read.ok) return read.response;
     await serveInSession(c, session, async () => {

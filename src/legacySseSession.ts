@@ -18,10 +18,12 @@ import { SESSION_STREAM } from './sessionEventStore.js';
 export class LegacySseSession extends ChatSession {
   readonly #transport: SSEServerTransport;
   readonly #keepAlive: NodeJS.Timeout | undefined;
+  #streamOpen = true;
 
   constructor(services: ChatServices, transport: SSEServerTransport, response: ServerResponse) {
     super(services, transport.sessionId, false);
     this.#transport = transport;
+    response.once('close', () => (this.#streamOpen = false));
     const { keepAliveMs } = services.config;
     if (keepAliveMs > 0) {
       // The SDK's SSE transport sends no keep-alives of its own; proxies close silent streams.
@@ -37,6 +39,11 @@ export class LegacySseSession extends ChatSession {
     services.sessions.add(session);
     await session.server.connect(session.#transport);
     return session;
+  }
+
+  /** Whether the SSE stream is still open: without it, requests cannot be answered. */
+  get streamOpen(): boolean {
+    return this.#streamOpen;
   }
 
   handlePost(request: IncomingMessage, response: ServerResponse, body: unknown): Promise<void> {

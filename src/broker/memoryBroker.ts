@@ -77,8 +77,8 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
       return index === -1 ? undefined : index + 1;
     },
     stats() {
-      const snapshot = queue.getSnapshot();
-      return { waiting: snapshot.context.waiting.length, rooms: Object.keys(snapshot.children).length };
+      const { waiting, rooms } = queue.getSnapshot().context;
+      return { waiting: waiting.length, rooms: rooms.length };
     },
     shutdown() {
       queue.send({ type: 'queue.shutdown' });

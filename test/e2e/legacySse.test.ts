@@ -122,3 +122,23 @@ describe('MCP logging', () => {
     await Promise.all([a.end(), b.end()]);
   });
 });
+
+describe('legacy session after its stream closed', () => {
+  it('answers 404 to a POST during the grace period, and the POST does not keep the session present', async () => {
+    const response = await fetch(new URL('/sse', server.url), { headers: { accept: 'text/event-stream' } });
+    const text = await readSse(response, (t) => t.includes('\n\n')); // reads the endpoint event, then drops the stream
+    const endpoint = /data: (\S+)/.exec(text)![1]!;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const post = await fetch(new URL(endpoint, server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    });
+    expect(post.status).toBe(404);
+    expect(await post.json()).toMatchObject({ error: { message: expect.stringContaining('GET /sse') } });
+    const sessionId = new URL(endpoint, server.url).searchParams.get('sessionId')!;
+    const deadline = Date.now() + 5000;
+    while (server.services.sessions.get(sessionId) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.services.sessions.get(sessionId)).toBeUndefined();
+  });
+});

@@ -31,6 +31,7 @@ describe('queueMachine', () => {
     ]);
     expect(waiting()).toEqual(['e']);
     expect(rooms()).toEqual(['room-of-b', 'room-of-d']);
+    expect(queue.getSnapshot().context.rooms).toEqual(['room-of-b', 'room-of-d']);
     expect(queue.system.get('room:room-of-b')?.getSnapshot().context.members).toEqual(['a', 'b']);
   });
 
@@ -69,6 +70,7 @@ describe('queueMachine', () => {
     const room = queue.system.get('room:room-of-b');
     room?.send({ type: 'room.leave', userId: 'a', reason: 'left' });
     expect(rooms()).toEqual([]);
+    expect(queue.getSnapshot().context.rooms).toEqual([]);
     expect(queue.system.get('room:room-of-b')).toBeUndefined();
   });
 
