@@ -58,8 +58,8 @@ export abstract class ChatSession {
       },
     });
     // MCP log notifications narrate the chat to clients that ask for them with
-    // logging/setLevel. Clients that do not ask get none, so log lines never take room
-    // in the event ring that replay and wait_for_events read.
+    // logging/setLevel. They travel on the session stream beside the chat events (the
+    // event store keeps them in a side ring, so they never crowd chat events out).
     this.server.server.setRequestHandler(SetLevelRequestSchema, (request) => {
       this.#logLevel = request.params.level;
       return {};

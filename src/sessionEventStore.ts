@@ -3,17 +3,20 @@
  * stream is stored here first, so a client that reconnects with `Last-Event-ID` gets
  * what it missed, in order, once.
  *
- * The session's own stream (the standalone GET stream, where chat notifications go) is
- * a bounded ring with plain numeric ids `1, 2, 3…`; appending is O(1) and a replay is
- * O(missed). Streams of single requests (a tool call answered over SSE) keep a few
- * recent events each, with ids `<streamId>#<n>`, so a dropped response stream can be
- * resumed too.
+ * The session's own stream (the standalone GET stream) carries chat notifications in a
+ * bounded ring with plain numeric ids `1, 2, 3…` — the ids `wait_for_events` reads
+ * too; appending is O(1) and a replay is O(missed). Anything else on that stream (log
+ * lines, progress) goes to a small side ring with ids `side#<n>`, so it never pushes
+ * chat out of the buffer, and a replay interleaves both in the order they were sent.
+ * Streams of single requests (a tool call answered over SSE) keep a few recent events
+ * each, with ids `<streamId>#<n>`, so a dropped response stream can be resumed too.
  *
  * The SDK's example store cannot do the first part: it parses the stream id out of an
  * event id by splitting on `_`, and the standalone stream is called `_GET_stream`.
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { CHAT_NOTIFICATION_METHODS } from './notifications.js';
 
 /** The SDK transport's name for the standalone GET stream. */
 export const SESSION_STREAM = '_GET_stream';
@@ -59,12 +62,27 @@ export class Ring<T> {
   }
 }
 
-export class SessionEventStore implements EventStore {
-  /** The session stream: chat notifications, numbered from 1. */
-  readonly session: Ring<JSONRPCMessage>;
-  readonly #requests = new Map<StreamId, Ring<JSONRPCMessage>>();
+/** What else goes out on the session stream (log lines, progress): kept apart from chat. */
+interface SideEvent {
+  message: JSONRPCMessage;
+  /** How many chat events were stored before this one: where it falls between them. */
+  chatBefore: number;
+}
 
-  /** Called after every append to the session stream. */
+const SIDE = 'side';
+const SIDE_EVENTS_KEPT = 64;
+
+const chatMethods = new Set<string>(CHAT_NOTIFICATION_METHODS);
+const isChatEvent = (message: JSONRPCMessage) => 'method' in message && !('id' in message) && chatMethods.has(message.method);
+
+export class SessionEventStore implements EventStore {
+  /** The session stream's chat notifications, numbered from 1: the ids clients see. */
+  readonly session: Ring<JSONRPCMessage>;
+  /** Other messages on the session stream, ids `side#n`, so they never crowd chat out. */
+  readonly #side = new Ring<SideEvent>(SIDE_EVENTS_KEPT);
+  #requests: Map<StreamId, Ring<JSONRPCMessage>> | undefined;
+
+  /** Called after every chat event stored on the session stream. */
   onSessionEvent: () => void = () => {};
 
   constructor(capacity: number) {
@@ -73,10 +91,12 @@ export class SessionEventStore implements EventStore {
 
   async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
     if (streamId === SESSION_STREAM) {
+      if (!isChatEvent(message)) return `${SIDE}#${this.#side.push({ message, chatBefore: this.session.last })}`;
       const id = this.session.push(message);
       this.onSessionEvent();
       return String(id);
     }
+    this.#requests ??= new Map();
     let ring = this.#requests.get(streamId);
     if (!ring) {
       ring = new Ring(EVENTS_KEPT_PER_REQUEST_STREAM);
@@ -87,11 +107,22 @@ export class SessionEventStore implements EventStore {
     return `${streamId}#${ring.push(message)}`;
   }
 
+  /**
+   * For an id on the session stream (a chat id or a side id), how many chat events the
+   * client has seen; undefined for ids of other streams and for ids that are not ours.
+   */
+  sessionPosition(eventId: EventId): number | undefined {
+    const parsed = parseEventId(eventId);
+    if (parsed?.streamId === SESSION_STREAM) return Math.min(parsed.n, this.session.last);
+    if (parsed?.streamId === SIDE) return this.#positionOfSide(parsed.n).chat;
+    return undefined;
+  }
+
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
     const parsed = parseEventId(eventId);
     if (!parsed) return undefined;
-    if (parsed.streamId === SESSION_STREAM || this.#requests.has(parsed.streamId)) return parsed.streamId;
-    return undefined;
+    if (parsed.streamId === SESSION_STREAM || parsed.streamId === SIDE) return SESSION_STREAM;
+    return this.#requests?.has(parsed.streamId) ? parsed.streamId : undefined;
   }
 
   async replayEventsAfter(
@@ -101,11 +132,40 @@ export class SessionEventStore implements EventStore {
     const parsed = parseEventId(lastEventId);
     if (!parsed) throw new Error(`Unknown event id ${JSON.stringify(lastEventId)}`);
     const { streamId, n } = parsed;
-    const ring = streamId === SESSION_STREAM ? this.session : this.#requests.get(streamId);
+    if (streamId === SESSION_STREAM || streamId === SIDE) {
+      await this.#replaySession(streamId === SIDE ? this.#positionOfSide(n) : { chat: n, side: this.#lastSideBefore(n) }, send);
+      return SESSION_STREAM;
+    }
+    const ring = this.#requests?.get(streamId);
     if (!ring) throw new Error(`No events are kept for stream ${streamId}`);
-    const prefix = streamId === SESSION_STREAM ? '' : `${streamId}#`;
-    for (const [id, message] of ring.after(n)) await send(`${prefix}${id}`, message);
+    for (const [id, message] of ring.after(n)) await send(`${streamId}#${id}`, message);
     return streamId;
+  }
+
+  /** The client saw side event `n`, so every chat event stored before it too. */
+  #positionOfSide(n: number): { chat: number; side: number } {
+    for (const [id, side] of this.#side.after(n - 1)) if (id === n) return { chat: side.chatBefore, side: n };
+    // Fallen out of the side ring (64 side events in a row): resume from the oldest held.
+    const [oldest] = this.#side.after(0);
+    return { chat: oldest ? oldest[1].chatBefore : this.session.last, side: n };
+  }
+
+  /** The last side event stored before chat event `chat`: the client saw it. */
+  #lastSideBefore(chat: number): number {
+    let seen = this.#side.first - 1;
+    for (const [id, side] of this.#side.after(0)) if (side.chatBefore < chat) seen = id;
+    return seen;
+  }
+
+  /** Sends chat events after `from.chat` and side events after `from.side`, in the order they were stored. */
+  async #replaySession(from: { chat: number; side: number }, send: (eventId: EventId, message: JSONRPCMessage) => Promise<void>) {
+    const sides = [...this.#side.after(from.side)];
+    let next = 0;
+    for (const [id, message] of this.session.after(from.chat)) {
+      for (; next < sides.length && sides[next]![1].chatBefore < id; next++) await send(`${SIDE}#${sides[next]![0]}`, sides[next]![1].message);
+      await send(String(id), message);
+    }
+    for (; next < sides.length; next++) await send(`${SIDE}#${sides[next]![0]}`, sides[next]![1].message);
   }
 }
 

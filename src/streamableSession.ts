@@ -65,22 +65,25 @@ export class StreamableSession extends ChatSession {
    *   cut before any event arrives: typescript-sdk#2499.)
    */
   async #openStream(request: Request): Promise<Response> {
-    if (this.#stream) this.#transport.closeStandaloneSSEStream();
     const asked = request.headers.get('last-event-id');
-    let from: number | undefined;
-    if (asked === null) {
-      from = this.#clientResumes ? this.#streamFrom : this.#deliveredThrough;
-      if (from < this.events.session.last) request = withLastEventId(request, from);
-    } else if (/^\d{1,15}$/.test(asked)) {
-      from = Number(asked);
-      this.#clientResumes = true;
-    }
+    // A resume of a single request's stream (or an id that is no id of ours) is the
+    // transport's business alone: it must not disturb the session stream.
+    const from = asked === null ? this.#freshStreamStart() : this.events.sessionPosition(asked);
+    if (from === undefined) return this.#transport.handleRequest(request);
+    if (asked === null && from < this.events.session.last) request = withLastEventId(request, from);
+    if (asked !== null) this.#clientResumes = true;
+    if (this.#stream) this.#transport.closeStandaloneSSEStream();
     const response = await this.#transport.handleRequest(request);
     if (response.status === 200) {
-      if (from !== undefined) this.#streamFrom = from;
+      this.#streamFrom = from;
       this.#trackStream(request.signal);
     }
     return response;
+  }
+
+  /** Where a GET without `Last-Event-ID` starts, so that nothing is lost (see above). */
+  #freshStreamStart(): number {
+    return this.#clientResumes ? this.#streamFrom : this.#deliveredThrough;
   }
 
   #trackStream(signal: AbortSignal): void {

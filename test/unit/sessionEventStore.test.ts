@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Ring, SESSION_STREAM, SessionEventStore } from '../../src/sessionEventStore.js';
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'message.received', params: { n } });
+const log = (data: string): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data } });
 
 async function replay(store: SessionEventStore, after: string) {
   const sent: [string, JSONRPCMessage][] = [];
@@ -51,12 +52,37 @@ describe('SessionEventStore', () => {
     expect(await store.getStreamIdForEventId('not an id')).toBeUndefined();
   });
 
-  it('tells the session feed about every session event', async () => {
+  it('tells the session feed about every chat event, and only chat events', async () => {
     const store = new SessionEventStore(2);
     let told = 0;
     store.onSessionEvent = () => (told += 1);
     await store.storeEvent(SESSION_STREAM, note(1));
+    await store.storeEvent(SESSION_STREAM, log('narration'));
     await store.storeEvent('req', note(2));
     expect(told).toBe(1);
+  });
+
+  it('keeps log lines beside the chat ring, so they never push chat events out', async () => {
+    const store = new SessionEventStore(2);
+    expect(await store.storeEvent(SESSION_STREAM, note(1))).toBe('1');
+    for (const line of ['a', 'b', 'c']) expect(await store.storeEvent(SESSION_STREAM, log(line))).toMatch(/^side#\d$/);
+    expect(await store.storeEvent(SESSION_STREAM, note(2))).toBe('2');
+    expect([...store.session.after(0)].map(([id]) => id)).toEqual([1, 2]);
+  });
+
+  it('replays chat events and log lines interleaved as they were sent, after either kind of id', async () => {
+    const store = new SessionEventStore(10);
+    const sent: string[] = [];
+    for (const item of [note(1), log('x'), note(2), log('y'), log('z'), note(3)]) sent.push(await store.storeEvent(SESSION_STREAM, item));
+    expect(sent).toEqual(['1', 'side#1', '2', 'side#2', 'side#3', '3']);
+    const ids = async (after: string) => (await replay(store, after)).sent.map(([id]) => id);
+    expect(await ids('1')).toEqual(['side#1', '2', 'side#2', 'side#3', '3']);
+    expect(await ids('2')).toEqual(['side#2', 'side#3', '3']);
+    expect(await ids('side#2')).toEqual(['side#3', '3']);
+    expect(await ids('side#3')).toEqual(['3']);
+    expect(await store.getStreamIdForEventId('side#2')).toBe(SESSION_STREAM);
+    expect(store.sessionPosition('side#2')).toBe(2);
+    expect(store.sessionPosition('3')).toBe(3);
+    expect(store.sessionPosition('req#1')).toBeUndefined();
   });
 });
