@@ -5,15 +5,14 @@
  * is a tool result with `isError: true` and a sentence that says what to do instead.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { UserEvent } from '../machines/user.js';
 import { statusOf, type ChatUser } from './chatUser.js';
 import type { EventFeed } from './eventFeed.js';
 import type { ChatMetrics } from './metrics.js';
 import { whyNot, type Refusal } from './refusals.js';
 import { toolSpecs } from './toolSpecs.js';
-
-export { MAX_WAIT_S } from './toolSpecs.js';
 
 export interface ToolLimits {
   /** Longest message, in characters. */
@@ -30,7 +29,37 @@ export interface ToolContext {
   metrics: ChatMetrics;
 }
 
-const PROGRESS_EVERY_MS = 5_000;
+/** Progress is reported five times over a wait, at most every 5 s and at least 200 ms apart. */
+const progressEveryMs = (timeoutS: number) => Math.min(5_000, Math.max(200, (timeoutS * 1000) / 5));
+
+type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+/**
+ * Holds a `wait_for_events` call until an event comes after `cursor`, `timeoutS`
+ * passes, or the client cancels; reports progress when the call carries a token.
+ */
+async function holdUntilEvents(feed: EventFeed, cursor: number, timeoutS: number, extra: ToolExtra): Promise<void> {
+  const progressToken = extra._meta?.progressToken;
+  const started = Date.now();
+  const report = () =>
+    progressToken === undefined
+      ? Promise.resolve()
+      : extra
+          .sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken, progress: Math.round((Date.now() - started) / 100) / 10, total: timeoutS, message: 'Waiting for events' },
+          })
+          .catch(() => {
+            // A progress note that cannot be sent changes nothing about the wait.
+          });
+  await report();
+  const ticker = progressToken === undefined ? undefined : setInterval(() => void report(), progressEveryMs(timeoutS));
+  try {
+    await feed.waitBeyond(cursor, timeoutS * 1000, extra.signal);
+  } finally {
+    clearInterval(ticker);
+  }
+}
 
 function answer(structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
@@ -125,23 +154,16 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
         });
       if (!feed.hasAfter(cursor)) {
         waiting += 1;
-        const progressToken = extra._meta?.progressToken;
-        const progress = (elapsedMs: number) =>
-          progressToken === undefined
-            ? undefined
-            : extra.sendNotification({
-                method: 'notifications/progress',
-                params: { progressToken, progress: Math.round(elapsedMs / 1000), total: timeout_s, message: 'Waiting for events' },
-              });
-        const started = Date.now();
-        await progress(0);
-        const ticker = progressToken === undefined ? undefined : setInterval(() => void progress(Date.now() - started), PROGRESS_EVERY_MS);
-        await feed.waitBeyond(cursor, timeout_s * 1000, extra.signal).finally(() => {
-          clearInterval(ticker);
+        try {
+          await holdUntilEvents(feed, cursor, timeout_s, extra);
+        } finally {
           waiting -= 1;
-        });
+        }
       }
-      const { missed, ...page } = feed.read(cursor);
+      // A call the client gave up on takes nothing: the events stay for the next call.
+      if (extra.signal.aborted) return answer({ events: [], cursor: String(cursor) });
+      // Without `after`, read from what is untaken now: a call that ran meanwhile took its share.
+      const { missed, ...page } = feed.read(after === undefined ? feed.parseCursor(undefined)! : cursor);
       if (!missed) return answer(page);
       return answer({ ...page, missed, note: `${missed} older event(s) fell out of the buffer before you took them; they cannot be sent again.` });
     },

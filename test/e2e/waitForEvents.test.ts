@@ -91,12 +91,26 @@ describe('wait_for_events', () => {
   it('sends progress notifications while it holds a call that carries a progress token', async () => {
     const a = await connect();
     const progress: number[] = [];
-    const result = await a.client.callTool({ name: 'wait_for_events', arguments: { timeout_s: 0.3 } }, undefined, {
+    const result = await a.client.callTool({ name: 'wait_for_events', arguments: { timeout_s: 1.2 } }, undefined, {
       onprogress: (p) => progress.push(p.progress),
     });
     expect(result.structuredContent).toEqual({ events: [], cursor: '0' });
-    expect(progress.length).toBeGreaterThanOrEqual(1);
+    // One at the start, then every fifth of the wait.
+    expect(progress.length).toBeGreaterThanOrEqual(3);
     expect(progress[0]).toBe(0);
+    expect([...progress].sort((x, y) => x - y)).toEqual(progress);
+    expect(progress.at(-1)).toBeGreaterThan(0);
+  });
+
+  it('hands an event to one of two calls held at once without `after`, never to both', async () => {
+    const { a, b, roomId } = await pairByTools();
+    const { cursor } = await wait(a);
+    const [first, second] = [wait(a, { timeout_s: 1 }), wait(a, { timeout_s: 1 })];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await b.call('send_message', { room_id: roomId, message: 'only once' });
+    const pages = await Promise.all([first, second]);
+    expect(pages.flatMap((p) => p.events.map((e) => e.params.message))).toEqual(['only once']);
+    expect(Number(cursor)).toBeLessThan(Number(pages[0]!.cursor));
   });
 
   it('says so when `after` has fallen out of the bounded buffer', async () => {
