@@ -158,10 +158,13 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     async close() {
       closing = true;
       broker.shutdown();
-      const open = [...sessions.values()];
-      // The last words (partner.disconnected) reach the streams before they close.
-      await Promise.all(open.map((session) => session.flushed()));
-      for (const session of open) session.end('shutdown');
+      // Sessions whose initialize was under way when closing began register late: loop.
+      while (sessions.size > 0) {
+        const open = [...sessions.values()];
+        // The last words (partner.disconnected) reach the streams before they close.
+        await Promise.all(open.map((session) => session.flushed()));
+        await Promise.all(open.map((session) => session.end('shutdown')));
+      }
       broker.close();
     },
   };

@@ -32,6 +32,7 @@ export abstract class ChatSession {
   protected readonly server: McpServer;
   protected readonly services: ChatServices;
   #ended = false;
+  #closed: Promise<void> = Promise.resolve();
   /** The least severe log level the client asked for; null until it asks. */
   #logLevel: LoggingLevel | null = null;
   /** The newest notification on its way to the transport. */
@@ -99,9 +100,13 @@ export abstract class ChatSession {
     return this.#lastSend;
   }
 
-  /** Ends the session: the user actor reaches `ended`, its partner is told, the transport closes. */
-  end(reason: SessionEndReason): void {
-    if (this.#ended) return;
+  /**
+   * Ends the session: the user actor reaches `ended`, its partner is told, held
+   * `wait_for_events` calls answer with what is left, and then the transport closes.
+   * Resolves once it has.
+   */
+  end(reason: SessionEndReason): Promise<void> {
+    if (this.#ended) return this.#closed;
     this.#ended = true;
     this.services.sessions.delete(this);
     if (this.user.actor.getSnapshot().status === 'active') {
@@ -110,8 +115,14 @@ export abstract class ChatSession {
     }
     this.feed.release();
     this.services.log.info({ session: this.sessionId, reason }, 'session ended');
-    void this.closeTransport().catch(() => {
-      // Closing a transport whose streams are already gone has nothing left to do.
-    });
+    // The released calls answer within a few microtasks; closing the transport at once
+    // would abort them and their answers (e.g. partner.disconnected on shutdown) would
+    // be lost, so the transport closes on the next turn of the event loop.
+    this.#closed = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.closeTransport())
+      .catch(() => {
+        // Closing a transport whose streams are already gone has nothing left to do.
+      });
+    return this.#closed;
   }
 }

@@ -26,6 +26,14 @@ describe('graceful shutdown of the real process', () => {
     await c!.call('enter_queue');
     await a!.waitFor('chatroom.found');
     await b!.waitFor('chatroom.found');
+    // d and e chat by tools alone; d is holding a wait_for_events call when the server stops.
+    const [d, e] = await Promise.all([1, 2].map(() => ChatClient.connect(url, { listen: false, reconnectDelayMs: 5_000 })));
+    await c!.call('leave_chat');
+    await d!.call('enter_queue');
+    const { room_id: toolRoom } = await e!.call('enter_queue');
+    const { cursor } = await d!.call('wait_for_events');
+    const held = d!.call('wait_for_events', { after: cursor, timeout_s: 30 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
 
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
@@ -36,6 +44,9 @@ describe('graceful shutdown of the real process', () => {
     expect(a!.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);
     expect(b!.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);
     expect(c!.received('partner.disconnected')).toEqual([]);
-    await Promise.all([a, b, c].map((client) => client!.client.close()));
+    // The held call answered with the shutdown instead of being cut off.
+    const { events } = (await held) as { events: { method: string; params: unknown }[] };
+    expect(events).toEqual([{ id: expect.any(String), method: 'partner.disconnected', params: { room_id: toolRoom, reason: 'shutdown' } }]);
+    await Promise.all([a, b, c, d, e].map((client) => client!.client.close()));
   });
 });
