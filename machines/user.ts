@@ -125,6 +125,7 @@ export const userMachine = setup({
         : {},
     ),
     clearRoom: assign({ roomId: null, lastReceipt: null }),
+    forgetReceipt: assign({ lastReceipt: null }),
     forgetPartner: assign({ partnerId: null }),
     emitMatched: emit(({ context }) => ({ type: 'chat.matched' as const, roomId: context.roomId! })),
     spendBudget: assign({
@@ -188,8 +189,9 @@ export const userMachine = setup({
     },
     waiting: {
       on: {
-        // `queue.enter` and `chat.next` are not taken here: a user already waiting keeps
-        // its place, and the session answers with that place instead.
+        // Entering again while waiting asks the queue again, which keeps the user's place.
+        'queue.enter': { actions: 'joinQueue' },
+        'chat.next': { actions: 'joinQueue' },
         'room.paired': { target: 'chatting', actions: ['assignRoom', 'emitMatched'] },
         'chat.leave': { guard: 'leavesOwnRoom', target: 'idle', actions: ['leaveQueue', 'forgetPartner'] },
         'session.closed': { target: 'ended', actions: 'leaveQueue' },
@@ -197,7 +199,8 @@ export const userMachine = setup({
     },
     chatting: {
       on: {
-        'chat.send': { guard: and(['isOwnRoom', 'hasSendBudget']), actions: ['spendBudget', 'sendToRoom'] },
+        // The receipt is cleared first: send_message answers only this message's receipt.
+        'chat.send': { guard: and(['isOwnRoom', 'hasSendBudget']), actions: ['spendBudget', 'forgetReceipt', 'sendToRoom'] },
         'room.receipt': { guard: 'isOwnRoom', actions: 'assignReceipt' },
         'room.message': { guard: 'isOwnRoom', actions: 'emitReceived' },
         'room.closed': {

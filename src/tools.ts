@@ -93,11 +93,7 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
   server.registerTool(
     'enter_queue',
     spec.enter_queue,
-    () => {
-      const event = { type: 'queue.enter' } as const;
-      if (user.actor.getSnapshot().matches('waiting')) return queueResult();
-      return attempt(event, queueResult);
-    },
+    () => attempt({ type: 'queue.enter' }, queueResult),
   );
 
   server.registerTool(
@@ -124,11 +120,7 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
   server.registerTool(
     'next',
     spec.next,
-    () => {
-      const event = { type: 'chat.next' } as const;
-      if (user.actor.getSnapshot().matches('waiting')) return queueResult();
-      return attempt(event, queueResult);
-    },
+    () => attempt({ type: 'chat.next' }, queueResult),
   );
 
   server.registerTool(

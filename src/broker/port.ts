@@ -5,6 +5,13 @@
  *
  * The default, `memoryBroker()`, runs the queue and room actors in this process. A
  * broker over Redis (several processes, one queue) implements the same interface.
+ *
+ * Ordering contract: deliveries for one user arrive in the order the queue and room
+ * produced them. The in-memory broker also delivers synchronously (a pairing and a
+ * message's receipt have arrived when `actor.send` returns), which the tools rely on
+ * to answer in one round trip; a broker that delivers later must make `send_message`
+ * wait for the receipt (the user chart clears `lastReceipt` on each send, so a late
+ * receipt is never mistaken for an earlier one's).
  */
 import type { DepartureReason, UserEvent } from '../../machines/user.js';
 

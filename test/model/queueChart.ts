@@ -126,26 +126,29 @@ export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, Q
       maxSimplePaths: users === 3 ? 8 : 4,
       ...(users === 4 && { shortestTo: everyoneBusy, everyEdge: false }),
     },
-    unreachable: {
-      'open ─queue.join [isWaiting]→ open':
-        'a waiting user never joins again: enter_queue and next answer its place without asking the queue (src/tools.ts), so the guard is a safety net',
-    },
     drivers: {
       'queue.join': {
         events: (state) =>
           state.over
             ? []
             : names.flatMap((userId) => {
-                if (state.context.waiting.some((w) => w.userId === userId)) return [];
+                // A waiting user who enters again asks the queue again and keeps its place.
+                const waiting = state.context.waiting.find((w) => w.userId === userId);
+                if (waiting) return [{ type: 'queue.join' as const, userId, avoid: waiting.avoid, roomId: `${userId}+again` }];
                 const avoid = roomOf(state, userId)?.members.find((m) => m !== userId) ?? null;
                 const partner = partnerFor(state.context.waiting, { userId, avoid });
                 return [{ type: 'queue.join' as const, userId, avoid, roomId: partner ? `${partner.userId}+${userId}` : `${userId}+` }];
               }),
-        label: (event) => (event.type === 'queue.join' && event.avoid ? `${event.userId} calls next, leaving ${event.avoid}` : `${event.type === 'queue.join' ? event.userId : '?'} calls enter_queue`),
+        label: (event) => {
+          if (event.type !== 'queue.join') return '?';
+          if (event.roomId.endsWith('+again')) return `${event.userId} calls enter_queue again while waiting`;
+          return event.avoid ? `${event.userId} calls next, leaving ${event.avoid}` : `${event.userId} calls enter_queue`;
+        },
         async run(scene, event, from, to) {
           if (event.type !== 'queue.join') throw new Error(`not queue.join: ${event.type}`);
           const person = scene.people.get(event.userId)!;
-          if (event.avoid === null) return joined(scene, event.userId, await person.enterQueue(), to);
+          if (event.avoid === null || from.context.waiting.some((w) => w.userId === event.userId))
+            return joined(scene, event.userId, await person.enterQueue(), to);
           const left = roomOf(from, event.userId)!;
           const answer = await person.next();
           const roomId = scene.rooms.get(pairKey(left.members))!;
