@@ -21,8 +21,6 @@ import { LegacySseSession } from './legacySseSession.js';
 import { SessionRegistry } from './sessionRegistry.js';
 import { StreamableSession } from './streamableSession.js';
 
-export { jsonRpcError } from './httpGuards.js';
-
 export interface ChatServerOptions {
   config?: Partial<ChatConfig>;
   broker?: ChatBroker;
@@ -44,7 +42,8 @@ export interface ChatServer {
 
 export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const config: ChatConfig = { ...defaultConfig, ...options.config };
-  const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
+  const log = options.log ?? pino({ level: config.logLevel });
+  const broker = options.broker ?? memoryBroker({ inspect: options.inspect, onError: (err) => log.error({ err }, 'the queue actor failed') });
   const sessions = new SessionRegistry<ChatSession>();
   const live: LiveCounts = {
     sessions: () => sessions.size,
@@ -64,7 +63,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     broker,
     sessions,
     users: new Set(),
-    log: options.log ?? pino({ level: config.logLevel }),
+    log,
     metrics: createMetrics(live),
     inspect: options.inspect,
     createMcpServer: createMcpServerFactory(),
@@ -72,15 +71,18 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const { metrics } = services;
   const startedAt = Date.now();
   let closing = false;
+  /** Sessions being initialized: they count against the cap before they register. */
+  let opening = 0;
   const app = new Hono<Env>();
 
   app.use('*', ...originGuard(config, metrics));
-  for (const path of ['/mcp', '/sse', '/messages']) app.use(path, tokenGuard(config, metrics));
+  // /healthz stays open for liveness probes; everything else needs the token when one is set.
+  for (const path of ['/mcp', '/sse', '/messages', '/metrics']) app.use(path, tokenGuard(config, metrics));
 
   /** Why no new session may open now, if one may not. */
   const refuseNewSession = (c: Context<Env>): Response | undefined => {
     if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.');
-    if (sessions.size >= config.maxSessions)
+    if (sessions.size + opening >= config.maxSessions)
       return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' });
     return undefined;
   };
@@ -103,7 +105,14 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
     if (!isInitializeRequest(body))
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: no Mcp-Session-Id header, and the request is not initialize. Initialize a session first.');
-    return refuseNewSession(c) ?? openSession(c, services, body);
+    const refused = refuseNewSession(c);
+    if (refused) return refused;
+    opening += 1;
+    try {
+      return await openSession(c, services, body);
+    } finally {
+      opening -= 1;
+    }
   });
 
   // The legacy HTTP+SSE transport (protocol 2024-11-05) needs Node's own request and response.

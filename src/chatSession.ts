@@ -71,7 +71,14 @@ export abstract class ChatSession {
         void this.server.server.sendLoggingMessage(message).catch(() => {});
     });
     // The user actor ends by itself when its presence expires: the session ends with it.
-    this.user.actor.subscribe({ complete: () => this.end(resumable ? 'timeout' : 'disconnected') });
+    this.user.actor.subscribe({
+      complete: () => void this.end(resumable ? 'timeout' : 'disconnected'),
+      // A failing actor must not take the process down with it: end its session instead.
+      error: (error: unknown) => {
+        log.error({ err: error, session: this.sessionId }, 'user actor failed');
+        void this.end('disconnected');
+      },
+    });
     registerChatTools(this.server, { user: this.user, feed: this.feed, limits: config, metrics: services.metrics });
   }
 

@@ -51,7 +51,7 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
 
 /** What `get_status` answers: the state, and the room or queue place when there is one. */
 export interface ChatStatus {
-  state: Exclude<UserState, 'ended'> | 'ended';
+  state: UserState;
   room_id?: string;
   position?: number;
 }

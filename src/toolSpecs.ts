@@ -103,7 +103,7 @@ function specs(maxMessageLength: number) {
       description: 'Your state (idle, waiting or chatting), with your room_id while chatting and your queue position while waiting.',
       inputSchema: noInput,
       outputSchema: z.object({
-        state: z.enum(['idle', 'waiting', 'chatting', 'ended']),
+        state: z.enum(['idle', 'waiting', 'chatting']),
         room_id: z.string().optional(),
         position: z.number().int().positive().optional(),
       }),

@@ -17,6 +17,8 @@ export interface MemoryBrokerOptions {
   now?: () => Date;
   /** Id source for rooms and messages. */
   newId?: () => string;
+  /** Told when the queue actor (or a room, whose errors reach the queue) fails. */
+  onError?: (error: unknown) => void;
 }
 
 export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
@@ -45,6 +47,8 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     deliver(first, { type: 'room.paired', roomId, partnerId: second });
     deliver(second, { type: 'room.paired', roomId, partnerId: first });
   });
+  // Without an error observer XState rethrows asynchronously, which would end the process.
+  queue.subscribe({ error: options.onError ?? ((error: unknown) => console.error('mcp-chat: the queue actor failed', error)) });
   queue.start();
 
   return {

@@ -32,7 +32,8 @@ const initialize = (extra: Record<string, string> = {}, target = server) =>
 beforeAll(async () => {
   server = await startTestServer();
   guarded = await startTestServer({ token: TOKEN });
-  tight = await startTestServer({ maxSessions: 2, maxBodyBytes: 2048, messagesPerSecond: 1, messageBurst: 2, maxWaitsPerUser: 1 });
+  // A rate so low (one message per 100 s) that no machine is slow enough to refill a token mid-test.
+  tight = await startTestServer({ maxSessions: 2, maxBodyBytes: 2048, messagesPerSecond: 0.01, messageBurst: 2, maxWaitsPerUser: 1 });
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
@@ -92,6 +93,9 @@ describe('who may connect', () => {
       expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
       expect(await response.json()).toMatchObject({ error: { message: expect.stringContaining('Authorization: Bearer') } });
     }
+    const metrics = await fetch(new URL('/metrics', guarded.url));
+    expect(metrics.status).toBe(401);
+    expect((await fetch(new URL('/healthz', guarded.url))).status).toBe(200);
     const ok = await initialize({ authorization: `Bearer ${TOKEN}` }, guarded);
     expect(ok.status).toBe(200);
     const sessionId = ok.headers.get('mcp-session-id')!;
@@ -116,6 +120,14 @@ describe('limits', () => {
     });
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ error: { message: expect.stringContaining('2048 bytes') } });
+    // Without Content-Length the body is counted as it streams in.
+    const chunked = await rawRequest(tight.url, {
+      method: 'POST',
+      headers: { ...jsonHeaders(sessionId), host: `127.0.0.1:${tight.url.port}` },
+      chunks: ['{"jsonrpc":"2.0","id":2,"method":"ping","params":{"pad":"', ...Array.from({ length: 8 }, () => 'y'.repeat(512)), '"}}'],
+    });
+    expect(chunked.status).toBe(413);
+    expect(chunked.headers['content-length']).toBeDefined();
     await deleteRawSession(tight.url, sessionId);
   });
 
@@ -135,7 +147,7 @@ describe('limits', () => {
     const { room_id } = await b.call('enter_queue');
     expect(await a.call('send_message', { room_id, message: '1' })).toMatchObject({ seq: 1 });
     expect(await a.call('send_message', { room_id, message: '2' })).toMatchObject({ seq: 2 });
-    expect(await a.refusal('send_message', { room_id, message: '3' })).toMatch(/too fast: at most 1 message\(s\) per second/);
+    expect(await a.refusal('send_message', { room_id, message: '3' })).toMatch(/too fast: at most 0.01 message\(s\) per second, in bursts of up to 2/);
     // The partner's own budget is untouched.
     expect(await b.call('send_message', { room_id, message: 'mine' })).toMatchObject({ seq: 3 });
     expect((await b.waitFor('message.received', 2)).map((m) => m.message)).toEqual(['1', '2']);

@@ -46,7 +46,7 @@ export async function deleteRawSession(url: URL, sessionId: string): Promise<voi
  * A request through node:http, which (unlike fetch) lets a test send any Host header,
  * as a DNS-rebinding attacker's browser would.
  */
-export function rawRequest(url: URL, options: { method?: string; headers?: Record<string, string>; body?: string }) {
+export function rawRequest(url: URL, options: { method?: string; headers?: Record<string, string>; body?: string; chunks?: string[] }) {
   return new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>((resolve, reject) => {
     const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers }, (response) => {
       let text = '';
@@ -55,6 +55,8 @@ export function rawRequest(url: URL, options: { method?: string; headers?: Recor
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text }));
     });
     request.on('error', reject);
+    // Chunks go out with Transfer-Encoding: chunked, so the server cannot know the size up front.
+    for (const chunk of options.chunks ?? []) request.write(chunk);
     request.end(options.body);
   });
 }
