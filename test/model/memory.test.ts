@@ -23,11 +23,15 @@ describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, 
 
   const paths = specPaths(spec);
 
-  it.skipIf(spec.model.everyEdge === false)('its paths take every edge of its model', () => {
-    const model = specModel(spec);
-    const taken = new Set(paths.flatMap((path) => pathEdges(model, path)));
-    expect(chartEdges(model).filter((edge) => !taken.has(edge))).toEqual([]);
-  });
+  // A spec that walks only part of its model (the 4-user queue) makes no claim here;
+  // its chart's transitions are still checked by the coverage test over HTTP.
+  if (spec.model.everyEdge !== false) {
+    it('its paths take every edge of its model', () => {
+      const model = specModel(spec);
+      const taken = new Set(paths.flatMap((path) => pathEdges(model, path)));
+      expect(chartEdges(model).filter((edge) => !taken.has(edge))).toEqual([]);
+    });
+  }
 
   describe.concurrent('replayed in memory', () => {
     it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
