@@ -3,6 +3,7 @@
  * CLI, and tool metadata that hosts and models read.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/listen.js';
@@ -109,19 +110,29 @@ describe('tool metadata', () => {
 
 describe('the MCP Inspector CLI, as the README shows it', () => {
   const cli = createRequire(import.meta.url).resolve('@modelcontextprotocol/inspector/cli/build/cli.js');
-  const inspect = (...args: string[]) =>
+  const installed = (createRequire(import.meta.url)('@modelcontextprotocol/inspector/package.json') as { version: string }).version;
+  /** The README's inspector commands, as argument lists, pointed at this test's server. */
+  const readmeCommands = () => readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    .split('\n')
+    .map((line) => /^\s*npx @modelcontextprotocol\/inspector@(\S+) (.+)$/.exec(line))
+    .filter((match) => match !== null)
+    .map(([, version, args]) => ({ version, args: args!.replace('http://127.0.0.1:3000/mcp', server.url.href).split(/\s+/) }));
+  const inspect = (args: string[]) =>
     new Promise<string>((resolve, reject) => {
-      const child = spawn(node22(), [cli, '--cli', server.url.href, '--transport', 'http', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(node22(), [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       child.stderr.on('data', () => {});
       child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`inspector exited ${code}: ${out}`))));
     });
 
-  it('lists the tools and calls enter_queue', async () => {
-    const listed = JSON.parse(await inspect('--method', 'tools/list')) as { tools: { name: string }[] };
+  it('lists the tools and calls enter_queue with the exact commands in the README', async () => {
+    const commands = readmeCommands();
+    expect(commands.map((c) => c.version)).toEqual([installed, installed]);
+    const [list, call] = commands;
+    const listed = JSON.parse(await inspect(list!.args)) as { tools: { name: string }[] };
     expect(listed.tools.map((t) => t.name)).toContain('enter_queue');
-    const called = JSON.parse(await inspect('--method', 'tools/call', '--tool-name', 'enter_queue')) as { structuredContent: unknown };
+    const called = JSON.parse(await inspect(call!.args)) as { structuredContent: unknown };
     expect(called.structuredContent).toEqual({ status: 'waiting', position: 1 });
   });
 });
