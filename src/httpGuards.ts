@@ -68,7 +68,9 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
     exposeHeaders: ['mcp-session-id', 'mcp-protocol-version', 'www-authenticate'],
     maxAge: 600,
   });
-  return [checkHostAndOrigin, allowedOrigin];
+  // Requests without Origin (every non-browser client) need no CORS headers: skip the work.
+  const corsForBrowsers: MiddlewareHandler = (c, next) => (c.req.header('origin') === undefined ? next() : allowedOrigin(c, next));
+  return [checkHostAndOrigin, corsForBrowsers];
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
