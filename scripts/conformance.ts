@@ -3,9 +3,10 @@
  * MCP conformance suite's server scenarios that apply to any server against it, with
  * Node 22 (the suite needs it; the server stays on the Node it was started with).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { node22 } from './node22.js';
+import { spawnServer } from './spawnServer.js';
 
 const SCENARIOS = [
   'server-initialize',
@@ -16,30 +17,14 @@ const SCENARIOS = [
   'logging-set-level',
 ];
 
-async function startServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, ['dist/src/cli.js', '--port', '0', '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`mcp-chat exited with ${code} before listening`)));
-  });
-  return { url, stop: () => child.kill('SIGTERM') };
-}
-
 async function main(): Promise<number> {
   const suite = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/dist/index.js');
   const node = node22();
-  const server = await startServer();
+  const { child, url } = await spawnServer();
   const failed: string[] = [];
   try {
     for (const scenario of SCENARIOS) {
-      const run = spawnSync(node, [suite, 'server', '--url', server.url, '--scenario', scenario], {
+      const run = spawnSync(node, [suite, 'server', '--url', url.href, '--scenario', scenario], {
         encoding: 'utf8',
         timeout: 120_000,
       });
@@ -53,7 +38,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    server.stop();
+    child.kill('SIGTERM');
   }
   process.stdout.write(`conformance: ${SCENARIOS.length - failed.length} passed, ${failed.length} failed\n`);
   return failed.length === 0 ? 0 : 1;

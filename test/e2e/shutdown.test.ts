@@ -1,24 +1,13 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { spawnServer } from '../../scripts/spawnServer.js';
 import { ChatClient } from '../support/chatClient.js';
 
 const SHUTDOWN_BOUND_MS = 5_000;
 
 describe('graceful shutdown of the real process', () => {
   it('on SIGTERM tells both members of every room "shutdown", closes the streams and exits 0', async () => {
-    const child = spawn(process.execPath, ['dist/src/cli.js', '--port', '0', '--log-level', 'warn'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const url = await new Promise<URL>((resolve, reject) => {
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /listening on (http:\/\/\S+)/.exec(output);
-        if (match) resolve(new URL(match[1]!));
-      });
-      child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
-    });
+    const { child, url } = await spawnServer();
 
     const [a, b, c] = await Promise.all([1, 2, 3].map(() => ChatClient.connect(url, { reconnectDelayMs: 5_000 })));
     await a!.call('enter_queue');
