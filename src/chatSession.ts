@@ -44,7 +44,10 @@ export abstract class ChatSession {
     const { config, log } = services;
     this.events = new SessionEventStore(config.eventBufferSize);
     this.feed = new EventFeed(this.events.session);
-    this.events.onSessionEvent = () => this.feed.appended();
+    this.events.onSessionEvent = (kind) => {
+      if (kind === 'chat') this.feed.appended();
+      this.sessionEventStored();
+    };
     this.server = services.createMcpServer();
     this.user = startChatUser({
       userId: randomUUID(),
@@ -81,6 +84,9 @@ export abstract class ChatSession {
     });
     registerChatTools(this.server, { user: this.user, feed: this.feed, limits: config, metrics: services.metrics });
   }
+
+  /** Called right after an event is stored on the session stream, before it is written. */
+  protected sessionEventStored(): void {}
 
   /** Hands a chat notification to the client's stream, storing it in the ring first. */
   protected abstract deliver(notification: ChatNotification): Promise<void>;

@@ -3,9 +3,8 @@
  * of the session's stream, read by cursor, with a wait for the next one. It reads the
  * same ring the SSE stream replays from, so both channels carry the same ids.
  */
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { CHAT_NOTIFICATION_METHODS, type ChatNotificationMethod } from './notifications.js';
-import type { Ring } from './sessionEventStore.js';
+import type { ChatEntry, Ring } from './sessionEventStore.js';
 
 export interface FeedEvent {
   id: string;
@@ -28,7 +27,7 @@ export class EventFeed {
   #taken = 0;
   readonly #waiters = new Set<{ cursor: number; done: () => void }>();
 
-  constructor(readonly ring: Ring<JSONRPCMessage>) {}
+  constructor(readonly ring: Ring<ChatEntry>) {}
 
   /** Parses a client's cursor; undefined when it is not one this feed could have given. */
   parseCursor(after: string | undefined): number | undefined {
@@ -45,7 +44,7 @@ export class EventFeed {
 
   read(cursor: number): FeedPage {
     const events: FeedEvent[] = [];
-    for (const [id, message] of this.ring.after(cursor)) {
+    for (const [id, { message }] of this.ring.after(cursor)) {
       if ('method' in message && chatMethods.has(message.method) && !('id' in message)) {
         events.push({ id: String(id), method: message.method as ChatNotificationMethod, params: message.params ?? {} });
       }

@@ -6,7 +6,7 @@
  * The session's own stream (the standalone GET stream) carries chat notifications in a
  * bounded ring with plain numeric ids `1, 2, 3…` — the ids `wait_for_events` reads
  * too; appending is O(1) and a replay is O(missed). Anything else on that stream (log
- * lines, progress) goes to a small side ring with ids `side#<n>`, so it never pushes
+ * lines, progress) goes to a small side ring with ids `side.<chat>#<n>`, so it never pushes
  * chat out of the buffer, and a replay interleaves both in the order they were sent.
  * Streams of single requests (a tool call answered over SSE) keep a few recent events
  * each, with ids `<streamId>#<n>`, so a dropped response stream can be resumed too.
@@ -62,6 +62,12 @@ export class Ring<T> {
   }
 }
 
+/** A chat notification, and how many side events were stored before it. */
+export interface ChatEntry {
+  message: JSONRPCMessage;
+  sideBefore: number;
+}
+
 /** What else goes out on the session stream (log lines, progress): kept apart from chat. */
 interface SideEvent {
   message: JSONRPCMessage;
@@ -69,31 +75,57 @@ interface SideEvent {
   chatBefore: number;
 }
 
-const SIDE = 'side';
+/**
+ * How far along the session stream a client is: it has seen the chat events up to
+ * `chat` and the side events up to `side`.
+ */
+export interface SessionPosition {
+  chat: number;
+  side: number;
+}
+
 const SIDE_EVENTS_KEPT = 64;
 
 const chatMethods = new Set<string>(CHAT_NOTIFICATION_METHODS);
 const isChatEvent = (message: JSONRPCMessage) => 'method' in message && !('id' in message) && chatMethods.has(message.method);
 
+/**
+ * A side event's id names its place among the chat events too (`side.<chat>#<n>`), so
+ * a client resuming from it is placed exactly even after the side ring has moved on.
+ * Any position can be written this way, which is how a resume is asked for on a
+ * client's behalf.
+ */
+export const positionId = ({ chat, side }: SessionPosition): EventId => `side.${chat}#${side}`;
+
 export class SessionEventStore implements EventStore {
   /** The session stream's chat notifications, numbered from 1: the ids clients see. */
-  readonly session: Ring<JSONRPCMessage>;
-  /** Other messages on the session stream, ids `side#n`, so they never crowd chat out. */
+  readonly session: Ring<ChatEntry>;
+  /** Other messages on the session stream, so they never crowd chat events out. */
   readonly #side = new Ring<SideEvent>(SIDE_EVENTS_KEPT);
   #requests: Map<StreamId, Ring<JSONRPCMessage>> | undefined;
 
-  /** Called after every chat event stored on the session stream. */
-  onSessionEvent: () => void = () => {};
+  /** Called after every event stored on the session stream, with its kind. */
+  onSessionEvent: (kind: 'chat' | 'side') => void = () => {};
 
   constructor(capacity: number) {
     this.session = new Ring(capacity);
   }
 
+  /** Where the newest stored session event puts a client that has seen it. */
+  get newest(): SessionPosition {
+    return { chat: this.session.last, side: this.#side.last };
+  }
+
   async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
     if (streamId === SESSION_STREAM) {
-      if (!isChatEvent(message)) return `${SIDE}#${this.#side.push({ message, chatBefore: this.session.last })}`;
-      const id = this.session.push(message);
-      this.onSessionEvent();
+      if (!isChatEvent(message)) {
+        const chatBefore = this.session.last;
+        const n = this.#side.push({ message, chatBefore });
+        this.onSessionEvent('side');
+        return positionId({ chat: chatBefore, side: n });
+      }
+      const id = this.session.push({ message, sideBefore: this.#side.last });
+      this.onSessionEvent('chat');
       return String(id);
     }
     this.#requests ??= new Map();
@@ -108,64 +140,71 @@ export class SessionEventStore implements EventStore {
   }
 
   /**
-   * For an id on the session stream (a chat id or a side id), how many chat events the
-   * client has seen; undefined for ids of other streams and for ids that are not ours.
+   * Where an id of the session stream (a chat id or a side id) puts the client that
+   * saw it; undefined for ids of other streams and for ids that are not ours.
    */
-  sessionPosition(eventId: EventId): number | undefined {
+  sessionPosition(eventId: EventId): SessionPosition | undefined {
     const parsed = parseEventId(eventId);
-    if (parsed?.streamId === SESSION_STREAM) return Math.min(parsed.n, this.session.last);
-    if (parsed?.streamId === SIDE) return this.#positionOfSide(parsed.n).chat;
-    return undefined;
+    if (!parsed) return undefined;
+    if (parsed.streamId === SESSION_STREAM) {
+      const chat = Math.min(parsed.n, this.session.last);
+      return { chat, side: this.#sideBeforeChat(chat) };
+    }
+    const side = /^side\.(\d{1,15})$/.exec(parsed.streamId);
+    return side ? { chat: Math.min(Number(side[1]), this.session.last), side: Math.min(parsed.n, this.#side.last) } : undefined;
+  }
+
+  /** Whether events were stored after `position`. */
+  isBehind(position: SessionPosition): boolean {
+    return position.chat < this.session.last || position.side < this.#side.last;
   }
 
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {
+    if (this.sessionPosition(eventId)) return SESSION_STREAM;
     const parsed = parseEventId(eventId);
-    if (!parsed) return undefined;
-    if (parsed.streamId === SESSION_STREAM || parsed.streamId === SIDE) return SESSION_STREAM;
-    return this.#requests?.has(parsed.streamId) ? parsed.streamId : undefined;
+    return parsed && this.#requests?.has(parsed.streamId) ? parsed.streamId : undefined;
   }
 
   async replayEventsAfter(
     lastEventId: EventId,
     { send }: { send: (eventId: EventId, message: JSONRPCMessage) => Promise<void> },
   ): Promise<StreamId> {
-    const parsed = parseEventId(lastEventId);
-    if (!parsed) throw new Error(`Unknown event id ${JSON.stringify(lastEventId)}`);
-    const { streamId, n } = parsed;
-    if (streamId === SESSION_STREAM || streamId === SIDE) {
-      await this.#replaySession(streamId === SIDE ? this.#positionOfSide(n) : { chat: n, side: this.#lastSideBefore(n) }, send);
+    const position = this.sessionPosition(lastEventId);
+    if (position) {
+      await this.#replaySession(position, send);
       return SESSION_STREAM;
     }
-    const ring = this.#requests?.get(streamId);
-    if (!ring) throw new Error(`No events are kept for stream ${streamId}`);
-    for (const [id, message] of ring.after(n)) await send(`${streamId}#${id}`, message);
-    return streamId;
+    const parsed = parseEventId(lastEventId);
+    const ring = parsed && this.#requests?.get(parsed.streamId);
+    if (!parsed || !ring) throw new Error(`No events are kept after ${JSON.stringify(lastEventId)}`);
+    for (const [id, message] of ring.after(parsed.n)) await send(`${parsed.streamId}#${id}`, message);
+    return parsed.streamId;
   }
 
-  /** The client saw side event `n`, so every chat event stored before it too. */
-  #positionOfSide(n: number): { chat: number; side: number } {
-    for (const [id, side] of this.#side.after(n - 1)) if (id === n) return { chat: side.chatBefore, side: n };
-    // Fallen out of the side ring (64 side events in a row): resume from the oldest held.
-    const [oldest] = this.#side.after(0);
-    return { chat: oldest ? oldest[1].chatBefore : this.session.last, side: n };
+  /**
+   * The side events stored before chat event `chat`. When that chat event has left the
+   * ring, the oldest held one bounds it: the client missed chat there anyway.
+   */
+  #sideBeforeChat(chat: number): number {
+    if (chat === 0) return 0;
+    for (const [id, entry] of this.session.after(chat - 1)) if (id === chat) return entry.sideBefore;
+    const [oldest] = this.session.after(0);
+    return oldest ? oldest[1].sideBefore : this.#side.last;
   }
 
-  /** The last side event stored before chat event `chat`: the client saw it. */
-  #lastSideBefore(chat: number): number {
-    let seen = this.#side.first - 1;
-    for (const [id, side] of this.#side.after(0)) if (side.chatBefore < chat) seen = id;
-    return seen;
-  }
-
-  /** Sends chat events after `from.chat` and side events after `from.side`, in the order they were stored. */
-  async #replaySession(from: { chat: number; side: number }, send: (eventId: EventId, message: JSONRPCMessage) => Promise<void>) {
+  /** Sends what was stored after `from`, chat and side events in the order they were stored. */
+  async #replaySession(from: SessionPosition, send: (eventId: EventId, message: JSONRPCMessage) => Promise<void>) {
     const sides = [...this.#side.after(from.side)];
     let next = 0;
-    for (const [id, message] of this.session.after(from.chat)) {
-      for (; next < sides.length && sides[next]![1].chatBefore < id; next++) await send(`${SIDE}#${sides[next]![0]}`, sides[next]![1].message);
-      await send(String(id), message);
+    const sendSide = async () => {
+      const [n, side] = sides[next++]!;
+      await send(positionId({ chat: side.chatBefore, side: n }), side.message);
+    };
+    for (const [id, entry] of this.session.after(from.chat)) {
+      while (next < sides.length && sides[next]![1].chatBefore < id) await sendSide();
+      await send(String(id), entry.message);
     }
-    for (; next < sides.length; next++) await send(`${SIDE}#${sides[next]![0]}`, sides[next]![1].message);
+    while (next < sides.length) await sendSide();
   }
 }
 

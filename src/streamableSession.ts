@@ -7,15 +7,16 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { ChatSession } from './chatSession.js';
 import type { ChatServices } from './chatServices.js';
 import type { ChatNotification } from './notifications.js';
+import { positionId, type SessionPosition } from './sessionEventStore.js';
 
 export class StreamableSession extends ChatSession {
   readonly #transport: WebStandardStreamableHTTPServerTransport;
   /** Identifies the GET stream that is open now, if one is. */
   #stream: object | null = null;
-  /** The last session event written while a GET stream was open. */
-  #deliveredThrough = 0;
-  /** The event the open (or last) session stream started after. */
-  #streamFrom = 0;
+  /** How far the session stream had got when it was last open: what the client has. */
+  #delivered: SessionPosition = { chat: 0, side: 0 };
+  /** Where the open (or last) session stream started. */
+  #streamFrom: SessionPosition = { chat: 0, side: 0 };
   /** Whether this client has ever resumed with `Last-Event-ID`. */
   #clientResumes = false;
 
@@ -36,10 +37,12 @@ export class StreamableSession extends ChatSession {
   }
 
   protected deliver(notification: ChatNotification): Promise<void> {
-    const sent = this.server.server.notification(notification);
-    // The transport stored the event in the ring synchronously inside that call.
-    if (this.#stream) this.#deliveredThrough = this.events.session.last;
-    return sent;
+    return this.server.server.notification(notification);
+  }
+
+  protected override sessionEventStored(): void {
+    // The transport stores each event just before it writes it to the open stream.
+    if (this.#stream) this.#delivered = this.events.newest;
   }
 
   protected closeTransport(): Promise<void> {
@@ -70,7 +73,7 @@ export class StreamableSession extends ChatSession {
     // transport's business alone: it must not disturb the session stream.
     const from = asked === null ? this.#freshStreamStart() : this.events.sessionPosition(asked);
     if (from === undefined) return this.#transport.handleRequest(request);
-    if (asked === null && from < this.events.session.last) request = withLastEventId(request, from);
+    if (asked === null && this.events.isBehind(from)) request = withLastEventId(request, positionId(from));
     if (asked !== null) this.#clientResumes = true;
     if (this.#stream) this.#transport.closeStandaloneSSEStream();
     const response = await this.#transport.handleRequest(request);
@@ -82,14 +85,14 @@ export class StreamableSession extends ChatSession {
   }
 
   /** Where a GET without `Last-Event-ID` starts, so that nothing is lost (see above). */
-  #freshStreamStart(): number {
-    return this.#clientResumes ? this.#streamFrom : this.#deliveredThrough;
+  #freshStreamStart(): SessionPosition {
+    return this.#clientResumes ? this.#streamFrom : this.#delivered;
   }
 
   #trackStream(signal: AbortSignal): void {
     const stream = {};
     this.#stream = stream;
-    this.#deliveredThrough = this.events.session.last;
+    this.#delivered = this.events.newest;
     signal.addEventListener(
       'abort',
       () => {
@@ -100,8 +103,8 @@ export class StreamableSession extends ChatSession {
   }
 }
 
-function withLastEventId(request: Request, eventId: number): Request {
+function withLastEventId(request: Request, eventId: string): Request {
   const headers = new Headers(request.headers);
-  headers.set('last-event-id', String(eventId));
+  headers.set('last-event-id', eventId);
   return new Request(request, { headers });
 }

@@ -52,20 +52,20 @@ describe('SessionEventStore', () => {
     expect(await store.getStreamIdForEventId('not an id')).toBeUndefined();
   });
 
-  it('tells the session feed about every chat event, and only chat events', async () => {
+  it('tells its listener the kind of every session event', async () => {
     const store = new SessionEventStore(2);
-    let told = 0;
-    store.onSessionEvent = () => (told += 1);
+    const told: string[] = [];
+    store.onSessionEvent = (kind) => told.push(kind);
     await store.storeEvent(SESSION_STREAM, note(1));
     await store.storeEvent(SESSION_STREAM, log('narration'));
     await store.storeEvent('req', note(2));
-    expect(told).toBe(1);
+    expect(told).toEqual(['chat', 'side']);
   });
 
   it('keeps log lines beside the chat ring, so they never push chat events out', async () => {
     const store = new SessionEventStore(2);
     expect(await store.storeEvent(SESSION_STREAM, note(1))).toBe('1');
-    for (const line of ['a', 'b', 'c']) expect(await store.storeEvent(SESSION_STREAM, log(line))).toMatch(/^side#\d$/);
+    for (const line of ['a', 'b', 'c']) expect(await store.storeEvent(SESSION_STREAM, log(line))).toMatch(/^side\.1#\d$/);
     expect(await store.storeEvent(SESSION_STREAM, note(2))).toBe('2');
     expect([...store.session.after(0)].map(([id]) => id)).toEqual([1, 2]);
   });
@@ -74,15 +74,31 @@ describe('SessionEventStore', () => {
     const store = new SessionEventStore(10);
     const sent: string[] = [];
     for (const item of [note(1), log('x'), note(2), log('y'), log('z'), note(3)]) sent.push(await store.storeEvent(SESSION_STREAM, item));
-    expect(sent).toEqual(['1', 'side#1', '2', 'side#2', 'side#3', '3']);
+    expect(sent).toEqual(['1', 'side.1#1', '2', 'side.2#2', 'side.2#3', '3']);
     const ids = async (after: string) => (await replay(store, after)).sent.map(([id]) => id);
-    expect(await ids('1')).toEqual(['side#1', '2', 'side#2', 'side#3', '3']);
-    expect(await ids('2')).toEqual(['side#2', 'side#3', '3']);
-    expect(await ids('side#2')).toEqual(['side#3', '3']);
-    expect(await ids('side#3')).toEqual(['3']);
-    expect(await store.getStreamIdForEventId('side#2')).toBe(SESSION_STREAM);
-    expect(store.sessionPosition('side#2')).toBe(2);
-    expect(store.sessionPosition('3')).toBe(3);
+    expect(await ids('1')).toEqual(['side.1#1', '2', 'side.2#2', 'side.2#3', '3']);
+    expect(await ids('2')).toEqual(['side.2#2', 'side.2#3', '3']);
+    expect(await ids('side.2#2')).toEqual(['side.2#3', '3']);
+    expect(await ids('side.2#3')).toEqual(['3']);
+    expect(await ids('side.0#0')).toEqual(sent);
+    expect(await store.getStreamIdForEventId('side.2#2')).toBe(SESSION_STREAM);
+    expect(store.sessionPosition('side.2#2')).toEqual({ chat: 2, side: 2 });
+    expect(store.sessionPosition('3')).toEqual({ chat: 3, side: 3 });
     expect(store.sessionPosition('req#1')).toBeUndefined();
+    expect(store.isBehind({ chat: 3, side: 3 })).toBe(false);
+    expect(store.isBehind({ chat: 3, side: 2 })).toBe(true);
+  });
+
+  it('places a client exactly from a side id even after the side ring has moved on', async () => {
+    const store = new SessionEventStore(1000);
+    await store.storeEvent(SESSION_STREAM, note(1));
+    const last = await store.storeEvent(SESSION_STREAM, log('seen'));
+    for (let i = 2; i <= 41; i++) {
+      await store.storeEvent(SESSION_STREAM, note(i));
+      await store.storeEvent(SESSION_STREAM, log('a'));
+      await store.storeEvent(SESSION_STREAM, log('b'));
+    }
+    const chats = (await replay(store, last)).sent.filter(([id]) => /^\d+$/.test(id)).map(([id]) => Number(id));
+    expect(chats).toEqual(Array.from({ length: 40 }, (_, i) => i + 2));
   });
 });
