@@ -43,7 +43,17 @@ export interface ChatServer {
 export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const config: ChatConfig = { ...defaultConfig, ...options.config };
   const log = options.log ?? pino({ level: config.logLevel });
-  const broker = options.broker ?? memoryBroker({ inspect: options.inspect, onError: (err) => log.error({ err }, 'the queue actor failed') });
+  /** Set when the queue actor fails: the server can no longer pair anyone. */
+  let failed = false;
+  const broker =
+    options.broker ??
+    memoryBroker({
+      inspect: options.inspect,
+      onError: (err) => {
+        failed = true;
+        log.fatal({ err }, 'the queue actor failed: no one can be paired; /healthz reports it, restart the server');
+      },
+    });
   const sessions = new SessionRegistry<ChatSession>();
   const live: LiveCounts = {
     sessions: () => sessions.size,
@@ -82,6 +92,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   /** Why no new session may open now, if one may not. */
   const refuseNewSession = (c: Context<Env>): Response | undefined => {
     if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.');
+    if (failed) return refuseHttp(c, metrics, 'server_failed', 503, -32000, 'The server cannot pair anyone right now (its queue failed); try again later.');
     if (sessions.size + opening >= config.maxSessions)
       return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' });
     return undefined;
@@ -147,13 +158,13 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   app.get('/healthz', (c) => {
     const { waiting, rooms } = broker.stats();
     return c.json({
-      status: closing ? 'stopping' : 'ok',
+      status: failed ? 'failed' : closing ? 'stopping' : 'ok',
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       sessions: sessions.size,
       users: live.usersByState(),
       actors: { users: services.users.size, rooms },
       queue: waiting,
-    });
+    }, failed ? 503 : 200);
   });
 
   app.get('/metrics', async (c) => {
@@ -167,12 +178,14 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     async close() {
       closing = true;
       broker.shutdown();
-      // Sessions whose initialize was under way when closing began register late: loop.
-      while (sessions.size > 0) {
+      // Sessions whose initialize was under way when closing began register late: wait
+      // for those too. Each turn ends every session it found, so the loop moves on.
+      while (sessions.size > 0 || opening > 0) {
         const open = [...sessions.values()];
         // The last words (partner.disconnected) reach the streams before they close.
         await Promise.all(open.map((session) => session.flushed()));
         await Promise.all(open.map((session) => session.end('shutdown')));
+        if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       broker.close();
     },

@@ -79,6 +79,11 @@ export abstract class ChatSession {
       // A failing actor must not take the process down with it: end its session instead.
       error: (error: unknown) => {
         log.error({ err: error, session: this.sessionId }, 'user actor failed');
+        // A failed actor says nothing more: take it out of the queue and its room here,
+        // so nobody is paired with it and its partner hears it is gone.
+        const { userId, roomId } = this.user.actor.getSnapshot().context;
+        services.broker.leaveQueue(userId);
+        if (roomId) services.broker.leaveRoom(roomId, userId, 'disconnected');
         void this.end('disconnected');
       },
     });
@@ -119,9 +124,9 @@ export abstract class ChatSession {
    * Resolves once it has.
    */
   end(reason: SessionEndReason): Promise<void> {
+    this.services.sessions.delete(this);
     if (this.#ended) return this.#closed;
     this.#ended = true;
-    this.services.sessions.delete(this);
     if (this.user.actor.getSnapshot().status === 'active') {
       this.user.actor.send({ type: 'session.closed', reason });
       this.user.actor.stop();

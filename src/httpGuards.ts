@@ -69,7 +69,12 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
     maxAge: 600,
   });
   // Requests without Origin (every non-browser client) need no CORS headers: skip the work.
-  const corsForBrowsers: MiddlewareHandler = (c, next) => (c.req.header('origin') === undefined ? next() : allowedOrigin(c, next));
+  const corsForBrowsers: MiddlewareHandler = async (c, next) => {
+    if (c.req.header('origin') !== undefined) return allowedOrigin(c, next);
+    await next();
+    // Caches must still know the answer depends on Origin.
+    c.res.headers.append('Vary', 'Origin');
+  };
   return [checkHostAndOrigin, corsForBrowsers];
 }
 
@@ -136,6 +141,7 @@ export async function readJsonRpcBody(c: Context, config: ChatConfig, metrics: C
  * drains or drops what is left after the response.
  */
 function readNodeBody(incoming: IncomingMessage, limit: number): Promise<Uint8Array | undefined> {
+  if (incoming.readableEnded || incoming.destroyed) return Promise.reject(new Error('the request body was already read or closed'));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -143,6 +149,7 @@ function readNodeBody(incoming: IncomingMessage, limit: number): Promise<Uint8Ar
       incoming.off('data', onData);
       incoming.off('end', onEnd);
       incoming.off('error', onError);
+      incoming.off('close', onClose);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.byteLength;
@@ -159,9 +166,12 @@ function readNodeBody(incoming: IncomingMessage, limit: number): Promise<Uint8Ar
       stop();
       reject(error);
     };
+    // A client that hangs up mid-body ends with 'close' and no 'end': never wait forever.
+    const onClose = () => onError(new Error('the client closed the connection before the body ended'));
     incoming.on('data', onData);
     incoming.once('end', onEnd);
     incoming.once('error', onError);
+    incoming.once('close', onClose);
   });
 }
 

@@ -26,7 +26,8 @@ export type RefusalReason =
   | 'no_session'
   | 'session_not_found'
   | 'server_full'
-  | 'shutting_down';
+  | 'shutting_down'
+  | 'server_failed';
 
 export interface LiveCounts {
   sessions(): number;

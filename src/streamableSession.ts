@@ -26,7 +26,9 @@ export class StreamableSession extends ChatSession {
     this.#transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => this.sessionId,
       eventStore: this.events,
-      onsessioninitialized: () => services.sessions.add(this),
+      onsessioninitialized: () => {
+        if (!this.ended) services.sessions.add(this);
+      },
       keepAliveMs: services.config.keepAliveMs,
       maxRequestBodySize: services.config.maxBodyBytes,
     });

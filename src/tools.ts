@@ -35,12 +35,13 @@ const progressEveryMs = (timeoutS: number) => Math.min(5_000, Math.max(200, (tim
 type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /**
- * Holds a `wait_for_events` call until an event comes after `cursor`, `timeoutS`
- * passes, or the client cancels; reports progress when the call carries a token.
+ * Holds a `wait_for_events` call until an event comes after `cursor`, `remainingS` of
+ * its `timeoutS` pass, or the client cancels; reports progress when the call carries a
+ * token.
  */
-async function holdUntilEvents(feed: EventFeed, cursor: number, timeoutS: number, extra: ToolExtra): Promise<void> {
+async function holdUntilEvents(feed: EventFeed, cursor: number, remainingS: number, timeoutS: number, extra: ToolExtra): Promise<void> {
   const progressToken = extra._meta?.progressToken;
-  const started = Date.now();
+  const started = Date.now() - (timeoutS - remainingS) * 1000;
   const report = () =>
     progressToken === undefined
       ? Promise.resolve()
@@ -55,7 +56,7 @@ async function holdUntilEvents(feed: EventFeed, cursor: number, timeoutS: number
   await report();
   const ticker = progressToken === undefined ? undefined : setInterval(() => void report(), progressEveryMs(timeoutS));
   try {
-    await feed.waitBeyond(cursor, timeoutS * 1000, extra.signal);
+    await feed.waitBeyond(cursor, remainingS * 1000, extra.signal);
   } finally {
     clearInterval(ticker);
   }
@@ -144,18 +145,22 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
           reason: 'too_many_waits',
           sentence: `You already have ${waiting} wait_for_events call(s) waiting (at most ${limits.maxWaitsPerUser}). Let one finish before starting another.`,
         });
-      if (!feed.hasAfter(cursor)) {
+      // Without `after`, a call reads from what is untaken when it reads: a call held at
+      // the same time may have taken the event that woke both, and then this one waits on.
+      const from = () => (after === undefined ? feed.parseCursor(undefined)! : cursor);
+      const deadline = Date.now() + timeout_s * 1000;
+      if (!feed.hasAfter(from())) {
         waiting += 1;
         try {
-          await holdUntilEvents(feed, cursor, timeout_s, extra);
+          while (!feed.hasAfter(from()) && !extra.signal.aborted && Date.now() < deadline)
+            await holdUntilEvents(feed, from(), (deadline - Date.now()) / 1000, timeout_s, extra);
         } finally {
           waiting -= 1;
         }
       }
       // A call the client gave up on takes nothing: the events stay for the next call.
-      if (extra.signal.aborted) return answer({ events: [], cursor: String(cursor) });
-      // Without `after`, read from what is untaken now: a call that ran meanwhile took its share.
-      const { missed, ...page } = feed.read(after === undefined ? feed.parseCursor(undefined)! : cursor);
+      if (extra.signal.aborted) return answer({ events: [], cursor: String(from()) });
+      const { missed, ...page } = feed.read(from());
       if (!missed) return answer(page);
       return answer({ ...page, missed, note: `${missed} older event(s) fell out of the buffer before you took them; they cannot be sent again.` });
     },
