@@ -4,7 +4,7 @@
  */
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import { latencyHistogram } from './relayLoad.js';
-import type { LoadMode, LoadReport } from './workerProtocol.js';
+import type { DeliveryCounts, LoadMode, LoadReport } from './workerProtocol.js';
 
 export interface Percentiles {
   p50: number;
@@ -43,21 +43,9 @@ export interface PairFigures {
   firstError?: string;
 }
 
-export interface LoadFigures {
+export interface LoadFigures extends DeliveryCounts {
   mode: LoadMode;
   offeredRate: number | null;
-  senders: number;
-  sent: number;
-  acked: number;
-  refused: number;
-  errors: number;
-  unsent: number;
-  received: number;
-  duplicated: number;
-  outOfOrder: number;
-  lost: number;
-  misrouted: number;
-  drained: boolean;
   seconds: number;
   throughput: number;
   latencyMs: Percentiles;

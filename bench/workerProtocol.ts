@@ -41,15 +41,14 @@ export interface PairReport {
   endedAt: number;
 }
 
-export interface LoadReport {
-  type: 'loaded';
+/** What a load phase counts: per worker, and summed over the workers. */
+export interface DeliveryCounts {
   senders: number;
   /** send_message calls made, answered `sent`, refused (isError), failed on the wire. */
   sent: number;
   acked: number;
   refused: number;
   errors: number;
-  firstError?: string;
   /** Offered in rate mode but never sent: the sender still had one in flight when the phase ended. */
   unsent: number;
   received: number;
@@ -58,11 +57,16 @@ export interface LoadReport {
   lost: number;
   /** Notifications that were not from the receiver's partner or room. */
   misrouted: number;
+  drained: boolean;
+}
+
+export interface LoadReport extends DeliveryCounts {
+  type: 'loaded';
+  firstError?: string;
   startedAt: number;
   /** When sending stopped, and when the last message of the phase was read. */
   sendEndedAt: number;
   lastReceivedAt: number;
-  drained: boolean;
   /** Send → receive latency in µs, from when the call was made and from when it was due. */
   latency: string;
   latencyFromDue: string;
