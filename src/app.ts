@@ -43,17 +43,13 @@ export interface ChatServer {
 export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const config: ChatConfig = { ...defaultConfig, ...options.config };
   const log = options.log ?? pino({ level: config.logLevel });
-  /** Set when the queue actor fails: the server can no longer pair anyone. */
+  const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
+  /** Set when the broker fails: the server can no longer pair anyone. */
   let failed = false;
-  const broker =
-    options.broker ??
-    memoryBroker({
-      inspect: options.inspect,
-      onError: (err) => {
-        failed = true;
-        log.fatal({ err }, 'the queue actor failed: no one can be paired; /healthz reports it, restart the server');
-      },
-    });
+  broker.onFailure((err) => {
+    failed = true;
+    log.fatal({ err }, 'the broker failed: no one can be paired; /healthz reports it, restart the server');
+  });
   const sessions = new SessionRegistry<ChatSession>();
   const live: LiveCounts = {
     sessions: () => sessions.size,

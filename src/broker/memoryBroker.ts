@@ -17,8 +17,6 @@ export interface MemoryBrokerOptions {
   now?: () => Date;
   /** Id source for rooms and messages. */
   newId?: () => string;
-  /** Told when the queue actor (or a room, whose errors reach the queue) fails. */
-  onError?: (error: unknown) => void;
 }
 
 export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
@@ -47,8 +45,15 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     deliver(first, { type: 'room.paired', roomId, partnerId: second });
     deliver(second, { type: 'room.paired', roomId, partnerId: first });
   });
-  // Without an error observer XState rethrows asynchronously, which would end the process.
-  queue.subscribe({ error: options.onError ?? ((error: unknown) => console.error('mcp-chat: the queue actor failed', error)) });
+  // The queue's errors (and its rooms', which reach it) go to the failure listeners;
+  // without an error observer XState would rethrow them and end the process.
+  const failureListeners: ((error: unknown) => void)[] = [];
+  queue.subscribe({
+    error: (error: unknown) => {
+      if (failureListeners.length === 0) console.error('mcp-chat: the queue actor failed', error);
+      for (const listener of failureListeners) listener(error);
+    },
+  });
   queue.start();
 
   return {
@@ -83,6 +88,9 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     stats() {
       const { waiting, rooms } = queue.getSnapshot().context;
       return { waiting: waiting.length, rooms: rooms.length };
+    },
+    onFailure(listener) {
+      failureListeners.push(listener);
     },
     shutdown() {
       queue.send({ type: 'queue.shutdown' });

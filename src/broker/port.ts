@@ -46,4 +46,9 @@ export interface ChatBroker {
   shutdown(): void;
   /** Stops the queue and every room. */
   close(): void;
+  /**
+   * Calls `listener` once if the broker fails for good (its queue actor errs, a
+   * connection is lost), after which it pairs and relays nothing.
+   */
+  onFailure(listener: (error: unknown) => void): void;
 }
