@@ -3,7 +3,7 @@
  * of the session's stream, read by cursor, with a wait for the next one. It reads the
  * same ring the SSE stream replays from, so both channels carry the same ids.
  */
-import { CHAT_NOTIFICATION_METHODS, type ChatNotificationMethod } from './notifications.js';
+import { isChatNotification, type ChatNotificationMethod } from './notifications.js';
 import type { ChatEntry, Ring } from './sessionEventStore.js';
 
 export interface FeedEvent {
@@ -20,7 +20,6 @@ export interface FeedPage {
   missed: number;
 }
 
-const chatMethods = new Set<string>(CHAT_NOTIFICATION_METHODS);
 
 export class EventFeed {
   /** The cursor last handed out: where a call without `after` starts. */
@@ -44,10 +43,10 @@ export class EventFeed {
 
   read(cursor: number): FeedPage {
     const events: FeedEvent[] = [];
+    // The store keeps only chat notifications in this ring; anything else is a bug there.
     for (const [id, { message }] of this.ring.after(cursor)) {
-      if ('method' in message && chatMethods.has(message.method) && !('id' in message)) {
-        events.push({ id: String(id), method: message.method as ChatNotificationMethod, params: message.params ?? {} });
-      }
+      if (!isChatNotification(message)) throw new Error(`event ${id} in the chat ring is not a chat notification`);
+      events.push({ id: String(id), method: message.method, params: message.params ?? {} });
     }
     const missed = Math.max(0, this.ring.first - 1 - cursor);
     this.#taken = Math.max(this.#taken, this.ring.last);

@@ -21,6 +21,13 @@ export const CHAT_NOTIFICATION_METHODS: readonly ChatNotificationMethod[] = [
   'partner.disconnected',
 ];
 
+const chatMethods = new Set<string>(CHAT_NOTIFICATION_METHODS);
+
+/** Whether a JSON-RPC message is one of the chat notifications. */
+export function isChatNotification(message: object): message is { method: ChatNotificationMethod; params?: Record<string, unknown> } {
+  return 'method' in message && !('id' in message) && typeof message.method === 'string' && chatMethods.has(message.method);
+}
+
 /** The notification a user's client gets for an event its actor emitted, if any. */
 export function toNotification(event: UserEmitted): ChatNotification | undefined {
   switch (event.type) {

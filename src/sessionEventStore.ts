@@ -16,7 +16,7 @@
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { CHAT_NOTIFICATION_METHODS } from './notifications.js';
+import { isChatNotification } from './notifications.js';
 
 /** The SDK transport's name for the standalone GET stream. */
 export const SESSION_STREAM = '_GET_stream';
@@ -86,8 +86,6 @@ export interface SessionPosition {
 
 const SIDE_EVENTS_KEPT = 64;
 
-const chatMethods = new Set<string>(CHAT_NOTIFICATION_METHODS);
-const isChatEvent = (message: JSONRPCMessage) => 'method' in message && !('id' in message) && chatMethods.has(message.method);
 
 /**
  * A side event's id names its place among the chat events too (`side.<chat>#<n>`), so
@@ -118,7 +116,7 @@ export class SessionEventStore implements EventStore {
 
   async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
     if (streamId === SESSION_STREAM) {
-      if (!isChatEvent(message)) {
+      if (!isChatNotification(message)) {
         const chatBefore = this.session.last;
         const n = this.#side.push({ message, chatBefore });
         this.onSessionEvent('side');
