@@ -13,8 +13,9 @@ export interface SpawnedServer {
 /** How long a server may take to start before it is given up on. */
 const START_TIMEOUT_MS = 15_000;
 
-export async function spawnServer(args: string[] = []): Promise<SpawnedServer> {
-  const child = spawn(process.execPath, ['dist/src/cli.js', '--port', '0', '--log-level', 'warn', ...args], {
+/** `node`: the Node.js binary to run it on (this process's own by default). */
+export async function spawnServer(args: string[] = [], node = process.execPath): Promise<SpawnedServer> {
+  const child = spawn(node, ['dist/src/cli.js', '--port', '0', '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<URL>((resolve, reject) => {

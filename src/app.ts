@@ -7,7 +7,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import { memoryBroker } from './broker/memoryBroker.js';
@@ -81,7 +81,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   let opening = 0;
   const app = new Hono<Env>();
 
-  app.use('*', ...originGuard(config, metrics));
+  app.use('*', oneWritePerTick, ...originGuard(config, metrics));
   // /healthz stays open for liveness probes; everything else needs the token when one is set.
   for (const path of ['/mcp', '/sse', '/messages', '/metrics']) app.use(path, tokenGuard(config, metrics));
 
@@ -187,6 +187,23 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     },
   };
 }
+
+/**
+ * Holds a response's socket writes until the end of the tick that produced it, so the
+ * status line, headers, SSE priming event, result and end of a tool call leave in one
+ * write instead of three or four (@hono/node-server flushes headers on their own, and
+ * Node writes each chunk apart). A stream whose events come later has its headers sent
+ * when the tick ends. The socket is corked, not the response: Node 22 buffers a corked
+ * response's chunks apart from the socket and writes its end before them.
+ */
+const oneWritePerTick: MiddlewareHandler<Env> = async (c, next) => {
+  await next();
+  // The response is written in the microtasks that follow; the tick ends after them.
+  const socket = c.env?.outgoing?.writableEnded === false ? c.env.outgoing.socket : null;
+  if (!socket || socket.destroyed) return;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
+};
 
 /** Every request and stream keeps its session present until its response is done. */
 async function serveInSession(c: Context<Env>, session: ChatSession, serve: () => Promise<Response>): Promise<Response> {

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/listen.js';
 import { node22 } from '../../scripts/node22.js';
+import { spawnServer } from '../../scripts/spawnServer.js';
 import { ChatClient } from '../support/chatClient.js';
 import { deleteRawSession, jsonHeaders, readSse } from '../support/rawSession.js';
 import { startTestServer } from '../support/server.js';
@@ -84,6 +85,27 @@ describe('protocol versions', () => {
     const atA = await readSse(streamA, (t) => t.includes('chatroom.found'));
     expect(atA).toContain(`"room_id":"${matched.room_id}"`);
     await Promise.all([deleteRawSession(server.url, a.sessionId), deleteRawSession(server.url, b.sessionId)]);
+  });
+});
+
+describe('every Node.js the engines field accepts', () => {
+  // The suite runs on the Node that runs npm (20 here); Node 22 writes HTTP responses
+  // differently (it buffers a corked response's chunks apart), so the built server also
+  // serves a chatting pair on Node 22, and its responses must stay well-formed there.
+  it('serves a pair that chats on Node 22 as well', async () => {
+    const { child, url } = await spawnServer([], node22());
+    try {
+      const alice = await ChatClient.connect(url, 'alice');
+      const bob = await ChatClient.connect(url, 'bob');
+      await alice.call('enter_queue');
+      const { room_id: roomId } = await bob.call('enter_queue');
+      for (let i = 1; i <= 20; i++) expect(await alice.call('send_message', { room_id: roomId, message: `m${i}` })).toMatchObject({ status: 'sent', seq: i });
+      const received = await bob.waitFor('message.received', 20);
+      expect(received.map((m) => m.message)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i + 1}`));
+      await Promise.all([alice.end(), bob.end()]);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });
 
