@@ -1,6 +1,8 @@
 /**
  * presenceMachine — whether anyone is still behind a session. Runs as a child of the
- * user actor; the session reports every HTTP request and stream it serves as a link.
+ * user actor. The session counts the HTTP requests and streams it serves (its links)
+ * and reports only the edges: `client.online` when the first opens, `client.offline`
+ * when the last closes — not an event pair for every request.
  *
  * States: `online` (a request or stream is open) ⇄ `offline` (none is), and `expired`
  *         once the session has been offline too long:
@@ -8,10 +10,10 @@
  *           `idleTimeout`, then expires with reason `timeout`;
  *         - a session that cannot resume (a legacy SSE stream that closed) has the
  *           `graceTimeout` to prove otherwise, then expires with reason `disconnected`.
- * Takes:  `link.opened`, `link.closed`.
+ * Takes:  `client.online`, `client.offline`.
  * Sends:  `session.closed` to its parent (the user actor) when it expires.
  */
-import { assign, not, sendParent, setup } from 'xstate';
+import { not, sendParent, setup } from 'xstate';
 
 export interface PresenceInput {
   /** Whether a client can come back to this session after its streams close. */
@@ -22,17 +24,12 @@ export interface PresenceInput {
   idleMs: number;
 }
 
-export interface PresenceContext extends PresenceInput {
-  /** Requests and streams open now. */
-  links: number;
-}
-
-export type PresenceEvent = { type: 'link.opened' } | { type: 'link.closed' };
+export type PresenceEvent = { type: 'client.online' } | { type: 'client.offline' };
 
 export const presenceMachine = setup({
   types: {
     input: {} as PresenceInput,
-    context: {} as PresenceContext,
+    context: {} as PresenceInput,
     events: {} as PresenceEvent,
   },
   delays: {
@@ -40,34 +37,23 @@ export const presenceMachine = setup({
     idleTimeout: ({ context }) => context.idleMs,
   },
   guards: {
-    isLastLink: ({ context }) => context.links <= 1,
     isResumable: ({ context }) => context.resumable,
   },
   actions: {
-    countOpened: assign({ links: ({ context }) => context.links + 1 }),
-    countClosed: assign({ links: ({ context }) => Math.max(0, context.links - 1) }),
     expireDisconnected: sendParent({ type: 'session.closed', reason: 'disconnected' }),
     expireTimedOut: sendParent({ type: 'session.closed', reason: 'timeout' }),
   },
 }).createMachine({
   id: 'presence',
-  context: ({ input }) => ({ ...input, links: 0 }),
+  context: ({ input }) => input,
   // A session starts offline: the initialize request that made it is already answered.
   initial: 'offline',
   states: {
     online: {
-      on: {
-        'link.opened': { actions: 'countOpened' },
-        'link.closed': [
-          { guard: 'isLastLink', target: 'offline', actions: 'countClosed' },
-          { actions: 'countClosed' },
-        ],
-      },
+      on: { 'client.offline': 'offline' },
     },
     offline: {
-      on: {
-        'link.opened': { target: 'online', actions: 'countOpened' },
-      },
+      on: { 'client.online': 'online' },
       after: {
         graceTimeout: { guard: not('isResumable'), target: 'expired', actions: 'expireDisconnected' },
         idleTimeout: { guard: 'isResumable', target: 'expired', actions: 'expireTimedOut' },

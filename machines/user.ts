@@ -4,7 +4,7 @@
  * States: `idle` → `waiting` → `chatting` → `idle`, and `ended` (final) from any of
  *         them when the session ends.
  * Takes:  from the session: `queue.enter`, `chat.send`, `chat.leave`, `chat.next`,
- *         `session.closed`, and `link.opened` / `link.closed` for its presence child
+ *         `session.closed`, and `client.online` / `client.offline` for its presence child
  *         (which sends `session.closed` with reason `timeout` or `disconnected` when
  *         nobody comes back in time); from the queue and its room: `room.paired`,
  *         `room.message`, `room.receipt`, `room.closed`.
@@ -175,8 +175,8 @@ export const userMachine = setup({
   }),
   invoke: { id: 'presence', src: 'presence', input: ({ context }) => context.presence },
   on: {
-    'link.opened': { actions: 'tellPresence' },
-    'link.closed': { actions: 'tellPresence' },
+    'client.online': { actions: 'tellPresence' },
+    'client.offline': { actions: 'tellPresence' },
   },
   initial: 'idle',
   states: {

@@ -129,7 +129,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     const refused = refuseNewSession(c);
     if (refused) return refused;
     const session = await LegacySseSession.open(services, outgoing);
-    outgoing.once('close', session.linkOpened());
+    outgoing.once('close', session.user.openLink());
     services.log.info({ session: session.sessionId, transport: 'sse' }, 'session opened');
     return RESPONSE_ALREADY_SENT;
   });
@@ -207,7 +207,7 @@ const oneWritePerTick: MiddlewareHandler<Env> = async (c, next) => {
 
 /** Every request and stream keeps its session present until its response is done. */
 async function serveInSession(c: Context<Env>, session: ChatSession, serve: () => Promise<Response>): Promise<Response> {
-  const closed = session.linkOpened();
+  const closed = session.user.openLink();
   const outgoing = c.env?.outgoing;
   if (outgoing) outgoing.once('close', closed);
   try {

@@ -102,17 +102,6 @@ export abstract class ChatSession {
     return this.#ended;
   }
 
-  /** A request or stream of this session is open until the returned function is called. */
-  linkOpened(): () => void {
-    if (!this.#ended) this.user.actor.send({ type: 'link.opened' });
-    let open = true;
-    return () => {
-      if (!open || this.#ended) return;
-      open = false;
-      this.user.actor.send({ type: 'link.closed' });
-    };
-  }
-
   /** Resolves once every notification so far has been handed to the stream. */
   flushed(): Promise<void> {
     return this.#lastSend;

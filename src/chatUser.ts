@@ -15,6 +15,13 @@ export interface ChatUser {
   readonly userId: string;
   readonly actor: UserActor;
   readonly broker: ChatBroker;
+  /**
+   * A request or stream of this user's session is open until the returned function is
+   * called. The actor hears only the edges, `client.online` when the first link opens
+   * and `client.offline` when the last closes, so a request on a session whose stream
+   * is open costs its actors nothing.
+   */
+  openLink(): () => void;
 }
 
 export interface ChatUserOptions {
@@ -46,7 +53,20 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
   actor.subscribe({ complete: release, error: release });
   live?.add(actor);
   actor.start();
-  return { userId, actor, broker };
+  let links = 0;
+  const tell = (type: 'client.online' | 'client.offline') => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type });
+  };
+  const openLink = () => {
+    if (links++ === 0) tell('client.online');
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      if (--links === 0) tell('client.offline');
+    };
+  };
+  return { userId, actor, broker, openLink };
 }
 
 /** What `get_status` answers: the state, and the room or queue place when there is one. */

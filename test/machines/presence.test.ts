@@ -10,7 +10,7 @@ function startPresence(input: Partial<PresenceInput> = {}) {
     invoke: { id: 'presence', src: presenceMachine, input: { resumable: true, graceMs: 30_000, idleMs: 60_000, ...input } },
     on: {
       'session.closed': { actions: ({ event }) => told.push(event) },
-      'link.*': { actions: sendTo('presence', ({ event }) => event) },
+      'client.*': { actions: sendTo('presence', ({ event }) => event) },
     },
   });
   const actor = createActor(parent, { clock }).start();
@@ -19,15 +19,12 @@ function startPresence(input: Partial<PresenceInput> = {}) {
 }
 
 describe('presenceMachine', () => {
-  it('offline → online on the first link, back offline when the last one closes', () => {
+  it('starts offline, goes online and offline as the client does', () => {
     const { actor, presence } = startPresence();
     expect(presence().value).toBe('offline');
-    actor.send({ type: 'link.opened' });
-    actor.send({ type: 'link.opened' });
+    actor.send({ type: 'client.online' });
     expect(presence().value).toBe('online');
-    actor.send({ type: 'link.closed' });
-    expect(presence().value).toBe('online');
-    actor.send({ type: 'link.closed' });
+    actor.send({ type: 'client.offline' });
     expect(presence().value).toBe('offline');
   });
 
@@ -51,7 +48,7 @@ describe('presenceMachine', () => {
   it('coming back inside the grace period cancels the clock', () => {
     const { actor, clock, told, presence } = startPresence({ resumable: false });
     clock.increment(20_000);
-    actor.send({ type: 'link.opened' });
+    actor.send({ type: 'client.online' });
     clock.increment(60_000);
     expect(told).toEqual([]);
     expect(presence().value).toBe('online');

@@ -122,12 +122,12 @@ describe('userMachine', () => {
     expect(emitted).toEqual([]);
   });
 
-  it('chatting → ended after the idle timeout with no link, telling the room "timeout"', () => {
+  it('chatting → ended after the idle timeout offline, telling the room "timeout"', () => {
     const { user, emitted, pair, clock } = startUser();
     user.send({ type: 'queue.enter' });
     pair();
-    user.send({ type: 'link.opened' });
-    user.send({ type: 'link.closed' });
+    user.send({ type: 'client.online' });
+    user.send({ type: 'client.offline' });
     clock.increment(59_999);
     expect(user.getSnapshot().value).toBe('chatting');
     clock.increment(1);
@@ -135,10 +135,10 @@ describe('userMachine', () => {
     expect(emitted.at(-1)).toEqual({ type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'timeout' });
   });
 
-  it('stays put while a link is open, however long', () => {
+  it('stays put while the client is online, however long', () => {
     const { user, clock } = startUser();
     user.send({ type: 'queue.enter' });
-    user.send({ type: 'link.opened' });
+    user.send({ type: 'client.online' });
     clock.increment(10 * 60_000);
     expect(user.getSnapshot().value).toBe('waiting');
   });
@@ -149,8 +149,8 @@ describe('userMachine', () => {
     pair();
     const before = emitted.length;
     clock.increment(50_000);
-    user.send({ type: 'link.opened' });
-    user.send({ type: 'link.closed' });
+    user.send({ type: 'client.online' });
+    user.send({ type: 'client.offline' });
     clock.increment(50_000);
     expect(user.getSnapshot().value).toBe('chatting');
     expect(emitted.length).toBe(before);

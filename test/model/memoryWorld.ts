@@ -66,7 +66,8 @@ export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
 class MemoryPerson implements Person {
   readonly notifications: Notification[] = [];
   readonly #user: ChatUser;
-  #links = 0;
+  /** Open links, newest last: what closing each one does. */
+  readonly #links: (() => void)[] = [];
 
   constructor(
     readonly name: string,
@@ -99,12 +100,11 @@ class MemoryPerson implements Person {
 
   /** A request: a link for as long as it takes, as the server counts one around every request. */
   #request<T>(serve: () => T): T {
-    const open = this.active;
-    if (open) this.#user.actor.send({ type: 'link.opened' });
+    const close = this.#user.openLink();
     try {
       return serve();
     } finally {
-      if (open && this.active) this.#user.actor.send({ type: 'link.closed' });
+      close();
     }
   }
 
@@ -161,7 +161,7 @@ class MemoryPerson implements Person {
   }
 
   async vanish(): Promise<void> {
-    while (this.#links > 0) await this.closeLink();
+    while (this.#links.length > 0) await this.closeLink();
   }
 
   async gone(): Promise<void> {
@@ -171,14 +171,13 @@ class MemoryPerson implements Person {
   }
 
   async openLink(): Promise<void> {
-    this.#links += 1;
-    this.#user.actor.send({ type: 'link.opened' });
+    this.#links.push(this.#user.openLink());
   }
 
   async closeLink(): Promise<void> {
-    if (this.#links === 0) throw new Error(`${this.name} has no link to close`);
-    this.#links -= 1;
-    this.#user.actor.send({ type: 'link.closed' });
+    const close = this.#links.pop();
+    if (!close) throw new Error(`${this.name} has no link to close`);
+    close();
   }
 
   async dropStream(): Promise<void> {

@@ -9,16 +9,19 @@
  *
  *   | event | what happens |
  *   |---|---|
- *   | `link.opened` | P opens a GET stream (its first link) or holds a wait_for_events call (its second) |
- *   | `link.closed` | P's newest link is cut (the fetch is aborted, as a dropped connection) |
+ *   | `client.online` | P opens a GET stream |
+ *   | `client.offline` | P's stream is cut (the fetch is aborted, as a dropped connection) |
  *   | `after idleTimeout` | nothing, for longer than the idle timeout: Q hears `timeout` |
+ *
+ *   More links at once (a held wait_for_events beside the stream) are no chart events:
+ *   the session counts its links and tells presence only the edges (test/unit/chatUser.test.ts).
  *
  * - legacy HTTP+SSE (not `resumable`): P is an MCP SDK client on GET /sse, whose
  *   session opens with its stream (the prelude), and a stream that drops cannot resume.
  *
  *   | event | what happens |
  *   |---|---|
- *   | `link.closed` | P's SSE stream drops |
+ *   | `client.offline` | P's SSE stream drops |
  *   | `after graceTimeout` | nothing, for longer than the grace period: Q hears `disconnected` |
  *
  * The chart's `sendParent` actions are given fakes with `provide`, as the model has no
@@ -34,9 +37,6 @@ import type { Person } from './world.js';
 type PresenceSnapshot = SnapshotFrom<typeof presenceMachine>;
 
 const modelPresence = presenceMachine.provide({ actions: { expireDisconnected: () => {}, expireTimedOut: () => {} } });
-
-/** At most this many links at once over Streamable HTTP: a stream and a held call. */
-const MAX_LINKS = 2;
 
 interface PresenceScene {
   p: Person;
@@ -66,23 +66,23 @@ export function presenceChart(transport: 'streamable' | 'legacy'): ChartSpec<Pre
     model: {
       logic: modelPresence,
       input: { resumable: !legacy, graceMs: 1_000, idleMs: 1_000 },
-      ...(legacy && { prelude: [{ type: 'link.opened' }] }),
-      key: (state) => (state.matches('online') ? `online (${state.context.links} link${state.context.links === 1 ? '' : 's'})` : String(state.value)),
+      ...(legacy && { prelude: [{ type: 'client.online' }] }),
+      key: (state) => String(state.value),
       maxSimpleSteps: 6,
       maxSimplePaths: 6,
     },
     drivers: {
-      'link.opened': {
+      'client.online': {
         // A legacy session's only stream opens with it; a new POST is a link that closes at once.
-        events: (state) => (!legacy && state.context.links < MAX_LINKS ? [{ type: 'link.opened' }] : []),
-        label: (_, from) => (from.context.links === 0 ? 'a GET stream opens' : 'a wait_for_events call is held'),
+        events: (state) => (!legacy && state.matches('offline') ? [{ type: 'client.online' }] : []),
+        label: () => 'a GET stream opens',
         async run({ p }) {
           await p.openLink();
         },
       },
-      'link.closed': {
-        events: () => [{ type: 'link.closed' }],
-        label: () => (legacy ? 'the SSE stream drops' : 'the newest link is cut'),
+      'client.offline': {
+        events: (state) => (state.matches('online') ? [{ type: 'client.offline' }] : []),
+        label: () => (legacy ? 'the SSE stream drops' : 'the stream is cut'),
         async run(scene) {
           await scene.p.closeLink();
           if (legacy) scene.answers = false;
@@ -131,7 +131,7 @@ export function presenceChart(transport: 'streamable' | 'legacy'): ChartSpec<Pre
       // A link cut over HTTP closes on the server a moment later.
       await world.eventually(() => {
         const presence = presenceOf(p);
-        expect({ value: presence?.value, links: presence?.context.links }, "P's presence").toEqual({ value: state.value, links: state.context.links });
+        expect(presence?.value, "P's presence").toBe(state.value);
       });
       if (scene.answers) expect(await p.status(), "P's get_status").toEqual({ state: 'chatting', room_id: roomId });
       await ledger.check(heard(scene));

@@ -12,8 +12,8 @@
  * | `room.message` | the partner calls send_message |
  * | `room.closed` | the partner calls leave_chat, sends DELETE, or vanishes until the idle timeout |
  * | `session.closed` | A sends DELETE, or vanishes until the idle timeout |
- * | `link.closed` | A's stream drops, and A's client reopens it |
- * | `room.receipt`, `link.opened` | not steps: they come with send_message and with every request |
+ * | `client.offline` | A's stream drops, and A's client reopens it |
+ * | `room.receipt`, `client.online` | not steps: they come with send_message, and when the stream comes back |
  */
 import { expect } from 'vitest';
 import type { SnapshotFrom } from 'xstate';
@@ -159,9 +159,9 @@ export const userChart: ChartSpec<UserSnapshot, UserEvent, UserScene> = {
         if (from.matches('chatting')) partnerHears(scene, event.reason);
       },
     },
-    'link.opened': { follows: 'every request and stream opens a link (the presence paths open them one by one)' },
-    'link.closed': {
-      events: (state) => (active(state) ? [{ type: 'link.closed' }] : []),
+    'client.online': { follows: 'client.offline: the client reopens its stream (the presence paths open links one by one)' },
+    'client.offline': {
+      events: (state) => (active(state) ? [{ type: 'client.offline' }] : []),
       label: () => 'the stream drops and comes back',
       async run({ a }) {
         await a.dropStream();
