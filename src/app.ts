@@ -12,12 +12,13 @@ import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import { memoryBroker } from './broker/memoryBroker.js';
 import type { ChatBroker } from './broker/port.js';
-import { createMcpServerFactory, type ChatServices } from './chatServices.js';
+import { startMcpServer, type ChatServices } from './chatServices.js';
 import { defaultConfig, type ChatConfig } from './config.js';
 import { originGuard, readJsonRpcBody, refuseHttp, tokenGuard } from './httpGuards.js';
 import { createMetrics, type LiveCounts } from './metrics.js';
 import type { ChatSession } from './chatSession.js';
 import { LegacySseSession } from './legacySseSession.js';
+import { SessionMux } from './sessionMux.js';
 import { SessionRegistry } from './sessionRegistry.js';
 import { StreamableSession } from './streamableSession.js';
 
@@ -72,8 +73,9 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     log,
     metrics: createMetrics(live),
     inspect: options.inspect,
-    createMcpServer: createMcpServerFactory(),
+    mcp: new SessionMux<ChatSession>(),
   };
+  const mcpServer = startMcpServer(services.mcp, config, services.metrics);
   const { metrics } = services;
   const startedAt = Date.now();
   let closing = false;
@@ -184,6 +186,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
         if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       broker.close();
+      await mcpServer.close();
     },
   };
 }

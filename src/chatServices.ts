@@ -1,17 +1,19 @@
 /**
  * What every session shares: configuration, the broker, the session registry, the
- * logger, and how to make the MCP server that speaks for a session.
+ * logger, and the one MCP server that speaks for all of them.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import { SetLevelRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { ChatBroker } from './broker/port.js';
 import type { UserActor } from './chatUser.js';
 import type { ChatConfig } from './config.js';
 import type { ChatMetrics } from './metrics.js';
-import { SessionRegistry } from './sessionRegistry.js';
+import type { SessionMux } from './sessionMux.js';
+import type { SessionRegistry } from './sessionRegistry.js';
 import type { ChatSession } from './chatSession.js';
+import { registerChatTools } from './tools.js';
 
 export interface ChatServices {
   readonly config: ChatConfig;
@@ -22,7 +24,8 @@ export interface ChatServices {
   readonly log: Logger;
   readonly metrics: ChatMetrics;
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  createMcpServer(): McpServer;
+  /** Carries every session's messages to and from the one MCP server. */
+  readonly mcp: SessionMux<ChatSession>;
 }
 
 export const SERVER_INFO = { name: 'mcp-chat', title: 'mcp-chat: chat roulette', version: '0.1.0' } as const;
@@ -34,15 +37,18 @@ export const INSTRUCTIONS = [
   'Call leave_chat to stop, or next to meet someone else. get_status tells where you are.',
 ].join(' ');
 
-export function createMcpServerFactory(): () => McpServer {
-  // Each McpServer would otherwise build its own Ajv (about 18 KiB and 0.6 ms a
-  // session); the server only needs one to check elicitation answers, which mcp-chat
-  // never asks for, so every session shares this one.
-  const jsonSchemaValidator = new AjvJsonSchemaValidator();
-  return () =>
-    new McpServer(SERVER_INFO, {
-      capabilities: { tools: { listChanged: false }, logging: {} },
-      instructions: INSTRUCTIONS,
-      jsonSchemaValidator,
-    });
+/**
+ * The MCP server of every session: tools and `logging/setLevel` are registered once,
+ * and each call works on the session `mux` says it came from.
+ */
+export function startMcpServer(mux: SessionMux<ChatSession>, config: ChatConfig, metrics: ChatMetrics): McpServer {
+  const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false }, logging: {} }, instructions: INSTRUCTIONS });
+  registerChatTools(server, { limits: config, metrics, sessionOf: (extra) => mux.sessionOf(extra.requestId) });
+  server.server.setRequestHandler(SetLevelRequestSchema, (request, extra) => {
+    mux.sessionOf(extra.requestId)?.setLogLevel(request.params.level);
+    return {};
+  });
+  // The mux starts at once: the server takes messages as soon as this returns.
+  void server.connect(mux);
+  return server;
 }

@@ -1,10 +1,11 @@
 /**
- * What every MCP session is, whatever its transport: a user actor, an MCP server with
- * the chat tools, and the bounded event ring behind replay and `wait_for_events`.
- * Subclasses say how a notification reaches the client and how the transport closes.
+ * What every MCP session is, whatever its transport: a user actor, an SDK transport
+ * joined to the one MCP server (src/sessionMux.ts), and the bounded event ring behind
+ * replay and `wait_for_events`. Subclasses make the transport and say how a chat
+ * notification reaches the client.
  */
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { SetLevelRequestSchema, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
 import type { SessionEndReason } from '../machines/user.js';
 import { startChatUser, type ChatUser } from './chatUser.js';
@@ -12,7 +13,7 @@ import type { ChatServices } from './chatServices.js';
 import { EventFeed } from './eventFeed.js';
 import { toLogMessage, type ChatNotification } from './notifications.js';
 import { SessionEventStore } from './sessionEventStore.js';
-import { registerChatTools } from './tools.js';
+import type { SessionTools } from './tools.js';
 
 const LOG_SEVERITY: Record<LoggingLevel, number> = {
   debug: 0,
@@ -25,12 +26,16 @@ const LOG_SEVERITY: Record<LoggingLevel, number> = {
   emergency: 7,
 };
 
-export abstract class ChatSession {
+export abstract class ChatSession implements SessionTools {
   readonly user: ChatUser;
   readonly events: SessionEventStore;
   readonly feed: EventFeed;
-  protected readonly server: McpServer;
+  heldWaits = 0;
   protected readonly services: ChatServices;
+  /** The SDK transport this session's client talks to. */
+  protected abstract readonly transport: Transport;
+  /** Takes the transport off the shared MCP server; set once it is on. */
+  #detach: (() => void) | undefined;
   #ended = false;
   #closed: Promise<void> = Promise.resolve();
   /** The least severe log level the client asked for; null until it asks. */
@@ -48,7 +53,6 @@ export abstract class ChatSession {
       if (kind === 'chat') this.feed.appended();
       this.sessionEventStored();
     };
-    this.server = services.createMcpServer();
     this.user = startChatUser({
       userId: randomUUID(),
       presence: { resumable, graceMs: config.graceMs, idleMs: config.idleTimeoutMs },
@@ -64,14 +68,10 @@ export abstract class ChatSession {
     // MCP log notifications narrate the chat to clients that ask for them with
     // logging/setLevel. They travel on the session stream beside the chat events (the
     // event store keeps them in a side ring, so they never crowd chat events out).
-    this.server.server.setRequestHandler(SetLevelRequestSchema, (request) => {
-      this.#logLevel = request.params.level;
-      return {};
-    });
     this.user.actor.on('*', (event) => {
       const message = toLogMessage(event);
       if (message && this.#logLevel !== null && LOG_SEVERITY[message.level] >= LOG_SEVERITY[this.#logLevel])
-        void this.server.server.sendLoggingMessage(message).catch(() => {});
+        void this.transport.send({ method: 'notifications/message', params: message, jsonrpc: '2.0' }).catch(() => {});
     });
     // The user actor ends by itself when its presence expires: the session ends with it.
     this.user.actor.subscribe({
@@ -87,7 +87,16 @@ export abstract class ChatSession {
         void this.end('disconnected');
       },
     });
-    registerChatTools(this.server, { user: this.user, feed: this.feed, limits: config, metrics: services.metrics });
+  }
+
+  /** Joins the transport to the shared MCP server and starts it. */
+  async connect(): Promise<void> {
+    this.#detach = await this.services.mcp.attach(this, this.transport);
+  }
+
+  /** The client asked (logging/setLevel) for log notifications this severe and worse. */
+  setLogLevel(level: LoggingLevel): void {
+    this.#logLevel = level;
   }
 
   /** Called right after an event is stored on the session stream, before it is written. */
@@ -96,7 +105,9 @@ export abstract class ChatSession {
   /** Hands a chat notification to the client's stream, storing it in the ring first. */
   protected abstract deliver(notification: ChatNotification): Promise<void>;
 
-  protected abstract closeTransport(): Promise<void>;
+  protected closeTransport(): Promise<void> {
+    return this.transport.close();
+  }
 
   get ended(): boolean {
     return this.#ended;
@@ -126,7 +137,10 @@ export abstract class ChatSession {
     // would abort them and their answers (e.g. partner.disconnected on shutdown) would
     // be lost, so the transport closes on the next turn of the event loop.
     this.#closed = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.closeTransport())
+      .then(() => {
+        this.#detach?.();
+        return this.closeTransport();
+      })
       .catch(() => {
         // Closing a transport whose streams are already gone has nothing left to do.
       });

@@ -16,13 +16,13 @@ import type { ChatNotification } from './notifications.js';
 import { SESSION_STREAM } from './sessionEventStore.js';
 
 export class LegacySseSession extends ChatSession {
-  readonly #transport: SSEServerTransport;
+  protected readonly transport: SSEServerTransport;
   readonly #keepAlive: NodeJS.Timeout | undefined;
   #streamOpen = true;
 
   constructor(services: ChatServices, transport: SSEServerTransport, response: ServerResponse) {
     super(services, transport.sessionId, false);
-    this.#transport = transport;
+    this.transport = transport;
     response.once('close', () => (this.#streamOpen = false));
     const { keepAliveMs } = services.config;
     if (keepAliveMs > 0) {
@@ -37,7 +37,7 @@ export class LegacySseSession extends ChatSession {
   static async open(services: ChatServices, response: ServerResponse): Promise<LegacySseSession> {
     const session = new LegacySseSession(services, new SSEServerTransport('/messages', response), response);
     services.sessions.add(session);
-    await session.server.connect(session.#transport);
+    await session.connect();
     return session;
   }
 
@@ -47,16 +47,17 @@ export class LegacySseSession extends ChatSession {
   }
 
   handlePost(request: IncomingMessage, response: ServerResponse, body: unknown): Promise<void> {
-    return this.#transport.handlePostMessage(request, response, body);
+    return this.transport.handlePostMessage(request, response, body);
   }
 
   protected async deliver(notification: ChatNotification): Promise<void> {
-    await this.events.storeEvent(SESSION_STREAM, { jsonrpc: '2.0', ...notification });
-    await this.server.server.notification(notification);
+    const message = { ...notification, jsonrpc: '2.0' as const };
+    await this.events.storeEvent(SESSION_STREAM, message);
+    await this.transport.send(message);
   }
 
-  protected closeTransport(): Promise<void> {
+  protected override closeTransport(): Promise<void> {
     clearInterval(this.#keepAlive);
-    return this.#transport.close();
+    return this.transport.close();
   }
 }

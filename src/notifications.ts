@@ -52,11 +52,11 @@ export function toNotification(event: UserEmitted): ChatNotification | undefined
 }
 
 /** An MCP log message (`notifications/message`) that narrates the chat for people watching. */
-export interface ChatLogMessage {
+export type ChatLogMessage = {
   level: 'info';
   logger: 'mcp-chat';
   data: string;
-}
+};
 
 /** The log line a user's client gets for an event its actor emitted, if any. */
 export function toLogMessage(event: UserEmitted): ChatLogMessage | undefined {

@@ -10,7 +10,7 @@ import type { ChatNotification } from './notifications.js';
 import { positionId, type SessionPosition } from './sessionEventStore.js';
 
 export class StreamableSession extends ChatSession {
-  readonly #transport: WebStandardStreamableHTTPServerTransport;
+  protected readonly transport: WebStandardStreamableHTTPServerTransport;
   /** Identifies the GET stream that is open now, if one is. */
   #stream: object | null = null;
   /** How far the session stream had got when it was last open: what the client has. */
@@ -22,8 +22,7 @@ export class StreamableSession extends ChatSession {
 
   constructor(services: ChatServices) {
     super(services, randomUUID(), true);
-    this.server.server.onclose = () => this.end('disconnected');
-    this.#transport = new WebStandardStreamableHTTPServerTransport({
+    this.transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => this.sessionId,
       eventStore: this.events,
       onsessioninitialized: () => {
@@ -32,14 +31,12 @@ export class StreamableSession extends ChatSession {
       keepAliveMs: services.config.keepAliveMs,
       maxRequestBodySize: services.config.maxBodyBytes,
     });
-  }
-
-  async connect(): Promise<void> {
-    await this.server.connect(this.#transport);
+    // DELETE from the client closes the transport: the session ends with it.
+    this.transport.onclose = () => void this.end('disconnected');
   }
 
   protected deliver(notification: ChatNotification): Promise<void> {
-    return this.server.server.notification(notification);
+    return this.transport.send({ ...notification, jsonrpc: '2.0' });
   }
 
   protected override sessionEventStored(): void {
@@ -47,13 +44,9 @@ export class StreamableSession extends ChatSession {
     if (this.#stream) this.#delivered = this.events.newest;
   }
 
-  protected closeTransport(): Promise<void> {
-    return this.#transport.close();
-  }
-
   async handle(request: Request, parsedBody?: unknown): Promise<Response> {
     if (request.method === 'GET') return this.#openStream(request);
-    return this.#transport.handleRequest(request, parsedBody === undefined ? undefined : { parsedBody });
+    return this.transport.handleRequest(request, parsedBody === undefined ? undefined : { parsedBody });
   }
 
   /**
@@ -74,11 +67,11 @@ export class StreamableSession extends ChatSession {
     // A resume of a single request's stream (or an id that is no id of ours) is the
     // transport's business alone: it must not disturb the session stream.
     const from = asked === null ? this.#freshStreamStart() : this.events.sessionPosition(asked);
-    if (from === undefined) return this.#transport.handleRequest(request);
+    if (from === undefined) return this.transport.handleRequest(request);
     if (asked === null && this.events.isBehind(from)) request = withLastEventId(request, positionId(from));
     if (asked !== null) this.#clientResumes = true;
-    if (this.#stream) this.#transport.closeStandaloneSSEStream();
-    const response = await this.#transport.handleRequest(request);
+    if (this.#stream) this.transport.closeStandaloneSSEStream();
+    const response = await this.transport.handleRequest(request);
     if (response.status === 200) {
       this.#streamFrom = from;
       this.#trackStream(request.signal);

@@ -21,18 +21,25 @@ export interface ToolLimits {
   maxWaitsPerUser: number;
 }
 
-/** What the tools of one session work on. */
-export interface ToolContext {
-  user: ChatUser;
-  feed: EventFeed;
+/** What the tools work on for one session. */
+export interface SessionTools {
+  readonly user: ChatUser;
+  readonly feed: EventFeed;
+  /** `wait_for_events` calls of this user being held now. */
+  heldWaits: number;
+}
+
+export interface ToolOptions {
   limits: ToolLimits;
   metrics: ChatMetrics;
+  /** The session a tool call came from; none once it has ended. */
+  sessionOf(extra: ToolExtra): SessionTools | undefined;
 }
 
 /** Progress is reported five times over a wait, at most every 5 s and at least 200 ms apart. */
 const progressEveryMs = (timeoutS: number) => Math.min(5_000, Math.max(200, (timeoutS * 1000) / 5));
 
-type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /**
  * Holds a `wait_for_events` call until an event comes after `cursor`, `remainingS` of
@@ -66,14 +73,27 @@ function answer(structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
 }
 
-export function registerChatTools(server: McpServer, { user, feed, limits, metrics }: ToolContext): void {
+/**
+ * Registers the chat tools on the server that serves every session; each call works on
+ * the session it came from.
+ */
+export function registerChatTools(server: McpServer, { limits, metrics, sessionOf }: ToolOptions): void {
   const refuse = ({ reason, sentence }: Refusal): CallToolResult => {
     metrics.refused(reason);
     return { content: [{ type: 'text', text: sentence }], isError: true };
   };
 
+  /** Runs `handler` for the session the call came from; a session that ended has no tools. */
+  const inSession =
+    <A>(handler: (session: SessionTools, args: A, extra: ToolExtra) => CallToolResult | Promise<CallToolResult>) =>
+    (args: A, extra: ToolExtra): CallToolResult | Promise<CallToolResult> => {
+      const session = sessionOf(extra);
+      if (!session) return refuse({ reason: 'session_not_found', sentence: 'Your session has ended. Initialize a new session.' });
+      return handler(session, args, extra);
+    };
+
   /** What `enter_queue` and `next` answer once the user is waiting or chatting. */
-  const queueResult = (): CallToolResult => {
+  const queueResult = (user: ChatUser): CallToolResult => {
     const status = statusOf(user);
     return status.state === 'chatting'
       ? answer({ status: 'matched', room_id: status.room_id })
@@ -81,81 +101,81 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
   };
 
   /** Sends `event` if the user's state takes it; otherwise answers why not. */
-  const attempt = (event: UserEvent, then: () => CallToolResult): CallToolResult => {
+  const attempt = (user: ChatUser, event: UserEvent, then: () => CallToolResult): CallToolResult => {
     if (!user.actor.getSnapshot().can(event)) return refuse(whyNot(user, event));
     user.actor.send(event);
     return then();
   };
 
-  /** `wait_for_events` calls of this user being held now. */
-  let waiting = 0;
   const spec = toolSpecs(limits.maxMessageLength);
 
   server.registerTool(
     'enter_queue',
     spec.enter_queue,
-    () => attempt({ type: 'queue.enter' }, queueResult),
+    inSession(({ user }) => attempt(user, { type: 'queue.enter' }, () => queueResult(user))),
   );
 
   server.registerTool(
     'send_message',
     spec.send_message,
-    ({ room_id, message }) => {
+    inSession(({ user }, { room_id, message }: { room_id: string; message: string }) => {
       const started = performance.now();
-      return attempt({ type: 'chat.send', roomId: room_id, text: message, at: started }, () => {
+      return attempt(user, { type: 'chat.send', roomId: room_id, text: message, at: started }, () => {
         const receipt = user.actor.getSnapshot().context.lastReceipt;
         if (!receipt) return refuse({ reason: 'not_chatting', sentence: 'The message could not be delivered: the room closed. Call get_status.' });
         metrics.relayed((performance.now() - started) / 1000);
         return answer({ status: 'sent', message_id: receipt.messageId, seq: receipt.seq });
       });
-    },
+    }),
   );
 
   server.registerTool(
     'leave_chat',
     spec.leave_chat,
-    ({ room_id }) =>
-      attempt({ type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }) }, () => answer({ status: 'idle' })),
+    inSession(({ user }, { room_id }: { room_id?: string }) =>
+      attempt(user, { type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }) }, () => answer({ status: 'idle' })),
+    ),
   );
 
   server.registerTool(
     'next',
     spec.next,
-    () => attempt({ type: 'chat.next' }, queueResult),
+    inSession(({ user }) => attempt(user, { type: 'chat.next' }, () => queueResult(user))),
   );
 
   server.registerTool(
     'get_status',
     spec.get_status,
-    () => answer({ ...statusOf(user) }),
+    inSession(({ user }) => answer({ ...statusOf(user) })),
   );
 
   server.registerTool(
     'wait_for_events',
     spec.wait_for_events,
-    async ({ after, timeout_s }, extra) => {
+    inSession(async (session, { after, timeout_s }: { after?: string; timeout_s: number }, extra) => {
+      const { feed } = session;
       const cursor = feed.parseCursor(after);
       if (cursor === undefined)
         return refuse({
           reason: 'bad_cursor',
           sentence: `after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`,
         });
-      if (!feed.hasAfter(cursor) && waiting >= limits.maxWaitsPerUser)
+      if (!feed.hasAfter(cursor) && session.heldWaits >= limits.maxWaitsPerUser)
         return refuse({
           reason: 'too_many_waits',
-          sentence: `You already have ${waiting} wait_for_events call(s) waiting (at most ${limits.maxWaitsPerUser}). Let one finish before starting another.`,
+          sentence: `You already have ${session.heldWaits} wait_for_events call(s) waiting (at most ${limits.maxWaitsPerUser}). Let one finish before starting another.`,
         });
       // Without `after`, a call reads from what is untaken when it reads: a call held at
       // the same time may have taken the event that woke both, and then this one waits on.
       const from = () => (after === undefined ? feed.parseCursor(undefined)! : cursor);
       const deadline = Date.now() + timeout_s * 1000;
       if (!feed.hasAfter(from())) {
-        waiting += 1;
+        session.heldWaits += 1;
         try {
           while (!feed.hasAfter(from()) && !extra.signal.aborted && Date.now() < deadline)
             await holdUntilEvents(feed, from(), (deadline - Date.now()) / 1000, timeout_s, extra);
         } finally {
-          waiting -= 1;
+          session.heldWaits -= 1;
         }
       }
       // A call the client gave up on takes nothing: the events stay for the next call.
@@ -163,6 +183,6 @@ export function registerChatTools(server: McpServer, { user, feed, limits, metri
       const { missed, ...page } = feed.read(from());
       if (!missed) return answer(page);
       return answer({ ...page, missed, note: `${missed} older event(s) fell out of the buffer before you took them; they cannot be sent again.` });
-    },
+    }),
   );
 }

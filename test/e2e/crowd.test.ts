@@ -70,5 +70,7 @@ describe('a crowd of 60 clients', () => {
 
     await Promise.all(clients.map((client) => client.end()));
     expect(await health(server)).toMatchObject({ sessions: 0, actors: { users: 0, rooms: 0 }, queue: 0 });
+    // Every request got its answer or was dropped with its session: the shared server owes nothing.
+    expect(server.services.mcp.inFlight).toBe(0);
   });
 });

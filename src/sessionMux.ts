@@ -1,0 +1,111 @@
+/**
+ * One `McpServer` serves every session. It is connected once, to this mux, which looks
+ * like a single transport: the mux hands it each session's messages under request ids
+ * of its own (two clients may both send id 1) and routes what the server answers, and
+ * the notifications it sends about a request, back to that session's transport under
+ * the id the client used. A tool handler finds its session with `sessionOf(requestId)`.
+ *
+ * Each session keeps its own SDK transport (Streamable HTTP or legacy SSE), which does
+ * everything a transport does: streams, resumability, session and protocol headers.
+ */
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, RequestId } from '@modelcontextprotocol/sdk/types.js';
+
+// Messages here were validated by the transport (inbound) or built by the server
+// (outbound): their shape tells what they are, without parsing them again.
+const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest => 'method' in message && 'id' in message;
+const isResponse = (message: JSONRPCMessage): message is JSONRPCMessage & { id: RequestId } => !('method' in message) && 'id' in message;
+
+interface Member<S> {
+  readonly session: S;
+  readonly transport: Transport;
+  /** This session's requests in flight: the client's id → the mux's. */
+  readonly inFlight: Map<RequestId, RequestId>;
+}
+
+export class SessionMux<S> implements Transport {
+  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+
+  #nextId = 1;
+  /** Requests in flight, by the mux's id: whose, and the id its client sent. */
+  readonly #requests = new Map<RequestId, { member: Member<S>; clientId: RequestId }>();
+
+  async start(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.#requests.clear();
+    this.onclose?.();
+  }
+
+  /** The session whose request the server is handling under `requestId`. */
+  sessionOf(requestId: RequestId): S | undefined {
+    return this.#requests.get(requestId)?.member.session;
+  }
+
+  /** Requests in flight across all sessions (0 once every answer has gone out). */
+  get inFlight(): number {
+    return this.#requests.size;
+  }
+
+  /**
+   * Starts `transport` with its messages going to the shared server; resolves once it
+   * has started (a legacy SSE transport writes its headers and endpoint event then).
+   * The returned function detaches the session: answers still owed to it are dropped.
+   */
+  async attach(session: S, transport: Transport): Promise<() => void> {
+    const member: Member<S> = { session, transport, inFlight: new Map() };
+    transport.onmessage = (message, extra) => this.#fromClient(member, message, extra);
+    transport.onerror = (error) => this.onerror?.(error);
+    await transport.start();
+    return () => {
+      transport.onmessage = undefined;
+      for (const id of member.inFlight.values()) this.#requests.delete(id);
+      member.inFlight.clear();
+    };
+  }
+
+  #fromClient(member: Member<S>, message: JSONRPCMessage, extra?: MessageExtraInfo): void {
+    if (isRequest(message)) {
+      const id = this.#nextId++;
+      member.inFlight.set(message.id, id);
+      this.#requests.set(id, { member, clientId: message.id });
+      this.onmessage?.({ ...message, id }, extra);
+      return;
+    }
+    if ('method' in message && message.method === 'notifications/cancelled') {
+      // The client names its own id; the server knows the request by the mux's. A
+      // cancelled request is never answered, so it is forgotten here.
+      const clientId = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+      const id = clientId === undefined ? undefined : member.inFlight.get(clientId);
+      if (id === undefined) return;
+      this.#forget(id);
+      this.onmessage?.({ ...message, params: { ...message.params, requestId: id } }, extra);
+      return;
+    }
+    this.onmessage?.(message, extra);
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (isResponse(message)) {
+      const request = this.#requests.get(message.id);
+      // No request: its session ended, or the client cancelled it; nobody waits for this.
+      if (!request) return;
+      this.#forget(message.id);
+      return request.member.transport.send({ ...message, id: request.clientId }, options);
+    }
+    const related = options?.relatedRequestId;
+    const request = related === undefined ? undefined : this.#requests.get(related);
+    if (request) return request.member.transport.send(message, { ...options, relatedRequestId: request.clientId });
+    if (related !== undefined) return; // about a request that is over: nobody listens
+    throw new Error(`${'method' in message ? message.method : 'A message'} concerns no request, so it has no session to go to: send it through the session.`);
+  }
+
+  #forget(id: RequestId): void {
+    const request = this.#requests.get(id);
+    if (!request) return;
+    this.#requests.delete(id);
+    request.member.inFlight.delete(request.clientId);
+  }
+}
