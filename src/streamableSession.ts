@@ -19,6 +19,8 @@ export class StreamableSession extends ChatSession {
   #streamFrom: SessionPosition = { chat: 0, side: 0 };
   /** Whether this client has ever resumed with `Last-Event-ID`. */
   #clientResumes = false;
+  /** The furthest `Last-Event-ID` the client has resumed from: it has everything up to there. */
+  #clientHas: SessionPosition = { chat: 0, side: 0 };
 
   constructor(services: ChatServices) {
     super(services, randomUUID(), true);
@@ -61,6 +63,12 @@ export class StreamableSession extends ChatSession {
    *   without one saw nothing on its last stream: it gets that stream again from where
    *   it started. (SDK 1.32 clients drop their resume token when a resumed stream is
    *   cut before any event arrives: typescript-sdk#2499.)
+   *
+   * A client resumes from further on each time, so a GET that asks from before where it
+   * has already resumed is one it gave up on (aborted in flight) that reached us late,
+   * after its retry: nobody reads the answer. It is refused, as a second stream would
+   * be, so it neither closes the stream the client reads now nor moves where that
+   * stream is taken to have started.
    */
   async #openStream(request: Request): Promise<Response> {
     const asked = request.headers.get('last-event-id');
@@ -68,8 +76,12 @@ export class StreamableSession extends ChatSession {
     // transport's business alone: it must not disturb the session stream.
     const from = asked === null ? this.#freshStreamStart() : this.events.sessionPosition(asked);
     if (from === undefined) return this.transport.handleRequest(request);
+    if (asked !== null) {
+      if (isBefore(from, this.#clientHas)) return staleStreamRefused();
+      this.#clientHas = from;
+      this.#clientResumes = true;
+    }
     if (asked === null && this.events.isBehind(from)) request = withLastEventId(request, positionId(from));
-    if (asked !== null) this.#clientResumes = true;
     if (this.#stream) this.transport.closeStandaloneSSEStream();
     const response = await this.transport.handleRequest(request);
     if (response.status === 200) {
@@ -81,7 +93,8 @@ export class StreamableSession extends ChatSession {
 
   /** Where a GET without `Last-Event-ID` starts, so that nothing is lost (see above). */
   #freshStreamStart(): SessionPosition {
-    return this.#clientResumes ? this.#streamFrom : this.#delivered;
+    if (!this.#clientResumes) return this.#delivered;
+    return isBefore(this.#streamFrom, this.#clientHas) ? this.#clientHas : this.#streamFrom;
   }
 
   #trackStream(signal: AbortSignal): void {
@@ -96,6 +109,19 @@ export class StreamableSession extends ChatSession {
       { once: true },
     );
   }
+}
+
+/** Whether a client at `a` has not yet seen everything a client at `b` has. */
+function isBefore(a: SessionPosition, b: SessionPosition): boolean {
+  return a.chat < b.chat || a.side < b.side;
+}
+
+function staleStreamRefused(): Response {
+  const error = {
+    code: -32000,
+    message: 'Conflict: this GET resumes from before where this session has already resumed (a stale retry?). Resume with the newest Last-Event-ID you received.',
+  };
+  return new Response(JSON.stringify({ jsonrpc: '2.0', error, id: null }), { status: 409, headers: { 'Content-Type': 'application/json' } });
 }
 
 function withLastEventId(request: Request, eventId: string): Request {

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatSession } from '../../src/chatSession.js';
 import type { RunningChatServer } from '../../src/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession, readSse } from '../support/rawSession.js';
@@ -70,6 +71,41 @@ describe('a dropped stream loses nothing', () => {
     ]);
     expect(got).toHaveLength(5);
     expect(a.stats.resumes).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a resume the client gave up on that arrives late, so nothing comes twice', async () => {
+    // A client that aborts a reconnect GET already on the wire, and retries, can have
+    // the abandoned GET reach the server seconds later, asking from an older event.
+    // Served, it closed the stream the client reads and moved where that stream was
+    // taken to start; the client's next GET without Last-Event-ID (typescript-sdk#2499)
+    // was then replayed from there, and the client got those messages twice.
+    const { a, b, roomId } = await pair();
+    const say = async (from: number, to: number) => {
+      for (let n = from; n <= to; n++) await b.call('send_message', { room_id: roomId, message: `m${n}` });
+      await a.waitFor('message.received', to);
+    };
+    const streamsOpened = () => a.stats.resumes + a.stats.freshStreams;
+    await say(1, 5);
+    const olderId = String((server.services.sessions.get(a.sessionId) as ChatSession).events.session.last);
+    const opened = streamsOpened();
+    a.cutStream();
+    await until(async () => streamsOpened() > opened);
+    await say(6, 10);
+
+    const lateGet = () =>
+      fetch(server.url, { headers: { ...jsonHeaders(a.sessionId), accept: 'text/event-stream', 'last-event-id': olderId } }).then(async (response) => {
+        await response.body?.cancel();
+        return response.status;
+      });
+    // The first is served: it replaces the client's stream, and the client resumes from m10.
+    const beforeFirst = streamsOpened();
+    expect(await lateGet()).toBe(200);
+    await until(async () => streamsOpened() > beforeFirst);
+    await sleep(50);
+    // The client has now resumed from past it: a second late one can only be stale.
+    expect(await lateGet()).toBe(409);
+    await sleep(200);
+    expect(a.received('message.received').map((m) => m.message)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i + 1}`));
   });
 
   it('delivers events that happened before the client first opened its stream', async () => {
