@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { ChatSession } from './chatSession.js';
 import type { ChatServices } from './chatServices.js';
+import { jsonRpcError } from './httpGuards.js';
 import type { ChatNotification } from './notifications.js';
 import { positionId, type SessionPosition } from './sessionEventStore.js';
 
@@ -17,10 +18,11 @@ export class StreamableSession extends ChatSession {
   #delivered: SessionPosition = { chat: 0, side: 0 };
   /** Where the open (or last) session stream started. */
   #streamFrom: SessionPosition = { chat: 0, side: 0 };
-  /** Whether this client has ever resumed with `Last-Event-ID`. */
-  #clientResumes = false;
-  /** The furthest `Last-Event-ID` the client has resumed from: it has everything up to there. */
-  #clientHas: SessionPosition = { chat: 0, side: 0 };
+  /**
+   * The furthest `Last-Event-ID` the client has resumed from (it has everything up to
+   * there); null while it has never resumed.
+   */
+  #clientHas: SessionPosition | null = null;
 
   constructor(services: ChatServices) {
     super(services, randomUUID(), true);
@@ -77,9 +79,8 @@ export class StreamableSession extends ChatSession {
     const from = asked === null ? this.#freshStreamStart() : this.events.sessionPosition(asked);
     if (from === undefined) return this.transport.handleRequest(request);
     if (asked !== null) {
-      if (isBefore(from, this.#clientHas)) return staleStreamRefused();
+      if (this.#clientHas && isBefore(from, this.#clientHas)) return staleStreamRefused();
       this.#clientHas = from;
-      this.#clientResumes = true;
     }
     if (asked === null && this.events.isBehind(from)) request = withLastEventId(request, positionId(from));
     if (this.#stream) this.transport.closeStandaloneSSEStream();
@@ -93,7 +94,7 @@ export class StreamableSession extends ChatSession {
 
   /** Where a GET without `Last-Event-ID` starts, so that nothing is lost (see above). */
   #freshStreamStart(): SessionPosition {
-    if (!this.#clientResumes) return this.#delivered;
+    if (!this.#clientHas) return this.#delivered;
     return isBefore(this.#streamFrom, this.#clientHas) ? this.#clientHas : this.#streamFrom;
   }
 
@@ -117,11 +118,8 @@ function isBefore(a: SessionPosition, b: SessionPosition): boolean {
 }
 
 function staleStreamRefused(): Response {
-  const error = {
-    code: -32000,
-    message: 'Conflict: this GET resumes from before where this session has already resumed (a stale retry?). Resume with the newest Last-Event-ID you received.',
-  };
-  return new Response(JSON.stringify({ jsonrpc: '2.0', error, id: null }), { status: 409, headers: { 'Content-Type': 'application/json' } });
+  const message = 'Conflict: this GET resumes from before where this session has already resumed (a stale retry?). Resume with the newest Last-Event-ID you received.';
+  return Response.json(jsonRpcError(-32000, message), { status: 409 });
 }
 
 function withLastEventId(request: Request, eventId: string): Request {
