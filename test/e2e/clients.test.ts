@@ -10,7 +10,7 @@ import type { RunningChatServer } from '../../src/listen.js';
 import { node22 } from '../../scripts/node22.js';
 import { spawnServer } from '../../scripts/spawnServer.js';
 import { ChatClient } from '../support/chatClient.js';
-import { deleteRawSession, jsonHeaders, readSse } from '../support/rawSession.js';
+import { deleteRawSession, jsonHeaders, readSse, rpcAnswerOf } from '../support/rawSession.js';
 import { startTestServer } from '../support/server.js';
 
 let server: RunningChatServer;
@@ -33,7 +33,7 @@ class VersionedClient {
       headers: jsonHeaders(),
       body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: `client-${version}`, version: '1' } } }),
     });
-    const result = parseRpc(await response.text(), response.headers.get('content-type'));
+    const result = parseRpc(await response.text());
     expect(result.result.protocolVersion).toBe(version);
     const client = new VersionedClient(response.headers.get('mcp-session-id')!, version);
     await client.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
@@ -50,7 +50,7 @@ class VersionedClient {
 
   async call(name: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     const response = await this.post({ jsonrpc: '2.0', id: ++this.id, method: 'tools/call', params: { name, arguments: args } });
-    return parseRpc(await response.text(), response.headers.get('content-type')).result.structuredContent;
+    return parseRpc(await response.text()).result.structuredContent;
   }
 
   stream(): Promise<Response> {
@@ -58,16 +58,9 @@ class VersionedClient {
   }
 }
 
-interface RpcAnswer {
-  result: { protocolVersion: string; structuredContent: Record<string, unknown> };
-}
-
-/** The JSON-RPC answer in a response body, whether sent as JSON or as SSE. */
-function parseRpc(text: string, type: string | null): RpcAnswer {
-  const json = type?.includes('text/event-stream')
-    ? text.split('\n').filter((l) => l.startsWith('data: ') && l.length > 6).map((l) => l.slice(6)).at(-1)!
-    : text;
-  return JSON.parse(json) as RpcAnswer;
+/** The JSON-RPC result in a response body, whether sent as JSON or as SSE. */
+function parseRpc(text: string): { result: { protocolVersion: string; structuredContent: Record<string, unknown> } } {
+  return rpcAnswerOf(text) as never;
 }
 
 describe('protocol versions', () => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/listen.js';
-import { deleteRawSession, jsonHeaders, openRawSession, readSse } from '../support/rawSession.js';
+import { deleteRawSession, jsonHeaders, openRawSession, readSse, rpcAnswerOf, type RpcAnswer } from '../support/rawSession.js';
 import { startTestServer } from '../support/server.js';
 import { eventually } from '../model/world.js';
 
@@ -19,10 +19,7 @@ afterAll(async () => {
   await server.close();
 });
 
-interface Answer {
-  id: unknown;
-  result: { structuredContent: Record<string, unknown> };
-}
+type Answer = RpcAnswer & { result: { structuredContent: Record<string, unknown> } };
 
 /** Starts a tools/call with JSON-RPC id `id`; the promise settles with its answer. */
 function call(sessionId: string, name: string, args: Record<string, unknown>, id: number, signal?: AbortSignal): Promise<Answer> {
@@ -33,9 +30,9 @@ function call(sessionId: string, name: string, args: Record<string, unknown>, id
     signal,
   }).then(async (response) => {
     const text = await readSse(response, (t) => t.includes('"result"'), 10_000);
-    const data = text.split('\n').filter((line) => line.startsWith('data: {')).at(-1);
-    if (!data) throw new Error(`${name} (id ${id}) got no answer: ${text}`);
-    return JSON.parse(data.slice(6)) as Answer;
+    const answer = rpcAnswerOf(text);
+    if (!answer?.result) throw new Error(`${name} (id ${id}) got no answer: ${text}`);
+    return answer as Answer;
   });
 }
 

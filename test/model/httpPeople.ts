@@ -6,7 +6,7 @@
 import type { AnyActorRef } from 'xstate';
 import type { RunningChatServer } from '../../src/listen.js';
 import { ChatClient } from '../support/chatClient.js';
-import { jsonHeaders, openRawSession } from '../support/rawSession.js';
+import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
 import { eventually, type Notification, type Person, type QueueAnswer, type SentAnswer, type Status } from './world.js';
 
 /** What the people of one world share: its server, and whether it stopped. */
@@ -47,14 +47,7 @@ export async function probe(shared: Shared, sessionId: string): Promise<Status> 
 }
 
 /** The JSON-RPC result in an answer, sent as JSON or as an SSE stream. */
-export function resultOf(text: string): { structuredContent?: Record<string, unknown>; isError?: boolean } | undefined {
-  const bodies = text.startsWith('{') ? [text] : [...text.matchAll(/^data: (.+)$/gm)].map((m) => m[1]!);
-  for (const body of bodies) {
-    const message = JSON.parse(body) as { result?: { structuredContent?: Record<string, unknown>; isError?: boolean } };
-    if (message.result) return message.result;
-  }
-  return undefined;
-}
+export const resultOf = (text: string) => rpcAnswerOf(text)?.result;
 
 export async function settleCount(list: readonly unknown[], count: number, name: string): Promise<void> {
   await eventually(() => {

@@ -13,6 +13,19 @@ export const jsonHeaders = (sessionId?: string): Record<string, string> => ({
   ...(sessionId && { 'mcp-session-id': sessionId }),
 });
 
+/** A JSON-RPC answer as a test reads it. */
+export interface RpcAnswer {
+  id: unknown;
+  result?: { structuredContent?: Record<string, unknown>; isError?: boolean; [key: string]: unknown };
+  error?: { code: number; message: string };
+}
+
+/** The JSON-RPC answer (a result or an error) in a response body, sent as JSON or as an SSE stream. */
+export function rpcAnswerOf(text: string): RpcAnswer | undefined {
+  const bodies = text.startsWith('{') ? [text] : [...text.matchAll(/^data: (\{.*)$/gm)].map((m) => m[1]!);
+  return bodies.map((body) => JSON.parse(body) as RpcAnswer).find((message) => 'id' in message && (message.result ?? message.error));
+}
+
 export async function openRawSession(url: URL, protocolVersion = PROTOCOL_VERSION): Promise<string> {
   const init = await fetch(url, {
     method: 'POST',
