@@ -1,7 +1,7 @@
 /**
  * What hosts and models read about each tool: title, a description that says when to
- * call it and what comes next, zod input and output schemas, and annotations. Built
- * once per message-length limit and shared by every session.
+ * call it and what comes next, zod input and output schemas, and annotations. The one
+ * MCP server registers them once, for its message-length limit.
  *
  * Annotations: enter_queue, send_message and next reach strangers (open world);
  * wait_for_events only reads (its cursor is a reading position, not chat state).
@@ -65,7 +65,7 @@ const waitInput = z
   })
   .strict();
 
-function specs(maxMessageLength: number) {
+export function toolSpecs(maxMessageLength: number) {
   return {
     enter_queue: {
       title: 'Enter the queue',
@@ -125,16 +125,4 @@ function specs(maxMessageLength: number) {
   };
 }
 
-export type ToolSpecs = ReturnType<typeof specs>;
-
-const built = new Map<number, ToolSpecs>();
-
-/** The tool specs for a message-length limit, built on first use and then shared. */
-export function toolSpecs(maxMessageLength: number): ToolSpecs {
-  let found = built.get(maxMessageLength);
-  if (!found) {
-    found = specs(maxMessageLength);
-    built.set(maxMessageLength, found);
-  }
-  return found;
-}
+export type ToolSpecs = ReturnType<typeof toolSpecs>;
