@@ -2,8 +2,8 @@
  * Why a user's actor did not take an event, as a reason (for metrics) and a sentence
  * that tells the user what to do instead. The actor decided; this only explains.
  */
-import type { UserEvent } from '../machines/user.js';
-import { statusOf, type ChatUser } from './chatUser.js';
+import type { UserEvent, UserState } from '../machines/user.js';
+import type { ChatUser } from './chatUser.js';
 import type { RefusalReason } from './metrics.js';
 
 export interface Refusal {
@@ -12,7 +12,10 @@ export interface Refusal {
 }
 
 export function whyNot(user: ChatUser, event: UserEvent): Refusal {
-  const { state, room_id: roomId } = statusOf(user);
+  // The snapshot, not statusOf: a refusal needs no queue position (a scan of the queue).
+  const { value, context } = user.actor.getSnapshot();
+  const state = value as UserState;
+  const roomId = context.roomId ?? undefined;
   const asked = 'roomId' in event ? event.roomId : undefined;
   if (state === 'chatting') {
     if (event.type === 'queue.enter')
