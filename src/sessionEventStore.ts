@@ -95,6 +95,9 @@ const SIDE_EVENTS_KEPT = 64;
  */
 export const positionId = ({ chat, side }: SessionPosition): EventId => `side.${chat}#${side}`;
 
+/** Whether a client at `a` has not yet seen everything a client at `b` has. */
+export const isBefore = (a: SessionPosition, b: SessionPosition): boolean => a.chat < b.chat || a.side < b.side;
+
 export class SessionEventStore implements EventStore {
   /** The session stream's chat notifications, numbered from 1: the ids clients see. */
   readonly session: Ring<ChatEntry>;
@@ -154,7 +157,7 @@ export class SessionEventStore implements EventStore {
 
   /** Whether events were stored after `position`. */
   isBehind(position: SessionPosition): boolean {
-    return position.chat < this.session.last || position.side < this.#side.last;
+    return isBefore(position, this.newest);
   }
 
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {

@@ -8,7 +8,7 @@ import { ChatSession } from './chatSession.js';
 import type { ChatServices } from './chatServices.js';
 import { jsonRpcError } from './httpGuards.js';
 import type { ChatNotification } from './notifications.js';
-import { positionId, type SessionPosition } from './sessionEventStore.js';
+import { isBefore, positionId, type SessionPosition } from './sessionEventStore.js';
 
 export class StreamableSession extends ChatSession {
   protected readonly transport: WebStandardStreamableHTTPServerTransport;
@@ -110,11 +110,6 @@ export class StreamableSession extends ChatSession {
       { once: true },
     );
   }
-}
-
-/** Whether a client at `a` has not yet seen everything a client at `b` has. */
-function isBefore(a: SessionPosition, b: SessionPosition): boolean {
-  return a.chat < b.chat || a.side < b.side;
 }
 
 function staleStreamRefused(): Response {
