@@ -51,7 +51,6 @@ export abstract class ChatSession implements SessionTools {
     this.feed = new EventFeed(this.events.session);
     this.events.onSessionEvent = (kind) => {
       if (kind === 'chat') this.feed.appended();
-      this.sessionEventStored();
     };
     this.user = startChatUser({
       userId: randomUUID(),
@@ -98,9 +97,6 @@ export abstract class ChatSession implements SessionTools {
   setLogLevel(level: LoggingLevel): void {
     this.#logLevel = level;
   }
-
-  /** Called right after an event is stored on the session stream, before it is written. */
-  protected sessionEventStored(): void {}
 
   /** Hands a chat notification to the client's stream, storing it in the ring first. */
   protected abstract deliver(notification: ChatNotification): Promise<void>;

@@ -14,7 +14,7 @@ export class StreamableSession extends ChatSession {
   protected readonly transport: WebStandardStreamableHTTPServerTransport;
   /** Identifies the GET stream that is open now, if one is. */
   #stream: object | null = null;
-  /** How far the session stream had got when it was last open: what the client has. */
+  /** How far the session stream had got when it last closed: what the client has. */
   #delivered: SessionPosition = { chat: 0, side: 0 };
   /** Where the open (or last) session stream started. */
   #streamFrom: SessionPosition = { chat: 0, side: 0 };
@@ -41,11 +41,6 @@ export class StreamableSession extends ChatSession {
 
   protected deliver(notification: ChatNotification): Promise<void> {
     return this.transport.send({ ...notification, jsonrpc: '2.0' });
-  }
-
-  protected override sessionEventStored(): void {
-    // The transport stores each event just before it writes it to the open stream.
-    if (this.#stream) this.#delivered = this.events.newest;
   }
 
   async handle(request: Request, parsedBody?: unknown): Promise<Response> {
@@ -94,18 +89,20 @@ export class StreamableSession extends ChatSession {
 
   /** Where a GET without `Last-Event-ID` starts, so that nothing is lost (see above). */
   #freshStreamStart(): SessionPosition {
-    if (!this.#clientHas) return this.#delivered;
+    // While a stream is open, the transport writes each event to it as it stores it.
+    if (!this.#clientHas) return this.#stream ? this.events.newest : this.#delivered;
     return isBefore(this.#streamFrom, this.#clientHas) ? this.#clientHas : this.#streamFrom;
   }
 
   #trackStream(signal: AbortSignal): void {
     const stream = {};
     this.#stream = stream;
-    this.#delivered = this.events.newest;
     signal.addEventListener(
       'abort',
       () => {
-        if (this.#stream === stream) this.#stream = null;
+        if (this.#stream !== stream) return;
+        this.#delivered = this.events.newest;
+        this.#stream = null;
       },
       { once: true },
     );
