@@ -78,11 +78,6 @@ export abstract class ChatSession implements SessionTools {
       // A failing actor must not take the process down with it: end its session instead.
       error: (error: unknown) => {
         log.error({ err: error, session: this.sessionId }, 'user actor failed');
-        // A failed actor says nothing more: take it out of the queue and its room here,
-        // so nobody is paired with it and its partner hears it is gone.
-        const { userId, roomId } = this.user.actor.getSnapshot().context;
-        services.broker.leaveQueue(userId);
-        if (roomId) services.broker.leaveRoom(roomId, userId, 'disconnected');
         void this.end('disconnected');
       },
     });

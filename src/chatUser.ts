@@ -50,7 +50,17 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
     detach();
     live?.delete(actor);
   };
-  actor.subscribe({ complete: release, error: release });
+  actor.subscribe({
+    complete: release,
+    // A failed actor says nothing more: take it out of the queue and its room here, so
+    // nobody is paired with it and its partner hears it is gone.
+    error: () => {
+      release();
+      const { roomId } = actor.getSnapshot().context;
+      broker.leaveQueue(userId);
+      if (roomId) broker.leaveRoom(roomId, userId, 'disconnected');
+    },
+  });
   live?.add(actor);
   actor.start();
   let links = 0;
