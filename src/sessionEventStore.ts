@@ -54,6 +54,11 @@ export class Ring<T> {
     return this.#last;
   }
 
+  /** Entry `id`, if the ring still holds it. */
+  at(id: number): T | undefined {
+    return id >= this.first && id <= this.#last ? this.#slots[(id - 1) % this.capacity] : undefined;
+  }
+
   /** Entries after `id`, oldest first (from `first` when `id` fell out of the ring). */
   *after(id: number): Generator<[number, T]> {
     for (let n = Math.max(id + 1, this.first); n <= this.#last; n++) {
@@ -188,9 +193,7 @@ export class SessionEventStore implements EventStore {
    */
   #sideBeforeChat(chat: number): number {
     if (chat === 0) return 0;
-    for (const [id, entry] of this.session.after(chat - 1)) if (id === chat) return entry.sideBefore;
-    const [oldest] = this.session.after(0);
-    return oldest ? oldest[1].sideBefore : this.#side.last;
+    return this.session.at(Math.max(chat, this.session.first))?.sideBefore ?? this.#side.last;
   }
 
   /** Sends what was stored after `from`, chat and side events in the order they were stored. */
