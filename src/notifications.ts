@@ -23,8 +23,11 @@ export const CHAT_NOTIFICATION_METHODS: readonly ChatNotificationMethod[] = [
 
 const chatMethods = new Set<string>(CHAT_NOTIFICATION_METHODS);
 
+/** A chat notification as it travels: its method, and the params the client reads. */
+export type ChatNotificationMessage = { method: ChatNotificationMethod; params?: Record<string, unknown> };
+
 /** Whether a JSON-RPC message is one of the chat notifications. */
-export function isChatNotification(message: object): message is { method: ChatNotificationMethod; params?: Record<string, unknown> } {
+export function isChatNotification(message: object): message is ChatNotificationMessage {
   return 'method' in message && !('id' in message) && typeof message.method === 'string' && chatMethods.has(message.method);
 }
 

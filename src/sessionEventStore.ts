@@ -16,7 +16,7 @@
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { isChatNotification } from './notifications.js';
+import { isChatNotification, type ChatNotificationMessage } from './notifications.js';
 
 /** The SDK transport's name for the standalone GET stream. */
 export const SESSION_STREAM = '_GET_stream';
@@ -69,7 +69,8 @@ export class Ring<T> {
 
 /** A chat notification, and how many side events were stored before it. */
 export interface ChatEntry {
-  message: JSONRPCMessage;
+  /** Only chat notifications enter the chat ring (storeEvent checks). */
+  message: JSONRPCMessage & ChatNotificationMessage;
   sideBefore: number;
 }
 
