@@ -4,12 +4,12 @@
  * inspector bridge), prints where they listen, and shuts down cleanly on SIGINT/SIGTERM.
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
-import type { InspectorBridge } from './inspect.js';
-import { listen } from './listen.js';
+import type { InspectorBridge } from './ops/inspect.js';
+import { listen } from './http/listen.js';
 
 /** Starts the inspector bridge; loaded only when asked for, so that it costs nothing when off. */
 async function startInspectorOrExit(port: number): Promise<InspectorBridge> {
-  const { InspectorPortError, startInspector } = await import('./inspect.js');
+  const { InspectorPortError, startInspector } = await import('./ops/inspect.js');
   try {
     return await startInspector({ port });
   } catch (error) {

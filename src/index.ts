@@ -1,6 +1,6 @@
-export { createChatServer, type ChatServer, type ChatServerOptions } from './app.js';
-export { listen, type RunningChatServer } from './listen.js';
-export { memoryBroker } from './broker/memoryBroker.js';
-export type { ChatBroker, Delivery, BrokerStats } from './broker/port.js';
+export { createChatServer, type ChatServer, type ChatServerOptions } from './http/app.js';
+export { listen, type RunningChatServer } from './http/listen.js';
+export { memoryBroker } from './chat/broker/memoryBroker.js';
+export type { ChatBroker, Delivery, BrokerStats } from './chat/broker.js';
 export { loadConfig, defaultConfig, type ChatConfig } from './config.js';
-export { CHAT_NOTIFICATION_METHODS, type ChatNotification } from './notifications.js';
+export { CHAT_NOTIFICATION_METHODS, type ChatNotification } from './mcp/notifications.js';

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/listen.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { memoryBroker } from '../../src/broker/memoryBroker.js';
-import { listen } from '../../src/listen.js';
+import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
+import { listen } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { health } from '../support/server.js';
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/listen.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { node22 } from '../../scripts/node22.js';
 import { spawnServer } from '../../scripts/spawnServer.js';
 import { ChatClient } from '../support/chatClient.js';

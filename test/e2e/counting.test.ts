@@ -4,7 +4,7 @@
  * stream (with resumes) and through wait_for_events alone. The figures are printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/listen.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { health, startTestServer } from '../support/server.js';
 

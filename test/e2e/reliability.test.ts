@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ChatSession } from '../../src/chatSession.js';
-import type { RunningChatServer } from '../../src/listen.js';
+import type { ChatSession } from '../../src/session/chatSession.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession, readSse } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';

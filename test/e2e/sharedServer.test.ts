@@ -1,11 +1,11 @@
 /**
- * One MCP server serves every session (src/sessionMux.ts). Requests of different
+ * One MCP server serves every session (src/mcp/sessionMux.ts). Requests of different
  * sessions that carry the same JSON-RPC id, in flight at the same time, each get their
  * own answer under their own id; a cancelled request, and a session that ends with a
  * request in flight, leave nothing behind in the mux.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/listen.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { deleteRawSession, jsonHeaders, openRawSession, readSse, rpcAnswerOf, type RpcAnswer } from '../support/rawSession.js';
 import { startTestServer } from '../support/server.js';
 import { eventually } from '../model/world.js';

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/listen.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { startTestServer } from '../support/server.js';
 

@@ -4,7 +4,7 @@
  * opens one by one (the legacy HTTP+SSE client is in httpLegacyPerson.ts).
  */
 import type { AnyActorRef } from 'xstate';
-import type { RunningChatServer } from '../../src/listen.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
 import { eventually, type Notification, type Person, type QueueAnswer, type SentAnswer, type Status } from './world.js';

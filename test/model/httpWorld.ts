@@ -8,7 +8,7 @@
 import pino from 'pino';
 import type { InspectionEvent } from 'xstate';
 import type { ChatConfig } from '../../src/config.js';
-import { listen } from '../../src/listen.js';
+import { listen } from '../../src/http/listen.js';
 import { ActorDirectory } from './actorDirectory.js';
 import { LegacyPerson } from './httpLegacyPerson.js';
 import { RawPerson, StreamPerson, type Shared } from './httpPeople.js';

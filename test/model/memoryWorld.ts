@@ -10,8 +10,8 @@
 import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
 import type { UserEvent } from '../../machines/user.js';
-import { memoryBroker } from '../../src/broker/memoryBroker.js';
-import { startChatUser, statusOf, type ChatUser } from '../../src/chatUser.js';
+import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
+import { startChatUser, statusOf, type ChatUser } from '../../src/chat/chatUser.js';
 import type { SessionEndReason } from '../../machines/user.js';
 import { ActorDirectory } from './actorDirectory.js';
 import { eventually, type Notification, type Person, type PersonOptions, type QueueAnswer, type SentAnswer, type Status, type World } from './world.js';

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { listen, type RunningChatServer } from '../../src/listen.js';
+import { listen, type RunningChatServer } from '../../src/http/listen.js';
 import type { ChatConfig } from '../../src/config.js';
 
 /** A real mcp-chat on an ephemeral loopback port, quiet unless LOG_LEVEL says otherwise. */

@@ -4,7 +4,7 @@
  * Deliveries may arrive later than the call that caused them, so checks wait for them.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChatBroker, Delivery } from '../../src/broker/port.js';
+import type { ChatBroker, Delivery } from '../../src/chat/broker.js';
 
 export function describeBrokerContract(name: string, makeBroker: () => ChatBroker): void {
   describe(`ChatBroker contract: ${name}`, () => {

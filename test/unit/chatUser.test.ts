@@ -1,7 +1,7 @@
 import type { AnyActorRef } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { memoryBroker } from '../../src/broker/memoryBroker.js';
-import { startChatUser } from '../../src/chatUser.js';
+import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
+import { startChatUser } from '../../src/chat/chatUser.js';
 
 /** A real user actor; `seen` lists the events its presence child hears, as the inspector sees them. */
 function startUser() {

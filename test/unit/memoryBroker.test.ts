@@ -1,4 +1,4 @@
-import { memoryBroker } from '../../src/broker/memoryBroker.js';
+import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
 import { describeBrokerContract } from './brokerContract.js';
 
 describeBrokerContract('memoryBroker', () => memoryBroker());

@@ -1,6 +1,6 @@
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { Ring, SESSION_STREAM, SessionEventStore } from '../../src/sessionEventStore.js';
+import { Ring, SESSION_STREAM, SessionEventStore } from '../../src/session/replay/eventStore.js';
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'message.received', params: { n } });
 const log = (data: string): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data } });

@@ -7,13 +7,13 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
-import type { SessionEndReason } from '../machines/user.js';
-import { startChatUser, type ChatUser } from './chatUser.js';
-import type { ChatServices } from './chatServices.js';
-import { EventFeed } from './eventFeed.js';
-import { toLogMessage, type ChatNotification } from './notifications.js';
-import { SessionEventStore } from './sessionEventStore.js';
-import type { SessionTools } from './tools.js';
+import type { SessionEndReason } from '../../machines/user.js';
+import { startChatUser, type ChatUser } from '../chat/chatUser.js';
+import type { ChatServices } from '../mcp/mcpServer.js';
+import { EventFeed } from './replay/feed.js';
+import { toLogMessage, type ChatNotification } from '../mcp/notifications.js';
+import { SessionEventStore } from './replay/eventStore.js';
+import type { SessionTools } from '../mcp/tools.js';
 
 const LOG_SEVERITY: Record<LoggingLevel, number> = {
   debug: 0,

@@ -11,8 +11,8 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { ChatConfig } from './config.js';
-import type { ChatMetrics, RefusalReason } from './metrics.js';
+import type { ChatConfig } from '../config.js';
+import type { ChatMetrics, RefusalReason } from '../ops/metrics.js';
 
 /** A JSON-RPC error body, as the MCP transports send them. */
 export function jsonRpcError(code: number, message: string) {

@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createActor, type InspectionEvent, type Observer } from 'xstate';
-import { queueMachine } from '../../machines/queue.js';
-import type { RoomEmitted, roomMachine } from '../../machines/room.js';
+import { queueMachine } from '../../../machines/queue.js';
+import type { RoomEmitted, roomMachine } from '../../../machines/room.js';
 import type { ActorRefFrom } from 'xstate';
-import type { ChatBroker, Delivery } from './port.js';
+import type { ChatBroker, Delivery } from '../broker.js';
 
 export interface MemoryBrokerOptions {
   /** Passed to the queue actor (and so to its rooms), e.g. the Stately inspector. */

@@ -2,9 +2,9 @@
  * Why a user's actor did not take an event, as a reason (for metrics) and a sentence
  * that tells the user what to do instead. The actor decided; this only explains.
  */
-import type { UserEvent, UserState } from '../machines/user.js';
-import type { ChatUser } from './chatUser.js';
-import type { RefusalReason } from './metrics.js';
+import type { UserEvent, UserState } from '../../machines/user.js';
+import type { ChatUser } from '../chat/chatUser.js';
+import type { RefusalReason } from '../ops/metrics.js';
 
 export interface Refusal {
   reason: RefusalReason;

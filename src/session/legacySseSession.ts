@@ -11,9 +11,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { ChatSession } from './chatSession.js';
-import type { ChatServices } from './chatServices.js';
-import type { ChatNotification } from './notifications.js';
-import { SESSION_STREAM } from './sessionEventStore.js';
+import type { ChatServices } from '../mcp/mcpServer.js';
+import type { ChatNotification } from '../mcp/notifications.js';
+import { SESSION_STREAM } from './replay/eventStore.js';
 
 export class LegacySseSession extends ChatSession {
   protected readonly transport: SSEServerTransport;

@@ -6,13 +6,13 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SetLevelRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
-import type { ChatBroker } from './broker/port.js';
-import type { UserActor } from './chatUser.js';
-import type { ChatConfig } from './config.js';
-import type { ChatMetrics } from './metrics.js';
+import type { ChatBroker } from '../chat/broker.js';
+import type { UserActor } from '../chat/chatUser.js';
+import type { ChatConfig } from '../config.js';
+import type { ChatMetrics } from '../ops/metrics.js';
 import type { SessionMux } from './sessionMux.js';
-import type { SessionRegistry } from './sessionRegistry.js';
-import type { ChatSession } from './chatSession.js';
+import type { SessionRegistry } from '../session/sessionRegistry.js';
+import type { ChatSession } from '../session/chatSession.js';
 import { registerChatTools } from './tools.js';
 
 export interface ChatServices {

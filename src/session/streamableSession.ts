@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { ChatSession } from './chatSession.js';
-import type { ChatServices } from './chatServices.js';
-import { jsonRpcError } from './httpGuards.js';
-import type { ChatNotification } from './notifications.js';
-import { isBefore, positionId, type SessionPosition } from './sessionEventStore.js';
+import type { ChatServices } from '../mcp/mcpServer.js';
+import { jsonRpcError } from '../http/guards.js';
+import type { ChatNotification } from '../mcp/notifications.js';
+import { isBefore, positionId, type SessionPosition } from './replay/eventStore.js';
 
 export class StreamableSession extends ChatSession {
   protected readonly transport: WebStandardStreamableHTTPServerTransport;

@@ -7,10 +7,10 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { UserEvent } from '../machines/user.js';
-import { statusOf, type ChatUser } from './chatUser.js';
-import type { EventFeed } from './eventFeed.js';
-import type { ChatMetrics } from './metrics.js';
+import type { UserEvent } from '../../machines/user.js';
+import { statusOf, type ChatUser } from '../chat/chatUser.js';
+import type { EventFeed } from '../session/replay/feed.js';
+import type { ChatMetrics } from '../ops/metrics.js';
 import { whyNot, type Refusal } from './refusals.js';
 import { toolSpecs } from './toolSpecs.js';
 

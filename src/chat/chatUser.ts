@@ -4,10 +4,10 @@
  * become notifications. Transports create one per session and know nothing else of it.
  */
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import type { PresenceInput } from '../machines/presence.js';
-import { userMachine, type RateLimit, type UserState } from '../machines/user.js';
-import type { ChatBroker } from './broker/port.js';
-import { toNotification, type ChatNotification } from './notifications.js';
+import type { PresenceInput } from '../../machines/presence.js';
+import { userMachine, type RateLimit, type UserState } from '../../machines/user.js';
+import type { ChatBroker } from './broker.js';
+import { toNotification, type ChatNotification } from '../mcp/notifications.js';
 
 export type UserActor = Actor<typeof userMachine>;
 

@@ -3,7 +3,7 @@
  * Method names and params are the product contract (SPEC §4); nothing else in the
  * server spells them.
  */
-import type { DepartureReason, UserEmitted } from '../machines/user.js';
+import type { DepartureReason, UserEmitted } from '../../machines/user.js';
 
 export type ChatNotification =
   | { method: 'chatroom.found'; params: { room_id: string } }

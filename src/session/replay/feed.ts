@@ -3,8 +3,8 @@
  * of the session's stream, read by cursor, with a wait for the next one. It reads the
  * same ring the SSE stream replays from, so both channels carry the same ids.
  */
-import type { ChatNotificationMethod } from './notifications.js';
-import type { ChatEntry, Ring } from './sessionEventStore.js';
+import type { ChatNotificationMethod } from '../../mcp/notifications.js';
+import type { ChatEntry, Ring } from './eventStore.js';
 
 export interface FeedEvent {
   id: string;

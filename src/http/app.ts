@@ -10,17 +10,17 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
-import { memoryBroker } from './broker/memoryBroker.js';
-import type { ChatBroker } from './broker/port.js';
-import { startMcpServer, type ChatServices } from './chatServices.js';
-import { defaultConfig, type ChatConfig } from './config.js';
-import { originGuard, readJsonRpcBody, refuseHttp, tokenGuard } from './httpGuards.js';
-import { createMetrics, type LiveCounts } from './metrics.js';
-import type { ChatSession } from './chatSession.js';
-import { LegacySseSession } from './legacySseSession.js';
-import { SessionMux } from './sessionMux.js';
-import { SessionRegistry } from './sessionRegistry.js';
-import { StreamableSession } from './streamableSession.js';
+import { memoryBroker } from '../chat/broker/memoryBroker.js';
+import type { ChatBroker } from '../chat/broker.js';
+import { startMcpServer, type ChatServices } from '../mcp/mcpServer.js';
+import { defaultConfig, type ChatConfig } from '../config.js';
+import { originGuard, readJsonRpcBody, refuseHttp, tokenGuard } from './guards.js';
+import { createMetrics, type LiveCounts } from '../ops/metrics.js';
+import type { ChatSession } from '../session/chatSession.js';
+import { LegacySseSession } from '../session/legacySseSession.js';
+import { SessionMux } from '../mcp/sessionMux.js';
+import { SessionRegistry } from '../session/sessionRegistry.js';
+import { StreamableSession } from '../session/streamableSession.js';
 
 export interface ChatServerOptions {
   config?: Partial<ChatConfig>;

@@ -16,7 +16,7 @@
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { isChatNotification, type ChatNotificationMessage } from './notifications.js';
+import { isChatNotification, type ChatNotificationMessage } from '../../mcp/notifications.js';
 
 /** The SDK transport's name for the standalone GET stream. */
 export const SESSION_STREAM = '_GET_stream';
