@@ -20,6 +20,10 @@ export interface ChatConfig {
   maxBodyBytes: number;
   /** Sessions open at once (HTTP 503 for more). */
   maxSessions: number;
+  /** How long a request's line and headers may take to arrive, in ms (then 408, closed). */
+  headersTimeoutMs: number;
+  /** How long a whole request, body included, may take to arrive, in ms; not its response. */
+  requestTimeoutMs: number;
   /** `wait_for_events` calls one user may have in flight at once. */
   maxWaitsPerUser: number;
   /** Origins a browser may call from; `*` in a port matches any port. */
@@ -74,6 +78,8 @@ export const settings = [
   { key: 'messageBurst', flag: 'message-burst', env: 'MCP_CHAT_MESSAGE_BURST', description: 'Messages a user may send at once before the rate applies', defaultValue: 20, parse: integer(1, 100_000) },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: 'MCP_CHAT_MAX_BODY_BYTES', description: 'Largest request body, in bytes', defaultValue: 262_144, parse: integer(1024, 64 * 1024 * 1024) },
   { key: 'maxSessions', flag: 'max-sessions', env: 'MCP_CHAT_MAX_SESSIONS', description: 'Sessions open at once', defaultValue: 20_000, parse: integer(1, 10_000_000) },
+  { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'MCP_CHAT_HEADERS_TIMEOUT_MS', description: "How long a request's line and headers may take to arrive, in ms", defaultValue: 10_000, parse: integer(1_000, 3_600_000) },
+  { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MCP_CHAT_REQUEST_TIMEOUT_MS', description: 'How long a whole request, body included, may take to arrive, in ms (a response may last longer)', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
   { key: 'maxWaitsPerUser', flag: 'max-waits-per-user', env: 'MCP_CHAT_MAX_WAITS_PER_USER', description: 'wait_for_events calls one user may have in flight', defaultValue: 2, parse: integer(1, 100) },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },
@@ -119,6 +125,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
       );
     config[setting.key] = value;
   }
+  // Node refuses a head timeout longer than the whole request's: say which flags to fix.
+  if ((config.headersTimeoutMs as number) > (config.requestTimeoutMs as number))
+    throw new ConfigError(
+      `--headers-timeout-ms (${config.headersTimeoutMs}) cannot be more than --request-timeout-ms (${config.requestTimeoutMs}): the headers are part of the request.`,
+    );
   return { ...(config as unknown as ChatConfig), help: parsed.values.help === true };
 }
 

@@ -1,26 +1,64 @@
 /**
  * Serves a chat server over Node's HTTP: `listen()` resolves once the port is bound,
  * with the URL of the MCP endpoint and a `close()` that ends every session first.
+ * A request's head and body must arrive in time, and TCP keep-alive notices peers that
+ * vanished.
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { serve } from '@hono/node-server';
 import { createChatServer, type ChatServer, type ChatServerOptions } from './app.js';
 
 /** How long closing streams get to flush their last events before sockets are cut. */
 const FLUSH_MS = 1_000;
 
+/**
+ * How long an idle keep-alive connection stays open between requests. Node's default
+ * (5 s) races clients that keep idle sockets for about as long without reading the
+ * `Keep-Alive: timeout` hint (httpx, the Python SDK's client, keeps them 5 s): a POST
+ * sent on a socket the server is closing fails with ECONNRESET. 65 s outlasts those
+ * and the 60 s idle timeouts of common proxies and load balancers. Clients that read
+ * the hint (undici, behind fetch) stop reusing a socket 2 s before it, and Node
+ * closes 1 s after it, so they keep a 3 s margin whatever the value.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/**
+ * Idle time before TCP keep-alive probes a connection. Node 20's libuv then probes
+ * every second, ten times (TCP_KEEPINTVL 1, TCP_KEEPCNT 10), so a peer that vanished
+ * from a quiet connection is noticed within about 40 s. A connection with unacknowledged
+ * data (an SSE stream's keep-alive comments) is left to TCP's retransmission limit
+ * instead.
+ */
+const TCP_KEEP_ALIVE_DELAY_MS = 30_000;
+
 export interface RunningChatServer extends ChatServer {
   readonly url: URL;
-  readonly httpServer: ServerType;
+  readonly httpServer: Server;
   close(): Promise<void>;
 }
 
 export async function listen(options: ChatServerOptions = {}): Promise<RunningChatServer> {
   const chat = createChatServer(options);
-  const { host, port } = chat.services.config;
-  const httpServer = await new Promise<ServerType>((resolve, reject) => {
-    const server = serve({ fetch: chat.app.fetch, hostname: host, port }, () => resolve(server));
-    server.once('error', reject);
+  const { config } = chat.services;
+  const httpServer = serve({
+    fetch: chat.app.fetch,
+    hostname: config.host,
+    port: config.port,
+    serverOptions: {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      // Node checks both timeouts on this interval (30 s by default): check often
+      // enough that a stalled request goes within its timeout plus a second at most.
+      connectionsCheckingInterval: Math.min(1_000, Math.ceil(config.headersTimeoutMs / 4)),
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelay: TCP_KEEP_ALIVE_DELAY_MS,
+    },
+  }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('listening', resolve);
+    httpServer.once('error', reject);
   });
   const address = httpServer.address() as AddressInfo;
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -34,10 +72,8 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
         httpServer.close(() => resolve());
         // Ended sessions finish their streams (the last notifications are still being
         // written); idle keep-alive sockets go now, anything left after a moment goes too.
-        if ('closeIdleConnections' in httpServer) httpServer.closeIdleConnections();
-        const force = setTimeout(() => {
-          if ('closeAllConnections' in httpServer) httpServer.closeAllConnections();
-        }, FLUSH_MS);
+        httpServer.closeIdleConnections();
+        const force = setTimeout(() => httpServer.closeAllConnections(), FLUSH_MS);
         force.unref();
       });
     },

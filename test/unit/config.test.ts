@@ -30,10 +30,24 @@ describe('configuration in one place', () => {
     [['--messages-per-second', 'fast'], '--messages-per-second'],
     [['--log-level', 'loud'], '--log-level'],
     [['--token', 'short'], '--token'],
+    [['--headers-timeout-ms', '0'], '--headers-timeout-ms'],
+    [['--request-timeout-ms', 'soon'], '--request-timeout-ms'],
+    [['--headers-timeout-ms', '40000'], '--request-timeout-ms'],
     [['--no-such-flag'], 'no-such-flag'],
   ])('fails fast on %j, naming %s', (argv, named) => {
     expect(() => loadConfig(argv, {})).toThrow(ConfigError);
     expect(() => loadConfig(argv, {})).toThrow(named);
+  });
+
+  it('takes the connection limits from flags and env, with defaults that fit together', () => {
+    expect(loadConfig(['--headers-timeout-ms', '2000', '--request-timeout-ms', '4000'], {})).toMatchObject({ headersTimeoutMs: 2000, requestTimeoutMs: 4000 });
+    expect(loadConfig([], { MCP_CHAT_REQUEST_TIMEOUT_MS: '60000' })).toMatchObject({ requestTimeoutMs: 60000 });
+    // Node refuses a head timeout longer than the whole request's.
+    expect(defaultConfig.headersTimeoutMs).toBeLessThanOrEqual(defaultConfig.requestTimeoutMs);
+  });
+
+  it('names the flag of a bad connection limit given in the environment', () => {
+    expect(() => loadConfig([], { MCP_CHAT_REQUEST_TIMEOUT_MS: '5000' })).toThrow(/--headers-timeout-ms \(10000\) cannot be more than --request-timeout-ms \(5000\)/);
   });
 
   it('never echoes a bad token', () => {
