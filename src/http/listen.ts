@@ -1,13 +1,15 @@
 /**
  * Serves a chat server over Node's HTTP: `listen()` resolves once the port is bound,
  * with the URL of the MCP endpoint and a `close()` that ends every session first.
- * A request's head and body must arrive in time, and TCP keep-alive notices peers that
+ * Connections are held to the configured limits: a request's head and body must arrive
+ * in time, connections over the cap are refused, and TCP keep-alive notices peers that
  * vanished.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createChatServer, type ChatServer, type ChatServerOptions } from './app.js';
+import { guardConnections } from './connections.js';
 
 /** How long closing streams get to flush their last events before sockets are cut. */
 const FLUSH_MS = 1_000;
@@ -40,7 +42,7 @@ export interface RunningChatServer extends ChatServer {
 
 export async function listen(options: ChatServerOptions = {}): Promise<RunningChatServer> {
   const chat = createChatServer(options);
-  const { config } = chat.services;
+  const { config, metrics } = chat.services;
   const httpServer = serve({
     fetch: chat.app.fetch,
     hostname: config.host,
@@ -56,9 +58,17 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
       keepAliveInitialDelay: TCP_KEEP_ALIVE_DELAY_MS,
     },
   }) as Server;
+  // `serve` binds in a later tick: the guard is in place before the first connection.
+  const connections = guardConnections(httpServer, {
+    maxConnections: config.maxConnections,
+    onRefused: () => metrics.refused('server_full'),
+  });
   await new Promise<void>((resolve, reject) => {
     httpServer.once('listening', resolve);
-    httpServer.once('error', reject);
+    httpServer.once('error', (error) => {
+      connections.close();
+      reject(error);
+    });
   });
   const address = httpServer.address() as AddressInfo;
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -68,6 +78,7 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
     httpServer,
     async close() {
       await chat.close();
+      connections.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         // Ended sessions finish their streams (the last notifications are still being

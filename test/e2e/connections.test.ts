@@ -64,6 +64,10 @@ async function allClosed(connections: RawConnection[], ms: number): Promise<void
   await Promise.race([Promise.all(connections.map((c) => c.closed)), sleep(ms)]);
 }
 
+function getHealthz(url: URL): string {
+  return `GET /healthz HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`;
+}
+
 let server: RunningChatServer | undefined;
 const clients: ChatClient[] = [];
 const connections: RawConnection[] = [];
@@ -132,5 +136,35 @@ describe('requests that never finish arriving', () => {
     expect((await alice.waitFor('message.received', sent)).map((m) => m.message)).toEqual(expected('b'));
     // Their event streams stayed open throughout: never cut, so never resumed.
     expect([alice.stats.resumes, bob.stats.resumes]).toEqual([0, 0]);
+  });
+});
+
+describe('--max-connections', () => {
+  it('answers a connection over the cap with 503 and Retry-After, closes it, and serves again once one closes', async () => {
+    const { url } = await start({ maxConnections: 5 });
+    const served = await Promise.all(Array.from({ length: 5 }, () => raw(url)));
+    for (const connection of served) {
+      connection.socket.write(getHealthz(url));
+      expect(await connection.until((t) => t.includes('"status":"ok"'))).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    }
+
+    const over = await raw(url);
+    over.socket.write(getHealthz(url));
+    await over.until(() => false);
+    expect(over.closedAt).toBeDefined();
+    const [head, body] = over.text.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    expect(head).toMatch(/\r\nRetry-After: \d+\r\n/i);
+    expect(JSON.parse(body!)).toMatchObject({ jsonrpc: '2.0', error: { code: -32000, message: expect.stringMatching(/too many open connections/) } });
+
+    served[0]!.socket.destroy();
+    let answer = '';
+    for (let attempt = 0; attempt < 50 && !answer.startsWith('HTTP/1.1 200'); attempt += 1) {
+      if (attempt > 0) await sleep(100);
+      const next = await raw(url);
+      next.socket.write(getHealthz(url));
+      answer = await next.until((t) => t.includes('\r\n\r\n'));
+    }
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   });
 });

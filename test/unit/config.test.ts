@@ -32,6 +32,7 @@ describe('configuration in one place', () => {
     [['--token', 'short'], '--token'],
     [['--headers-timeout-ms', '0'], '--headers-timeout-ms'],
     [['--request-timeout-ms', 'soon'], '--request-timeout-ms'],
+    [['--max-connections', '0'], '--max-connections'],
     [['--headers-timeout-ms', '40000'], '--request-timeout-ms'],
     [['--no-such-flag'], 'no-such-flag'],
   ])('fails fast on %j, naming %s', (argv, named) => {
@@ -41,12 +42,15 @@ describe('configuration in one place', () => {
 
   it('takes the connection limits from flags and env, with defaults that fit together', () => {
     expect(loadConfig(['--headers-timeout-ms', '2000', '--request-timeout-ms', '4000'], {})).toMatchObject({ headersTimeoutMs: 2000, requestTimeoutMs: 4000 });
-    expect(loadConfig([], { MCP_CHAT_REQUEST_TIMEOUT_MS: '60000' })).toMatchObject({ requestTimeoutMs: 60000 });
+    expect(loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: '64' })).toMatchObject({ maxConnections: 64 });
     // Node refuses a head timeout longer than the whole request's.
     expect(defaultConfig.headersTimeoutMs).toBeLessThanOrEqual(defaultConfig.requestTimeoutMs);
+    // Every session may hold a stream and still leave connections for its requests.
+    expect(defaultConfig.maxConnections).toBeGreaterThan(defaultConfig.maxSessions);
   });
 
   it('names the flag of a bad connection limit given in the environment', () => {
+    expect(() => loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: 'many' })).toThrow(/--max-connections \(MCP_CHAT_MAX_CONNECTIONS\) cannot be "many"/);
     expect(() => loadConfig([], { MCP_CHAT_REQUEST_TIMEOUT_MS: '5000' })).toThrow(/--headers-timeout-ms \(10000\) cannot be more than --request-timeout-ms \(5000\)/);
   });
 
