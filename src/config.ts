@@ -26,6 +26,8 @@ export interface ChatConfig {
   requestTimeoutMs: number;
   /** Client connections open at once (a raw HTTP 503 for more). */
   maxConnections: number;
+  /** How long a response may wait on a client that stopped reading before its connection is closed, in ms. */
+  stalledStreamMs: number;
   /** `wait_for_events` calls one user may have in flight at once. */
   maxWaitsPerUser: number;
   /** Origins a browser may call from; `*` in a port matches any port. */
@@ -83,6 +85,7 @@ export const settings = [
   { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'MCP_CHAT_HEADERS_TIMEOUT_MS', description: "How long a request's line and headers may take to arrive, in ms", defaultValue: 10_000, parse: integer(1_000, 3_600_000) },
   { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MCP_CHAT_REQUEST_TIMEOUT_MS', description: 'How long a whole request, body included, may take to arrive, in ms (a response may last longer)', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
   { key: 'maxConnections', flag: 'max-connections', env: 'MCP_CHAT_MAX_CONNECTIONS', description: 'Client connections open at once', defaultValue: 25_000, parse: integer(1, 10_000_000) },
+  { key: 'stalledStreamMs', flag: 'stalled-stream-ms', env: 'MCP_CHAT_STALLED_STREAM_MS', description: 'How long a response may wait on a client that stopped reading before its connection is closed, in ms', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
   { key: 'maxWaitsPerUser', flag: 'max-waits-per-user', env: 'MCP_CHAT_MAX_WAITS_PER_USER', description: 'wait_for_events calls one user may have in flight', defaultValue: 2, parse: integer(1, 100) },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },

@@ -2,8 +2,8 @@
  * Serves a chat server over Node's HTTP: `listen()` resolves once the port is bound,
  * with the URL of the MCP endpoint and a `close()` that ends every session first.
  * Connections are held to the configured limits: a request's head and body must arrive
- * in time, connections over the cap are refused, and TCP keep-alive notices peers that
- * vanished.
+ * in time, connections over the cap are refused, a response stuck behind a client that
+ * stopped reading is closed, and TCP keep-alive notices peers that vanished.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,7 +30,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
  * every second, ten times (TCP_KEEPINTVL 1, TCP_KEEPCNT 10), so a peer that vanished
  * from a quiet connection is noticed within about 40 s. A connection with unacknowledged
  * data (an SSE stream's keep-alive comments) is left to TCP's retransmission limit
- * instead.
+ * instead, or to the stall sweep once its bytes pile up.
  */
 const TCP_KEEP_ALIVE_DELAY_MS = 30_000;
 
@@ -42,7 +42,7 @@ export interface RunningChatServer extends ChatServer {
 
 export async function listen(options: ChatServerOptions = {}): Promise<RunningChatServer> {
   const chat = createChatServer(options);
-  const { config, metrics } = chat.services;
+  const { config, log, metrics } = chat.services;
   const httpServer = serve({
     fetch: chat.app.fetch,
     hostname: config.host,
@@ -61,7 +61,10 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
   // `serve` binds in a later tick: the guard is in place before the first connection.
   const connections = guardConnections(httpServer, {
     maxConnections: config.maxConnections,
+    stalledMs: config.stalledStreamMs,
     onRefused: () => metrics.refused('server_full'),
+    onStalled: (socket) =>
+      log.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'closed a connection whose client stopped reading its response'),
   });
   await new Promise<void>((resolve, reject) => {
     httpServer.once('listening', resolve);

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatConfig } from '../../src/config.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
-import { startTestServer } from '../support/server.js';
+import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
+import { health, startTestServer } from '../support/server.js';
 
 /** Slack on every bound, for a loaded machine: these tests check bounds, never speed. */
 const MARGIN_MS = 4_000;
@@ -166,5 +167,76 @@ describe('--max-connections', () => {
       answer = await next.until((t) => t.includes('\r\n\r\n'));
     }
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  });
+});
+
+/** Opens a session whose event stream is read only until it carries the chat, then never again. */
+type StalledReader = (url: URL) => Promise<RawConnection>;
+
+/** Streamable HTTP: the session's standalone GET stream, opened by hand. */
+const streamableReader: StalledReader = async (url) => {
+  const sessionId = await openRawSession(url);
+  const entered = await fetch(url, {
+    method: 'POST',
+    headers: jsonHeaders(sessionId),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'enter_queue', arguments: {} } }),
+  });
+  expect(rpcAnswerOf(await entered.text())?.result?.structuredContent).toMatchObject({ status: 'waiting' });
+  const stream = await raw(url);
+  const headers = Object.entries({ ...jsonHeaders(sessionId), accept: 'text/event-stream' }).map(([name, value]) => `${name}: ${value}\r\n`);
+  stream.socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n${headers.join('')}\r\n`);
+  expect(await stream.until((t) => t.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  return stream;
+};
+
+/** Legacy HTTP+SSE: GET /sse, with every answer coming back on that stream. */
+const legacyReader: StalledReader = async (url) => {
+  const stream = await raw(url);
+  stream.socket.write(`GET /sse HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`);
+  const endpoint = /data: (\/messages\?sessionId=[0-9a-f-]+)/.exec(await stream.until((t) => /sessionId=[0-9a-f-]{36}/.test(t)))?.[1];
+  const post = async (message: Record<string, unknown>) => {
+    const response = await fetch(new URL(endpoint!, url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message) });
+    await response.text();
+  };
+  await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1.0.0' } } });
+  await stream.until((t) => t.includes('"id":0'));
+  await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  await post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'enter_queue', arguments: {} } });
+  expect(await stream.until((t) => t.includes('"id":1'))).toContain('waiting');
+  return stream;
+};
+
+describe('a client that stops reading its event stream', () => {
+  const STALLED_MS = 1_000;
+  const MESSAGE = 'x'.repeat(100_000);
+
+  it.each([
+    ['Streamable HTTP', streamableReader],
+    ['legacy HTTP+SSE', legacyReader],
+  ])('%s: its connection is closed within the bound; the server and its partner carry on', async (_transport, openReader) => {
+    const { url } = await start({ stalledStreamMs: STALLED_MS, maxMessageLength: MESSAGE.length, messagesPerSecond: 1_000, messageBurst: 1_000 });
+    const reader = await openReader(url);
+    const partner = await client(url, 'partner');
+    const { room_id: roomId } = await partner.call('enter_queue');
+    expect(await reader.until((t) => t.includes(String(roomId)))).toContain('chatroom.found');
+    reader.socket.pause();
+
+    // 10 MB for the reader, far more than the socket buffers between the two can hold.
+    const answers: unknown[] = [];
+    for (let n = 0; n < 100; n += 1) {
+      answers.push((await partner.call('send_message', { room_id: roomId, message: MESSAGE })).status);
+      await sleep(10);
+    }
+    // A paused socket notices no close: the reader looks once the bound has passed. Had
+    // the server kept the connection, the reader would now take every byte and stay open.
+    await sleep(STALLED_MS + MARGIN_MS);
+    reader.socket.resume();
+    await reader.until(() => false, MARGIN_MS);
+
+    expect(reader.closedAt).toBeDefined();
+    expect(reader.text.length).toBeLessThan(100 * MESSAGE.length);
+    expect(new Set(answers)).toEqual(new Set(['sent']));
+    expect((await partner.call('get_status')).state).toBe('chatting');
+    expect((await health(server!)).status).toBe('ok');
   });
 });

@@ -33,6 +33,7 @@ describe('configuration in one place', () => {
     [['--headers-timeout-ms', '0'], '--headers-timeout-ms'],
     [['--request-timeout-ms', 'soon'], '--request-timeout-ms'],
     [['--max-connections', '0'], '--max-connections'],
+    [['--stalled-stream-ms', '-1'], '--stalled-stream-ms'],
     [['--headers-timeout-ms', '40000'], '--request-timeout-ms'],
     [['--no-such-flag'], 'no-such-flag'],
   ])('fails fast on %j, naming %s', (argv, named) => {
@@ -42,7 +43,7 @@ describe('configuration in one place', () => {
 
   it('takes the connection limits from flags and env, with defaults that fit together', () => {
     expect(loadConfig(['--headers-timeout-ms', '2000', '--request-timeout-ms', '4000'], {})).toMatchObject({ headersTimeoutMs: 2000, requestTimeoutMs: 4000 });
-    expect(loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: '64' })).toMatchObject({ maxConnections: 64 });
+    expect(loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: '64', MCP_CHAT_STALLED_STREAM_MS: '5000' })).toMatchObject({ maxConnections: 64, stalledStreamMs: 5000 });
     // Node refuses a head timeout longer than the whole request's.
     expect(defaultConfig.headersTimeoutMs).toBeLessThanOrEqual(defaultConfig.requestTimeoutMs);
     // Every session may hold a stream and still leave connections for its requests.
