@@ -21,7 +21,7 @@ export interface WaitingUser {
   avoid: string | null;
 }
 
-export interface QueueContext {
+interface QueueContext {
   waiting: WaitingUser[];
   /** Ids of the rooms this queue spawned that have not ended yet. */
   rooms: string[];

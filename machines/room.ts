@@ -20,7 +20,7 @@ export interface RoomInput {
   members: readonly [string, string];
 }
 
-export interface RoomContext extends RoomInput {
+interface RoomContext extends RoomInput {
   /** The `seq` of the last relayed message; the first message is 1. */
   seq: number;
 }
@@ -31,7 +31,7 @@ export type RoomEvent =
   | { type: 'room.shutdown' };
 
 /** A message as the room relays it: numbered, stamped, addressed. */
-export interface RelayedMessage {
+interface RelayedMessage {
   roomId: string;
   from: string;
   to: string;

@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { createChatServer, type ChatServer, type ChatServerOptions } from './app.js';
+import { createChatServer, type ChatServer, type ChatServerOptions } from '../server.js';
 
 /** How long closing streams get to flush their last events before sockets are cut. */
 const FLUSH_MS = 1_000;
