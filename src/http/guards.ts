@@ -9,12 +9,9 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ChatConfig } from '../config.js';
+import { jsonRpcError } from '../mcp/jsonRpc.js';
 import type { ChatMetrics, RefusalReason } from '../ops/metrics.js';
 
-/** A JSON-RPC error body, as the MCP transports send them. */
-export function jsonRpcError(code: number, message: string) {
-  return { jsonrpc: '2.0' as const, error: { code, message }, id: null };
-}
 
 /** Answers a refusal: counted, logged by the caller if it wishes, and explained. */
 export function refuseHttp(

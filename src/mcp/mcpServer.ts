@@ -26,6 +26,13 @@ const INSTRUCTIONS = [
 /**
  * The MCP server of every session: tools and `logging/setLevel` are registered once,
  * and each call works on the session `mux` says it came from.
+ *
+ * What the SDK's Server keeps per connection is kept once here: each session's
+ * `initialize` overwrites its `_clientCapabilities` and `_clientVersion`. Nothing may
+ * read them: no handler asks a client for anything (sampling, elicitation, roots) or
+ * adapts to its version. Per-session state lives in the session (its log level, its
+ * user); a tool that must ask its client something needs the capabilities of that
+ * session, which the session would then record from its own `initialize`.
  */
 export function startMcpServer(mux: SessionMux<McpSession>, config: ChatConfig, metrics: ChatMetrics): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false }, logging: {} }, instructions: INSTRUCTIONS });

@@ -9,7 +9,6 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { UserEvent } from '../../machines/user.js';
 import { statusOf, type ChatUser } from '../chat/chatUser.js';
-import type { EventFeed } from '../session/replay/feed.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { whyNot, type Refusal } from './refusals.js';
 import { toolSpecs } from './toolSpecs.js';
@@ -21,10 +20,22 @@ export interface ToolLimits {
   maxWaitsPerUser: number;
 }
 
+/** A user's events as `wait_for_events` reads them (the session's feed, src/session/replay/feed.ts). */
+export interface EventReader {
+  /** A client's cursor as a position; undefined when it is not one this reader gave. */
+  parseCursor(after: string | undefined): number | undefined;
+  hasAfter(cursor: number): boolean;
+  /** Calls being held for events now. */
+  readonly held: number;
+  /** Holds until an event comes after `from()`, `deadline` passes, or `signal` aborts. */
+  hold(from: () => number, deadline: number, signal: AbortSignal): Promise<void>;
+  read(cursor: number): { events: { id: string; method: string; params: Record<string, unknown> }[]; cursor: string; missed: number };
+}
+
 /** What the tools work on for one session. */
 export interface SessionTools {
   readonly user: ChatUser;
-  readonly feed: EventFeed;
+  readonly feed: EventReader;
 }
 
 export interface ToolOptions {

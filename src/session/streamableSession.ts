@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
-import { jsonRpcError } from '../http/guards.js';
+import { jsonRpcError } from '../mcp/jsonRpc.js';
 import type { ChatNotification } from '../mcp/notifications.js';
 import { isBefore, positionId, type SessionPosition } from './replay/eventStore.js';
 
