@@ -87,7 +87,7 @@ function main(): number {
   const last = checkpoints.at(-1)!;
   const perTenThousand = ((last.heap - first.heap) / (last.rooms - first.rooms)) * 10_000;
   console.log(
-    `growth per 10,000 rooms: ${kb(perTenThousand)} (${kb(perTenThousand / 10_000)} a room, ` +
+    `growth per 10,000 rooms: ${kb(perTenThousand)} (${(perTenThousand / 10_000).toFixed(1)} bytes a room, ` +
       `from ${first.rooms.toLocaleString('en-US')} to ${last.rooms.toLocaleString('en-US')} rooms) in ${elapsed()}`,
   );
 
