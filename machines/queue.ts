@@ -4,16 +4,24 @@
  * Holds waiting users in arrival order. When a user joins, it is paired with the
  * earliest waiting user it may meet (not the partner either of them just left), and
  * the queue spawns a room actor (`room:<roomId>`) for the pair; otherwise it waits at
- * the tail. Ended rooms are stopped and forgotten.
+ * the tail. A room that closes says `room.ended`, and the queue stops and forgets it.
+ *
+ * No event type the queue takes names a room: XState caches what it finds for each
+ * event type a machine is asked about, for the life of the process, so one type per
+ * room would grow with every room ever served (hence `room.ended`, not the
+ * `xstate.done.actor.<roomId>` a final room would send). A room that fails still
+ * sends `xstate.error.actor.<roomId>`; the queue does not handle it, so XState fails
+ * the queue with the room's error (the broker reports it and pairs no one again):
+ * one such type per failed queue, not per room.
  *
  * States: `open` (the queue never ends on its own).
  * Takes:  `queue.join` (with the id the room gets if this join makes a pair),
  *         `queue.leave`, `queue.shutdown` (empties the line and closes every room),
- *         and the `xstate.done.actor.*` of its rooms.
+ *         and `room.ended` from its rooms.
  * Emits:  `queue.paired` (room id and both members, earliest first).
  */
 import { assign, emit, enqueueActions, setup } from 'xstate';
-import { roomMachine } from './room.js';
+import { roomMachine, type RoomEnded } from './room.js';
 
 export interface WaitingUser {
   userId: string;
@@ -21,7 +29,7 @@ export interface WaitingUser {
   avoid: string | null;
 }
 
-export interface QueueContext {
+interface QueueContext {
   waiting: WaitingUser[];
   /** Ids of the rooms this queue spawned that have not ended yet. */
   rooms: string[];
@@ -31,7 +39,7 @@ export type QueueEvent =
   | { type: 'queue.join'; userId: string; avoid: string | null; roomId: string }
   | { type: 'queue.leave'; userId: string }
   | { type: 'queue.shutdown' }
-  | { type: `xstate.done.actor.${string}`; actorId?: string };
+  | RoomEnded;
 
 export type QueueEmitted = {
   type: 'queue.paired';
@@ -90,10 +98,9 @@ export const queueMachine = setup({
       for (const roomId of context.rooms) enqueue.sendTo(roomId, { type: 'room.shutdown' });
     }),
     forgetRoom: enqueueActions(({ context, event, enqueue }) => {
-      if (!('actorId' in event) || !event.actorId) return;
-      const roomId = event.actorId;
-      enqueue.stopChild(roomId);
-      enqueue.assign({ rooms: context.rooms.filter((id) => id !== roomId) });
+      if (event.type !== 'room.ended') return;
+      enqueue.stopChild(event.roomId);
+      enqueue.assign({ rooms: context.rooms.filter((id) => id !== event.roomId) });
     }),
   },
 }).createMachine({
@@ -110,7 +117,7 @@ export const queueMachine = setup({
         ],
         'queue.leave': { actions: 'removeUser' },
         'queue.shutdown': { actions: 'closeEveryRoom' },
-        'xstate.done.actor.*': { actions: 'forgetRoom' },
+        'room.ended': { actions: 'forgetRoom' },
       },
     },
   },

@@ -37,7 +37,7 @@ export interface UserInput {
 }
 
 /** The send budget: `tokens` as of time `at` (ms, the clock of the events that spend them). */
-export interface SendBudget {
+interface SendBudget {
   tokens: number;
   at: number;
 }
@@ -49,7 +49,7 @@ export interface Receipt {
   sentAt: string;
 }
 
-export interface UserContext extends UserInput {
+interface UserContext extends UserInput {
   roomId: string | null;
   partnerId: string | null;
   /** The receipt for the last message this user sent: what `send_message` answers. */
@@ -89,7 +89,7 @@ const roomIdOf = (event: UserEvent): string | undefined =>
   'roomId' in event ? event.roomId : undefined;
 
 /** The budget refilled up to `at`, never above the burst. */
-export const budgetAt = ({ budget, rate }: Pick<UserContext, 'budget' | 'rate'>, at: number): SendBudget => ({
+const budgetAt = ({ budget, rate }: Pick<UserContext, 'budget' | 'rate'>, at: number): SendBudget => ({
   tokens: Math.min(rate.burst, budget.tokens + (Math.max(0, at - budget.at) * rate.perSecond) / 1000),
   at: Math.max(at, budget.at),
 });

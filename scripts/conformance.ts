@@ -20,7 +20,8 @@ const SCENARIOS = [
 async function main(): Promise<number> {
   const suite = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/dist/index.js');
   const node = node22();
-  const { child, url } = await spawnServer();
+  const server = await spawnServer();
+  const { url } = server;
   const failed: string[] = [];
   try {
     for (const scenario of SCENARIOS) {
@@ -38,7 +39,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    child.kill('SIGTERM');
+    await server.stop();
   }
   process.stdout.write(`conformance: ${SCENARIOS.length - failed.length} passed, ${failed.length} failed\n`);
   return failed.length === 0 ? 0 : 1;

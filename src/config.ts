@@ -67,7 +67,7 @@ const secret = (raw: string) => (raw.length >= 16 && !/\s/.test(raw) ? raw : und
 const optionalPort = (raw: string) => (raw === 'off' || raw === 'false' ? null : raw === 'true' ? DEFAULT_INSPECT_PORT : integer(1, 65535)(raw));
 
 /** The port `--inspect` without a value uses (the inspector bridge's own default). */
-export const DEFAULT_INSPECT_PORT = 8080;
+const DEFAULT_INSPECT_PORT = 8080;
 
 /** Every setting: what `--help` and the README table list. */
 export const settings = [

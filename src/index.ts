@@ -1,4 +1,4 @@
-export { createChatServer, type ChatServer, type ChatServerOptions } from './http/app.js';
+export { createChatServer, type ChatServer, type ChatServerOptions } from './server.js';
 export { listen, type RunningChatServer } from './http/listen.js';
 export { memoryBroker } from './chat/broker/memoryBroker.js';
 export type { ChatBroker, Delivery, BrokerStats } from './chat/broker.js';

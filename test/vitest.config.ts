@@ -8,6 +8,7 @@ export default defineConfig({
     testTimeout: 120_000, // a bound against hangs; tests never assert on speed
     hookTimeout: 30_000,
     pool: 'forks',
+    setupFiles: ['test/support/leakCheck.ts'],
     reporters: ['default', './test/summaryReporter.ts'],
   },
 });

@@ -1,13 +1,18 @@
 /**
  * A user actor wired to the broker: its intents (`queue.join`, `room.send`, …) become
  * broker calls, the broker's deliveries become its events, and its news for the client
- * become notifications. Transports create one per session and know nothing else of it.
+ * (`chat.matched`, `chat.received`, `chat.partnerLeft`) go to `notify`, which the
+ * session turns into the wire's notifications (src/mcp/notifications.ts).
  */
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { PresenceInput } from '../../machines/presence.js';
-import { userMachine, type RateLimit, type UserState } from '../../machines/user.js';
+import { userMachine, type RateLimit, type UserEmitted, type UserState } from '../../machines/user.js';
 import type { ChatBroker } from './broker.js';
-import { toNotification, type ChatNotification } from '../mcp/notifications.js';
+
+/** What a user actor tells its client about: its news, not its intents for the broker. */
+export type UserNews = Extract<UserEmitted, { type: 'chat.matched' | 'chat.received' | 'chat.partnerLeft' }>;
+const NEWS = new Set<UserEmitted['type']>(['chat.matched', 'chat.received', 'chat.partnerLeft']);
+const isNews = (event: UserEmitted): event is UserNews => NEWS.has(event.type);
 
 export type UserActor = Actor<typeof userMachine>;
 
@@ -29,7 +34,7 @@ export interface ChatUserOptions {
   presence: PresenceInput;
   rate: RateLimit;
   broker: ChatBroker;
-  notify: (notification: ChatNotification) => void;
+  notify: (news: UserNews) => void;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Holds the actor from its start until it stops. */
   live?: Set<UserActor>;
@@ -42,8 +47,7 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
   actor.on('room.send', (e) => broker.send(e.roomId, e.userId, e.text));
   actor.on('room.leave', (e) => broker.leaveRoom(e.roomId, e.userId, e.reason));
   actor.on('*', (e) => {
-    const notification = toNotification(e);
-    if (notification) notify(notification);
+    if (isNews(e)) notify(e);
   });
   const detach = broker.attach(userId, (delivery) => actor.send(delivery));
   const release = () => {

@@ -1,85 +1,50 @@
 /**
- * The HTTP face of mcp-chat: a Hono app with the MCP endpoint, health and metrics.
- * It checks who may call, routes requests to sessions, and creates sessions on
- * `initialize`; what a request means for the chat is decided by the session's user
- * actor, never here.
+ * The HTTP face of mcp-chat: a Hono app with the MCP endpoint (`/mcp`), the legacy
+ * HTTP+SSE transport (`/sse`, `/messages`), `/healthz` and `/metrics`. It checks who
+ * may call (src/http/guards.ts), reads bodies (src/http/jsonRpcBody.ts), routes each
+ * request to its session and opens sessions; what a request means for the chat is
+ * decided by the session's user actor, never here.
  */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import pino, { type Logger } from 'pino';
-import type { InspectionEvent, Observer } from 'xstate';
-import { memoryBroker } from '../chat/broker/memoryBroker.js';
-import type { ChatBroker } from '../chat/broker.js';
-import { startMcpServer, type ChatServices } from '../mcp/mcpServer.js';
-import { defaultConfig, type ChatConfig } from '../config.js';
-import { originGuard, readJsonRpcBody, refuseHttp, tokenGuard } from './guards.js';
-import { createMetrics, type LiveCounts } from '../ops/metrics.js';
-import type { ChatSession } from '../session/chatSession.js';
+import type { UserState } from '../../machines/user.js';
+import type { ChatMetrics } from '../ops/metrics.js';
+import type { ChatSession, SessionServices } from '../session/chatSession.js';
 import { LegacySseSession } from '../session/legacySseSession.js';
-import { SessionMux } from '../mcp/sessionMux.js';
-import { SessionRegistry } from '../session/sessionRegistry.js';
+import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
-
-export interface ChatServerOptions {
-  config?: Partial<ChatConfig>;
-  broker?: ChatBroker;
-  log?: Logger;
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-}
+import { originGuard, refuseHttp, tokenGuard } from './guards.js';
+import { readJsonRpcBody } from './jsonRpcBody.js';
 
 type Env = { Bindings: Partial<HttpBindings> };
+export type HttpApp = Hono<Env>;
 
-export interface ChatServer {
-  readonly app: Hono<Env>;
-  readonly services: ChatServices;
-  /**
-   * Stops taking sessions, closes every room (both members are told `shutdown`), ends
-   * every session and stops the broker.
-   */
-  close(): Promise<void>;
+/** What the app serves from: what sessions share, the open sessions, the metrics. */
+export interface AppServices extends SessionServices {
+  readonly sessions: SessionRegistry;
+  readonly metrics: ChatMetrics;
 }
 
-export function createChatServer(options: ChatServerOptions = {}): ChatServer {
-  const config: ChatConfig = { ...defaultConfig, ...options.config };
-  const log = options.log ?? pino({ level: config.logLevel });
-  const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
-  /** Set when the broker fails: the server can no longer pair anyone. */
-  let failed = false;
-  broker.onFailure((err) => {
-    failed = true;
-    log.fatal({ err }, 'the broker failed: no one can be paired; /healthz reports it, restart the server');
-  });
-  const sessions = new SessionRegistry<ChatSession>();
-  const live: LiveCounts = {
-    sessions: () => sessions.size,
-    usersByState: () => {
-      const byState = { idle: 0, waiting: 0, chatting: 0 };
-      for (const session of sessions.values()) {
-        const state = session.user.actor.getSnapshot().value;
-        if (state === 'idle' || state === 'waiting' || state === 'chatting') byState[state] += 1;
-      }
-      return byState;
-    },
-    rooms: () => broker.stats().rooms,
-    queueLength: () => broker.stats().waiting,
-  };
-  const services: ChatServices = {
-    config,
-    broker,
-    sessions,
-    users: new Set(),
-    log,
-    metrics: createMetrics(live),
-    inspect: options.inspect,
-    mcp: new SessionMux<ChatSession>(),
-  };
-  const mcpServer = startMcpServer(services.mcp, config, services.metrics);
-  const { metrics } = services;
+export interface AppControl {
+  readonly app: HttpApp;
+  /** Sessions being initialized: they count against the cap before they register. */
+  readonly opening: number;
+  /** From now on no session opens (503), as when the server is closing. */
+  stopTakingSessions(): void;
+  /** The broker failed: /healthz says so, and no session opens. */
+  fail(): void;
+}
+
+export function createHttpApp(
+  services: AppServices,
+  { usersByState }: { usersByState: () => Record<Exclude<UserState, 'ended'>, number> },
+): AppControl {
+  const { config, metrics, sessions, broker } = services;
   const startedAt = Date.now();
   let closing = false;
-  /** Sessions being initialized: they count against the cap before they register. */
+  let failed = false;
   let opening = 0;
   const app = new Hono<Env>();
 
@@ -131,7 +96,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     const refused = refuseNewSession(c);
     if (refused) return refused;
     const session = await LegacySseSession.open(services, outgoing);
-    outgoing.once('close', session.user.openLink());
+    outgoing.once('close', session.openLink());
     services.log.info({ session: session.sessionId, transport: 'sse' }, 'session opened');
     return RESPONSE_ALREADY_SENT;
   });
@@ -159,7 +124,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       status: failed ? 'failed' : closing ? 'stopping' : 'ok',
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       sessions: sessions.size,
-      users: live.usersByState(),
+      users: usersByState(),
       actors: { users: services.users.size, rooms },
       queue: waiting,
     }, failed ? 503 : 200);
@@ -170,24 +135,14 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     return c.body(await metrics.registry.metrics());
   });
 
+
   return {
     app,
-    services,
-    async close() {
-      closing = true;
-      broker.shutdown();
-      // Sessions whose initialize was under way when closing began register late: wait
-      // for those too. Each turn ends every session it found, so the loop moves on.
-      while (sessions.size > 0 || opening > 0) {
-        const open = [...sessions.values()];
-        // The last words (partner.disconnected) reach the streams before they close.
-        await Promise.all(open.map((session) => session.flushed()));
-        await Promise.all(open.map((session) => session.end('shutdown')));
-        if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      broker.close();
-      await mcpServer.close();
+    get opening() {
+      return opening;
     },
+    stopTakingSessions: () => void (closing = true),
+    fail: () => void (failed = true),
   };
 }
 
@@ -210,7 +165,7 @@ const oneWritePerTick: MiddlewareHandler<Env> = async (c, next) => {
 
 /** Every request and stream keeps its session present until its response is done. */
 async function serveInSession(c: Context<Env>, session: ChatSession, serve: () => Promise<Response>): Promise<Response> {
-  const closed = session.user.openLink();
+  const closed = session.openLink();
   const outgoing = c.env?.outgoing;
   if (outgoing) outgoing.once('close', closed);
   try {
@@ -220,11 +175,11 @@ async function serveInSession(c: Context<Env>, session: ChatSession, serve: () =
   }
 }
 
-async function openSession(c: Context<Env>, services: ChatServices, body: unknown): Promise<Response> {
+async function openSession(c: Context<Env>, services: SessionServices, body: unknown): Promise<Response> {
   const session = new StreamableSession(services);
   await session.connect();
   const response = await session.handle(c.req.raw, body);
-  if (services.sessions.get(session.sessionId)) services.log.info({ session: session.sessionId }, 'session opened');
+  if (session.listed) services.log.info({ session: session.sessionId }, 'session opened');
   else session.end('disconnected');
   return response;
 }

@@ -18,7 +18,7 @@
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { jsonRpcError } from './guards.js';
+import { jsonRpcError } from '../mcp/jsonRpc.js';
 
 export interface ConnectionLimits {
   /** Connections open at once; the next one is answered 503 and closed. */

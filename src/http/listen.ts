@@ -8,7 +8,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { createChatServer, type ChatServer, type ChatServerOptions } from './app.js';
+import { createChatServer, type ChatServer, type ChatServerOptions } from '../server.js';
 import { guardConnections } from './connections.js';
 
 /** How long closing streams get to flush their last events before sockets are cut. */

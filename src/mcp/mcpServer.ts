@@ -1,36 +1,22 @@
 /**
- * What every session shares: configuration, the broker, the session registry, the
- * logger, and the one MCP server that speaks for all of them.
+ * The one MCP server that speaks for every session: who it is, what it tells models
+ * (instructions), its tools and `logging/setLevel`.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { SetLevelRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { Logger } from 'pino';
-import type { InspectionEvent, Observer } from 'xstate';
-import type { ChatBroker } from '../chat/broker.js';
-import type { UserActor } from '../chat/chatUser.js';
+import { SetLevelRequestSchema, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { SessionMux } from './sessionMux.js';
-import type { SessionRegistry } from '../session/sessionRegistry.js';
-import type { ChatSession } from '../session/chatSession.js';
-import { registerChatTools } from './tools.js';
+import { registerChatTools, type SessionTools } from './tools.js';
 
-export interface ChatServices {
-  readonly config: ChatConfig;
-  readonly broker: ChatBroker;
-  readonly sessions: SessionRegistry<ChatSession>;
-  /** User actors that have not stopped yet: 0 once every session has ended. */
-  readonly users: Set<UserActor>;
-  readonly log: Logger;
-  readonly metrics: ChatMetrics;
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /** Carries every session's messages to and from the one MCP server. */
-  readonly mcp: SessionMux<ChatSession>;
+/** A session as the MCP server sees it: the tools' view, and where its log level goes. */
+export interface McpSession extends SessionTools {
+  setLogLevel(level: LoggingLevel): void;
 }
 
-export const SERVER_INFO = { name: 'mcp-chat', title: 'mcp-chat: chat roulette', version: '0.1.0' } as const;
+const SERVER_INFO = { name: 'mcp-chat', title: 'mcp-chat: chat roulette', version: '0.1.0' } as const;
 
-export const INSTRUCTIONS = [
+const INSTRUCTIONS = [
   'mcp-chat pairs you with a random stranger for a text chat.',
   'Call enter_queue; when a partner is found you get chatroom.found with a room_id (or enter_queue answers "matched" at once).',
   'Then send_message with that room_id; your partner\'s messages arrive as message.received.',
@@ -40,8 +26,15 @@ export const INSTRUCTIONS = [
 /**
  * The MCP server of every session: tools and `logging/setLevel` are registered once,
  * and each call works on the session `mux` says it came from.
+ *
+ * What the SDK's Server keeps per connection is kept once here: each session's
+ * `initialize` overwrites its `_clientCapabilities` and `_clientVersion`. Nothing may
+ * read them: no handler asks a client for anything (sampling, elicitation, roots) or
+ * adapts to its version. Per-session state lives in the session (its log level, its
+ * user); a tool that must ask its client something needs the capabilities of that
+ * session, which the session would then record from its own `initialize`.
  */
-export function startMcpServer(mux: SessionMux<ChatSession>, config: ChatConfig, metrics: ChatMetrics): McpServer {
+export function startMcpServer(mux: SessionMux<McpSession>, config: ChatConfig, metrics: ChatMetrics): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false }, logging: {} }, instructions: INSTRUCTIONS });
   registerChatTools(server, { limits: config, metrics, sessionOf: (extra) => mux.sessionOf(extra.requestId) });
   server.server.setRequestHandler(SetLevelRequestSchema, (request, extra) => {

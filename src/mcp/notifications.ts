@@ -4,6 +4,7 @@
  * server spells them.
  */
 import type { DepartureReason, UserEmitted } from '../../machines/user.js';
+import type { UserNews } from '../chat/chatUser.js';
 
 export type ChatNotification =
   | { method: 'chatroom.found'; params: { room_id: string } }
@@ -31,8 +32,8 @@ export function isChatNotification(message: object): message is ChatNotification
   return 'method' in message && !('id' in message) && typeof message.method === 'string' && chatMethods.has(message.method);
 }
 
-/** The notification a user's client gets for an event its actor emitted, if any. */
-export function toNotification(event: UserEmitted): ChatNotification | undefined {
+/** The notification a user's client gets for a piece of its actor's news. */
+export function toNotification(event: UserNews): ChatNotification {
   switch (event.type) {
     case 'chat.matched':
       return { method: 'chatroom.found', params: { room_id: event.roomId } };
@@ -49,13 +50,11 @@ export function toNotification(event: UserEmitted): ChatNotification | undefined
       };
     case 'chat.partnerLeft':
       return { method: 'partner.disconnected', params: { room_id: event.roomId, reason: event.reason } };
-    default:
-      return undefined;
   }
 }
 
 /** An MCP log message (`notifications/message`) that narrates the chat for people watching. */
-export type ChatLogMessage = {
+type ChatLogMessage = {
   level: 'info';
   logger: 'mcp-chat';
   data: string;

@@ -11,8 +11,8 @@ import { z } from 'zod';
 import { CHAT_NOTIFICATION_METHODS } from './notifications.js';
 
 /** `wait_for_events` holds a call at most this long: below the SDK clients' 60 s request timeout. */
-export const MAX_WAIT_S = 50;
-export const DEFAULT_WAIT_S = 25;
+const MAX_WAIT_S = 50;
+const DEFAULT_WAIT_S = 25;
 
 /** C0 controls but tab, line feed and carriage return; and DEL. */
 const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
@@ -125,4 +125,3 @@ export function toolSpecs(maxMessageLength: number) {
   };
 }
 
-export type ToolSpecs = ReturnType<typeof toolSpecs>;

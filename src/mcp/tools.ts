@@ -9,7 +9,6 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { UserEvent } from '../../machines/user.js';
 import { statusOf, type ChatUser } from '../chat/chatUser.js';
-import type { EventFeed } from '../session/replay/feed.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { whyNot, type Refusal } from './refusals.js';
 import { toolSpecs } from './toolSpecs.js';
@@ -21,12 +20,22 @@ export interface ToolLimits {
   maxWaitsPerUser: number;
 }
 
+/** A user's events as `wait_for_events` reads them (the session's feed, src/session/replay/feed.ts). */
+export interface EventReader {
+  /** A client's cursor as a position; undefined when it is not one this reader gave. */
+  parseCursor(after: string | undefined): number | undefined;
+  hasAfter(cursor: number): boolean;
+  /** Calls being held for events now. */
+  readonly held: number;
+  /** Holds until an event comes after `from()`, `deadline` passes, or `signal` aborts. */
+  hold(from: () => number, deadline: number, signal: AbortSignal): Promise<void>;
+  read(cursor: number): { events: { id: string; method: string; params: Record<string, unknown> }[]; cursor: string; missed: number };
+}
+
 /** What the tools work on for one session. */
 export interface SessionTools {
   readonly user: ChatUser;
-  readonly feed: EventFeed;
-  /** `wait_for_events` calls of this user being held now. */
-  heldWaits: number;
+  readonly feed: EventReader;
 }
 
 export interface ToolOptions {
@@ -42,28 +51,26 @@ const progressEveryMs = (timeoutS: number) => Math.min(5_000, Math.max(200, (tim
 export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /**
- * Holds a `wait_for_events` call until an event comes after `cursor`, `remainingS` of
- * its `timeoutS` pass, or the client cancels; reports progress when the call carries a
- * token.
+ * Runs `hold` (a held `wait_for_events`), reporting progress every few seconds when the
+ * call carries a progress token.
  */
-async function holdUntilEvents(feed: EventFeed, cursor: number, remainingS: number, timeoutS: number, extra: ToolExtra): Promise<void> {
+async function withProgress(extra: ToolExtra, timeoutS: number, hold: () => Promise<void>): Promise<void> {
   const progressToken = extra._meta?.progressToken;
-  const started = Date.now() - (timeoutS - remainingS) * 1000;
+  if (progressToken === undefined) return hold();
+  const started = Date.now();
   const report = () =>
-    progressToken === undefined
-      ? Promise.resolve()
-      : extra
-          .sendNotification({
-            method: 'notifications/progress',
-            params: { progressToken, progress: Math.round((Date.now() - started) / 100) / 10, total: timeoutS, message: 'Waiting for events' },
-          })
-          .catch(() => {
-            // A progress note that cannot be sent changes nothing about the wait.
-          });
+    extra
+      .sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken, progress: Math.round((Date.now() - started) / 100) / 10, total: timeoutS, message: 'Waiting for events' },
+      })
+      .catch(() => {
+        // A progress note that cannot be sent changes nothing about the wait.
+      });
   await report();
-  const ticker = progressToken === undefined ? undefined : setInterval(() => void report(), progressEveryMs(timeoutS));
+  const ticker = setInterval(() => void report(), progressEveryMs(timeoutS));
   try {
-    await feed.waitBeyond(cursor, remainingS * 1000, extra.signal);
+    await hold();
   } finally {
     clearInterval(ticker);
   }
@@ -152,32 +159,20 @@ export function registerChatTools(server: McpServer, { limits, metrics, sessionO
   server.registerTool(
     'wait_for_events',
     spec.wait_for_events,
-    inSession(async (session, { after, timeout_s }: { after?: string; timeout_s: number }, extra) => {
-      const { feed } = session;
+    inSession(async ({ feed }, { after, timeout_s }: { after?: string; timeout_s: number }, extra) => {
       const cursor = feed.parseCursor(after);
       if (cursor === undefined)
         return refuse({
           reason: 'bad_cursor',
           sentence: `after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`,
         });
-      if (!feed.hasAfter(cursor) && session.heldWaits >= limits.maxWaitsPerUser)
+      if (!feed.hasAfter(cursor) && feed.held >= limits.maxWaitsPerUser)
         return refuse({
           reason: 'too_many_waits',
-          sentence: `You already have ${session.heldWaits} wait_for_events call(s) waiting (at most ${limits.maxWaitsPerUser}). Let one finish before starting another.`,
+          sentence: `You already have ${feed.held} wait_for_events call(s) waiting (at most ${limits.maxWaitsPerUser}). Let one finish before starting another.`,
         });
-      // Without `after`, a call reads from what is untaken when it reads: a call held at
-      // the same time may have taken the event that woke both, and then this one waits on.
       const from = () => (after === undefined ? feed.parseCursor(undefined)! : cursor);
-      const deadline = Date.now() + timeout_s * 1000;
-      if (!feed.hasAfter(from())) {
-        session.heldWaits += 1;
-        try {
-          while (!feed.hasAfter(from()) && !extra.signal.aborted && Date.now() < deadline)
-            await holdUntilEvents(feed, from(), (deadline - Date.now()) / 1000, timeout_s, extra);
-        } finally {
-          session.heldWaits -= 1;
-        }
-      }
+      await withProgress(extra, timeout_s, () => feed.hold(from, Date.now() + timeout_s * 1000, extra.signal));
       // A call the client gave up on takes nothing: the events stay for the next call.
       if (extra.signal.aborted) return answer({ events: [], cursor: String(from()) });
       const { missed, ...page } = feed.read(from());

@@ -24,7 +24,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
 
 /** Where the inspector UI comes from: the browser loads it, the server never does. */
-export const INSPECTOR_UI_URL = 'https://stately.ai/inspect';
+const INSPECTOR_UI_URL = 'https://stately.ai/inspect';
 
 /** Events kept for a page that opens late, besides the actors that are still alive. */
 const RECENT_EVENTS = 200;

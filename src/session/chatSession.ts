@@ -7,13 +7,36 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
-import type { SessionEndReason } from '../../machines/user.js';
-import { startChatUser, type ChatUser } from '../chat/chatUser.js';
-import type { ChatServices } from '../mcp/mcpServer.js';
-import { EventFeed } from './replay/feed.js';
-import { toLogMessage, type ChatNotification } from '../mcp/notifications.js';
-import { SessionEventStore } from './replay/eventStore.js';
+import type { Logger } from 'pino';
+import type { InspectionEvent, Observer } from 'xstate';
+import type { SessionEndReason, UserState } from '../../machines/user.js';
+import type { ChatBroker } from '../chat/broker.js';
+import { startChatUser, type ChatUser, type UserActor } from '../chat/chatUser.js';
+import type { ChatConfig } from '../config.js';
+import { toLogMessage, toNotification, type ChatNotification } from '../mcp/notifications.js';
+import type { SessionMux } from '../mcp/sessionMux.js';
 import type { SessionTools } from '../mcp/tools.js';
+import { SessionEventStore } from './replay/eventStore.js';
+import { EventFeed } from './replay/feed.js';
+
+/** Where sessions are listed while they are open; only ChatSession adds and removes. */
+export interface SessionMembership {
+  add(session: ChatSession): void;
+  delete(session: ChatSession): void;
+}
+
+/** What every session shares: built once, by the composition root (src/server.ts). */
+export interface SessionServices {
+  readonly config: ChatConfig;
+  readonly broker: ChatBroker;
+  readonly sessions: SessionMembership;
+  /** User actors that have not stopped yet: 0 once every session has ended. */
+  readonly users: Set<UserActor>;
+  readonly log: Logger;
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Carries every session's messages to and from the one MCP server. */
+  readonly mcp: SessionMux<ChatSession>;
+}
 
 const LOG_SEVERITY: Record<LoggingLevel, number> = {
   debug: 0,
@@ -30,13 +53,13 @@ export abstract class ChatSession implements SessionTools {
   readonly user: ChatUser;
   readonly events: SessionEventStore;
   readonly feed: EventFeed;
-  heldWaits = 0;
-  protected readonly services: ChatServices;
+  protected readonly services: SessionServices;
   /** The SDK transport this session's client talks to. */
   protected abstract readonly transport: Transport;
   /** Takes the transport off the shared MCP server; set once it is on. */
   #detach: (() => void) | undefined;
   #ended = false;
+  #listed = false;
   #closed: Promise<void> = Promise.resolve();
   /** The least severe log level the client asked for; null until it asks. */
   #logLevel: LoggingLevel | null = null;
@@ -44,14 +67,12 @@ export abstract class ChatSession implements SessionTools {
   #lastSend: Promise<void> = Promise.resolve();
 
   /** `resumable`: whether a client can come back to this session after its streams close. */
-  constructor(services: ChatServices, readonly sessionId: string, resumable: boolean) {
+  constructor(services: SessionServices, readonly sessionId: string, resumable: boolean) {
     this.services = services;
     const { config, log } = services;
     this.events = new SessionEventStore(config.eventBufferSize);
     this.feed = new EventFeed(this.events.session);
-    this.events.onSessionEvent = (kind) => {
-      if (kind === 'chat') this.feed.appended();
-    };
+    this.events.onChatEvent = () => this.feed.appended();
     this.user = startChatUser({
       userId: randomUUID(),
       presence: { resumable, graceMs: config.graceMs, idleMs: config.idleTimeoutMs },
@@ -59,7 +80,8 @@ export abstract class ChatSession implements SessionTools {
       broker: services.broker,
       inspect: services.inspect,
       live: services.users,
-      notify: (notification) => {
+      notify: (event) => {
+        const notification = toNotification(event);
         if (notification.method !== 'message.received') log.info({ session: this.sessionId, ...notification.params }, notification.method);
         this.#lastSend = this.deliver(notification).catch((error: unknown) => log.warn({ err: error }, 'notification not sent'));
       },
@@ -81,6 +103,31 @@ export abstract class ChatSession implements SessionTools {
         void this.end('disconnected');
       },
     });
+  }
+
+  /** The state of this session's user. */
+  get state(): UserState {
+    return this.user.actor.getSnapshot().value as UserState;
+  }
+
+  /**
+   * A request or stream of this session is open until the returned function is called:
+   * while one is, the user is present (see chatUser's openLink).
+   */
+  openLink(): () => void {
+    return this.user.openLink();
+  }
+
+  /** Lists the session once its client has initialized it; `end()` takes it off. */
+  protected opened(): void {
+    if (this.#ended) return;
+    this.services.sessions.add(this);
+    this.#listed = true;
+  }
+
+  /** Whether the session is listed: initialized, and not ended. */
+  get listed(): boolean {
+    return this.#listed;
   }
 
   /** Joins the transport to the shared MCP server and starts it. */
@@ -116,6 +163,7 @@ export abstract class ChatSession implements SessionTools {
    */
   end(reason: SessionEndReason): Promise<void> {
     this.services.sessions.delete(this);
+    this.#listed = false;
     if (this.#ended) return this.#closed;
     this.#ended = true;
     if (this.user.actor.getSnapshot().status === 'active') {

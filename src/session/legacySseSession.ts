@@ -10,8 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { ChatSession } from './chatSession.js';
-import type { ChatServices } from '../mcp/mcpServer.js';
+import { ChatSession, type SessionServices } from './chatSession.js';
 import type { ChatNotification } from '../mcp/notifications.js';
 import { SESSION_STREAM } from './replay/eventStore.js';
 
@@ -20,7 +19,7 @@ export class LegacySseSession extends ChatSession {
   readonly #keepAlive: NodeJS.Timeout | undefined;
   #streamOpen = true;
 
-  constructor(services: ChatServices, transport: SSEServerTransport, response: ServerResponse) {
+  constructor(services: SessionServices, transport: SSEServerTransport, response: ServerResponse) {
     super(services, transport.sessionId, false);
     this.transport = transport;
     response.once('close', () => (this.#streamOpen = false));
@@ -34,9 +33,9 @@ export class LegacySseSession extends ChatSession {
   }
 
   /** Opens a session on `response`: writes the SSE headers and the `endpoint` event. */
-  static async open(services: ChatServices, response: ServerResponse): Promise<LegacySseSession> {
+  static async open(services: SessionServices, response: ServerResponse): Promise<LegacySseSession> {
     const session = new LegacySseSession(services, new SSEServerTransport('/messages', response), response);
-    services.sessions.add(session);
+    session.opened();
     await session.connect();
     return session;
   }

@@ -1,23 +1,22 @@
 /**
- * The sessions that are open now, by `Mcp-Session-Id`. A session is added once its
- * client has initialized and deleted when it ends, so the count is what is live.
+ * The sessions that are open now, by `Mcp-Session-Id`. A session lists itself once its
+ * client has initialized and takes itself off when it ends (both in ChatSession, the
+ * only caller of `add` and `delete`), so the count is what is live.
  */
-export interface RegisteredSession {
-  readonly sessionId: string;
-}
+import type { ChatSession, SessionMembership } from './chatSession.js';
 
-export class SessionRegistry<S extends RegisteredSession> {
-  readonly #sessions = new Map<string, S>();
+export class SessionRegistry implements SessionMembership {
+  readonly #sessions = new Map<string, ChatSession>();
 
-  add(session: S): void {
+  add(session: ChatSession): void {
     this.#sessions.set(session.sessionId, session);
   }
 
-  get(sessionId: string): S | undefined {
+  get(sessionId: string): ChatSession | undefined {
     return this.#sessions.get(sessionId);
   }
 
-  delete(session: S): void {
+  delete(session: ChatSession): void {
     if (this.#sessions.get(session.sessionId) === session) this.#sessions.delete(session.sessionId);
   }
 
@@ -25,7 +24,7 @@ export class SessionRegistry<S extends RegisteredSession> {
     return this.#sessions.size;
   }
 
-  values(): IterableIterator<S> {
+  values(): IterableIterator<ChatSession> {
     return this.#sessions.values();
   }
 }

@@ -4,9 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { ChatSession } from './chatSession.js';
-import type { ChatServices } from '../mcp/mcpServer.js';
-import { jsonRpcError } from '../http/guards.js';
+import { ChatSession, type SessionServices } from './chatSession.js';
+import { jsonRpcError } from '../mcp/jsonRpc.js';
 import type { ChatNotification } from '../mcp/notifications.js';
 import { isBefore, positionId, type SessionPosition } from './replay/eventStore.js';
 
@@ -24,14 +23,12 @@ export class StreamableSession extends ChatSession {
    */
   #clientHas: SessionPosition | null = null;
 
-  constructor(services: ChatServices) {
+  constructor(services: SessionServices) {
     super(services, randomUUID(), true);
     this.transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => this.sessionId,
       eventStore: this.events,
-      onsessioninitialized: () => {
-        if (!this.ended) services.sessions.add(this);
-      },
+      onsessioninitialized: () => this.opened(),
       keepAliveMs: services.config.keepAliveMs,
       maxRequestBodySize: services.config.maxBodyBytes,
     });

@@ -4,13 +4,13 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { delimiter, dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { node22 } from '../../scripts/node22.js';
-import { spawnServer } from '../../scripts/spawnServer.js';
 import { ChatClient } from '../support/chatClient.js';
 import { deleteRawSession, jsonHeaders, readSse, rpcAnswerOf } from '../support/rawSession.js';
+import { markedEnv, startServerProcess } from '../support/processes.js';
 import { startTestServer } from '../support/server.js';
 
 let server: RunningChatServer;
@@ -86,7 +86,8 @@ describe('every Node.js the engines field accepts', () => {
   // differently (it buffers a corked response's chunks apart), so the built server also
   // serves a chatting pair on Node 22, and its responses must stay well-formed there.
   it('serves a pair that chats on Node 22 as well', async () => {
-    const { child, url } = await spawnServer([], node22());
+    const node22Server = await startServerProcess({ node: node22() });
+    const { url } = node22Server;
     try {
       const alice = await ChatClient.connect(url, 'alice');
       const bob = await ChatClient.connect(url, 'bob');
@@ -97,7 +98,7 @@ describe('every Node.js the engines field accepts', () => {
       expect(received.map((m) => m.message)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i + 1}`));
       await Promise.all([alice.end(), bob.end()]);
     } finally {
-      child.kill('SIGTERM');
+      await node22Server.stop();
     }
   });
 });
@@ -124,30 +125,34 @@ describe('tool metadata', () => {
 });
 
 describe('the MCP Inspector CLI, as the README shows it', () => {
-  const cli = createRequire(import.meta.url).resolve('@modelcontextprotocol/inspector/cli/build/cli.js');
-  const installed = (createRequire(import.meta.url)('@modelcontextprotocol/inspector/package.json') as { version: string }).version;
-  /** The README's inspector commands, as argument lists, pointed at this test's server. */
-  const readmeCommands = () => readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-    .split('\n')
-    .map((line) => /^\s*npx @modelcontextprotocol\/inspector@(\S+) (.+)$/.exec(line))
-    .filter((match) => match !== null)
-    .map(([, version, args]) => ({ version, args: args!.replace('http://127.0.0.1:3000/mcp', server.url.href).split(/\s+/) }));
-  const inspect = (args: string[]) =>
+  /** The README's inspector commands (after `npx`), pointed at this test's server. */
+  const readmeCommands = () =>
+    readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+      .split('\n')
+      .map((line) => /^\s*npx (@modelcontextprotocol\/inspector@(\S+) .+)$/.exec(line))
+      .filter((match) => match !== null)
+      .map(([, command, version]) => ({ version, args: command!.replace('http://127.0.0.1:3000/mcp', server.url.href).split(/\s+/) }));
+  /** Runs `npx <args>` as the README says, with Node 22 first on the PATH (the Inspector needs it). */
+  const npx = (args: string[]) =>
     new Promise<string>((resolve, reject) => {
-      const child = spawn(node22(), [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const path = `${dirname(node22())}${delimiter}${process.env.PATH ?? ''}`;
+      const child = spawn('npx', ['--yes', ...args], { env: { ...process.env, ...markedEnv(), PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
+      let err = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      child.stderr.on('data', () => {});
-      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`inspector exited ${code}: ${out}`))));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`npx ${args.join(' ')} exited ${code}: ${out}${err}`))));
     });
 
-  it('lists the tools and calls enter_queue with the exact commands in the README', async () => {
+  it('lists the tools and calls enter_queue with the exact commands in the README, on the current major version', async () => {
     const commands = readmeCommands();
-    expect(commands.map((c) => c.version)).toEqual([installed, installed]);
+    expect(commands).toHaveLength(2);
+    // The current Inspector is 2.x; 1.x prints "v1 is deprecated".
+    for (const { version } of commands) expect(version).toMatch(/^2\.\d+\.\d+$/);
     const [list, call] = commands;
-    const listed = JSON.parse(await inspect(list!.args)) as { tools: { name: string }[] };
+    const listed = JSON.parse(await npx(list!.args)) as { tools: { name: string }[] };
     expect(listed.tools.map((t) => t.name)).toContain('enter_queue');
-    const called = JSON.parse(await inspect(call!.args)) as { structuredContent: unknown };
+    const called = JSON.parse(await npx(call!.args)) as { structuredContent: unknown };
     expect(called.structuredContent).toEqual({ status: 'waiting', position: 1 });
   });
 });

@@ -1,9 +1,10 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ChatClient } from '../support/chatClient.js';
+import { eventually, sleep } from '../support/eventually.js';
+import { startServerProcess, type ServerProcess } from '../support/processes.js';
 
 /** A port free on the loopback interface a moment ago. */
 async function freePort(): Promise<number> {
@@ -14,39 +15,25 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const running: ChildProcessWithoutNullStreams[] = [];
+const running: ServerProcess[] = [];
 
-/** Runs the built CLI as a user would; resolves once it printed every line in `expect`. */
-function startCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, ['dist/src/cli.js', '--port', '0', '--log-level', 'warn', ...args], {
-    env: { ...process.env, ...env },
-  });
-  running.push(child);
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const printed = (pattern: RegExp) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const look = () => {
-        const match = pattern.exec(output);
-        if (match) resolve(match);
-      };
-      child.stdout.on('data', look);
-      child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)));
-      look();
-    });
-  return { child, printed, output: () => output };
+/** Runs the built CLI as a user would; resolves once it printed where it listens. */
+async function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
+  const server = await startServerProcess({ args, env });
+  running.push(server);
+  return server;
 }
 
+/** The first match of `pattern` in what the server printed, once it has printed it. */
+const printed = (server: ServerProcess, pattern: RegExp) =>
+  eventually(() => {
+    const match = pattern.exec(server.output());
+    if (!match) throw new Error(`not printed: ${pattern}`);
+    return match;
+  });
+
 afterEach(async () => {
-  await Promise.all(
-    running.splice(0).map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    }),
-  );
+  await Promise.all(running.splice(0).map((server) => server.stop()));
 });
 
 interface Inspected {
@@ -67,20 +54,12 @@ async function receive(port: number) {
   return { socket, events, machineOf };
 }
 
-async function until(condition: () => boolean, what: () => string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`not seen in time: ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('mcp-chat --inspect', () => {
   it('streams the inspection events of user, queue and room actors to the bridge during a chat', async () => {
     const port = await freePort();
-    const { printed } = startCli([`--inspect=${port}`]);
-    const [, mcpUrl] = await printed(/listening on (http:\/\/\S+)/);
-    const [, bridgeUrl] = await printed(/inspector: open (http:\/\/\S+) in a browser/);
+    const server = await startCli([`--inspect=${port}`]);
+    const mcpUrl = server.url.href;
+    const [, bridgeUrl] = await printed(server, /inspector: open (http:\/\/\S+) in a browser/);
     expect(bridgeUrl).toBe(`http://127.0.0.1:${port}/`);
 
     const receiver = await receive(port);
@@ -95,10 +74,10 @@ describe('mcp-chat --inspect', () => {
     const { events, machineOf } = receiver;
     const actors = () => new Set(events.filter((e) => e.type === '@xstate.actor').map(machineOf));
     const sent = () => new Set(events.filter((e) => e.type === '@xstate.event').map((e) => e.event?.type));
-    await until(
-      () => ['user', 'presence', 'queue', 'room'].every((id) => actors().has(id)) && ['queue.join', 'room.message', 'room.leave'].every((t) => sent().has(t)),
-      () => `actors ${[...actors()].join(', ')}; events ${[...sent()].join(', ')}`,
-    );
+    await eventually(() => {
+      expect([...actors()]).toEqual(expect.arrayContaining(['user', 'presence', 'queue', 'room']));
+      expect([...sent()]).toEqual(expect.arrayContaining(['queue.join', 'room.message', 'room.leave']));
+    }, 5_000);
     expect(events.some((e) => e.type === '@xstate.snapshot' && e.snapshot?.value === 'chatting')).toBe(true);
     expect(events.some((e) => e.type === '@xstate.event' && JSON.stringify(e.event).includes('hello, inspector'))).toBe(true);
 
@@ -108,8 +87,7 @@ describe('mcp-chat --inspect', () => {
 
   it('serves the inspector page on 127.0.0.1, and lets no other web page read the events', async () => {
     const port = await freePort();
-    const { printed } = startCli([`--inspect=${port}`]);
-    await printed(/inspector: open/);
+    await printed(await startCli([`--inspect=${port}`]), /inspector: open/);
 
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(page.status).toBe(200);
@@ -130,18 +108,17 @@ describe('mcp-chat --inspect', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as { port: number };
     try {
-      const { child, output } = startCli([], { MCP_CHAT_INSPECT: String(port) });
-      const [code] = await once(child, 'exit');
-      expect(code).toBe(2);
-      expect(output()).toContain(`--inspect (MCP_CHAT_INSPECT): port ${port} on 127.0.0.1 is in use`);
+      const refused = startCli([], { MCP_CHAT_INSPECT: String(port) });
+      await expect(refused).rejects.toThrow('mcp-chat exited with 2 before listening');
+      await expect(refused).rejects.toThrow(`--inspect (MCP_CHAT_INSPECT): port ${port} on 127.0.0.1 is in use`);
     } finally {
       taken.close();
     }
   });
 
   it('is off by default: no bridge, no line about it', async () => {
-    const { printed, output } = startCli([]);
-    await printed(/listening on/);
-    expect(output()).not.toContain('inspector');
+    const server = await startCli([]);
+    await sleep(200); // anything printed with the address would be there by now
+    expect(server.output()).not.toContain('inspector');
   });
 });

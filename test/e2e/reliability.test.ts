@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatSession } from '../../src/session/chatSession.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
+import { eventually, sleep } from '../support/eventually.js';
 import { jsonHeaders, openRawSession, readSse } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';
 
@@ -26,20 +27,14 @@ async function pair(options: Parameters<typeof ChatClient.connect>[1] = {}) {
   return { a, b, roomId: roomId as string };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Vanishes as a crashed client does: its streams close, and no DELETE is ever sent. */
 async function vanish(client: ChatClient): Promise<void> {
   await client.client.close();
 }
 
-async function until(condition: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
+/** Waits until `condition` holds (or fails the test after a few seconds). */
+const until = (condition: () => Promise<boolean>) => eventually(async () => expect(await condition()).toBe(true), 5_000);
 
 beforeAll(async () => {
   server = await startTestServer({ idleTimeoutMs: IDLE_MS, keepAliveMs: 50 });
@@ -109,9 +104,19 @@ describe('a dropped stream loses nothing', () => {
   });
 
   it('delivers events that happened before the client first opened its stream', async () => {
-    // b is paired while a's first GET may still be on its way: a still hears of it once.
-    const { a, roomId } = await pair();
+    let openStreams!: () => void;
+    const a = await connect({ streamGate: new Promise<void>((resolve) => (openStreams = resolve)) });
+    const b = await connect();
+    await a.call('enter_queue');
+    const { room_id: roomId } = await b.call('enter_queue');
+    await b.call('send_message', { room_id: roomId, message: 'before your stream' });
+    // a has opened no stream yet: both events wait in its log.
+    expect(a.stats.freshStreams + a.stats.resumes).toBe(0);
+    expect(a.notifications).toEqual([]);
+    openStreams();
+    await a.waitFor('message.received');
     expect(a.received('chatroom.found')).toEqual([{ room_id: roomId }]);
+    expect(a.received('message.received').map((m) => m.message)).toEqual(['before your stream']);
   });
 
   it('says nothing to the partner when a client comes back within the timeout', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/http/listen.js';
+import pino from 'pino';
+import { listen, type RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { deleteRawSession, jsonHeaders, openRawSession, rawRequest } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';
@@ -43,8 +44,15 @@ afterAll(async () => {
 });
 
 describe('who may connect', () => {
-  it('listens on loopback by default', () => {
-    expect(server.url.hostname).toBe('127.0.0.1');
+  it('listens on loopback by default', async () => {
+    // No host given: the default decides.
+    const fromDefaults = await listen({ config: { port: 0 }, log: pino({ level: 'silent' }) });
+    try {
+      expect(fromDefaults.httpServer.address()).toMatchObject({ address: '127.0.0.1' });
+      expect(fromDefaults.url.hostname).toBe('127.0.0.1');
+    } finally {
+      await fromDefaults.close();
+    }
   });
 
   it('refuses a Host that is not allowed with 403 and a JSON-RPC error (DNS rebinding)', async () => {

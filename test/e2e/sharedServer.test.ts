@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { deleteRawSession, jsonHeaders, openRawSession, readSse, rpcAnswerOf, type RpcAnswer } from '../support/rawSession.js';
 import { startTestServer } from '../support/server.js';
-import { eventually } from '../model/world.js';
+import { eventually } from '../support/eventually.js';
 
 let server: RunningChatServer;
 

@@ -1,13 +1,14 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { spawnServer } from '../../scripts/spawnServer.js';
+import { isAlive, portAnswers, startServerProcess } from '../support/processes.js';
 import { ChatClient } from '../support/chatClient.js';
 
 const SHUTDOWN_BOUND_MS = 5_000;
 
 describe('graceful shutdown of the real process', () => {
   it('on SIGTERM tells both members of every room "shutdown", closes the streams and exits 0', async () => {
-    const { child, url } = await spawnServer();
+    const server = await startServerProcess();
+    const { child, url } = server;
 
     const [a, b, c] = await Promise.all([1, 2, 3].map(() => ChatClient.connect(url, { reconnectDelayMs: 5_000 })));
     await a!.call('enter_queue');
@@ -29,6 +30,8 @@ describe('graceful shutdown of the real process', () => {
     const bound = new Promise((_, reject) => setTimeout(() => reject(new Error('did not exit in 5 s')), SHUTDOWN_BOUND_MS));
     const [code, signal] = (await Promise.race([exited, bound])) as [number | null, string | null];
     expect({ code, signal }).toEqual({ code: 0, signal: null });
+    expect(await portAnswers(url)).toBe(false);
+    expect(isAlive(server.serverPid)).toBe(false);
 
     expect(a!.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);
     expect(b!.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);

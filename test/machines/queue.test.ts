@@ -1,4 +1,4 @@
-import { createActor } from 'xstate';
+import { createActor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { queueMachine, type QueueEmitted } from '../../machines/queue.js';
 
@@ -83,5 +83,47 @@ describe('queueMachine', () => {
     expect(closed.sort()).toEqual(['a', 'b', 'c', 'd']);
     expect(rooms()).toEqual([]);
     expect(waiting()).toEqual([]);
+  });
+
+  it('is asked to handle the same few event types however many rooms it has served', () => {
+    // XState caches the transitions it finds for each event type a state node is asked
+    // about, on the machine, for the life of the process: an event type that names a
+    // room would make that cache grow with every room ever opened.
+    const asked = new Map<string, Set<string>>();
+    const see = (inspection: InspectionEvent) => {
+      if (inspection.type !== '@xstate.event') return;
+      const machine = (inspection.actorRef as AnyActorRef & { logic: { id: string } }).logic.id;
+      asked.set(machine, (asked.get(machine) ?? new Set()).add(inspection.event.type));
+    };
+    const queue = createActor(queueMachine, { inspect: see }).start();
+    const rooms = () => Object.keys(queue.getSnapshot().children).length;
+    const pair = (n: number) => {
+      queue.send({ type: 'queue.join', userId: `a${n}`, avoid: null, roomId: `r${n}` });
+      queue.send({ type: 'queue.join', userId: `b${n}`, avoid: null, roomId: `r${n}` });
+      return queue.system.get(`room:r${n}`);
+    };
+    for (let n = 0; n < 2_000; n++) {
+      const room = pair(n);
+      room?.send({ type: 'room.message', from: `a${n}`, text: 'hi', messageId: `m${n}`, sentAt: 't' });
+      room?.send({ type: 'room.leave', userId: `b${n}`, reason: 'left' });
+    }
+    expect(rooms()).toBe(0);
+    // Fewer for the shutdown: it takes time that grows faster than the rooms it closes.
+    for (let n = 2_000; n < 2_200; n++) pair(n);
+    expect(rooms()).toBe(200);
+    queue.send({ type: 'queue.shutdown' });
+
+    const expectAsked = (machine: string, expected: string[]) => {
+      const types = [...(asked.get(machine) ?? [])];
+      const extra = types.filter((type) => !expected.includes(type));
+      // The count first, so that a failure names a few types rather than listing thousands.
+      expect(extra.length, `${machine} was also asked about ${extra.slice(0, 3).join(', ')}, …`).toBe(0);
+      expect(types.sort(), machine).toEqual(expected);
+    };
+    expectAsked('queue', ['queue.join', 'queue.shutdown', 'room.ended', 'xstate.init']);
+    expectAsked('room', ['room.leave', 'room.message', 'room.shutdown', 'xstate.init']);
+    expect(rooms()).toBe(0);
+    expect(queue.getSnapshot().context).toEqual({ waiting: [], rooms: [] });
+    queue.stop();
   });
 });

@@ -1,13 +1,19 @@
-import { createActor } from 'xstate';
+import { createActor, createMachine, type ActorRefFrom, type AnyEventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { roomMachine, type RoomEmitted } from '../../machines/room.js';
 
+/** Runs the room as the queue does, as a child, and records what it emits and tells its parent. */
 function openRoom() {
-  const room = createActor(roomMachine, { input: { roomId: 'r1', members: ['a', 'b'] } });
+  const told: AnyEventObject[] = [];
+  const parent = createMachine({
+    invoke: { id: 'room', src: roomMachine, input: { roomId: 'r1', members: ['a', 'b'] } },
+    on: { 'room.ended': { actions: ({ event }) => told.push(event) } },
+  });
+  const actor = createActor(parent).start();
+  const room = actor.getSnapshot().children.room as ActorRefFrom<typeof roomMachine>;
   const emitted: RoomEmitted[] = [];
   room.on('*', (event) => emitted.push(event));
-  room.start();
-  return { room, emitted };
+  return { room, emitted, told };
 }
 
 const message = (from: string, text: string, n: number) =>
@@ -34,11 +40,12 @@ describe('roomMachine', () => {
     expect(room.getSnapshot().context.seq).toBe(0);
   });
 
-  it('open → closed when a member leaves, telling the other member why', () => {
-    const { room, emitted } = openRoom();
+  it('open → closed when a member leaves, telling the other member why and the queue that it ended', () => {
+    const { room, emitted, told } = openRoom();
     room.send({ type: 'room.leave', userId: 'b', reason: 'left' });
-    expect(room.getSnapshot().status).toBe('done');
+    expect(room.getSnapshot().value).toBe('closed');
     expect(emitted).toEqual([{ type: 'room.closed', roomId: 'r1', to: 'a', reason: 'left' }]);
+    expect(told).toEqual([{ type: 'room.ended', roomId: 'r1' }]);
   });
 
   it('passes on the reason a member was disconnected', () => {
@@ -53,13 +60,14 @@ describe('roomMachine', () => {
     expect(room.getSnapshot().can(message('b', 'anyone?', 1))).toBe(false);
   });
 
-  it('open → closed on shutdown, telling both members', () => {
-    const { room, emitted } = openRoom();
+  it('open → closed on shutdown, telling both members and the queue that it ended', () => {
+    const { room, emitted, told } = openRoom();
     room.send({ type: 'room.shutdown' });
-    expect(room.getSnapshot().status).toBe('done');
+    expect(room.getSnapshot().value).toBe('closed');
     expect(emitted).toEqual([
       { type: 'room.closed', roomId: 'r1', to: 'a', reason: 'shutdown' },
       { type: 'room.closed', roomId: 'r1', to: 'b', reason: 'shutdown' },
     ]);
+    expect(told).toEqual([{ type: 'room.ended', roomId: 'r1' }]);
   });
 });

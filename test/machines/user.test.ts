@@ -154,6 +154,10 @@ describe('userMachine', () => {
     clock.increment(50_000);
     expect(user.getSnapshot().value).toBe('chatting');
     expect(emitted.length).toBe(before);
+    // The new absence has a deadline of its own: 60 s after it began.
+    clock.increment(10_000);
+    expect(user.getSnapshot().value).toBe('ended');
+    expect(emitted.at(-1)).toEqual({ type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'timeout' });
   });
 
   it('waiting → ended after the idle timeout, leaving the queue so nobody meets a ghost', () => {

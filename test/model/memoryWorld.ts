@@ -12,6 +12,7 @@ import type { AnyActorRef } from 'xstate';
 import type { UserEvent } from '../../machines/user.js';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
 import { startChatUser, statusOf, type ChatUser } from '../../src/chat/chatUser.js';
+import { toNotification } from '../../src/mcp/notifications.js';
 import type { SessionEndReason } from '../../machines/user.js';
 import { ActorDirectory } from './actorDirectory.js';
 import { eventually, type Notification, type Person, type PersonOptions, type QueueAnswer, type SentAnswer, type Status, type World } from './world.js';
@@ -36,7 +37,7 @@ export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
           presence: { resumable: client !== 'legacy', graceMs: idleMs, idleMs },
           rate: { perSecond: 5, burst: 20 },
           broker,
-          notify,
+          notify: (news) => notify(toNotification(news)),
           inspect: actors.see,
         }),
       );

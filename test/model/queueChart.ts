@@ -7,12 +7,12 @@
  * | `queue.join`, no one to avoid | that person calls enter_queue |
  * | `queue.join`, avoiding its partner | that person, chatting, calls next: its room ends first |
  * | `queue.leave` | that person, waiting, calls leave_chat |
- * | `xstate.done.actor.*` | a room ends: its first member calls leave_chat |
+ * | `room.ended` | a room ends: its first member calls leave_chat |
  * | `queue.shutdown` | the server shuts down (what SIGTERM does) |
  *
  * The queue alone cannot say that `next` ends a room before the join, nor that a
  * shutdown ends every room: the model runs the queue chart inside a small logic that
- * adds the rooms' `xstate.done.actor.*` events where the running system sends them.
+ * adds the rooms' `room.ended` events where the running system sends them.
  * `closeEveryRoom` is given a fake with `provide`: the real one reads the live actor's
  * children, which a pure transition does not have (the rooms' ends are then added as above).
  */
@@ -40,7 +40,8 @@ const roomsOf = (state: QueueSnapshot): ModelRoom[] =>
   }));
 
 const roomOf = (state: QueueSnapshot, user: string) => roomsOf(state).find((room) => room.members.includes(user));
-const ended = (room: ModelRoom): QueueEvent => ({ type: `xstate.done.actor.${room.id}`, actorId: room.id });
+const ended = (room: ModelRoom): QueueEvent => ({ type: 'room.ended', roomId: room.id });
+const endedRoom = (from: QueueSnapshot, event: QueueEvent) => roomsOf(from).find((r) => event.type === 'room.ended' && event.roomId === r.id);
 
 /**
  * The queue chart with what the rest of the system does around it. Every transition
@@ -165,14 +166,14 @@ export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, Q
           expect(await scene.people.get(event.userId)!.leave()).toEqual({ status: 'idle' });
         },
       },
-      'xstate.done.actor.*': {
+      'room.ended': {
         events: (state) => (state.over ? [] : roomsOf(state).map(ended)),
         label: (event, from) => {
-          const room = roomsOf(from).find((r) => event.type === `xstate.done.actor.${r.id}`);
+          const room = endedRoom(from, event);
           return room ? `${room.members[0]} calls leave_chat, leaving ${room.members[1]}` : '?';
         },
         async run(scene, event, from) {
-          const room = roomsOf(from).find((r) => event.type === `xstate.done.actor.${r.id}`)!;
+          const room = endedRoom(from, event)!;
           const [leaver, stayer] = room.members;
           const roomId = scene.rooms.get(pairKey(room.members))!;
           expect(await scene.people.get(leaver)!.leave(roomId)).toEqual({ status: 'idle' });

@@ -4,7 +4,6 @@
  * real MCP SDK clients over HTTP (httpWorld) — so every step is written once, as what
  * a person or the network does, and checked by what a person observes.
  */
-import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
 
 export interface QueueAnswer {
@@ -86,19 +85,4 @@ export interface World {
   close(): Promise<void>;
 }
 
-const POLL_MS = 5;
-const PATIENCE_MS = 3_000;
-
-/** Runs `check` until it passes, or throws its last error after `ms`. */
-export async function eventually(check: () => void | Promise<void>, ms = PATIENCE_MS): Promise<void> {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (performance.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-  }
-}
+export { eventually } from '../support/eventually.js';

@@ -17,6 +17,8 @@ export interface ChatClientOptions {
   listen?: boolean;
   /** Delay before the SDK reopens a lost stream, in ms (default 10). */
   reconnectDelayMs?: number;
+  /** Holds every GET (the session stream) until this resolves. */
+  streamGate?: Promise<void>;
 }
 
 export class ChatClient {
@@ -32,13 +34,14 @@ export class ChatClient {
   ) {}
 
   static async connect(url: URL, options: ChatClientOptions | string = {}): Promise<ChatClient> {
-    const { name = 'test-client', listen = true, reconnectDelayMs = 10 } = typeof options === 'string' ? { name: options } : options;
+    const { name = 'test-client', listen = true, reconnectDelayMs = 10, streamGate } = typeof options === 'string' ? { name: options } : options;
     const client = new Client({ name, version: '1.0.0' });
     let chat: ChatClient | undefined;
     const transport = new StreamableHTTPClientTransport(url, {
       // Real fetch; GET streams get an abort switch so a test can cut them like a network would.
       fetch: async (input, init) => {
         if ((init?.method ?? 'GET') !== 'GET' || !chat) return fetch(input, init);
+        await streamGate;
         const cut = new AbortController();
         chat.#streams.add(cut);
         if (new Headers(init?.headers).has('last-event-id')) chat.stats.resumes += 1;

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatBroker, Delivery } from '../../src/chat/broker.js';
+import { eventually } from '../support/eventually.js';
 
 export function describeBrokerContract(name: string, makeBroker: () => ChatBroker): void {
   describe(`ChatBroker contract: ${name}`, () => {
@@ -16,17 +17,6 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
       inboxes.set(id, inbox);
       const detach = broker.attach(id, (event) => inbox.push(event));
       return { id, inbox, detach };
-    };
-    const eventually = async (check: () => void) => {
-      const deadline = Date.now() + 2000;
-      for (;;) {
-        try {
-          return check();
-        } catch (error) {
-          if (Date.now() > deadline) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-      }
     };
     const paired = (u: { inbox: Delivery[] }) => u.inbox.find((e) => e.type === 'room.paired') as Extract<Delivery, { type: 'room.paired' }>;
 

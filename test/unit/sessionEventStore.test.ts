@@ -1,6 +1,7 @@
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { Ring, SESSION_STREAM, SessionEventStore } from '../../src/session/replay/eventStore.js';
+import { SESSION_STREAM, SessionEventStore } from '../../src/session/replay/eventStore.js';
+import { Ring } from '../../src/session/replay/ring.js';
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'message.received', params: { n } });
 const log = (data: string): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data } });
@@ -52,14 +53,15 @@ describe('SessionEventStore', () => {
     expect(await store.getStreamIdForEventId('not an id')).toBeUndefined();
   });
 
-  it('tells its listener the kind of every session event', async () => {
+  it('tells its listener of each chat notification on the session stream, and of nothing else', async () => {
     const store = new SessionEventStore(2);
-    const told: string[] = [];
-    store.onSessionEvent = (kind) => told.push(kind);
+    let told = 0;
+    store.onChatEvent = () => (told += 1);
     await store.storeEvent(SESSION_STREAM, note(1));
     await store.storeEvent(SESSION_STREAM, log('narration'));
     await store.storeEvent('req', note(2));
-    expect(told).toEqual(['chat', 'side']);
+    await store.storeEvent(SESSION_STREAM, note(3));
+    expect(told).toBe(2);
   });
 
   it('keeps log lines beside the chat ring, so they never push chat events out', async () => {

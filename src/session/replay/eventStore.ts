@@ -17,55 +17,13 @@
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { isChatNotification, type ChatNotificationMessage } from '../../mcp/notifications.js';
+import { Ring } from './ring.js';
 
 /** The SDK transport's name for the standalone GET stream. */
 export const SESSION_STREAM = '_GET_stream';
 
 const REQUEST_STREAMS_KEPT = 8;
 const EVENTS_KEPT_PER_REQUEST_STREAM = 16;
-
-/**
- * A bounded run of numbered entries, oldest dropped first. Entry `n` lives in slot
- * `(n - 1) % capacity`; the slots grow as entries come, so an idle session costs
- * nothing for the capacity it may never use.
- */
-export class Ring<T> {
-  readonly #slots: T[] = [];
-  #last = 0;
-
-  constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
-  }
-
-  /** Id of the newest entry; 0 when empty. */
-  get last(): number {
-    return this.#last;
-  }
-
-  /** Id of the oldest entry still held. */
-  get first(): number {
-    return Math.max(1, this.#last - this.capacity + 1);
-  }
-
-  push(value: T): number {
-    if (this.#slots.length < this.capacity) this.#slots.push(value);
-    else this.#slots[this.#last % this.capacity] = value;
-    this.#last += 1;
-    return this.#last;
-  }
-
-  /** Entry `id`, if the ring still holds it. */
-  at(id: number): T | undefined {
-    return id >= this.first && id <= this.#last ? this.#slots[(id - 1) % this.capacity] : undefined;
-  }
-
-  /** Entries after `id`, oldest first (from `first` when `id` fell out of the ring). */
-  *after(id: number): Generator<[number, T]> {
-    for (let n = Math.max(id + 1, this.first); n <= this.#last; n++) {
-      yield [n, this.#slots[(n - 1) % this.capacity] as T];
-    }
-  }
-}
 
 /** A chat notification, and how many side events were stored before it. */
 export interface ChatEntry {
@@ -111,8 +69,8 @@ export class SessionEventStore implements EventStore {
   readonly #side = new Ring<SideEvent>(SIDE_EVENTS_KEPT);
   #requests: Map<StreamId, Ring<JSONRPCMessage>> | undefined;
 
-  /** Called after every event stored on the session stream, with its kind. */
-  onSessionEvent: (kind: 'chat' | 'side') => void = () => {};
+  /** Called after every chat notification stored on the session stream. */
+  onChatEvent: () => void = () => {};
 
   constructor(capacity: number) {
     this.session = new Ring(capacity);
@@ -128,11 +86,10 @@ export class SessionEventStore implements EventStore {
       if (!isChatNotification(message)) {
         const chatBefore = this.session.last;
         const n = this.#side.push({ message, chatBefore });
-        this.onSessionEvent('side');
         return positionId({ chat: chatBefore, side: n });
       }
       const id = this.session.push({ message, sideBefore: this.#side.last });
-      this.onSessionEvent('chat');
+      this.onChatEvent();
       return String(id);
     }
     this.#requests ??= new Map();

@@ -4,15 +4,16 @@
  * same ring the SSE stream replays from, so both channels carry the same ids.
  */
 import type { ChatNotificationMethod } from '../../mcp/notifications.js';
-import type { ChatEntry, Ring } from './eventStore.js';
+import type { ChatEntry } from './eventStore.js';
+import type { Ring } from './ring.js';
 
-export interface FeedEvent {
+interface FeedEvent {
   id: string;
   method: ChatNotificationMethod;
   params: Record<string, unknown>;
 }
 
-export interface FeedPage {
+interface FeedPage {
   events: FeedEvent[];
   /** Pass as `after` next time. */
   cursor: string;
@@ -25,8 +26,32 @@ export class EventFeed {
   /** The cursor last handed out: where a call without `after` starts. */
   #taken = 0;
   readonly #waiters = new Set<{ cursor: number; done: () => void }>();
+  /** Calls being held by `hold` now. */
+  #held = 0;
 
   constructor(readonly ring: Ring<ChatEntry>) {}
+
+  /** How many calls are being held for events now. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /**
+   * Holds a reader until an event comes after its position, `deadline` (ms since the
+   * epoch) passes, or `signal` aborts. `from` is read again after each wake-up: a reader
+   * without a cursor of its own reads from what is untaken, and a call held beside it
+   * may have taken the event that woke both, so it waits on.
+   */
+  async hold(from: () => number, deadline: number, signal: AbortSignal): Promise<void> {
+    if (this.hasAfter(from())) return;
+    this.#held += 1;
+    try {
+      while (!this.hasAfter(from()) && !signal.aborted && Date.now() < deadline)
+        await this.waitBeyond(from(), deadline - Date.now(), signal);
+    } finally {
+      this.#held -= 1;
+    }
+  }
 
   /** Parses a client's cursor; undefined when it is not one this feed could have given. */
   parseCursor(after: string | undefined): number | undefined {

@@ -1,0 +1,94 @@
+/**
+ * The composition root: one place builds a chat server from its parts — configuration,
+ * the broker (in memory unless one is given), the session registry, the one MCP server
+ * every session speaks to, the metrics and the HTTP app — and knows how to close them
+ * in order.
+ */
+import pino, { type Logger } from 'pino';
+import type { InspectionEvent, Observer } from 'xstate';
+import type { UserState } from '../machines/user.js';
+import type { ChatBroker } from './chat/broker.js';
+import { memoryBroker } from './chat/broker/memoryBroker.js';
+import type { UserActor } from './chat/chatUser.js';
+import { defaultConfig, type ChatConfig } from './config.js';
+import { createHttpApp, type AppServices, type HttpApp } from './http/app.js';
+import { startMcpServer } from './mcp/mcpServer.js';
+import { SessionMux } from './mcp/sessionMux.js';
+import { createMetrics } from './ops/metrics.js';
+import type { ChatSession } from './session/chatSession.js';
+import { SessionRegistry } from './session/sessionRegistry.js';
+
+export interface ChatServerOptions {
+  config?: Partial<ChatConfig>;
+  /** Where the queue and rooms live; `memoryBroker()` by default. */
+  broker?: ChatBroker;
+  log?: Logger;
+  /** The actors' inspection observer (e.g. the Stately inspector's). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+/** What a server is made of: what its sessions share, the open sessions, the metrics. */
+export type ServerParts = AppServices;
+
+export interface ChatServer {
+  readonly app: HttpApp;
+  readonly services: ServerParts;
+  /**
+   * Stops taking sessions, closes every room (both members are told `shutdown`), ends
+   * every session and stops the broker.
+   */
+  close(): Promise<void>;
+}
+
+export function createChatServer(options: ChatServerOptions = {}): ChatServer {
+  const config: ChatConfig = { ...defaultConfig, ...options.config };
+  const log = options.log ?? pino({ level: config.logLevel });
+  const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
+  const sessions = new SessionRegistry();
+  const users = new Set<UserActor>();
+  const metrics = createMetrics({
+    sessions: () => sessions.size,
+    usersByState: () => usersByState(users),
+    rooms: () => broker.stats().rooms,
+    queueLength: () => broker.stats().waiting,
+  });
+  const mux = new SessionMux<ChatSession>();
+  const services: ServerParts = { config, broker, sessions, users, log, metrics, inspect: options.inspect, mcp: mux };
+  const mcpServer = startMcpServer(mux, config, metrics);
+  const http = createHttpApp(services, { usersByState: () => usersByState(users) });
+
+  /** Set when the broker fails: the server can no longer pair anyone. */
+  broker.onFailure((err) => {
+    http.fail();
+    log.fatal({ err }, 'the broker failed: no one can be paired; /healthz reports it, restart the server');
+  });
+
+  return {
+    app: http.app,
+    services,
+    async close() {
+      http.stopTakingSessions();
+      broker.shutdown();
+      // Sessions whose initialize was under way when closing began register late: wait
+      // for those too. Each turn ends every session it found, so the loop moves on.
+      while (sessions.size > 0 || http.opening > 0) {
+        const open = [...sessions.values()];
+        // The last words (partner.disconnected) reach the streams before they close.
+        await Promise.all(open.map((session) => session.flushed()));
+        await Promise.all(open.map((session) => session.end('shutdown')));
+        if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      broker.close();
+      await mcpServer.close();
+    },
+  };
+}
+
+function usersByState(users: Iterable<UserActor>): Record<Exclude<UserState, 'ended'>, number> {
+  const byState = { idle: 0, waiting: 0, chatting: 0 };
+  for (const actor of users) {
+    const state = actor.getSnapshot().value;
+    if (state !== 'ended') byState[state] += 1;
+  }
+  return byState;
+}
