@@ -1,30 +1,34 @@
 /**
- * presenceMachine — whether anyone is still behind a session. Runs as a child of the
- * user actor. The session counts the HTTP requests and streams it serves (its links)
- * and reports only the edges: `client.online` when the first opens, `client.offline`
- * when the last closes — not an event pair for every request.
+ * presenceMachine — whether anyone is still behind a user. Runs as a child of the user
+ * actor. The server counts the user's links — calls in flight that act for it (by its
+ * token or its session) and streams of sessions bound to it — and reports only the
+ * edges: `client.online` when the first opens, `client.offline` when the last closes.
+ * It reports `client.detached` when the last session bound to the user went away
+ * (DELETE, or a legacy SSE stream that closed).
  *
- * States: `online` (a request or stream is open) ⇄ `offline` (none is), and `expired`
- *         once the session has been offline too long:
- *         - a session that can resume (Streamable HTTP) may come back silently until
- *           `idleTimeout`, then expires with reason `timeout`;
- *         - a session that cannot resume (a legacy SSE stream that closed) has the
- *           `graceTimeout` to prove otherwise, then expires with reason `disconnected`.
- * Takes:  `client.online`, `client.offline`.
- * Sends:  `session.closed` to its parent (the user actor) when it expires.
+ * States: `online` (a link is open) ⇄ `offline` (none is: `recent`, then `away` once
+ *         `pairableTimeout` has passed), `detached` (no session is left: away at once),
+ *         and `expired`:
+ *         - offline for `idleTimeout`: expires with reason `timeout`;
+ *         - detached for `graceTimeout` with no call in between: expires with reason
+ *           `disconnected`; a call carrying the user's token brings it back silently.
+ * Takes:  `client.online`, `client.offline`, `client.detached`.
+ * Sends:  to its parent (the user actor) `presence.away` when the user stops being
+ *         pairable (nobody meets a ghost), `presence.back` when it shows up again, and
+ *         `session.closed` with the reason when it expires.
  */
-import { not, sendParent, setup } from 'xstate';
+import { sendParent, setup } from 'xstate';
 
 export interface PresenceInput {
-  /** Whether a client can come back to this session after its streams close. */
-  resumable: boolean;
-  /** How long an unresumable session may stay offline, in ms. */
-  graceMs: number;
-  /** How long a resumable session may stay offline, in ms. */
+  /** How long a user may show no sign of life before it ends (reason `timeout`), in ms. */
   idleMs: number;
+  /** How long a user may show no sign of life before it is no longer paired, in ms. */
+  pairableMs: number;
+  /** How long a user whose last session went away may take to call again, in ms. */
+  graceMs: number;
 }
 
-export type PresenceEvent = { type: 'client.online' } | { type: 'client.offline' };
+export type PresenceEvent = { type: 'client.online' } | { type: 'client.offline' } | { type: 'client.detached' };
 
 export const presenceMachine = setup({
   types: {
@@ -33,31 +37,44 @@ export const presenceMachine = setup({
     events: {} as PresenceEvent,
   },
   delays: {
-    graceTimeout: ({ context }) => context.graceMs,
     idleTimeout: ({ context }) => context.idleMs,
-  },
-  guards: {
-    isResumable: ({ context }) => context.resumable,
+    pairableTimeout: ({ context }) => context.pairableMs,
+    graceTimeout: ({ context }) => context.graceMs,
   },
   actions: {
+    reportAway: sendParent({ type: 'presence.away' }),
+    reportBack: sendParent({ type: 'presence.back' }),
     expireDisconnected: sendParent({ type: 'session.closed', reason: 'disconnected' }),
     expireTimedOut: sendParent({ type: 'session.closed', reason: 'timeout' }),
   },
 }).createMachine({
   id: 'presence',
   context: ({ input }) => input,
-  // A session starts offline: the initialize request that made it is already answered.
+  // A user starts offline: the call that made it opens its first link right after.
   initial: 'offline',
   states: {
     online: {
       on: { 'client.offline': 'offline' },
     },
     offline: {
-      on: { 'client.online': 'online' },
-      after: {
-        graceTimeout: { guard: not('isResumable'), target: 'expired', actions: 'expireDisconnected' },
-        idleTimeout: { guard: 'isResumable', target: 'expired', actions: 'expireTimedOut' },
+      initial: 'recent',
+      on: { 'client.detached': { target: 'detached', actions: 'reportAway' } },
+      after: { idleTimeout: { target: 'expired', actions: 'expireTimedOut' } },
+      states: {
+        recent: {
+          on: { 'client.online': '#presence.online' },
+          after: { pairableTimeout: { target: 'away', actions: 'reportAway' } },
+        },
+        away: {
+          on: { 'client.online': { target: '#presence.online', actions: 'reportBack' } },
+        },
       },
+    },
+    // The last session went away (a client that never named the user by its token): it
+    // is paired with no one, and has the grace period to call again.
+    detached: {
+      on: { 'client.online': { target: 'online', actions: 'reportBack' } },
+      after: { graceTimeout: { target: 'expired', actions: 'expireDisconnected' } },
     },
     // Not final: the parent ends on `session.closed` and stops this actor with it.
     expired: {},

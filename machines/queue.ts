@@ -16,7 +16,9 @@
  *
  * States: `open` (the queue never ends on its own).
  * Takes:  `queue.join` (with the id the room gets if this join makes a pair),
- *         `queue.leave`, `queue.shutdown` (empties the line and closes every room),
+ *         `queue.leave`, `queue.away` / `queue.back` (a user with no sign of life keeps
+ *         its place but is not paired; back, it is paired at once if it can be),
+ *         `queue.shutdown` (empties the line and closes every room),
  *         and `room.ended` from its rooms.
  * Emits:  `queue.paired` (room id and both members, earliest first).
  */
@@ -27,6 +29,8 @@ export interface WaitingUser {
   userId: string;
   /** A partner this user is not to be paired with again at once (after `next`). */
   avoid: string | null;
+  /** No sign of life for a while: it keeps its place but is not paired until it is back. */
+  away?: boolean;
 }
 
 interface QueueContext {
@@ -38,6 +42,10 @@ interface QueueContext {
 export type QueueEvent =
   | { type: 'queue.join'; userId: string; avoid: string | null; roomId: string }
   | { type: 'queue.leave'; userId: string }
+  /** The user shows no sign of life: keep its place, pair no one with it. */
+  | { type: 'queue.away'; userId: string }
+  /** It is back: pair it now if it can be (into `roomId`), else it waits at its place. */
+  | { type: 'queue.back'; userId: string; roomId: string }
   | { type: 'queue.shutdown' }
   | RoomEnded;
 
@@ -48,11 +56,17 @@ export type QueueEmitted = {
 };
 
 const mayMeet = (a: WaitingUser, b: WaitingUser): boolean =>
-  a.userId !== b.userId && a.avoid !== b.userId && b.avoid !== a.userId;
+  a.userId !== b.userId && !a.away && !b.away && a.avoid !== b.userId && b.avoid !== a.userId;
 
 /** The earliest waiting user that `joiner` may be paired with, if any. */
 export const partnerFor = (waiting: readonly WaitingUser[], joiner: WaitingUser) =>
   waiting.find((candidate) => mayMeet(candidate, joiner));
+
+/** A waiting user who came back, as it stands in line. */
+const returning = (waiting: readonly WaitingUser[], userId: string): WaitingUser | undefined => {
+  const user = waiting.find((w) => w.userId === userId);
+  return user && { ...user, away: false };
+};
 
 export const queueMachine = setup({
   types: {
@@ -66,6 +80,11 @@ export const queueMachine = setup({
       event.type === 'queue.join' && context.waiting.some((w) => w.userId === event.userId),
     hasPartner: ({ context, event }) =>
       event.type === 'queue.join' && partnerFor(context.waiting, event) !== undefined,
+    isBackWithPartner: ({ context, event }) => {
+      if (event.type !== 'queue.back') return false;
+      const user = returning(context.waiting, event.userId);
+      return user !== undefined && partnerFor(context.waiting, user) !== undefined;
+    },
   },
   actions: {
     addToTail: assign({
@@ -80,12 +99,22 @@ export const queueMachine = setup({
           ? context.waiting.filter((w) => w.userId !== event.userId)
           : context.waiting,
     }),
+    markAway: assign({
+      waiting: ({ context, event }) =>
+        context.waiting.map((w) => ('userId' in event && w.userId === event.userId ? { ...w, away: event.type === 'queue.away' } : w)),
+    }),
     openRoom: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'queue.join') return;
-      const partner = partnerFor(context.waiting, event);
+      if (event.type !== 'queue.join' && event.type !== 'queue.back') return;
+      const joiner = event.type === 'queue.join' ? event : returning(context.waiting, event.userId);
+      const partner = joiner && partnerFor(context.waiting, joiner);
       if (!partner) return;
-      const members = [partner.userId, event.userId] as const;
-      enqueue.assign({ waiting: context.waiting.filter((w) => w !== partner), rooms: [...context.rooms, event.roomId] });
+      // Earliest first: a user who came back may have waited longer than its partner.
+      const returningFirst = event.type === 'queue.back' && context.waiting.indexOf(partner) > context.waiting.findIndex((w) => w.userId === event.userId);
+      const members = returningFirst ? ([event.userId, partner.userId] as const) : ([partner.userId, event.userId] as const);
+      enqueue.assign({
+        waiting: context.waiting.filter((w) => w !== partner && w.userId !== event.userId),
+        rooms: [...context.rooms, event.roomId],
+      });
       enqueue.spawnChild('room', {
         id: event.roomId,
         systemId: `room:${event.roomId}`,
@@ -116,6 +145,8 @@ export const queueMachine = setup({
           { actions: 'addToTail' },
         ],
         'queue.leave': { actions: 'removeUser' },
+        'queue.away': { actions: 'markAway' },
+        'queue.back': [{ guard: 'isBackWithPartner', actions: 'openRoom' }, { actions: 'markAway' }],
         'queue.shutdown': { actions: 'closeEveryRoom' },
         'room.ended': { actions: 'forgetRoom' },
       },

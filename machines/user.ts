@@ -1,16 +1,18 @@
 /**
- * userMachine — one person (or agent) behind one MCP session.
+ * userMachine — one person (or agent), named by its `user_token`; any session, or none,
+ * may act for it.
  *
  * States: `idle` → `waiting` → `chatting` → `idle`, and `ended` (final) from any of
- *         them when the session ends.
- * Takes:  from the session: `queue.enter`, `chat.send`, `chat.leave`, `chat.next`,
- *         `session.closed`, and `client.online` / `client.offline` for its presence child
- *         (which sends `session.closed` with reason `timeout` or `disconnected` when
- *         nobody comes back in time); from the queue and its room: `room.paired`,
- *         `room.message`, `room.receipt`, `room.closed`.
+ *         them when the user ends.
+ * Takes:  from its calls: `queue.enter`, `chat.send`, `chat.leave`, `chat.next`,
+ *         `session.closed` (the server ends it, e.g. on shutdown), and `client.online` /
+ *         `client.offline` / `client.detached` for its presence child, which answers
+ *         `presence.away` / `presence.back` and ends it (`session.closed` with reason
+ *         `timeout` or `disconnected`) when nobody comes back in time; from the queue and
+ *         its room: `room.paired`, `room.message`, `room.receipt`, `room.closed`.
  * Emits:  to the queue and room (the broker carries them): `queue.join`, `queue.leave`,
- *         `room.send`, `room.leave`; to the user's client: `chat.matched`,
- *         `chat.received`, `chat.partnerLeft`.
+ *         `queue.away`, `queue.back`, `room.send`, `room.leave`; to the user's clients:
+ *         `chat.matched`, `chat.received`, `chat.partnerLeft`.
  *
  * The chart decides what a user may do; it never reads a clock or makes an id.
  */
@@ -69,6 +71,8 @@ export type UserEvent =
   | { type: 'chat.next' }
   | { type: 'session.closed'; reason: SessionEndReason }
   | PresenceEvent
+  | { type: 'presence.away' }
+  | { type: 'presence.back' }
   | { type: 'room.paired'; roomId: string; partnerId: string }
   | ({ type: 'room.message' } & IncomingMessage)
   | ({ type: 'room.receipt' } & Receipt)
@@ -77,6 +81,8 @@ export type UserEvent =
 export type UserEmitted =
   | { type: 'queue.join'; userId: string; avoid: string | null }
   | { type: 'queue.leave'; userId: string }
+  | { type: 'queue.away'; userId: string }
+  | { type: 'queue.back'; userId: string }
   | { type: 'room.send'; roomId: string; userId: string; text: string }
   | { type: 'room.leave'; roomId: string; userId: string; reason: DepartureReason }
   | { type: 'chat.matched'; roomId: string }
@@ -119,6 +125,8 @@ export const userMachine = setup({
       avoid: context.partnerId,
     })),
     leaveQueue: emit(({ context }) => ({ type: 'queue.leave' as const, userId: context.userId })),
+    holdPlace: emit(({ context }) => ({ type: 'queue.away' as const, userId: context.userId })),
+    resumePlace: emit(({ context }) => ({ type: 'queue.back' as const, userId: context.userId })),
     assignRoom: assign(({ event }) =>
       event.type === 'room.paired'
         ? { roomId: event.roomId, partnerId: event.partnerId, lastReceipt: null }
@@ -177,6 +185,7 @@ export const userMachine = setup({
   on: {
     'client.online': { actions: 'tellPresence' },
     'client.offline': { actions: 'tellPresence' },
+    'client.detached': { actions: 'tellPresence' },
   },
   initial: 'idle',
   states: {
@@ -193,6 +202,9 @@ export const userMachine = setup({
         'queue.enter': { actions: 'joinQueue' },
         'chat.next': { actions: 'joinQueue' },
         'room.paired': { target: 'chatting', actions: ['assignRoom', 'emitMatched'] },
+        // A waiting user with no sign of life keeps its place but is not paired until it is back.
+        'presence.away': { actions: 'holdPlace' },
+        'presence.back': { actions: 'resumePlace' },
         'chat.leave': { guard: 'leavesOwnRoom', target: 'idle', actions: ['leaveQueue', 'forgetPartner'] },
         'session.closed': { target: 'ended', actions: 'leaveQueue' },
       },

@@ -9,9 +9,19 @@ export interface ChatConfig {
   port: number;
   maxMessageLength: number;
   eventBufferSize: number;
+  /** Bytes of events kept per user for replay and wait_for_events. */
+  eventBufferBytes: number;
   keepAliveMs: number;
   graceMs: number;
   idleTimeoutMs: number;
+  /** A waiting user with no sign of life this long keeps its place but is not paired. */
+  pairableMs: number;
+  /** A session with no stream and no call this long is dropped (its user lives on). */
+  sessionIdleMs: number;
+  /** New users one client address may make per minute. */
+  newUsersPerMinute: number;
+  /** Take the client address from X-Forwarded-For (only behind a proxy you run). */
+  trustProxy: boolean;
   /** Messages a user may send per second, on average (a token bucket). */
   messagesPerSecond: number;
   /** Messages a user may send at once before the rate applies. */
@@ -28,7 +38,7 @@ export interface ChatConfig {
   maxConnections: number;
   /** How long a response may wait on a client that stopped reading before its connection is closed, in ms. */
   stalledStreamMs: number;
-  /** `wait_for_events` calls one user may have in flight at once. */
+  /** Readers of one user (distinct positions) that may hold a `wait_for_events` at once. */
   maxWaitsPerUser: number;
   /** Origins a browser may call from; `*` in a port matches any port. */
   allowedOrigins: string[];
@@ -63,6 +73,7 @@ const list = (raw: string) => {
   const items = raw.split(',').map((item) => item.trim()).filter(Boolean);
   return items.length > 0 ? items : undefined;
 };
+const bool = (raw: string) => (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : undefined);
 const secret = (raw: string) => (raw.length >= 16 && !/\s/.test(raw) ? raw : undefined);
 const optionalPort = (raw: string) => (raw === 'off' || raw === 'false' ? null : raw === 'true' ? DEFAULT_INSPECT_PORT : integer(1, 65535)(raw));
 
@@ -74,10 +85,15 @@ export const settings = [
   { key: 'host', flag: 'host', env: 'HOST', description: 'Address to listen on', defaultValue: '127.0.0.1', parse: (raw: string) => raw.trim() || undefined },
   { key: 'port', flag: 'port', env: 'PORT', description: 'Port to listen on (0 picks a free one)', defaultValue: 3000, parse: integer(0, 65535) },
   { key: 'maxMessageLength', flag: 'max-message-length', env: 'MCP_CHAT_MAX_MESSAGE_LENGTH', description: 'Longest message, in characters', defaultValue: 4000, parse: integer(1, 1_000_000) },
-  { key: 'eventBufferSize', flag: 'event-buffer', env: 'MCP_CHAT_EVENT_BUFFER', description: 'Events kept per session for replay', defaultValue: 1000, parse: integer(1, 1_000_000) },
+  { key: 'eventBufferSize', flag: 'event-buffer', env: 'MCP_CHAT_EVENT_BUFFER', description: 'Events kept per user for replay and wait_for_events', defaultValue: 1000, parse: integer(1, 1_000_000) },
+  { key: 'eventBufferBytes', flag: 'event-buffer-bytes', env: 'MCP_CHAT_EVENT_BUFFER_BYTES', description: 'Bytes of events kept per user (the oldest go first)', defaultValue: 1_048_576, parse: integer(1024, 1024 * 1024 * 1024) },
   { key: 'keepAliveMs', flag: 'keep-alive-ms', env: 'MCP_CHAT_KEEP_ALIVE_MS', description: 'SSE keep-alive comment interval in ms (0 = off)', defaultValue: 15_000, parse: integer(0, 3_600_000) },
-  { key: 'graceMs', flag: 'grace-ms', env: 'MCP_CHAT_GRACE_MS', description: 'How long a closed legacy SSE stream may stay away before its session ends, in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
-  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'MCP_CHAT_IDLE_TIMEOUT_MS', description: 'How long a session may go without a request or an open stream before it ends, in ms', defaultValue: 60_000, parse: integer(1, 86_400_000) },
+  { key: 'graceMs', flag: 'grace-ms', env: 'MCP_CHAT_GRACE_MS', description: 'How long a user whose last session ended (DELETE, or a legacy SSE stream gone) may take to call again with its token before it ends, in ms', defaultValue: 60_000, parse: integer(1, 86_400_000) },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'MCP_CHAT_IDLE_TIMEOUT_MS', description: 'How long a user may show no sign of life (no call, no open stream) before it ends, in ms', defaultValue: 300_000, parse: integer(1, 86_400_000) },
+  { key: 'pairableMs', flag: 'pairable-ms', env: 'MCP_CHAT_PAIRABLE_MS', description: 'How long a waiting user may show no sign of life before it is no longer paired (it keeps its place), in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
+  { key: 'sessionIdleMs', flag: 'session-idle-ms', env: 'MCP_CHAT_SESSION_IDLE_MS', description: 'How long a session with no stream and no call stays open (its user lives on), in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
+  { key: 'newUsersPerMinute', flag: 'new-users-per-minute', env: 'MCP_CHAT_NEW_USERS_PER_MINUTE', description: 'New users one client address may make per minute', defaultValue: 60, parse: integer(1, 1_000_000) },
+  { key: 'trustProxy', flag: 'trust-proxy', env: 'MCP_CHAT_TRUST_PROXY', description: 'Read the client address from X-Forwarded-For (only behind a proxy you run)', defaultValue: false, parse: bool },
   { key: 'messagesPerSecond', flag: 'messages-per-second', env: 'MCP_CHAT_MESSAGES_PER_SECOND', description: 'Messages a user may send per second, on average', defaultValue: 5, parse: positiveNumber(10_000) },
   { key: 'messageBurst', flag: 'message-burst', env: 'MCP_CHAT_MESSAGE_BURST', description: 'Messages a user may send at once before the rate applies', defaultValue: 20, parse: integer(1, 100_000) },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: 'MCP_CHAT_MAX_BODY_BYTES', description: 'Largest request body, in bytes', defaultValue: 262_144, parse: integer(1024, 64 * 1024 * 1024) },
@@ -86,7 +102,7 @@ export const settings = [
   { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MCP_CHAT_REQUEST_TIMEOUT_MS', description: 'How long a whole request, body included, may take to arrive, in ms (a response may last longer)', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
   { key: 'maxConnections', flag: 'max-connections', env: 'MCP_CHAT_MAX_CONNECTIONS', description: 'Client connections open at once', defaultValue: 25_000, parse: integer(1, 10_000_000) },
   { key: 'stalledStreamMs', flag: 'stalled-stream-ms', env: 'MCP_CHAT_STALLED_STREAM_MS', description: 'How long a response may wait on a client that stopped reading before its connection is closed, in ms', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
-  { key: 'maxWaitsPerUser', flag: 'max-waits-per-user', env: 'MCP_CHAT_MAX_WAITS_PER_USER', description: 'wait_for_events calls one user may have in flight', defaultValue: 2, parse: integer(1, 100) },
+  { key: 'maxWaitsPerUser', flag: 'max-waits-per-user', env: 'MCP_CHAT_MAX_WAITS_PER_USER', description: 'Readers of one user (distinct cursors) that may hold a wait_for_events at once', defaultValue: 4, parse: integer(1, 100) },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },
   { key: 'token', flag: 'token', env: 'MCP_CHAT_TOKEN', description: 'Bearer token required on every request (16+ characters, no spaces)', defaultValue: null, parse: secret },
@@ -108,7 +124,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
   try {
     parsed = parseArgs({
       // `--inspect` may stand alone, like node's own flag.
-      args: argv.map((arg) => (arg === '--inspect' ? `--inspect=${DEFAULT_INSPECT_PORT}` : arg)),
+      args: argv.map((arg) => (arg === '--inspect' ? `--inspect=${DEFAULT_INSPECT_PORT}` : arg === '--trust-proxy' ? '--trust-proxy=true' : arg)),
       options: {
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(settings.map((s) => [s.flag, { type: 'string' as const }])),

@@ -1,20 +1,22 @@
 /**
  * The composition root: one place builds a chat server from its parts — configuration,
- * the broker (in memory unless one is given), the session registry, the one MCP server
- * every session speaks to, the metrics and the HTTP app — and knows how to close them
- * in order.
+ * the broker (in memory unless one is given), the users, the session registry, the one
+ * MCP server every session speaks to, the metrics and the HTTP app — and knows how to
+ * close them in order.
  */
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { UserState } from '../machines/user.js';
 import type { ChatBroker } from './chat/broker.js';
 import { memoryBroker } from './chat/broker/memoryBroker.js';
-import type { UserActor } from './chat/chatUser.js';
+import { UserDirectory } from './chat/userDirectory.js';
 import { defaultConfig, type ChatConfig } from './config.js';
 import { createHttpApp, type AppServices, type HttpApp } from './http/app.js';
 import { startMcpServer } from './mcp/mcpServer.js';
+import { toChatMessage, type ChatMessage } from './mcp/notifications.js';
 import { SessionMux } from './mcp/sessionMux.js';
 import { createMetrics } from './ops/metrics.js';
+import { callUsers, tokenHint } from './session/callUsers.js';
 import type { ChatSession } from './session/chatSession.js';
 import { SessionRegistry } from './session/sessionRegistry.js';
 
@@ -27,15 +29,18 @@ export interface ChatServerOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
-/** What a server is made of: what its sessions share, the open sessions, the metrics. */
-export type ServerParts = AppServices;
+/** What a server is made of: what its sessions share, the open sessions, the users, the metrics. */
+export interface ServerParts extends AppServices {
+  readonly broker: ChatBroker;
+  readonly users: UserDirectory<ChatMessage>;
+}
 
 export interface ChatServer {
   readonly app: HttpApp;
   readonly services: ServerParts;
   /**
    * Stops taking sessions, closes every room (both members are told `shutdown`), ends
-   * every session and stops the broker.
+   * every user and session and stops the broker.
    */
   close(): Promise<void>;
 }
@@ -45,19 +50,32 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const log = options.log ?? pino({ level: config.logLevel });
   const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
   const sessions = new SessionRegistry();
-  const users = new Set<UserActor>();
-  const metrics = createMetrics({
-    sessions: () => sessions.size,
-    usersByState: () => usersByState(users),
-    rooms: () => broker.stats().rooms,
-    queueLength: () => broker.stats().waiting,
+  const users = new UserDirectory<ChatMessage>({
+    broker,
+    presence: { idleMs: config.idleTimeoutMs, pairableMs: config.pairableMs, graceMs: config.graceMs },
+    rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
+    log: { events: config.eventBufferSize, bytes: config.eventBufferBytes },
+    inspect: options.inspect,
+    toEntry: toChatMessage,
+    sizeOf: (message) => JSON.stringify(message.params).length,
+    onNews: (user, message) => {
+      // Message texts are the users' own business: the log says that one was relayed, not what.
+      if (message.method !== 'message.received') log.info({ user: tokenHint(user.token), ...message.params }, message.method);
+    },
   });
+  const counts = {
+    usersByState: () => usersByState(users.values()),
+    users: () => users.size,
+    rooms: () => broker.stats().rooms,
+    waiting: () => broker.stats().waiting,
+  };
+  const metrics = createMetrics({ ...counts, sessions: () => sessions.size, queueLength: counts.waiting });
   const mux = new SessionMux<ChatSession>();
-  const services: ServerParts = { config, broker, sessions, users, log, metrics, inspect: options.inspect, mcp: mux };
-  const mcpServer = startMcpServer(mux, config, metrics);
-  const http = createHttpApp(services, { usersByState: () => usersByState(users) });
+  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux };
+  const mcpServer = startMcpServer(mux, config, metrics, callUsers({ directory: users, mux, newUsersPerMinute: config.newUsersPerMinute }));
+  const http = createHttpApp(services, counts);
 
-  /** Set when the broker fails: the server can no longer pair anyone. */
+  /** The broker failed: the server can no longer pair anyone. */
   broker.onFailure((err) => {
     http.fail();
     log.fatal({ err }, 'the broker failed: no one can be paired; /healthz reports it, restart the server');
@@ -68,7 +86,9 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     services,
     async close() {
       http.stopTakingSessions();
+      // Rooms close under both members (shutdown), then every user ends: held reads answer.
       broker.shutdown();
+      users.endAll('shutdown');
       // Sessions whose initialize was under way when closing began register late: wait
       // for those too. Each turn ends every session it found, so the loop moves on.
       while (sessions.size > 0 || http.opening > 0) {
@@ -84,11 +104,8 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   };
 }
 
-function usersByState(users: Iterable<UserActor>): Record<Exclude<UserState, 'ended'>, number> {
+function usersByState(users: Iterable<{ state: UserState }>): Record<Exclude<UserState, 'ended'>, number> {
   const byState = { idle: 0, waiting: 0, chatting: 0 };
-  for (const actor of users) {
-    const state = actor.getSnapshot().value;
-    if (state !== 'ended') byState[state] += 1;
-  }
+  for (const { state } of users) if (state !== 'ended') byState[state] += 1;
   return byState;
 }

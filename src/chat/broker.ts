@@ -35,6 +35,10 @@ export interface ChatBroker {
   join(userId: string, avoid: string | null): void;
   /** Takes a waiting user out of the queue. */
   leaveQueue(userId: string): void;
+  /** A waiting user shows no sign of life: it keeps its place but is paired with no one. */
+  away(userId: string): void;
+  /** It is back: paired at once if it can be, else it waits at its place. */
+  back(userId: string): void;
   /** Relays text to the sender's partner; the sender gets a `room.receipt`. */
   send(roomId: string, from: string, text: string): void;
   /** Closes a room on behalf of a member; the partner gets `room.closed`. */

@@ -21,12 +21,14 @@ export interface ChatUser {
   readonly actor: UserActor;
   readonly broker: ChatBroker;
   /**
-   * A request or stream of this user's session is open until the returned function is
-   * called. The actor hears only the edges, `client.online` when the first link opens
-   * and `client.offline` when the last closes, so a request on a session whose stream
-   * is open costs its actors nothing.
+   * A call acting for this user, or a stream of a session bound to it, is open until
+   * the returned function is called. The actor hears only the edges, `client.online`
+   * when the first link opens and `client.offline` when the last closes, so a call on
+   * a session whose stream is open costs its actors nothing.
    */
   openLink(): () => void;
+  /** The last session bound to this user went away (DELETE, or a legacy stream gone). */
+  detached(): void;
 }
 
 export interface ChatUserOptions {
@@ -44,6 +46,8 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
   const actor = createActor(userMachine, { input: { userId, presence, rate }, systemId: `user:${userId}`, inspect });
   actor.on('queue.join', (e) => broker.join(e.userId, e.avoid));
   actor.on('queue.leave', (e) => broker.leaveQueue(e.userId));
+  actor.on('queue.away', (e) => broker.away(e.userId));
+  actor.on('queue.back', (e) => broker.back(e.userId));
   actor.on('room.send', (e) => broker.send(e.roomId, e.userId, e.text));
   actor.on('room.leave', (e) => broker.leaveRoom(e.roomId, e.userId, e.reason));
   actor.on('*', (e) => {
@@ -68,7 +72,7 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
   live?.add(actor);
   actor.start();
   let links = 0;
-  const tell = (type: 'client.online' | 'client.offline') => {
+  const tell = (type: 'client.online' | 'client.offline' | 'client.detached') => {
     if (actor.getSnapshot().status === 'active') actor.send({ type });
   };
   const openLink = () => {
@@ -80,7 +84,7 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
       if (--links === 0) tell('client.offline');
     };
   };
-  return { userId, actor, broker, openLink };
+  return { userId, actor, broker, openLink, detached: () => tell('client.detached') };
 }
 
 /** What `get_status` answers: the state, and the room or queue place when there is one. */

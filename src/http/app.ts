@@ -12,6 +12,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { ChatSession, SessionServices } from '../session/chatSession.js';
+import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { LegacySseSession } from '../session/legacySseSession.js';
 import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
@@ -27,6 +28,14 @@ export interface AppServices extends SessionServices {
   readonly metrics: ChatMetrics;
 }
 
+/** The counts /healthz reports. */
+export interface LiveCounts {
+  usersByState(): Record<Exclude<UserState, 'ended'>, number>;
+  users(): number;
+  rooms(): number;
+  waiting(): number;
+}
+
 export interface AppControl {
   readonly app: HttpApp;
   /** Sessions being initialized: they count against the cap before they register. */
@@ -37,11 +46,8 @@ export interface AppControl {
   fail(): void;
 }
 
-export function createHttpApp(
-  services: AppServices,
-  { usersByState }: { usersByState: () => Record<Exclude<UserState, 'ended'>, number> },
-): AppControl {
-  const { config, metrics, sessions, broker } = services;
+export function createHttpApp(services: AppServices, live: LiveCounts): AppControl {
+  const { config, metrics, sessions } = services;
   const startedAt = Date.now();
   let closing = false;
   let failed = false;
@@ -53,11 +59,11 @@ export function createHttpApp(
   for (const path of ['/mcp', '/sse', '/messages', '/metrics']) app.use(path, tokenGuard(config, metrics));
 
   /** Why no new session may open now, if one may not. */
-  const refuseNewSession = (c: Context<Env>): Response | undefined => {
-    if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.');
-    if (failed) return refuseHttp(c, metrics, 'server_failed', 503, -32000, 'The server cannot pair anyone right now (its queue failed); try again later.');
+  const refuseNewSession = (c: Context<Env>, id: RequestId | null = null): Response | undefined => {
+    if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.', {}, id);
+    if (failed) return refuseHttp(c, metrics, 'server_failed', 503, -32000, 'The server cannot pair anyone right now (its queue failed); try again later.', {}, id);
     if (sessions.size + opening >= config.maxSessions)
-      return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' });
+      return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' }, id);
     return undefined;
   };
 
@@ -69,21 +75,21 @@ export function createHttpApp(
       if (!read.ok) return read.response;
       body = read.body;
     }
+    const id = requestIdOf(body);
     if (sessionId !== undefined) {
       const session = sessions.get(sessionId);
       if (!(session instanceof StreamableSession))
-        return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.');
-      return serveInSession(c, session, () => session.handle(c.req.raw, body));
+        return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.', {}, id);
+      return withRequestId(await serveInSession(c, services, session, body, () => session.handle(c.req.raw, body)), id);
     }
     if (c.req.method !== 'POST')
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
-    if (!isInitializeRequest(body))
-      return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: no Mcp-Session-Id header, and the request is not initialize. Initialize a session first.');
-    const refused = refuseNewSession(c);
+    if (!isInitializeRequest(body)) return withRequestId(await serveStateless(c, services, body), id);
+    const refused = refuseNewSession(c, id);
     if (refused) return refused;
     opening += 1;
     try {
-      return await openSession(c, services, body);
+      return withRequestId(await openSession(c, services, body), id);
     } finally {
       opening -= 1;
     }
@@ -111,24 +117,26 @@ export function createHttpApp(
       return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended, its SSE stream closed, or it never existed. Open a new one with GET /sse.');
     const read = await readJsonRpcBody(c, config, metrics);
     if (!read.ok) return read.response;
-    await serveInSession(c, session, async () => {
+    await serveInSession(c, services, session, read.body, async () => {
       await session.handlePost(incoming, outgoing, read.body);
       return RESPONSE_ALREADY_SENT;
     });
     return RESPONSE_ALREADY_SENT;
   });
 
-  app.get('/healthz', (c) => {
-    const { waiting, rooms } = broker.stats();
-    return c.json({
-      status: failed ? 'failed' : closing ? 'stopping' : 'ok',
-      uptime_s: Math.round((Date.now() - startedAt) / 1000),
-      sessions: sessions.size,
-      users: usersByState(),
-      actors: { users: services.users.size, rooms },
-      queue: waiting,
-    }, failed ? 503 : 200);
-  });
+  app.get('/healthz', (c) =>
+    c.json(
+      {
+        status: failed ? 'failed' : closing ? 'stopping' : 'ok',
+        uptime_s: Math.round((Date.now() - startedAt) / 1000),
+        sessions: sessions.size,
+        users: live.usersByState(),
+        actors: { users: live.users(), rooms: live.rooms() },
+        queue: live.waiting(),
+      },
+      failed ? 503 : 200,
+    ),
+  );
 
   app.get('/metrics', async (c) => {
     c.header('Content-Type', metrics.registry.contentType);
@@ -163,11 +171,29 @@ const oneWritePerTick: MiddlewareHandler<Env> = async (c, next) => {
   process.nextTick(() => socket.uncork());
 };
 
-/** Every request and stream keeps its session present until its response is done. */
-async function serveInSession(c: Context<Env>, session: ChatSession, serve: () => Promise<Response>): Promise<Response> {
+/**
+ * Serves a request in a session. While its response is open, the session (and so its
+ * user) is present. The MCP server learns the client's address for the request; and
+ * when the client closes the response before the answer, the call is abandoned: it ends
+ * at once and takes nothing (clients that give up on a held call often send no
+ * `notifications/cancelled`).
+ */
+async function serveInSession(
+  c: Context<Env>,
+  services: AppServices,
+  session: ChatSession,
+  body: unknown,
+  serve: () => Promise<Response>,
+): Promise<Response> {
   const closed = session.openLink();
+  const id = isRequest(body) ? requestIdOf(body) : null;
+  if (id !== null) services.mcp.annotate(session, id, { address: clientAddress(c, services.config.trustProxy) });
   const outgoing = c.env?.outgoing;
-  if (outgoing) outgoing.once('close', closed);
+  if (outgoing)
+    outgoing.once('close', () => {
+      closed();
+      if (id !== null) services.mcp.settled(session, id, !outgoing.writableFinished);
+    });
   try {
     return await serve();
   } finally {
@@ -175,11 +201,64 @@ async function serveInSession(c: Context<Env>, session: ChatSession, serve: () =
   }
 }
 
-async function openSession(c: Context<Env>, services: SessionServices, body: unknown): Promise<Response> {
+async function openSession(c: Context<Env>, services: AppServices, body: unknown): Promise<Response> {
   const session = new StreamableSession(services);
   await session.connect();
-  const response = await session.handle(c.req.raw, body);
+  const response = await serveInSession(c, services, session, body, () => session.handle(c.req.raw, body));
   if (session.listed) services.log.info({ session: session.sessionId }, 'session opened');
-  else session.end('disconnected');
+  else void session.end('dropped');
   return response;
+}
+
+/**
+ * Serves a POST that came without `Mcp-Session-Id` and is not `initialize` on its own,
+ * as the hosts that keep no session send them: the call acts for its `user_token`.
+ */
+async function serveStateless(c: Context<Env>, services: AppServices, body: unknown): Promise<Response> {
+  const session = StreamableSession.stateless(services);
+  await session.connect();
+  const outgoing = c.env?.outgoing;
+  const response = await serveInSession(c, services, session, body, () => session.handle(c.req.raw, body));
+  // Its response may be a stream (progress, then the answer): the session lives as long.
+  if (outgoing) outgoing.once('close', () => void session.end('dropped'));
+  else void session.end('dropped');
+  return response;
+}
+
+const isRequest = (body: unknown): body is { id: RequestId; method: string } =>
+  typeof body === 'object' && body !== null && 'method' in body && 'id' in body;
+
+/** The JSON-RPC id of a request body, when it has a readable one. */
+function requestIdOf(body: unknown): RequestId | null {
+  if (typeof body !== 'object' || body === null || !('id' in body)) return null;
+  const { id } = body as { id: unknown };
+  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
+}
+
+/**
+ * A JSON error answer made without the request's id (the SDK transport's own refusals
+ * say `"id": null`) gets it: clients match errors to requests by id.
+ */
+async function withRequestId(response: Response, id: RequestId | null): Promise<Response> {
+  if (id === null || response.status < 400 || !(response.headers.get('content-type') ?? '').includes('application/json')) return response;
+  const text = await response.text();
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    return new Response(text, response);
+  }
+  if (typeof answer !== 'object' || answer === null || !('error' in answer) || (answer as { id?: unknown }).id !== null) return new Response(text, response);
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  return new Response(JSON.stringify({ ...answer, id }), { status: response.status, statusText: response.statusText, headers });
+}
+
+/** Where a request came from: the socket's peer, or the proxy's word for it when trusted. */
+function clientAddress(c: Context<Env>, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  return c.env?.incoming?.socket.remoteAddress ?? 'unknown';
 }

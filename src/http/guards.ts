@@ -22,10 +22,11 @@ export function refuseHttp(
   code: number,
   message: string,
   headers: Record<string, string> = {},
+  id: string | number | null = null,
 ): Response {
   metrics.refused(reason);
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
-  return c.json(jsonRpcError(code, message), status);
+  return c.json(jsonRpcError(code, message, id), status);
 }
 
 /**

@@ -32,7 +32,14 @@ export async function readJsonRpcBody(c: Context, config: ChatConfig, metrics: C
   // On Node, read the socket's stream itself: going through the web Request's body
   // stream costs a web-stream round trip per chunk on every message.
   const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-  const bytes = incoming ? await readNodeBody(incoming, config.maxBodyBytes) : await readWebBody(c.req.raw, config.maxBodyBytes);
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = incoming ? await readNodeBody(incoming, config.maxBodyBytes) : await readWebBody(c.req.raw, config.maxBodyBytes);
+  } catch {
+    // The client hung up mid-body (or its request timed out): nobody reads an answer.
+    // Ending quietly keeps a stalled or cut connection from printing a stack trace.
+    return { ok: false, response: new Response(null, { status: 400 }) };
+  }
   if (bytes === undefined) return tooLarge();
   let text: string;
   try {

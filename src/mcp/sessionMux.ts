@@ -16,11 +16,19 @@ import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, RequestId } from
 const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest => 'method' in message && 'id' in message;
 const isResponse = (message: JSONRPCMessage): message is JSONRPCMessage & { id: RequestId } => !('method' in message) && 'id' in message;
 
+/** What the HTTP layer knows of a request that the MCP server does not. */
+export interface RequestMeta {
+  /** The client's address (for limits per client). */
+  address: string;
+}
+
 interface Member<S> {
   readonly session: S;
   readonly transport: Transport;
   /** This session's requests in flight: the client's id → the mux's. */
   readonly inFlight: Map<RequestId, RequestId>;
+  /** What the HTTP layer said of requests on their way in, by the client's id. */
+  readonly arriving: Map<RequestId, RequestMeta>;
 }
 
 export class SessionMux<S> implements Transport {
@@ -29,8 +37,9 @@ export class SessionMux<S> implements Transport {
   onerror?: (error: Error) => void;
 
   #nextId = 1;
-  /** Requests in flight, by the mux's id: whose, and the id its client sent. */
-  readonly #requests = new Map<RequestId, { member: Member<S>; clientId: RequestId }>();
+  /** Requests in flight, by the mux's id: whose, the id its client sent, what HTTP knew. */
+  readonly #requests = new Map<RequestId, { member: Member<S>; clientId: RequestId; meta: RequestMeta | undefined }>();
+  readonly #members = new Map<S, Member<S>>();
 
   async start(): Promise<void> {}
 
@@ -44,6 +53,33 @@ export class SessionMux<S> implements Transport {
     return this.#requests.get(requestId)?.member.session;
   }
 
+  /** What the HTTP layer said of the request the server is handling under `requestId`. */
+  metaOf(requestId: RequestId): RequestMeta | undefined {
+    return this.#requests.get(requestId)?.meta;
+  }
+
+  /**
+   * Says what the HTTP layer knows of the request `clientId` that `session`'s client is
+   * sending now; the server can read it back with `metaOf` while it handles it.
+   */
+  annotate(session: S, clientId: RequestId, meta: RequestMeta): void {
+    this.#members.get(session)?.arriving.set(clientId, meta);
+  }
+
+  /**
+   * The HTTP exchange that carried request `clientId` of `session` is over. When the
+   * client closed it before the answer (`abandoned`), the server hears
+   * `notifications/cancelled`, so the call ends at once and takes nothing, as when a
+   * client cancels.
+   */
+  settled(session: S, clientId: RequestId, abandoned: boolean): void {
+    const member = this.#members.get(session);
+    // A request the transport refused never reached the server: forget what was said of it.
+    member?.arriving.delete(clientId);
+    if (abandoned && member?.inFlight.has(clientId))
+      this.#fromClient(member, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: clientId, reason: 'The client closed the connection.' } });
+  }
+
   /** Requests in flight across all sessions (0 once every answer has gone out). */
   get inFlight(): number {
     return this.#requests.size;
@@ -55,22 +91,27 @@ export class SessionMux<S> implements Transport {
    * The returned function detaches the session: answers still owed to it are dropped.
    */
   async attach(session: S, transport: Transport): Promise<() => void> {
-    const member: Member<S> = { session, transport, inFlight: new Map() };
+    const member: Member<S> = { session, transport, inFlight: new Map(), arriving: new Map() };
     transport.onmessage = (message, extra) => this.#fromClient(member, message, extra);
     transport.onerror = (error) => this.onerror?.(error);
+    this.#members.set(session, member);
     await transport.start();
     return () => {
       transport.onmessage = undefined;
+      this.#members.delete(session);
       for (const id of member.inFlight.values()) this.#requests.delete(id);
       member.inFlight.clear();
+      member.arriving.clear();
     };
   }
 
   #fromClient(member: Member<S>, message: JSONRPCMessage, extra?: MessageExtraInfo): void {
     if (isRequest(message)) {
       const id = this.#nextId++;
+      const meta = member.arriving.get(message.id);
+      member.arriving.delete(message.id);
       member.inFlight.set(message.id, id);
-      this.#requests.set(id, { member, clientId: message.id });
+      this.#requests.set(id, { member, clientId: message.id, meta });
       this.onmessage?.({ ...message, id }, extra);
       return;
     }

@@ -1,23 +1,25 @@
 /**
- * What every MCP session is, whatever its transport: a user actor, an SDK transport
- * joined to the one MCP server (src/sessionMux.ts), and the bounded event ring behind
- * replay and `wait_for_events`. Subclasses make the transport and say how a chat
- * notification reaches the client.
+ * What every MCP session is, whatever its transport: a way in. It is an SDK transport
+ * joined to the one MCP server (src/mcp/sessionMux.ts), bound to a user — the one it
+ * created, or the last one whose token was used in it — whose events its SSE stream
+ * carries (src/session/replay/eventStore.ts). Sessions are not users: a session that
+ * ends leaves its user alive (a `DELETE` detaches it), and a user may be reached from
+ * many sessions, or none. Subclasses make the transport and say how a chat notification
+ * reaches the client.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { InspectionEvent, Observer } from 'xstate';
-import type { SessionEndReason, UserState } from '../../machines/user.js';
-import type { ChatBroker } from '../chat/broker.js';
-import { startChatUser, type ChatUser, type UserActor } from '../chat/chatUser.js';
+import type { Subscription } from 'xstate';
+import { EventLog } from '../chat/eventLog.js';
+import type { User } from '../chat/userDirectory.js';
 import type { ChatConfig } from '../config.js';
-import { toLogMessage, toNotification, type ChatNotification } from '../mcp/notifications.js';
+import { toLogMessage } from '../mcp/notifications.js';
 import type { SessionMux } from '../mcp/sessionMux.js';
-import type { SessionTools } from '../mcp/tools.js';
-import { SessionEventStore } from './replay/eventStore.js';
-import { EventFeed } from './replay/feed.js';
+import { SessionEventStore, type ChatMessage } from './replay/eventStore.js';
+
+/** A user as sessions hold it: its log keeps the notifications its sessions send. */
+export type ChatUserHandle = User<ChatMessage>;
 
 /** Where sessions are listed while they are open; only ChatSession adds and removes. */
 export interface SessionMembership {
@@ -28,15 +30,18 @@ export interface SessionMembership {
 /** What every session shares: built once, by the composition root (src/server.ts). */
 export interface SessionServices {
   readonly config: ChatConfig;
-  readonly broker: ChatBroker;
   readonly sessions: SessionMembership;
-  /** User actors that have not stopped yet: 0 once every session has ended. */
-  readonly users: Set<UserActor>;
   readonly log: Logger;
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Carries every session's messages to and from the one MCP server. */
   readonly mcp: SessionMux<ChatSession>;
 }
+
+/**
+ * Why a session ends: the client ended it (`gone`: DELETE, a legacy stream closed),
+ * the server dropped it for holding nothing (`dropped`: its user lives on), or the
+ * server is stopping.
+ */
+export type SessionEnd = 'gone' | 'dropped' | 'shutdown';
 
 const LOG_SEVERITY: Record<LoggingLevel, number> = {
   debug: 0,
@@ -49,13 +54,25 @@ const LOG_SEVERITY: Record<LoggingLevel, number> = {
   emergency: 7,
 };
 
-export abstract class ChatSession implements SessionTools {
-  readonly user: ChatUser;
-  readonly events: SessionEventStore;
-  readonly feed: EventFeed;
+/** The log a session stream reads before the session has a user: nothing comes to it. */
+const noUserLog = () => new EventLog<ChatMessage>({ events: 1, bytes: 0 }, () => 0);
+
+export abstract class ChatSession {
+  readonly events = new SessionEventStore(noUserLog());
   protected readonly services: SessionServices;
   /** The SDK transport this session's client talks to. */
   protected abstract readonly transport: Transport;
+  /** Whether the session ends by itself once it holds no stream and no call for a while. */
+  protected abstract readonly dropsWhenIdle: boolean;
+  #user: ChatUserHandle | null = null;
+  /** Unbinds from the user; `gone` when the client ended the session. */
+  #unbind: ((gone: boolean) => void) | null = null;
+  #narration: Subscription | null = null;
+  /** Requests and streams of this session open now. */
+  #links = 0;
+  /** The presence link this session holds on its user while any of its own is open. */
+  #userLink: (() => void) | null = null;
+  #idleTimer: NodeJS.Timeout | undefined;
   /** Takes the transport off the shared MCP server; set once it is on. */
   #detach: (() => void) | undefined;
   #ended = false;
@@ -66,56 +83,73 @@ export abstract class ChatSession implements SessionTools {
   /** The newest notification on its way to the transport. */
   #lastSend: Promise<void> = Promise.resolve();
 
-  /** `resumable`: whether a client can come back to this session after its streams close. */
-  constructor(services: SessionServices, readonly sessionId: string, resumable: boolean) {
+  constructor(services: SessionServices, readonly sessionId: string) {
     this.services = services;
-    const { config, log } = services;
-    this.events = new SessionEventStore(config.eventBufferSize);
-    this.feed = new EventFeed(this.events.session);
-    this.events.onChatEvent = () => this.feed.appended();
-    this.user = startChatUser({
-      userId: randomUUID(),
-      presence: { resumable, graceMs: config.graceMs, idleMs: config.idleTimeoutMs },
-      rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
-      broker: services.broker,
-      inspect: services.inspect,
-      live: services.users,
-      notify: (event) => {
-        const notification = toNotification(event);
-        if (notification.method !== 'message.received') log.info({ session: this.sessionId, ...notification.params }, notification.method);
-        this.#lastSend = this.deliver(notification).catch((error: unknown) => log.warn({ err: error }, 'notification not sent'));
-      },
+  }
+
+  /** The user this session acts for when a call names none; null until one is bound. */
+  get user(): ChatUserHandle | null {
+    return this.#user?.state === 'ended' ? null : this.#user;
+  }
+
+  /**
+   * Binds the session to `user` (the one it created, or whose token a call used): its
+   * stream carries that user's events from now on, and its links keep that user present.
+   */
+  bind(user: ChatUserHandle): void {
+    if (this.#ended || user === this.#user) return;
+    const switching = this.#user !== null;
+    this.#unbind?.(false);
+    this.#narration?.unsubscribe();
+    this.#userLink?.();
+    this.#userLink = null;
+    this.#user = user;
+    this.events.follow(user.events);
+    this.#unbind = user.bind((message, id) => {
+      this.events.expect(message, id);
+      this.#lastSend = this.deliver(message, id).catch((error: unknown) => this.services.log.warn({ err: error }, 'notification not sent'));
     });
     // MCP log notifications narrate the chat to clients that ask for them with
     // logging/setLevel. They travel on the session stream beside the chat events (the
     // event store keeps them in a side ring, so they never crowd chat events out).
-    this.user.actor.on('*', (event) => {
+    this.#narration = user.chat.actor.on('*', (event) => {
       const message = toLogMessage(event);
       if (message && this.#logLevel !== null && LOG_SEVERITY[message.level] >= LOG_SEVERITY[this.#logLevel])
         void this.transport.send({ method: 'notifications/message', params: message, jsonrpc: '2.0' }).catch(() => {});
     });
-    // The user actor ends by itself when its presence expires: the session ends with it.
-    this.user.actor.subscribe({
-      complete: () => void this.end(resumable ? 'timeout' : 'disconnected'),
-      // A failing actor must not take the process down with it: end its session instead.
-      error: (error: unknown) => {
-        log.error({ err: error, session: this.sessionId }, 'user actor failed');
-        void this.end('disconnected');
-      },
-    });
-  }
-
-  /** The state of this session's user. */
-  get state(): UserState {
-    return this.user.actor.getSnapshot().value as UserState;
+    this.rebound(switching);
+    // Last: a link that brings the user back may pair it at once, and the news of it
+    // must find this session already listening.
+    if (this.#links > 0) this.#userLink = user.chat.openLink();
   }
 
   /**
+   * The session now carries `user`'s events, from that user's present on; `switching`
+   * when it carried another user's before (a subclass resets its stream).
+   */
+  protected rebound(_switching: boolean): void {}
+
+  /**
    * A request or stream of this session is open until the returned function is called:
-   * while one is, the user is present (see chatUser's openLink).
+   * while one is, the bound user is present, and the session is not idle.
    */
   openLink(): () => void {
-    return this.user.openLink();
+    if (this.#links++ === 0) {
+      clearTimeout(this.#idleTimer);
+      this.#userLink = this.#user?.chat.openLink() ?? null;
+    }
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      if (--this.#links > 0) return;
+      this.#userLink?.();
+      this.#userLink = null;
+      if (this.dropsWhenIdle && !this.#ended) {
+        this.#idleTimer = setTimeout(() => void this.end('dropped'), this.services.config.sessionIdleMs);
+        this.#idleTimer.unref();
+      }
+    };
   }
 
   /** Lists the session once its client has initialized it; `end()` takes it off. */
@@ -140,8 +174,8 @@ export abstract class ChatSession implements SessionTools {
     this.#logLevel = level;
   }
 
-  /** Hands a chat notification to the client's stream, storing it in the ring first. */
-  protected abstract deliver(notification: ChatNotification): Promise<void>;
+  /** Hands a chat notification (the user's log entry `id`) to the client's stream. */
+  protected abstract deliver(message: ChatMessage, id: number): Promise<void>;
 
   protected closeTransport(): Promise<void> {
     return this.transport.close();
@@ -157,24 +191,23 @@ export abstract class ChatSession implements SessionTools {
   }
 
   /**
-   * Ends the session: the user actor reaches `ended`, its partner is told, held
-   * `wait_for_events` calls answer with what is left, and then the transport closes.
+   * Ends the session, not its user: the user is unbound (and detached when the client
+   * ended the session and no other session is bound to it), then the transport closes.
    * Resolves once it has.
    */
-  end(reason: SessionEndReason): Promise<void> {
+  end(why: SessionEnd): Promise<void> {
     this.services.sessions.delete(this);
     this.#listed = false;
     if (this.#ended) return this.#closed;
     this.#ended = true;
-    if (this.user.actor.getSnapshot().status === 'active') {
-      this.user.actor.send({ type: 'session.closed', reason });
-      this.user.actor.stop();
-    }
-    this.feed.release();
-    this.services.log.info({ session: this.sessionId, reason }, 'session ended');
-    // The released calls answer within a few microtasks; closing the transport at once
-    // would abort them and their answers (e.g. partner.disconnected on shutdown) would
-    // be lost, so the transport closes on the next turn of the event loop.
+    clearTimeout(this.#idleTimer);
+    this.#userLink?.();
+    this.#userLink = null;
+    this.#narration?.unsubscribe();
+    this.#unbind?.(why === 'gone');
+    this.services.log.info({ session: this.sessionId, why }, 'session ended');
+    // Answers still being written (held calls released on shutdown) go out first: the
+    // transport closes on the next turn of the event loop.
     this.#closed = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => {
         this.#detach?.();

@@ -3,26 +3,31 @@
  * first event names the endpoint, and `POST /messages?sessionId=…` carries requests.
  * It runs on the SDK's `SSEServerTransport`, which writes to Node's response directly.
  *
- * Such a stream cannot be resumed: when it closes, the session's presence has the
- * grace period to see it come back (it cannot), then the session ends and the partner
- * hears `disconnected`. Events still go through the session's ring, so
+ * Such a stream cannot be resumed: when it closes, the session ends and its user is
+ * detached; unless a call with the user's token comes within the grace period, the
+ * user ends and its partner hears `disconnected`. Events are the user's, so
  * `wait_for_events` works the same on both transports.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
-import type { ChatNotification } from '../mcp/notifications.js';
-import { SESSION_STREAM } from './replay/eventStore.js';
+import { SESSION_STREAM, type ChatMessage } from './replay/eventStore.js';
 
 export class LegacySseSession extends ChatSession {
   protected readonly transport: SSEServerTransport;
+  protected readonly dropsWhenIdle = false;
   readonly #keepAlive: NodeJS.Timeout | undefined;
   #streamOpen = true;
 
   constructor(services: SessionServices, transport: SSEServerTransport, response: ServerResponse) {
-    super(services, transport.sessionId, false);
+    super(services, transport.sessionId);
     this.transport = transport;
-    response.once('close', () => (this.#streamOpen = false));
+    // The stream cannot come back: the session ends with it, and its user is detached
+    // (it has the grace period to call again with its token).
+    response.once('close', () => {
+      this.#streamOpen = false;
+      void this.end('gone');
+    });
     const { keepAliveMs } = services.config;
     if (keepAliveMs > 0) {
       // The SDK's SSE transport sends no keep-alives of its own; proxies close silent streams.
@@ -49,10 +54,11 @@ export class LegacySseSession extends ChatSession {
     return this.transport.handlePostMessage(request, response, body);
   }
 
-  protected async deliver(notification: ChatNotification): Promise<void> {
-    const message = { ...notification, jsonrpc: '2.0' as const };
+  protected async deliver(message: ChatMessage, id: number): Promise<void> {
     await this.events.storeEvent(SESSION_STREAM, message);
+    if (!this.#streamOpen) return;
     await this.transport.send(message);
+    this.user?.events.markStreamed(id);
   }
 
   protected override closeTransport(): Promise<void> {

@@ -1,13 +1,14 @@
 /**
- * A Streamable HTTP session: the SDK's web-standard transport, with the session's ring
- * as its event store, so every notification carries an SSE id and can be replayed.
+ * A Streamable HTTP session: the SDK's web-standard transport, with the session's event
+ * store, so every notification carries an SSE id (its user's log id) and can be
+ * replayed. `StreamableSession.stateless()` serves one request that came without a
+ * session (as ChatGPT and per-call clients send them): no id, no stream, gone after it.
  */
 import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
 import { jsonRpcError } from '../mcp/jsonRpc.js';
-import type { ChatNotification } from '../mcp/notifications.js';
-import { isBefore, positionId, type SessionPosition } from './replay/eventStore.js';
+import { isBefore, positionId, type ChatMessage, type SessionPosition } from './replay/eventStore.js';
 
 export class StreamableSession extends ChatSession {
   protected readonly transport: WebStandardStreamableHTTPServerTransport;
@@ -23,21 +24,43 @@ export class StreamableSession extends ChatSession {
    */
   #clientHas: SessionPosition | null = null;
 
-  constructor(services: SessionServices) {
-    super(services, randomUUID(), true);
+  protected readonly dropsWhenIdle: boolean;
+
+  constructor(services: SessionServices, stateful = true) {
+    super(services, stateful ? randomUUID() : `stateless-${randomUUID()}`);
+    this.dropsWhenIdle = stateful;
     this.transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => this.sessionId,
-      eventStore: this.events,
+      sessionIdGenerator: stateful ? () => this.sessionId : undefined,
+      eventStore: stateful ? this.events : undefined,
       onsessioninitialized: () => this.opened(),
       keepAliveMs: services.config.keepAliveMs,
       maxRequestBodySize: services.config.maxBodyBytes,
     });
     // DELETE from the client closes the transport: the session ends with it.
-    this.transport.onclose = () => void this.end('disconnected');
+    this.transport.onclose = () => void this.end('gone');
   }
 
-  protected deliver(notification: ChatNotification): Promise<void> {
-    return this.transport.send({ ...notification, jsonrpc: '2.0' });
+  /** A session for one request that came without `Mcp-Session-Id`; end it after. */
+  static stateless(services: SessionServices): StreamableSession {
+    return new StreamableSession(services, false);
+  }
+
+  protected async deliver(message: ChatMessage, id: number): Promise<void> {
+    const streaming = this.#stream !== null;
+    await this.transport.send(message);
+    if (streaming) this.user?.events.markStreamed(id);
+  }
+
+  /**
+   * A user's events from now on, from its present: a stream opened later starts there.
+   * After another user's, the open stream closes too, since its ids were the other
+   * log's; the client opens a new one.
+   */
+  protected override rebound(switching: boolean): void {
+    this.#delivered = this.events.newest;
+    this.#streamFrom = this.events.newest;
+    this.#clientHas = null;
+    if (switching && this.#stream) this.transport.closeStandaloneSSEStream();
   }
 
   async handle(request: Request, parsedBody?: unknown): Promise<Response> {
@@ -94,6 +117,8 @@ export class StreamableSession extends ChatSession {
   #trackStream(signal: AbortSignal): void {
     const stream = {};
     this.#stream = stream;
+    // The stream opened with a replay of everything the log holds after its start.
+    this.user?.events.markStreamed(this.events.newest.chat);
     signal.addEventListener(
       'abort',
       () => {

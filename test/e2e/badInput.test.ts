@@ -68,7 +68,13 @@ const badRequest: fc.Arbitrary<BadRequest> = fc.oneof(
   fc.record({ jsonrpc: fc.constantFrom('1.0', 2, undefined), id: fc.oneof(fc.constant({}), fc.constant([])), method: fc.constant('ping') }).map((m) => ({ kind: 'malformed JSON-RPC', body: JSON.stringify(m), session: 'attacker' as const })),
   fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', '').map((type) => ({ kind: 'wrong content type', headers: { 'content-type': type }, body: rpc('tools/list'), session: 'attacker' as const })),
   fc.constant({ kind: 'body over the limit', body: rpc('tools/call', { name: 'get_status', arguments: { pad: 'x'.repeat(MAX_BODY) } }), session: 'attacker' as const }),
-  fc.constantFrom('none', 'unknown').map((session) => ({ kind: `${session} session id`, body: rpc('tools/list'), session: session as 'none' | 'unknown' })),
+  fc.constant({ kind: 'unknown session id', body: rpc('tools/list'), session: 'unknown' as const }),
+  // Without a session a call acts for its user_token alone: a made-up one is refused.
+  fc.string({ minLength: 1, maxLength: 64 }).map((token) => ({
+    kind: 'no session, made-up user_token',
+    body: rpc('tools/call', { name: 'get_status', arguments: { user_token: token } }),
+    session: 'none' as const,
+  })),
   fc.stringMatching(/^[0-9a-z.-]{1,12}$/).filter((v) => !['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'].includes(v)).map((version) => ({
     kind: 'unsupported protocol version',
     headers: { 'mcp-protocol-version': version },
@@ -104,7 +110,7 @@ describe('bad input never hurts', () => {
     const attacker = await openRawSession(server.url);
 
     // The oracle can tell: a good request through the same path is not an error.
-    const good = await fetch(server.url, { method: 'POST', headers: jsonHeaders(attacker), body: rpc('tools/call', { name: 'get_status', arguments: {} }) });
+    const good = await fetch(server.url, { method: 'POST', headers: jsonHeaders(attacker), body: rpc('tools/call', { name: 'enter_queue', arguments: {} }) });
     expect(await isError(good)).toBe(false);
 
     let sent = 0;

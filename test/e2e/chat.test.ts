@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
+import { eventually, sleep } from '../support/eventually.js';
 import { health, startTestServer } from '../support/server.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -27,12 +28,17 @@ async function pair(): Promise<{ a: ChatClient; b: ChatClient; roomId: string }>
   return { a, b, roomId };
 }
 
+/** A user whose last session ended has this long to come back: short, so each test starts alone. */
+const GRACE_MS = 150;
+
 beforeAll(async () => {
-  server = await startTestServer();
+  // Users that live by their token end after a short silence, so each test starts alone.
+  server = await startTestServer({ graceMs: GRACE_MS, idleTimeoutMs: 1_000 });
 });
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
+  await eventually(async () => expect(await health(server)).toMatchObject({ actors: { users: 0, rooms: 0 }, queue: 0 }), 5_000);
 });
 
 afterAll(async () => {
@@ -59,6 +65,7 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
       message_id: sent.message_id,
       seq: 1,
       sent_at: expect.any(String),
+      untrusted: true,
     });
     expect(Number.isNaN(Date.parse(received!.sent_at as string))).toBe(false);
     expect(a.received('message.received')).toEqual([]);
@@ -88,19 +95,40 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     expect(await b.call('enter_queue')).toMatchObject({ status: 'matched' });
   });
 
-  it('tells the partner "disconnected" when a chatting client ends its session', async () => {
+  it('tells the partner "disconnected" when a chatting client ends its session and does not come back within the grace period', async () => {
     const { a, b, roomId } = await pair();
+    const ended = Date.now();
     await b.end();
     expect(await a.waitFor('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'disconnected' }]);
+    expect(Date.now() - ended).toBeGreaterThanOrEqual(GRACE_MS - 20);
     expect(await a.call('get_status')).toEqual({ state: 'idle' });
   });
 
-  it('takes a waiting client that ends its session out of the queue', async () => {
+  it('keeps a user whose session ended when a call with its token comes within the grace period', async () => {
+    const { a, b, roomId } = await pair();
+    const token = b.token!;
+    await b.end();
+    const again = await connect();
+    expect(await again.call('get_status', { user_token: token })).toEqual({ state: 'chatting', room_id: roomId });
+    await sleep(GRACE_MS * 3);
+    expect(a.received('partner.disconnected')).toEqual([]);
+    await again.call('send_message', { user_token: token, room_id: roomId, message: 'still here' });
+    expect((await a.waitFor('message.received')).map((m) => m.message)).toEqual(['still here']);
+    // Named by its token, the user now lives by it: the end of this session is no sign it left.
+    await again.end();
+    await sleep(GRACE_MS * 3);
+    expect(await (await connect()).call('get_status', { user_token: token })).toEqual({ state: 'chatting', room_id: roomId });
+    expect(a.received('partner.disconnected')).toEqual([]);
+  });
+
+  it('pairs nobody with a waiting client that ended its session, and takes it out of the queue after the grace period', async () => {
     const a = await connect();
     await a.call('enter_queue');
     await a.end();
     const b = await connect();
-    expect(await b.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
+    expect(await b.call('enter_queue')).toMatchObject({ status: 'waiting' });
+    await eventually(async () => expect(await b.call('get_status')).toEqual({ state: 'waiting', position: 1 }));
+    expect(b.received('chatroom.found')).toEqual([]);
   });
 
   it('next leaves the chat and queues again, away from the same partner', async () => {
@@ -138,8 +166,17 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
 });
 
 describe('refusals say what to do and change nothing', () => {
+  it('refuses every tool but enter_queue and next before the session has a user', async () => {
+    const a = await connect();
+    for (const [tool, args] of [['send_message', { room_id: 'r', message: 'hi' }], ['leave_chat', {}], ['get_status', {}], ['wait_for_events', { timeout_s: 0 }]] as const)
+      expect(await a.refusal(tool, args)).toMatch(/call enter_queue first.*user_token/);
+    expect((await health(server)).actors.users).toBe(0);
+  });
+
   it('refuses send_message while idle', async () => {
     const a = await connect();
+    await a.call('enter_queue');
+    await a.call('leave_chat');
     expect(await a.refusal('send_message', { room_id: 'r', message: 'hi' })).toMatch(/not in a chat.*enter_queue/);
     expect(await a.call('get_status')).toEqual({ state: 'idle' });
   });
@@ -179,6 +216,8 @@ describe('refusals say what to do and change nothing', () => {
 
   it('refuses leave_chat with nothing to leave', async () => {
     const a = await connect();
+    await a.call('enter_queue');
+    await a.call('leave_chat');
     expect(await a.refusal('leave_chat')).toMatch(/nothing to leave.*enter_queue/);
   });
 
@@ -210,13 +249,15 @@ describe('sessions over HTTP', () => {
     expect(a.sessionId).not.toBe(b.sessionId);
   });
 
-  it('holds no user or room actor once every session has ended', async () => {
+  it('holds no user or room actor once every session has ended and the grace period passed', async () => {
     const { a, roomId } = await pair();
     await a.call('send_message', { room_id: roomId, message: 'bye' });
     const lone = await connect();
     await lone.call('enter_queue');
     expect((await health(server)).actors).toEqual({ users: 3, rooms: 1 });
     await Promise.all(open.splice(0).map((client) => client.end()));
-    expect(await health(server)).toMatchObject({ sessions: 0, actors: { users: 0, rooms: 0 }, queue: 0 });
+    expect(await health(server)).toMatchObject({ sessions: 0 });
+    // The users had the grace period to come back with their tokens; then nothing is left.
+    await eventually(async () => expect(await health(server)).toMatchObject({ actors: { users: 0, rooms: 0 }, queue: 0 }));
   });
 });

@@ -5,19 +5,22 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { delimiter, dirname } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { node22 } from '../../scripts/node22.js';
 import { ChatClient } from '../support/chatClient.js';
 import { deleteRawSession, jsonHeaders, readSse, rpcAnswerOf } from '../support/rawSession.js';
 import { markedEnv, startServerProcess } from '../support/processes.js';
-import { startTestServer } from '../support/server.js';
+import { eventually } from '../support/eventually.js';
+import { health, startTestServer } from '../support/server.js';
 
 let server: RunningChatServer;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Users whose sessions ended go after a short grace period, so each test starts alone.
+  server = await startTestServer({ graceMs: 100 });
 });
+
 afterAll(async () => {
   await server.close();
 });
@@ -64,12 +67,16 @@ function parseRpc(text: string): { result: { protocolVersion: string; structured
 }
 
 describe('protocol versions', () => {
+  afterEach(async () => {
+    await eventually(async () => expect((await health(server)).queue).toBe(0));
+  });
+
   it.each(['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'])('a %s client completes the seed flow', async (version) => {
     const a = await VersionedClient.open(version);
     const b = await VersionedClient.open(version);
     const streamA = await a.stream();
     const streamB = await b.stream();
-    expect(await a.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
+    expect(await a.call('enter_queue')).toEqual({ status: 'waiting', position: 1, user_token: expect.any(String) });
     const matched = await b.call('enter_queue');
     expect(matched).toMatchObject({ status: 'matched' });
     expect(await a.call('send_message', { room_id: matched.room_id, message: `hello in ${version}` })).toMatchObject({ status: 'sent', seq: 1 });
@@ -153,6 +160,6 @@ describe('the MCP Inspector CLI, as the README shows it', () => {
     const listed = JSON.parse(await npx(list!.args)) as { tools: { name: string }[] };
     expect(listed.tools.map((t) => t.name)).toContain('enter_queue');
     const called = JSON.parse(await npx(call!.args)) as { structuredContent: unknown };
-    expect(called.structuredContent).toEqual({ status: 'waiting', position: 1 });
+    expect(called.structuredContent).toEqual({ status: 'waiting', position: 1, user_token: expect.any(String) });
   });
 });

@@ -55,7 +55,7 @@ describe('legacy HTTP+SSE transport (protocol 2024-11-05)', () => {
   it('pairs a legacy client with a Streamable HTTP client, and they chat both ways', async () => {
     const legacy = await connectLegacy();
     const modern = await ChatClient.connect(server.url);
-    expect(await legacy.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
+    expect(await legacy.call('enter_queue')).toEqual({ status: 'waiting', position: 1, user_token: expect.any(String) });
     const { room_id: roomId } = await modern.call('enter_queue');
     expect(await legacy.waitFor('chatroom.found')).toEqual([{ room_id: roomId }]);
 
@@ -74,7 +74,7 @@ describe('legacy HTTP+SSE transport (protocol 2024-11-05)', () => {
     await modern.end();
   });
 
-  it('ends the session when the SSE stream closes for good, after the grace period', async () => {
+  it('ends the session when the SSE stream closes for good, and its user after the grace period', async () => {
     const legacy = await connectLegacy();
     const modern = await ChatClient.connect(server.url);
     await modern.call('enter_queue');

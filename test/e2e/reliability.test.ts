@@ -37,10 +37,13 @@ async function vanish(client: ChatClient): Promise<void> {
 const until = (condition: () => Promise<boolean>) => eventually(async () => expect(await condition()).toBe(true), 5_000);
 
 beforeAll(async () => {
-  server = await startTestServer({ idleTimeoutMs: IDLE_MS, keepAliveMs: 50 });
+  // A waiting user with no sign of life is not paired after half the idle timeout; users
+  // whose sessions ended get a grace period as short as the idle timeout.
+  server = await startTestServer({ idleTimeoutMs: IDLE_MS, pairableMs: IDLE_MS / 2, graceMs: IDLE_MS, keepAliveMs: 50 });
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
+  await eventually(async () => expect((await health(server)).actors.users).toBe(0));
 });
 afterAll(async () => {
   await server.close();
@@ -81,7 +84,7 @@ describe('a dropped stream loses nothing', () => {
     };
     const streamsOpened = () => a.stats.resumes + a.stats.freshStreams;
     await say(1, 5);
-    const olderId = String((server.services.sessions.get(a.sessionId) as ChatSession).events.session.last);
+    const olderId = String((server.services.sessions.get(a.sessionId) as ChatSession).user!.events.last);
     const opened = streamsOpened();
     a.cutStream();
     await until(async () => streamsOpened() > opened);
@@ -130,6 +133,27 @@ describe('a dropped stream loses nothing', () => {
     expect(await b.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
   });
 
+  it('says how many events a resume from past the log missed, with events.missed, then sends the rest', async () => {
+    const small = await startTestServer({ eventBufferSize: 3 });
+    try {
+      const a = await ChatClient.connect(small.url, { reconnectDelayMs: 300 });
+      const b = await ChatClient.connect(small.url);
+      open.push(a, b);
+      await a.call('enter_queue');
+      const { room_id: roomId } = await b.call('enter_queue');
+      await a.waitFor('chatroom.found');
+      a.cutStream();
+      for (let n = 1; n <= 6; n++) await b.call('send_message', { room_id: roomId, message: `m${n}` });
+      // The log holds m4…m6; a had seen chatroom.found (1): m1…m3 (ids 2…4) are gone.
+      expect(await a.waitFor('events.missed', 1, 5000)).toEqual([{ count: 3 }]);
+      expect((await a.waitFor('message.received', 3)).map((m) => m.message)).toEqual(['m4', 'm5', 'm6']);
+      expect(a.notifications.map((n) => n.method)).toEqual(['chatroom.found', 'events.missed', 'message.received', 'message.received', 'message.received']);
+    } finally {
+      await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
+      await small.close();
+    }
+  });
+
   it('keeps idle streams open with SSE keep-alive comments', async () => {
     const sessionId = await openRawSession(server.url);
     const response = await fetch(server.url, { headers: { ...jsonHeaders(sessionId), accept: 'text/event-stream' } });
@@ -168,15 +192,27 @@ describe('nobody is a ghost', () => {
 
   it('a chatting client that vanishes without DELETE: its partner hears "timeout" and is free again', async () => {
     const { a, b, roomId } = await pair();
+    const token = a.token!;
     await vanish(a);
     expect(await b.waitFor('partner.disconnected', 1, 5000)).toEqual([{ room_id: roomId, reason: 'timeout' }]);
     expect(await b.call('get_status')).toEqual({ state: 'idle' });
-    const response = await fetch(server.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': a.sessionId },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
-    expect(response.status).toBe(404);
+    // The vanished user is gone: its token names no one now.
+    const again = await connect();
+    expect(await again.refusal('get_status', { user_token: token })).toMatch(/names no user.*enter_queue/);
+  });
+
+  it('a waiting client silent past --pairable-ms keeps its place but is paired with nobody until it is back', async () => {
+    // A client that never opens its stream: between calls, it shows no sign of life.
+    const quiet = await connect({ streamGate: new Promise(() => {}) });
+    await quiet.call('enter_queue');
+    await sleep(IDLE_MS / 2 + 100);
+    const b = await connect();
+    expect(await b.call('enter_queue')).toEqual({ status: 'waiting', position: 2 });
+    expect(b.received('chatroom.found')).toEqual([]);
+    // Back before the idle timeout: it is paired at once, with the user who waited behind it.
+    const back = await quiet.call('get_status');
+    expect(back).toMatchObject({ state: 'chatting' });
+    expect((await b.waitFor('chatroom.found'))[0]).toEqual({ room_id: back.room_id });
   });
 
   it('a client with a call in flight is present, however long the call', async () => {

@@ -3,6 +3,7 @@ import pino from 'pino';
 import { listen, type RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { deleteRawSession, jsonHeaders, openRawSession, rawRequest } from '../support/rawSession.js';
+import { eventually } from '../support/eventually.js';
 import { health, startTestServer } from '../support/server.js';
 
 const TOKEN = 'correct-horse-battery-staple';
@@ -31,13 +32,15 @@ const initialize = (extra: Record<string, string> = {}, target = server) =>
   });
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Users whose sessions ended go after a short grace period, so each test starts alone.
+  server = await startTestServer({ graceMs: 100 });
   guarded = await startTestServer({ token: TOKEN });
   // A rate so low (one message per 100 s) that no machine is slow enough to refill a token mid-test.
   tight = await startTestServer({ maxSessions: 2, maxBodyBytes: 2048, messagesPerSecond: 0.01, messageBurst: 2, maxWaitsPerUser: 1 });
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
+  await eventually(async () => expect((await health(server)).actors.users).toBe(0));
 });
 afterAll(async () => {
   await Promise.all([server.close(), guarded.close(), tight.close()]);
@@ -161,12 +164,41 @@ describe('limits', () => {
     expect((await b.waitFor('message.received', 2)).map((m) => m.message)).toEqual(['1', '2']);
   });
 
-  it('limits wait_for_events calls held at once per user', async () => {
+  it('limits the readers of one user that may hold a wait_for_events at once', async () => {
     const a = await connect(tight);
-    const held = a.call('wait_for_events', { timeout_s: 1 });
+    await a.call('enter_queue');
+    const held = a.call('wait_for_events', { after: '0', timeout_s: 1 });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await a.refusal('wait_for_events', { timeout_s: 1 })).toMatch(/already have 1 wait_for_events call/);
+    // Another reader (another position) is over the limit of one; the same reader replaces its call.
+    expect(await a.refusal('wait_for_events', { timeout_s: 1 })).toMatch(/1 readers of this user already hold a wait_for_events call \(at most 1\)/);
     expect(await held).toEqual({ events: [], cursor: '0' });
+  });
+
+  it('limits the users one client address may make, and says what to do instead', async () => {
+    const limited = await startTestServer({ newUsersPerMinute: 2 });
+    try {
+      const clients = await Promise.all([1, 2, 3].map(() => ChatClient.connect(limited.url)));
+      await clients[0]!.call('enter_queue');
+      await clients[1]!.call('enter_queue');
+      expect(await clients[2]!.refusal('enter_queue')).toMatch(/Too many new users from your address \(at most 2 a minute\).*user_token/);
+      // A user it already has is still served.
+      expect(await clients[2]!.call('get_status', { user_token: clients[0]!.token })).toMatchObject({ state: 'chatting' });
+      expect((await health(limited)).actors.users).toBe(2);
+      await Promise.all(clients.map((client) => client.end()));
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('refuses a made-up user_token, naming it as the problem, and counts the refusal', async () => {
+    const a = await connect();
+    const made = 'x'.repeat(32);
+    expect(await a.refusal('get_status', { user_token: made })).toMatch(/user_token you passed \(xxxx…\) names no user.*enter_queue without a user_token/);
+    expect(await a.refusal('enter_queue', { user_token: made })).toMatch(/names no user/);
+    const metrics = await (await fetch(new URL('/metrics', server.url))).text();
+    expect(metrics).toMatch(/mcp_chat_refusals_total\{reason="unknown_token"\} 2/);
+    expect(metrics).not.toContain(made);
+    expect((await health(server)).actors.users).toBe(0);
   });
 });
 
@@ -180,13 +212,17 @@ describe('privacy', () => {
     await b.call('send_message', { room_id, message: 'hi' });
     await a.waitFor('message.received');
     const seenByA = JSON.stringify([a.notifications, await a.call('get_status')]);
+    expect(seenByA).not.toContain(b.token!);
     expect(seenByA).not.toContain(b.sessionId);
     expect(seenByA).not.toContain('bob-secret-client');
     expect(seenByA).not.toContain('127.0.0.1');
-    const userIds = [...server.services.sessions.values()].map((s) => s.user.userId);
+    const userIds = [...server.services.users.values()].map((user) => user.chat.userId);
     for (const id of userIds) expect(seenByA).not.toContain(id);
 
     const mallory = await connect();
+    expect(await mallory.refusal('send_message', { room_id, message: 'let me in' })).toMatch(/call enter_queue first/);
+    await mallory.call('enter_queue');
+    await mallory.call('leave_chat');
     expect(await mallory.refusal('send_message', { room_id, message: 'let me in' })).toMatch(/not in a chat/);
     await mallory.call('enter_queue');
     expect(await mallory.refusal('leave_chat', { room_id })).toMatch(/not in room/);

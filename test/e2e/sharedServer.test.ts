@@ -70,6 +70,7 @@ describe('one MCP server for every session', () => {
 
   it('forgets a request the client cancels, and one whose session ends', async () => {
     const a = await openRawSession(server.url);
+    await call(a, 'enter_queue', {}, 3);
     const cut = new AbortController();
     const cancelled = call(a, 'wait_for_events', { timeout_s: 20 }, 4, cut.signal).catch(() => 'cut');
     await eventually(() => expect(server.services.mcp.inFlight).toBe(1));

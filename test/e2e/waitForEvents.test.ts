@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
-import { startTestServer } from '../support/server.js';
+import { eventually } from '../support/eventually.js';
+import { health, startTestServer } from '../support/server.js';
 
 let server: RunningChatServer;
 let small: RunningChatServer;
@@ -31,11 +32,13 @@ async function pairByTools(target = server) {
 }
 
 beforeAll(async () => {
-  server = await startTestServer();
-  small = await startTestServer({ eventBufferSize: 3 });
+  // Users whose sessions ended go after a short grace period, so each test starts alone.
+  server = await startTestServer({ graceMs: 100 });
+  small = await startTestServer({ eventBufferSize: 3, graceMs: 100 });
 });
 afterEach(async () => {
   await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
+  await eventually(async () => expect((await health(server)).actors.users).toBe(0));
 });
 afterAll(async () => {
   await Promise.all([server.close(), small.close()]);
@@ -51,24 +54,35 @@ describe('wait_for_events', () => {
       {
         id: '2',
         method: 'message.received',
-        params: { room_id: roomId, message: 'hi there', message_id: sent.message_id, seq: 1, sent_at: expect.any(String) },
+        params: { room_id: roomId, message: 'hi there', message_id: sent.message_id, seq: 1, sent_at: expect.any(String), untrusted: true },
       },
     ]);
     expect(page.cursor).toBe('2');
   });
 
-  it('never returns an event twice, with or without the cursor', async () => {
+  it('never returns an event twice to a reader that passes its cursor', async () => {
     const { a, b, roomId } = await pairByTools();
-    const first = await wait(a);
+    const first = await wait(a, { after: '0' });
     expect(first.events.map((e) => e.method)).toEqual(['chatroom.found']);
     await b.call('send_message', { room_id: roomId, message: 'one' });
     const second = await wait(a, { after: first.cursor });
     expect(second.events.map((e) => e.params.message)).toEqual(['one']);
     await b.call('send_message', { room_id: roomId, message: 'two' });
-    const third = await wait(a); // no cursor: continues where the last call left off
+    const third = await wait(a, { after: second.cursor });
     expect(third.events.map((e) => e.params.message)).toEqual(['two']);
     const none = await wait(a, { after: third.cursor, timeout_s: 0.1 });
     expect(none).toEqual({ events: [], cursor: third.cursor });
+  });
+
+  it('never returns an event twice to a reader that never passes one, and a reader with a cursor takes nothing from it', async () => {
+    const { a, b, roomId } = await pairByTools();
+    expect((await wait(a)).events.map((e) => e.method)).toEqual(['chatroom.found']);
+    await b.call('send_message', { room_id: roomId, message: 'one' });
+    // Another reader of the same user (a chat window, say) reads with its own cursor.
+    expect((await wait(a, { after: '1' })).events.map((e) => e.params.message)).toEqual(['one']);
+    await b.call('send_message', { room_id: roomId, message: 'two' });
+    expect((await wait(a)).events.map((e) => e.params.message)).toEqual(['one', 'two']);
+    expect(await wait(a, { timeout_s: 0.1 })).toEqual({ events: [], cursor: '3' });
   });
 
   it('holds the call until an event arrives', async () => {
@@ -85,11 +99,13 @@ describe('wait_for_events', () => {
 
   it('answers an empty page when timeout_s passes with nothing new', async () => {
     const a = await connect();
+    await a.call('enter_queue');
     expect(await wait(a, { timeout_s: 0.2 })).toEqual({ events: [], cursor: '0' });
   });
 
   it('sends progress notifications while it holds a call that carries a progress token', async () => {
     const a = await connect();
+    await a.call('enter_queue');
     const progress: number[] = [];
     const result = await a.client.callTool({ name: 'wait_for_events', arguments: { timeout_s: 1.2 } }, undefined, {
       onprogress: (p) => progress.push(p.progress),
@@ -102,28 +118,41 @@ describe('wait_for_events', () => {
     expect(progress.at(-1)).toBeGreaterThan(0);
   });
 
-  it('hands an event to one of two calls held at once without `after`, never to both', async () => {
+  it('lets a new call from the same position replace a held one, which answers at once with nothing', async () => {
     const { a, b, roomId } = await pairByTools();
-    const { cursor } = await wait(a);
-    const [first, second] = [wait(a, { timeout_s: 1 }), wait(a, { timeout_s: 1 })];
+    const { cursor } = await wait(a, { after: '0' });
+    const first = wait(a, { after: cursor, timeout_s: 20 });
     await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = wait(a, { after: cursor, timeout_s: 20 });
+    const replaced = await first;
+    expect(replaced).toMatchObject({ events: [], cursor, note: expect.stringMatching(/replaced this call/) });
     await b.call('send_message', { room_id: roomId, message: 'only once' });
-    const pages = await Promise.all([first, second]);
-    expect(pages.flatMap((p) => p.events.map((e) => e.params.message))).toEqual(['only once']);
-    expect(Number(cursor)).toBeLessThan(Number(pages[0]!.cursor));
+    expect((await second).events.map((e) => e.params.message)).toEqual(['only once']);
+  });
+
+  it('holds calls of two readers at different positions side by side, and each gets the event', async () => {
+    const { a, b, roomId } = await pairByTools();
+    const { cursor } = await wait(a, { after: '0' });
+    const [model, window] = [wait(a, { after: cursor, timeout_s: 20 }), wait(a, { after: '0', timeout_s: 20 })];
+    expect((await window).events.map((e) => e.method)).toEqual(['chatroom.found']);
+    await b.call('send_message', { room_id: roomId, message: 'for both' });
+    expect((await model).events.map((e) => e.params.message)).toEqual(['for both']);
+    expect((await wait(a, { after: cursor })).events.map((e) => e.params.message)).toEqual(['for both']);
   });
 
   it('says so when `after` has fallen out of the bounded buffer', async () => {
     const { a, b, roomId } = await pairByTools(small);
     for (const n of [1, 2, 3, 4, 5]) await b.call('send_message', { room_id: roomId, message: `m${n}` });
     const page = await wait(a, { after: '0' });
-    expect(page.events.map((e) => e.params.message)).toEqual(['m3', 'm4', 'm5']);
+    expect(page.events[0]).toEqual({ id: '3', method: 'events.missed', params: { count: 3 } });
+    expect(page.events.slice(1).map((e) => e.params.message)).toEqual(['m3', 'm4', 'm5']);
     expect(page.missed).toBe(3);
-    expect(page.note).toMatch(/3 older event\(s\) fell out of the buffer/);
+    expect(page.note).toMatch(/3 older event\(s\) left the log before you took them/);
   });
 
   it('refuses a cursor it never gave, and timeouts over 50 s', async () => {
     const a = await connect();
+    await a.call('enter_queue');
     expect(await a.refusal('wait_for_events', { after: 'banana' })).toMatch(/not a cursor from wait_for_events/);
     expect(await a.refusal('wait_for_events', { after: '99' })).toMatch(/not a cursor/);
     expect(await a.refusal('wait_for_events', { timeout_s: 51 })).toMatch(/at most 50 seconds/);

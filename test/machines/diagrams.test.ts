@@ -52,11 +52,14 @@ describe('the machine diagrams are generated from the code', () => {
 
   it('shows guards and delays, as the charts name them', () => {
     const presence = machines.find(({ machine }) => machine.id === 'presence')!.machine;
-    expect(mermaid(presence)).toContain('  offline --> expired : after idleTimeout [isResumable] / expireTimedOut');
+    expect(mermaid(presence)).toContain('  offline --> expired : after idleTimeout / expireTimedOut');
+    expect(mermaid(presence)).toContain('    offline_recent --> offline_away : after pairableTimeout / reportAway');
     expect(studioConfig(presence)).toMatchObject({
       id: 'presence',
       initial: 'offline',
-      states: { offline: { after: { graceTimeout: { target: 'expired', guard: '!isResumable' }, idleTimeout: { target: 'expired', guard: 'isResumable' } } } },
+      states: { offline: { after: { idleTimeout: { target: 'expired' } } }, detached: { after: { graceTimeout: { target: 'expired' } } } },
     });
+    const user = machines.find(({ machine }) => machine.id === 'user')!.machine;
+    expect(mermaid(user)).toContain('  waiting --> idle : chat.leave [leavesOwnRoom] / leaveQueue, forgetPartner');
   });
 });

@@ -7,9 +7,10 @@ function startPresence(input: Partial<PresenceInput> = {}) {
   const clock = new SimulatedClock();
   const told: AnyEventObject[] = [];
   const parent = createMachine({
-    invoke: { id: 'presence', src: presenceMachine, input: { resumable: true, graceMs: 30_000, idleMs: 60_000, ...input } },
+    invoke: { id: 'presence', src: presenceMachine, input: { idleMs: 60_000, pairableMs: 20_000, graceMs: 30_000, ...input } },
     on: {
       'session.closed': { actions: ({ event }) => told.push(event) },
+      'presence.*': { actions: ({ event }) => told.push(event) },
       'client.*': { actions: sendTo('presence', ({ event }) => event) },
     },
   });
@@ -21,36 +22,72 @@ function startPresence(input: Partial<PresenceInput> = {}) {
 describe('presenceMachine', () => {
   it('starts offline, goes online and offline as the client does', () => {
     const { actor, presence } = startPresence();
-    expect(presence().value).toBe('offline');
+    expect(presence().value).toEqual({ offline: 'recent' });
     actor.send({ type: 'client.online' });
     expect(presence().value).toBe('online');
     actor.send({ type: 'client.offline' });
-    expect(presence().value).toBe('offline');
+    expect(presence().value).toEqual({ offline: 'recent' });
   });
 
-  it('a resumable session expires with "timeout" after the idle timeout offline', () => {
+  it('offline for the idle timeout: away (not pairable) after pairableMs, then ends with "timeout"', () => {
     const { clock, told, presence } = startPresence();
-    clock.increment(30_000);
+    clock.increment(19_999);
     expect(told).toEqual([]);
-    clock.increment(30_000);
-    expect(told).toEqual([{ type: 'session.closed', reason: 'timeout' }]);
+    clock.increment(1);
+    expect(told).toEqual([{ type: 'presence.away' }]);
+    expect(presence().value).toEqual({ offline: 'away' });
+    clock.increment(40_000);
+    expect(told).toEqual([{ type: 'presence.away' }, { type: 'session.closed', reason: 'timeout' }]);
     expect(presence().value).toBe('expired');
   });
 
-  it('an unresumable session expires with "disconnected" after the grace period', () => {
-    const { clock, told } = startPresence({ resumable: false });
-    clock.increment(29_999);
+  it('back before pairableMs says nothing; back after it says presence.back; the clocks start again', () => {
+    const { actor, clock, told, presence } = startPresence();
+    clock.increment(10_000);
+    actor.send({ type: 'client.online' });
+    actor.send({ type: 'client.offline' });
+    clock.increment(19_999);
     expect(told).toEqual([]);
     clock.increment(1);
-    expect(told).toEqual([{ type: 'session.closed', reason: 'disconnected' }]);
+    actor.send({ type: 'client.online' });
+    expect(told).toEqual([{ type: 'presence.away' }, { type: 'presence.back' }]);
+    actor.send({ type: 'client.offline' });
+    clock.increment(59_999);
+    expect(told.filter((e) => e.type === 'session.closed')).toEqual([]);
+    clock.increment(1);
+    expect(told.at(-1)).toEqual({ type: 'session.closed', reason: 'timeout' });
+    expect(presence().value).toBe('expired');
   });
 
-  it('coming back inside the grace period cancels the clock', () => {
-    const { actor, clock, told, presence } = startPresence({ resumable: false });
+  it('detached (its last session went away): away at once, ends with "disconnected" after the grace period', () => {
+    const { actor, clock, told } = startPresence();
+    actor.send({ type: 'client.detached' });
+    expect(told).toEqual([{ type: 'presence.away' }]);
+    clock.increment(29_999);
+    expect(told).toEqual([{ type: 'presence.away' }]);
+    clock.increment(1);
+    expect(told.at(-1)).toEqual({ type: 'session.closed', reason: 'disconnected' });
+  });
+
+  it('a call inside the grace period brings a detached user back silently, to the idle rules', () => {
+    const { actor, clock, told, presence } = startPresence();
+    actor.send({ type: 'client.detached' });
     clock.increment(20_000);
     actor.send({ type: 'client.online' });
-    clock.increment(60_000);
-    expect(told).toEqual([]);
     expect(presence().value).toBe('online');
+    clock.increment(600_000);
+    expect(told).toEqual([{ type: 'presence.away' }, { type: 'presence.back' }]);
+    actor.send({ type: 'client.offline' });
+    clock.increment(60_000);
+    expect(told.at(-1)).toEqual({ type: 'session.closed', reason: 'timeout' });
+  });
+
+  it('a detach while a call is in flight changes nothing', () => {
+    const { actor, clock, told, presence } = startPresence();
+    actor.send({ type: 'client.online' });
+    actor.send({ type: 'client.detached' });
+    clock.increment(600_000);
+    expect(presence().value).toBe('online');
+    expect(told).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { userMachine, type UserEmitted } from '../../machines/user.js';
 
-const presence = { resumable: true, graceMs: 30_000, idleMs: 60_000 };
+const presence = { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000 };
 const rate = { perSecond: 2, burst: 3 };
 
 function startUser(clock = new SimulatedClock()) {

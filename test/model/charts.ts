@@ -12,10 +12,12 @@ import { userChart } from './userChart.js';
 export type AnyChartSpec = ChartSpec<Snapshot<unknown>, AnyEventObject, unknown>;
 
 export const CHARTS = [
-  userChart,
+  userChart('sdk'),
+  userChart('per-call'),
   presenceChart('streamable'),
   presenceChart('legacy'),
   roomChart,
+  queueChart(2, { quiet: true }),
   queueChart(3),
   queueChart(4),
 ] as unknown as readonly AnyChartSpec[];

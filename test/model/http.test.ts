@@ -1,8 +1,9 @@
 /**
  * Model-based tests, second replay: every path generated from the charts, run against a
- * real mcp-chat on a free loopback port through real MCP SDK clients (on Streamable HTTP,
- * and on the legacy HTTP+SSE transport) and, where presence needs one link at a time,
- * plain fetch; each path has a server of its own, so that paths run side by side.
+ * real mcp-chat on a free loopback port through real clients — MCP SDK clients (on
+ * Streamable HTTP, and on the legacy HTTP+SSE transport), a per-call client that opens a
+ * session for every call and, where presence needs one link at a time, plain fetch;
+ * each path has a server of its own, so that paths run side by side.
  *
  * Then coverage that cannot rot: every transition of every machine in machines/, read
  * from the machines' definitions, must have been taken by the servers' actors during
@@ -14,9 +15,13 @@ import { CHARTS } from './charts.js';
 import { coverageLine, coverageOf, TransitionRecorder } from './coverage.js';
 import { httpWorld } from './httpWorld.js';
 import { pendingTransitions, replay, specPaths } from './replay.js';
+import type { Timers } from './world.js';
 
-/** The idle timeout and the grace period: short enough to wait out, long enough for a client to open its stream. */
-const IDLE_MS = 500;
+/**
+ * The presence timers: short enough to wait out, long enough for a client to take a
+ * step (open its stream, come back) before the shortest, the pairable time, runs out.
+ */
+const TIMERS: Timers = { pairableMs: 400, idleMs: 1_000, graceMs: 600 };
 
 const recorder = new TransitionRecorder();
 const planned = CHARTS.map((spec) => ({ spec, paths: specPaths(spec) }));
@@ -26,7 +31,7 @@ let failed = 0;
 
 describe.concurrent.each(planned.map(({ spec, paths }) => [spec.name, spec, paths] as const))('%s chart, over HTTP', (_, spec, paths) => {
   it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
-    const world = await httpWorld({ config: { idleTimeoutMs: IDLE_MS, graceMs: IDLE_MS }, inspect: recorder.see });
+    const world = await httpWorld({ timers: spec.timers?.(TIMERS) ?? TIMERS, inspect: recorder.see });
     try {
       await replay(spec, path, world);
       replayed += 1;

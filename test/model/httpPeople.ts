@@ -1,13 +1,16 @@
 /**
  * The people of the HTTP world, each a real client of the server under test: an MCP SDK
- * client on Streamable HTTP, or a session opened with plain fetch whose links the replay
- * opens one by one (the legacy HTTP+SSE client is in httpLegacyPerson.ts).
+ * client on Streamable HTTP, or a session opened with plain fetch whose stream the
+ * replay opens and cuts (the legacy HTTP+SSE client is in httpLegacyPerson.ts, the
+ * per-call client in httpPerCallPerson.ts). What they share is here: the server, how a
+ * person learns its `user_token` and finds its user, and a plain tool call.
  */
 import type { AnyActorRef } from 'xstate';
+import type { ChatUserHandle } from '../../src/session/chatSession.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
-import { ChatClient } from '../support/chatClient.js';
+import { ChatClient, ToolRefusal } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
-import { eventually, type Notification, type Person, type QueueAnswer, type SentAnswer, type Status } from './world.js';
+import { eventually, NO_SUCH_USER, NO_USER, type Notification, type Person, type QueueAnswer, type SentAnswer, type Status } from './world.js';
 
 /** What the people of one world share: its server, and whether it stopped. */
 export interface Shared {
@@ -15,82 +18,168 @@ export interface Shared {
   stopped: boolean;
 }
 
-/** Whether the server still holds the session (a sync point, not what a user sees). */
-export const holds = (shared: Shared, sessionId: string) => !shared.stopped && shared.server.services.sessions.get(sessionId) !== undefined;
-
-export function serverUser(shared: Shared, sessionId: string) {
-  const session = shared.server.services.sessions.get(sessionId);
-  if (!session) throw new Error(`the server holds no session ${sessionId}`);
-  return session.user;
-}
+/** A tool's answer: its structured result, or the sentence of its refusal. */
+export type ToolAnswer = { result: Record<string, unknown> } | { refusal: string };
 
 /**
- * What a client sees of a session it no longer speaks for: 404 once the server ended
- * it, or no answer at all once the server stopped — either way, `ended`.
+ * One `tools/call` with plain fetch: in a session, or (no `sessionId`) on its own, as
+ * hosts that keep no session send them. Throws when the server answers no tool result.
  */
-export async function probe(shared: Shared, sessionId: string): Promise<Status> {
-  try {
-    const response = await fetch(shared.server.url, {
-      method: 'POST',
-      headers: jsonHeaders(sessionId),
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_status', arguments: {} } }),
-    });
-    const text = await response.text();
-    if (response.status === 404) return { state: 'ended' };
-    const result = resultOf(text)?.structuredContent as Status | undefined;
-    if (!result) throw new Error(`get_status answered HTTP ${response.status}: ${text}`);
-    return result;
-  } catch (error) {
-    if (shared.stopped && error instanceof TypeError) return { state: 'ended' };
-    throw error;
-  }
+export async function callTool(
+  shared: Shared,
+  { sessionId, id = 1, name, args, signal }: { sessionId?: string; id?: number; name: string; args: Record<string, unknown>; signal?: AbortSignal },
+): Promise<ToolAnswer> {
+  const response = await fetch(shared.server.url, {
+    method: 'POST',
+    headers: jsonHeaders(sessionId),
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
+    signal,
+  });
+  const text = await response.text();
+  const result = rpcAnswerOf(text)?.result as { structuredContent?: Record<string, unknown>; isError?: boolean; content?: { text?: string }[] } | undefined;
+  if (result?.isError) return { refusal: (result.content ?? []).map((part) => part.text ?? '').join('') };
+  if (!result?.structuredContent) throw new Error(`${name} answered HTTP ${response.status}: ${text}`);
+  return { result: result.structuredContent };
 }
 
-/** The JSON-RPC result in an answer, sent as JSON or as an SSE stream. */
-export const resultOf = (text: string) => rpcAnswerOf(text)?.result;
-
-export async function settleCount(list: readonly unknown[], count: number, name: string): Promise<void> {
+export async function settleCount(list: () => readonly unknown[], count: number, name: string): Promise<void> {
   await eventually(() => {
-    if (list.length < count) throw new Error(`${name} has ${list.length} notifications, not ${count}`);
+    if (list().length < count) throw new Error(`${name} has ${list().length} notifications, not ${count}`);
   });
 }
 
-/** A person behind a real MCP SDK client, which keeps its GET stream open. */
+/**
+ * A person's user as the server holds it, found by the token its first enter_queue
+ * answered. It is kept once found, so the replay still reads its actor after it ended.
+ */
+export class UserHandle {
+  token: string | undefined;
+  #user: ChatUserHandle | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly shared: Shared,
+  ) {}
+
+  /** Keeps the token a call answered (the tools answer it from enter_queue, next and get_status). */
+  learn(token: unknown): void {
+    if (typeof token !== 'string' || token === this.token) return;
+    this.token = token;
+    this.#user = this.shared.server.services.users.byToken(token);
+    if (!this.#user) throw new Error(`${this.name}'s user_token names no user on the server`);
+  }
+
+  /** A structured result with its `user_token` kept here and left out, as ChatClient does. */
+  strip(result: Record<string, unknown>): Record<string, unknown> {
+    const { user_token: token, ...rest } = result;
+    this.learn(token);
+    return rest;
+  }
+
+  get user(): ChatUserHandle {
+    if (!this.#user) throw new Error(`${this.name} has no user yet`);
+    return this.#user;
+  }
+
+  actor(): AnyActorRef {
+    return this.user.chat.actor;
+  }
+
+  /** The server ended the user (a sync point). */
+  async gone(): Promise<void> {
+    await eventually(() => {
+      if (this.actor().getSnapshot().status === 'active') throw new Error(`the server still holds ${this.name}'s user`);
+    });
+  }
+
+  /**
+   * What get_status says to a refusal: no user yet, or (asked with the token, as a
+   * client does once its session says it has none) a user that is gone.
+   */
+  async statusAfter(refusal: string): Promise<Status> {
+    if (NO_USER.test(refusal) && this.token === undefined) return { state: 'none' };
+    if (NO_USER.test(refusal)) return this.probe();
+    if (NO_SUCH_USER.test(refusal)) return { state: 'ended' };
+    throw new Error(`get_status refused: ${refusal}`);
+  }
+
+  /**
+   * get_status with the token, on its own (no session). A call is a sign of life: it is
+   * asked when the user is gone, or the client means to come back.
+   */
+  async probe(): Promise<Status> {
+    if (this.shared.stopped) return { state: 'ended' };
+    try {
+      const answer = await callTool(this.shared, { name: 'get_status', args: { user_token: this.token } });
+      return 'refusal' in answer ? this.statusAfter(answer.refusal) : (this.strip(answer.result) as unknown as Status);
+    } catch (error) {
+      if (this.shared.stopped && error instanceof TypeError) return { state: 'ended' };
+      throw error;
+    }
+  }
+}
+
+/**
+ * A person behind real MCP SDK clients, each of which keeps its GET stream open: the
+ * first, and one more each time it comes back (passing its token on its first call).
+ */
 export class StreamPerson implements Person {
+  readonly #clients: ChatClient[];
   #closed = false;
+  readonly #user: UserHandle;
 
   private constructor(
     readonly name: string,
-    readonly client: ChatClient,
+    client: ChatClient,
     readonly shared: Shared,
-    readonly sessionId = client.sessionId,
-    readonly user = serverUser(shared, sessionId),
-    readonly userId = user.userId,
-  ) {}
+  ) {
+    this.#clients = [client];
+    this.#user = new UserHandle(name, shared);
+  }
 
   static async connect(name: string, shared: Shared): Promise<StreamPerson> {
     return new StreamPerson(name, await ChatClient.connect(shared.server.url, { name }), shared);
   }
 
+  get client(): ChatClient {
+    return this.#clients.at(-1)!;
+  }
+
+  get userId(): string {
+    return this.#user.user.chat.userId;
+  }
+
   get notifications(): readonly Notification[] {
-    return this.client.notifications;
+    return this.#clients.flatMap((client) => client.notifications);
   }
 
   actor(): AnyActorRef {
-    return this.user.actor;
+    return this.#user.actor();
   }
 
-  enterQueue = async () => (await this.client.call('enter_queue')) as unknown as QueueAnswer;
-  next = async () => (await this.client.call('next')) as unknown as QueueAnswer;
-  leave = async (roomId?: string) => (await this.client.call('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
-  send = async (roomId: string, text: string) => (await this.client.call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
+  async #call(name: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    if (this.#closed) throw new Error(`${this.name}'s client is closed`);
+    const result = await this.client.call(name, args);
+    this.#user.learn(this.client.token);
+    return result;
+  }
+
+  enterQueue = async () => (await this.#call('enter_queue')) as unknown as QueueAnswer;
+  next = async () => (await this.#call('next')) as unknown as QueueAnswer;
+  leave = async (roomId?: string) => (await this.#call('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
+  send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {
-    if (this.#closed || this.shared.stopped) return probe(this.shared, this.sessionId);
-    return (await this.client.call('get_status')) as unknown as Status;
+    if (this.#closed || this.shared.stopped) return this.#user.probe();
+    try {
+      return (await this.#call('get_status')) as unknown as Status;
+    } catch (error) {
+      if (error instanceof ToolRefusal) return this.#user.statusAfter(error.sentence);
+      throw error;
+    }
   }
 
-  notified = (count: number) => settleCount(this.client.notifications, count, this.name);
+  notified = (count: number) => settleCount(() => this.notifications, count, this.name);
 
   async end(): Promise<void> {
     this.#closed = true;
@@ -98,22 +187,26 @@ export class StreamPerson implements Person {
   }
 
   async vanish(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     await this.client.client.close();
   }
 
-  async gone(): Promise<void> {
-    await eventually(() => {
-      if (holds(this.shared, this.sessionId)) throw new Error(`the server still holds ${this.name}'s session`);
-    });
+  async comeBack(): Promise<Status> {
+    if (!this.#closed) throw new Error(`${this.name} never went`);
+    this.#clients.push(await ChatClient.connect(this.shared.server.url, { name: this.name }));
+    this.#closed = false;
+    return (await this.#call('get_status', { user_token: this.#user.token })) as unknown as Status;
   }
 
+  gone = () => this.#user.gone();
+
   async openLink(): Promise<void> {
-    throw new Error('an SDK client opens its stream by itself; use a person with links: "none"');
+    throw new Error('an SDK client opens its stream by itself; use a bare person');
   }
 
   async closeLink(): Promise<void> {
-    throw new Error('an SDK client reopens a cut stream by itself; use dropStream, or a person with links: "none"');
+    throw new Error('an SDK client reopens a cut stream by itself; use dropStream, or a bare person');
   }
 
   /** Cuts the GET stream as a network drop does; the SDK client reopens it with Last-Event-ID. */
@@ -134,99 +227,104 @@ export class StreamPerson implements Person {
 }
 
 /**
- * A session opened with plain fetch and nothing else open: its links are a GET stream
- * (first) and a held `wait_for_events` call (second), each cut by aborting its fetch.
+ * A session opened with plain fetch and nothing else open: its one link is a GET
+ * stream, cut by aborting its fetch. It reads none of what the stream carries.
  */
 export class RawPerson implements Person {
   readonly notifications: Notification[] = [];
-  readonly #links: AbortController[] = [];
+  #sessionId: string | undefined;
+  #stream: AbortController | undefined;
   #calls = 1;
+  readonly #user: UserHandle;
 
   private constructor(
     readonly name: string,
-    readonly sessionId: string,
+    sessionId: string,
     readonly shared: Shared,
-    readonly user = serverUser(shared, sessionId),
-    readonly userId = user.userId,
-  ) {}
+  ) {
+    this.#sessionId = sessionId;
+    this.#user = new UserHandle(name, shared);
+  }
 
   static async open(name: string, shared: Shared): Promise<RawPerson> {
     return new RawPerson(name, await openRawSession(shared.server.url), shared);
   }
 
+  get userId(): string {
+    return this.#user.user.chat.userId;
+  }
+
   actor(): AnyActorRef {
-    return this.user.actor;
+    return this.#user.actor();
   }
 
-  async #call(name: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const response = await fetch(this.shared.server.url, {
-      method: 'POST',
-      headers: jsonHeaders(this.sessionId),
-      body: JSON.stringify({ jsonrpc: '2.0', id: ++this.#calls, method: 'tools/call', params: { name, arguments: args } }),
-    });
-    const text = await response.text();
-    const result = resultOf(text);
-    if (!result?.structuredContent || result.isError) throw new Error(`${name} answered ${text}`);
-    return result.structuredContent;
+  async #call(name: string, args: Record<string, unknown>): Promise<ToolAnswer> {
+    if (!this.#sessionId) throw new Error(`${this.name} ended its session`);
+    const answer = await callTool(this.shared, { sessionId: this.#sessionId, id: ++this.#calls, name, args });
+    return 'result' in answer ? { result: this.#user.strip(answer.result) } : answer;
   }
 
-  enterQueue = async () => (await this.#call('enter_queue', {})) as unknown as QueueAnswer;
-  next = async () => (await this.#call('next', {})) as unknown as QueueAnswer;
-  leave = async (roomId?: string) => (await this.#call('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
-  send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
+  async #result(name: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const answer = await this.#call(name, args);
+    if ('refusal' in answer) throw new Error(`${name} refused: ${answer.refusal}`);
+    return answer.result;
+  }
+
+  enterQueue = async () => (await this.#result('enter_queue')) as unknown as QueueAnswer;
+  next = async () => (await this.#result('next')) as unknown as QueueAnswer;
+  leave = async (roomId?: string) => (await this.#result('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
+  send = async (roomId: string, text: string) => (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {
-    if (!holds(this.shared, this.sessionId)) return probe(this.shared, this.sessionId);
-    return (await this.#call('get_status', {})) as unknown as Status;
+    if (!this.#sessionId || this.shared.stopped) return this.#user.probe();
+    const answer = await this.#call('get_status', {});
+    return 'refusal' in answer ? this.#user.statusAfter(answer.refusal) : (answer.result as unknown as Status);
   }
 
-  notified = (count: number) => settleCount(this.notifications, count, this.name);
+  notified = (count: number) => settleCount(() => this.notifications, count, this.name);
 
+  /** DELETE: the session ends (and its stream with it). */
   async end(): Promise<void> {
-    await fetch(this.shared.server.url, { method: 'DELETE', headers: jsonHeaders(this.sessionId) }).then((r) => r.text());
+    const sessionId = this.#sessionId;
+    if (!sessionId) throw new Error(`${this.name} has no session to end`);
+    this.#sessionId = undefined;
+    await fetch(this.shared.server.url, { method: 'DELETE', headers: jsonHeaders(sessionId) }).then((r) => r.text());
+    this.#stream?.abort(new Error('the session ended'));
+    this.#stream = undefined;
   }
 
   async vanish(): Promise<void> {
-    while (this.#links.length > 0) await this.closeLink();
+    if (this.#stream) await this.closeLink();
   }
 
-  async gone(): Promise<void> {
-    await eventually(() => {
-      if (holds(this.shared, this.sessionId)) throw new Error(`the server still holds ${this.name}'s session`);
-    });
+  /** A new session: its GET stream opens, then get_status with the token binds it to the user. */
+  async comeBack(): Promise<Status> {
+    if (this.#stream) throw new Error(`${this.name} never went`);
+    this.#sessionId = await openRawSession(this.shared.server.url);
+    await this.openLink();
+    return this.#result('get_status', { user_token: this.#user.token }) as unknown as Status;
   }
+
+  gone = () => this.#user.gone();
 
   async openLink(): Promise<void> {
+    if (!this.#sessionId) throw new Error(`${this.name} has no session to open a stream in`);
+    if (this.#stream) throw new Error(`${this.name} has a stream open already`);
     const abort = new AbortController();
-    const headers = jsonHeaders(this.sessionId);
-    let request: Promise<Response>;
-    if (this.#links.length === 0) {
-      request = fetch(this.shared.server.url, { headers: { ...headers, accept: 'text/event-stream' }, signal: abort.signal });
-    } else {
-      // Held only while nothing is pending: take what is, then wait after it.
-      const { cursor } = await this.#call('wait_for_events', { timeout_s: 0 });
-      request = fetch(this.shared.server.url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: ++this.#calls,
-          method: 'tools/call',
-          params: { name: 'wait_for_events', arguments: { after: cursor, timeout_s: 50 } },
-        }),
-        signal: abort.signal,
-      });
-    }
-    const response = await request;
-    if (!response.ok) throw new Error(`${this.name}'s link was refused: HTTP ${response.status}`);
-    // The body is left unread until the link is cut: the stream or the call stays open.
+    const response = await fetch(this.shared.server.url, {
+      headers: { ...jsonHeaders(this.#sessionId), accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
+    if (!response.ok) throw new Error(`${this.name}'s stream was refused: HTTP ${response.status}`);
+    // The body is left unread until the stream is cut: it stays open.
     void response.body?.pipeTo(new WritableStream()).catch(() => {});
-    this.#links.push(abort);
+    this.#stream = abort;
   }
 
   async closeLink(): Promise<void> {
-    const abort = this.#links.pop();
-    if (!abort) throw new Error(`${this.name} has no link to close`);
+    const abort = this.#stream;
+    if (!abort) throw new Error(`${this.name} has no stream to cut`);
+    this.#stream = undefined;
     abort.abort(new Error('cut by the replay'));
   }
 
@@ -235,6 +333,7 @@ export class RawPerson implements Person {
   }
 
   async release(): Promise<void> {
-    while (this.#links.length > 0) await this.closeLink();
+    this.#stream?.abort(new Error('released'));
+    this.#stream = undefined;
   }
 }

@@ -1,9 +1,9 @@
 /**
  * The world over HTTP: a real mcp-chat on a loopback port chosen by the OS, and people
- * who are real MCP SDK clients (test/support/chatClient.ts) — or, to drive presence one
- * link at a time, a session opened with plain fetch whose GET stream and held
- * `wait_for_events` call are the links. The server runs in this process, so a replay
- * may also read its actors (white box) besides what the clients observe.
+ * who are real MCP SDK clients (test/support/chatClient.ts), legacy HTTP+SSE clients,
+ * per-call clients — or, to drive presence one link at a time, a session opened with
+ * plain fetch whose GET stream is its one link. The server runs in this process, so a
+ * replay may also read its actors (white box) besides what the clients observe.
  */
 import pino from 'pino';
 import type { InspectionEvent } from 'xstate';
@@ -11,19 +11,28 @@ import type { ChatConfig } from '../../src/config.js';
 import { listen } from '../../src/http/listen.js';
 import { ActorDirectory } from './actorDirectory.js';
 import { LegacyPerson } from './httpLegacyPerson.js';
+import { PerCallPerson } from './httpPerCallPerson.js';
 import { RawPerson, StreamPerson, type Shared } from './httpPeople.js';
-import { eventually, type PersonOptions, type World } from './world.js';
+import { eventually, type PersonOptions, type Timers, type World } from './world.js';
 
 export interface HttpWorldOptions {
-  config: Partial<ChatConfig>;
+  timers: Timers;
+  config?: Partial<ChatConfig>;
   /** Sees every inspection event of the server's actors (the coverage recorder). */
   inspect?: (event: InspectionEvent) => void;
 }
 
-export async function httpWorld({ config, inspect }: HttpWorldOptions): Promise<World> {
+export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): Promise<World> {
   const actors = new ActorDirectory();
   const server = await listen({
-    config: { host: '127.0.0.1', port: 0, ...config },
+    config: {
+      host: '127.0.0.1',
+      port: 0,
+      pairableMs: timers.pairableMs,
+      idleTimeoutMs: timers.idleMs,
+      graceMs: timers.graceMs,
+      ...config,
+    },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
     inspect: (event) => {
       actors.see(event);
@@ -31,7 +40,7 @@ export async function httpWorld({ config, inspect }: HttpWorldOptions): Promise<
     },
   });
   const shared: Shared = { server, stopped: false };
-  const people: (StreamPerson | RawPerson | LegacyPerson)[] = [];
+  const people: (StreamPerson | RawPerson | LegacyPerson | PerCallPerson)[] = [];
 
   const stop = async () => {
     if (shared.stopped) return;
@@ -39,11 +48,23 @@ export async function httpWorld({ config, inspect }: HttpWorldOptions): Promise<
     await server.close();
   };
 
+  const connect = (name: string, client: PersonOptions['client']) => {
+    switch (client) {
+      case 'sdk':
+        return StreamPerson.connect(name, shared);
+      case 'bare':
+        return RawPerson.open(name, shared);
+      case 'legacy':
+        return LegacyPerson.connect(name, shared);
+      case 'per-call':
+        return Promise.resolve(new PerCallPerson(name, shared));
+    }
+  };
+
   return {
     kind: 'http',
     async join(name: string, { client }: PersonOptions = { client: 'sdk' }) {
-      const person =
-        client === 'sdk' ? await StreamPerson.connect(name, shared) : client === 'bare' ? await RawPerson.open(name, shared) : await LegacyPerson.connect(name, shared);
+      const person = await connect(name, client);
       people.push(person);
       return person;
     },
@@ -51,8 +72,8 @@ export async function httpWorld({ config, inspect }: HttpWorldOptions): Promise<
     room: (roomId) => actors.get(`room:${roomId}`),
     async health() {
       const response = await fetch(new URL('/healthz', server.url));
-      const body = (await response.json()) as { queue: number; sessions: number; actors: { rooms: number } };
-      return { queue: body.queue, rooms: body.actors.rooms, sessions: body.sessions };
+      const body = (await response.json()) as { queue: number; actors: { users: number; rooms: number } };
+      return { queue: body.queue, rooms: body.actors.rooms, users: body.actors.users };
     },
     async shutdown() {
       // The clients stay open: what the server said last may still be on its way to them.

@@ -25,6 +25,7 @@ export class Ledger {
       message_id: sent.message_id,
       seq: sent.seq,
       sent_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      untrusted: true,
     });
   }
 

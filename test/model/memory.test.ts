@@ -12,9 +12,10 @@ import { coverageOf, TransitionRecorder } from './coverage.js';
 import { memoryWorld } from './memoryWorld.js';
 import { assertDriversMatch, replay, specModel, specPaths } from './replay.js';
 import { roomChart } from './roomChart.js';
+import type { Timers } from './world.js';
 
-/** The presence timers in memory: short, since nothing here is slow. */
-const IDLE_MS = 100;
+/** The presence timers in memory: short, since nothing here is slow; the pairable time the shortest. */
+const TIMERS: Timers = { pairableMs: 100, idleMs: 250, graceMs: 150 };
 
 describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, spec) => {
   it(`has a driver for every event ${spec.machine.id} takes`, () => {
@@ -35,7 +36,7 @@ describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, 
 
   describe.concurrent('replayed in memory', () => {
     it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
-      const world = memoryWorld({ idleMs: IDLE_MS });
+      const world = memoryWorld(spec.timers?.(TIMERS) ?? TIMERS);
       try {
         await replay(spec, path, world);
       } finally {

@@ -1,28 +1,25 @@
 /**
  * The world in memory: the same actor system the server runs (the in-memory broker
  * with its queue and rooms, a user actor per person wired by `startChatUser`), with
- * no HTTP. A person's tools do what the tool handlers do — ask the chart with `can`,
- * send the event, answer from the snapshot — and the session's end is what
- * the sessions do, and every request is a link while it runs, as the server counts
- * them. Time is real and short: the presence timers are `after` delays of a few
- * milliseconds.
+ * no HTTP. A person's tools do what the tool handlers do — make the user on the first
+ * enter_queue or next, ask the chart with `can`, send the event, answer from the
+ * snapshot — and its links are what the server counts: every call is one while it
+ * runs, and a client that keeps a stream (or, per call, a held wait_for_events) holds
+ * one between calls. Ending a session is what the server does when the last session
+ * of a user goes: the user is detached — unless a call has named it by its token (a
+ * person coming back), which then lives by its token. Time is real and short: the presence timers
+ * are `after` delays of a few dozen milliseconds.
  */
 import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
-import type { UserEvent } from '../../machines/user.js';
+import type { SessionEndReason, UserEvent } from '../../machines/user.js';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
 import { startChatUser, statusOf, type ChatUser } from '../../src/chat/chatUser.js';
 import { toNotification } from '../../src/mcp/notifications.js';
-import type { SessionEndReason } from '../../machines/user.js';
 import { ActorDirectory } from './actorDirectory.js';
-import { eventually, type Notification, type Person, type PersonOptions, type QueueAnswer, type SentAnswer, type Status, type World } from './world.js';
+import { eventually, type Notification, type Person, type PersonOptions, type QueueAnswer, type SentAnswer, type Status, type Timers, type World } from './world.js';
 
-export interface MemoryWorldOptions {
-  /** The idle timeout of resumable sessions, and the grace period of legacy ones. */
-  idleMs: number;
-}
-
-export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
+export function memoryWorld(timers: Timers): World {
   const actors = new ActorDirectory();
   const broker = memoryBroker({ inspect: actors.see });
   const people: MemoryPerson[] = [];
@@ -31,17 +28,16 @@ export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
   return {
     kind: 'memory',
     async join(name: string, { client }: PersonOptions = { client: 'sdk' }) {
-      const person = new MemoryPerson(name, `${name}-${++counter}`, (userId, notify) =>
+      const person = new MemoryPerson(name, client, (notify) =>
         startChatUser({
-          userId,
-          presence: { resumable: client !== 'legacy', graceMs: idleMs, idleMs },
+          userId: `${name}-${++counter}`,
+          presence: { idleMs: timers.idleMs, pairableMs: timers.pairableMs, graceMs: timers.graceMs },
           rate: { perSecond: 5, burst: 20 },
           broker,
           notify: (news) => notify(toNotification(news)),
           inspect: actors.see,
         }),
       );
-      if (client !== 'bare') await person.openLink();
       people.push(person);
       return person;
     },
@@ -49,16 +45,17 @@ export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
     room: (roomId) => actors.get(`room:${roomId}`),
     async health() {
       const { waiting, rooms } = broker.stats();
-      return { queue: waiting, rooms, sessions: people.filter((p) => p.active).length };
+      return { queue: waiting, rooms, users: people.filter((p) => p.active).length };
     },
     async shutdown() {
       broker.shutdown();
-      for (const person of people) person.endSession('shutdown');
+      for (const person of people) person.endUser('shutdown');
       broker.close();
+      for (const person of people) person.stopped = true;
     },
     eventually,
     async close() {
-      for (const person of people) person.endSession('disconnected');
+      for (const person of people) person.endUser('disconnected');
       broker.close();
     },
   };
@@ -66,41 +63,63 @@ export function memoryWorld({ idleMs }: MemoryWorldOptions): World {
 
 class MemoryPerson implements Person {
   readonly notifications: Notification[] = [];
-  readonly #user: ChatUser;
-  /** Open links, newest last: what closing each one does. */
-  readonly #links: (() => void)[] = [];
+  #user: ChatUser | undefined;
+  /** The link a client holds between calls (its stream, or a held wait_for_events), while it does. */
+  #stream: (() => void) | undefined;
+  /** The server stopped: nothing answers any more. */
+  stopped = false;
+  /** A call named the user by its token (it came back): the end of a session no longer detaches it. */
+  #named = false;
 
   constructor(
     readonly name: string,
-    readonly userId: string,
-    start: (userId: string, notify: (notification: Notification) => void) => ChatUser,
-  ) {
-    this.#user = start(userId, (notification) => this.notifications.push(notification));
+    readonly client: PersonOptions['client'],
+    private readonly start: (notify: (notification: Notification) => void) => ChatUser,
+  ) {}
+
+  get userId(): string {
+    return this.#chat().userId;
   }
 
   get active(): boolean {
-    return this.#user.actor.getSnapshot().status === 'active';
+    return this.#user?.actor.getSnapshot().status === 'active';
   }
 
   actor(): AnyActorRef {
-    return this.#user.actor;
+    return this.#chat().actor;
+  }
+
+  #chat(): ChatUser {
+    if (!this.#user) throw new Error(`${this.name} has no user yet`);
+    return this.#user;
   }
 
   /** As a tool handler: refuse what the chart does not take, else send and answer. */
   #attempt(event: UserEvent): void {
-    if (!this.#user.actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses ${event.type} in ${String(this.#user.actor.getSnapshot().value)}`);
-    this.#user.actor.send(event);
+    const { actor } = this.#chat();
+    if (!actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses ${event.type} in ${String(actor.getSnapshot().value)}`);
+    actor.send(event);
   }
 
   #queueAnswer(): QueueAnswer {
-    const status = statusOf(this.#user);
+    const status = statusOf(this.#chat());
     return status.state === 'chatting'
       ? { status: 'matched', room_id: status.room_id! }
       : { status: 'waiting', ...(status.position !== undefined && { position: status.position }) };
   }
 
-  /** A request: a link for as long as it takes, as the server counts one around every request. */
-  #request<T>(serve: () => T): T {
+  /**
+   * A call: a link for as long as it runs, as the server counts one around every call.
+   * enter_queue and next make the user when there is none; its client's stream (or
+   * held wait) then counts for it, as a session bound to the user does.
+   */
+  #request<T>(serve: () => T, { creates = false } = {}): T {
+    if (!this.#user) {
+      if (!creates) throw new Error(`${this.name}: call enter_queue first`);
+      this.#user = this.start((notification) => this.notifications.push(notification));
+      if (this.client !== 'bare') this.#stream = this.#user.openLink();
+    }
+    if (!this.active) throw new Error(`${this.name}'s user has ended`);
     const close = this.#user.openLink();
     try {
       return serve();
@@ -110,17 +129,23 @@ class MemoryPerson implements Person {
   }
 
   async enterQueue(): Promise<QueueAnswer> {
-    return this.#request(() => {
-      if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'queue.enter' });
-      return this.#queueAnswer();
-    });
+    return this.#request(
+      () => {
+        if (!this.#chat().actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'queue.enter' });
+        return this.#queueAnswer();
+      },
+      { creates: true },
+    );
   }
 
   async next(): Promise<QueueAnswer> {
-    return this.#request(() => {
-      if (!this.#user.actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'chat.next' });
-      return this.#queueAnswer();
-    });
+    return this.#request(
+      () => {
+        if (!this.#chat().actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'chat.next' });
+        return this.#queueAnswer();
+      },
+      { creates: true },
+    );
   }
 
   async leave(roomId?: string): Promise<{ status: 'idle' }> {
@@ -133,16 +158,18 @@ class MemoryPerson implements Person {
   async send(roomId: string, text: string): Promise<SentAnswer> {
     return this.#request(() => {
       this.#attempt({ type: 'chat.send', roomId, text, at: performance.now() });
-      const receipt = this.#user.actor.getSnapshot().context.lastReceipt;
+      const receipt = this.#chat().actor.getSnapshot().context.lastReceipt;
       if (!receipt) throw new Error(`${this.name}: no receipt for the message`);
       return { status: 'sent' as const, message_id: receipt.messageId, seq: receipt.seq };
     });
   }
 
   async status(): Promise<Status> {
-    return this.#request(() => (this.active ? statusOf(this.#user) : { state: 'ended' as const }));
+    if (this.stopped) return { state: 'ended' };
+    if (!this.#user) return { state: 'none' };
+    if (!this.active) return { state: 'ended' };
+    return this.#request(() => statusOf(this.#chat()));
   }
-
 
   async notified(count: number): Promise<void> {
     await eventually(() => {
@@ -150,39 +177,53 @@ class MemoryPerson implements Person {
     });
   }
 
-  /** What StreamableSession.end does. */
-  endSession(reason: SessionEndReason): void {
+  /** What the server does to a user that ends (shutdown) or that it drops (close). */
+  endUser(reason: SessionEndReason): void {
     if (!this.active) return;
-    this.#user.actor.send({ type: 'session.closed', reason });
-    this.#user.actor.stop();
+    this.#user!.actor.send({ type: 'session.closed', reason });
+    this.#user!.actor.stop();
   }
 
+  /** What DELETE of the only session bound to the user does: its links close, then it is detached. */
   async end(): Promise<void> {
-    this.endSession('disconnected');
+    if (this.client === 'per-call') throw new Error('a per-call client ends no session');
+    await this.vanish();
+    if (!this.#named) this.#chat().detached();
   }
 
   async vanish(): Promise<void> {
-    while (this.#links.length > 0) await this.closeLink();
+    this.#stream?.();
+    this.#stream = undefined;
+  }
+
+  async comeBack(): Promise<Status> {
+    if (this.#stream) throw new Error(`${this.name} never went`);
+    this.#named = true;
+    this.#stream = this.#chat().openLink();
+    return this.status();
   }
 
   async gone(): Promise<void> {
     await eventually(() => {
-      if (this.active) throw new Error(`${this.name}'s session is still active`);
+      if (this.active) throw new Error(`${this.name}'s user is still active`);
     });
   }
 
   async openLink(): Promise<void> {
-    this.#links.push(this.#user.openLink());
+    if (this.#stream) throw new Error(`${this.name} has a link open already`);
+    this.#stream = this.#chat().openLink();
   }
 
+  /** A legacy stream that drops takes its session with it: the user is detached. */
   async closeLink(): Promise<void> {
-    const close = this.#links.pop();
-    if (!close) throw new Error(`${this.name} has no link to close`);
-    close();
+    if (!this.#stream) throw new Error(`${this.name} has no link to close`);
+    if (this.client === 'legacy') return this.end();
+    await this.vanish();
   }
 
   async dropStream(): Promise<void> {
-    await this.closeLink();
-    await this.openLink();
+    if (!this.#stream) throw new Error(`${this.name} has no stream to drop`);
+    this.#stream();
+    this.#stream = this.#chat().openLink();
   }
 }

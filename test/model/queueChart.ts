@@ -7,8 +7,15 @@
  * | `queue.join`, no one to avoid | that person calls enter_queue |
  * | `queue.join`, avoiding its partner | that person, chatting, calls next: its room ends first |
  * | `queue.leave` | that person, waiting, calls leave_chat |
+ * | `queue.away` | that person, waiting, goes quiet (its client closes, no DELETE) for the pairable time |
+ * | `queue.back`, with or without a partner | that person, away, comes back: a new session whose first call is get_status with its token |
  * | `room.ended` | a room ends: its first member calls leave_chat |
  * | `queue.shutdown` | the server shuts down (what SIGTERM does) |
+ *
+ * A person has no user until its first enter_queue: before, get_status refuses. An
+ * away person is not asked (a call is a sign of life, and would bring it back), and
+ * does nothing but come back; its user does not time out on these paths (the chart
+ * asks for a long idle timeout), however many steps it stays away.
  *
  * The queue alone cannot say that `next` ends a room before the join, nor that a
  * shutdown ends every room: the model runs the queue chart inside a small logic that
@@ -22,7 +29,7 @@ import { partnerFor, queueMachine, type QueueEvent } from '../../machines/queue.
 import { mockActorScope } from './chartPaths.js';
 import { Ledger } from './ledger.js';
 import type { ChartSpec } from './replay.js';
-import type { Person, World } from './world.js';
+import type { Person, Status, Timers, World } from './world.js';
 
 type QueueSnapshot = SnapshotFrom<typeof queueMachine> & { readonly over?: true };
 
@@ -70,6 +77,8 @@ const queueWithRooms = {
 interface QueueScene {
   world: World;
   people: Map<string, Person>;
+  /** Who has a user: everyone who has called enter_queue (or next) once. */
+  entered: Set<string>;
   /** Real room ids, by the model room's members (`u1+u2`). */
   rooms: Map<string, string>;
   ledger: Ledger;
@@ -77,16 +86,34 @@ interface QueueScene {
 
 const pairKey = (members: readonly string[]) => [...members].sort().join('+');
 
+/** Whether the queue actor holds `person` as away (white box). */
+function awayInQueue(world: World, person: Person): boolean {
+  const { waiting } = (world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>).context;
+  return waiting.some((w) => w.userId === person.userId && w.away === true);
+}
+
 function queueKey(state: QueueSnapshot): string {
   if (state.over) return 'shut down';
-  const waiting = state.context.waiting.map((w) => (w.avoid ? `${w.userId} (avoids ${w.avoid})` : w.userId));
+  const waiting = state.context.waiting.map((w) => {
+    const notes = [w.avoid && `avoids ${w.avoid}`, w.away && 'away'].filter(Boolean);
+    return notes.length > 0 ? `${w.userId} (${notes.join(', ')})` : w.userId;
+  });
   const rooms = roomsOf(state).map((room) => room.members.join('+'));
   return `waiting [${waiting.join(', ')}] rooms [${rooms.join(', ')}]`;
 }
 
+const isAway = (state: QueueSnapshot, user: string) => state.context.waiting.some((w) => w.userId === user && w.away === true);
+
+/** The partner a waiting user who comes back is paired with at once, if any. */
+const partnerOnReturn = (state: QueueSnapshot, user: string) => {
+  const returning = state.context.waiting.find((w) => w.userId === user);
+  return returning && partnerFor(state.context.waiting, { ...returning, away: false });
+};
+
 /** Who `user` is in `state`, as its get_status should answer. */
-function expectedStatus(scene: QueueScene, state: QueueSnapshot, user: string) {
+function expectedStatus(scene: QueueScene, state: QueueSnapshot, user: string): Status {
   if (state.over) return { state: 'ended' };
+  if (!scene.entered.has(user)) return { state: 'none' };
   const room = roomOf(state, user);
   if (room) return { state: 'chatting', room_id: scene.rooms.get(pairKey(room.members)) };
   const place = state.context.waiting.findIndex((w) => w.userId === user);
@@ -95,22 +122,30 @@ function expectedStatus(scene: QueueScene, state: QueueSnapshot, user: string) {
 
 /** A join's answer, and the chatroom.found both members of a new room are owed. */
 function joined(scene: QueueScene, user: string, answer: { status: string; room_id?: string }, to: QueueSnapshot): void {
+  scene.entered.add(user);
   const room = roomOf(to, user);
   if (!room) {
     expect(answer, `${user}'s answer`).toEqual({ status: 'waiting', position: expectedStatus(scene, to, user).position });
     return;
   }
   expect(answer, `${user}'s answer`).toEqual({ status: 'matched', room_id: expect.any(String) });
-  scene.rooms.set(pairKey(room.members), answer.room_id!);
-  for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'chatroom.found', { room_id: answer.room_id });
+  paired(scene, room, answer.room_id!);
+}
+
+/** A new room: its real id, and the chatroom.found both members are owed. */
+function paired(scene: QueueScene, room: ModelRoom, roomId: string): void {
+  scene.rooms.set(pairKey(room.members), roomId);
+  for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'chatroom.found', { room_id: roomId });
 }
 
 /**
  * With 3 users every edge of the queue model is on a path. With 4 the model has some
  * 400 edges, so only the states that need all four get a shortest path, and a few long
- * simple paths walk through the rest.
+ * simple paths walk through the rest. People who go quiet (`quiet`) multiply the states
+ * again, so they are walked with 2 users, which is enough for every way back: alone,
+ * to the one waiting it avoids, or to a stranger who came meanwhile.
  */
-export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, QueueScene> {
+export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<QueueSnapshot, QueueEvent, QueueScene> {
   const names = Array.from({ length: users }, (_, i) => `u${i + 1}`);
   // All four busy, named in order of appearance (one state of each shape, not its permutations).
   const everyoneBusy = (state: QueueSnapshot) => {
@@ -118,13 +153,15 @@ export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, Q
     return seen.length === users && seen.every((user, i) => user === names[i]);
   };
   return {
-    name: `queue (${users} users)`,
+    name: `queue (${users} users${quiet ? ', who go quiet' : ''})`,
     machine: queueMachine,
+    // A person may stay away for many steps: its user must not time out meanwhile.
+    ...(quiet && { timers: (world: Timers) => ({ ...world, idleMs: 60_000, graceMs: 60_000 }) }),
     model: {
       logic: queueWithRooms,
       key: queueKey,
-      maxSimpleSteps: users === 3 ? 8 : 10,
-      maxSimplePaths: users === 3 ? 8 : 4,
+      maxSimpleSteps: users === 4 ? 10 : 8,
+      maxSimplePaths: users === 4 ? 4 : 8,
       ...(users === 4 && { shortestTo: everyoneBusy, everyEdge: false }),
     },
     drivers: {
@@ -135,6 +172,8 @@ export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, Q
             : names.flatMap((userId) => {
                 // A waiting user who enters again asks the queue again and keeps its place.
                 const waiting = state.context.waiting.find((w) => w.userId === userId);
+                // Away, it would come back first: it only comes back (queue.back).
+                if (waiting?.away) return [];
                 if (waiting) return [{ type: 'queue.join' as const, userId, avoid: waiting.avoid, roomId: `${userId}+again` }];
                 const avoid = roomOf(state, userId)?.members.find((m) => m !== userId) ?? null;
                 const partner = partnerFor(state.context.waiting, { userId, avoid });
@@ -159,11 +198,51 @@ export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, Q
         },
       },
       'queue.leave': {
-        events: (state) => (state.over ? [] : state.context.waiting.map((w) => ({ type: 'queue.leave' as const, userId: w.userId }))),
+        events: (state) =>
+          state.over ? [] : state.context.waiting.filter((w) => !w.away).map((w) => ({ type: 'queue.leave' as const, userId: w.userId })),
         label: (event) => `${event.type === 'queue.leave' ? event.userId : '?'} calls leave_chat, leaving the queue`,
         async run(scene, event) {
           if (event.type !== 'queue.leave') throw new Error(`not queue.leave: ${event.type}`);
           expect(await scene.people.get(event.userId)!.leave()).toEqual({ status: 'idle' });
+        },
+      },
+      'queue.away': {
+        events: (state) =>
+          state.over || !quiet ? [] : state.context.waiting.filter((w) => !w.away).map((w) => ({ type: 'queue.away' as const, userId: w.userId })),
+        label: (event) => `${event.type === 'queue.away' ? event.userId : '?'} goes quiet (its client closes, no DELETE) for the pairable time`,
+        async run(scene, event) {
+          if (event.type !== 'queue.away') throw new Error(`not queue.away: ${event.type}`);
+          const person = scene.people.get(event.userId)!;
+          await person.vanish();
+          // A sync point: the queue marks it away once the pairable time has passed.
+          await scene.world.eventually(() => expect(awayInQueue(scene.world, person), `${event.userId} away in the queue`).toBe(true));
+        },
+      },
+      'queue.back': {
+        events: (state) =>
+          state.over
+            ? []
+            : state.context.waiting
+                .filter((w) => w.away)
+                .map((w) => {
+                  const partner = partnerOnReturn(state, w.userId);
+                  return { type: 'queue.back' as const, userId: w.userId, roomId: partner ? `${partner.userId}+${w.userId}` : `${w.userId}+back` };
+                }),
+        label: (event, from) => {
+          if (event.type !== 'queue.back') return '?';
+          const partner = partnerOnReturn(from, event.userId);
+          return `${event.userId} comes back (get_status with its token, in a new session)${partner ? ` and meets ${partner.userId}` : ''}`;
+        },
+        async run(scene, event, _, to) {
+          if (event.type !== 'queue.back') throw new Error(`not queue.back: ${event.type}`);
+          const status = await scene.people.get(event.userId)!.comeBack();
+          const room = roomOf(to, event.userId);
+          if (!room) {
+            expect(status, `${event.userId}'s get_status, back`).toEqual(expectedStatus(scene, to, event.userId));
+            return;
+          }
+          expect(status, `${event.userId}'s get_status, back`).toEqual({ state: 'chatting', room_id: expect.any(String) });
+          paired(scene, room, status.room_id!);
         },
       },
       'room.ended': {
@@ -198,21 +277,24 @@ export function queueChart(users: 3 | 4): ChartSpec<QueueSnapshot, QueueEvent, Q
     async setup(world) {
       const people = new Map<string, Person>();
       for (const name of names) people.set(name, await world.join(name));
-      return { world, people, rooms: new Map(), ledger: new Ledger() };
+      return { world, people, entered: new Set(), rooms: new Map(), ledger: new Ledger() };
     },
 
     async check(scene, state, world) {
       const { people, ledger } = scene;
       await ledger.check(people.values());
-      for (const [name, person] of people) expect(await person.status(), `${name}'s get_status`).toEqual(expectedStatus(scene, state, name));
+      // A call is a sign of life: an away person is not asked (the queue says where it stands).
+      for (const [name, person] of people)
+        if (state.over || !isAway(state, name)) expect(await person.status(), `${name}'s get_status`).toEqual(expectedStatus(scene, state, name));
       if (state.over) return;
-      const byUserId = new Map([...people].map(([name, person]) => [person.userId, name]));
+      const byUserId = new Map([...people].filter(([name]) => scene.entered.has(name)).map(([name, person]) => [person.userId, name]));
       const queue = world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>;
       expect(
-        queue.context.waiting.map((w) => ({ user: byUserId.get(w.userId), avoid: w.avoid && byUserId.get(w.avoid) })),
+        queue.context.waiting.map((w) => ({ user: byUserId.get(w.userId), avoid: w.avoid && byUserId.get(w.avoid), away: w.away === true })),
         'the queue actor',
-      ).toEqual(state.context.waiting.map((w) => ({ user: w.userId, avoid: w.avoid })));
-      expect(await world.health(), '/healthz').toMatchObject({ queue: state.context.waiting.length, rooms: roomsOf(state).length });
+      ).toEqual(state.context.waiting.map((w) => ({ user: w.userId, avoid: w.avoid, away: w.away === true })));
+      // A person has a user from its first enter_queue on (nobody ends on these paths but by shutdown).
+      expect(await world.health(), '/healthz').toMatchObject({ queue: state.context.waiting.length, rooms: roomsOf(state).length, users: scene.entered.size });
     },
   };
 }

@@ -8,7 +8,7 @@
 import type { AnyEventObject, AnyStateMachine, Snapshot } from 'xstate';
 import { chartTransitions } from '../../scripts/machineCatalog.js';
 import { chartPaths, type ChartModel, type ChartPath } from './chartPaths.js';
-import type { World } from './world.js';
+import type { Timers, World } from './world.js';
 
 export interface Driver<S, E extends AnyEventObject, Scene> {
   /** The concrete events of this type the world can cause in `state`. */
@@ -41,6 +41,12 @@ export interface ChartSpec<S extends Snapshot<unknown>, E extends AnyEventObject
   readonly drivers: Readonly<Record<string, DriverEntry<S, E, Scene>>>;
   /** Transitions (by key) that no client can drive through the running system, and why. */
   readonly unreachable?: Readonly<Record<string, string>>;
+  /**
+   * The presence timers its paths run with, made from a world's (default: the world's
+   * own): a chart whose people stay quiet for many steps asks for users that do not
+   * time out meanwhile.
+   */
+  timers?(world: Timers): Timers;
   setup(world: World): Promise<Scene>;
   /** Asserts what people observe, and what the server's actors hold, in `state`. */
   check(scene: Scene, state: S, world: World): Promise<void>;

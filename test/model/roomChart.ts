@@ -6,8 +6,8 @@
  * |---|---|
  * | `room.message` from a member | that member calls send_message |
  * | `room.leave` by a member, `left` | that member calls leave_chat |
- * | `room.leave` by a member, `disconnected` | that member sends DELETE |
- * | `room.leave` by a member, `timeout` | that member vanishes until the idle timeout |
+ * | `room.leave` by a member, `disconnected` | that member sends DELETE, and does not come back in the grace period |
+ * | `room.leave` by a member, `timeout` | that member goes quiet until the idle timeout |
  * | `room.shutdown` | the server shuts down (what SIGTERM does) |
  *
  * The chart's `sendParent` action (`room.ended`, to the queue) is given a fake with
@@ -37,8 +37,8 @@ type Member = (typeof MEMBERS)[number];
 
 const DEPARTURES = {
   left: 'leaves (leave_chat)',
-  disconnected: 'ends its session (DELETE)',
-  timeout: 'vanishes and times out',
+  disconnected: 'ends its session (DELETE) for good',
+  timeout: 'goes quiet and times out',
 } as const;
 type Departure = keyof typeof DEPARTURES;
 
@@ -76,9 +76,8 @@ export const roomChart: ChartSpec<RoomSnapshot, RoomEvent, RoomScene> = {
         const leaver = people[event.userId as Member];
         const stayer = people[other(event.userId as Member)];
         if (event.reason === 'left') await leaver.leave(roomId);
-        else if (event.reason === 'disconnected') await leaver.end();
         else {
-          await leaver.vanish();
+          await (event.reason === 'disconnected' ? leaver.end() : leaver.vanish());
           await leaver.gone();
         }
         ledger.owe(stayer, 'partner.disconnected', { room_id: roomId, reason: event.reason });

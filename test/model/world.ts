@@ -1,8 +1,12 @@
 /**
  * What a replayed path acts on: a world of people using the chat. The same paths run
  * in two worlds — the actor system in memory (memoryWorld) and a real server with
- * real MCP SDK clients over HTTP (httpWorld) — so every step is written once, as what
+ * real MCP clients over HTTP (httpWorld) — so every step is written once, as what
  * a person or the network does, and checked by what a person observes.
+ *
+ * A person is a client, not a user: it has no user until its first enter_queue (or
+ * next) makes one, named by the `user_token` that call answers. Its sessions come and
+ * go; its user lives until it shows no sign of life for too long (see machines/presence.ts).
  */
 import type { AnyActorRef } from 'xstate';
 
@@ -13,7 +17,11 @@ export interface QueueAnswer {
 }
 
 export interface Status {
-  state: 'idle' | 'waiting' | 'chatting' | 'ended';
+  /**
+   * `none`: the person has no user yet (get_status refused: call enter_queue first);
+   * `ended`: its user is gone (its token names no user, or the server stopped).
+   */
+  state: 'none' | 'idle' | 'waiting' | 'chatting' | 'ended';
   room_id?: string;
   position?: number;
 }
@@ -29,28 +37,48 @@ export interface Notification {
   params: Record<string, unknown>;
 }
 
-/** One person at one session: the tools, the notifications, and the ways to go. */
+/** The presence timers the users of a world run with, in ms (see machines/presence.ts). */
+export interface Timers {
+  /** Silent this long, a waiting user is paired with no one (it keeps its place). */
+  pairableMs: number;
+  /** Silent this long, a user ends (`timeout`). */
+  idleMs: number;
+  /** This long after its last session went away, a user that did not call again ends (`disconnected`). */
+  graceMs: number;
+}
+
+/** One person at one client: the tools, what it was told, and the ways to go and come back. */
 export interface Person {
   readonly name: string;
-  /** The server-side user id (white box: the replay maps chart ids to people with it). */
+  /** The server-side id of its user (white box: the replay maps chart ids to people with it). */
   readonly userId: string;
   enterQueue(): Promise<QueueAnswer>;
   next(): Promise<QueueAnswer>;
   leave(roomId?: string): Promise<{ status: 'idle' }>;
   send(roomId: string, text: string): Promise<SentAnswer>;
-  /** `get_status`; `{ state: 'ended' }` once the session is gone (HTTP 404, or no server). */
+  /**
+   * `get_status`. A call is a sign of life: a person that went quiet must not be asked
+   * unless it means to come back (`comeBack`), or its user is gone anyway.
+   */
   status(): Promise<Status>;
+  /** What it was told, in order, over every session it had. */
   readonly notifications: readonly Notification[];
   /** Resolves once `count` notifications in all have arrived (rejects after a while). */
   notified(count: number): Promise<void>;
-  /** Ends the session as a polite client does (DELETE /mcp). */
+  /** Ends its session as a polite client does (DELETE /mcp): its user, left with no session, is detached. */
   end(): Promise<void>;
-  /** Goes without a word: its streams close and no DELETE is sent. */
+  /** Goes quiet without a word: its streams and calls close, no DELETE is sent, and it calls no more. */
   vanish(): Promise<void>;
-  /** Resolves once the server has ended the session (a sync point, not an assertion). */
+  /**
+   * After `vanish` or `end`: a new session whose first call is get_status with its
+   * `user_token` (and whose stream opens, for a client that keeps one). Answers get_status.
+   */
+  comeBack(): Promise<Status>;
+  /** Resolves once the server has ended its user (a sync point, not an assertion). */
   gone(): Promise<void>;
-  /** Opens one more request or stream of this session (the newest is closed first). */
+  /** Opens one link (a stream) of its session, which it had none of. */
   openLink(): Promise<void>;
+  /** Cuts its open link, as a dropped connection does. */
   closeLink(): Promise<void>;
   /** The stream drops as on a network fault, and the client reopens it. */
   dropStream(): Promise<void>;
@@ -61,28 +89,37 @@ export interface Person {
 export interface PersonOptions {
   /**
    * - `sdk`: an MCP SDK client on Streamable HTTP, which keeps its GET stream open;
-   * - `bare`: a Streamable HTTP session with nothing open, whose links the replay
-   *   opens and cuts one by one (`openLink`, `closeLink`);
+   * - `bare`: a Streamable HTTP session with nothing open, whose stream the replay
+   *   opens and cuts (`openLink`, `closeLink`);
    * - `legacy`: an MCP SDK client on the legacy HTTP+SSE transport, whose one stream
-   *   cannot be resumed once it drops (`closeLink`).
+   *   cannot be resumed once it drops (`closeLink`): its session ends with it;
+   * - `per-call`: a client that opens a fresh session for every tool call, passes its
+   *   `user_token` on every call after the first, never opens a stream, and learns
+   *   what happens by holding `wait_for_events` with `after` cursors (the Claude
+   *   connector pattern).
    */
-  client: 'sdk' | 'bare' | 'legacy';
+  client: 'sdk' | 'bare' | 'legacy' | 'per-call';
 }
 
 export interface World {
   readonly kind: 'memory' | 'http';
-  /** A new person connects. */
+  /** A new person connects (it has no user until it enters). */
   join(name: string, options?: PersonOptions): Promise<Person>;
   /** The queue actor (white box). */
   queue(): AnyActorRef;
   /** A room actor by its id (white box); it stays readable after the room ended. */
   room(roomId: string): AnyActorRef;
-  health(): Promise<{ queue: number; rooms: number; sessions: number }>;
-  /** Stops the server as SIGTERM does: rooms closed with `shutdown`, every session ended. */
+  health(): Promise<{ queue: number; rooms: number; users: number }>;
+  /** Stops the server as SIGTERM does: rooms closed with `shutdown`, every user and session ended. */
   shutdown(): Promise<void>;
   /** Polls a check until it holds: effects over HTTP land a moment after the call returns. */
   eventually(check: () => void | Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The refusal of a call made before the person has a user. */
+export const NO_USER = /call enter_queue first/;
+/** The refusal of a call whose user_token names no user (any more). */
+export const NO_SUCH_USER = /names no user/;
 
 export { eventually } from '../support/eventually.js';

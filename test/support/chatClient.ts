@@ -23,6 +23,8 @@ export interface ChatClientOptions {
 
 export class ChatClient {
   readonly notifications: RecordedNotification[] = [];
+  /** The user_token the server returned, once it has (kept here, as an agent keeps it). */
+  token: string | undefined;
   readonly #waiters = new Set<() => void>();
   readonly #streams = new Set<AbortController>();
   /** How often this client's GET stream was cut, and reopened with `Last-Event-ID`. */
@@ -81,11 +83,17 @@ export class ChatClient {
     return id;
   }
 
-  /** Calls a tool; answers its structured result, or throws with the refusal text. */
+  /**
+   * Calls a tool in this client's session; answers its structured result, or throws with
+   * the refusal text. A `user_token` in the result is kept in `token` and left out of
+   * what it answers, so results read as they did before users had tokens.
+   */
   async call(name: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     const result = (await this.client.callTool({ name, arguments: args })) as CallToolResult;
     if (result.isError) throw new ToolRefusal(name, textOf(result));
-    return result.structuredContent as Record<string, unknown>;
+    const { user_token: token, ...rest } = result.structuredContent as Record<string, unknown>;
+    if (typeof token === 'string') this.token = token;
+    return rest;
   }
 
   /** Calls a tool that must refuse; answers the refusal's sentence. */

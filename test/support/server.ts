@@ -2,10 +2,14 @@ import pino from 'pino';
 import { listen, type RunningChatServer } from '../../src/http/listen.js';
 import type { ChatConfig } from '../../src/config.js';
 
-/** A real mcp-chat on an ephemeral loopback port, quiet unless LOG_LEVEL says otherwise. */
+/**
+ * A real mcp-chat on an ephemeral loopback port, quiet unless LOG_LEVEL says otherwise.
+ * All its clients come from one address, so the limit on new users per address is
+ * lifted unless a test sets it.
+ */
 export function startTestServer(config: Partial<ChatConfig> = {}): Promise<RunningChatServer> {
   return listen({
-    config: { host: '127.0.0.1', port: 0, ...config },
+    config: { host: '127.0.0.1', port: 0, newUsersPerMinute: 1_000_000, ...config },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
   });
 }

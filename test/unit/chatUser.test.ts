@@ -8,7 +8,7 @@ function startUser() {
   const seen: string[] = [];
   const user = startChatUser({
     userId: 'u1',
-    presence: { resumable: true, graceMs: 30_000, idleMs: 60_000 },
+    presence: { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000 },
     rate: { perSecond: 5, burst: 20 },
     broker: memoryBroker(),
     notify: () => {},
@@ -23,7 +23,7 @@ function startUser() {
 describe('a chat user’s links', () => {
   it('tells the actor only the edges: online at the first link, offline when the last closes', () => {
     const { user, seen, presence } = startUser();
-    expect(presence()).toBe('offline');
+    expect(presence()).toEqual({ offline: 'recent' });
     const stream = user.openLink();
     const call = user.openLink();
     const request = user.openLink();
@@ -32,7 +32,7 @@ describe('a chat user’s links', () => {
     call();
     expect(presence()).toBe('online');
     stream();
-    expect(presence()).toBe('offline');
+    expect(presence()).toEqual({ offline: 'recent' });
     expect(seen).toEqual(['client.online', 'client.offline']);
   });
 

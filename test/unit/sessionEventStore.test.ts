@@ -2,6 +2,11 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { SESSION_STREAM, SessionEventStore } from '../../src/session/replay/eventStore.js';
 import { Ring } from '../../src/session/replay/ring.js';
+import { EventLog } from '../../src/chat/eventLog.js';
+import type { ChatMessage } from '../../src/mcp/notifications.js';
+
+/** A user's log holding at most `events` events. */
+const logOf = (events: number) => new EventLog<ChatMessage>({ events, bytes: 1 << 30 }, () => 1);
 
 const note = (n: number): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'message.received', params: { n } });
 const log = (data: string): JSONRPCMessage => ({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data } });
@@ -31,7 +36,7 @@ describe('Ring', () => {
 
 describe('SessionEventStore', () => {
   it('replays the session stream after an id, in order, once — ids are plain numbers', async () => {
-    const store = new SessionEventStore(10);
+    const store = new SessionEventStore(logOf(10));
     const ids = [];
     for (const n of [1, 2, 3, 4]) ids.push(await store.storeEvent(SESSION_STREAM, note(n)));
     expect(ids).toEqual(['1', '2', '3', '4']);
@@ -42,7 +47,7 @@ describe('SessionEventStore', () => {
   });
 
   it('keeps request streams apart, with ids that name their stream', async () => {
-    const store = new SessionEventStore(10);
+    const store = new SessionEventStore(logOf(10));
     await store.storeEvent(SESSION_STREAM, note(1));
     const first = await store.storeEvent('req-a', note(10));
     await store.storeEvent('req-a', note(11));
@@ -53,27 +58,40 @@ describe('SessionEventStore', () => {
     expect(await store.getStreamIdForEventId('not an id')).toBeUndefined();
   });
 
-  it('tells its listener of each chat notification on the session stream, and of nothing else', async () => {
-    const store = new SessionEventStore(2);
-    let told = 0;
-    store.onChatEvent = () => (told += 1);
-    await store.storeEvent(SESSION_STREAM, note(1));
-    await store.storeEvent(SESSION_STREAM, log('narration'));
-    await store.storeEvent('req', note(2));
-    await store.storeEvent(SESSION_STREAM, note(3));
-    expect(told).toBe(2);
+  it("answers the id the user's log gave a chat message, instead of appending it again", async () => {
+    const userLog = logOf(10);
+    const store = new SessionEventStore(userLog);
+    const message = note(1) as ChatMessage;
+    const id = userLog.append(message);
+    store.expect(message, id);
+    expect(await store.storeEvent(SESSION_STREAM, message)).toBe(String(id));
+    expect(userLog.last).toBe(1);
+  });
+
+  it('begins a replay from past the log with events.missed, saying how many are gone', async () => {
+    const store = new SessionEventStore(logOf(3));
+    for (const n of [1, 2, 3, 4, 5]) await store.storeEvent(SESSION_STREAM, note(n));
+    const { sent } = await replay(store, '1');
+    expect(sent).toEqual([
+      ['side.2#0', { jsonrpc: '2.0', method: 'events.missed', params: { count: 1 } }],
+      ['3', note(3)],
+      ['4', note(4)],
+      ['5', note(5)],
+    ]);
+    expect((await replay(store, '2')).sent.map(([id]) => id)).toEqual(['3', '4', '5']);
   });
 
   it('keeps log lines beside the chat ring, so they never push chat events out', async () => {
-    const store = new SessionEventStore(2);
+    const userLog = logOf(2);
+    const store = new SessionEventStore(userLog);
     expect(await store.storeEvent(SESSION_STREAM, note(1))).toBe('1');
     for (const line of ['a', 'b', 'c']) expect(await store.storeEvent(SESSION_STREAM, log(line))).toMatch(/^side\.1#\d$/);
     expect(await store.storeEvent(SESSION_STREAM, note(2))).toBe('2');
-    expect([...store.session.after(0)].map(([id]) => id)).toEqual([1, 2]);
+    expect([...userLog.after(0)].map(([id]) => id)).toEqual([1, 2]);
   });
 
   it('replays chat events and log lines interleaved as they were sent, after either kind of id', async () => {
-    const store = new SessionEventStore(10);
+    const store = new SessionEventStore(logOf(10));
     const sent: string[] = [];
     for (const item of [note(1), log('x'), note(2), log('y'), log('z'), note(3)]) sent.push(await store.storeEvent(SESSION_STREAM, item));
     expect(sent).toEqual(['1', 'side.1#1', '2', 'side.2#2', 'side.2#3', '3']);
@@ -92,7 +110,7 @@ describe('SessionEventStore', () => {
   });
 
   it('places a client exactly from a side id even after the side ring has moved on', async () => {
-    const store = new SessionEventStore(1000);
+    const store = new SessionEventStore(logOf(1000));
     await store.storeEvent(SESSION_STREAM, note(1));
     const last = await store.storeEvent(SESSION_STREAM, log('seen'));
     for (let i = 2; i <= 41; i++) {

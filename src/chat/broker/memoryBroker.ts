@@ -69,6 +69,12 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     leaveQueue(userId) {
       queue.send({ type: 'queue.leave', userId });
     },
+    away(userId) {
+      queue.send({ type: 'queue.away', userId });
+    },
+    back(userId) {
+      queue.send({ type: 'queue.back', userId, roomId: newId() });
+    },
     send(roomId, from, text) {
       roomRef(roomId)?.send({
         type: 'room.message',

@@ -1,22 +1,27 @@
 /**
  * The event store of one MCP session: every message the SDK transport writes to an SSE
- * stream is stored here first, so a client that reconnects with `Last-Event-ID` gets
- * what it missed, in order, once.
+ * stream is stored (or found) here first, so a client that reconnects with
+ * `Last-Event-ID` gets what it missed, in order, once.
  *
- * The session's own stream (the standalone GET stream) carries chat notifications in a
- * bounded ring with plain numeric ids `1, 2, 3…` — the ids `wait_for_events` reads
- * too; appending is O(1) and a replay is O(missed). Anything else on that stream (log
- * lines, progress) goes to a small side ring with ids `side.<chat>#<n>`, so it never pushes
- * chat out of the buffer, and a replay interleaves both in the order they were sent.
- * Streams of single requests (a tool call answered over SSE) keep a few recent events
- * each, with ids `<streamId>#<n>`, so a dropped response stream can be resumed too.
+ * The session's own stream (the standalone GET stream) carries the chat notifications
+ * of the user bound to the session, from that user's event log (src/chat/eventLog.ts),
+ * with the log's plain numeric ids `1, 2, 3…` — the ids `wait_for_events` reads too. The
+ * log appends each notification once, however many sessions carry it; this store finds
+ * the id of a message it is handed. Anything else on that stream (log lines) goes to a
+ * small side ring of the session with ids `side.<chat>#<n>`, so it never pushes chat
+ * out, and a replay interleaves both in the order they were sent. A replay that starts
+ * past what the log still holds begins with an `events.missed` notice saying how many
+ * events are gone. Streams of single requests (a tool call answered over SSE) keep a few
+ * recent events each, with ids `<streamId>#<n>`, so a dropped response stream can be
+ * resumed too.
  *
  * The SDK's example store cannot do the first part: it parses the stream id out of an
  * event id by splitting on `_`, and the standalone stream is called `_GET_stream`.
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { isChatNotification, type ChatNotificationMessage } from '../../mcp/notifications.js';
+import type { EventLog } from '../../chat/eventLog.js';
+import { isChatNotification, missedNotice, type ChatMessage } from '../../mcp/notifications.js';
 import { Ring } from './ring.js';
 
 /** The SDK transport's name for the standalone GET stream. */
@@ -25,12 +30,10 @@ export const SESSION_STREAM = '_GET_stream';
 const REQUEST_STREAMS_KEPT = 8;
 const EVENTS_KEPT_PER_REQUEST_STREAM = 16;
 
-/** A chat notification, and how many side events were stored before it. */
-export interface ChatEntry {
-  /** Only chat notifications enter the chat ring (storeEvent checks). */
-  message: JSONRPCMessage & ChatNotificationMessage;
-  sideBefore: number;
-}
+export type { ChatMessage };
+
+/** The chat log a session stream reads. */
+export type ChatLog = EventLog<ChatMessage>;
 
 /** What else goes out on the session stream (log lines, progress): kept apart from chat. */
 interface SideEvent {
@@ -63,33 +66,38 @@ export const positionId = ({ chat, side }: SessionPosition): EventId => `side.${
 export const isBefore = (a: SessionPosition, b: SessionPosition): boolean => a.chat < b.chat || a.side < b.side;
 
 export class SessionEventStore implements EventStore {
-  /** The session stream's chat notifications, numbered from 1: the ids clients see. */
-  readonly session: Ring<ChatEntry>;
   /** Other messages on the session stream, so they never crowd chat events out. */
   readonly #side = new Ring<SideEvent>(SIDE_EVENTS_KEPT);
   #requests: Map<StreamId, Ring<JSONRPCMessage>> | undefined;
+  /** The log id of each chat message on its way to the stream. */
+  readonly #ids = new WeakMap<object, number>();
 
-  /** Called after every chat notification stored on the session stream. */
-  onChatEvent: () => void = () => {};
+  /** `chat`: the log of the user bound to the session, now. */
+  constructor(private chat: ChatLog) {}
 
-  constructor(capacity: number) {
-    this.session = new Ring(capacity);
+  /** The session is bound to another user: its stream carries that user's log from now on. */
+  follow(chat: ChatLog): void {
+    this.chat = chat;
+  }
+
+  /** The log id of `message`, which is about to be sent: what storeEvent answers for it. */
+  expect(message: ChatMessage, id: number): void {
+    this.#ids.set(message, id);
   }
 
   /** Where the newest stored session event puts a client that has seen it. */
   get newest(): SessionPosition {
-    return { chat: this.session.last, side: this.#side.last };
+    return { chat: this.chat.last, side: this.#side.last };
   }
 
   async storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
     if (streamId === SESSION_STREAM) {
       if (!isChatNotification(message)) {
-        const chatBefore = this.session.last;
+        const chatBefore = this.chat.last;
         const n = this.#side.push({ message, chatBefore });
         return positionId({ chat: chatBefore, side: n });
       }
-      const id = this.session.push({ message, sideBefore: this.#side.last });
-      this.onChatEvent();
+      const id = this.#ids.get(message) ?? this.chat.append(message as ChatMessage);
       return String(id);
     }
     this.#requests ??= new Map();
@@ -111,11 +119,11 @@ export class SessionEventStore implements EventStore {
     const parsed = parseEventId(eventId);
     if (!parsed) return undefined;
     if (parsed.streamId === SESSION_STREAM) {
-      const chat = Math.min(parsed.n, this.session.last);
+      const chat = Math.min(parsed.n, this.chat.last);
       return { chat, side: this.#sideBeforeChat(chat) };
     }
     const side = /^side\.(\d{1,15})$/.exec(parsed.streamId);
-    return side ? { chat: Math.min(Number(side[1]), this.session.last), side: Math.min(parsed.n, this.#side.last) } : undefined;
+    return side ? { chat: Math.min(Number(side[1]), this.chat.last), side: Math.min(parsed.n, this.#side.last) } : undefined;
   }
 
   /** Whether events were stored after `position`. */
@@ -145,26 +153,29 @@ export class SessionEventStore implements EventStore {
     return parsed.streamId;
   }
 
-  /**
-   * The side events stored before chat event `chat`. When that chat event has left the
-   * ring, the oldest held one bounds it: the client missed chat there anyway.
-   */
+  /** The side events stored before chat event `chat` (those still held bound the rest). */
   #sideBeforeChat(chat: number): number {
-    if (chat === 0) return 0;
-    return this.session.at(Math.max(chat, this.session.first))?.sideBefore ?? this.#side.last;
+    let before = this.#side.first - 1;
+    for (const [n, side] of this.#side.after(0)) if (side.chatBefore < chat) before = n;
+    return Math.min(before, this.#side.last);
   }
 
-  /** Sends what was stored after `from`, chat and side events in the order they were stored. */
+  /**
+   * Sends what was stored after `from`, chat and side events in the order they were
+   * stored; first an `events.missed` notice when chat events after `from` are gone.
+   */
   async #replaySession(from: SessionPosition, send: (eventId: EventId, message: JSONRPCMessage) => Promise<void>) {
+    const gone = this.chat.first - 1 - from.chat;
+    if (gone > 0) await send(positionId({ chat: this.chat.first - 1, side: from.side }), missedNotice(gone));
     const sides = [...this.#side.after(from.side)];
     let next = 0;
     const sendSide = async () => {
       const [n, side] = sides[next++]!;
       await send(positionId({ chat: side.chatBefore, side: n }), side.message);
     };
-    for (const [id, entry] of this.session.after(from.chat)) {
+    for (const [id, message] of this.chat.after(from.chat)) {
       while (next < sides.length && sides[next]![1].chatBefore < id) await sendSide();
-      await send(String(id), entry.message);
+      await send(String(id), message);
     }
     while (next < sides.length) await sendSide();
   }

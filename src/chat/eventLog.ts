@@ -1,0 +1,168 @@
+/**
+ * A user's event log: its news, in order, numbered from 1 — the ids both channels use,
+ * the SSE stream of every session bound to the user and `wait_for_events` from any
+ * session or none. It is bounded in events and in bytes (users outlive sessions, so a
+ * user nobody reads must not grow without end); the oldest go first.
+ *
+ * Readers hold a position (a cursor). A reader without one of its own reads from what
+ * is untaken: what no read without a cursor has handed out yet. (What a session's SSE
+ * stream delivered is not taken: most hosts receive notifications but never show them
+ * to the model, which reads with `wait_for_events`. It is only not *missed*: an event
+ * a stream delivered is not counted as lost when it leaves the log.) A held read waits
+ * for the next event; a new read at the same position supersedes it (the same reader
+ * asking again, after it gave up on the old call), and readers at different positions
+ * — a model and a chat window — never disturb each other.
+ *
+ * Generic in what it holds: the chat layer knows no wire format (src/session gives it
+ * the notifications it sends).
+ */
+
+export interface LogLimits {
+  /** Events kept at most. */
+  events: number;
+  /** Bytes kept at most (as `sizeOf` counts them); the newest event is always kept. */
+  bytes: number;
+}
+
+/** A read: the events after a position, where to read from next, and what is gone. */
+export interface LogPage<E> {
+  events: [id: number, event: E][];
+  cursor: number;
+  /** Events after the position that left the log before this reader took them. */
+  missed: number;
+}
+
+/** How a held read ended: an event came, or time ran out, or it was let go. */
+export type HoldEnd = 'ready' | 'timeout' | 'aborted' | 'superseded' | 'released';
+
+interface Waiter {
+  /** The position it waits beyond; `null` for "what is untaken". */
+  key: number | null;
+  done: (end: HoldEnd) => void;
+}
+
+export class EventLog<E> {
+  readonly #events: E[] = [];
+  readonly #sizes: number[] = [];
+  /** Id of `#events[0]`. */
+  #first = 1;
+  #bytes = 0;
+  /** Everything up to here was handed out by a read without a cursor. */
+  #taken = 0;
+  /** Everything up to here was written to a session's stream. */
+  #streamed = 0;
+  readonly #waiters = new Set<Waiter>();
+
+  constructor(
+    readonly limits: LogLimits,
+    private readonly sizeOf: (event: E) => number,
+  ) {
+    if (!Number.isInteger(limits.events) || limits.events < 1) throw new RangeError('limits.events must be a positive integer');
+  }
+
+  /** Id of the newest event; 0 while none was appended. */
+  get last(): number {
+    return this.#first + this.#events.length - 1;
+  }
+
+  /** Id of the oldest event still held. */
+  get first(): number {
+    return this.#first;
+  }
+
+
+  append(event: E): number {
+    const size = this.sizeOf(event);
+    this.#events.push(event);
+    this.#sizes.push(size);
+    this.#bytes += size;
+    while (this.#events.length > 1 && (this.#events.length > this.limits.events || this.#bytes > this.limits.bytes)) {
+      this.#events.shift();
+      this.#bytes -= this.#sizes.shift()!;
+      this.#first += 1;
+    }
+    const id = this.last;
+    for (const waiter of [...this.#waiters]) if (this.#hasAfter(waiter.key)) waiter.done('ready');
+    return id;
+  }
+
+  /** Event `id`, if the log still holds it. */
+  at(id: number): E | undefined {
+    return id >= this.#first ? this.#events[id - this.#first] : undefined;
+  }
+
+  /** Events after `id`, oldest first (from `first` when `id` has left the log). */
+  *after(id: number): Generator<[number, E]> {
+    for (let n = Math.max(id + 1, this.#first); n <= this.last; n++) yield [n, this.#events[n - this.#first]!];
+  }
+
+  /** A session's stream delivered everything up to `id` (streams deliver in order). */
+  markStreamed(id: number): void {
+    this.#streamed = Math.max(this.#streamed, Math.min(id, this.last));
+  }
+
+  /** A client's cursor as a position; undefined when it is not one this log could have given. */
+  parseCursor(after: string): number | undefined {
+    if (!/^\d{1,15}$/.test(after)) return undefined;
+    const n = Number(after);
+    return n <= this.last ? n : undefined;
+  }
+
+  /**
+   * Reads after `cursor` (null: what is untaken, which it then takes). Missed, for the
+   * untaken reader, are the events that left the log before any read or stream
+   * delivered them.
+   */
+  read(cursor: number | null): LogPage<E> {
+    const from = cursor ?? this.#taken;
+    const deliveredUpTo = cursor ?? Math.max(this.#taken, this.#streamed);
+    const page = { events: [...this.after(from)], cursor: this.last, missed: Math.max(0, this.#first - 1 - deliveredUpTo) };
+    if (cursor === null) this.#taken = this.last;
+    return page;
+  }
+
+  /** Positions being waited on now (one per reader). */
+  get heldReaders(): number {
+    return new Set([...this.#waiters].map((w) => w.key)).size;
+  }
+
+  /** Whether a read at this position would wait: nothing after it yet. */
+  isEmptyAfter(cursor: number | null): boolean {
+    return !this.#hasAfter(cursor);
+  }
+
+  /**
+   * Holds a read at `cursor` (null: what is untaken) until an event comes after it,
+   * `ms` pass, `signal` aborts, or another read at the same position supersedes it.
+   */
+  hold(cursor: number | null, ms: number, signal: AbortSignal): Promise<HoldEnd> {
+    for (const waiter of [...this.#waiters]) if (waiter.key === cursor) waiter.done('superseded');
+    if (signal.aborted) return Promise.resolve('aborted');
+    if (this.#hasAfter(cursor)) return Promise.resolve('ready');
+    return new Promise((resolve) => {
+      const onAbort = () => waiter.done('aborted');
+      const waiter: Waiter = {
+        key: cursor,
+        done: (end) => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          signal.removeEventListener('abort', onAbort);
+          resolve(end);
+        },
+      };
+      // A request-scoped long poll, not chat logic: the chat's timers live in the charts.
+      const timer = setTimeout(() => waiter.done('timeout'), ms);
+      this.#waiters.add(waiter);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Ends every held read at once (the user ended). */
+  release(): void {
+    for (const waiter of [...this.#waiters]) waiter.done('released');
+  }
+
+  #hasAfter(cursor: number | null): boolean {
+    return this.last > (cursor ?? this.#taken);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The users alive now, each named by a server-minted, unguessable `user_token`. A user
+ * is a user actor wired to the broker (src/chat/chatUser.ts), its event log, and the
+ * sessions bound to it; it lives by its presence, not by any session, and leaves the
+ * directory when its actor ends.
+ *
+ * Generic in what the log keeps (`E`): the chat layer knows no wire format; the
+ * composition root gives it the mapping from a user's news to notifications.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { InspectionEvent, Observer } from 'xstate';
+import type { PresenceInput } from '../../machines/presence.js';
+import type { RateLimit, SessionEndReason, UserState } from '../../machines/user.js';
+import type { ChatBroker } from './broker.js';
+import { startChatUser, type ChatUser, type UserNews } from './chatUser.js';
+import { EventLog, type LogLimits } from './eventLog.js';
+
+export interface UserDirectoryOptions<E> {
+  broker: ChatBroker;
+  presence: PresenceInput;
+  rate: RateLimit;
+  log: LogLimits;
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** What the log keeps for a piece of news. */
+  toEntry(news: UserNews): E;
+  /** An entry's size in bytes, for the log's byte bound. */
+  sizeOf(entry: E): number;
+  /** Hears each user's news once, with its log id (e.g. to log it). */
+  onNews?(user: User<E>, entry: E, id: number): void;
+}
+
+/** A user as the rest of the server holds it. */
+export interface User<E> {
+  /** The secret that names the user in calls. */
+  readonly token: string;
+  readonly chat: ChatUser;
+  readonly events: EventLog<E>;
+  readonly state: UserState;
+  /**
+   * A call named this user by its token: from now on the user lives by its token, and
+   * the end of a session (a client that opens one per call may DELETE each) is not a
+   * sign that it left; only silence ends it.
+   */
+  calledByToken(): void;
+  /**
+   * Binds a session: `listener` hears every entry the log gets, until the returned
+   * function is called — with `gone: true` when the client ended the session (DELETE,
+   * a legacy stream closed): if no session is left bound then, and no call ever named
+   * the user by its token, the user is detached and has the grace period to call again.
+   */
+  bind(listener: (entry: E, id: number) => void): (gone: boolean) => void;
+}
+
+/** 192 bits from the operating system's CSPRNG, URL-safe. */
+const newToken = () => randomBytes(24).toString('base64url');
+
+export class UserDirectory<E> {
+  readonly #byToken = new Map<string, User<E>>();
+
+  constructor(private readonly options: UserDirectoryOptions<E>) {}
+
+  /** A new user, idle, with a fresh token. */
+  create(): User<E> {
+    const { broker, presence, rate, inspect, toEntry, sizeOf, onNews } = this.options;
+    const token = newToken();
+    const events = new EventLog<E>(this.options.log, sizeOf);
+    const listeners = new Set<(entry: E, id: number) => void>();
+    let byToken = false;
+    let user: User<E> | undefined;
+    const chat = startChatUser({
+      userId: randomUUID(),
+      presence,
+      rate,
+      broker,
+      inspect,
+      notify: (news) => {
+        const entry = toEntry(news);
+        const id = events.append(entry);
+        if (user) onNews?.(user, entry, id);
+        for (const listener of listeners) listener(entry, id);
+      },
+    });
+    user = {
+      token,
+      chat,
+      events,
+      get state() {
+        return chat.actor.getSnapshot().value as UserState;
+      },
+      calledByToken: () => void (byToken = true),
+      bind(listener) {
+        listeners.add(listener);
+        let bound = true;
+        return (gone) => {
+          if (!bound) return;
+          bound = false;
+          listeners.delete(listener);
+          if (gone && listeners.size === 0 && !byToken) chat.detached();
+        };
+      },
+    };
+    const created = user;
+    this.#byToken.set(token, created);
+    const forget = () => {
+      this.#byToken.delete(token);
+      listeners.clear();
+      events.release();
+    };
+    chat.actor.subscribe({ complete: forget, error: forget });
+    return created;
+  }
+
+  /** The live user this token names, if any. */
+  byToken(token: string): User<E> | undefined {
+    return this.#byToken.get(token);
+  }
+
+  get size(): number {
+    return this.#byToken.size;
+  }
+
+  values(): IterableIterator<User<E>> {
+    return this.#byToken.values();
+  }
+
+  /** Ends every user (on shutdown): each partner is told `reason`, held reads answer. */
+  endAll(reason: SessionEndReason): void {
+    for (const { chat } of [...this.#byToken.values()]) {
+      if (chat.actor.getSnapshot().status !== 'active') continue;
+      chat.actor.send({ type: 'session.closed', reason });
+      chat.actor.stop();
+    }
+  }
+}
