@@ -1,14 +1,15 @@
 /**
  * One server under test with its own load workers: start it, open idle sessions (and
  * weigh them), pair some, run load phases — each step measured from the client side
- * and, for CPU and memory, from /proc.
+ * and, for CPU and memory, from /proc. Pairs and load phases are of one client kind:
+ * the sessions opened, or token clients made for the purpose and then released.
  */
 import { request } from 'undici';
 import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, loadFigures, percentilesMs, split } from './figures.js';
 import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
 import { startServer, type ServerProcess, type StopReport } from './serverProcess.js';
 import { WorkerFleet } from './workerFleet.js';
-import type { LoadMode } from './workerProtocol.js';
+import type { ClientKind, LoadMode } from './workerProtocol.js';
 
 export interface TargetSpec {
   name: string;
@@ -26,6 +27,14 @@ export interface LoadSettings {
 }
 
 export type ProgressFn = (done: number) => void;
+
+/** Token clients stopped, across the workers. */
+export interface ReleaseFigures {
+  clients: number;
+  /** wait_for_events calls that failed (the server refused, or the wire broke). */
+  pollErrors: number;
+  firstError?: string;
+}
 
 const OPEN_CONCURRENCY_PER_WORKER = 32;
 export const POST_CONNECTIONS_PER_WORKER = 64;
@@ -46,7 +55,8 @@ function heapUsedBytes(value: unknown, depth = 0): number | undefined {
 
 export class BenchTarget {
   readonly #sessions: number[];
-  readonly #pairs: number[];
+  /** Pairs per worker, by client kind. */
+  readonly #pairs = new Map<ClientKind, number[]>();
 
   private constructor(
     readonly name: string,
@@ -54,7 +64,6 @@ export class BenchTarget {
     readonly fleet: WorkerFleet,
   ) {
     this.#sessions = fleet.pids.map(() => 0);
-    this.#pairs = fleet.pids.map(() => 0);
   }
 
   static async start(spec: TargetSpec, workers: number): Promise<BenchTarget> {
@@ -153,19 +162,23 @@ export class BenchTarget {
     };
   }
 
-  /** Pairs `pairs` pairs, one worker at a time so that every pair is inside one worker. */
-  async pair(pairs: number, progress: ProgressFn): Promise<PairFigures> {
-    const shares = split(pairs, this.fleet.size).map((share, i) => Math.min(share, Math.floor((this.#sessions[i] ?? 0) / 2)));
+  /**
+   * Pairs `pairs` pairs of `clients`, one worker at a time so that every pair is inside
+   * one worker: of the sessions opened, or of token clients made now.
+   */
+  async pair(pairs: number, progress: ProgressFn, clients: ClientKind = 'session'): Promise<PairFigures> {
+    const shares = split(pairs, this.fleet.size).map((share, i) => (clients === 'session' ? Math.min(share, Math.floor((this.#sessions[i] ?? 0) / 2)) : share));
+    const formedBy = this.fleet.pids.map(() => 0);
+    this.#pairs.set(clients, formedBy);
     let formed = 0;
     let failed = 0;
     let seconds = 0;
     let firstError: string | undefined;
     for (const [i, share] of shares.entries()) {
       if (share === 0) continue;
-      const report = await this.fleet.ask(i, { type: 'pair', pairs: share, concurrency: PAIR_CONCURRENCY, deadlineMs: 60_000 }, 'paired', 90_000, (done) =>
-        progress(formed + done),
-      );
-      this.#pairs[i] = report.pairs;
+      const command = { type: 'pair', clients, url: this.url.href, postConnections: POST_CONNECTIONS_PER_WORKER, pairs: share, concurrency: PAIR_CONCURRENCY, deadlineMs: 60_000 } as const;
+      const report = await this.fleet.ask(i, command, 'paired', 90_000, (done) => progress(formed + done));
+      formedBy[i] = report.pairs;
       formed += report.pairs;
       failed += report.failed;
       seconds += (report.endedAt - report.startedAt) / 1000;
@@ -174,11 +187,11 @@ export class BenchTarget {
     return { pairs: formed, failed, pairsPerSecond: formed / Math.max(0.001, seconds), ...(firstError !== undefined && { firstError }) };
   }
 
-  /** One load phase over every pair: `rate` is the total offered msgs/s (rate mode). */
-  async load(mode: LoadMode, rate: number, settings: LoadSettings, progress: ProgressFn): Promise<LoadFigures> {
-    const senders = this.#pairs.map((pairs) => pairs * 2);
+  /** One load phase over every pair of `clients`: `rate` is the total offered msgs/s (rate mode). */
+  async load(mode: LoadMode, rate: number, settings: LoadSettings, progress: ProgressFn, clients: ClientKind = 'session'): Promise<LoadFigures> {
+    const senders = (this.#pairs.get(clients) ?? []).map((pairs) => pairs * 2);
     const total = senders.reduce((a, b) => a + b, 0);
-    if (total === 0) throw new Error(`${this.name}: no pairs to load`);
+    if (total === 0) throw new Error(`${this.name}: no ${clients} pairs to load`);
     const budgets = split(settings.maxMessages, this.fleet.size);
     const server = new CpuMeter([this.server.pid]);
     const generator = new CpuMeter(this.fleet.pids);
@@ -186,6 +199,7 @@ export class BenchTarget {
     const reports = await this.fleet.all(
       senders.map((share, i) => ({
         type: 'load',
+        clients,
         mode,
         rate: (rate * share) / total,
         maxMessages: share > 0 ? (budgets[i] ?? 0) : 0,
@@ -206,6 +220,18 @@ export class BenchTarget {
       generatorCores: generatorCpu.cores,
       otherCores: Math.max(0, machineCores - serverCpu.cores - generatorCpu.cores),
     });
+  }
+
+  /** Stops the token clients (their held polls are abandoned); their pairs are gone. */
+  async release(clients: Exclude<ClientKind, 'session'>): Promise<ReleaseFigures> {
+    const reports = await this.fleet.all(this.fleet.pids.map(() => ({ type: 'release' })), 'released', 30_000);
+    this.#pairs.delete(clients);
+    const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
+    return {
+      clients: reports.reduce((total, r) => total + r.clients, 0),
+      pollErrors: reports.reduce((total, r) => total + r.pollErrors, 0),
+      ...(firstError !== undefined && { firstError }),
+    };
   }
 
   /** Why the server is not there any more, with what it last said; undefined while it runs. */

@@ -1,10 +1,18 @@
 /**
- * One benchmark user: a lean session, its room and partner, and the bookkeeping that
- * proves exactly-once, in-order delivery. Each message it sends carries a stamp —
+ * One benchmark user: a lean client (a session with a stream, or a client that keeps
+ * none), its room and partner, and the bookkeeping that proves exactly-once, in-order
+ * delivery. Each message it sends carries a stamp —
  * sender, per-sender sequence number, when it was sent and when it was due — so the
  * partner can check order and measure latency without any shared table.
  */
-import type { LeanSession } from './leanSession.js';
+import type { NotificationHandler } from './leanSession.js';
+
+/** What a chatter needs of its client, whichever kind it is: calls out, notifications in. */
+export interface ChatClient {
+  onNotification: NotificationHandler;
+  /** Answers the tool's `structuredContent`, or throws (ToolRefusal when refused). */
+  call(name: string, args: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
 
 export interface MessageStamp {
   sender: number;
@@ -30,7 +38,7 @@ export function readStamp(text: string): MessageStamp | undefined {
   return { sender, seq, sentAtUs, dueAtUs };
 }
 
-export class Chatter {
+export class Chatter<C extends ChatClient = ChatClient> {
   roomId = '';
   partner: Chatter | undefined;
   onMessage: MessageHandler = () => {};
@@ -54,9 +62,9 @@ export class Chatter {
 
   constructor(
     readonly index: number,
-    readonly session: LeanSession,
+    readonly client: C,
   ) {
-    session.onNotification = (method, params, at) => {
+    client.onNotification = (method, params, at) => {
       if (method === 'message.received') this.onMessage(this, params, at);
       else if (method === 'chatroom.found' && typeof params.room_id === 'string') this.joinRoom(params.room_id);
       else this.otherNotifications += 1;

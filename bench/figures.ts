@@ -59,6 +59,11 @@ export interface LoadFigures extends DeliveryCounts {
   otherCores: number;
   /** Sessions whose GET stream was still open when the phase ended. */
   liveStreams: number;
+  /** What the server answered over the phase: HTTP requests, and tool calls among them. */
+  httpRequests: number;
+  toolCalls: number;
+  httpRequestsPerSecond: number;
+  toolCallsPerSecond: number;
   firstError?: string;
 }
 
@@ -86,7 +91,9 @@ export function percentilesMs(encoded: string[]): Percentiles {
   };
 }
 
-const sum = (reports: LoadReport[], key: 'sent' | 'acked' | 'refused' | 'errors' | 'unsent' | 'received' | 'duplicated' | 'outOfOrder' | 'lost' | 'misrouted' | 'senders') =>
+type Counted = 'sent' | 'acked' | 'refused' | 'errors' | 'unsent' | 'received' | 'duplicated' | 'outOfOrder' | 'lost' | 'misrouted' | 'senders' | 'httpRequests' | 'toolCalls';
+
+const sum = (reports: LoadReport[], key: Counted) =>
   reports.reduce((total, report) => total + report[key], 0);
 
 /** Adds up the workers' reports of one load phase; CPU comes from /proc meanwhile. */
@@ -101,6 +108,8 @@ export function loadFigures(
   const endedAt = Math.max(...busy.map((r) => Math.max(r.lastReceivedAt, r.sendEndedAt)));
   const seconds = Math.max(0.001, (endedAt - startedAt) / 1000);
   const received = sum(reports, 'received');
+  const httpRequests = sum(reports, 'httpRequests');
+  const toolCalls = sum(reports, 'toolCalls');
   const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
   return {
     mode,
@@ -126,6 +135,10 @@ export function loadFigures(
     generatorCores: cpu.generatorCores,
     otherCores: cpu.otherCores,
     liveStreams: reports.reduce((total, r) => total + r.liveStreams, 0),
+    httpRequests,
+    toolCalls,
+    httpRequestsPerSecond: httpRequests / seconds,
+    toolCallsPerSecond: toolCalls / seconds,
     generatorLoopDelayP99Ms: Math.max(...busy.map((r) => r.loopDelayP99Ms)),
     ...(firstError !== undefined && { firstError }),
   };

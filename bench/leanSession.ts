@@ -2,7 +2,8 @@
  * One chat session as the load generator drives it: plain JSON-RPC over undici with
  * keep-alive, no SDK. `open()` is what a session open costs a client — POST initialize,
  * POST notifications/initialized, then a GET that stays open as the session's SSE
- * stream — and notifications on that stream are parsed as they arrive.
+ * stream — and notifications on that stream are parsed as they arrive. A LeanSession
+ * never opened calls without `Mcp-Session-Id`, as a client that keeps no session does.
  */
 import type { Dispatcher } from 'undici';
 import {
@@ -21,6 +22,14 @@ export interface LeanEndpoint {
   readonly posts: Dispatcher;
   readonly streams: Dispatcher;
   readonly path: string;
+  /** Counts what the server answered, when someone is counting. */
+  readonly tally?: WireTally;
+}
+
+/** Requests the server answered (any status), and tool calls among them that got a JSON-RPC answer. */
+export class WireTally {
+  httpRequests = 0;
+  toolCalls = 0;
 }
 
 export type NotificationHandler = (method: string, params: Record<string, unknown>, at: number) => void;
@@ -37,14 +46,15 @@ export class LeanSession {
   streamOpen = false;
   onNotification: NotificationHandler = () => {};
   #nextId = 1;
-  #headers: Record<string, string> = {};
+  #headers: Record<string, string> = { ...POST_HEADERS, 'mcp-protocol-version': PROTOCOL_VERSION };
   #stream: Dispatcher.ResponseData['body'] | undefined;
 
   constructor(private readonly endpoint: LeanEndpoint) {}
 
-  async open(): Promise<void> {
+  /** Opens the session; `stream: false` leaves out the GET, for a session that lives one call. */
+  async open({ stream = true } = {}): Promise<void> {
     const id = this.#nextId++;
-    const init = await this.endpoint.posts.request({
+    const init = await this.#answered({
       path: this.endpoint.path,
       method: 'POST',
       headers: POST_HEADERS,
@@ -63,11 +73,18 @@ export class LeanSession {
     this.sessionId = sessionId;
     this.#headers = sessionHeaders(sessionId);
     await this.#notify('notifications/initialized');
-    await this.#openStream();
+    if (stream) await this.#openStream();
+  }
+
+  /** A POST (or DELETE) on the pooled connections, counted once answered. */
+  async #answered(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+    const response = await this.endpoint.posts.request(options);
+    if (this.endpoint.tally) this.endpoint.tally.httpRequests += 1;
+    return response;
   }
 
   async #notify(method: string): Promise<void> {
-    const response = await this.endpoint.posts.request({
+    const response = await this.#answered({
       path: this.endpoint.path,
       method: 'POST',
       headers: this.#headers,
@@ -119,18 +136,23 @@ export class LeanSession {
       this.onNotification(message.method, message.params ?? {}, performance.now());
   }
 
-  /** Calls a tool; answers its `structuredContent`, or throws ToolRefusal / WireError. */
-  async call(name: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+  /**
+   * Calls a tool; answers its `structuredContent`, or throws ToolRefusal / WireError.
+   * `signal` abandons the call (the server sees its connection close).
+   */
+  async call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const id = this.#nextId++;
-    const response = await this.endpoint.posts.request({
+    const response = await this.#answered({
       path: this.endpoint.path,
       method: 'POST',
       headers: this.#headers,
       body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
       headersTimeout: REQUEST_TIMEOUT_MS,
       bodyTimeout: REQUEST_TIMEOUT_MS,
+      ...(signal && { signal }),
     });
     const answer = await readRpcResponse(response, id);
+    if (this.endpoint.tally) this.endpoint.tally.toolCalls += 1;
     if (answer.error) throw new WireError(`${name}: JSON-RPC error ${answer.error.code} ${answer.error.message}`);
     const result = answer.result as { isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text?: string }[] };
     if (result.isError) throw new ToolRefusal(`${name} refused: ${result.content?.[0]?.text ?? ''}`);
@@ -142,7 +164,7 @@ export class LeanSession {
   async close(): Promise<void> {
     if (!this.sessionId) return;
     try {
-      const response = await this.endpoint.posts.request({
+      const response = await this.#answered({
         path: this.endpoint.path,
         method: 'DELETE',
         headers: this.#headers,

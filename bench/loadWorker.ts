@@ -1,16 +1,22 @@
 /**
  * A load-generator process, forked by the bench (run.ts) and driven over IPC: it opens
- * sessions, pairs them, and runs load phases (workerProtocol.ts). Loopback only; every
- * loop stops at a deadline; the process exits when its parent goes away.
+ * sessions, pairs them, and runs load phases (workerProtocol.ts); or makes token clients
+ * of one kind, pairs them, runs load phases over them, and stops them. Loopback only;
+ * every loop stops at a deadline; the process exits when its parent goes away.
  */
 import { encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import { Pool } from 'undici';
 import { Chatter } from './chatter.js';
-import { LeanSession, type LeanEndpoint } from './leanSession.js';
+import { LeanSession, WireTally, type LeanEndpoint } from './leanSession.js';
 import { RelayLoad, latencyHistogram } from './relayLoad.js';
-import type { OpenReport, PairReport, WorkerCommand, WorkerReply } from './workerProtocol.js';
+import { TokenClient } from './tokenClient.js';
+import type { ClientKind, OpenReport, PairReport, ReleaseReport, WorkerCommand, WorkerReply } from './workerProtocol.js';
 
-const chatters: Chatter[] = [];
+/** Sessions with streams, opened by `open`. */
+const chatters: Chatter<LeanSession>[] = [];
+/** Token clients of the kind being measured, made by `pair` and stopped by `release`. */
+let tokenChatters: Chatter<TokenClient>[] = [];
+const tally = new WireTally();
 let endpoint: LeanEndpoint | undefined;
 let progress = () => 0;
 
@@ -31,8 +37,30 @@ function endpointFor(url: URL, postConnections: number): LeanEndpoint {
     // One connection per open GET stream; a streaming connection is never reused meanwhile.
     streams: new Pool(url.origin, { connections: null, pipelining: 1 }),
     path: url.pathname,
+    tally,
   };
   return endpoint;
+}
+
+/** Makes `count` token clients of `kind`; their held polls get connections of their own. */
+function enlist(kind: Exclude<ClientKind, 'session'>, target: LeanEndpoint, count: number): Chatter<TokenClient>[] {
+  if (tokenChatters.length > 0) throw new Error(`release the ${tokenChatters[0]!.client.kind} clients before making ${kind} ones`);
+  const polls: LeanEndpoint = { ...target, posts: target.streams };
+  tokenChatters = Array.from({ length: count }, (_, i) => new Chatter(i, new TokenClient(kind, target, polls)));
+  return tokenChatters;
+}
+
+async function release(): Promise<ReleaseReport> {
+  const clients = tokenChatters.map((chatter) => chatter.client);
+  tokenChatters = [];
+  await Promise.all(clients.map((client) => client.stop()));
+  const firstError = clients.find((client) => client.firstPollError !== undefined)?.firstPollError;
+  return {
+    type: 'released',
+    clients: clients.length,
+    pollErrors: clients.reduce((total, client) => total + client.pollErrors, 0),
+    ...(firstError !== undefined && { firstError }),
+  };
 }
 
 /** Runs `task(i)` for i in [0, count) with at most `concurrency` at a time, starting none after `deadline`. */
@@ -70,7 +98,7 @@ async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<
     opened,
     failed,
     ...(firstError !== undefined && { firstError }),
-    liveStreams: chatters.filter((c) => c.session.streamOpen).length,
+    liveStreams: chatters.filter((c) => c.client.streamOpen).length,
     startedAt,
     endedAt: now(),
     latency: encodeIntoCompressedBase64(latency),
@@ -78,12 +106,17 @@ async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<
 }
 
 /**
- * Pairs this worker's first `2 × pairs` sessions among themselves. The bench pairs one
- * worker at a time, so the server's FIFO queue only ever holds this worker's users.
+ * Pairs this worker's first `2 × pairs` sessions among themselves, or as many new token
+ * clients. The bench pairs one worker at a time, so the server's FIFO queue only ever
+ * holds this worker's users.
  */
 async function pair(command: Extract<WorkerCommand, { type: 'pair' }>): Promise<PairReport> {
-  const members = chatters.slice(0, command.pairs * 2);
-  if (members.length % 2 !== 0 || members.length < command.pairs * 2) throw new Error(`only ${chatters.length} sessions to make ${command.pairs} pairs`);
+  const wanted = command.pairs * 2;
+  const members: Chatter[] =
+    command.clients === 'session'
+      ? chatters.slice(0, wanted)
+      : enlist(command.clients, endpointFor(new URL(command.url), command.postConnections), wanted);
+  if (members.length < wanted) throw new Error(`only ${chatters.length} sessions to make ${command.pairs} pairs`);
   const rooms = new Map<string, Chatter>();
   let pairs = 0;
   let failed = 0;
@@ -109,7 +142,7 @@ async function pair(command: Extract<WorkerCommand, { type: 'pair' }>): Promise<
   await eachLimited(members.length, command.concurrency, deadline, async (i) => {
     const chatter = members[i]!;
     try {
-      const answer = await chatter.session.call('enter_queue', {});
+      const answer = await chatter.client.call('enter_queue', {});
       if (answer.status === 'matched' && typeof answer.room_id === 'string') chatter.joinRoom(answer.room_id);
       else if (answer.status !== 'waiting') throw new Error(`enter_queue answered ${JSON.stringify(answer)}`);
     } catch (error) {
@@ -129,8 +162,9 @@ async function pair(command: Extract<WorkerCommand, { type: 'pair' }>): Promise<
 
 async function load(command: Extract<WorkerCommand, { type: 'load' }>) {
   // A worker without pairs still answers (at once), with how many of its streams live.
-  const senders = chatters.filter((c) => c.partner !== undefined);
-  const phase = new RelayLoad(senders, command, () => chatters.filter((c) => c.session.streamOpen).length);
+  const group: Chatter[] = command.clients === 'session' ? chatters : tokenChatters;
+  const senders = group.filter((c) => c.partner !== undefined);
+  const phase = new RelayLoad(senders, command, () => chatters.filter((c) => c.client.streamOpen).length, tally);
   progress = () => phase.progress;
   return phase.run();
 }
@@ -143,6 +177,8 @@ async function handle(command: WorkerCommand): Promise<WorkerReply> {
       return pair(command);
     case 'load':
       return load(command);
+    case 'release':
+      return release();
   }
 }
 

@@ -11,6 +11,8 @@ export interface BenchOptions {
   sessions: number;
   warmupSessions: number;
   pairs: number;
+  /** Pairs of each kind of token client (fresh session per call, no session). */
+  kindPairs: number;
   /** Most messages per load phase, across all pairs. */
   messages: number;
   /** Length of each load phase, in seconds. */
@@ -27,9 +29,13 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
 
-  --quick              a short run (< 60 s): 200 sessions, 50 pairs, 3 s phases
+  --quick              a short run (< 60 s): 200 sessions, 50 pairs, 10 pairs of each
+                       token client kind, 3 s phases
   --sessions N         idle sessions opened and weighed per server (default 5000)
   --pairs N            pairs that chat during the load phases (default 500)
+  --kind-pairs N       pairs of each client kind that keeps no session — a fresh session
+                       per call, no session — chatting through wait_for_events against
+                       mcp-chat (default 100)
   --messages N         most messages per load phase (default 1000000)
   --duration S         seconds per load phase (default 10)
   --rate N             offered msgs/s for the latency phase (default: half the saturation
@@ -60,6 +66,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
         quick: { type: 'boolean', default: false },
         sessions: { type: 'string' },
         pairs: { type: 'string' },
+        'kind-pairs': { type: 'string' },
         messages: { type: 'string' },
         duration: { type: 'string' },
         rate: { type: 'string' },
@@ -83,6 +90,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
     sessions,
     warmupSessions: Math.min(256, Math.max(16, Math.round(sessions / 10))),
     pairs: count('pairs', values.pairs, quick ? 50 : 500),
+    kindPairs: count('kind-pairs', values['kind-pairs'], quick ? 10 : 100),
     messages: count('messages', values.messages, quick ? 100_000 : 1_000_000),
     duration: count('duration', values.duration, quick ? 3 : 10),
     rate: values.rate === undefined ? null : count('rate', values.rate, 0),
@@ -100,7 +108,8 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
  * the open-file limit (`ulimit -n`) nor the port range is exceeded, and say so.
  */
 export function capSessions(options: BenchOptions, postConnectionsPerWorker = 64): BenchOptions {
-  const overhead = options.workers * postConnectionsPerWorker + 128 + options.warmupSessions;
+  // Token clients hold one connection each for their polls, beside the pooled ones.
+  const overhead = options.workers * postConnectionsPerWorker + 128 + options.warmupSessions + 2 * options.kindPairs;
   const fds = openFileLimit();
   const ports = ephemeralPortCount();
   const fit = Math.min(fds, ports) - overhead;

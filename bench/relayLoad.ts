@@ -8,7 +8,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { Chatter, readStamp, stampText } from './chatter.js';
-import { ToolRefusal } from './leanSession.js';
+import { ToolRefusal, type WireTally } from './leanSession.js';
 import type { LoadReport, WorkerCommand } from './workerProtocol.js';
 
 type LoadCommand = Extract<WorkerCommand, { type: 'load' }>;
@@ -44,6 +44,7 @@ export class RelayLoad {
     private readonly senders: Chatter[],
     private readonly command: LoadCommand,
     private readonly liveStreams: () => number,
+    private readonly tally: WireTally,
   ) {
     this.#budget = command.maxMessages;
     for (const chatter of senders) {
@@ -53,6 +54,7 @@ export class RelayLoad {
   }
 
   async run(): Promise<LoadReport> {
+    const answered = { ...this.tally };
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     const startedAt = performance.now();
@@ -85,6 +87,8 @@ export class RelayLoad {
       latencyFromDue: encodeIntoCompressedBase64(this.latencyFromDue),
       loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
       liveStreams: this.liveStreams(),
+      httpRequests: this.tally.httpRequests - answered.httpRequests,
+      toolCalls: this.tally.toolCalls - answered.toolCalls,
     };
   }
 
@@ -158,7 +162,7 @@ export class RelayLoad {
     chatter.inFlight = true;
     this.sent += 1;
     try {
-      const result = await chatter.session.call('send_message', { room_id: chatter.roomId, message });
+      const result = await chatter.client.call('send_message', { room_id: chatter.roomId, message });
       if (result.status !== 'sent') throw new Error(`send_message answered ${JSON.stringify(result)}`);
       this.acked += 1;
       chatter.ackedInPhase += 1;

@@ -1,6 +1,7 @@
 /**
- * The printed table: mcp-chat beside the raw relay floor, their ratio, and the goal the
- * project steers by (measured here, never asserted — a miss is a finding, not a failure).
+ * The printed tables: mcp-chat beside the raw relay floor, their ratio, and the goal the
+ * project steers by (measured here, never asserted — a miss is a finding, not a failure);
+ * then mcp-chat by client kind — sessions with streams, and clients that keep none.
  */
 import type { LoadFigures, ServerFigures } from './figures.js';
 
@@ -25,7 +26,11 @@ function show(value: number | null, digits = 0): string {
 
 /** Every correctness counter of every load phase of one server, added up. */
 export function deliveryFaults(figures: ServerFigures, extra: LoadFigures[] = []) {
-  const phases = [figures.saturate, ...(figures.rate ? [figures.rate] : []), ...extra];
+  return faultsOver([figures.saturate, ...(figures.rate ? [figures.rate] : []), ...extra]);
+}
+
+/** Every correctness counter of some load phases, added up. */
+export function faultsOver(phases: LoadFigures[]) {
   const total = (key: 'lost' | 'duplicated' | 'outOfOrder' | 'misrouted' | 'refused' | 'errors' | 'unsent') =>
     phases.reduce((sum, phase) => sum + phase[key], 0);
   return {
@@ -84,9 +89,72 @@ export function formatTable(table: Row[]): string {
     const verdict = row.met === undefined || row.met === null ? '' : row.met ? 'met' : 'not met';
     return [row.label, show(row.mcp, row.digits), show(row.floor, row.digits), ratio, row.goal ?? '', verdict];
   });
+  return columns(header, body, (i) => i === 0 || i >= 4);
+}
+
+/** One client kind's figures against mcp-chat, as the second table shows them. */
+export interface KindRow {
+  kind: string;
+  pairs: number;
+  delivered: number;
+  serverCores: number;
+  serverCpuUsPerMessage: number;
+  toolCallsPerSecond: number;
+  httpRequestsPerSecond: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** Over the warm-up and the measured phase: messages the server accepted, and read by the partner. */
+  acked: number;
+  received: number;
+  lost: number;
+  /** Duplicated, out of order or misrouted. */
+  misdelivered: number;
+}
+
+/** Each client kind, saturated: what a delivered message costs the server and how many calls it answered. */
+export function kindRow(kind: string, pairs: number, saturate: LoadFigures, warmup: LoadFigures): KindRow {
+  const faults = faultsOver([warmup, saturate]);
+  return {
+    kind,
+    pairs,
+    delivered: saturate.throughput,
+    serverCores: saturate.serverCores,
+    serverCpuUsPerMessage: saturate.serverCpuUsPerMessage,
+    toolCallsPerSecond: saturate.toolCallsPerSecond,
+    httpRequestsPerSecond: saturate.httpRequestsPerSecond,
+    latencyP50Ms: saturate.latencyMs.p50,
+    latencyP99Ms: saturate.latencyMs.p99,
+    acked: warmup.acked + saturate.acked,
+    received: warmup.received + saturate.received,
+    lost: faults.lost,
+    misdelivered: faults.duplicated + faults.outOfOrder + faults.misrouted,
+  };
+}
+
+export function formatKindTable(kinds: KindRow[]): string {
+  const header = ['mcp-chat, saturated, by client kind', 'pairs', 'msgs/s', 'cores', 'CPU/msg µs', 'tool calls/s', 'HTTP req/s', 'p50 ms', 'p99 ms', 'sent', 'delivered', 'lost', 'dup/ooo/misr'];
+  const body = kinds.map((k) => [
+    k.kind,
+    show(k.pairs),
+    show(k.delivered),
+    show(k.serverCores, 2),
+    show(k.serverCpuUsPerMessage),
+    show(k.toolCallsPerSecond),
+    show(k.httpRequestsPerSecond),
+    show(k.latencyP50Ms, 2),
+    show(k.latencyP99Ms, 2),
+    show(k.acked),
+    show(k.received),
+    show(k.lost),
+    show(k.misdelivered),
+  ]);
+  return columns(header, body, (i) => i === 0);
+}
+
+/** Lines up cells in columns: left-aligned where `left(i)`, else right-aligned; a rule under the header. */
+function columns(header: string[], body: string[][], left: (i: number) => boolean): string {
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((cells) => (cells[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((cell, i) => (i === 0 || i >= 4 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (cells: string[]) => cells.map((cell, i) => (left(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd();
   const rule = widths.map((w) => '─'.repeat(w)).join('  ');
   return [line(header), rule, ...body.map(line)].join('\n');
 }

@@ -3,17 +3,43 @@
  * the notes a reader needs to trust (or discount) the figures.
  */
 import { cpus } from 'node:os';
+import type { ReleaseFigures } from './benchTarget.js';
 import type { CrossCheckResult } from './sdkCrossCheck.js';
-import type { LoadFigures, ServerFigures } from './figures.js';
+import type { LoadFigures, PairFigures, ServerFigures } from './figures.js';
 import type { BenchOptions } from './options.js';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
-import { deliveryFaults, rows } from './report.js';
+import { deliveryFaults, faultsOver, kindRow, rows, type KindRow } from './report.js';
 import type { StopReport } from './serverProcess.js';
+import type { TokenClientKind } from './tokenClient.js';
+import type { ClientKind } from './workerProtocol.js';
 
 export interface ServerRun {
   figures: ServerFigures;
   warmup: LoadFigures;
   shutdown?: StopReport;
+}
+
+/** A kind of token client against mcp-chat: its pairs, warm-up, saturated phase, and how its polls fared. */
+export interface KindRun {
+  kind: TokenClientKind;
+  pair: PairFigures;
+  warmup: LoadFigures;
+  saturate: LoadFigures;
+  release: ReleaseFigures;
+}
+
+export const KIND_LABELS: Record<ClientKind, string> = {
+  session: 'session + GET stream',
+  'fresh-session': 'fresh session per call',
+  'no-session': 'no session',
+};
+
+/** The kinds table: today's sessions (mcp-chat's saturation phase), then each token kind. */
+export function kindRows(mcp: ServerRun, kinds: KindRun[]): KindRow[] {
+  return [
+    kindRow(KIND_LABELS.session, mcp.figures.pair.pairs, mcp.figures.saturate, mcp.warmup),
+    ...kinds.map((k) => kindRow(KIND_LABELS[k.kind], k.pair.pairs, k.saturate, k.warmup)),
+  ];
 }
 
 const show = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
@@ -22,11 +48,21 @@ const METHOD_NOTES = [
   'RSS (and heap) per session = (after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC (young-generation garbage adds up to ~16 MB of noise, divided by the session count); RSS includes the server side of each session’s socket.',
   'Latency is from send_message sent to message.received parsed by the partner’s lean client; both clocks are in the same worker process.',
   'Saturation: every paired session keeps one send_message in flight (closed loop), the same concurrency for both servers; the latency phase is open loop at one fixed rate for both.',
+  'Client kinds: “fresh session per call” makes every tool call in a session of its own (POST initialize, POST notifications/initialized, POST tools/call, DELETE); “no session” makes it one POST without Mcp-Session-Id. Both pass the user_token from enter_queue, and read through wait_for_events with the cursor of their last call (one held per user, on a connection of its own), never a GET stream. Each saturates as the sessions do: one send_message in flight per user. Tool calls/s and HTTP requests/s count what the server answered over the phase, polls included.',
 ];
 
 /** What this run's own figures say about how far to trust them. */
-export function caveats(floor: ServerRun, mcp: ServerRun, rate: number): string[] {
+export function caveats(floor: ServerRun, mcp: ServerRun, rate: number, kinds: KindRun[]): string[] {
   const notes: string[] = [];
+  for (const k of kinds)
+    if (k.pair.pairs !== mcp.figures.pair.pairs) {
+      notes.push(
+        `The client kinds ran with ${show(k.pair.pairs)} pairs and the sessions with ${show(mcp.figures.pair.pairs)}: server CPU per message depends on how many users chat at once, so pass --kind-pairs equal to --pairs to compare the kinds at one load.`,
+      );
+      break;
+    }
+  for (const k of kinds)
+    if (k.release.pollErrors > 0) notes.push(`${KIND_LABELS[k.kind]}: ${show(k.release.pollErrors)} wait_for_events calls failed (${k.release.firstError}).`);
   const sat = floor.figures.saturate;
   if (sat.serverCores < 0.9)
     notes.push(
@@ -53,14 +89,25 @@ export function caveats(floor: ServerRun, mcp: ServerRun, rate: number): string[
   return [...notes, ...METHOD_NOTES];
 }
 
-/** Lost, duplicated, out of order or misrouted: delivery that was not exactly-once and in order. */
-export function deliveryFailures(floor: ServerRun, mcp: ServerRun) {
-  return [mcp, floor].flatMap(({ figures, warmup }) => {
-    const f = deliveryFaults(figures, [warmup]);
-    return f.lost + f.duplicated + f.outOfOrder + f.misrouted === 0
-      ? []
-      : [`${figures.name} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`];
-  });
+type Faults = ReturnType<typeof faultsOver>;
+
+const misdelivery = (who: string, f: Faults) =>
+  f.lost + f.duplicated + f.outOfOrder + f.misrouted === 0
+    ? []
+    : [`${who} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`];
+
+/**
+ * Lost, duplicated, out of order or misrouted: delivery that was not exactly-once and in
+ * order; and a client kind that got no message through, whose delivery went unchecked.
+ */
+export function deliveryFailures(floor: ServerRun, mcp: ServerRun, kinds: KindRun[]) {
+  return [
+    ...[mcp, floor].flatMap(({ figures, warmup }) => misdelivery(figures.name, deliveryFaults(figures, [warmup]))),
+    ...kinds.flatMap(({ kind, warmup, saturate }) => [
+      ...misdelivery(`mcp-chat (${KIND_LABELS[kind]})`, faultsOver([warmup, saturate])),
+      ...(saturate.acked === 0 ? [`mcp-chat (${KIND_LABELS[kind]}) accepted no message (${saturate.firstError ?? 'no error given'}): delivery went unchecked`] : []),
+    ]),
+  ];
 }
 
 export function assembleResults(input: {
@@ -71,12 +118,15 @@ export function assembleResults(input: {
   crossCheck: CrossCheckResult;
   floor: ServerRun;
   mcp: ServerRun;
+  kinds: KindRun[];
   notes: string[];
 }) {
-  const { floor, mcp, rate } = input;
+  const { floor, mcp, rate, kinds } = input;
   const table = rows(mcp.figures, floor.figures, rate, [mcp.warmup], [floor.warmup]);
+  const kindTable = kindRows(mcp, kinds);
   return {
     table,
+    kindTable,
     json: {
       startedAt: input.startedAt.toISOString(),
       seconds: (Date.now() - input.startedAt.getTime()) / 1000,
@@ -86,6 +136,8 @@ export function assembleResults(input: {
       crossCheck: input.crossCheck,
       servers: { 'mcp-chat': mcp.figures, floor: floor.figures },
       warmup: { 'mcp-chat': mcp.warmup, floor: floor.warmup },
+      // mcp-chat by token-client kind; the sessions' figures are servers['mcp-chat'].
+      clientKinds: Object.fromEntries(kinds.map((k) => [k.kind, k])),
       shutdown: { 'mcp-chat': mcp.shutdown ?? null, floor: floor.shutdown ?? null },
       ratios: {
         throughput: mcp.figures.saturate.throughput / floor.figures.saturate.throughput,
@@ -94,8 +146,13 @@ export function assembleResults(input: {
         opensPerSecond: mcp.figures.open.opensPerSecond / floor.figures.open.opensPerSecond,
         rssPerSession: mcp.figures.memory.rssPerSessionKiB / floor.figures.memory.rssPerSessionKiB,
       },
-      delivery: { 'mcp-chat': deliveryFaults(mcp.figures, [mcp.warmup]), floor: deliveryFaults(floor.figures, [floor.warmup]) },
+      delivery: {
+        'mcp-chat': deliveryFaults(mcp.figures, [mcp.warmup]),
+        floor: deliveryFaults(floor.figures, [floor.warmup]),
+        ...Object.fromEntries(kinds.map((k) => [`mcp-chat, ${k.kind}`, faultsOver([k.warmup, k.saturate])])),
+      },
       table: table.map(({ label, mcp: m, floor: f, goal, met }) => ({ label, mcp: m, floor: f, goal, met })),
+      kindTable,
       notes: input.notes,
     },
   };

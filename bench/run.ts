@@ -5,7 +5,9 @@
  *   1. floor: open idle sessions (opens/s, RSS per session), pair, warm up, saturate.
  *   2. mcp-chat: an SDK-client cross-check of the lean client, then the same steps.
  *   3. both at one fixed offered rate below saturation, for latency.
- *   4. stop the workers, then each server, timing its graceful shutdown.
+ *   4. mcp-chat with clients that keep no session (a fresh session per call; none),
+ *      chatting through wait_for_events: pair, warm up, saturate, each kind in turn.
+ *   5. stop the workers, then each server, timing its graceful shutdown.
  *
  * Prints a table (progress on stderr meanwhile) and writes bench/results.json. Speed is
  * reported, never asserted: it exits 1 when delivery was wrong (lost, duplicated, out of
@@ -16,13 +18,17 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BenchTarget, type LoadSettings, type TargetSpec } from './benchTarget.js';
-import type { LoadFigures } from './figures.js';
+import type { LoadFigures, PairFigures } from './figures.js';
 import { mcpChatFlags } from './mcpChatFlags.js';
 import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
 import { ProgressLine } from './progressLine.js';
-import { formatTable } from './report.js';
-import { assembleResults, caveats, deliveryFailures, type ServerRun } from './results.js';
+import { formatKindTable, formatTable } from './report.js';
+import { KIND_LABELS, assembleResults, caveats, deliveryFailures, type KindRun, type ServerRun } from './results.js';
 import { sdkCrossCheck } from './sdkCrossCheck.js';
+import type { TokenClientKind } from './tokenClient.js';
+import type { ClientKind } from './workerProtocol.js';
+
+const TOKEN_CLIENT_KINDS: TokenClientKind[] = ['fresh-session', 'no-session'];
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const RESULTS = here('../../bench/results.json');
@@ -45,11 +51,19 @@ const roundRate = (rate: number) => {
   return Math.max(1, Math.round(rate / scale) * scale);
 };
 
-async function loadPhase(target: BenchTarget, label: string, mode: 'saturate' | 'rate', rate: number, settings: LoadSettings): Promise<LoadFigures> {
+async function loadPhase(
+  target: BenchTarget,
+  label: string,
+  mode: 'saturate' | 'rate',
+  rate: number,
+  settings: LoadSettings,
+  clients: ClientKind = 'session',
+): Promise<LoadFigures> {
   progress.begin(`${target.name} · ${label}`, 'msgs', { durationMs: settings.durationMs });
-  const figures = await target.load(mode, rate, settings, (done) => progress.update(done));
+  const figures = await target.load(mode, rate, settings, (done) => progress.update(done), clients);
   progress.end(
-    `${show(figures.throughput)} msgs/s, p50 ${show(figures.latencyMs.p50, 2)} ms, p99 ${show(figures.latencyMs.p99, 2)} ms, server ${show(figures.serverCores, 2)} cores` +
+    `${show(figures.throughput)} msgs/s, p50 ${show(figures.latencyMs.p50, 2)} ms, p99 ${show(figures.latencyMs.p99, 2)} ms, server ${show(figures.serverCores, 2)} cores, ` +
+      `${show(figures.toolCallsPerSecond)} tool calls/s` +
       (figures.lost + figures.duplicated + figures.outOfOrder > 0 ? `, LOST ${figures.lost} DUP ${figures.duplicated} OOO ${figures.outOfOrder}` : '') +
       (figures.refused + figures.errors > 0 ? `, ${figures.refused + figures.errors} sends failed (${figures.firstError})` : ''),
   );
@@ -64,13 +78,7 @@ async function measure(target: BenchTarget, options: BenchOptions, settings: Loa
   progress.end(`${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams)} live streams`);
 
   const pairs = Math.min(options.pairs, Math.floor(target.openSessions / 2));
-  progress.begin(`${target.name} · pair ${show(pairs)}`, 'pairs', { total: pairs });
-  const pair = await target.pair(pairs, (done) => progress.update(done));
-  progress.end(`${show(pair.pairsPerSecond)} pairs/s${pair.firstError ? ` (${pair.failed} failed: ${pair.firstError})` : ''}`);
-  if (pair.pairs === 0) throw new Error(`${target.name}: no pairs formed: ${pair.firstError}`);
-
-  const warmup = await loadPhase(target, 'warm-up', 'saturate', 0, { ...settings, durationMs: options.quick ? 500 : 2000 });
-  const saturate = await loadPhase(target, 'saturate', 'saturate', 0, settings);
+  const { pair, warmup, saturate } = await pairAndSaturate(target, pairs, 'session', options, settings);
   const health = await target.health();
   const serverSessions = typeof health.sessions === 'number' ? health.sessions : Number.POSITIVE_INFINITY;
   return {
@@ -87,6 +95,32 @@ async function measure(target: BenchTarget, options: BenchOptions, settings: Loa
   };
 }
 
+/** Pairs `pairs` pairs of `clients`, warms up, saturates. */
+async function pairAndSaturate(
+  target: BenchTarget,
+  pairs: number,
+  clients: ClientKind,
+  options: BenchOptions,
+  settings: LoadSettings,
+): Promise<{ pair: PairFigures; warmup: LoadFigures; saturate: LoadFigures }> {
+  const kind = clients === 'session' ? '' : `${KIND_LABELS[clients]} · `;
+  progress.begin(`${target.name} · ${kind}pair ${show(pairs)}`, 'pairs', { total: pairs });
+  const pair = await target.pair(pairs, (done) => progress.update(done), clients);
+  progress.end(`${show(pair.pairsPerSecond)} pairs/s${pair.firstError ? ` (${pair.failed} failed: ${pair.firstError})` : ''}`);
+  if (pair.pairs === 0) throw new Error(`${target.name}: no ${clients} pairs formed: ${pair.firstError}`);
+  const warmup = await loadPhase(target, `${kind}warm-up`, 'saturate', 0, { ...settings, durationMs: options.quick ? 500 : 2000 }, clients);
+  const saturate = await loadPhase(target, `${kind}saturate`, 'saturate', 0, settings, clients);
+  return { pair, warmup, saturate };
+}
+
+/** Step 4 for one kind of token client: pair, warm up, saturate, then stop its polls. */
+async function measureKind(target: BenchTarget, kind: TokenClientKind, options: BenchOptions, settings: LoadSettings): Promise<KindRun> {
+  const run = await pairAndSaturate(target, options.kindPairs, kind, options, settings);
+  const release = await target.release(kind);
+  if (release.pollErrors > 0) progress.note(`  ${KIND_LABELS[kind]}: ${release.pollErrors} wait_for_events calls failed: ${release.firstError}`);
+  return { kind, ...run, release };
+}
+
 async function main(): Promise<number> {
   let options;
   try {
@@ -101,10 +135,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const startedAt = new Date();
-  // Generous for what was asked — six load phases, and opening sessions at ≥ 50/s on
-  // each server — but finite, whatever happens.
+  // Generous for what was asked — six load phases and two per client kind, and opening
+  // sessions at ≥ 50/s on each server — but finite, whatever happens.
   const sessionsOpened = options.sessions + options.warmupSessions;
-  const runDeadlineS = Math.round(120 + 6 * (options.duration + 10) + (2 * sessionsOpened) / 50);
+  const loadPhases = 6 + 2 * TOKEN_CLIENT_KINDS.length;
+  const runDeadlineS = Math.round(120 + loadPhases * (options.duration + 10) + (2 * sessionsOpened) / 50);
   setTimeout(() => {
     process.stderr.write(`\nbench: still running after ${runDeadlineS} s; giving up (children are killed)\n`);
     process.exit(3);
@@ -116,7 +151,7 @@ async function main(): Promise<number> {
     progress.note(`bench: ${options.capNote}`);
   }
   progress.note(
-    `bench: ${options.quick ? 'quick, ' : ''}${show(options.sessions)} idle sessions (+${options.warmupSessions} warm-up), ${show(options.pairs)} pairs, ` +
+    `bench: ${options.quick ? 'quick, ' : ''}${show(options.sessions)} idle sessions (+${options.warmupSessions} warm-up), ${show(options.pairs)} pairs (${show(options.kindPairs)} of each client kind), ` +
       `${options.duration} s phases, ${options.workers} load workers per server, ${options.messageSize}-char messages, ${cpus().length} cores`,
   );
   const settings: LoadSettings = { durationMs: options.duration * 1000, maxMessages: options.messages, messageSize: options.messageSize, drainMs: 5000 };
@@ -147,6 +182,8 @@ async function main(): Promise<number> {
     progress.note(`bench: latency phases at ${show(rate)} msgs/s (${chosenBy})`);
     floorRun.figures.rate = await loadPhase(floor, `${show(rate)} msgs/s`, 'rate', rate, settings);
     mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings);
+    const kinds: KindRun[] = [];
+    for (const kind of TOKEN_CLIENT_KINDS) kinds.push(await measureKind(mcp, kind, options, settings));
 
     progress.begin('stop the load workers, then each server (SIGTERM)', 'servers', { total: 2 });
     targets.length = 0;
@@ -154,15 +191,15 @@ async function main(): Promise<number> {
     mcpRun.shutdown = await mcp.stop();
     progress.end(`floor in ${show(floorRun.shutdown.seconds, 1)} s, mcp-chat in ${show(mcpRun.shutdown.seconds, 1)} s${mcpRun.shutdown.killed ? ' (killed)' : ''}`);
 
-    notes.push(...caveats(floorRun, mcpRun, rate));
-    const { table, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, notes });
+    notes.push(...caveats(floorRun, mcpRun, rate, kinds));
+    const { table, kindTable, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, kinds, notes });
     writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
-    process.stdout.write(`\n${formatTable(table)}\n\n`);
+    process.stdout.write(`\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n`);
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
     process.stdout.write(`results: ${RESULTS}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
     const failures = [
       ...(crossCheck.ok ? [] : ['the lean client disagreed with the SDK client (or the cross-check failed)']),
-      ...deliveryFailures(floorRun, mcpRun),
+      ...deliveryFailures(floorRun, mcpRun, kinds),
     ];
     for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
     return failures.length === 0 ? 0 : 1;

@@ -3,13 +3,24 @@
  * (loadWorker.ts), over the fork IPC channel. A worker runs one command at a time and
  * answers it with one reply, sending `progress` in between.
  */
+import type { TokenClientKind } from './tokenClient.js';
+
 export type LoadMode = 'saturate' | 'rate';
+
+/**
+ * How the chatters of a command talk to the server: `session`, an MCP session with its
+ * GET stream (opened by `open`); or a token client that keeps none (tokenClient.ts),
+ * made by `pair`, one kind at a time, and stopped by `release`.
+ */
+export type ClientKind = 'session' | TokenClientKind;
 
 export type WorkerCommand =
   | { type: 'open'; url: string; count: number; concurrency: number; postConnections: number }
-  | { type: 'pair'; pairs: number; concurrency: number; deadlineMs: number }
+  | { type: 'pair'; clients: ClientKind; url: string; postConnections: number; pairs: number; concurrency: number; deadlineMs: number }
+  | { type: 'release' }
   | {
       type: 'load';
+      clients: ClientKind;
       mode: LoadMode;
       /** Messages per second offered by this worker (rate mode). */
       rate: number;
@@ -74,6 +85,17 @@ export interface LoadReport extends DeliveryCounts {
   loopDelayP99Ms: number;
   /** Sessions of this worker (paired or idle) whose GET stream is still open at the end. */
   liveStreams: number;
+  /** What the server answered during the phase: HTTP requests, and tool calls among them. */
+  httpRequests: number;
+  toolCalls: number;
+}
+
+/** The token clients stopped: how many of their polls had failed. */
+export interface ReleaseReport {
+  type: 'released';
+  clients: number;
+  pollErrors: number;
+  firstError?: string;
 }
 
 export type WorkerReply =
@@ -81,4 +103,5 @@ export type WorkerReply =
   | OpenReport
   | PairReport
   | LoadReport
+  | ReleaseReport
   | { type: 'failed'; message: string };
