@@ -7,12 +7,12 @@
  */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest } from '@modelcontextprotocol/server';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { ChatSession, SessionServices } from '../session/chatSession.js';
-import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { RequestId } from '@modelcontextprotocol/server';
 import { LegacySseSession } from '../session/legacySseSession.js';
 import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
@@ -108,8 +108,6 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
   });
 
   app.post('/messages', async (c) => {
-    const { incoming, outgoing } = c.env;
-    if (!incoming || !outgoing) return c.text('The legacy SSE transport needs the Node.js server.', 501);
     const session = sessions.get(c.req.query('sessionId') ?? '');
     // A legacy stream that closed cannot come back, and answers go out on it: such a
     // session is as good as ended, and a request must not keep it present.
@@ -117,11 +115,11 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
       return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended, its SSE stream closed, or it never existed. Open a new one with GET /sse.');
     const read = await readJsonRpcBody(c, config, metrics);
     if (!read.ok) return read.response;
-    await serveInSession(c, services, session, read.body, async () => {
-      await session.handlePost(incoming, outgoing, read.body);
-      return RESPONSE_ALREADY_SENT;
-    });
-    return RESPONSE_ALREADY_SENT;
+    return serveInSession(c, services, session, read.body, async () =>
+      session.receive(read.body, c.req.raw) === 202
+        ? c.text('Accepted', 202)
+        : refuseHttp(c, metrics, 'parse_error', 400, -32600, 'Invalid Request: the body is not a JSON-RPC message.', {}, requestIdOf(read.body)),
+    );
   });
 
   app.get('/healthz', (c) =>

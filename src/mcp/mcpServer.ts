@@ -2,8 +2,8 @@
  * The one MCP server that speaks for every session: who it is, what it tells models
  * (instructions), its tools and `logging/setLevel`.
  */
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { SetLevelRequestSchema, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import { McpServer } from '@modelcontextprotocol/server';
+import type { LoggingLevel } from '@modelcontextprotocol/server';
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { SessionMux } from './sessionMux.js';
@@ -39,8 +39,8 @@ const INSTRUCTIONS = [
 export function startMcpServer(mux: SessionMux<McpSession>, config: ChatConfig, metrics: ChatMetrics, users: CallUsers): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false }, logging: {} }, instructions: INSTRUCTIONS });
   registerChatTools(server, { limits: config, metrics, users });
-  server.server.setRequestHandler(SetLevelRequestSchema, (request, extra) => {
-    mux.sessionOf(extra.requestId)?.setLogLevel(request.params.level);
+  server.server.setRequestHandler('logging/setLevel', (request, ctx) => {
+    mux.sessionOf(ctx.mcpReq.id)?.setLogLevel(request.params.level);
     return {};
   });
   // The mux starts at once: the server takes messages as soon as this returns.

@@ -8,8 +8,8 @@
  * Each session keeps its own SDK transport (Streamable HTTP or legacy SSE), which does
  * everything a transport does: streams, resumability, session and protocol headers.
  */
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/server';
+import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, RequestId } from '@modelcontextprotocol/server';
 
 // Messages here were validated by the transport (inbound) or built by the server
 // (outbound): their shape tells what they are, without parsing them again.

@@ -6,7 +6,7 @@
  * Annotations: enter_queue, send_message and next reach strangers (open world);
  * wait_for_events only reads (its cursor is a reading position, not chat state).
  */
-import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { ToolAnnotations } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { CHAT_NOTIFICATION_METHODS, MISSED_METHOD } from './notifications.js';
 

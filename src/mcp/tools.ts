@@ -5,9 +5,7 @@
  * allowed (`snapshot.can`), sends it, and answers from the new snapshot. A refusal is a
  * tool result with `isError: true` and a sentence that says what to do instead.
  */
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, McpServer, ServerContext } from '@modelcontextprotocol/server';
 import type { UserEvent } from '../../machines/user.js';
 import { statusOf, type ChatUser } from '../chat/chatUser.js';
 import type { User } from '../chat/userDirectory.js';
@@ -23,7 +21,7 @@ export interface ToolLimits {
   maxWaitsPerUser: number;
 }
 
-export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+export type ToolExtra = ServerContext;
 
 /** A user as the tools see it. */
 export type ToolUser = User<ChatMessage>;
@@ -56,12 +54,12 @@ const UNTRUSTED_NOTE =
  * call carries a progress token.
  */
 async function withProgress<T>(extra: ToolExtra, timeoutS: number, hold: () => Promise<T>): Promise<T> {
-  const progressToken = extra._meta?.progressToken;
+  const progressToken = extra.mcpReq._meta?.progressToken;
   if (progressToken === undefined) return hold();
   const started = Date.now();
   const report = () =>
-    extra
-      .sendNotification({
+    extra.mcpReq
+      .notify({
         method: 'notifications/progress',
         params: { progressToken, progress: Math.round((Date.now() - started) / 100) / 10, total: timeoutS, message: 'Waiting for events' },
       })
@@ -197,12 +195,12 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
         // Without `after`, a call reads what is untaken: a call beside it may have taken
         // the event that woke both, and then this one waits on.
         for (;;) {
-          const held = await events.hold(cursor, Math.max(0, deadline - Date.now()), extra.signal);
+          const held = await events.hold(cursor, Math.max(0, deadline - Date.now()), extra.mcpReq.signal);
           if (held !== 'ready' || !events.isEmptyAfter(cursor) || Date.now() >= deadline) return held;
         }
       });
       // A call the client gave up on (or that a newer call from the same place replaced) takes nothing.
-      if (end === 'aborted' || end === 'superseded' || extra.signal.aborted)
+      if (end === 'aborted' || end === 'superseded' || extra.mcpReq.signal.aborted)
         return answer({ events: [], cursor: String(cursor ?? events.last), ...(end === 'superseded' && { note: 'A newer wait_for_events from the same position replaced this call.' }) });
       const page = events.read(cursor);
       const listed: { id: string; method: string; params: Record<string, unknown> }[] = page.events.map(([id, message]) => ({

@@ -25,7 +25,7 @@ export function callUsers({ directory, mux, newUsersPerMinute }: CallUsersOption
   const limiter = new PerAddressLimit(newUsersPerMinute, 60_000);
   return {
     find(token: string | undefined, extra: ToolExtra): ToolUser | Refusal | undefined {
-      const session = mux.sessionOf(extra.requestId);
+      const session = mux.sessionOf(extra.mcpReq.id);
       if (token === undefined) return session?.user ?? undefined;
       const user = directory.byToken(token);
       if (!user)
@@ -38,14 +38,14 @@ export function callUsers({ directory, mux, newUsersPerMinute }: CallUsersOption
       return user;
     },
     create(extra: ToolExtra): ToolUser | Refusal {
-      const address = mux.metaOf(extra.requestId)?.address ?? 'unknown';
+      const address = mux.metaOf(extra.mcpReq.id)?.address ?? 'unknown';
       if (!limiter.take(address, Date.now()))
         return {
           reason: 'too_many_users',
           sentence: `Too many new users from your address (at most ${newUsersPerMinute} a minute). Pass the user_token you already have, or try again in a minute.`,
         };
       const user = directory.create();
-      mux.sessionOf(extra.requestId)?.bind(user);
+      mux.sessionOf(extra.mcpReq.id)?.bind(user);
       return user;
     },
   };

@@ -7,8 +7,8 @@
  * many sessions, or none. Subclasses make the transport and say how a chat notification
  * reaches the client.
  */
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import type { Transport } from '@modelcontextprotocol/server';
+import type { LoggingLevel } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { Subscription } from 'xstate';
 import { EventLog } from '../chat/eventLog.js';

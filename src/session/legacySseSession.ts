@@ -1,25 +1,25 @@
 /**
  * A legacy HTTP+SSE session (protocol 2024-11-05): `GET /sse` opens the stream, whose
  * first event names the endpoint, and `POST /messages?sessionId=…` carries requests.
- * It runs on the SDK's `SSEServerTransport`, which writes to Node's response directly.
+ * It runs on src/session/legacySseTransport.ts (the v2 SDK has only the client side).
  *
  * Such a stream cannot be resumed: when it closes, the session ends and its user is
  * detached; unless a call with the user's token comes within the grace period, the
  * user ends and its partner hears `disconnected`. Events are the user's, so
  * `wait_for_events` works the same on both transports.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import type { ServerResponse } from 'node:http';
+import { LegacySseTransport } from './legacySseTransport.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
 import { SESSION_STREAM, type ChatMessage } from './replay/eventStore.js';
 
 export class LegacySseSession extends ChatSession {
-  protected readonly transport: SSEServerTransport;
+  protected readonly transport: LegacySseTransport;
   protected readonly dropsWhenIdle = false;
   readonly #keepAlive: NodeJS.Timeout | undefined;
   #streamOpen = true;
 
-  constructor(services: SessionServices, transport: SSEServerTransport, response: ServerResponse) {
+  constructor(services: SessionServices, transport: LegacySseTransport, response: ServerResponse) {
     super(services, transport.sessionId);
     this.transport = transport;
     // The stream cannot come back: the session ends with it, and its user is detached
@@ -39,7 +39,7 @@ export class LegacySseSession extends ChatSession {
 
   /** Opens a session on `response`: writes the SSE headers and the `endpoint` event. */
   static async open(services: SessionServices, response: ServerResponse): Promise<LegacySseSession> {
-    const session = new LegacySseSession(services, new SSEServerTransport('/messages', response), response);
+    const session = new LegacySseSession(services, new LegacySseTransport('/messages', response), response);
     session.opened();
     await session.connect();
     return session;
@@ -50,8 +50,9 @@ export class LegacySseSession extends ChatSession {
     return this.#streamOpen;
   }
 
-  handlePost(request: IncomingMessage, response: ServerResponse, body: unknown): Promise<void> {
-    return this.transport.handlePostMessage(request, response, body);
+  /** Takes one POSTed message; answers the status for the POST (202, or 400 for no JSON-RPC message). */
+  receive(body: unknown, request: Request): 202 | 400 {
+    return this.transport.receive(body, request);
   }
 
   protected async deliver(message: ChatMessage, id: number): Promise<void> {

@@ -5,7 +5,7 @@
  * session (as ChatGPT and per-call clients send them): no id, no stream, gone after it.
  */
 import { randomUUID } from 'node:crypto';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { ChatSession, type SessionServices } from './chatSession.js';
 import { jsonRpcError } from '../mcp/jsonRpc.js';
 import { isBefore, positionId, type ChatMessage, type SessionPosition } from './replay/eventStore.js';

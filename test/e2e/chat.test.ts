@@ -225,7 +225,8 @@ describe('refusals say what to do and change nothing', () => {
     const { a, roomId } = await pair();
     expect(await a.refusal('send_message', { room_id: roomId, message: 42 })).toMatch(/message/);
     expect(await a.refusal('send_message', { room_id: roomId, message: 'hi', extra: true })).toMatch(/extra/);
-    expect(await a.refusal('no_such_tool')).toMatch(/no_such_tool/);
+    // An unknown tool is a protocol fault, not a refused action: a JSON-RPC error (-32602).
+    await expect(a.client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(/-32602.*no_such_tool/);
   });
 });
 

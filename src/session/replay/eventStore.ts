@@ -18,8 +18,8 @@
  * The SDK's example store cannot do the first part: it parses the stream id out of an
  * event id by splitting on `_`, and the standalone stream is called `_GET_stream`.
  */
-import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/server';
+import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import type { EventLog } from '../../chat/eventLog.js';
 import { isChatNotification, missedNotice, type ChatMessage } from '../../mcp/notifications.js';
 import { Ring } from './ring.js';
