@@ -12,11 +12,11 @@ import { memoryBroker } from './chat/broker/memoryBroker.js';
 import { UserDirectory } from './chat/userDirectory.js';
 import { defaultConfig, type ChatConfig } from './config.js';
 import { createHttpApp, type AppServices, type HttpApp } from './http/app.js';
-import { startMcpServer } from './mcp/mcpServer.js';
+import { eventsUri, modernHandler, startMcpServer } from './mcp/mcpServer.js';
 import { toChatMessage, type ChatMessage } from './mcp/notifications.js';
 import { SessionMux } from './mcp/sessionMux.js';
 import { createMetrics } from './ops/metrics.js';
-import { callUsers, tokenHint } from './session/callUsers.js';
+import { NewUserLimit, sessionCallUsers, sessionlessCallUsers, tokenHint } from './session/callUsers.js';
 import type { ChatSession } from './session/chatSession.js';
 import { SessionRegistry } from './session/sessionRegistry.js';
 
@@ -61,6 +61,8 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     onNews: (user, message) => {
       // Message texts are the users' own business: the log says that one was relayed, not what.
       if (message.method !== 'message.received') log.info({ user: tokenHint(user.token), ...message.params }, message.method);
+      // 2026-07-28 clients listening to this user's events hear that there are new ones.
+      modern.notify.resourceUpdated(eventsUri(user.token));
     },
   });
   const counts = {
@@ -71,8 +73,10 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   };
   const metrics = createMetrics({ ...counts, sessions: () => sessions.size, queueLength: counts.waiting });
   const mux = new SessionMux<ChatSession>();
-  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux };
-  const mcpServer = startMcpServer(mux, config, metrics, callUsers({ directory: users, mux, newUsersPerMinute: config.newUsersPerMinute }));
+  const limit = new NewUserLimit(config.newUsersPerMinute);
+  const mcpServer = startMcpServer(mux, config, metrics, sessionCallUsers(users, limit, mux));
+  const modern = modernHandler(config, metrics, sessionlessCallUsers(users, limit, mux), (token, after) => readEvents(users, token, after));
+  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern };
   const http = createHttpApp(services, counts);
 
   /** The broker failed: the server can no longer pair anyone. */
@@ -99,8 +103,21 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
         if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       broker.close();
-      await mcpServer.close();
+      await Promise.all([mcpServer.close(), modern.close()]);
     },
+  };
+}
+
+/** A read of a user's log for the user-events resource: like wait_for_events, but it takes nothing. */
+function readEvents(users: UserDirectory<ChatMessage>, token: string, after: string | undefined): Record<string, unknown> | undefined {
+  const user = users.byToken(token);
+  if (!user) return undefined;
+  const cursor = after === undefined ? 0 : (user.events.parseCursor(after) ?? user.events.last);
+  const page = user.events.read(cursor);
+  return {
+    events: page.events.map(([id, { method, params }]) => ({ id: String(id), method, params: params ?? {} })),
+    cursor: String(page.cursor),
+    ...(page.missed > 0 && { missed: page.missed }),
   };
 }
 

@@ -12,7 +12,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { ChatSession, SessionServices } from '../session/chatSession.js';
-import type { RequestId } from '@modelcontextprotocol/server';
+import { isLegacyRequest, type McpHttpHandler, type RequestId } from '@modelcontextprotocol/server';
 import { LegacySseSession } from '../session/legacySseSession.js';
 import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
@@ -26,6 +26,8 @@ export type HttpApp = Hono<Env>;
 export interface AppServices extends SessionServices {
   readonly sessions: SessionRegistry;
   readonly metrics: ChatMetrics;
+  /** Serves requests of the stateless 2026-07-28 revision. */
+  readonly modern: McpHttpHandler;
 }
 
 /** The counts /healthz reports. */
@@ -84,6 +86,11 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     }
     if (c.req.method !== 'POST')
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
+    if (!(await isLegacyRequest(c.req.raw, body))) {
+      // The 2026-07-28 revision: no session; the call acts for its user_token.
+      services.mcp.annotateSessionless(c.req.raw, { address: clientAddress(c, config.trustProxy) });
+      return withRequestId(await services.modern.fetch(c.req.raw, { parsedBody: body }), id);
+    }
     if (!isInitializeRequest(body)) return withRequestId(await serveStateless(c, services, body), id);
     const refused = refuseNewSession(c, id);
     if (refused) return refused;

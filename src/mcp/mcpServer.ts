@@ -1,9 +1,15 @@
 /**
- * The one MCP server that speaks for every session: who it is, what it tells models
- * (instructions), its tools and `logging/setLevel`.
+ * The MCP servers of both protocol eras, from one definition: who it is, what it tells
+ * models (instructions), its tools.
+ *
+ * - 2025 era: one `McpServer` speaks for every session (through the mux), with
+ *   `logging/setLevel` per session.
+ * - 2026-07-28 (stateless): the SDK's handler builds a server per request from the
+ *   same definition; calls act by `user_token` alone. Push is `subscriptions/listen` on
+ *   a user's event log, a resource per user (`eventsUri`), announced as updated on every
+ *   event and read with `resources/read` and the same cursor as `wait_for_events`.
  */
-import { McpServer } from '@modelcontextprotocol/server';
-import type { LoggingLevel } from '@modelcontextprotocol/server';
+import { createMcpHandler, McpServer, ResourceTemplate, type LoggingLevel, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { SessionMux } from './sessionMux.js';
@@ -46,4 +52,40 @@ export function startMcpServer(mux: SessionMux<McpSession>, config: ChatConfig, 
   // The mux starts at once: the server takes messages as soon as this returns.
   void server.connect(mux);
   return server;
+}
+
+/** The resource that names a user's event log: secret, like the token in it. */
+export const eventsUri = (token: string) => `chat://users/${encodeURIComponent(token)}/events`;
+
+/** What a read of a user's event log answers: its events after `after`, and a cursor. */
+export type ReadEvents = (token: string, after: string | undefined) => Record<string, unknown> | undefined;
+
+/**
+ * The handler of 2026-07-28 requests: a server per request (the SDK's rule: one
+ * instance serves one request), with the tools of the 2025 era and the user-events
+ * resource. `users` finds users by token only: these requests have no session.
+ */
+export function modernHandler(config: ChatConfig, metrics: ChatMetrics, users: CallUsers, readEvents: ReadEvents): McpHttpHandler {
+  const template = new ResourceTemplate('chat://users/{user_token}/events{?after}', { list: undefined });
+  return createMcpHandler(
+    () => {
+      const server = new McpServer(SERVER_INFO, {
+        capabilities: { tools: { listChanged: false }, resources: { subscribe: true, listChanged: false } },
+        instructions: `${INSTRUCTIONS} Push: subscriptions/listen to the resource ${eventsUri('<user_token>')}; each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`,
+      });
+      registerChatTools(server, { limits: config, metrics, users });
+      server.registerResource(
+        'user-events',
+        template,
+        { title: "Your events", description: 'Your chat events after ?after=<cursor>, as wait_for_events returns them (without taking them). Its URI holds your user_token: keep it secret.', mimeType: 'application/json' },
+        async (uri, { user_token: token, after }) => {
+          const page = readEvents(String(token), after === undefined ? undefined : String(after));
+          if (!page) throw new Error('That user_token names no user: call enter_queue without one to start again.');
+          return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(page) }] };
+        },
+      );
+      return server;
+    },
+    { legacy: 'reject', maxSubscriptions: config.maxSessions, keepAliveMs: config.keepAliveMs || undefined, maxRequestBodySize: config.maxBodyBytes },
+  );
 }

@@ -53,6 +53,18 @@ export class SessionMux<S> implements Transport {
     return this.#requests.get(requestId)?.member.session;
   }
 
+  readonly #sessionless = new WeakMap<Request, RequestMeta>();
+
+  /** Says what the HTTP layer knows of a request served without a session (2026-07-28). */
+  annotateSessionless(request: Request, meta: RequestMeta): void {
+    this.#sessionless.set(request, meta);
+  }
+
+  /** What the HTTP layer said of a request served without a session. */
+  metaOfSessionless(request: Request | undefined): RequestMeta | undefined {
+    return request && this.#sessionless.get(request);
+  }
+
   /** What the HTTP layer said of the request the server is handling under `requestId`. */
   metaOf(requestId: RequestId): RequestMeta | undefined {
     return this.#requests.get(requestId)?.meta;

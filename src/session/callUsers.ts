@@ -3,6 +3,9 @@
  * names — and the call's session, if it has one, is bound to that user from then on —
  * else the user its session is bound to. `enter_queue` and `next` without either make
  * a new user, bound to the call's session; new users are limited per client address.
+ * One `CallUsers` per protocol era: the 2025 era's calls come through the mux with
+ * sessions, the 2026-07-28 era's without (their ids are the client's own, and would
+ * name some other session's request in the mux).
  */
 import type { UserDirectory } from '../chat/userDirectory.js';
 import type { ChatMessage } from '../mcp/notifications.js';
@@ -13,19 +16,29 @@ import type { ChatSession } from './chatSession.js';
 
 export interface CallUsersOptions {
   directory: UserDirectory<ChatMessage>;
-  mux: SessionMux<ChatSession>;
-  /** New users one client address may make per minute. */
-  newUsersPerMinute: number;
+  /** The limit on new users per client address, shared by both eras. */
+  limit: NewUserLimit;
+  /** The session a call came in, if it has one. */
+  sessionOf(extra: ToolExtra): ChatSession | undefined;
+  /** The address of the client that made the call. */
+  addressOf(extra: ToolExtra): string | undefined;
 }
 
 /** A token as logs may show it: enough to tell two apart, not enough to use. */
 export const tokenHint = (token: string) => `${token.slice(0, 4)}…`;
 
-export function callUsers({ directory, mux, newUsersPerMinute }: CallUsersOptions): CallUsers {
-  const limiter = new PerAddressLimit(newUsersPerMinute, 60_000);
+/** The 2025 era's: calls through the mux, which knows their sessions and addresses. */
+export const sessionCallUsers = (directory: UserDirectory<ChatMessage>, limit: NewUserLimit, mux: SessionMux<ChatSession>): CallUsers =>
+  callUsers({ directory, limit, sessionOf: (extra) => mux.sessionOf(extra.mcpReq.id), addressOf: (extra) => mux.metaOf(extra.mcpReq.id)?.address });
+
+/** The 2026-07-28 era's: calls without sessions, by token alone. */
+export const sessionlessCallUsers = (directory: UserDirectory<ChatMessage>, limit: NewUserLimit, mux: SessionMux<ChatSession>): CallUsers =>
+  callUsers({ directory, limit, sessionOf: () => undefined, addressOf: (extra) => mux.metaOfSessionless(extra.http?.req)?.address });
+
+function callUsers({ directory, limit, sessionOf, addressOf }: CallUsersOptions): CallUsers {
   return {
     find(token: string | undefined, extra: ToolExtra): ToolUser | Refusal | undefined {
-      const session = mux.sessionOf(extra.mcpReq.id);
+      const session = sessionOf(extra);
       if (token === undefined) return session?.user ?? undefined;
       const user = directory.byToken(token);
       if (!user)
@@ -38,36 +51,34 @@ export function callUsers({ directory, mux, newUsersPerMinute }: CallUsersOption
       return user;
     },
     create(extra: ToolExtra): ToolUser | Refusal {
-      const address = mux.metaOf(extra.mcpReq.id)?.address ?? 'unknown';
-      if (!limiter.take(address, Date.now()))
+      if (!limit.take(addressOf(extra) ?? 'unknown', Date.now()))
         return {
           reason: 'too_many_users',
-          sentence: `Too many new users from your address (at most ${newUsersPerMinute} a minute). Pass the user_token you already have, or try again in a minute.`,
+          sentence: `Too many new users from your address (at most ${limit.perMinute} a minute). Pass the user_token you already have, or try again in a minute.`,
         };
       const user = directory.create();
-      mux.sessionOf(extra.mcpReq.id)?.bind(user);
+      sessionOf(extra)?.bind(user);
       return user;
     },
   };
 }
 
-/** At most `limit` takes per address in any `windowMs` (a fixed window per address, swept as it goes). */
-class PerAddressLimit {
+const MINUTE_MS = 60_000;
+
+/** At most `perMinute` new users per address in any minute (a fixed window per address, swept as it goes). */
+export class NewUserLimit {
   readonly #windows = new Map<string, { start: number; count: number }>();
 
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-  ) {}
+  constructor(readonly perMinute: number) {}
 
   take(address: string, now: number): boolean {
-    if (this.#windows.size > 10_000) for (const [key, w] of this.#windows) if (now - w.start >= this.windowMs) this.#windows.delete(key);
+    if (this.#windows.size > 10_000) for (const [key, w] of this.#windows) if (now - w.start >= MINUTE_MS) this.#windows.delete(key);
     const window = this.#windows.get(address);
-    if (!window || now - window.start >= this.windowMs) {
+    if (!window || now - window.start >= MINUTE_MS) {
       this.#windows.set(address, { start: now, count: 1 });
       return true;
     }
-    if (window.count >= this.limit) return false;
+    if (window.count >= this.perMinute) return false;
     window.count += 1;
     return true;
   }
