@@ -4,11 +4,16 @@
  * through subscriptions/listen on its user's event log, and reads them; a pair may mix
  * eras.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
+import { node22 } from '../../scripts/node22.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
+import { markedEnv } from '../support/processes.js';
 import { health, startTestServer } from '../support/server.js';
 
 const servers: RunningChatServer[] = [];
@@ -149,5 +154,42 @@ describe('the 2026-07-28 revision on /mcp', () => {
     });
     expect(response.status).toBeGreaterThanOrEqual(400);
     expect(await response.json()).toMatchObject({ id: 'req-9', error: { message: expect.stringMatching(/clientCapabilities/) } });
+  });
+});
+
+describe("the AI SDK's MCP client 2.x (on Node 22)", () => {
+  it('stays on 2026-07-28 — no transport error, no fallback — and chats with a 2025-era SDK client', async () => {
+    const server = await serve();
+    const agent = spawn(node22(), [fileURLToPath(new URL('../support/aiSdkModernAgent.mjs', import.meta.url)), server.url.href], {
+      env: { ...process.env, ...markedEnv() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    closers.push(async () => void agent.kill());
+    const steps: Record<string, Structured> = {};
+    let errors = '';
+    agent.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    agent.stdout.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const { step, ...data } = JSON.parse(line) as { step: string } & Structured;
+        steps[step] = data;
+      }
+    });
+    const exited = once(agent, 'exit');
+    await eventually(() => expect(steps.entered, errors).toBeDefined(), 15_000);
+    const peer = await ChatClient.connect(server.url);
+    closers.push(() => peer.end());
+    const matched = await peer.call('enter_queue');
+    expect(matched).toMatchObject({ status: 'matched' });
+    await eventually(() => expect(steps.found, errors).toBeDefined(), 15_000);
+    expect((await peer.waitFor('message.received')).map((m) => m.message)).toEqual(['hello from the AI SDK on 2026-07-28']);
+    await peer.call('send_message', { room_id: matched.room_id, message: 'hello from 2025' });
+    const [code] = await exited;
+    expect(code, errors).toBe(0);
+    expect((steps.heard!.events as { params: Structured }[]).map((e) => e.params.message)).toEqual(['hello from 2025']);
+    expect(await peer.waitFor('partner.disconnected')).toEqual([{ room_id: matched.room_id, reason: 'left' }]);
+    const { seen } = steps.done as { seen: { versions: (string | null)[]; statuses: number[]; methods: (string | null)[] } };
+    expect(seen.statuses.filter((status) => status >= 400)).toEqual([]);
+    expect(seen.methods).not.toContain('initialize');
+    expect(new Set(seen.versions)).toEqual(new Set(['2026-07-28']));
   });
 });
