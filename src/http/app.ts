@@ -7,17 +7,17 @@
  */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { isInitializeRequest } from '@modelcontextprotocol/server';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { ChatSession, SessionServices } from '../session/chatSession.js';
-import { isLegacyRequest, type McpHttpHandler, type RequestId } from '@modelcontextprotocol/server';
+import { isInitializeRequest, isLegacyRequest, type McpHttpHandler, type RequestId } from '@modelcontextprotocol/server';
 import { LegacySseSession } from '../session/legacySseSession.js';
 import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
 import { originGuard, refuseHttp, tokenGuard } from './guards.js';
 import { readJsonRpcBody } from './jsonRpcBody.js';
+import { clientAddress, isRequest, requestIdOf, withRequestId } from './requestInfo.js';
 
 type Env = { Bindings: Partial<HttpBindings> };
 export type HttpApp = Hono<Env>;
@@ -60,10 +60,17 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
   // /healthz stays open for liveness probes; everything else needs the token when one is set.
   for (const path of ['/mcp', '/sse', '/messages', '/metrics']) app.use(path, tokenGuard(config, metrics));
 
+  /** Why no request may be served without a session of its own now, if one may not. */
+  const refuseWithoutSession = (c: Context<Env>, id: RequestId | null = null): Response | undefined => {
+    if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions or calls without one.', {}, id);
+    if (failed) return refuseHttp(c, metrics, 'server_failed', 503, -32000, 'The server cannot pair anyone right now (its queue failed); try again later.', {}, id);
+    return undefined;
+  };
+
   /** Why no new session may open now, if one may not. */
   const refuseNewSession = (c: Context<Env>, id: RequestId | null = null): Response | undefined => {
-    if (closing) return refuseHttp(c, metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions.', {}, id);
-    if (failed) return refuseHttp(c, metrics, 'server_failed', 503, -32000, 'The server cannot pair anyone right now (its queue failed); try again later.', {}, id);
+    const refused = refuseWithoutSession(c, id);
+    if (refused) return refused;
     if (sessions.size + opening >= config.maxSessions)
       return refuseHttp(c, metrics, 'server_full', 503, -32000, `The server is full (${config.maxSessions} sessions); try again later.`, { 'Retry-After': '5' }, id);
     return undefined;
@@ -86,14 +93,14 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     }
     if (c.req.method !== 'POST')
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
+    const refused = isInitializeRequest(body) ? refuseNewSession(c, id) : refuseWithoutSession(c, id);
+    if (refused) return refused;
     if (!(await isLegacyRequest(c.req.raw, body))) {
       // The 2026-07-28 revision: no session; the call acts for its user_token.
       services.mcp.annotateSessionless(c.req.raw, { address: clientAddress(c, config.trustProxy) });
       return withRequestId(await services.modern.fetch(c.req.raw, { parsedBody: body }), id);
     }
     if (!isInitializeRequest(body)) return withRequestId(await serveStateless(c, services, body), id);
-    const refused = refuseNewSession(c, id);
-    if (refused) return refused;
     opening += 1;
     try {
       return withRequestId(await openSession(c, services, body), id);
@@ -228,42 +235,4 @@ async function serveStateless(c: Context<Env>, services: AppServices, body: unkn
   if (outgoing) outgoing.once('close', () => void session.end('dropped'));
   else void session.end('dropped');
   return response;
-}
-
-const isRequest = (body: unknown): body is { id: RequestId; method: string } =>
-  typeof body === 'object' && body !== null && 'method' in body && 'id' in body;
-
-/** The JSON-RPC id of a request body, when it has a readable one. */
-function requestIdOf(body: unknown): RequestId | null {
-  if (typeof body !== 'object' || body === null || !('id' in body)) return null;
-  const { id } = body as { id: unknown };
-  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null;
-}
-
-/**
- * A JSON error answer made without the request's id (the SDK transport's own refusals
- * say `"id": null`) gets it: clients match errors to requests by id.
- */
-async function withRequestId(response: Response, id: RequestId | null): Promise<Response> {
-  if (id === null || response.status < 400 || !(response.headers.get('content-type') ?? '').includes('application/json')) return response;
-  const text = await response.text();
-  let answer: unknown;
-  try {
-    answer = JSON.parse(text);
-  } catch {
-    return new Response(text, response);
-  }
-  if (typeof answer !== 'object' || answer === null || !('error' in answer) || (answer as { id?: unknown }).id !== null) return new Response(text, response);
-  const headers = new Headers(response.headers);
-  headers.delete('content-length');
-  return new Response(JSON.stringify({ ...answer, id }), { status: response.status, statusText: response.statusText, headers });
-}
-
-/** Where a request came from: the socket's peer, or the proxy's word for it when trusted. */
-function clientAddress(c: Context<Env>, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
-  }
-  return c.env?.incoming?.socket.remoteAddress ?? 'unknown';
 }
