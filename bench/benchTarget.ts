@@ -5,9 +5,10 @@
  * the sessions opened, or token clients made for the purpose and then released.
  */
 import { request } from 'undici';
-import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, loadFigures, percentilesMs, split } from './figures.js';
+import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, type UserMemoryFigures, loadFigures, percentilesMs, split } from './figures.js';
 import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
 import { startServer, type ServerProcess, type StopReport } from './serverProcess.js';
+import type { TokenClientKind } from './tokenClient.js';
 import { WorkerFleet } from './workerFleet.js';
 import type { ClientKind, LoadMode } from './workerProtocol.js';
 
@@ -17,6 +18,8 @@ export interface TargetSpec {
   args: string[];
   /** Node flags for the load workers (e.g. --cpu-prof). */
   workerExecArgv?: string[];
+  /** Whether `args` preload forcedGc.js, so that SIGUSR2 makes a full GC (without it, SIGUSR2 kills). */
+  gcOnSignal?: boolean;
 }
 
 export interface LoadSettings {
@@ -62,13 +65,14 @@ export class BenchTarget {
     readonly name: string,
     readonly server: ServerProcess,
     readonly fleet: WorkerFleet,
+    readonly gcOnSignal: boolean,
   ) {
     this.#sessions = fleet.pids.map(() => 0);
   }
 
   static async start(spec: TargetSpec, workers: number): Promise<BenchTarget> {
     const server = await startServer(spec.name, spec.args);
-    return new BenchTarget(spec.name, server, new WorkerFleet(workers, spec.workerExecArgv));
+    return new BenchTarget(spec.name, server, new WorkerFleet(workers, spec.workerExecArgv), spec.gcOnSignal === true);
   }
 
   get url(): URL {
@@ -94,6 +98,14 @@ export class BenchTarget {
     // prom-client's default metric, under whatever prefix the server gives its metrics.
     const match = /^(?:\w+_)?nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([\d.e+]+)/m.exec(text);
     return match?.[1] !== undefined ? Number(match[1]) : undefined;
+  }
+
+  /** A full GC in the server, when it was started to take one on SIGUSR2; a pause otherwise. */
+  async collectGarbage(): Promise<void> {
+    if (this.gcOnSignal) process.kill(this.server.pid, 'SIGUSR2');
+    // The signal is handled on the server's event loop before a request sent after this
+    // pause: a weighing asks the server first, and reads /proc once it has answered.
+    await sleep(50);
   }
 
   /** Opens `count` sessions (initialize, initialized, live GET stream) across the workers. */
@@ -159,6 +171,40 @@ export class BenchTarget {
         serverSessions: typeof health.sessions === 'number' ? health.sessions : null,
         idleServerCores: idleCores,
       },
+    };
+  }
+
+  /**
+   * Weighs users of a token client kind as they wait, on a server already warm (loaded
+   * with them before): weighs it, enters `count` users — in pairs, each then holding a
+   * wait_for_events — lets it settle, weighs it again, and releases them. Each weighing
+   * follows a full GC when the server takes one (`gcOnSignal`).
+   */
+  async weighUsers(clients: TokenClientKind, count: number, settleMs: number, progress: ProgressFn): Promise<UserMemoryFigures> {
+    // Collected twice, a pause apart: the pages that a load phase before grew are given
+    // back to the system before the first weighing, not during the second.
+    await this.collectGarbage();
+    await sleep(settleMs / 2);
+    await this.collectGarbage();
+    const heapBefore = await this.heapUsed();
+    const rssBeforeKiB = rssKiB(this.server.pid);
+    const pair = await this.pair(Math.floor(count / 2), (done) => progress(2 * done), clients);
+    await sleep(settleMs);
+    await this.collectGarbage();
+    const heapAfter = await this.heapUsed();
+    const rssAfterKiB = rssKiB(this.server.pid);
+    await this.release(clients);
+    const users = 2 * pair.pairs;
+    const per = (delta: number) => (users > 0 ? delta / users : NaN);
+    return {
+      users,
+      failed: pair.failed,
+      ...(pair.firstError !== undefined && { firstError: pair.firstError }),
+      usersPerSecond: 2 * pair.pairsPerSecond,
+      rssBeforeKiB,
+      rssAfterKiB,
+      rssPerUserKiB: per(rssAfterKiB - rssBeforeKiB),
+      heapPerUserKiB: heapBefore !== undefined && heapAfter !== undefined ? per((heapAfter - heapBefore) / 1024) : null,
     };
   }
 

@@ -36,6 +36,20 @@ export interface MemoryFigures {
   idleServerCores: number;
 }
 
+/** What users that keep no session cost the server while they wait, each holding a wait_for_events. */
+export interface UserMemoryFigures {
+  users: number;
+  failed: number;
+  firstError?: string;
+  /** Users entered per second (enter_queue, pairing, the first poll). */
+  usersPerSecond: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  rssPerUserKiB: number;
+  /** null when the server does not say. */
+  heapPerUserKiB: number | null;
+}
+
 export interface PairFigures {
   pairs: number;
   failed: number;

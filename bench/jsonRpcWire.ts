@@ -26,6 +26,21 @@ export const POST_HEADERS = {
   accept: 'application/json, text/event-stream',
 } as const;
 
+/** The stateless revision: every request carries its version, client and capabilities. */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28';
+
+/** The `params._meta` envelope of a 2026-07-28 request. */
+export const MODERN_META = {
+  'io.modelcontextprotocol/protocolVersion': MODERN_PROTOCOL_VERSION,
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'mcp-chat-bench', version: '1.0.0' },
+} as const;
+
+/** Headers of a 2026-07-28 tools/call, which must match its body (`Mcp-Name` is the tool). */
+export function modernCallHeaders(tool: string): Record<string, string> {
+  return { ...POST_HEADERS, 'mcp-protocol-version': MODERN_PROTOCOL_VERSION, 'mcp-method': 'tools/call', 'mcp-name': tool };
+}
+
 /** Headers of every request after `initialize`. */
 export function sessionHeaders(sessionId: string): Record<string, string> {
   return { ...POST_HEADERS, 'mcp-session-id': sessionId, 'mcp-protocol-version': PROTOCOL_VERSION };

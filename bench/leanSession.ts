@@ -3,13 +3,17 @@
  * keep-alive, no SDK. `open()` is what a session open costs a client — POST initialize,
  * POST notifications/initialized, then a GET that stays open as the session's SSE
  * stream — and notifications on that stream are parsed as they arrive. A LeanSession
- * never opened calls without `Mcp-Session-Id`, as a client that keeps no session does.
+ * never opened calls without `Mcp-Session-Id`, as a client that keeps no session does;
+ * one of the `modern` era calls as the 2026-07-28 revision does (its headers and
+ * `_meta` envelope on every call, never a session).
  */
 import type { Dispatcher } from 'undici';
 import {
+  MODERN_META,
   POST_HEADERS,
   PROTOCOL_VERSION,
   WireError,
+  modernCallHeaders,
   readRpcResponse,
   responseHeader,
   sessionHeaders,
@@ -49,7 +53,10 @@ export class LeanSession {
   #headers: Record<string, string> = { ...POST_HEADERS, 'mcp-protocol-version': PROTOCOL_VERSION };
   #stream: Dispatcher.ResponseData['body'] | undefined;
 
-  constructor(private readonly endpoint: LeanEndpoint) {}
+  constructor(
+    private readonly endpoint: LeanEndpoint,
+    private readonly era: 'legacy' | 'modern' = 'legacy',
+  ) {}
 
   /** Opens the session; `stream: false` leaves out the GET, for a session that lives one call. */
   async open({ stream = true } = {}): Promise<void> {
@@ -142,11 +149,12 @@ export class LeanSession {
    */
   async call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const id = this.#nextId++;
+    const modern = this.era === 'modern';
     const response = await this.#answered({
       path: this.endpoint.path,
       method: 'POST',
-      headers: this.#headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
+      headers: modern ? modernCallHeaders(name) : this.#headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, ...(modern && { _meta: MODERN_META }) } }),
       headersTimeout: REQUEST_TIMEOUT_MS,
       bodyTimeout: REQUEST_TIMEOUT_MS,
       ...(signal && { signal }),

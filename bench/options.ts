@@ -11,12 +11,16 @@ export interface BenchOptions {
   sessions: number;
   warmupSessions: number;
   pairs: number;
-  /** Pairs of each kind of token client (fresh session per call, no session). */
+  /** Pairs of each kind of token client (fresh session per call, no session, modern). */
   kindPairs: number;
+  /** Users (with a held wait_for_events each) weighed per era and server, after a warm-up batch. */
+  users: number;
   /** Most messages per load phase, across all pairs. */
   messages: number;
   /** Length of each load phase, in seconds. */
   duration: number;
+  /** Length of each load phase of the token client kinds and eras, in seconds. */
+  kindDuration: number;
   /** Offered msgs/s for the latency phase; null = chosen from the saturation runs. */
   rate: number | null;
   workers: number;
@@ -30,12 +34,17 @@ export interface BenchOptions {
 export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
 
   --quick              a short run (< 60 s): 200 sessions, 50 pairs, 10 pairs of each
-                       token client kind, 3 s phases
+                       token client kind, 100 users weighed per era, 3 s phases
+                       (2 s for the client kinds and eras)
   --sessions N         idle sessions opened and weighed per server (default 5000)
   --pairs N            pairs that chat during the load phases (default 500)
   --kind-pairs N       pairs of each client kind that keeps no session — a fresh session
                        per call, no session — chatting through wait_for_events against
-                       mcp-chat (default 100)
+                       mcp-chat (default 100); also the pairs of the per-era comparison
+                       (mcp-chat, the v2 peer and the floor, each era's clients that keep
+                       no session)
+  --users N            users weighed per era and server: each entered and holding a
+                       wait_for_events (default 2000)
   --messages N         most messages per load phase (default 1000000)
   --duration S         seconds per load phase (default 10)
   --rate N             offered msgs/s for the latency phase (default: half the saturation
@@ -67,6 +76,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
         sessions: { type: 'string' },
         pairs: { type: 'string' },
         'kind-pairs': { type: 'string' },
+        users: { type: 'string' },
         messages: { type: 'string' },
         duration: { type: 'string' },
         rate: { type: 'string' },
@@ -91,8 +101,10 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
     warmupSessions: Math.min(256, Math.max(16, Math.round(sessions / 10))),
     pairs: count('pairs', values.pairs, quick ? 50 : 500),
     kindPairs: count('kind-pairs', values['kind-pairs'], quick ? 10 : 100),
+    users: count('users', values.users, quick ? 100 : 2000, 2),
     messages: count('messages', values.messages, quick ? 100_000 : 1_000_000),
     duration: count('duration', values.duration, quick ? 3 : 10),
+    kindDuration: count('duration', values.duration, quick ? 2 : 10),
     rate: values.rate === undefined ? null : count('rate', values.rate, 0),
     workers: count('workers', values.workers, 2),
     messageSize: count('message-size', values['message-size'], 128, 40),
@@ -105,7 +117,9 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
 /**
  * Every session holds a socket in the server and one in a worker, and every socket
  * towards one server port needs its own loopback port: cap `sessions` so that neither
- * the open-file limit (`ulimit -n`) nor the port range is exceeded, and say so.
+ * the open-file limit (`ulimit -n`) nor the port range is exceeded, and say so. The
+ * users weighed per era (each holding a poll's socket) are capped alike; they are held
+ * later, on servers without sessions.
  */
 export function capSessions(options: BenchOptions, postConnectionsPerWorker = 64): BenchOptions {
   // Token clients hold one connection each for their polls, beside the pooled ones.
@@ -122,6 +136,7 @@ export function capSessions(options: BenchOptions, postConnectionsPerWorker = 64
       capNote: `--sessions ${options.sessions} lowered to ${Math.max(2, fit)}: ${limit}, and the server needs one socket per session plus ${overhead} for pooled connections and warm-up (raise ulimit -n / widen net.ipv4.ip_local_port_range to go further)`,
     };
   }
+  if (result.users > fit) result = { ...result, users: Math.max(2, fit), capNote: `${result.capNote ? `${result.capNote}; ` : ''}--users ${options.users} lowered to ${Math.max(2, fit)} alike` };
   const maxPairs = Math.floor((result.sessions + result.warmupSessions) / 2);
   if (result.pairs > maxPairs) result = { ...result, pairs: maxPairs };
   return result;

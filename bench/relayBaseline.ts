@@ -11,6 +11,15 @@
  *   DELETE /mcp                      → ends the session
  *   GET  /healthz                    → sessions, rooms, memory
  *
+ * and for clients that keep no session (either era: it reads no protocol headers):
+ *
+ *   POST /mcp tools/call enter_queue without `user_token` → a new user, named by the
+ *                                      `user_token` in the result
+ *   POST /mcp tools/call …, `user_token` → acts for that user; its events wait in a
+ *                                      log until `wait_for_events` takes them
+ *   POST /mcp tools/call wait_for_events {after, timeout_s} → the events after `after`
+ *                                      and a cursor, at once or when one arrives
+ *
  * Results and notifications have the same JSON shape (and so size) as mcp-chat's; tool
  * results are answered as JSON rather than a one-event SSE stream. Events that arrive
  * before a session's stream opens wait and are flushed when it opens. Run it as its own
@@ -27,8 +36,18 @@ interface Room {
   seq: number;
 }
 
+interface RelayEvent {
+  id: string;
+  method: string;
+  params: Record<string, unknown>;
+}
+
 interface RelaySession {
   id: string;
+  /** A user that keeps no session: its events wait here, unacknowledged, for wait_for_events. */
+  log: RelayEvent[] | null;
+  /** Answers the held wait_for_events, if one is held. */
+  poll: (() => void) | null;
   stream: ServerResponse | null;
   pending: string[];
   eventId: number;
@@ -44,6 +63,7 @@ interface RpcRequest {
 }
 
 const sessions = new Map<string, RelaySession>();
+const tokenUsers = new Map<string, RelaySession>();
 const queue: RelaySession[] = [];
 let rooms = 0;
 
@@ -66,6 +86,11 @@ function toolResult(res: ServerResponse, id: RpcRequest['id'], structured: Recor
 
 function notify(session: RelaySession, method: string, params: Record<string, unknown>): void {
   session.eventId += 1;
+  if (session.log) {
+    session.log.push({ id: String(session.eventId), method, params });
+    session.poll?.();
+    return;
+  }
   const event = `event: message\nid: ${session.eventId}\ndata: ${JSON.stringify({ method, params, jsonrpc: '2.0' })}\n\n`;
   if (session.stream) session.stream.write(event);
   else session.pending.push(event);
@@ -73,12 +98,13 @@ function notify(session: RelaySession, method: string, params: Record<string, un
 
 function enterQueue(session: RelaySession): Record<string, unknown> {
   if (session.room) return { error: 'You are already chatting.' };
-  if (session.waiting) return { status: 'waiting', position: queue.indexOf(session) + 1 };
+  const token = session.log ? { user_token: session.id } : {};
+  if (session.waiting) return { status: 'waiting', position: queue.indexOf(session) + 1, ...token };
   const partner = queue.shift();
   if (!partner) {
     session.waiting = true;
     queue.push(session);
-    return { status: 'waiting', position: queue.length };
+    return { status: 'waiting', position: queue.length, ...token };
   }
   partner.waiting = false;
   const room: Room = { id: randomUUID(), members: [partner, session], seq: 0 };
@@ -87,7 +113,27 @@ function enterQueue(session: RelaySession): Record<string, unknown> {
   rooms += 1;
   notify(partner, 'chatroom.found', { room_id: room.id });
   notify(session, 'chatroom.found', { room_id: room.id });
-  return { status: 'matched', room_id: room.id };
+  return { status: 'matched', room_id: room.id, ...token };
+}
+
+/** Answers the user's events after `after` now, or holds the call until one arrives or `timeout_s` passes. */
+function waitForEvents(user: RelaySession, args: Record<string, unknown>, res: ServerResponse, id: RpcRequest['id']): void {
+  const log = user.log ?? [];
+  const after = Number(args.after ?? 0);
+  if (!Number.isInteger(after)) return toolResult(res, id, { error: 'after is not a cursor.' }, true);
+  // What the client acknowledges (its cursor) it has: forget it.
+  while (log.length > 0 && Number(log[0]!.id) <= after) log.shift();
+  // One poll held per user: a newer one answers the one held before.
+  user.poll?.();
+  const answer = () => {
+    if (user.poll === answer) user.poll = null;
+    clearTimeout(timer);
+    if (!res.writableEnded && !res.destroyed) toolResult(res, id, { events: log.slice(), cursor: log.at(-1)?.id ?? String(after) });
+  };
+  if (log.length > 0) return toolResult(res, id, { events: log.slice(), cursor: log.at(-1)!.id });
+  const timer = setTimeout(answer, Number(args.timeout_s ?? 25) * 1000);
+  user.poll = answer;
+  res.on('close', answer);
 }
 
 function sendMessage(session: RelaySession, args: Record<string, unknown>): Record<string, unknown> {
@@ -116,6 +162,24 @@ function endSession(session: RelaySession): void {
   session.stream?.end();
 }
 
+function newSession(log: RelayEvent[] | null): RelaySession {
+  return { id: randomUUID(), log, poll: null, stream: null, pending: [], eventId: 0, room: null, waiting: false };
+}
+
+/** A tools/call without a session: it acts for its `user_token` (enter_queue without one makes a user). */
+function handleTokenCall(body: RpcRequest, res: ServerResponse): void {
+  const args = body.params?.arguments ?? {};
+  const token = args.user_token;
+  let user = typeof token === 'string' ? tokenUsers.get(token) : undefined;
+  if (!user && token === undefined && body.params?.name === 'enter_queue') {
+    user = newSession([]);
+    tokenUsers.set(user.id, user);
+  }
+  if (!user) return toolResult(res, body.id, { error: 'Unknown user_token: call enter_queue first.' }, true);
+  if (body.params?.name === 'wait_for_events') return waitForEvents(user, args, res, body.id);
+  answerTool(user, body, res);
+}
+
 function openStream(session: RelaySession, req: IncomingMessage, res: ServerResponse): void {
   if (session.stream) return rpcError(res, 409, -32000, 'Conflict: only one SSE stream is allowed per session');
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'mcp-session-id': session.id });
@@ -129,8 +193,9 @@ function openStream(session: RelaySession, req: IncomingMessage, res: ServerResp
 
 function handlePost(session: RelaySession | undefined, body: RpcRequest, res: ServerResponse): void {
   if (!session) {
+    if (body.method === 'tools/call' && body.id !== undefined) return handleTokenCall(body, res);
     if (body.method !== 'initialize') return rpcError(res, 400, -32000, 'Bad Request: initialize first');
-    const created: RelaySession = { id: randomUUID(), stream: null, pending: [], eventId: 0, room: null, waiting: false };
+    const created = newSession(null);
     sessions.set(created.id, created);
     const result = { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'relay-baseline', version: '0.0.0' } };
     return json(res, 200, { result, jsonrpc: '2.0', id: body.id }, { 'mcp-session-id': created.id });
@@ -140,6 +205,10 @@ function handlePost(session: RelaySession | undefined, body: RpcRequest, res: Se
     return;
   }
   if (body.method !== 'tools/call') return rpcError(res, 200, -32601, `Method not found: ${body.method}`, body.id);
+  answerTool(session, body, res);
+}
+
+function answerTool(session: RelaySession, body: RpcRequest, res: ServerResponse): void {
   const args = body.params?.arguments ?? {};
   switch (body.params?.name) {
     case 'enter_queue': {
@@ -157,7 +226,7 @@ function handlePost(session: RelaySession | undefined, body: RpcRequest, res: Se
 
 const server = createServer((req, res) => {
   const path = req.url ?? '/';
-  if (path === '/healthz') return json(res, 200, { status: 'ok', sessions: sessions.size, rooms, queue: queue.length, memory: process.memoryUsage() });
+  if (path === '/healthz') return json(res, 200, { status: 'ok', sessions: sessions.size, users: tokenUsers.size, rooms, queue: queue.length, memory: process.memoryUsage() });
   if (path !== '/mcp') return json(res, 404, { error: 'not found' });
   const header = req.headers['mcp-session-id'];
   const session = typeof header === 'string' ? sessions.get(header) : undefined;

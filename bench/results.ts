@@ -4,6 +4,7 @@
  */
 import { cpus } from 'node:os';
 import type { ReleaseFigures } from './benchTarget.js';
+import { ERAS, eraFailures, eraJson, type EraRun } from './eraComparison.js';
 import type { CrossCheckResult } from './sdkCrossCheck.js';
 import type { LoadFigures, PairFigures, ServerFigures } from './figures.js';
 import type { BenchOptions } from './options.js';
@@ -32,6 +33,7 @@ export const KIND_LABELS: Record<ClientKind, string> = {
   session: 'session + GET stream',
   'fresh-session': 'fresh session per call',
   'no-session': 'no session',
+  modern: 'modern (2026-07-28)',
 };
 
 /** The kinds table: today's sessions (mcp-chat's saturation phase), then each token kind. */
@@ -48,7 +50,7 @@ const METHOD_NOTES = [
   'RSS (and heap) per session = (after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC (young-generation garbage adds up to ~16 MB of noise, divided by the session count); RSS includes the server side of each session’s socket.',
   'Latency is from send_message sent to message.received parsed by the partner’s lean client; both clocks are in the same worker process.',
   'Saturation: every paired session keeps one send_message in flight (closed loop), the same concurrency for both servers; the latency phase is open loop at one fixed rate for both.',
-  'Client kinds: “fresh session per call” makes every tool call in a session of its own (POST initialize, POST notifications/initialized, POST tools/call, DELETE); “no session” makes it one POST without Mcp-Session-Id. Both pass the user_token from enter_queue, and read through wait_for_events with the cursor of their last call (one held per user, on a connection of its own), never a GET stream. Each saturates as the sessions do: one send_message in flight per user. Tool calls/s and HTTP requests/s count what the server answered over the phase, polls included.',
+  'Client kinds: “fresh session per call” makes every tool call in a session of its own (POST initialize, POST notifications/initialized, POST tools/call, DELETE); “no session” makes it one POST without Mcp-Session-Id; “modern (2026-07-28)” one POST of the stateless revision (MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, the _meta envelope in its params). All pass the user_token from enter_queue, and read through wait_for_events with the cursor of their last call (one held per user, on a connection of its own), never a GET stream. Each saturates as the sessions do: one send_message in flight per user. Tool calls/s and HTTP requests/s count what the server answered over the phase, polls included.',
 ];
 
 /** What this run's own figures say about how far to trust them. */
@@ -100,8 +102,9 @@ const misdelivery = (who: string, f: Faults) =>
  * Lost, duplicated, out of order or misrouted: delivery that was not exactly-once and in
  * order; and a client kind that got no message through, whose delivery went unchecked.
  */
-export function deliveryFailures(floor: ServerRun, mcp: ServerRun, kinds: KindRun[]) {
+export function deliveryFailures(floor: ServerRun, mcp: ServerRun, kinds: KindRun[], eras: EraRun[]) {
   return [
+    ...eraFailures(eras),
     ...[mcp, floor].flatMap(({ figures, warmup }) => misdelivery(figures.name, deliveryFaults(figures, [warmup]))),
     ...kinds.flatMap(({ kind, warmup, saturate }) => [
       ...misdelivery(`mcp-chat (${KIND_LABELS[kind]})`, faultsOver([warmup, saturate])),
@@ -119,6 +122,7 @@ export function assembleResults(input: {
   floor: ServerRun;
   mcp: ServerRun;
   kinds: KindRun[];
+  eras: EraRun[];
   notes: string[];
 }) {
   const { floor, mcp, rate, kinds } = input;
@@ -150,7 +154,10 @@ export function assembleResults(input: {
         'mcp-chat': deliveryFaults(mcp.figures, [mcp.warmup]),
         floor: deliveryFaults(floor.figures, [floor.warmup]),
         ...Object.fromEntries(kinds.map((k) => [`mcp-chat, ${k.kind}`, faultsOver([k.warmup, k.saturate])])),
+        ...Object.fromEntries(input.eras.map((e) => [`${e.server} (per era), ${e.kind}`, faultsOver([e.load.warmup, e.load.saturate])])),
       },
+      // Per era: mcp-chat, the v2 peer and the floor, with the era's clients that keep no session.
+      eras: eraJson(ERAS, input.eras),
       table: table.map(({ label, mcp: m, floor: f, goal, met }) => ({ label, mcp: m, floor: f, goal, met })),
       kindTable,
       notes: input.notes,

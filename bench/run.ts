@@ -8,8 +8,13 @@
  *   4. mcp-chat with clients that keep no session (a fresh session per call; none),
  *      chatting through wait_for_events: pair, warm up, saturate, each kind in turn.
  *   5. stop the workers, then each server, timing its graceful shutdown.
+ *   6. per era, what a user would write instead: mcp-chat, the v2 peer (v2Peer.ts) and
+ *      the floor, each started afresh and measured alone with the era's client that
+ *      keeps no session (2025: no session; 2026-07-28: the stateless revision) —
+ *      pair, warm up and saturate for each era, then weigh each era's waiting users
+ *      — then stopped.
  *
- * Prints a table (progress on stderr meanwhile) and writes bench/results.json. Speed is
+ * Prints tables (progress on stderr meanwhile) and writes bench/results.json. Speed is
  * reported, never asserted: it exits 1 when delivery was wrong (lost, duplicated, out of
  * order, misrouted), the lean client disagreed with the SDK client, or the run could not
  * finish (a server died); 2 on a bad flag; 3 when the run overstays its deadline.
@@ -18,7 +23,8 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BenchTarget, type LoadSettings, type TargetSpec } from './benchTarget.js';
-import type { LoadFigures, PairFigures } from './figures.js';
+import { ERA_SERVERS, ERAS, eraCaveats, formatEraTable, type EraRun, type EraServer } from './eraComparison.js';
+import type { LoadFigures, PairFigures, UserMemoryFigures } from './figures.js';
 import { mcpChatFlags } from './mcpChatFlags.js';
 import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
 import { ProgressLine } from './progressLine.js';
@@ -41,8 +47,9 @@ function profiled(options: BenchOptions, args: string[]): string[] {
   return options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`, ...args] : args;
 }
 
+/** A server to start: `node [--cpu-prof …] --expose-gc --import forcedGc.js <args>`, taking a full GC on SIGUSR2. */
 function spec(options: BenchOptions, name: string, args: string[]): TargetSpec {
-  return { name, args: profiled(options, args), workerExecArgv: profiled(options, []) };
+  return { name, args: profiled(options, ['--expose-gc', '--import', here('./forcedGc.js'), ...args]), workerExecArgv: profiled(options, []), gcOnSignal: true };
 }
 
 /** Rounds to two significant digits, so a chosen rate reads as a round number. */
@@ -121,6 +128,33 @@ async function measureKind(target: BenchTarget, kind: TokenClientKind, options: 
   return { kind, ...run, release };
 }
 
+/**
+ * Step 6 for one server: each era's pairs, warm-up and saturation, then each era's users
+ * weighed as they wait — after the loads, so that a server started afresh is weighed
+ * warm, and so that no load follows the release of thousands of held polls (whose
+ * teardown shows in a load's latency tail, whichever the server).
+ */
+async function measureEras(target: BenchTarget, server: EraServer, options: BenchOptions, settings: LoadSettings): Promise<EraRun[]> {
+  const loads: KindRun[] = [];
+  for (const { kind } of ERAS) loads.push(await measureKind(target, kind, options, settings));
+  const runs: EraRun[] = [];
+  for (const load of loads) runs.push({ server, kind: load.kind, users: await weighUsers(target, load.kind, options), load });
+  return runs;
+}
+
+/** Weighs `options.users` users of `kind` as they wait on `target`, with a progress line. */
+async function weighUsers(target: BenchTarget, kind: TokenClientKind, options: BenchOptions): Promise<UserMemoryFigures> {
+  progress.begin(`${target.name} · ${KIND_LABELS[kind]} · enter ${show(options.users)} waiting users`, 'users', { total: options.users });
+  // Each weighing follows a forced full GC, so a short settle suffices.
+  const users = await target.weighUsers(kind, options.users, options.quick ? 300 : 2000, (done) => progress.update(done));
+  const heap = users.heapPerUserKiB === null ? 'n/a' : show(users.heapPerUserKiB * 1.024, 1);
+  progress.end(
+    `${show(users.usersPerSecond)} users/s, ${show(users.rssPerUserKiB * 1.024, 1)} KB RSS and ${heap} KB heap per user` +
+      (users.failed > 0 ? ` (${users.failed} failed: ${users.firstError})` : ''),
+  );
+  return users;
+}
+
 async function main(): Promise<number> {
   let options;
   try {
@@ -135,11 +169,13 @@ async function main(): Promise<number> {
     return 0;
   }
   const startedAt = new Date();
-  // Generous for what was asked — six load phases and two per client kind, and opening
-  // sessions at ≥ 50/s on each server — but finite, whatever happens.
+  // Generous for what was asked — six load phases, two per client kind and two per era on
+  // each of three servers, opening sessions and entering the users weighed at ≥ 50/s on
+  // each server — but finite, whatever happens.
   const sessionsOpened = options.sessions + options.warmupSessions;
-  const loadPhases = 6 + 2 * TOKEN_CLIENT_KINDS.length;
-  const runDeadlineS = Math.round(120 + loadPhases * (options.duration + 10) + (2 * sessionsOpened) / 50);
+  const loadPhases = 6 + 2 * TOKEN_CLIENT_KINDS.length + 2 * ERA_SERVERS.length * ERAS.length;
+  const usersEntered = ERA_SERVERS.length * ERAS.length * options.users;
+  const runDeadlineS = Math.round(120 + loadPhases * (Math.max(options.duration, options.kindDuration) + 10) + (2 * sessionsOpened + usersEntered) / 50);
   setTimeout(() => {
     process.stderr.write(`\nbench: still running after ${runDeadlineS} s; giving up (children are killed)\n`);
     process.exit(3);
@@ -159,6 +195,7 @@ async function main(): Promise<number> {
   const mcpFlags = mcpChatFlags(here('../src/cli.js'), options.sessions + options.warmupSessions + 2);
   if (mcpFlags.note) notes.push(mcpFlags.note);
   const mcpSpec = spec(options, 'mcp-chat', [here('../src/cli.js'), '--port', '0', ...mcpFlags.args, ...options.serverArgs]);
+  const eraSpecs: Record<EraServer, TargetSpec> = { 'mcp-chat': mcpSpec, 'v2 peer': spec(options, 'v2 peer', [here('./v2Peer.js'), '--port', '0']), floor: floorSpec };
 
   const targets: BenchTarget[] = [];
   try {
@@ -183,7 +220,8 @@ async function main(): Promise<number> {
     floorRun.figures.rate = await loadPhase(floor, `${show(rate)} msgs/s`, 'rate', rate, settings);
     mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings);
     const kinds: KindRun[] = [];
-    for (const kind of TOKEN_CLIENT_KINDS) kinds.push(await measureKind(mcp, kind, options, settings));
+    const kindSettings: LoadSettings = { ...settings, durationMs: options.kindDuration * 1000 };
+    for (const kind of TOKEN_CLIENT_KINDS) kinds.push(await measureKind(mcp, kind, options, kindSettings));
 
     progress.begin('stop the load workers, then each server (SIGTERM)', 'servers', { total: 2 });
     targets.length = 0;
@@ -191,15 +229,26 @@ async function main(): Promise<number> {
     mcpRun.shutdown = await mcp.stop();
     progress.end(`floor in ${show(floorRun.shutdown.seconds, 1)} s, mcp-chat in ${show(mcpRun.shutdown.seconds, 1)} s${mcpRun.shutdown.killed ? ' (killed)' : ''}`);
 
-    notes.push(...caveats(floorRun, mcpRun, rate, kinds));
-    const { table, kindTable, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, kinds, notes });
+    // Each server afresh and alone, so that none is weighed or loaded beside another's
+    // sessions, or beside what steps 1–4 left in it.
+    const eras: EraRun[] = [];
+    for (const server of ERA_SERVERS) {
+      const target = await BenchTarget.start(eraSpecs[server], options.workers);
+      targets.push(target);
+      eras.push(...(await measureEras(target, server, options, kindSettings)));
+      targets.length = 0;
+      await target.stop();
+    }
+
+    notes.push(...caveats(floorRun, mcpRun, rate, kinds), ...eraCaveats(eras, options.users, options.quick));
+    const { table, kindTable, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, kinds, eras, notes });
     writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
-    process.stdout.write(`\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n`);
+    process.stdout.write(`\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n${formatEraTable(ERAS, eras, options.kindPairs, options.users)}\n\n`);
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
     process.stdout.write(`results: ${RESULTS}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
     const failures = [
       ...(crossCheck.ok ? [] : ['the lean client disagreed with the SDK client (or the cross-check failed)']),
-      ...deliveryFailures(floorRun, mcpRun, kinds),
+      ...deliveryFailures(floorRun, mcpRun, kinds, eras),
     ];
     for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
     return failures.length === 0 ? 0 : 1;

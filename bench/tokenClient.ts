@@ -7,13 +7,16 @@
  *   - `fresh-session`: every call in a session of its own — POST initialize, POST
  *     notifications/initialized, POST tools/call, DELETE (the Claude connector pattern);
  *   - `no-session`: every call one POST tools/call without `Mcp-Session-Id` (the
- *     ChatGPT pattern).
+ *     ChatGPT pattern);
+ *   - `modern`: every call one POST of the stateless 2026-07-28 revision — its
+ *     `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers and the `_meta`
+ *     envelope (protocol version, client capabilities, client info) in its params.
  */
 import type { ChatClient } from './chatter.js';
 import { WireError } from './jsonRpcWire.js';
 import { LeanSession, type LeanEndpoint, type NotificationHandler } from './leanSession.js';
 
-export type TokenClientKind = 'fresh-session' | 'no-session';
+export type TokenClientKind = 'fresh-session' | 'no-session' | 'modern';
 
 /**
  * How long one poll may be held, in seconds. A stopped client abandons the poll it
@@ -68,6 +71,7 @@ export class TokenClient implements ChatClient {
   async #call(endpoint: LeanEndpoint, name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
     // Never opened, a LeanSession calls without Mcp-Session-Id.
     if (this.kind === 'no-session') return new LeanSession(endpoint).call(name, args, signal);
+    if (this.kind === 'modern') return new LeanSession(endpoint, 'modern').call(name, args, signal);
     const session = new LeanSession(endpoint);
     await session.open({ stream: false }).catch(failedIn('initialize'));
     try {
