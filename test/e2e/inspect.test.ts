@@ -4,16 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { startServerProcess, type ServerProcess } from '../support/processes.js';
-
-/** A port free on the loopback interface a moment ago. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+import { freePort, startServerProcess, type ServerProcess } from '../support/processes.js';
 
 const running: ServerProcess[] = [];
 

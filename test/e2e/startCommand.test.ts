@@ -4,13 +4,12 @@
  * `npm start` — and the server must stop: port closed, process gone, exit 0.
  */
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnServer } from '../../scripts/spawnServer.js';
 import { ChatClient } from '../support/chatClient.js';
-import { isAlive, portAnswers, startServerProcess, type ServerProcess } from '../support/processes.js';
+import { freePort, isAlive, portAnswers, startServerProcess, type ServerProcess } from '../support/processes.js';
 
 const running: ServerProcess[] = [];
 async function start(...args: Parameters<typeof startServerProcess>): Promise<ServerProcess> {
@@ -21,15 +20,6 @@ async function start(...args: Parameters<typeof startServerProcess>): Promise<Se
 afterEach(async () => {
   await Promise.all(running.splice(0).map((server) => server.stop()));
 });
-
-/** A port free on the loopback interface a moment ago. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('npm start, as the README says', () => {
   it('runs on the Node.js that runs npm, not the Node 22 binary some tools install', () => {

@@ -8,7 +8,7 @@
  * (test/support/leakCheck.ts) can fail naming the test.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { expect } from 'vitest';
 import { spawnServer, type SpawnOptions, type SpawnedServer } from '../../scripts/spawnServer.js';
 
@@ -64,6 +64,15 @@ export function isAlive(pid: number): boolean {
     return false;
   }
   return !isZombie(pid);
+}
+
+/** A port free on the loopback interface a moment ago. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 /** Whether anything accepts connections on this URL's port now. */
