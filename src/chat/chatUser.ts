@@ -38,11 +38,9 @@ export interface ChatUserOptions {
   broker: ChatBroker;
   notify: (news: UserNews) => void;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /** Holds the actor from its start until it stops. */
-  live?: Set<UserActor>;
 }
 
-export function startChatUser({ userId, presence, rate, broker, notify, inspect, live }: ChatUserOptions): ChatUser {
+export function startChatUser({ userId, presence, rate, broker, notify, inspect }: ChatUserOptions): ChatUser {
   const actor = createActor(userMachine, { input: { userId, presence, rate }, systemId: `user:${userId}`, inspect });
   actor.on('queue.join', (e) => broker.join(e.userId, e.avoid));
   actor.on('queue.leave', (e) => broker.leaveQueue(e.userId));
@@ -54,22 +52,17 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect,
     if (isNews(e)) notify(e);
   });
   const detach = broker.attach(userId, (delivery) => actor.send(delivery));
-  const release = () => {
-    detach();
-    live?.delete(actor);
-  };
   actor.subscribe({
-    complete: release,
+    complete: detach,
     // A failed actor says nothing more: take it out of the queue and its room here, so
     // nobody is paired with it and its partner hears it is gone.
     error: () => {
-      release();
+      detach();
       const { roomId } = actor.getSnapshot().context;
       broker.leaveQueue(userId);
       if (roomId) broker.leaveRoom(roomId, userId, 'disconnected');
     },
   });
-  live?.add(actor);
   actor.start();
   let links = 0;
   const tell = (type: 'client.online' | 'client.offline' | 'client.detached') => {
