@@ -1,0 +1,227 @@
+/**
+ * A real `redis-server` for a test: its own free loopback port and temp directory,
+ * no persistence unless asked (`persistence: 'aof'` turns on `appendonly yes`), and
+ * handles to do to it what production does — stop it, kill it, restart it on the same
+ * port with or without its data, freeze it (SIGSTOP), cut every client's connection.
+ *
+ * The process carries the running test's environment marker (test/support/processes.ts),
+ * so the leak check fails the file naming the test if it outlives it: every test that
+ * starts one stops it (`await redis.stop()`, usually in a `finally`).
+ *
+ * `startCutProxy` puts a TCP proxy (in the test's own process) in front of it, to cut
+ * connections the way a network does: commands already sent still run, their replies
+ * are lost — the case in which ioredis resends a command Redis already executed.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { freePort, markedEnv } from './processes.js';
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+/** How long redis-server may take to say it accepts connections. */
+const START_TIMEOUT_MS = 10_000;
+
+export interface RedisServerOptions {
+  /** `none` (default): nothing survives a restart. `aof`: `appendonly yes`, fsync always. */
+  persistence?: 'none' | 'aof';
+}
+
+export interface TestRedis {
+  /** `redis://127.0.0.1:<port>` — stays the same across restarts. */
+  readonly url: string;
+  readonly port: number;
+  /** The pid of the running redis-server (changes on restart). */
+  readonly pid: number;
+  /** Everything the current process printed. */
+  output(): string;
+  /** SIGTERM, and wait for it to exit. Idempotent. Deletes the temp directory. */
+  stop(): Promise<void>;
+  /** SIGKILL, and wait for it to exit (no shutdown save, clients see a reset). */
+  kill(): Promise<void>;
+  /** Stops it (SIGTERM) and starts it again on the same port; `wipe` deletes its data files first. */
+  restart(options?: { wipe?: boolean }): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing answers. */
+  freeze(): void;
+  /** SIGCONT after `freeze()`. */
+  thaw(): void;
+  /** Freezes it for `ms`, then thaws it. */
+  pause(ms: number): Promise<void>;
+  /** Closes every normal client connection (`CLIENT KILL TYPE normal`); resolves with how many. */
+  cutClients(): Promise<number>;
+}
+
+/** Starts a redis-server for the running test. */
+export async function startRedis(options: RedisServerOptions = {}): Promise<TestRedis> {
+  const { persistence = 'none' } = options;
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-chat-redis-'));
+  const url = `redis://127.0.0.1:${port}`;
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--save', '',
+    '--appendonly', persistence === 'aof' ? 'yes' : 'no',
+    '--appendfsync', 'always',
+    '--daemonize', 'no',
+    '--logfile', '',
+    '--loglevel', 'notice',
+    // Redis's process title is written over its environment, marker included: keep both.
+    '--set-proc-title', 'no',
+  ];
+  // The marker is taken once, while a test runs, and reused by every restart.
+  const env = { ...process.env, ...markedEnv() };
+
+  let child = await launch(args, env);
+  let stopped = false;
+
+  const waitExit = async (signal: NodeJS.Signals) => {
+    const current = child.process;
+    if (current.exitCode !== null || current.signalCode !== null) return;
+    const exited = once(current, 'exit');
+    current.kill(signal);
+    await exited;
+  };
+
+  return {
+    url,
+    port,
+    get pid() {
+      return child.process.pid!;
+    },
+    output: () => child.output(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // A frozen server ignores SIGTERM until it runs again.
+      child.process.kill('SIGCONT');
+      await waitExit('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async kill() {
+      await waitExit('SIGKILL');
+    },
+    async restart({ wipe = false } = {}) {
+      child.process.kill('SIGCONT');
+      await waitExit('SIGTERM');
+      if (wipe) for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
+      child = await launch(args, env);
+    },
+    freeze: () => void child.process.kill('SIGSTOP'),
+    thaw: () => void child.process.kill('SIGCONT'),
+    async pause(ms) {
+      child.process.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      child.process.kill('SIGCONT');
+    },
+    async cutClients() {
+      // Its own short-lived connection: CLIENT KILL skips the connection that sends it.
+      const admin = new Redis(url, { protocol: 2, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
+      admin.on('error', () => {});
+      try {
+        await admin.connect();
+        return Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'normal'));
+      } finally {
+        admin.disconnect();
+      }
+    },
+  };
+}
+
+interface Launched {
+  process: ChildProcessByStdio<null, Readable, Readable>;
+  output(): string;
+}
+
+async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<Launched> {
+  const child = spawn(REDIS_SERVER, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  // Keep reading both pipes for the life of the process, so it never blocks on one.
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      child.stdout.off('data', look);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      if (error) reject(error);
+      else resolve();
+    };
+    const look = () => {
+      if (output.includes('Ready to accept connections')) done();
+    };
+    const onExit = (code: number | null) => done(new Error(`redis-server exited with ${code} before it was ready: ${output}`));
+    const onError = (error: Error) => done(error);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      done(new Error(`redis-server was not ready within ${START_TIMEOUT_MS} ms: ${output}`));
+    }, START_TIMEOUT_MS);
+    child.stdout.on('data', look);
+    child.once('exit', onExit);
+    child.once('error', onError);
+    look();
+  });
+  return { process: child, output: () => output };
+}
+
+export interface CutProxy {
+  /** `redis://127.0.0.1:<proxy port>`. */
+  readonly url: string;
+  /**
+   * Cuts every connection through the proxy: for `loseRepliesMs` Redis's replies are
+   * dropped while commands still reach it, then both sides are closed.
+   */
+  cut(loseRepliesMs?: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A proxy to `redis` on a free loopback port, whose connections a test can cut. */
+export async function startCutProxy(redis: TestRedis): Promise<CutProxy> {
+  const pairs = new Set<{ client: Socket; server: Socket; loseReplies: boolean }>();
+  const proxy = createServer((client) => {
+    const server = connect({ host: '127.0.0.1', port: redis.port });
+    const pair = { client, server, loseReplies: false };
+    pairs.add(pair);
+    client.on('data', (chunk) => server.write(chunk));
+    server.on('data', (chunk) => {
+      if (!pair.loseReplies) client.write(chunk);
+    });
+    const close = () => {
+      pairs.delete(pair);
+      client.destroy();
+      server.destroy();
+    };
+    for (const socket of [client, server]) {
+      socket.on('error', close);
+      socket.on('close', close);
+    }
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async cut(loseRepliesMs = 30) {
+      const cutting = [...pairs];
+      for (const pair of cutting) pair.loseReplies = true;
+      await new Promise((resolve) => setTimeout(resolve, loseRepliesMs));
+      for (const { client, server } of cutting) {
+        client.destroy();
+        server.destroy();
+      }
+      return cutting.length;
+    },
+    async close() {
+      for (const { client, server } of pairs) {
+        client.destroy();
+        server.destroy();
+      }
+      await new Promise((resolve) => proxy.close(resolve));
+    },
+  };
+}
