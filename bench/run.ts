@@ -13,6 +13,9 @@
  *      keeps no session (2025: no session; 2026-07-28: the stateless revision) —
  *      pair, warm up and saturate for each era, then weigh each era's waiting users
  *      — then stopped.
+ *   7. matching (matching.ts): the queue chart alone on a simulated clock, a line of
+ *      10,000 (2,000 with --quick) with random preferences against an empty line and
+ *      against arrivals without preferences.
  *
  * Prints tables (progress on stderr meanwhile) and writes bench/results.json. Speed is
  * reported, never asserted: it exits 1 when delivery was wrong (lost, duplicated, out of
@@ -28,6 +31,7 @@ import type { LoadFigures, PairFigures, UserMemoryFigures } from './figures.js';
 import { mcpChatFlags } from './mcpChatFlags.js';
 import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
 import { ProgressLine } from './progressLine.js';
+import { formatMatching, measureMatching } from './matching.js';
 import { formatKindTable, formatTable } from './report.js';
 import { KIND_LABELS, assembleResults, caveats, deliveryFailures, type KindRun, type ServerRun } from './results.js';
 import { sdkCrossCheck } from './sdkCrossCheck.js';
@@ -240,10 +244,17 @@ async function main(): Promise<number> {
       await target.stop();
     }
 
+    const matchingUsers = options.quick ? 2_000 : 10_000;
+    progress.begin(`matching · the queue chart, ${show(matchingUsers)} users`, 'runs', { total: 1 });
+    const matching = measureMatching(matchingUsers);
+    progress.end(`${show(matching.longLine.joinsPerS)} joins/s into a line of ${show(matchingUsers)}`);
+
     notes.push(...caveats(floorRun, mcpRun, rate, kinds), ...eraCaveats(eras, options.users, options.quick));
     const { table, kindTable, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, kinds, eras, notes });
-    writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
-    process.stdout.write(`\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n${formatEraTable(ERAS, eras, options.kindPairs, options.users)}\n\n`);
+    writeFileSync(RESULTS, `${JSON.stringify({ ...json, matching }, null, 2)}\n`);
+    process.stdout.write(
+      `\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n${formatEraTable(ERAS, eras, options.kindPairs, options.users)}\n\n${formatMatching(matching)}\n\n`,
+    );
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
     process.stdout.write(`results: ${RESULTS}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
     const failures = [

@@ -2,9 +2,13 @@
  * queueMachine — the one waiting line of the process.
  *
  * Holds waiting users in arrival order. When a user joins, it is paired with the
- * earliest waiting user it may meet (not the partner either of them just left), and
- * the queue spawns a room actor (`room:<roomId>`) for the pair; otherwise it waits at
- * the tail. A room that closes says `room.ended`, and the queue stops and forgets it.
+ * waiting user it meets first by the matching rules (machines/matching.ts: a shared
+ * interest first, then arrival order; never a user it may not meet), and the queue
+ * spawns a room actor (`room:<roomId>`) for the pair; otherwise it waits at the tail.
+ * Two timers per waiting user may pair it later: its interest wait ending
+ * (`interestWait`, then it may meet anyone open to it) and its avoidance of the
+ * partner it just left ending (`rematchAfter`). A room that closes says `room.ended`,
+ * and the queue stops and forgets it.
  *
  * No event type the queue takes names a room: XState caches what it finds for each
  * event type a machine is asked about, for the life of the process, so one type per
@@ -15,37 +19,66 @@
  * one such type per failed queue, not per room.
  *
  * States: `open` (the queue never ends on its own).
- * Takes:  `queue.join` (with the id the room gets if this join makes a pair),
- *         `queue.leave`, `queue.away` / `queue.back` (a user with no sign of life keeps
- *         its place but is not paired; back, it is paired at once if it can be),
- *         `queue.shutdown` (empties the line and closes every room),
- *         and `room.ended` from its rooms.
- * Emits:  `queue.paired` (room id and both members, earliest first).
+ * Takes:  `queue.join` (the user's preferences, and the id the room gets if this join
+ *         makes a pair, or later a timer does), `queue.leave`, `queue.away` /
+ *         `queue.back` (a user with no sign of life keeps its place but is not paired;
+ *         back, it is paired at once if it can be), `queue.shutdown` (empties the line
+ *         and closes every room), and `room.ended` from its rooms. It raises
+ *         `queue.widen` and `queue.rematchable` to itself, after named delays.
+ * Emits:  `queue.paired` (room id, both members earliest first, the interests they
+ *         share and what each said it is).
+ *
+ * The timers are named delays read from the input, so tests run them on a simulated
+ * clock; a timer's event carries only the user id (one event type for every user).
  */
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { assign, cancel, emit, enqueueActions, raise, setup } from 'xstate';
+import { commonInterests, partnerFor, type IAm, type Meet, type WaitingUser } from './matching.js';
 import { roomMachine, type RoomEnded } from './room.js';
 
-export interface WaitingUser {
-  userId: string;
-  /** A partner this user is not to be paired with again at once (after `next`). */
-  avoid: string | null;
-  /** No sign of life for a while: it keeps its place but is not paired until it is back. */
-  away?: boolean;
+export type { WaitingUser } from './matching.js';
+export { partnerFor } from './matching.js';
+
+export interface QueueInput {
+  /** How long a user with interests waits for someone sharing one before anyone open may do, in ms. */
+  interestWaitMs: number;
+  /** How long a user who left a partner (`next`) is not paired with it again, in ms. */
+  rematchAfterMs: number;
 }
 
-interface QueueContext {
+export const DEFAULT_QUEUE_INPUT: QueueInput = { interestWaitMs: 10_000, rematchAfterMs: 30_000 };
+
+interface QueueContext extends QueueInput {
   waiting: WaitingUser[];
   /** Ids of the rooms this queue spawned that have not ended yet. */
   rooms: string[];
 }
 
+/** A user asking to be paired, with what it asks of a partner. */
+export interface JoinRequest {
+  userId: string;
+  /** The partner it just left, not to be met again until the rematch time passes. */
+  avoid: string | null;
+  /** Users it never meets again. Default: none. */
+  blocked?: readonly string[];
+  /** Default: none (anyone). */
+  interests?: readonly string[];
+  iAm?: IAm;
+  /** Default: anyone. */
+  meet?: Meet;
+}
+
 export type QueueEvent =
-  | { type: 'queue.join'; userId: string; avoid: string | null; roomId: string }
+  /** `roomId`: the room if this join (or later, one of its timers) pairs it; `at`: when, in ms. */
+  | ({ type: 'queue.join'; roomId: string; at?: number } & JoinRequest)
   | { type: 'queue.leave'; userId: string }
   /** The user shows no sign of life: keep its place, pair no one with it. */
   | { type: 'queue.away'; userId: string }
   /** It is back: pair it now if it can be (into `roomId`), else it waits at its place. */
   | { type: 'queue.back'; userId: string; roomId: string }
+  /** Raised after `interestWait`: the user may now meet anyone open to it. */
+  | { type: 'queue.widen'; userId: string }
+  /** Raised after `rematchAfter`: the user may meet the partner it left again. */
+  | { type: 'queue.rematchable'; userId: string }
   | { type: 'queue.shutdown' }
   | RoomEnded;
 
@@ -53,76 +86,193 @@ export type QueueEmitted = {
   type: 'queue.paired';
   roomId: string;
   members: readonly [string, string];
+  /** The interests both members share ([] when none). */
+  commonInterests: string[];
+  /** What each member said it is, in the order of `members`. */
+  declared: readonly [IAm | undefined, IAm | undefined];
 };
 
-const mayMeet = (a: WaitingUser, b: WaitingUser): boolean =>
-  a.userId !== b.userId && !a.away && !b.away && a.avoid !== b.userId && b.avoid !== a.userId;
+type Context = QueueContext;
 
-/** The earliest waiting user that `joiner` may be paired with, if any. */
-export const partnerFor = (waiting: readonly WaitingUser[], joiner: WaitingUser) =>
-  waiting.find((candidate) => mayMeet(candidate, joiner));
-
-/** A waiting user who came back, as it stands in line. */
-const returning = (waiting: readonly WaitingUser[], userId: string): WaitingUser | undefined => {
-  const user = waiting.find((w) => w.userId === userId);
-  return user && { ...user, away: false };
+/** A joining user as it would stand in line. */
+const waitingUserOf = (event: Extract<QueueEvent, { type: 'queue.join' }>, interestWaitMs: number): WaitingUser => {
+  const interests = event.interests ?? [];
+  return {
+    userId: event.userId,
+    avoid: event.avoid,
+    blocked: event.blocked ?? [],
+    interests,
+    ...(event.iAm !== undefined && { iAm: event.iAm }),
+    meet: event.meet ?? 'anyone',
+    widened: interests.length === 0,
+    ...(interests.length > 0 && event.at !== undefined && { widensAt: event.at + interestWaitMs }),
+    spareRoomId: event.roomId,
+  };
 };
+
+/**
+ * The user whose chances changed with `event` (a joiner, a user back, a wait or an
+ * avoidance over), as it now stands, and the room it would open.
+ */
+function seekerOf(context: Context, event: QueueEvent): { seeker: WaitingUser; roomId: string; waiting: boolean } | undefined {
+  if (!('userId' in event) || event.type === 'queue.leave' || event.type === 'queue.away') return undefined;
+  const user = context.waiting[indexOf(context.waiting, event.userId)];
+  const waiting = user !== undefined;
+  if (event.type === 'queue.join')
+    return { seeker: user ? withPreferences(user, event) : waitingUserOf(event, context.interestWaitMs), roomId: event.roomId, waiting };
+  if (!user) return undefined;
+  if (event.type === 'queue.back') return { seeker: { ...user, away: false }, roomId: event.roomId, waiting };
+  if (event.type === 'queue.widen') return { seeker: widened(user), roomId: user.spareRoomId, waiting };
+  return { seeker: { ...user, avoid: null }, roomId: user.spareRoomId, waiting };
+}
+
+/**
+ * A waiting user who asked again, with the preferences and blocks it asked with: it
+ * keeps its place, its timers and its avoidance (and a user who had no interests, and
+ * so no interest wait, is open to anyone at once whatever it now asks).
+ */
+const withPreferences = (user: WaitingUser, event: Extract<QueueEvent, { type: 'queue.join' }>): WaitingUser => {
+  const interests = event.interests ?? [];
+  // With no interests now, it has no interest wait left (a wait already over stays over).
+  const { iAm: _said, ...rest } = interests.length === 0 ? widened(user) : user;
+  return {
+    ...rest,
+    blocked: event.blocked ?? [],
+    interests,
+    ...(event.iAm !== undefined && { iAm: event.iAm }),
+    meet: event.meet ?? 'anyone',
+  };
+};
+
+const widened = (user: WaitingUser): WaitingUser => {
+  const { widensAt: _over, ...rest } = user;
+  return { ...rest, widened: true };
+};
+
+/** Where `userId` stands in line, or -1. */
+const indexOf = (waiting: readonly WaitingUser[], userId: string): number => {
+  for (let i = 0; i < waiting.length; i++) if (waiting[i]!.userId === userId) return i;
+  return -1;
+};
+
+interface Match {
+  seeker: WaitingUser;
+  roomId: string;
+  /** The seeker stands in line already. */
+  waiting: boolean;
+  partner: WaitingUser | undefined;
+}
+
+/**
+ * The seeker of `event` and the partner it meets, if any. A join's guard and its
+ * action ask the same question of the same snapshot, and each answer is a walk down a
+ * line that may be thousands long: the last answer is kept, for that line and event.
+ */
+let lastMatch: { waiting: readonly WaitingUser[]; event: QueueEvent; match: Match | undefined } | undefined;
+function matchOf(context: Context, event: QueueEvent): Match | undefined {
+  if (lastMatch?.waiting === context.waiting && lastMatch.event === event) return lastMatch.match;
+  const found = seekerOf(context, event);
+  const match = found && { ...found, partner: partnerFor(context.waiting, found.seeker) };
+  lastMatch = { waiting: context.waiting, event, match };
+  return match;
+}
+
+const pairsNow = (context: Context, event: QueueEvent): boolean => matchOf(context, event)?.partner !== undefined;
+
+/** Replaces the waiting user `userId` with `change(user)`. */
+const updateWaiting = (context: Context, userId: string, change: (user: WaitingUser) => WaitingUser): WaitingUser[] =>
+  context.waiting.map((w) => (w.userId === userId ? change(w) : w));
 
 export const queueMachine = setup({
   types: {
+    input: {} as Partial<QueueInput> | undefined,
     context: {} as QueueContext,
     events: {} as QueueEvent,
     emitted: {} as QueueEmitted,
   },
   actors: { room: roomMachine },
+  delays: {
+    interestWait: ({ context }) => context.interestWaitMs,
+    rematchAfter: ({ context }) => context.rematchAfterMs,
+  },
   guards: {
-    isWaiting: ({ context, event }) =>
-      event.type === 'queue.join' && context.waiting.some((w) => w.userId === event.userId),
-    hasPartner: ({ context, event }) =>
-      event.type === 'queue.join' && partnerFor(context.waiting, event) !== undefined,
-    isBackWithPartner: ({ context, event }) => {
-      if (event.type !== 'queue.back') return false;
-      const user = returning(context.waiting, event.userId);
-      return user !== undefined && partnerFor(context.waiting, user) !== undefined;
-    },
+    isWaiting: ({ context, event }) => event.type === 'queue.join' && matchOf(context, event)?.waiting === true,
+    /** The joiner, the user back, or the user whose wait or avoidance ended meets someone now. */
+    hasPartner: ({ context, event }) => pairsNow(context, event),
   },
   actions: {
     addToTail: assign({
       waiting: ({ context, event }) =>
-        event.type === 'queue.join'
-          ? [...context.waiting, { userId: event.userId, avoid: event.avoid }]
-          : context.waiting,
+        event.type === 'queue.join' ? [...context.waiting, waitingUserOf(event, context.interestWaitMs)] : context.waiting,
     }),
-    removeUser: assign({
+    updatePreferences: assign({
       waiting: ({ context, event }) =>
-        event.type === 'queue.leave'
-          ? context.waiting.filter((w) => w.userId !== event.userId)
-          : context.waiting,
+        event.type === 'queue.join' ? updateWaiting(context, event.userId, (w) => withPreferences(w, event)) : context.waiting,
+    }),
+    /** The joiner's timers: its interest wait, and its avoidance of the partner it left. */
+    startTimers: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'queue.join') return;
+      const { userId } = event;
+      if ((event.interests ?? []).length > 0)
+        enqueue(raise({ type: 'queue.widen', userId }, { delay: 'interestWait', id: `widen:${userId}` }));
+      if (event.avoid !== null)
+        enqueue(raise({ type: 'queue.rematchable', userId }, { delay: 'rematchAfter', id: `rematch:${userId}` }));
+    }),
+    removeUser: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'queue.leave') return;
+      enqueue.assign({ waiting: context.waiting.filter((w) => w.userId !== event.userId) });
+      enqueue(cancel(`widen:${event.userId}`));
+      enqueue(cancel(`rematch:${event.userId}`));
     }),
     markAway: assign({
       waiting: ({ context, event }) =>
-        context.waiting.map((w) => ('userId' in event && w.userId === event.userId ? { ...w, away: event.type === 'queue.away' } : w)),
+        event.type === 'queue.away' || event.type === 'queue.back'
+          ? updateWaiting(context, event.userId, (w) => ({ ...w, away: event.type === 'queue.away' }))
+          : context.waiting,
+    }),
+    markWidened: assign({
+      waiting: ({ context, event }) => (event.type === 'queue.widen' ? updateWaiting(context, event.userId, widened) : context.waiting),
+    }),
+    forgetAvoidance: assign({
+      waiting: ({ context, event }) =>
+        event.type === 'queue.rematchable' ? updateWaiting(context, event.userId, (w) => ({ ...w, avoid: null })) : context.waiting,
     }),
     openRoom: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'queue.join' && event.type !== 'queue.back') return;
-      const joiner = event.type === 'queue.join' ? event : returning(context.waiting, event.userId);
-      const partner = joiner && partnerFor(context.waiting, joiner);
-      if (!partner) return;
-      // Earliest first: a user who came back may have waited longer than its partner.
-      const returningFirst = event.type === 'queue.back' && context.waiting.indexOf(partner) > context.waiting.findIndex((w) => w.userId === event.userId);
-      const members = returningFirst ? ([event.userId, partner.userId] as const) : ([partner.userId, event.userId] as const);
+      const match = matchOf(context, event);
+      if (!match?.partner) return;
+      const { seeker, roomId, partner } = match;
+      // Earliest first: the seeker may have waited longer than its partner.
+      const seekerIndex = indexOf(context.waiting, seeker.userId);
+      const seekerFirst = seekerIndex !== -1 && seekerIndex < context.waiting.indexOf(partner);
+      const [first, second] = seekerFirst ? [seeker, partner] : [partner, seeker];
       enqueue.assign({
-        waiting: context.waiting.filter((w) => w !== partner && w.userId !== event.userId),
-        rooms: [...context.rooms, event.roomId],
+        waiting: context.waiting.filter((w) => w !== partner && w.userId !== seeker.userId),
+        rooms: [...context.rooms, roomId],
       });
+      for (const { userId } of [first, second]) {
+        enqueue(cancel(`widen:${userId}`));
+        enqueue(cancel(`rematch:${userId}`));
+      }
       enqueue.spawnChild('room', {
-        id: event.roomId,
-        systemId: `room:${event.roomId}`,
-        input: { roomId: event.roomId, members },
+        id: roomId,
+        systemId: `room:${roomId}`,
+        input: { roomId, members: [first.userId, second.userId] },
       });
-      enqueue(emit({ type: 'queue.paired', roomId: event.roomId, members }));
+      enqueue(
+        emit({
+          type: 'queue.paired',
+          roomId,
+          members: [first.userId, second.userId],
+          commonInterests: commonInterests(first, second),
+          declared: [first.iAm, second.iAm],
+        }),
+      );
     }),
     closeEveryRoom: enqueueActions(({ context, enqueue }) => {
+      for (const { userId } of context.waiting) {
+        enqueue(cancel(`widen:${userId}`));
+        enqueue(cancel(`rematch:${userId}`));
+      }
       enqueue.assign({ waiting: [] });
       for (const roomId of context.rooms) enqueue.sendTo(roomId, { type: 'room.shutdown' });
     }),
@@ -134,19 +284,22 @@ export const queueMachine = setup({
   },
 }).createMachine({
   id: 'queue',
-  context: { waiting: [], rooms: [] },
+  context: ({ input }) => ({ ...DEFAULT_QUEUE_INPUT, ...input, waiting: [], rooms: [] }),
   initial: 'open',
   states: {
     open: {
       on: {
+        // A user who asks again while waiting keeps its place with what it now asks for.
         'queue.join': [
-          { guard: 'isWaiting' },
           { guard: 'hasPartner', actions: 'openRoom' },
-          { actions: 'addToTail' },
+          { guard: 'isWaiting', actions: 'updatePreferences' },
+          { actions: ['addToTail', 'startTimers'] },
         ],
         'queue.leave': { actions: 'removeUser' },
         'queue.away': { actions: 'markAway' },
-        'queue.back': [{ guard: 'isBackWithPartner', actions: 'openRoom' }, { actions: 'markAway' }],
+        'queue.back': [{ guard: 'hasPartner', actions: 'openRoom' }, { actions: 'markAway' }],
+        'queue.widen': [{ guard: 'hasPartner', actions: 'openRoom' }, { actions: 'markWidened' }],
+        'queue.rematchable': [{ guard: 'hasPartner', actions: 'openRoom' }, { actions: 'forgetAvoidance' }],
         'queue.shutdown': { actions: 'closeEveryRoom' },
         'room.ended': { actions: 'forgetRoom' },
       },

@@ -71,8 +71,8 @@ function main(): number {
   for (let n = 1; n <= rooms; n++) {
     const [a, b] = [`a${n}`, `b${n}`];
     const detach = [broker.attach(a, inbox), broker.attach(b, inbox)];
-    broker.join(a, null);
-    broker.join(b, null);
+    broker.join({ userId: a, avoid: null });
+    broker.join({ userId: b, avoid: null });
     broker.send(roomId, a, 'hi');
     broker.leaveRoom(roomId, a, 'left');
     for (const off of detach) off();

@@ -16,6 +16,10 @@ export interface ChatConfig {
   idleTimeoutMs: number;
   /** A waiting user with no sign of life this long keeps its place but is not paired. */
   pairableMs: number;
+  /** How long a user with interests waits for someone sharing one before meeting anyone, in ms. */
+  interestWaitMs: number;
+  /** How long a user who left a partner is not paired with it again, in ms. */
+  rematchAfterMs: number;
   /** A session with no stream and no call this long is dropped (its user lives on). */
   sessionIdleMs: number;
   /** New users one client address may make per minute. */
@@ -38,7 +42,7 @@ export interface ChatConfig {
   maxConnections: number;
   /** How long a response may wait on a client that stopped reading before its connection is closed, in ms. */
   stalledStreamMs: number;
-  /** Readers of one user (distinct positions) that may hold a `wait_for_events` at once. */
+  /** `wait_for_events` calls one user may have held at once; one more replaces the oldest. */
   maxWaitsPerUser: number;
   /** Origins a browser may call from; `*` in a port matches any port. */
   allowedOrigins: string[];
@@ -91,6 +95,8 @@ export const settings = [
   { key: 'graceMs', flag: 'grace-ms', env: 'MCP_CHAT_GRACE_MS', description: 'How long a user whose last session ended (DELETE, or a legacy SSE stream gone) may take to call again with its token before it ends, in ms', defaultValue: 60_000, parse: integer(1, 86_400_000) },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'MCP_CHAT_IDLE_TIMEOUT_MS', description: 'How long a user may show no sign of life (no call, no open stream) before it ends, in ms', defaultValue: 300_000, parse: integer(1, 86_400_000) },
   { key: 'pairableMs', flag: 'pairable-ms', env: 'MCP_CHAT_PAIRABLE_MS', description: 'How long a waiting user may show no sign of life before it is no longer paired (it keeps its place), in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
+  { key: 'interestWaitMs', flag: 'interest-wait-ms', env: 'MCP_CHAT_INTEREST_WAIT_MS', description: 'How long a user with interests waits for someone sharing one before it may meet anyone, in ms', defaultValue: 10_000, parse: integer(0, 86_400_000) },
+  { key: 'rematchAfterMs', flag: 'rematch-after-ms', env: 'MCP_CHAT_REMATCH_AFTER_MS', description: 'How long a user who left a partner (next, or a chat that ended) is not paired with it again, in ms', defaultValue: 30_000, parse: integer(0, 86_400_000) },
   { key: 'sessionIdleMs', flag: 'session-idle-ms', env: 'MCP_CHAT_SESSION_IDLE_MS', description: 'How long a session with no stream and no call stays open (its user lives on), in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
   { key: 'newUsersPerMinute', flag: 'new-users-per-minute', env: 'MCP_CHAT_NEW_USERS_PER_MINUTE', description: 'New users one client address may make per minute', defaultValue: 60, parse: integer(1, 1_000_000) },
   { key: 'trustProxy', flag: 'trust-proxy', env: 'MCP_CHAT_TRUST_PROXY', description: 'Read the client address from X-Forwarded-For (only behind a proxy you run)', defaultValue: false, parse: bool },
@@ -102,7 +108,7 @@ export const settings = [
   { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MCP_CHAT_REQUEST_TIMEOUT_MS', description: 'How long a whole request, body included, may take to arrive, in ms (a response may last longer)', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
   { key: 'maxConnections', flag: 'max-connections', env: 'MCP_CHAT_MAX_CONNECTIONS', description: 'Client connections open at once', defaultValue: 25_000, parse: integer(1, 10_000_000) },
   { key: 'stalledStreamMs', flag: 'stalled-stream-ms', env: 'MCP_CHAT_STALLED_STREAM_MS', description: 'How long a response may wait on a client that stopped reading before its connection is closed, in ms', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
-  { key: 'maxWaitsPerUser', flag: 'max-waits-per-user', env: 'MCP_CHAT_MAX_WAITS_PER_USER', description: 'Readers of one user (distinct cursors) that may hold a wait_for_events at once', defaultValue: 4, parse: integer(1, 100) },
+  { key: 'maxWaitsPerUser', flag: 'max-waits-per-user', env: 'MCP_CHAT_MAX_WAITS_PER_USER', description: 'wait_for_events calls one user may have held at once (one more replaces the oldest)', defaultValue: 4, parse: integer(1, 100) },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },
   { key: 'token', flag: 'token', env: 'MCP_CHAT_TOKEN', description: 'Bearer token required on every request (16+ characters, no spaces)', defaultValue: null, parse: secret },

@@ -48,15 +48,23 @@ export interface ChatServer {
 export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const config: ChatConfig = { ...defaultConfig, ...options.config };
   const log = options.log ?? pino({ level: config.logLevel });
-  const broker = options.broker ?? memoryBroker({ inspect: options.inspect });
+  const broker =
+    options.broker ??
+    memoryBroker({ inspect: options.inspect, matching: { interestWaitMs: config.interestWaitMs, rematchAfterMs: config.rematchAfterMs } });
   const sessions = new SessionRegistry();
   const users = new UserDirectory<ChatMessage>({
     broker,
     presence: { idleMs: config.idleTimeoutMs, pairableMs: config.pairableMs, graceMs: config.graceMs },
     rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
+    rematchAfterMs: config.rematchAfterMs,
     log: { events: config.eventBufferSize, bytes: config.eventBufferBytes },
     inspect: options.inspect,
     toEntry: toChatMessage,
+    // A report names the room and the reason the reporter gave, never what was said.
+    onReport: ({ roomId, reason }) => {
+      metrics.reported();
+      log.warn({ room: roomId, reason }, 'partner reported');
+    },
     sizeOf: (message) => JSON.stringify(message.params).length,
     onNews: (user, message) => {
       // Message texts are the users' own business: the log says that one was relayed, not what.

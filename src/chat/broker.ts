@@ -13,7 +13,10 @@
  * wait for the receipt (the user chart clears `lastReceipt` on each send, so a late
  * receipt is never mistaken for an earlier one's).
  */
+import type { JoinRequest } from '../../machines/queue.js';
 import type { DepartureReason, UserEvent } from '../../machines/user.js';
+
+export type { JoinRequest } from '../../machines/queue.js';
 
 /** What a broker delivers to a user actor: the events its queue and room send it. */
 export type Delivery = Extract<
@@ -28,11 +31,22 @@ export interface BrokerStats {
   rooms: number;
 }
 
+/** Where a waiting user stands. */
+export interface WaitingPlace {
+  /** 1-based, counting only the users ahead it could be paired with. */
+  position: number;
+  /** How long until it may meet anyone open to it, while its interest wait runs. */
+  widensInMs?: number;
+}
+
 export interface ChatBroker {
   /** Delivers events for `userId` to `deliver` until the returned function is called. */
   attach(userId: string, deliver: (event: Delivery) => void): () => void;
-  /** Puts a user at the tail of the queue, or pairs it with the earliest match. */
-  join(userId: string, avoid: string | null): void;
+  /**
+   * Pairs a user with the waiting user it meets first (machines/matching.ts), or puts it
+   * at the tail; a user already waiting keeps its place with the new preferences.
+   */
+  join(request: JoinRequest): void;
   /** Takes a waiting user out of the queue. */
   leaveQueue(userId: string): void;
   /** A waiting user shows no sign of life: it keeps its place but is paired with no one. */
@@ -43,8 +57,8 @@ export interface ChatBroker {
   send(roomId: string, from: string, text: string): void;
   /** Closes a room on behalf of a member; the partner gets `room.closed`. */
   leaveRoom(roomId: string, userId: string, reason: DepartureReason): void;
-  /** 1-based place of a waiting user, or undefined when it is not waiting. */
-  positionOf(userId: string): number | undefined;
+  /** Where a waiting user stands, or undefined when it is not waiting. */
+  placeOf(userId: string): WaitingPlace | undefined;
   stats(): BrokerStats;
   /** Empties the queue and closes every room, telling both members `room.closed` (shutdown). */
   shutdown(): void;

@@ -6,6 +6,7 @@
  */
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { PresenceInput } from '../../machines/presence.js';
+import type { IAm } from '../../machines/matching.js';
 import { userMachine, type RateLimit, type UserEmitted, type UserState } from '../../machines/user.js';
 import type { ChatBroker } from './broker.js';
 
@@ -31,18 +32,25 @@ export interface ChatUser {
   detached(): void;
 }
 
+/** A user reported its partner: for the operator, never the partner. */
+export type UserReport = Omit<Extract<UserEmitted, { type: 'chat.reported' }>, 'type'>;
+
 export interface ChatUserOptions {
   userId: string;
   presence: PresenceInput;
   rate: RateLimit;
+  /** How long an idle user still avoids its last partner, in ms. */
+  rematchAfterMs: number;
+  onReport?: (report: UserReport) => void;
   broker: ChatBroker;
   notify: (news: UserNews) => void;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
-export function startChatUser({ userId, presence, rate, broker, notify, inspect }: ChatUserOptions): ChatUser {
-  const actor = createActor(userMachine, { input: { userId, presence, rate }, systemId: `user:${userId}`, inspect });
-  actor.on('queue.join', (e) => broker.join(e.userId, e.avoid));
+export function startChatUser({ userId, presence, rate, rematchAfterMs, onReport, broker, notify, inspect }: ChatUserOptions): ChatUser {
+  const actor = createActor(userMachine, { input: { userId, presence, rate, rematchAfterMs }, systemId: `user:${userId}`, inspect });
+  actor.on('queue.join', ({ type: _join, ...request }) => broker.join(request));
+  actor.on('chat.reported', ({ type: _report, ...report }) => onReport?.(report));
   actor.on('queue.leave', (e) => broker.leaveQueue(e.userId));
   actor.on('queue.away', (e) => broker.away(e.userId));
   actor.on('queue.back', (e) => broker.back(e.userId));
@@ -80,19 +88,31 @@ export function startChatUser({ userId, presence, rate, broker, notify, inspect 
   return { userId, actor, broker, openLink, detached: () => tell('client.detached') };
 }
 
-/** What `get_status` answers: the state, and the room or queue place when there is one. */
+/** What `get_status` answers: the state, the room and what the pairing said, or the queue place. */
 export interface ChatStatus {
   state: UserState;
   room_id?: string;
+  common_interests?: string[];
+  partner_is?: IAm;
   position?: number;
+  /** Seconds until the user may meet anyone, while its interest wait runs. */
+  widens_in_s?: number;
 }
 
 export function statusOf({ actor, broker, userId }: ChatUser): ChatStatus {
   const snapshot = actor.getSnapshot();
   const state = snapshot.value as UserState;
   const status: ChatStatus = { state };
-  if (snapshot.context.roomId) status.room_id = snapshot.context.roomId;
-  const position = state === 'waiting' ? broker.positionOf(userId) : undefined;
-  if (position !== undefined) status.position = position;
+  const { roomId, lastChat } = snapshot.context;
+  if (roomId) {
+    status.room_id = roomId;
+    status.common_interests = lastChat?.commonInterests ?? [];
+    if (lastChat?.partnerIs) status.partner_is = lastChat.partnerIs;
+  }
+  const place = state === 'waiting' ? broker.placeOf(userId) : undefined;
+  if (place) {
+    status.position = place.position;
+    if (place.widensInMs !== undefined) status.widens_in_s = Math.ceil(place.widensInMs / 1000);
+  }
   return status;
 }

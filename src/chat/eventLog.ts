@@ -9,9 +9,10 @@
  * stream delivered is not taken: most hosts receive notifications but never show them
  * to the model, which reads with `wait_for_events`. It is only not *missed*: an event
  * a stream delivered is not counted as lost when it leaves the log.) A held read waits
- * for the next event; a new read at the same position supersedes it (the same reader
- * asking again, after it gave up on the old call), and readers at different positions
- * — a model and a chat window — never disturb each other.
+ * for the next event. Held reads never disturb each other, whatever their positions (a
+ * model and a chat window that both read everything wait at the same one), up to a
+ * bound per user: a read beyond it supersedes the oldest held (most likely a call its
+ * client gave up on without the server noticing).
  *
  * Generic in what it holds: the chat layer knows no wire format (src/session gives it
  * the notifications it sends).
@@ -121,9 +122,9 @@ export class EventLog<E> {
     return page;
   }
 
-  /** Positions being waited on now (one per reader). */
+  /** Reads held now. */
   get heldReaders(): number {
-    return new Set([...this.#waiters].map((w) => w.key)).size;
+    return this.#waiters.size;
   }
 
   /** Whether a read at this position would wait: nothing after it yet. */
@@ -133,12 +134,17 @@ export class EventLog<E> {
 
   /**
    * Holds a read at `cursor` (null: what is untaken) until an event comes after it,
-   * `ms` pass, `signal` aborts, or another read at the same position supersedes it.
+   * `ms` pass, `signal` aborts, or — when `maxHeld` reads are held and another one
+   * comes — it is the oldest, and is superseded.
    */
-  hold(cursor: number | null, ms: number, signal: AbortSignal): Promise<HoldEnd> {
-    for (const waiter of [...this.#waiters]) if (waiter.key === cursor) waiter.done('superseded');
+  hold(cursor: number | null, ms: number, signal: AbortSignal, maxHeld = Infinity): Promise<HoldEnd> {
     if (signal.aborted) return Promise.resolve('aborted');
     if (this.#hasAfter(cursor)) return Promise.resolve('ready');
+    // A Set iterates in insertion order: the first is the oldest.
+    for (const waiter of this.#waiters) {
+      if (this.#waiters.size < maxHeld) break;
+      waiter.done('superseded');
+    }
     return new Promise((resolve) => {
       const onAbort = () => waiter.done('aborted');
       const waiter: Waiter = {

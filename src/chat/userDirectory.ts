@@ -12,13 +12,15 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { PresenceInput } from '../../machines/presence.js';
 import type { RateLimit, SessionEndReason, UserState } from '../../machines/user.js';
 import type { ChatBroker } from './broker.js';
-import { startChatUser, type ChatUser, type UserNews } from './chatUser.js';
+import { startChatUser, type ChatUser, type UserNews, type UserReport } from './chatUser.js';
 import { EventLog, type LogLimits } from './eventLog.js';
 
 export interface UserDirectoryOptions<E> {
   broker: ChatBroker;
   presence: PresenceInput;
   rate: RateLimit;
+  /** How long an idle user still avoids its last partner, in ms. */
+  rematchAfterMs: number;
   log: LogLimits;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** What the log keeps for a piece of news. */
@@ -27,6 +29,8 @@ export interface UserDirectoryOptions<E> {
   sizeOf(entry: E): number;
   /** Hears each user's news once, with its log id (e.g. to log it). */
   onNews?(user: User<E>, entry: E, id: number): void;
+  /** Hears each report a user makes of its partner. */
+  onReport?(report: UserReport): void;
 }
 
 /** A user as the rest of the server holds it. */
@@ -61,7 +65,7 @@ export class UserDirectory<E> {
 
   /** A new user, idle, with a fresh token. */
   create(): User<E> {
-    const { broker, presence, rate, inspect, toEntry, sizeOf, onNews } = this.options;
+    const { broker, presence, rate, rematchAfterMs, onReport, inspect, toEntry, sizeOf, onNews } = this.options;
     const token = newToken();
     const events = new EventLog<E>(this.options.log, sizeOf);
     const listeners = new Set<(entry: E, id: number) => void>();
@@ -71,6 +75,8 @@ export class UserDirectory<E> {
       userId: randomUUID(),
       presence,
       rate,
+      rematchAfterMs,
+      ...(onReport && { onReport }),
       broker,
       inspect,
       notify: (news) => {

@@ -3,11 +3,12 @@
  * Method names and params are the product contract (SPEC §4); nothing else in the
  * server spells them.
  */
+import type { IAm } from '../../machines/matching.js';
 import type { DepartureReason, UserEmitted } from '../../machines/user.js';
 import type { UserNews } from '../chat/chatUser.js';
 
 export type ChatNotification =
-  | { method: 'chatroom.found'; params: { room_id: string } }
+  | { method: 'chatroom.found'; params: { room_id: string; common_interests: string[]; partner_is?: IAm } }
   | {
       method: 'message.received';
       /** `untrusted`: the text is a stranger's, to be read as data and never obeyed. */
@@ -53,7 +54,10 @@ export function isChatNotification(message: object): message is ChatNotification
 export function toNotification(event: UserNews): ChatNotification {
   switch (event.type) {
     case 'chat.matched':
-      return { method: 'chatroom.found', params: { room_id: event.roomId } };
+      return {
+        method: 'chatroom.found',
+        params: { room_id: event.roomId, common_interests: event.commonInterests, ...(event.partnerIs && { partner_is: event.partnerIs }) },
+      };
     case 'chat.received':
       return {
         method: 'message.received',
@@ -83,11 +87,17 @@ export function toLogMessage(event: UserEmitted): ChatLogMessage | undefined {
   const say = (data: string): ChatLogMessage => ({ level: 'info', logger: 'mcp-chat', data });
   switch (event.type) {
     case 'queue.join':
-      return say('You entered the queue; you will be paired with the next stranger who arrives.');
+      return say(
+        event.interests.length > 0
+          ? `You entered the queue; you will be paired with someone sharing one of your interests (${event.interests.join(', ')}), or after a short wait with anyone.`
+          : 'You entered the queue; you will be paired with the next stranger who arrives.',
+      );
     case 'queue.leave':
       return say('You left the queue.');
     case 'chat.matched':
-      return say(`You were paired with a stranger in room ${event.roomId}.`);
+      return say(
+        `You were paired with ${event.partnerIs === 'agent' ? 'an agent' : event.partnerIs === 'human' ? 'a human' : 'a stranger'} in room ${event.roomId}${event.commonInterests.length > 0 ? `; you share ${event.commonInterests.join(', ')}` : ''}.`,
+      );
     case 'room.leave':
       return say(`You left room ${event.roomId}.`);
     case 'chat.partnerLeft':

@@ -50,6 +50,11 @@ export function whyNot(user: ChatUser, event: UserEvent): Refusal {
       reason: 'not_chatting',
       sentence: 'You are not in a chat. Call enter_queue to meet someone, then send_message with the room_id from chatroom.found.',
     };
+  if (event.type === 'chat.leave' && (event.block || event.report !== undefined) && !context.lastChat)
+    return {
+      reason: 'nothing_to_leave',
+      sentence: 'You have had no partner yet, so there is no one to block or report. Call enter_queue to meet someone.',
+    };
   return {
     reason: 'nothing_to_leave',
     sentence: 'You are not waiting or chatting, so there is nothing to leave. Call enter_queue to meet someone.',

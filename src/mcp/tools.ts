@@ -6,7 +6,8 @@
  * tool result with `isError: true` and a sentence that says what to do instead.
  */
 import type { CallToolResult, McpServer, ServerContext } from '@modelcontextprotocol/server';
-import type { UserEvent } from '../../machines/user.js';
+import type { IAm, Meet } from '../../machines/matching.js';
+import type { PartnerVerdict, PreferenceChange, UserEvent } from '../../machines/user.js';
 import { statusOf, type ChatUser } from '../chat/chatUser.js';
 import type { User } from '../chat/userDirectory.js';
 import type { ChatMetrics } from '../ops/metrics.js';
@@ -17,7 +18,7 @@ import { toolSpecs } from './toolSpecs.js';
 export interface ToolLimits {
   /** Longest message, in characters. */
   maxMessageLength: number;
-  /** Readers (distinct positions) of one user that may hold a `wait_for_events` at once. */
+  /** `wait_for_events` calls one user may have held at once; one more replaces the oldest. */
   maxWaitsPerUser: number;
 }
 
@@ -75,6 +76,32 @@ async function withProgress<T>(extra: ToolExtra, timeoutS: number, hold: () => P
   }
 }
 
+/** What enter_queue and next may say about whom to meet. */
+interface PreferenceArgs {
+  user_token?: string;
+  interests?: string[];
+  i_am?: IAm;
+  meet?: Meet;
+}
+
+/** What leave_chat and next may do to the partner. */
+interface VerdictArgs {
+  block?: boolean;
+  report?: string;
+}
+
+/** The preferences given (interests already trimmed and lowercased by the schema, here made distinct). */
+const preferencesOf = ({ interests, i_am, meet }: PreferenceArgs): PreferenceChange => ({
+  ...(interests !== undefined && { interests: [...new Set(interests)] }),
+  ...(i_am !== undefined && { iAm: i_am }),
+  ...(meet !== undefined && { meet }),
+});
+
+const verdictOf = ({ block, report }: VerdictArgs): PartnerVerdict => ({
+  ...(block !== undefined && { block }),
+  ...(report !== undefined && { report }),
+});
+
 function answer(structured: Record<string, unknown>): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
 }
@@ -120,10 +147,8 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
 
   /** What `enter_queue` and `next` answer once the user is waiting or chatting. */
   const queueResult = ({ chat, token }: ToolUser): CallToolResult => {
-    const status = statusOf(chat);
-    return status.state === 'chatting'
-      ? answer({ status: 'matched', room_id: status.room_id, user_token: token })
-      : answer({ status: 'waiting', position: status.position, user_token: token });
+    const { state, ...status } = statusOf(chat);
+    return answer({ status: state === 'chatting' ? 'matched' : 'waiting', ...status, user_token: token });
   };
 
   /** Sends `event` if the user's state takes it; otherwise answers why not. */
@@ -138,7 +163,9 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
   server.registerTool(
     'enter_queue',
     spec.enter_queue,
-    forUserOrNew((user) => attempt(user.chat, { type: 'queue.enter' }, () => queueResult(user))),
+    forUserOrNew((user, args: PreferenceArgs) =>
+      attempt(user.chat, { type: 'queue.enter', preferences: preferencesOf(args) }, () => queueResult(user)),
+    ),
   );
 
   server.registerTool(
@@ -158,15 +185,17 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
   server.registerTool(
     'leave_chat',
     spec.leave_chat,
-    forUser(({ chat }, { room_id }: { room_id?: string; user_token?: string }) =>
-      attempt(chat, { type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }) }, () => answer({ status: 'idle' })),
+    forUser(({ chat }, { room_id, ...args }: { room_id?: string; user_token?: string } & VerdictArgs) =>
+      attempt(chat, { type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }), ...verdictOf(args) }, () => answer({ status: 'idle' })),
     ),
   );
 
   server.registerTool(
     'next',
     spec.next,
-    forUserOrNew((user) => attempt(user.chat, { type: 'chat.next' }, () => queueResult(user))),
+    forUserOrNew((user, args: PreferenceArgs & VerdictArgs) =>
+      attempt(user.chat, { type: 'chat.next', preferences: preferencesOf(args), ...verdictOf(args) }, () => queueResult(user)),
+    ),
   );
 
   server.registerTool(
@@ -185,23 +214,18 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
           reason: 'bad_cursor',
           sentence: `after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`,
         });
-      if (events.isEmptyAfter(cursor) && events.heldReaders >= limits.maxWaitsPerUser)
-        return refuse({
-          reason: 'too_many_waits',
-          sentence: `${events.heldReaders} readers of this user already hold a wait_for_events call (at most ${limits.maxWaitsPerUser}). Pass the cursor of your last call as after: a new call from the same position replaces the one held before.`,
-        });
       const deadline = Date.now() + timeout_s * 1000;
       const end = await withProgress(extra, timeout_s, async () => {
         // Without `after`, a call reads what is untaken: a call beside it may have taken
         // the event that woke both, and then this one waits on.
         for (;;) {
-          const held = await events.hold(cursor, Math.max(0, deadline - Date.now()), extra.mcpReq.signal);
+          const held = await events.hold(cursor, Math.max(0, deadline - Date.now()), extra.mcpReq.signal, limits.maxWaitsPerUser);
           if (held !== 'ready' || !events.isEmptyAfter(cursor) || Date.now() >= deadline) return held;
         }
       });
-      // A call the client gave up on (or that a newer call from the same place replaced) takes nothing.
+      // A call the client gave up on (or, the oldest of too many held, a newer call replaced) takes nothing.
       if (end === 'aborted' || end === 'superseded' || extra.mcpReq.signal.aborted)
-        return answer({ events: [], cursor: String(cursor ?? events.last), ...(end === 'superseded' && { note: 'A newer wait_for_events from the same position replaced this call.' }) });
+        return answer({ events: [], cursor: String(cursor ?? events.last), ...(end === 'superseded' && { note: `A newer wait_for_events replaced this call: at most ${limits.maxWaitsPerUser} may be held for one user at once.` }) });
       const page = events.read(cursor);
       const listed: { id: string; method: string; params: Record<string, unknown> }[] = page.events.map(([id, message]) => ({
         id: String(id),

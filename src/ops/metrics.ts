@@ -15,7 +15,6 @@ export type RefusalReason =
   | 'rate_limited'
   | 'invalid_arguments'
   | 'bad_cursor'
-  | 'too_many_waits'
   | 'no_user'
   | 'unknown_token'
   | 'too_many_users'
@@ -44,6 +43,8 @@ export interface ChatMetrics {
   refused(reason: RefusalReason): void;
   /** A message was relayed; `seconds` from its send_message to its notification. */
   relayed(seconds: number): void;
+  /** A user reported its partner. */
+  reported(): void;
 }
 
 export function createMetrics(live: LiveCounts): ChatMetrics {
@@ -68,6 +69,7 @@ export function createMetrics(live: LiveCounts): ChatMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [registry],
   });
+  const reports = new Counter({ name: 'mcp_chat_reports_total', help: 'Partners reported by users (leave_chat or next with report)', registers: [registry] });
   const refusals = new Counter({
     name: 'mcp_chat_refusals_total',
     help: 'Requests and tool calls refused, by reason',
@@ -77,6 +79,7 @@ export function createMetrics(live: LiveCounts): ChatMetrics {
   return {
     registry,
     refused: (reason) => refusals.inc({ reason }),
+    reported: () => reports.inc(),
     relayed(seconds) {
       relayedTotal.inc();
       latency.observe(seconds);

@@ -154,7 +154,7 @@ describe('bad input never hurts', () => {
     expect(errors).toBe(RUNS);
     expect(received.map((m) => m.message)).toEqual(Array.from({ length: sent }, (_, i) => `m${i + 1}`));
     expect(received.map((m) => m.seq)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
-    expect(await alice.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
+    expect(await alice.call('get_status')).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
     expect((await health(server)).status).toBe('ok');
     await Promise.all([alice.end(), bob.end()]);
   }, 240_000);

@@ -21,7 +21,7 @@ async function pair(): Promise<{ a: ChatClient; b: ChatClient; roomId: string }>
   const b = await connect();
   expect(await a.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
   const matched = await b.call('enter_queue');
-  expect(matched).toMatchObject({ status: 'matched', room_id: expect.stringMatching(UUID) });
+  expect(matched).toMatchObject({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
   const roomId = matched.room_id as string;
   await a.waitFor('chatroom.found');
   await b.waitFor('chatroom.found');
@@ -48,10 +48,10 @@ afterAll(async () => {
 describe('two strangers meet and chat over Streamable HTTP', () => {
   it('pairs the second arrival with the first and tells both the room', async () => {
     const { a, b, roomId } = await pair();
-    expect(a.received('chatroom.found')).toEqual([{ room_id: roomId }]);
-    expect(b.received('chatroom.found')).toEqual([{ room_id: roomId }]);
-    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
-    expect(await b.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
+    expect(a.received('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
+    expect(b.received('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
+    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
+    expect(await b.call('get_status')).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
   });
 
   it('relays a message to the partner only, numbered and stamped', async () => {
@@ -84,7 +84,7 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     expect(atA.map((m) => [m.seq, m.message])).toEqual([[2, 'hello'], [4, 'fine']]);
   });
 
-  it('tells the partner "left" on leave_chat, and both can enter again', async () => {
+  it('tells the partner "left" on leave_chat, and both can enter again (not paired with each other at once)', async () => {
     const { a, b, roomId } = await pair();
     expect(await b.call('leave_chat', { room_id: roomId })).toEqual({ status: 'idle' });
     expect(await a.waitFor('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'left' }]);
@@ -92,7 +92,7 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     expect(await a.call('get_status')).toEqual({ state: 'idle' });
     expect(await b.call('get_status')).toEqual({ state: 'idle' });
     expect(await a.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
-    expect(await b.call('enter_queue')).toMatchObject({ status: 'matched' });
+    expect(await b.call('enter_queue')).toEqual({ status: 'waiting', position: 2 });
   });
 
   it('tells the partner "disconnected" when a chatting client ends its session and does not come back within the grace period', async () => {
@@ -109,7 +109,7 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     const token = b.token!;
     await b.end();
     const again = await connect();
-    expect(await again.call('get_status', { user_token: token })).toEqual({ state: 'chatting', room_id: roomId });
+    expect(await again.call('get_status', { user_token: token })).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
     await sleep(GRACE_MS * 3);
     expect(a.received('partner.disconnected')).toEqual([]);
     await again.call('send_message', { user_token: token, room_id: roomId, message: 'still here' });
@@ -117,7 +117,7 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     // Named by its token, the user now lives by it: the end of this session is no sign it left.
     await again.end();
     await sleep(GRACE_MS * 3);
-    expect(await (await connect()).call('get_status', { user_token: token })).toEqual({ state: 'chatting', room_id: roomId });
+    expect(await (await connect()).call('get_status', { user_token: token })).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
     expect(a.received('partner.disconnected')).toEqual([]);
   });
 
@@ -139,7 +139,7 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     const c = await connect();
     const matched = await c.call('enter_queue');
     expect(matched).toMatchObject({ status: 'matched' });
-    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: matched.room_id });
+    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: matched.room_id, common_interests: [] });
     expect(await b.call('get_status')).toEqual({ state: 'waiting', position: 1 });
   });
 
@@ -194,7 +194,7 @@ describe('refusals say what to do and change nothing', () => {
     expect(sentence).toContain('is not your room');
     expect(sentence).toContain(roomId);
     expect(await a.refusal('leave_chat', { room_id: 'someone-elses' })).toContain('is not your room');
-    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
+    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
     await a.call('send_message', { room_id: roomId, message: 'still here' });
     expect((await b.waitFor('message.received')).map((m) => [m.seq, m.message])).toEqual([[1, 'still here']]);
   });
@@ -211,7 +211,7 @@ describe('refusals say what to do and change nothing', () => {
   it('refuses enter_queue while chatting', async () => {
     const { a, roomId } = await pair();
     expect(await a.refusal('enter_queue')).toMatch(/already chatting.*leave_chat or next/);
-    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
+    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
   });
 
   it('refuses leave_chat with nothing to leave', async () => {

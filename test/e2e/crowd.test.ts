@@ -38,7 +38,7 @@ describe('a crowd of 60 clients', () => {
     // Everyone hears of exactly one room, and it is the one shared with its neighbour.
     await Promise.all(clients.map((client) => client.waitFor('chatroom.found')));
     for (const [roomId, members] of rooms) {
-      for (const member of members) expect(member.received('chatroom.found')).toEqual([{ room_id: roomId }]);
+      for (const member of members) expect(member.received('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
     }
     expect((await health(server)).actors).toEqual({ users: CLIENTS, rooms: CLIENTS / 2 });
 

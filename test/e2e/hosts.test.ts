@@ -83,11 +83,11 @@ describe('hosts that keep no session chat by tools alone', () => {
     const aliceFound = alice.waitForEvents(10);
     await eventually(() => expect(heldWaits(server, alice.token)).toBe(1)); // held: nobody is there yet
     const matched = await bob.call('enter_queue');
-    expect(matched).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID) });
+    expect(matched).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
     expect(bob.token).not.toBe(alice.token);
     const roomId = matched.room_id as string;
-    expect(await aliceFound).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId } }]);
-    expect(await bob.waitForEvents()).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId } }]);
+    expect(await aliceFound).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
+    expect(await bob.waitForEvents()).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
 
     const turns: [TokenClient, TokenClient, string[]][] = [
       [alice, bob, ['Hello!', 'Anyone there?']],
@@ -126,7 +126,7 @@ describe('hosts that keep no session chat by tools alone', () => {
     const found = stays.waitForEvents(10);
     await eventually(() => expect(heldWaits(server, stays.token)).toBe(1));
     const { room_id: roomId } = await silent.call('enter_queue');
-    expect(await found).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId } }]);
+    expect(await found).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
     const last = await silent.call('send_message', { room_id: roomId, message: 'brb' });
 
     // The one who stays keeps reading; the other never calls again.
@@ -149,10 +149,10 @@ describe('a session-holding SDK client paired with a client that keeps no sessio
     const host = make(server.url);
     expect(await sdk.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
     const matched = await host.call('enter_queue');
-    expect(matched).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID) });
+    expect(matched).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
     const roomId = matched.room_id as string;
-    expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId }]);
-    expect(await host.waitForEvents()).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId } }]);
+    expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
+    expect(await host.waitForEvents()).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
 
     const hello = await sdk.call('send_message', { room_id: roomId, message: 'Hello from a session.' });
     const heard = await readUntil(host, (events) => events.length >= 1);
@@ -183,13 +183,13 @@ describe('a session-holding SDK client paired with a client that keeps no sessio
       expect(entered).toEqual({ status: 'waiting', position: 2 });
     } else {
       // Without sessions there is nothing to end: whoever comes next meets it at once.
-      expect(entered).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID) });
+      expect(entered).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
     }
     // Its next call (with its token) brings it back, and it is met at once.
     const [found] = await host.waitForEvents();
-    expect(found).toEqual({ id: '1', method: 'chatroom.found', params: { room_id: expect.stringMatching(UUID) } });
+    expect(found).toEqual({ id: '1', method: 'chatroom.found', params: { room_id: expect.stringMatching(UUID), common_interests: [] } });
     const roomId = found!.params.room_id as string;
-    expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId }]);
+    expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
 
     await host.call('send_message', { room_id: roomId, message: 'I was here first.' });
     expect((await sdk.waitFor('message.received')).map((m) => m.message)).toEqual(['I was here first.']);
@@ -236,8 +236,8 @@ describe("LangChain's MultiServerMCPClient (@langchain/mcp-adapters)", () => {
     const matched = await sdk.call('enter_queue');
     const roomId = matched.room_id as string;
     const found = await toolCall('wait_for_events', { user_token: token });
-    expect(found.events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId } }]);
-    expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId }]);
+    expect(found.events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
+    expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
 
     expect(await toolCall('send_message', { user_token: token, room_id: roomId, message: 'Hello from LangChain.' })).toEqual({
       status: 'sent',
@@ -296,7 +296,7 @@ describe("the AI SDK's MCP client (@ai-sdk/mcp)", () => {
     const token = entered.user_token as string;
     const roomId = (await sdk.call('enter_queue')).room_id as string;
     const found = await ai.execute('wait_for_events', { user_token: token, timeout_s: 5 });
-    expect(found.events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId } }]);
+    expect(found.events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
     return { ai, sdk, token, roomId, cursor: found.cursor as string };
   }
 

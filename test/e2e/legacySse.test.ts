@@ -57,7 +57,7 @@ describe('legacy HTTP+SSE transport (protocol 2024-11-05)', () => {
     const modern = await ChatClient.connect(server.url);
     expect(await legacy.call('enter_queue')).toEqual({ status: 'waiting', position: 1, user_token: expect.any(String) });
     const { room_id: roomId } = await modern.call('enter_queue');
-    expect(await legacy.waitFor('chatroom.found')).toEqual([{ room_id: roomId }]);
+    expect(await legacy.waitFor('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
 
     await legacy.call('send_message', { room_id: roomId, message: 'hello from 2024' });
     await modern.call('send_message', { room_id: roomId, message: 'hello from 2025' });

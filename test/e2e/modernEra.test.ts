@@ -75,7 +75,7 @@ describe('the 2026-07-28 revision on /mcp', () => {
     await eventually(() => expect(updates).toContain(uri));
     const read = await agent.readResource({ uri: `${uri}?after=0` });
     const page = JSON.parse((read.contents[0] as { text: string }).text) as { events: { method: string; params: Structured }[]; cursor: string };
-    expect(page.events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId } }]);
+    expect(page.events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
 
     await peer.call('send_message', { room_id: roomId, message: 'hello from 2025' });
     await eventually(() => expect(updates.length).toBeGreaterThanOrEqual(2));

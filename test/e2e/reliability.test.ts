@@ -118,7 +118,7 @@ describe('a dropped stream loses nothing', () => {
     expect(a.notifications).toEqual([]);
     openStreams();
     await a.waitFor('message.received');
-    expect(a.received('chatroom.found')).toEqual([{ room_id: roomId }]);
+    expect(a.received('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
     expect(a.received('message.received').map((m) => m.message)).toEqual(['before your stream']);
   });
 
@@ -129,8 +129,8 @@ describe('a dropped stream loses nothing', () => {
     expect((await a.waitFor('message.received', 1, 3000)).map((m) => m.message)).toEqual(['are you there?']);
     await sleep(IDLE_MS);
     expect(b.received('partner.disconnected')).toEqual([]);
-    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
-    expect(await b.call('get_status')).toEqual({ state: 'chatting', room_id: roomId });
+    expect(await a.call('get_status')).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
+    expect(await b.call('get_status')).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
   });
 
   it('says how many events a resume from past the log missed, with events.missed, then sends the rest', async () => {
@@ -212,7 +212,7 @@ describe('nobody is a ghost', () => {
     // Back before the idle timeout: it is paired at once, with the user who waited behind it.
     const back = await quiet.call('get_status');
     expect(back).toMatchObject({ state: 'chatting' });
-    expect((await b.waitFor('chatroom.found'))[0]).toEqual({ room_id: back.room_id });
+    expect((await b.waitFor('chatroom.found'))[0]).toEqual({ room_id: back.room_id, common_interests: [] });
   });
 
   it('a client with a call in flight is present, however long the call', async () => {

@@ -60,6 +60,6 @@ describe('the machine diagrams are generated from the code', () => {
       states: { offline: { after: { idleTimeout: { target: 'expired' } } }, detached: { after: { graceTimeout: { target: 'expired' } } } },
     });
     const user = machines.find(({ machine }) => machine.id === 'user')!.machine;
-    expect(mermaid(user)).toContain('  waiting --> idle : chat.leave [leavesOwnRoom] / leaveQueue, forgetPartner');
+    expect(mermaid(user)).toContain('  waiting --> idle : chat.leave [leavesOwnRoom] / judgePartner, leaveQueue');
   });
 });

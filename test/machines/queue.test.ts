@@ -1,9 +1,9 @@
-import { createActor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { createActor, SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { queueMachine, type QueueEmitted } from '../../machines/queue.js';
+import { queueMachine, type QueueEmitted, type QueueInput } from '../../machines/queue.js';
 
-function startQueue() {
-  const queue = createActor(queueMachine);
+function startQueue(input: Partial<QueueInput> = {}, clock = new SimulatedClock()) {
+  const queue = createActor(queueMachine, { input, clock });
   const paired: QueueEmitted[] = [];
   queue.on('queue.paired', (event) => paired.push(event));
   queue.start();
@@ -95,7 +95,7 @@ describe('queueMachine', () => {
       const machine = (inspection.actorRef as AnyActorRef & { logic: { id: string } }).logic.id;
       asked.set(machine, (asked.get(machine) ?? new Set()).add(inspection.event.type));
     };
-    const queue = createActor(queueMachine, { inspect: see }).start();
+    const queue = createActor(queueMachine, { input: {}, inspect: see }).start();
     const rooms = () => Object.keys(queue.getSnapshot().children).length;
     const pair = (n: number) => {
       queue.send({ type: 'queue.join', userId: `a${n}`, avoid: null, roomId: `r${n}` });
@@ -123,7 +123,7 @@ describe('queueMachine', () => {
     expectAsked('queue', ['queue.join', 'queue.shutdown', 'room.ended', 'xstate.init']);
     expectAsked('room', ['room.leave', 'room.message', 'room.shutdown', 'xstate.init']);
     expect(rooms()).toBe(0);
-    expect(queue.getSnapshot().context).toEqual({ waiting: [], rooms: [] });
+    expect(queue.getSnapshot().context).toMatchObject({ waiting: [], rooms: [] });
     queue.stop();
   });
 });

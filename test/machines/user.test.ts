@@ -6,7 +6,7 @@ const presence = { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000 };
 const rate = { perSecond: 2, burst: 3 };
 
 function startUser(clock = new SimulatedClock()) {
-  const user = createActor(userMachine, { input: { userId: 'u1', presence, rate }, clock });
+  const user = createActor(userMachine, { input: { userId: 'u1', presence, rate, rematchAfterMs: 30_000 }, clock });
   const emitted: UserEmitted[] = [];
   user.on('*', (event) => emitted.push(event));
   user.start();
@@ -20,7 +20,7 @@ describe('userMachine', () => {
     const { user, emitted, state } = startUser();
     user.send({ type: 'queue.enter' });
     expect(state()).toBe('waiting');
-    expect(emitted).toEqual([{ type: 'queue.join', userId: 'u1', avoid: null }]);
+    expect(emitted).toEqual([{ type: 'queue.join', userId: 'u1', avoid: null, blocked: [], interests: [], meet: 'anyone' }]);
   });
 
   it('waiting → chatting when a partner arrives, telling the client the room', () => {
@@ -29,7 +29,7 @@ describe('userMachine', () => {
     pair();
     expect(state()).toBe('chatting');
     expect(user.getSnapshot().context).toMatchObject({ roomId: 'r1', partnerId: 'u2' });
-    expect(emitted.at(-1)).toEqual({ type: 'chat.matched', roomId: 'r1' });
+    expect(emitted.at(-1)).toEqual({ type: 'chat.matched', roomId: 'r1', commonInterests: [] });
   });
 
   it('waiting → idle on chat.leave, leaving the queue', () => {
@@ -93,7 +93,7 @@ describe('userMachine', () => {
     expect(state()).toBe('waiting');
     expect(emitted.slice(-2)).toEqual([
       { type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'left' },
-      { type: 'queue.join', userId: 'u1', avoid: 'u2' },
+      { type: 'queue.join', userId: 'u1', avoid: 'u2', blocked: [], interests: [], meet: 'anyone' },
     ]);
   });
 
@@ -181,5 +181,70 @@ describe('userMachine', () => {
     expect(user.getSnapshot().can(send(1500))).toBe(false);
     expect(user.getSnapshot().can(send(10_000))).toBe(true);
     expect(emitted.filter((e) => e.type === 'room.send')).toHaveLength(4);
+  });
+});
+
+describe('userMachine: matching', () => {
+  const joins = (emitted: UserEmitted[]) => emitted.filter((e) => e.type === 'queue.join');
+
+  it('keeps its preferences for a bare next, and changes only the ones given', () => {
+    const { user, emitted, pair } = startUser();
+    user.send({ type: 'queue.enter', preferences: { interests: ['chess'], iAm: 'agent', meet: 'humans' } });
+    pair('r1', 'u2');
+    user.send({ type: 'chat.next' });
+    user.send({ type: 'chat.leave' });
+    user.send({ type: 'queue.enter', preferences: { meet: 'anyone' } });
+    expect(joins(emitted).map(({ interests, iAm, meet }) => ({ interests, iAm, meet }))).toEqual([
+      { interests: ['chess'], iAm: 'agent', meet: 'humans' },
+      { interests: ['chess'], iAm: 'agent', meet: 'humans' },
+      { interests: ['chess'], iAm: 'agent', meet: 'anyone' },
+    ]);
+  });
+
+  it('tells the client what the pairing said: shared interests and what the partner is', () => {
+    const { user, emitted } = startUser();
+    user.send({ type: 'queue.enter' });
+    user.send({ type: 'room.paired', roomId: 'r1', partnerId: 'u2', commonInterests: ['go'], partnerIs: 'human' });
+    expect(emitted.at(-1)).toEqual({ type: 'chat.matched', roomId: 'r1', commonInterests: ['go'], partnerIs: 'human' });
+  });
+
+  it('asks the queue to avoid its last partner until it has been idle for the rematch time', () => {
+    const { user, emitted, pair, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair('r1', 'u2');
+    user.send({ type: 'room.closed', roomId: 'r1', reason: 'left' });
+    clock.increment(29_999);
+    user.send({ type: 'queue.enter' });
+    user.send({ type: 'chat.leave' });
+    clock.increment(30_000);
+    user.send({ type: 'queue.enter' });
+    expect(joins(emitted).map((j) => j.avoid)).toEqual([null, 'u2', null]);
+  });
+
+  it('blocks the partner with next or leave_chat, and reports it to the operator with the room', () => {
+    const { user, emitted, pair } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair('r1', 'u2');
+    user.send({ type: 'chat.next', block: true });
+    pair('r2', 'u3');
+    user.send({ type: 'chat.leave', report: 'spam' });
+    user.send({ type: 'queue.enter' });
+    expect(joins(emitted).at(-1)!.blocked).toEqual(['u2', 'u3']);
+    expect(emitted.filter((e) => e.type === 'chat.reported')).toEqual([
+      { type: 'chat.reported', roomId: 'r2', userId: 'u1', partnerId: 'u3', reason: 'spam' },
+    ]);
+  });
+
+  it('an idle user blocks or reports its last partner after the chat ended; with none, there is nothing to do', () => {
+    const { user, emitted, pair, state } = startUser();
+    expect(user.getSnapshot().can({ type: 'chat.leave', block: true })).toBe(false);
+    user.send({ type: 'queue.enter' });
+    pair('r1', 'u2');
+    user.send({ type: 'room.closed', roomId: 'r1', reason: 'left' });
+    expect(user.getSnapshot().can({ type: 'chat.leave' })).toBe(false);
+    user.send({ type: 'chat.leave', report: 'rude' });
+    expect(state()).toBe('idle');
+    expect(user.getSnapshot().context.blocked).toEqual(['u2']);
+    expect(emitted.at(-1)).toEqual({ type: 'chat.reported', roomId: 'r1', userId: 'u1', partnerId: 'u2', reason: 'rude' });
   });
 });

@@ -18,6 +18,7 @@ export const CHARTS = [
   presenceChart('legacy'),
   roomChart,
   queueChart(2, { quiet: true }),
+  queueChart(2, { time: 'waited' }),
   queueChart(3),
-  queueChart(4),
+  queueChart(4, { time: 'instant' }),
 ] as unknown as readonly AnyChartSpec[];

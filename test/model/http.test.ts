@@ -14,14 +14,16 @@ import { loadMachines } from '../../scripts/machineCatalog.js';
 import { CHARTS } from './charts.js';
 import { coverageLine, coverageOf, TransitionRecorder } from './coverage.js';
 import { httpWorld } from './httpWorld.js';
-import { pendingTransitions, replay, specPaths } from './replay.js';
+import { pendingTransitions, replay, specPaths, timersOf } from './replay.js';
 import type { Timers } from './world.js';
 
 /**
  * The presence timers: short enough to wait out, long enough for a client to take a
  * step (open its stream, come back) before the shortest, the pairable time, runs out.
+ * The matching timers, for the chart that waits them out: short enough to wait out,
+ * long next to the few steps its paths take between a timer's start and the wait.
  */
-const TIMERS: Timers = { pairableMs: 400, idleMs: 1_000, graceMs: 600 };
+const TIMERS: Timers = { pairableMs: 400, idleMs: 1_000, graceMs: 600, interestWaitMs: 2_000, rematchAfterMs: 2_000 };
 
 const recorder = new TransitionRecorder();
 const planned = CHARTS.map((spec) => ({ spec, paths: specPaths(spec) }));
@@ -31,7 +33,7 @@ let failed = 0;
 
 describe.concurrent.each(planned.map(({ spec, paths }) => [spec.name, spec, paths] as const))('%s chart, over HTTP', (_, spec, paths) => {
   it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
-    const world = await httpWorld({ timers: spec.timers?.(TIMERS) ?? TIMERS, inspect: recorder.see });
+    const world = await httpWorld({ timers: timersOf(spec, TIMERS), inspect: recorder.see });
     try {
       await replay(spec, path, world);
       replayed += 1;

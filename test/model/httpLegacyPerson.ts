@@ -3,7 +3,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { AnyActorRef } from 'xstate';
 import { settleCount, UserHandle, type Shared } from './httpPeople.js';
-import type { Notification, Person, QueueAnswer, SentAnswer, Status } from './world.js';
+import type { Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
 
 /** One legacy session: its SDK client and what its stream carried. */
 interface LegacyConnection {
@@ -71,9 +71,10 @@ export class LegacyPerson implements Person {
     return this.#user.strip(result.structuredContent);
   }
 
-  enterQueue = async () => (await this.#call('enter_queue')) as unknown as QueueAnswer;
-  next = async () => (await this.#call('next')) as unknown as QueueAnswer;
-  leave = async (roomId?: string) => (await this.#call('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
+  enterQueue = async (args: PreferenceArgs = {}) => (await this.#call('enter_queue', { ...args })) as unknown as QueueAnswer;
+  next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#call('next', { ...args })) as unknown as QueueAnswer;
+  leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
+    (await this.#call('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   /** With its stream gone, a legacy client hears no answers: it asks with its token alone. */

@@ -10,7 +10,7 @@ import type { ChatUserHandle } from '../../src/session/chatSession.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient, ToolRefusal } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
-import { eventually, NO_SUCH_USER, NO_USER, type Notification, type Person, type QueueAnswer, type SentAnswer, type Status } from './world.js';
+import { eventually, NO_SUCH_USER, NO_USER, type Notification, type Person, type PreferenceArgs, type QueueAnswer, type SentAnswer, type Status, type VerdictArgs } from './world.js';
 
 /** What the people of one world share: its server, and whether it stopped. */
 export interface Shared {
@@ -164,9 +164,10 @@ export class StreamPerson implements Person {
     return result;
   }
 
-  enterQueue = async () => (await this.#call('enter_queue')) as unknown as QueueAnswer;
-  next = async () => (await this.#call('next')) as unknown as QueueAnswer;
-  leave = async (roomId?: string) => (await this.#call('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
+  enterQueue = async (args: PreferenceArgs = {}) => (await this.#call('enter_queue', { ...args })) as unknown as QueueAnswer;
+  next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#call('next', { ...args })) as unknown as QueueAnswer;
+  leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
+    (await this.#call('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {
@@ -270,9 +271,10 @@ export class RawPerson implements Person {
     return answer.result;
   }
 
-  enterQueue = async () => (await this.#result('enter_queue')) as unknown as QueueAnswer;
-  next = async () => (await this.#result('next')) as unknown as QueueAnswer;
-  leave = async (roomId?: string) => (await this.#result('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
+  enterQueue = async (args: PreferenceArgs = {}) => (await this.#result('enter_queue', { ...args })) as unknown as QueueAnswer;
+  next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#result('next', { ...args })) as unknown as QueueAnswer;
+  leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
+    (await this.#result('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   send = async (roomId: string, text: string) => (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {

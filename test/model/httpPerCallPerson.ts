@@ -10,7 +10,7 @@ import type { AnyActorRef } from 'xstate';
 import { openRawSession } from '../support/rawSession.js';
 import { eventually } from '../support/eventually.js';
 import { callTool, settleCount, UserHandle, type Shared, type ToolAnswer } from './httpPeople.js';
-import type { Notification, Person, QueueAnswer, SentAnswer, Status } from './world.js';
+import type { Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
 
 /** How long one wait_for_events is held at most (the tool's own bound). */
 const WAIT_S = 50;
@@ -57,9 +57,10 @@ export class PerCallPerson implements Person {
     return answer.result;
   }
 
-  enterQueue = async () => (await this.#result('enter_queue')) as unknown as QueueAnswer;
-  next = async () => (await this.#result('next')) as unknown as QueueAnswer;
-  leave = async (roomId?: string) => (await this.#result('leave_chat', roomId === undefined ? {} : { room_id: roomId })) as { status: 'idle' };
+  enterQueue = async (args: PreferenceArgs = {}) => (await this.#result('enter_queue', { ...args })) as unknown as QueueAnswer;
+  next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#result('next', { ...args })) as unknown as QueueAnswer;
+  leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
+    (await this.#result('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   send = async (roomId: string, text: string) => (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   /** Holds wait_for_events, one after another, until it goes quiet or its user is gone. */

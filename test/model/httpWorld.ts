@@ -31,6 +31,8 @@ export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): 
       pairableMs: timers.pairableMs,
       idleTimeoutMs: timers.idleMs,
       graceMs: timers.graceMs,
+      interestWaitMs: timers.interestWaitMs,
+      rematchAfterMs: timers.rematchAfterMs,
       ...config,
     },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
@@ -63,6 +65,7 @@ export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): 
 
   return {
     kind: 'http',
+    timers,
     async join(name: string, { client }: PersonOptions = { client: 'sdk' }) {
       const person = await connect(name, client);
       people.push(person);
@@ -74,6 +77,10 @@ export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): 
       const response = await fetch(new URL('/healthz', server.url));
       const body = (await response.json()) as { queue: number; actors: { users: number; rooms: number } };
       return { queue: body.queue, rooms: body.actors.rooms, users: body.actors.users };
+    },
+    async reports() {
+      const text = await (await fetch(new URL('/metrics', server.url))).text();
+      return Number(/^mcp_chat_reports_total (\d+)$/m.exec(text)?.[1] ?? Number.NaN);
     },
     async shutdown() {
       // The clients stay open: what the server said last may still be on its way to them.

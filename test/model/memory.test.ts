@@ -10,12 +10,16 @@ import { chartEdges, pathEdges } from './chartPaths.js';
 import { CHARTS } from './charts.js';
 import { coverageOf, TransitionRecorder } from './coverage.js';
 import { memoryWorld } from './memoryWorld.js';
-import { assertDriversMatch, replay, specModel, specPaths } from './replay.js';
+import { assertDriversMatch, replay, specModel, specPaths, timersOf } from './replay.js';
 import { roomChart } from './roomChart.js';
 import type { Timers } from './world.js';
 
-/** The presence timers in memory: short, since nothing here is slow; the pairable time the shortest. */
-const TIMERS: Timers = { pairableMs: 100, idleMs: 250, graceMs: 150 };
+/**
+ * The timers in memory: short, since nothing here is slow. The presence timers: the
+ * pairable time the shortest. The matching timers, for the chart that waits them out:
+ * long next to the few steps its paths take between a timer's start and the wait.
+ */
+const TIMERS: Timers = { pairableMs: 100, idleMs: 250, graceMs: 150, interestWaitMs: 400, rematchAfterMs: 400 };
 
 describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, spec) => {
   it(`has a driver for every event ${spec.machine.id} takes`, () => {
@@ -24,8 +28,8 @@ describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, 
 
   const paths = specPaths(spec);
 
-  // A spec that walks only part of its model (the 4-user queue) makes no claim here;
-  // its chart's transitions are still checked by the coverage test over HTTP.
+  // A spec that walks only part of its model (the 3- and 4-user queues) makes no claim
+  // here; its chart's transitions are still checked by the coverage test over HTTP.
   if (spec.model.everyEdge !== false) {
     it('its paths take every edge of its model', () => {
       const model = specModel(spec);
@@ -36,7 +40,7 @@ describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, 
 
   describe.concurrent('replayed in memory', () => {
     it.each(paths.map((path) => [path.story, path] as const))('%s', async (_story, path) => {
-      const world = memoryWorld(spec.timers?.(TIMERS) ?? TIMERS);
+      const world = memoryWorld(timersOf(spec, TIMERS));
       try {
         await replay(spec, path, world);
       } finally {

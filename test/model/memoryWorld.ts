@@ -8,31 +8,63 @@
  * one between calls. Ending a session is what the server does when the last session
  * of a user goes: the user is detached — unless a call has named it by its token (a
  * person coming back), which then lives by its token. Time is real and short: the presence timers
- * are `after` delays of a few dozen milliseconds.
+ * are `after` delays of a few dozen milliseconds, and the matching timers (the queue's
+ * interest wait and rematch time, the users' rematch time) what the chart asks for.
  */
 import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
-import type { SessionEndReason, UserEvent } from '../../machines/user.js';
+import type { PartnerVerdict, PreferenceChange, SessionEndReason, UserEvent } from '../../machines/user.js';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
 import { startChatUser, statusOf, type ChatUser } from '../../src/chat/chatUser.js';
 import { toNotification } from '../../src/mcp/notifications.js';
 import { ActorDirectory } from './actorDirectory.js';
-import { eventually, type Notification, type Person, type PersonOptions, type QueueAnswer, type SentAnswer, type Status, type Timers, type World } from './world.js';
+import {
+  eventually,
+  type Notification,
+  type Person,
+  type PersonOptions,
+  type PreferenceArgs,
+  type QueueAnswer,
+  type SentAnswer,
+  type Status,
+  type Timers,
+  type VerdictArgs,
+  type World,
+} from './world.js';
+
+/** The preferences a call gives, as the tool handlers read them (src/mcp/tools.ts). */
+const preferencesOf = ({ interests, i_am, meet }: PreferenceArgs): PreferenceChange => ({
+  ...(interests !== undefined && { interests: [...new Set(interests.map((i) => i.trim().toLowerCase()))] }),
+  ...(i_am !== undefined && { iAm: i_am }),
+  ...(meet !== undefined && { meet }),
+});
+
+const verdictOf = ({ block, report }: VerdictArgs): PartnerVerdict => ({
+  ...(block !== undefined && { block }),
+  ...(report !== undefined && { report }),
+});
 
 export function memoryWorld(timers: Timers): World {
   const actors = new ActorDirectory();
-  const broker = memoryBroker({ inspect: actors.see });
+  const broker = memoryBroker({
+    inspect: actors.see,
+    matching: { interestWaitMs: timers.interestWaitMs, rematchAfterMs: timers.rematchAfterMs },
+  });
   const people: MemoryPerson[] = [];
   let counter = 0;
+  let reports = 0;
 
   return {
     kind: 'memory',
+    timers,
     async join(name: string, { client }: PersonOptions = { client: 'sdk' }) {
       const person = new MemoryPerson(name, client, (notify) =>
         startChatUser({
           userId: `${name}-${++counter}`,
           presence: { idleMs: timers.idleMs, pairableMs: timers.pairableMs, graceMs: timers.graceMs },
           rate: { perSecond: 5, burst: 20 },
+          rematchAfterMs: timers.rematchAfterMs,
+          onReport: () => (reports += 1),
           broker,
           notify: (news) => notify(toNotification(news)),
           inspect: actors.see,
@@ -47,6 +79,7 @@ export function memoryWorld(timers: Timers): World {
       const { waiting, rooms } = broker.stats();
       return { queue: waiting, rooms, users: people.filter((p) => p.active).length };
     },
+    reports: async () => reports,
     async shutdown() {
       broker.shutdown();
       for (const person of people) person.endUser('shutdown');
@@ -101,11 +134,10 @@ class MemoryPerson implements Person {
     actor.send(event);
   }
 
+  /** What enter_queue and next answer: the status, with `matched` or `waiting` for the state. */
   #queueAnswer(): QueueAnswer {
-    const status = statusOf(this.#chat());
-    return status.state === 'chatting'
-      ? { status: 'matched', room_id: status.room_id! }
-      : { status: 'waiting', ...(status.position !== undefined && { position: status.position }) };
+    const { state, ...status } = statusOf(this.#chat());
+    return { status: state === 'chatting' ? 'matched' : 'waiting', ...status };
   }
 
   /**
@@ -128,29 +160,29 @@ class MemoryPerson implements Person {
     }
   }
 
-  async enterQueue(): Promise<QueueAnswer> {
+  async enterQueue(args: PreferenceArgs = {}): Promise<QueueAnswer> {
     return this.#request(
       () => {
-        if (!this.#chat().actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'queue.enter' });
+        this.#attempt({ type: 'queue.enter', preferences: preferencesOf(args) });
         return this.#queueAnswer();
       },
       { creates: true },
     );
   }
 
-  async next(): Promise<QueueAnswer> {
+  async next(args: PreferenceArgs & VerdictArgs = {}): Promise<QueueAnswer> {
     return this.#request(
       () => {
-        if (!this.#chat().actor.getSnapshot().matches('waiting')) this.#attempt({ type: 'chat.next' });
+        this.#attempt({ type: 'chat.next', preferences: preferencesOf(args), ...verdictOf(args) });
         return this.#queueAnswer();
       },
       { creates: true },
     );
   }
 
-  async leave(roomId?: string): Promise<{ status: 'idle' }> {
+  async leave(roomId?: string, verdict: VerdictArgs = {}): Promise<{ status: 'idle' }> {
     return this.#request(() => {
-      this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }) });
+      this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }), ...verdictOf(verdict) });
       return { status: 'idle' as const };
     });
   }

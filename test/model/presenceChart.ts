@@ -128,7 +128,7 @@ export function presenceChart(transport: 'streamable' | 'legacy'): ChartSpec<Pre
             ? `P opens a new ${legacy ? 'SSE stream' : 'session and its stream'} and calls with its token`
             : 'P opens a GET stream',
         async run({ p, roomId }, _, from) {
-          if (from.matches('detached') || legacy) expect(await p.comeBack(), "P's get_status, back").toEqual({ state: 'chatting', room_id: roomId });
+          if (from.matches('detached') || legacy) expect(await p.comeBack(), "P's get_status, back").toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
           else await p.openLink();
         },
       },
@@ -176,10 +176,10 @@ export function presenceChart(transport: 'streamable' | 'legacy'): ChartSpec<Pre
       const ledger = new Ledger();
       expect(await p.enterQueue()).toEqual({ status: 'waiting', position: 1 });
       const answer = await q.enterQueue();
-      expect(answer).toEqual({ status: 'matched', room_id: expect.any(String) });
+      expect(answer).toEqual({ status: 'matched', room_id: expect.any(String), common_interests: [] });
       const roomId = answer.room_id!;
-      for (const person of heard({ p, q, roomId, ledger }, legacy)) ledger.owe(person, 'chatroom.found', { room_id: roomId });
-      ledger.statuses.set(q, { state: 'chatting', room_id: roomId });
+      for (const person of heard({ p, q, roomId, ledger }, legacy)) ledger.owe(person, 'chatroom.found', { room_id: roomId, common_interests: [] });
+      ledger.statuses.set(q, { state: 'chatting', room_id: roomId, common_interests: [] });
       return { p, q, roomId, ledger };
     },
 
@@ -196,7 +196,7 @@ export function presenceChart(transport: 'streamable' | 'legacy'): ChartSpec<Pre
       });
       expect(p.actor().getSnapshot().value, "P's user actor").toBe('chatting');
       // A call is a sign of life: P is asked only while it is online anyway.
-      if (state.matches('online')) expect(await p.status(), "P's get_status").toEqual({ state: 'chatting', room_id: roomId });
+      if (state.matches('online')) expect(await p.status(), "P's get_status").toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
       await ledger.check(heard(scene, legacy));
     },
   };

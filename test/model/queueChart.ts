@@ -4,11 +4,12 @@
  *
  * | event | what happens |
  * |---|---|
- * | `queue.join`, no one to avoid | that person calls enter_queue |
- * | `queue.join`, avoiding its partner | that person, chatting, calls next: its room ends first |
+ * | `queue.join` | that person calls enter_queue (again, while waiting: it keeps its place) |
+ * | `queue.join`, from a room | that person, chatting, calls next: its room ends first |
  * | `queue.leave` | that person, waiting, calls leave_chat |
  * | `queue.away` | that person, waiting, goes quiet (its client closes, no DELETE) for the pairable time |
  * | `queue.back`, with or without a partner | that person, away, comes back: a new session whose first call is get_status with its token |
+ * | `queue.widen`, `queue.rematchable` | time passes: every interest wait and rematch time that runs, runs out (a chart that waits them out) |
  * | `room.ended` | a room ends: its first member calls leave_chat |
  * | `queue.shutdown` | the server shuts down (what SIGTERM does) |
  *
@@ -22,16 +23,48 @@
  * adds the rooms' `room.ended` events where the running system sends them.
  * `closeEveryRoom` is given a fake with `provide`: the real one reads the live actor's
  * children, which a pure transition does not have (the rooms' ends are then added as above).
+ *
+ * Nor does the queue know whom a user avoids when it joins: its user does (the partner
+ * of its last chat, until it has been idle for the rematch time), so the logic keeps
+ * each user's memory of its last partner beside the queue, as the user chart keeps it.
+ *
+ * How long the interest wait and the rematch time last is each chart's choice (see
+ * `MatchingTime`). One chart waits them out, with people who join with one interest or
+ * none (u2 says it is human): there, time passing is a step, which fires every timer
+ * that runs, in the order the running system does — the queue's in the order the
+ * waiting users joined (each one's interest wait before its rematch time: both last
+ * as long), the idle users' in any order (they change only what a later join asks).
+ * So that no timer runs out between two steps, its paths are short, and the world's
+ * timers long next to a few steps.
  */
 import { expect } from 'vitest';
 import { assign, type ActorLogic, type SnapshotFrom } from 'xstate';
-import { partnerFor, queueMachine, type QueueEvent } from '../../machines/queue.js';
+import { commonInterests, partnerFor, positionIn, type IAm, type Preferences } from '../../machines/matching.js';
+import { queueMachine, type QueueEvent } from '../../machines/queue.js';
+import { sleep } from '../support/eventually.js';
 import { mockActorScope } from './chartPaths.js';
 import { Ledger } from './ledger.js';
 import type { ChartSpec } from './replay.js';
-import type { Person, Status, Timers, World } from './world.js';
+import { MATCHING_NEVER, type Person, type Status, type Timers, type World } from './world.js';
 
-type QueueSnapshot = SnapshotFrom<typeof queueMachine> & { readonly over?: true };
+/** What a user remembers of its last chat: the partner, and whether its joins still avoid it. */
+interface Memory {
+  partner: string;
+  avoids: boolean;
+}
+
+/** The queue chart's snapshot. */
+type Queue = SnapshotFrom<typeof queueMachine>;
+
+/** The model's: the queue's, with each user's memory, and whether the server shut down. */
+type QueueSnapshot = Queue & {
+  readonly over?: true;
+  /** Each user's memory of its last chat, by user (one that never chatted has none). */
+  readonly memory: Readonly<Record<string, Memory>>;
+};
+
+type Join = Extract<QueueEvent, { type: 'queue.join' }>;
+type Timer = Extract<QueueEvent, { type: 'queue.widen' | 'queue.rematchable' }>;
 
 const modelQueue = queueMachine.provide({ actions: { closeEveryRoom: assign({ waiting: [] }) } });
 
@@ -40,66 +73,153 @@ interface ModelRoom {
   members: [string, string];
 }
 
-const roomsOf = (state: QueueSnapshot): ModelRoom[] =>
+const roomsOf = (state: Queue): ModelRoom[] =>
   Object.entries(state.children).map(([id, room]) => ({
     id,
     members: [...(room as { getSnapshot(): { context: { members: readonly [string, string] } } }).getSnapshot().context.members] as [string, string],
   }));
 
 const roomOf = (state: QueueSnapshot, user: string) => roomsOf(state).find((room) => room.members.includes(user));
-const ended = (room: ModelRoom): QueueEvent => ({ type: 'room.ended', roomId: room.id });
-const endedRoom = (from: QueueSnapshot, event: QueueEvent) => roomsOf(from).find((r) => event.type === 'room.ended' && event.roomId === r.id);
+/**
+ * A room's end, as the model's steps name it: by its members (`u1+u2`), since the key
+ * shows rooms by their members and not by the ids the chart gave them.
+ */
+const ended = (room: ModelRoom): QueueEvent => ({ type: 'room.ended', roomId: room.members.join('+') });
+const endedRoom = (from: Queue, event: QueueEvent) =>
+  roomsOf(from).find((r) => event.type === 'room.ended' && event.roomId === r.members.join('+'));
+/** The chart's own event for a room's end. */
+const closing = (room: ModelRoom): QueueEvent => ({ type: 'room.ended', roomId: room.id });
+const isWaiting = (state: Queue, user: string) => state.context.waiting.some((w) => w.userId === user);
+
+/** The rooms of `to` that `from` did not have (a room id may come back once its room ended). */
+function newRooms(from: Queue, to: Queue): ModelRoom[] {
+  const before = new Set(roomsOf(from).map((room) => `${room.id} ${room.members.join('+')}`));
+  return roomsOf(to).filter((room) => !before.has(`${room.id} ${room.members.join('+')}`));
+}
+
+/**
+ * The timers that run in `state`, in the order they run out: each waiting user's (in
+ * the order they joined) interest wait, while it has interests it has not widened,
+ * then its rematch time, while it avoids someone.
+ */
+const runningTimers = (state: Queue): Timer[] =>
+  state.context.waiting.flatMap((w): Timer[] => [
+    ...(w.interests.length > 0 && !w.widened ? [{ type: 'queue.widen' as const, userId: w.userId }] : []),
+    ...(w.avoid !== null ? [{ type: 'queue.rematchable' as const, userId: w.userId }] : []),
+  ]);
+
+/** Users neither waiting nor chatting in `state`. */
+const isIdle = (state: QueueSnapshot, user: string) => !isWaiting(state, user) && !roomOf(state, user);
+
+/** Whom `user`'s next join asks the queue to avoid. */
+const avoidOf = (state: QueueSnapshot, user: string): string | null => {
+  const memory = state.memory[user];
+  return memory?.avoids ? memory.partner : null;
+};
+
+/** One transition of the queue chart, in a fresh actor scope. */
+const run = (from: Queue, event: QueueEvent) => modelQueue.transition(from, event, mockActorScope() as never) as Queue;
+
+/** `to`, with the memories of the users paired since `from`: each remembers the other. */
+function remembering(from: QueueSnapshot, to: Queue, memory: QueueSnapshot['memory'], over = false): QueueSnapshot {
+  const memories = { ...memory };
+  for (const { members: [a, b] } of newRooms(from, to)) {
+    memories[a] = { partner: b, avoids: true };
+    memories[b] = { partner: a, avoids: true };
+  }
+  return { ...to, memory: memories, ...(over && { over: true as const }) };
+}
+
+/**
+ * Time passes: the queue's timers run out one after another (a user paired meanwhile
+ * has none left), and every idle user may meet its last partner again.
+ */
+function timePassed(state: QueueSnapshot): QueueSnapshot {
+  let to: Queue = state;
+  for (const timer of runningTimers(state)) if (isWaiting(to, timer.userId)) to = run(to, timer);
+  const memory = Object.fromEntries(Object.entries(state.memory).map(([user, m]) => [user, isIdle(state, user) ? { ...m, avoids: false } : m]));
+  return remembering(state, to, memory);
+}
+
+/** A step of a person or the server, with what the rooms do around it. */
+function stepped(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
+  let to: Queue = state;
+  // `next`: the user leaves its room (the room ends) before it joins again.
+  const room = event.type === 'queue.join' ? roomOf(state, event.userId) : endedRoom(state, event);
+  if (room) to = run(to, closing(room));
+  if (event.type !== 'room.ended') to = run(to, event);
+  if (event.type === 'queue.shutdown') for (const open of roomsOf(to)) to = run(to, closing(open));
+  return remembering(state, to, state.memory, event.type === 'queue.shutdown');
+}
 
 /**
  * The queue chart with what the rest of the system does around it. Every transition
  * gets a fresh actor scope, so that rooms spawned on different branches of the
  * traversal never share a system (and a room id may come back after its room ended).
+ * Timers that run out at once (`instant`) do so after every step.
  */
-const queueWithRooms = {
-  config: modelQueue.config,
-  getInitialSnapshot: (_scope: unknown, input: unknown) => modelQueue.getInitialSnapshot(mockActorScope() as never, input as never),
-  transition(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
-    const run = (from: QueueSnapshot, next: QueueEvent) => modelQueue.transition(from, next, mockActorScope() as never) as QueueSnapshot;
-    let from = state;
-    // `next`: the user leaves its room (the room ends) before it joins again.
-    const room = event.type === 'queue.join' && event.avoid !== null ? roomOf(from, event.userId) : undefined;
-    if (room) from = run(from, ended(room));
-    let to = run(from, event);
-    if (event.type === 'queue.shutdown') {
-      for (const open of roomsOf(to)) to = run(to, ended(open));
-      to = { ...to, over: true };
-    }
-    return to;
-  },
-  getPersistedSnapshot: (state: QueueSnapshot) => state,
-} as unknown as ActorLogic<QueueSnapshot, QueueEvent, unknown>;
+const queueWithRooms = (instant: boolean) =>
+  ({
+    config: modelQueue.config,
+    getInitialSnapshot: (_scope: unknown, input: unknown) => ({ ...modelQueue.getInitialSnapshot(mockActorScope() as never, input as never), memory: {} }),
+    transition(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
+      if (event.type === 'queue.widen' || event.type === 'queue.rematchable') return timePassed(state);
+      const to = stepped(state, event);
+      return instant && !to.over ? timePassed(to) : to;
+    },
+    getPersistedSnapshot: (state: QueueSnapshot) => state,
+  }) as unknown as ActorLogic<QueueSnapshot, QueueEvent, unknown>;
+
+/** What a pairing told its two members. */
+interface RealRoom {
+  /** The room's id on the server. */
+  id: string;
+  commonInterests: string[];
+  /** What each member's partner said it is, by member. */
+  partnerIs: Record<string, IAm | undefined>;
+}
 
 interface QueueScene {
   world: World;
   people: Map<string, Person>;
   /** Who has a user: everyone who has called enter_queue (or next) once. */
   entered: Set<string>;
-  /** Real room ids, by the model room's members (`u1+u2`). */
-  rooms: Map<string, string>;
+  /** The rooms on the server, by the model room's members (`u1+u2`). */
+  rooms: Map<string, RealRoom>;
   ledger: Ledger;
+  /** When the last step was done (`performance.now()`): no timer started later. */
+  steppedAt: number;
 }
 
 const pairKey = (members: readonly string[]) => [...members].sort().join('+');
 
+/** The queue actor's waiting list (white box). */
+const realWaiting = (world: World) => (world.queue().getSnapshot() as Queue).context.waiting;
+
 /** Whether the queue actor holds `person` as away (white box). */
 function awayInQueue(world: World, person: Person): boolean {
-  const { waiting } = (world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>).context;
-  return waiting.some((w) => w.userId === person.userId && w.away === true);
+  return realWaiting(world).some((w) => w.userId === person.userId && w.away === true);
 }
 
-function queueKey(state: QueueSnapshot): string {
+function queueKey(state: QueueSnapshot, time: MatchingTime): string {
   if (state.over) return 'shut down';
   const waiting = state.context.waiting.map((w) => {
-    const notes = [w.avoid && `avoids ${w.avoid}`, w.away && 'away'].filter(Boolean);
+    const memory = state.memory[w.userId];
+    const notes = [
+      w.interests.length > 0 && `likes ${w.interests.join(', ')}${w.widened ? ', open to anyone' : ''}`,
+      w.avoid && `avoids ${w.avoid}`,
+      // The queue may pair it with its last partner again, but its user, idle again, would avoid it (for a while).
+      time !== 'instant' && !w.avoid && memory?.avoids && `remembers ${memory.partner}`,
+      w.away && 'away',
+    ].filter(Boolean);
     return notes.length > 0 ? `${w.userId} (${notes.join(', ')})` : w.userId;
   });
   const rooms = roomsOf(state).map((room) => room.members.join('+'));
-  return `waiting [${waiting.join(', ')}] rooms [${rooms.join(', ')}]`;
+  const idle = Object.entries(state.memory)
+    .filter(([user, memory]) => memory.avoids && isIdle(state, user))
+    .map(([user, memory]) => `${user} (avoids ${memory.partner})`)
+    .sort();
+  return `waiting [${waiting.join(', ')}] rooms [${rooms.join(', ')}]${idle.length > 0 ? ` idle [${idle.join(', ')}]` : ''}`;
 }
 
 const isAway = (state: QueueSnapshot, user: string) => state.context.waiting.some((w) => w.userId === user && w.away === true);
@@ -110,58 +230,173 @@ const partnerOnReturn = (state: QueueSnapshot, user: string) => {
   return returning && partnerFor(state.context.waiting, { ...returning, away: false });
 };
 
+/** What the pairing into `room` tells its members: the interests they share, and what each said it is. */
+function pairingOf(from: QueueSnapshot, event: QueueEvent, room: ModelRoom): Omit<RealRoom, 'id'> {
+  // A joiner asks with what its join says; anyone else as it waited.
+  const asked = (user: string): Preferences =>
+    event.type === 'queue.join' && event.userId === user
+      ? { interests: event.interests ?? [], meet: 'anyone', ...(event.iAm && { iAm: event.iAm }) }
+      : from.context.waiting.find((w) => w.userId === user)!;
+  const [first, second] = room.members;
+  const [a, b] = [asked(first), asked(second)];
+  return { commonInterests: commonInterests(a, b), partnerIs: { [first]: b.iAm, [second]: a.iAm } };
+}
+
+/** What a pairing says to `user`: the interests shared, and what the partner said it is when it did. */
+const pairingFor = (room: Omit<RealRoom, 'id'>, user: string) => ({
+  common_interests: room.commonInterests,
+  ...(room.partnerIs[user] !== undefined && { partner_is: room.partnerIs[user] }),
+});
+
+/** widens_in_s while `user`'s interest wait runs: whole seconds, at most the wait. */
+function widensIn(world: World, state: QueueSnapshot, user: string) {
+  const waiting = state.context.waiting.find((w) => w.userId === user);
+  if (!waiting || waiting.interests.length === 0 || waiting.widened) return {};
+  const most = Math.ceil(world.timers.interestWaitMs / 1000);
+  return { widens_in_s: expect.toSatisfy((s: unknown) => Number.isInteger(s) && (s as number) >= 0 && (s as number) <= most, `0 to ${most} s`) };
+}
+
 /** Who `user` is in `state`, as its get_status should answer. */
 function expectedStatus(scene: QueueScene, state: QueueSnapshot, user: string): Status {
   if (state.over) return { state: 'ended' };
   if (!scene.entered.has(user)) return { state: 'none' };
   const room = roomOf(state, user);
-  if (room) return { state: 'chatting', room_id: scene.rooms.get(pairKey(room.members)) };
-  const place = state.context.waiting.findIndex((w) => w.userId === user);
-  return place === -1 ? { state: 'idle' } : { state: 'waiting', position: place + 1 };
+  if (room) {
+    const real = scene.rooms.get(pairKey(room.members))!;
+    return { state: 'chatting', room_id: real.id, ...pairingFor(real, user) };
+  }
+  const position = positionIn(state.context.waiting, user);
+  return position === undefined ? { state: 'idle' } : { state: 'waiting', position, ...widensIn(scene.world, state, user) };
 }
 
 /** A join's answer, and the chatroom.found both members of a new room are owed. */
-function joined(scene: QueueScene, user: string, answer: { status: string; room_id?: string }, to: QueueSnapshot): void {
+function joined(scene: QueueScene, join: Join, answer: { status: string; room_id?: string }, from: QueueSnapshot, to: QueueSnapshot): void {
+  const user = join.userId;
   scene.entered.add(user);
   const room = roomOf(to, user);
   if (!room) {
-    expect(answer, `${user}'s answer`).toEqual({ status: 'waiting', position: expectedStatus(scene, to, user).position });
+    const { state: _waiting, ...place } = expectedStatus(scene, to, user);
+    expect(answer, `${user}'s answer`).toEqual({ status: 'waiting', ...place });
     return;
   }
-  expect(answer, `${user}'s answer`).toEqual({ status: 'matched', room_id: expect.any(String) });
-  paired(scene, room, answer.room_id!);
+  const pairing = pairingOf(from, join, room);
+  expect(answer, `${user}'s answer`).toEqual({ status: 'matched', room_id: expect.any(String), ...pairingFor(pairing, user) });
+  paired(scene, room, { id: answer.room_id!, ...pairing });
 }
 
 /** A new room: its real id, and the chatroom.found both members are owed. */
-function paired(scene: QueueScene, room: ModelRoom, roomId: string): void {
-  scene.rooms.set(pairKey(room.members), roomId);
-  for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'chatroom.found', { room_id: roomId });
+function paired(scene: QueueScene, room: ModelRoom, real: RealRoom): void {
+  scene.rooms.set(pairKey(room.members), real);
+  for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'chatroom.found', { room_id: real.id, ...pairingFor(real, member) });
 }
 
+/** The queue actor's waiting list, and whom each user's next join avoids, as the model has them (white box). */
+function expectQueueAsModel(scene: QueueScene, state: QueueSnapshot): void {
+  const byUserId = new Map([...scene.people].filter(([name]) => scene.entered.has(name)).map(([name, person]) => [person.userId, name]));
+  const name = (userId: string | null) => userId && (byUserId.get(userId) ?? userId);
+  const shown = (w: { userId: string; avoid: string | null; away?: boolean; interests: readonly string[]; widened: boolean }) => ({
+    user: name(w.userId),
+    avoid: name(w.avoid),
+    away: w.away === true,
+    interests: [...w.interests],
+    widened: w.widened,
+  });
+  expect(realWaiting(scene.world).map(shown), 'the queue actor').toEqual(state.context.waiting.map((w) => shown(w)));
+  const avoids = (person: Person) => {
+    const { lastChat, avoidsLastPartner } = person.actor().getSnapshot().context as { lastChat: { partnerId: string } | null; avoidsLastPartner: boolean };
+    return avoidsLastPartner && lastChat ? name(lastChat.partnerId) : null;
+  };
+  const entered = [...scene.people].filter(([user]) => scene.entered.has(user));
+  expect(
+    Object.fromEntries(entered.map(([user, person]) => [user, avoids(person)])),
+    'whom each user avoids when it joins',
+  ).toEqual(Object.fromEntries(entered.map(([user]) => [user, avoidOf(state, user)])));
+}
+
+/** The interest people of the timed chart join with: u1 always, u2 when it likes. */
+const INTEREST = 'chess';
+/** What a person of the timed chart says it is, if it says. */
+const DECLARES: Readonly<Record<string, IAm>> = { u2: 'human' };
+
 /**
- * With 3 users every edge of the queue model is on a path. With 4 the model has some
- * 400 edges, so only the states that need all four get a shortest path, and a few long
- * simple paths walk through the rest. People who go quiet (`quiet`) multiply the states
- * again, so they are walked with 2 users, which is enough for every way back: alone,
- * to the one waiting it avoids, or to a stranger who came meanwhile.
+ * How the matching timers go on a chart's paths:
+ * - `never`: the interest wait and the rematch time outlast every path, so people avoid
+ *   their last partners all along;
+ * - `waited`: they run out when time passing is a step;
+ * - `instant`: no rematch time at all (0 ms): it runs out right after the step that
+ *   starts it, and the check waits for it.
  */
-export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<QueueSnapshot, QueueEvent, QueueScene> {
+export type MatchingTime = 'never' | 'waited' | 'instant';
+
+/**
+ * With 2 users every edge of the queue model is on a path. With 3, whose memories of
+ * their last partners multiply the states (some 100 states, 500 edges), every state is,
+ * and a few long simple paths walk through the rest. With 4, even with no rematch time,
+ * only the states that need all four get a shortest path, and a few long simple paths
+ * walk through the rest. People who go quiet (`quiet`) multiply the states again, so
+ * they are walked with 2 users, which is enough for every way back: alone, to the one
+ * waiting it avoids, or to a stranger who came meanwhile; they leave the queue only by
+ * going quiet. People who join with interests and wait the timers out
+ * (`time: 'waited'`) are walked with 2 users, who only join (enter_queue, or next to
+ * leave a room) and wait, on short paths: every wait costs the world's timers.
+ */
+export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as MatchingTime } = {}): ChartSpec<QueueSnapshot, QueueEvent, QueueScene> {
   const names = Array.from({ length: users }, (_, i) => `u${i + 1}`);
+  const waited = time === 'waited';
   // All four busy, named in order of appearance (one state of each shape, not its permutations).
   const everyoneBusy = (state: QueueSnapshot) => {
     const seen = [...state.context.waiting.map((w) => w.userId), ...roomsOf(state).flatMap((room) => room.members)];
     return seen.length === users && seen.every((user, i) => user === names[i]);
   };
+  /** What a join of `user` may ask for: nothing, or (waited) its interest, or none, and what it says it is. */
+  const asks = (user: string): Partial<Join>[] => {
+    if (!waited) return [{}];
+    const declares = DECLARES[user] && { iAm: DECLARES[user] };
+    return [...(user === 'u1' ? [] : [{ interests: [], ...declares }]), { interests: [INTEREST], ...declares }];
+  };
+  /** Time passing, as a step: an event of the type of the timer that runs out first. */
+  const timePasses = (type: Timer['type']) => ({
+    events: (state: QueueSnapshot): QueueEvent[] => {
+      const first = waited && !state.over ? runningTimers(state)[0] : undefined;
+      return first?.type === type ? [first] : [];
+    },
+    label: (_: QueueEvent, from: QueueSnapshot) => {
+      const ends = runningTimers(from).map((t) => (t.type === 'queue.widen' ? `${t.userId}'s interest wait` : `${t.userId}'s rematch time`));
+      return `time passes: ${ends.join(', ')} run${ends.length === 1 ? 's' : ''} out`;
+    },
+    async run(scene: QueueScene, event: QueueEvent, from: QueueSnapshot, to: QueueSnapshot) {
+      const { world } = scene;
+      // A timer started by the last step at the latest: all have run out by then.
+      await sleep(Math.max(0, scene.steppedAt + Math.max(world.timers.interestWaitMs, world.timers.rematchAfterMs) - performance.now()));
+      await world.eventually(() => expectQueueAsModel(scene, to));
+      for (const room of newRooms(from, to)) {
+        const { roomId } = scene.people.get(room.members[0])!.actor().getSnapshot().context as { roomId: string | null };
+        paired(scene, room, { id: roomId!, ...pairingOf(from, event, room) });
+      }
+    },
+  });
+  const mode = [
+    quiet && 'who go quiet',
+    waited && `liking ${INTEREST} or not, waiting the timers out`,
+    time === 'instant' && 'with no rematch time',
+  ].filter(Boolean);
+  const timers: Record<MatchingTime, (world: Timers) => Timers> = {
+    never: (world) => ({ ...world, ...MATCHING_NEVER }),
+    // The world's: long next to a few steps, and waited out.
+    waited: (world) => world,
+    instant: (world) => ({ ...world, ...MATCHING_NEVER, rematchAfterMs: 0 }),
+  };
   return {
-    name: `queue (${users} users${quiet ? ', who go quiet' : ''})`,
+    name: `queue (${users} users${mode.length > 0 ? `, ${mode.join(', ')}` : ''})`,
     machine: queueMachine,
     // A person may stay away for many steps: its user must not time out meanwhile.
-    ...(quiet && { timers: (world: Timers) => ({ ...world, idleMs: 60_000, graceMs: 60_000 }) }),
+    timers: (world) => ({ ...timers[time](world), ...(quiet && { idleMs: 60_000, graceMs: 60_000 }) }),
     model: {
-      logic: queueWithRooms,
-      key: queueKey,
-      maxSimpleSteps: users === 4 ? 10 : 8,
+      logic: queueWithRooms(time === 'instant'),
+      key: (state) => queueKey(state, time),
+      maxSimpleSteps: waited ? 5 : users === 4 ? 10 : 8,
       maxSimplePaths: users === 4 ? 4 : 8,
+      ...(users === 3 && { everyEdge: false }),
       ...(users === 4 && { shortestTo: everyoneBusy, everyEdge: false }),
     },
     drivers: {
@@ -169,37 +404,39 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<
         events: (state) =>
           state.over
             ? []
-            : names.flatMap((userId) => {
-                // A waiting user who enters again asks the queue again and keeps its place.
+            : names.flatMap((userId): Join[] => {
                 const waiting = state.context.waiting.find((w) => w.userId === userId);
                 // Away, it would come back first: it only comes back (queue.back).
                 if (waiting?.away) return [];
-                if (waiting) return [{ type: 'queue.join' as const, userId, avoid: waiting.avoid, roomId: `${userId}+again` }];
-                const avoid = roomOf(state, userId)?.members.find((m) => m !== userId) ?? null;
-                const partner = partnerFor(state.context.waiting, { userId, avoid });
-                return [{ type: 'queue.join' as const, userId, avoid, roomId: partner ? `${partner.userId}+${userId}` : `${userId}+` }];
+                const avoid = avoidOf(state, userId);
+                // A waiting user who enters again asks the queue again and keeps its place.
+                if (waiting) return waited ? [] : [{ type: 'queue.join', userId, avoid, roomId: `${userId}+again` }];
+                return asks(userId).map((ask) => ({ type: 'queue.join', userId, avoid, roomId: `${userId}+`, ...ask }));
               }),
-        label: (event) => {
+        label: (event, from) => {
           if (event.type !== 'queue.join') return '?';
-          if (event.roomId.endsWith('+again')) return `${event.userId} calls enter_queue again while waiting`;
-          return event.avoid ? `${event.userId} calls next, leaving ${event.avoid}` : `${event.userId} calls enter_queue`;
+          const asked = event.interests === undefined ? '' : event.interests.length > 0 ? `, liking ${event.interests.join(', ')}` : ', with no interest';
+          if (isWaiting(from, event.userId)) return `${event.userId} calls enter_queue again while waiting`;
+          const room = roomOf(from, event.userId);
+          return room ? `${event.userId} calls next${asked}, leaving ${room.members.find((m) => m !== event.userId)}` : `${event.userId} calls enter_queue${asked}`;
         },
         async run(scene, event, from, to) {
           if (event.type !== 'queue.join') throw new Error(`not queue.join: ${event.type}`);
           const person = scene.people.get(event.userId)!;
-          if (event.avoid === null || from.context.waiting.some((w) => w.userId === event.userId))
-            return joined(scene, event.userId, await person.enterQueue(), to);
-          const left = roomOf(from, event.userId)!;
-          const answer = await person.next();
-          const roomId = scene.rooms.get(pairKey(left.members))!;
+          const args = { ...(event.interests && { interests: [...event.interests] }), ...(event.iAm && { i_am: event.iAm }) };
+          const left = roomOf(from, event.userId);
+          if (!left) return joined(scene, event, await person.enterQueue(args), from, to);
+          const answer = await person.next(args);
+          const { id: roomId } = scene.rooms.get(pairKey(left.members))!;
           scene.rooms.delete(pairKey(left.members));
-          scene.ledger.owe(scene.people.get(event.avoid)!, 'partner.disconnected', { room_id: roomId, reason: 'left' });
-          joined(scene, event.userId, answer, to);
+          const stayer = left.members.find((m) => m !== event.userId)!;
+          scene.ledger.owe(scene.people.get(stayer)!, 'partner.disconnected', { room_id: roomId, reason: 'left' });
+          joined(scene, event, answer, from, to);
         },
       },
       'queue.leave': {
         events: (state) =>
-          state.over ? [] : state.context.waiting.filter((w) => !w.away).map((w) => ({ type: 'queue.leave' as const, userId: w.userId })),
+          state.over || waited || quiet ? [] : state.context.waiting.filter((w) => !w.away).map((w) => ({ type: 'queue.leave' as const, userId: w.userId })),
         label: (event) => `${event.type === 'queue.leave' ? event.userId : '?'} calls leave_chat, leaving the queue`,
         async run(scene, event) {
           if (event.type !== 'queue.leave') throw new Error(`not queue.leave: ${event.type}`);
@@ -220,20 +457,13 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<
       },
       'queue.back': {
         events: (state) =>
-          state.over
-            ? []
-            : state.context.waiting
-                .filter((w) => w.away)
-                .map((w) => {
-                  const partner = partnerOnReturn(state, w.userId);
-                  return { type: 'queue.back' as const, userId: w.userId, roomId: partner ? `${partner.userId}+${w.userId}` : `${w.userId}+back` };
-                }),
+          state.over ? [] : state.context.waiting.filter((w) => w.away).map((w) => ({ type: 'queue.back' as const, userId: w.userId, roomId: `${w.userId}+back` })),
         label: (event, from) => {
           if (event.type !== 'queue.back') return '?';
           const partner = partnerOnReturn(from, event.userId);
           return `${event.userId} comes back (get_status with its token, in a new session)${partner ? ` and meets ${partner.userId}` : ''}`;
         },
-        async run(scene, event, _, to) {
+        async run(scene, event, from, to) {
           if (event.type !== 'queue.back') throw new Error(`not queue.back: ${event.type}`);
           const status = await scene.people.get(event.userId)!.comeBack();
           const room = roomOf(to, event.userId);
@@ -241,12 +471,15 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<
             expect(status, `${event.userId}'s get_status, back`).toEqual(expectedStatus(scene, to, event.userId));
             return;
           }
-          expect(status, `${event.userId}'s get_status, back`).toEqual({ state: 'chatting', room_id: expect.any(String) });
-          paired(scene, room, status.room_id!);
+          const pairing = pairingOf(from, event, room);
+          expect(status, `${event.userId}'s get_status, back`).toEqual({ state: 'chatting', room_id: expect.any(String), ...pairingFor(pairing, event.userId) });
+          paired(scene, room, { id: status.room_id!, ...pairing });
         },
       },
+      'queue.widen': timePasses('queue.widen'),
+      'queue.rematchable': timePasses('queue.rematchable'),
       'room.ended': {
-        events: (state) => (state.over ? [] : roomsOf(state).map(ended)),
+        events: (state) => (state.over || waited ? [] : roomsOf(state).map(ended)),
         label: (event, from) => {
           const room = endedRoom(from, event);
           return room ? `${room.members[0]} calls leave_chat, leaving ${room.members[1]}` : '?';
@@ -254,7 +487,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<
         async run(scene, event, from) {
           const room = endedRoom(from, event)!;
           const [leaver, stayer] = room.members;
-          const roomId = scene.rooms.get(pairKey(room.members))!;
+          const { id: roomId } = scene.rooms.get(pairKey(room.members))!;
           expect(await scene.people.get(leaver)!.leave(roomId)).toEqual({ status: 'idle' });
           scene.rooms.delete(pairKey(room.members));
           scene.ledger.owe(scene.people.get(stayer)!, 'partner.disconnected', { room_id: roomId, reason: 'left' });
@@ -267,7 +500,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<
         async run(scene, _, from) {
           await scene.world.shutdown();
           for (const room of roomsOf(from)) {
-            const roomId = scene.rooms.get(pairKey(room.members));
+            const roomId = scene.rooms.get(pairKey(room.members))?.id;
             for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'partner.disconnected', { room_id: roomId, reason: 'shutdown' });
           }
         },
@@ -277,22 +510,19 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false } = {}): ChartSpec<
     async setup(world) {
       const people = new Map<string, Person>();
       for (const name of names) people.set(name, await world.join(name));
-      return { world, people, entered: new Set(), rooms: new Map(), ledger: new Ledger() };
+      return { world, people, entered: new Set(), rooms: new Map(), ledger: new Ledger(), steppedAt: performance.now() };
     },
 
     async check(scene, state, world) {
+      scene.steppedAt = performance.now();
       const { people, ledger } = scene;
+      // First what the actors hold: a timer of no length runs out a moment after its step.
+      if (!state.over) await world.eventually(() => expectQueueAsModel(scene, state));
       await ledger.check(people.values());
       // A call is a sign of life: an away person is not asked (the queue says where it stands).
       for (const [name, person] of people)
         if (state.over || !isAway(state, name)) expect(await person.status(), `${name}'s get_status`).toEqual(expectedStatus(scene, state, name));
       if (state.over) return;
-      const byUserId = new Map([...people].filter(([name]) => scene.entered.has(name)).map(([name, person]) => [person.userId, name]));
-      const queue = world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>;
-      expect(
-        queue.context.waiting.map((w) => ({ user: byUserId.get(w.userId), avoid: w.avoid && byUserId.get(w.avoid), away: w.away === true })),
-        'the queue actor',
-      ).toEqual(state.context.waiting.map((w) => ({ user: w.userId, avoid: w.avoid, away: w.away === true })));
       // A person has a user from its first enter_queue on (nobody ends on these paths but by shutdown).
       expect(await world.health(), '/healthz').toMatchObject({ queue: state.context.waiting.length, rooms: roomsOf(state).length, users: scene.entered.size });
     },

@@ -8,7 +8,7 @@
 import type { AnyEventObject, AnyStateMachine, Snapshot } from 'xstate';
 import { chartTransitions } from '../../scripts/machineCatalog.js';
 import { chartPaths, type ChartModel, type ChartPath } from './chartPaths.js';
-import type { Timers, World } from './world.js';
+import { MATCHING_NEVER, type Timers, type World } from './world.js';
 
 export interface Driver<S, E extends AnyEventObject, Scene> {
   /** The concrete events of this type the world can cause in `state`. */
@@ -29,7 +29,15 @@ export interface Pending {
   pending: string;
 }
 
-export type DriverEntry<S, E extends AnyEventObject, Scene> = Driver<S, E, Scene> | Follows | Pending;
+/**
+ * An event this chart's paths never wait for, that another chart's paths drive (the
+ * coverage test still measures it): `drivenIn` names that chart, and says how.
+ */
+export interface Elsewhere {
+  drivenIn: string;
+}
+
+export type DriverEntry<S, E extends AnyEventObject, Scene> = Driver<S, E, Scene> | Follows | Pending | Elsewhere;
 
 export interface ChartSpec<S extends Snapshot<unknown>, E extends AnyEventObject, Scene> {
   /** The chart's name in test titles, e.g. `user` or `queue (3 users)`. */
@@ -42,9 +50,10 @@ export interface ChartSpec<S extends Snapshot<unknown>, E extends AnyEventObject
   /** Transitions (by key) that no client can drive through the running system, and why. */
   readonly unreachable?: Readonly<Record<string, string>>;
   /**
-   * The presence timers its paths run with, made from a world's (default: the world's
-   * own): a chart whose people stay quiet for many steps asks for users that do not
-   * time out meanwhile.
+   * The timers its paths run with, made from a world's (default: the world's presence
+   * timers, and matching timers no path outlasts): a chart whose people stay quiet for
+   * many steps asks for users that do not time out meanwhile; a chart whose paths wait
+   * the matching timers out asks for the world's.
    */
   timers?(world: Timers): Timers;
   setup(world: World): Promise<Scene>;
@@ -55,6 +64,11 @@ export interface ChartSpec<S extends Snapshot<unknown>, E extends AnyEventObject
 export interface NamedPath<S, E> extends ChartPath<S, E> {
   /** `idle ─enter_queue→ waiting ─a stranger enters the queue→ chatting`. */
   readonly story: string;
+}
+
+/** The timers a spec's paths run with in a world whose timers are `world`. */
+export function timersOf(spec: { timers?(world: Timers): Timers }, world: Timers): Timers {
+  return spec.timers ? spec.timers(world) : { ...world, ...MATCHING_NEVER };
 }
 
 const isDriver = <S, E extends AnyEventObject, Scene>(entry: DriverEntry<S, E, Scene> | undefined): entry is Driver<S, E, Scene> =>

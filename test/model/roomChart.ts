@@ -103,11 +103,11 @@ export const roomChart: ChartSpec<RoomSnapshot, RoomEvent, RoomScene> = {
     const ledger = new Ledger();
     expect(await people.a.enterQueue()).toEqual({ status: 'waiting', position: 1 });
     const answer = await people.b.enterQueue();
-    expect(answer).toEqual({ status: 'matched', room_id: expect.any(String) });
+    expect(answer).toEqual({ status: 'matched', room_id: expect.any(String), common_interests: [] });
     const roomId = answer.room_id!;
     for (const member of MEMBERS) {
-      ledger.owe(people[member], 'chatroom.found', { room_id: roomId });
-      ledger.statuses.set(people[member], { state: 'chatting', room_id: roomId });
+      ledger.owe(people[member], 'chatroom.found', { room_id: roomId, common_interests: [] });
+      ledger.statuses.set(people[member], { state: 'chatting', room_id: roomId, common_interests: [] });
     }
     return { world, people, roomId, ledger };
   },

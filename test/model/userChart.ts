@@ -8,7 +8,7 @@
  * |---|---|
  * | `queue.enter` | A calls enter_queue |
  * | `chat.next` | A calls next |
- * | `chat.leave` | A calls leave_chat (with the room id while chatting) |
+ * | `chat.leave` | A calls leave_chat (with the room id while chatting); idle after a chat, with `block: true` or a `report` on its last partner |
  * | `chat.send` | A calls send_message |
  * | `room.paired` | a new stranger connects and calls enter_queue |
  * | `room.message` | the partner calls send_message |
@@ -19,6 +19,7 @@
  * | `presence.away` | A, waiting, goes quiet (its client closes without DELETE) for the pairable time |
  * | `presence.back` | A, away, comes back: a new session whose first call is get_status with its token |
  * | `room.receipt`, `client.online` | not steps: they come with send_message, and when A's stream or a call comes back |
+ * | `after rematchAfter` (idle) | not waited for here: the rematch time outlasts these paths, so A avoids its last partner all along (the queue chart that waits the timers out drives it) |
  *
  * The same paths run through a per-call client (`userChart('per-call')`), which opens a
  * session for each call and holds wait_for_events between them: there its held call is
@@ -32,6 +33,9 @@
  * both: an away user is paired with no one, and any call would bring it back first,
  * so the paths take only `presence.back` or the idle timeout from there; and the end
  * of a session detaches a user only until a call names it by its token.
+ *
+ * The model's strangers are all `B`: A never meets one twice (each is a new person),
+ * so whom A avoids or blocked is checked against the scene's people.
  */
 import { expect } from 'vitest';
 import type { ActorLogic, AnyActorScope, SnapshotFrom } from 'xstate';
@@ -39,7 +43,10 @@ import type { queueMachine } from '../../machines/queue.js';
 import { userMachine, type UserEvent } from '../../machines/user.js';
 import { Ledger } from './ledger.js';
 import type { ChartSpec } from './replay.js';
-import type { Person, Status, World } from './world.js';
+import { MATCHING_NEVER, type Person, type Status, type VerdictArgs, type World } from './world.js';
+
+/** What A says of its last partner, idle after the chat. */
+const VERDICTS = { block: { block: true }, report: { report: 'rude' } } as const satisfies Record<string, VerdictArgs>;
 
 type UserSnapshot = SnapshotFrom<typeof userMachine> & { readonly away?: true; readonly named?: true };
 
@@ -67,6 +74,12 @@ interface UserScene {
   world: World;
   a: Person;
   partner: Person | undefined;
+  /** The partner of A's last chat, until the next. */
+  lastPartner: Person | undefined;
+  /** Whom A blocked (or reported), in order. */
+  blocked: Person[];
+  /** How many reports A made. */
+  reports: number;
   roomId: string | undefined;
   /** The room's `seq` so far. */
   seq: number;
@@ -108,9 +121,12 @@ function partnerHears(scene: UserScene, reason: string): void {
   scene.roomId = undefined;
 }
 
-/** What A's get_status answers in `state`. */
+/** Whether A's joins ask the queue to avoid its last partner in `state`. */
+const avoiding = (state: UserSnapshot) => !state.matches('chatting') && state.context.avoidsLastPartner && state.context.lastChat !== null;
+
+/** What A's get_status answers in `state` (strangers share no interest, and say nothing of what they are). */
 function statusIn(scene: UserScene, state: UserSnapshot): Status {
-  if (state.matches('chatting')) return { state: 'chatting', room_id: scene.roomId };
+  if (state.matches('chatting')) return { state: 'chatting', room_id: scene.roomId, common_interests: [] };
   if (state.matches('waiting')) return { state: 'waiting', position: 1 };
   return { state: String(state.value) as Status['state'] };
 }
@@ -122,11 +138,14 @@ function presenceOf(a: Person): string {
   return typeof value === 'object' && value !== null ? Object.entries(value).map(([parent, child]) => `${parent}.${String(child)}`).join() : String(value);
 }
 
-/** A's place in the queue actor, and whether it is away there (white box). */
-function placeOf(world: World, a: Person) {
-  const { waiting } = (world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>).context;
-  const place = waiting.find((w) => w.userId === a.userId);
-  return place && { away: place.away === true };
+/** A person's name, by the id of its user. */
+const nameOf = (scene: UserScene, userId: string) => [scene.a, ...scene.strangers].find((p) => p.userId === userId)?.name ?? userId;
+
+/** A's place in the queue actor: whether it is away there, whom it avoids and whom it blocked (white box). */
+function placeOf(scene: UserScene) {
+  const { waiting } = (scene.world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>).context;
+  const place = waiting.find((w) => w.userId === scene.a.userId);
+  return place && { away: place.away === true, avoid: place.avoid && nameOf(scene, place.avoid), blocked: place.blocked.map((id) => nameOf(scene, id)) };
 }
 
 export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, UserScene> {
@@ -136,12 +155,12 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
     machine: userMachine,
     model: {
       logic: userModel(perCall),
-      input: { userId: 'A', presence: { idleMs: 1_000, pairableMs: 500, graceMs: 1_000 }, rate: { perSecond: 5, burst: 20 } },
+      input: { userId: 'A', presence: { idleMs: 1_000, pairableMs: 500, graceMs: 1_000 }, rate: { perSecond: 5, burst: 20 }, rematchAfterMs: MATCHING_NEVER.rematchAfterMs },
       prelude: [{ type: 'queue.enter' }],
       key: (state) => {
         const notes = [
           state.away && 'away',
-          state.matches('waiting') && state.context.partnerId && 'avoiding its last partner',
+          avoiding(state) && 'avoiding its last partner',
           // Every call of a per-call client after its first names A by its token: no news there.
           !perCall && state.named && 'by token',
         ].filter(Boolean);
@@ -168,14 +187,32 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
         },
       },
       'chat.leave': {
-        events: (state) =>
-          present(state) ? [state.context.roomId ? { type: 'chat.leave', roomId: state.context.roomId } : { type: 'chat.leave' }] : [],
-        label: (_, from) => (from.matches('chatting') ? 'leave_chat' : 'leave_chat, leaving the queue'),
-        async run(scene, _, from) {
-          expect(await scene.a.leave(from.matches('chatting') ? scene.roomId : undefined)).toEqual({ status: 'idle' });
+        events: (state): UserEvent[] => {
+          if (!present(state)) return [];
+          if (state.context.roomId) return [{ type: 'chat.leave', roomId: state.context.roomId }];
+          // Idle after a chat, A may block its last partner, or report it (which blocks it too).
+          if (state.matches('idle')) return [VERDICTS.block, VERDICTS.report].map((verdict) => ({ type: 'chat.leave', ...verdict }));
+          return [{ type: 'chat.leave' }];
+        },
+        label: (event, from) => {
+          if (from.matches('chatting')) return 'leave_chat';
+          if (from.matches('waiting')) return 'leave_chat, leaving the queue';
+          return event.type === 'chat.leave' && event.report ? 'leave_chat, reporting its last partner' : 'leave_chat, blocking its last partner';
+        },
+        async run(scene, event, from) {
+          if (event.type !== 'chat.leave') throw new Error(`not chat.leave: ${event.type}`);
+          const verdict = { ...(event.block && { block: true }), ...(event.report && { report: event.report }) };
+          expect(await scene.a.leave(from.matches('chatting') ? scene.roomId : undefined, verdict)).toEqual({ status: 'idle' });
           if (from.matches('chatting')) partnerHears(scene, 'left');
+          if (!from.matches('idle')) return;
+          const judged = scene.lastPartner!;
+          if (!scene.blocked.includes(judged)) scene.blocked.push(judged);
+          if (event.report) scene.reports += 1;
+          expect(await scene.world.reports(), 'reports the operator had').toBe(scene.reports);
         },
       },
+      // Not waited for: see the table above.
+      'xstate.after.rematchAfter.user.idle': { drivenIn: "queue (2 users, liking chess or not, waiting the timers out): time passes with a user idle after a chat" },
       'chat.send': {
         events: (state) => [{ type: 'chat.send', roomId: state.context.roomId ?? 'none', text: 'hello', at: 0 }],
         label: () => 'send_message',
@@ -190,16 +227,16 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
       'room.receipt': { follows: 'chat.send: the receipt is what send_message answers' },
       'room.paired': {
         // An away user is paired with no one: a stranger who entered then would wait.
-        events: (state) => (present(state) ? [{ type: 'room.paired', roomId: 'room', partnerId: 'B' }] : []),
+        events: (state) => (present(state) ? [{ type: 'room.paired', roomId: 'room', partnerId: 'B', commonInterests: [] }] : []),
         label: () => 'a stranger enters the queue',
         async run(scene) {
           const stranger = await scene.world.join(`B${scene.strangers.length + 1}`);
           scene.strangers.push(stranger);
           const answer = await stranger.enterQueue();
-          expect(answer).toEqual({ status: 'matched', room_id: expect.any(String) });
-          Object.assign(scene, { partner: stranger, roomId: answer.room_id, seq: 0 });
-          for (const person of [scene.a, stranger]) scene.ledger.owe(person, 'chatroom.found', { room_id: answer.room_id });
-          scene.ledger.statuses.set(stranger, { state: 'chatting', room_id: answer.room_id! });
+          expect(answer).toEqual({ status: 'matched', room_id: expect.any(String), common_interests: [] });
+          Object.assign(scene, { partner: stranger, lastPartner: stranger, roomId: answer.room_id, seq: 0 });
+          for (const person of [scene.a, stranger]) scene.ledger.owe(person, 'chatroom.found', { room_id: answer.room_id, common_interests: [] });
+          scene.ledger.statuses.set(stranger, { state: 'chatting', room_id: answer.room_id!, common_interests: [] });
         },
       },
       'room.message': {
@@ -270,9 +307,9 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
       'presence.away': {
         events: (state) => (present(state) ? [{ type: 'presence.away' }] : []),
         label: () => (perCall ? 'A stops calling for the pairable time' : "A's client closes (no DELETE) for the pairable time"),
-        async run({ world, a }) {
-          await a.vanish();
-          await world.eventually(() => expect(placeOf(world, a), "A's place in the queue").toEqual({ away: true }));
+        async run(scene) {
+          await scene.a.vanish();
+          await scene.world.eventually(() => expect(placeOf(scene)?.away, "A away in the queue").toBe(true));
         },
       },
       'presence.back': {
@@ -287,7 +324,7 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
     async setup(world) {
       const a = await world.join('A', { client });
       expect(await a.enterQueue()).toEqual({ status: 'waiting', position: 1 });
-      return { world, a, partner: undefined, roomId: undefined, seq: 0, strangers: [], ledger: new Ledger() };
+      return { world, a, partner: undefined, lastPartner: undefined, blocked: [], reports: 0, roomId: undefined, seq: 0, strangers: [], ledger: new Ledger() };
     },
 
     async check(scene, state, world) {
@@ -295,8 +332,15 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
       // A call is a sign of life: an away A is not asked (the queue says where it stands).
       if (!state.away) expect(await a.status(), "A's get_status").toEqual(statusIn(scene, state));
       await scene.ledger.check([a, ...scene.strangers]);
-      expect(a.actor().getSnapshot().value, "A's user actor").toBe(state.value);
-      expect(placeOf(world, a), "A's place in the queue").toEqual(state.matches('waiting') ? { away: state.away === true } : undefined);
+      const { value, context } = a.actor().getSnapshot() as SnapshotFrom<typeof userMachine>;
+      expect(value, "A's user actor").toBe(state.value);
+      expect(context.blocked.map((id) => nameOf(scene, id)), 'whom A blocked').toEqual(scene.blocked.map((p) => p.name));
+      expect(context.blocked.length > 0, 'whether A blocked anyone, as the model has it').toBe(state.context.blocked.length > 0);
+      expect(placeOf(scene), "A's place in the queue").toEqual(
+        state.matches('waiting')
+          ? { away: state.away === true, avoid: avoiding(state) ? scene.lastPartner!.name : null, blocked: scene.blocked.map((p) => p.name) }
+          : undefined,
+      );
       expect(await world.health(), '/healthz').toMatchObject({ queue: state.matches('waiting') ? 1 : 0 });
     },
   };

@@ -13,7 +13,23 @@ import type { AnyActorRef } from 'xstate';
 export interface QueueAnswer {
   status: 'waiting' | 'matched';
   position?: number;
+  widens_in_s?: number;
   room_id?: string;
+  common_interests?: string[];
+  partner_is?: 'agent' | 'human';
+}
+
+/** What enter_queue and next may say about whom to meet, as the tools name it. */
+export interface PreferenceArgs {
+  interests?: string[];
+  i_am?: 'agent' | 'human';
+  meet?: 'anyone' | 'agents' | 'humans';
+}
+
+/** What leave_chat and next may do to the partner, as the tools name it. */
+export interface VerdictArgs {
+  block?: boolean;
+  report?: string;
 }
 
 export interface Status {
@@ -23,7 +39,10 @@ export interface Status {
    */
   state: 'none' | 'idle' | 'waiting' | 'chatting' | 'ended';
   room_id?: string;
+  common_interests?: string[];
+  partner_is?: 'agent' | 'human';
   position?: number;
+  widens_in_s?: number;
 }
 
 export interface SentAnswer {
@@ -37,7 +56,10 @@ export interface Notification {
   params: Record<string, unknown>;
 }
 
-/** The presence timers the users of a world run with, in ms (see machines/presence.ts). */
+/**
+ * The timers a world runs with, in ms: the users' presence timers (see
+ * machines/presence.ts) and the matching timers (see machines/queue.ts and user.ts).
+ */
 export interface Timers {
   /** Silent this long, a waiting user is paired with no one (it keeps its place). */
   pairableMs: number;
@@ -45,16 +67,27 @@ export interface Timers {
   idleMs: number;
   /** This long after its last session went away, a user that did not call again ends (`disconnected`). */
   graceMs: number;
+  /** A user with interests waits this long for someone sharing one, then may meet anyone. */
+  interestWaitMs: number;
+  /** A user avoids the partner it left this long (idle, then in the queue). */
+  rematchAfterMs: number;
 }
+
+/**
+ * Matching timers longer than any path: for the charts whose paths never wait them out,
+ * so that no interest wait or rematch time runs out between two steps.
+ */
+export const MATCHING_NEVER = { interestWaitMs: 3_600_000, rematchAfterMs: 3_600_000 } as const satisfies Partial<Timers>;
 
 /** One person at one client: the tools, what it was told, and the ways to go and come back. */
 export interface Person {
   readonly name: string;
   /** The server-side id of its user (white box: the replay maps chart ids to people with it). */
   readonly userId: string;
-  enterQueue(): Promise<QueueAnswer>;
-  next(): Promise<QueueAnswer>;
-  leave(roomId?: string): Promise<{ status: 'idle' }>;
+  enterQueue(args?: PreferenceArgs): Promise<QueueAnswer>;
+  next(args?: PreferenceArgs & VerdictArgs): Promise<QueueAnswer>;
+  /** leave_chat, naming `roomId` when given; `verdict` blocks or reports the (last) partner. */
+  leave(roomId?: string, verdict?: VerdictArgs): Promise<{ status: 'idle' }>;
   send(roomId: string, text: string): Promise<SentAnswer>;
   /**
    * `get_status`. A call is a sign of life: a person that went quiet must not be asked
@@ -103,6 +136,8 @@ export interface PersonOptions {
 
 export interface World {
   readonly kind: 'memory' | 'http';
+  /** The timers its users and queue run with. */
+  readonly timers: Timers;
   /** A new person connects (it has no user until it enters). */
   join(name: string, options?: PersonOptions): Promise<Person>;
   /** The queue actor (white box). */
@@ -110,6 +145,8 @@ export interface World {
   /** A room actor by its id (white box); it stays readable after the room ended. */
   room(roomId: string): AnyActorRef;
   health(): Promise<{ queue: number; rooms: number; users: number }>;
+  /** How many reports of a partner the operator has had (the server's metrics). */
+  reports(): Promise<number>;
   /** Stops the server as SIGTERM does: rooms closed with `shutdown`, every user and session ended. */
   shutdown(): Promise<void>;
   /** Polls a check until it holds: effects over HTTP land a moment after the call returns. */

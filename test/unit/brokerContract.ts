@@ -28,8 +28,8 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
     it('keeps a lone user waiting at position 1', async () => {
       broker = makeBroker();
       const a = user('a');
-      broker.join(a.id, null);
-      await eventually(() => expect(broker.positionOf('a')).toBe(1));
+      broker.join({ userId: a.id, avoid: null });
+      await eventually(() => expect(broker.placeOf('a')?.position).toBe(1));
       expect(broker.stats()).toEqual({ waiting: 1, rooms: 0 });
       expect(a.inbox).toEqual([]);
     });
@@ -37,21 +37,21 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
     it('pairs the first two users in one room and tells each the other', async () => {
       broker = makeBroker();
       const [a, b] = [user('a'), user('b')];
-      broker.join('a', null);
-      broker.join('b', null);
+      broker.join({ userId: 'a', avoid: null });
+      broker.join({ userId: 'b', avoid: null });
       await eventually(() => expect(paired(a)).toBeDefined());
       await eventually(() => expect(paired(b)).toBeDefined());
-      expect(paired(a)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: 'b' });
-      expect(paired(b)).toEqual({ type: 'room.paired', roomId: paired(a).roomId, partnerId: 'a' });
+      expect(paired(a)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: 'b', commonInterests: [] });
+      expect(paired(b)).toEqual({ type: 'room.paired', roomId: paired(a).roomId, partnerId: 'a', commonInterests: [] });
       expect(broker.stats()).toEqual({ waiting: 0, rooms: 1 });
-      expect(broker.positionOf('a')).toBeUndefined();
+      expect(broker.placeOf('a')?.position).toBeUndefined();
     });
 
     it('relays messages to the partner, numbered in order, with a receipt for the sender', async () => {
       broker = makeBroker();
       const [a, b] = [user('a'), user('b')];
-      broker.join('a', null);
-      broker.join('b', null);
+      broker.join({ userId: 'a', avoid: null });
+      broker.join({ userId: 'b', avoid: null });
       await eventually(() => expect(paired(b)).toBeDefined());
       const roomId = paired(a).roomId;
       for (const text of ['one', 'two', 'three']) broker.send(roomId, 'a', text);
@@ -69,16 +69,16 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
     it('closes a room when a member leaves, telling the partner why', async () => {
       broker = makeBroker();
       const [a, b] = [user('a'), user('b')];
-      broker.join('a', null);
-      broker.join('b', null);
+      broker.join({ userId: 'a', avoid: null });
+      broker.join({ userId: 'b', avoid: null });
       await eventually(() => expect(paired(a)).toBeDefined());
       broker.leaveRoom(paired(a).roomId, 'b', 'timeout');
       await eventually(() => expect(a.inbox.at(-1)).toEqual({ type: 'room.closed', roomId: paired(a).roomId, reason: 'timeout' }));
       await eventually(() => expect(broker.stats().rooms).toBe(0));
       // The leaver hears nothing of its own leaving: its next delivery is its next pairing.
       user('c');
-      broker.join('b', null);
-      broker.join('c', null);
+      broker.join({ userId: 'b', avoid: null });
+      broker.join({ userId: 'c', avoid: null });
       await eventually(() => expect(b.inbox.filter((e) => e.type === 'room.paired')).toHaveLength(2));
       expect(b.inbox.map((e) => e.type)).toEqual(['room.paired', 'room.paired']);
     });
@@ -86,23 +86,23 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
     it('takes a user out of the line on leaveQueue', async () => {
       broker = makeBroker();
       user('a');
-      broker.join('a', null);
+      broker.join({ userId: 'a', avoid: null });
       broker.leaveQueue('a');
-      await eventually(() => expect(broker.positionOf('a')).toBeUndefined());
+      await eventually(() => expect(broker.placeOf('a')?.position).toBeUndefined());
       user('b');
-      broker.join('b', null);
-      await eventually(() => expect(broker.positionOf('b')).toBe(1));
+      broker.join({ userId: 'b', avoid: null });
+      await eventually(() => expect(broker.placeOf('b')?.position).toBe(1));
     });
 
     it('does not pair two users who avoid each other, but pairs each with a stranger', async () => {
       broker = makeBroker();
       user('a');
       const [b, c] = [user('b'), user('c')];
-      broker.join('a', 'b');
-      broker.join('b', 'a');
+      broker.join({ userId: 'a', avoid: 'b' });
+      broker.join({ userId: 'b', avoid: 'a' });
       await eventually(() => expect(broker.stats().waiting).toBe(2));
-      broker.join('c', null);
-      await eventually(() => expect(paired(c)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: 'a' }));
+      broker.join({ userId: 'c', avoid: null });
+      await eventually(() => expect(paired(c)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: 'a', commonInterests: [] }));
       expect(paired(b)).toBeUndefined();
     });
 
@@ -110,7 +110,7 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
       broker = makeBroker();
       const [a, b] = [user('a'), user('b')];
       user('c');
-      for (const id of ['a', 'b', 'c']) broker.join(id, null);
+      for (const id of ['a', 'b', 'c']) broker.join({ userId: id, avoid: null });
       await eventually(() => expect(paired(a)).toBeDefined());
       broker.shutdown();
       for (const member of [a, b])
@@ -121,8 +121,8 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
     it('delivers nothing to a user who detached', async () => {
       broker = makeBroker();
       const [a, b] = [user('a'), user('b')];
-      broker.join('a', null);
-      broker.join('b', null);
+      broker.join({ userId: 'a', avoid: null });
+      broker.join({ userId: 'b', avoid: null });
       await eventually(() => expect(paired(b)).toBeDefined());
       b.detach();
       const before = b.inbox.length;

@@ -10,6 +10,7 @@ function startUser() {
     userId: 'u1',
     presence: { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000 },
     rate: { perSecond: 5, burst: 20 },
+    rematchAfterMs: 30_000,
     broker: memoryBroker(),
     notify: () => {},
     inspect: (inspection) => {

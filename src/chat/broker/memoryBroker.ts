@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createActor, type InspectionEvent, type Observer } from 'xstate';
-import { queueMachine } from '../../../machines/queue.js';
+import { positionIn } from '../../../machines/matching.js';
+import { DEFAULT_QUEUE_INPUT, queueMachine, type QueueInput } from '../../../machines/queue.js';
 import type { RoomEmitted, roomMachine } from '../../../machines/room.js';
 import type { ActorRefFrom } from 'xstate';
 import type { ChatBroker, Delivery } from '../broker.js';
@@ -17,12 +18,18 @@ export interface MemoryBrokerOptions {
   now?: () => Date;
   /** Id source for rooms and messages. */
   newId?: () => string;
+  /** The queue's matching timers. */
+  matching?: Partial<QueueInput>;
 }
 
 export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
   const { now = () => new Date(), newId = randomUUID } = options;
   const inboxes = new Map<string, (event: Delivery) => void>();
-  const queue = createActor(queueMachine, { systemId: 'queue', inspect: options.inspect });
+  const queue = createActor(queueMachine, {
+    systemId: 'queue',
+    input: { ...DEFAULT_QUEUE_INPUT, ...options.matching },
+    inspect: options.inspect,
+  });
 
   const deliver = (userId: string, event: Delivery) => inboxes.get(userId)?.(event);
   const roomRef = (roomId: string) =>
@@ -38,12 +45,12 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     deliver(event.from, { type: 'room.receipt', roomId, messageId, seq, sentAt });
   };
 
-  queue.on('queue.paired', ({ roomId, members: [first, second] }) => {
+  queue.on('queue.paired', ({ roomId, members: [first, second], commonInterests, declared: [firstIs, secondIs] }) => {
     const room = roomRef(roomId);
     room?.on('room.relayed', route);
     room?.on('room.closed', route);
-    deliver(first, { type: 'room.paired', roomId, partnerId: second });
-    deliver(second, { type: 'room.paired', roomId, partnerId: first });
+    deliver(first, { type: 'room.paired', roomId, partnerId: second, commonInterests, ...(secondIs && { partnerIs: secondIs }) });
+    deliver(second, { type: 'room.paired', roomId, partnerId: first, commonInterests, ...(firstIs && { partnerIs: firstIs }) });
   });
   // The queue's errors (and its rooms', which reach it) go to the failure listeners;
   // without an error observer XState would rethrow them and end the process.
@@ -63,8 +70,8 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
         if (inboxes.get(userId) === inbox) inboxes.delete(userId);
       };
     },
-    join(userId, avoid) {
-      queue.send({ type: 'queue.join', userId, avoid, roomId: newId() });
+    join(request) {
+      queue.send({ type: 'queue.join', ...request, roomId: newId(), at: now().getTime() });
     },
     leaveQueue(userId) {
       queue.send({ type: 'queue.leave', userId });
@@ -87,9 +94,12 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     leaveRoom(roomId, userId, reason) {
       roomRef(roomId)?.send({ type: 'room.leave', userId, reason });
     },
-    positionOf(userId) {
-      const index = queue.getSnapshot().context.waiting.findIndex((w) => w.userId === userId);
-      return index === -1 ? undefined : index + 1;
+    placeOf(userId) {
+      const { waiting } = queue.getSnapshot().context;
+      const position = positionIn(waiting, userId);
+      if (position === undefined) return undefined;
+      const widensAt = waiting.find((w) => w.userId === userId)?.widensAt;
+      return { position, ...(widensAt !== undefined && { widensInMs: Math.max(0, widensAt - now().getTime()) }) };
     },
     stats() {
       const { waiting, rooms } = queue.getSnapshot().context;
