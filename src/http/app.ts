@@ -1,14 +1,15 @@
 /**
  * The HTTP face of mcp-chat: a Hono app with the MCP endpoint (`/mcp`), the legacy
- * HTTP+SSE transport (`/sse`, `/messages`), `/healthz` and `/metrics`. It checks who
- * may call (src/http/guards.ts), reads bodies (src/http/jsonRpcBody.ts), routes each
- * request to its session and opens sessions; what a request means for the chat is
- * decided by the session's user actor, never here.
+ * HTTP+SSE transport (`/sse`, `/messages`), the chat page for people (`/`), `/healthz`
+ * and `/metrics`. It checks who may call (src/http/guards.ts), reads bodies
+ * (src/http/jsonRpcBody.ts), routes each request to its session and opens sessions;
+ * what a request means for the chat is decided by the session's user actor, never here.
  */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
+import { chatWindow } from '../mcp/chatWindow.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { ChatSession, SessionServices } from '../session/chatSession.js';
 import { isInitializeRequest, isLegacyRequest, type McpHttpHandler, type RequestId } from '@modelcontextprotocol/server';
@@ -134,6 +135,17 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
         ? c.text('Accepted', 202)
         : refuseHttp(c, metrics, 'parse_error', 400, -32600, 'Invalid Request: the body is not a JSON-RPC message.', {}, requestIdOf(read.body)),
     );
+  });
+
+  // The chat window as a page: it speaks MCP to /mcp on this origin (and asks for the
+  // server's token itself when one is set, so the page needs none).
+  app.get('/', (c) => {
+    const page = chatWindow();
+    c.header('Content-Security-Policy', page.pageCsp);
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('Cache-Control', 'no-cache');
+    return c.html(page.pageHtml);
   });
 
   app.get('/healthz', (c) =>

@@ -1,8 +1,9 @@
 /**
  * What an HTTP request must pass before it reaches a session: an allowed Host and
- * Origin (DNS-rebinding protection, as the MCP spec requires), CORS for allowed
- * browser origins, and the bearer token when one is set. Each refusal is an HTTP
- * status with a JSON-RPC error body whose message says what to do.
+ * Origin (DNS-rebinding protection, as the MCP spec requires; the server's own origin,
+ * the page at `GET /`, is always allowed), CORS for allowed browser origins, and the
+ * bearer token when one is set. Each refusal is an HTTP status with a JSON-RPC error
+ * body whose message says what to do.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -43,7 +44,23 @@ function matchesAllowList(value: string, patterns: readonly string[]): boolean {
   });
 }
 
-const MCP_HEADERS = ['content-type', 'authorization', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id'];
+/**
+ * Whether `origin` is the server's own, as the request's `Host` names it: the page at
+ * `GET /` calling `/mcp`. Safe whatever `--host` and `--allowed-origins` are: the Host
+ * was checked against `--allowed-hosts` first, and a page on a rebinding domain has
+ * that domain as its Host.
+ */
+function isSameOrigin(origin: string, host: string): boolean {
+  try {
+    const { protocol, host: originHost } = new URL(origin);
+    return (protocol === 'http:' || protocol === 'https:') && originHost === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+/** Request headers browsers may send: the 2025 era's, and the 2026-07-28 revision's Mcp-Method and Mcp-Name. */
+const MCP_HEADERS = ['content-type', 'authorization', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name'];
 
 /** Host and Origin checks, then CORS for allowed origins. */
 export function originGuard(config: ChatConfig, metrics: ChatMetrics): MiddlewareHandler[] {
@@ -52,7 +69,7 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
     if (!matchesAllowList(host, config.allowedHosts))
       return refuseHttp(c, metrics, 'forbidden_host', 403, -32000, `Forbidden: Host ${JSON.stringify(host)} is not allowed. Start the server with --allowed-hosts to accept it.`);
     const origin = c.req.header('origin');
-    if (origin !== undefined && !matchesAllowList(origin, config.allowedOrigins))
+    if (origin !== undefined && !isSameOrigin(origin, host) && !matchesAllowList(origin, config.allowedOrigins))
       return refuseHttp(c, metrics, 'forbidden_origin', 403, -32000, `Forbidden: Origin ${JSON.stringify(origin)} is not allowed. Start the server with --allowed-origins to accept it.`);
     await next();
   };

@@ -8,10 +8,14 @@
  *   same definition; calls act by `user_token` alone. Push is `subscriptions/listen` on
  *   a user's event log, a resource per user (`eventsUri`), announced as updated on every
  *   event and read with `resources/read` and the same cursor as `wait_for_events`.
+ *
+ * Both serve the chat window for people (src/mcp/chatWindow.ts), the MCP Apps resource
+ * that enter_queue and next name in their `_meta.ui.resourceUri`.
  */
 import { createMcpHandler, McpServer, ResourceTemplate, type LoggingLevel, type McpHttpHandler } from '@modelcontextprotocol/server';
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
+import { registerChatWindow } from './chatWindow.js';
 import type { SessionMux } from './sessionMux.js';
 import { registerChatTools, type CallUsers } from './tools.js';
 
@@ -43,8 +47,12 @@ const INSTRUCTIONS = [
  * session, which the session would then record from its own `initialize`.
  */
 export function startMcpServer(mux: SessionMux<McpSession>, config: ChatConfig, metrics: ChatMetrics, users: CallUsers): McpServer {
-  const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false }, logging: {} }, instructions: INSTRUCTIONS });
+  const server = new McpServer(SERVER_INFO, {
+    capabilities: { tools: { listChanged: false }, resources: { listChanged: false }, logging: {} },
+    instructions: INSTRUCTIONS,
+  });
   registerChatTools(server, { limits: config, metrics, users });
+  registerChatWindow(server);
   server.server.setRequestHandler('logging/setLevel', (request, ctx) => {
     mux.sessionOf(ctx.mcpReq.id)?.setLogLevel(request.params.level);
     return {};
@@ -74,6 +82,7 @@ export function modernHandler(config: ChatConfig, metrics: ChatMetrics, users: C
         instructions: `${INSTRUCTIONS} Push: subscriptions/listen to the resource ${eventsUri('<user_token>')}; each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`,
       });
       registerChatTools(server, { limits: config, metrics, users });
+      registerChatWindow(server);
       server.registerResource(
         'user-events',
         template,

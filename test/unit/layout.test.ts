@@ -1,7 +1,9 @@
 /**
  * The folders of src/ are its architecture (README "How it is built"): dependencies
  * point inward — http → session → mcp → chat → machines — and no file imports, even
- * for types, a file that imports it back.
+ * for types, a file that imports it back. The chat window (src/ui/) is browser code on
+ * its own: it imports nothing of the server and no package, and the server imports
+ * none of it (src/mcp/chatWindow.ts builds it from its files).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -81,6 +83,23 @@ describe('the layout of src/', () => {
         if (file.startsWith(part))
           for (const target of imports) if (forbidden.some((prefix) => target.startsWith(prefix))) violations.push(`${file} → ${target}`);
     expect(violations).toEqual([]);
+  });
+
+  it('keeps the chat window apart: the server imports none of src/ui/, and src/ui/ imports only its own files', () => {
+    const intoWindow = [...graph].flatMap(([file, imports]) =>
+      file.startsWith('src/ui/') ? [] : imports.filter((target) => target.startsWith('src/ui/')).map((target) => `${file} → ${target}`),
+    );
+    expect(intoWindow).toEqual([]);
+    const windowFiles = sourceFiles('src/ui');
+    expect(windowFiles).toContain('src/ui/window.ts');
+    const packages = windowFiles.flatMap((file) =>
+      [...readFileSync(join(root, file), 'utf8').matchAll(/(?:\bfrom|\bimport)\s*\(?\s*['"]([^'"]+)['"]/g)]
+        .map((m) => m[1]!)
+        // './x.js' is a file of src/ui/; anything else is the server's ('../') or a package.
+        .filter((specifier) => !specifier.startsWith('./'))
+        .map((specifier) => `${file} → ${specifier}`),
+    );
+    expect(packages).toEqual([]);
   });
 
   it('the cycle finder finds a cycle (so the check above can fail)', () => {

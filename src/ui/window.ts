@@ -1,0 +1,80 @@
+/**
+ * The chat window's entry point. One HTML file serves two ways (src/mcp/chatWindow.ts):
+ * as the MCP Apps resource a host shows beside enter_queue and next, where every call
+ * goes through the host; and as the page at `GET /`, marked with the endpoint it
+ * speaks MCP to (`data-mcp-endpoint`), for a person in a browser.
+ */
+import { Conversation } from './conversation.js';
+import { HostLink } from './hostLink.js';
+import { PageLink } from './pageLink.js';
+import { applyHostContext } from './theme.js';
+import { WindowView, type ViewActions } from './view.js';
+
+/** How long a window in a host waits for the result of the tool call that opened it. */
+const TOOL_RESULT_PATIENCE_MS = 3_000;
+
+const endpoint = document.documentElement.dataset.mcpEndpoint;
+if (endpoint) startPage(endpoint);
+else void startInHost();
+
+/** The buttons and the message box, wired to a conversation. */
+function actionsFor(chat: () => Conversation, onServerToken: (token: string) => void): ViewActions {
+  return {
+    meet: () => void chat().meet(),
+    leave: () => void chat().leave(),
+    send: (text) => chat().send(text),
+    serverToken: onServerToken,
+  };
+}
+
+function startPage(endpoint: string): void {
+  document.documentElement.style.setProperty('--window-height', '100dvh');
+  const link = new PageLink(endpoint);
+  const view = new WindowView(
+    actionsFor(
+      () => chat,
+      (token): void => {
+        link.setServerToken(token);
+        // The token was asked for when the person tried to enter: enter now, or read on.
+        if (chat.token === undefined) void chat.meet();
+        else chat.resume();
+      },
+    ),
+    true,
+  );
+  const chat: Conversation = new Conversation(link, view);
+  chat.show({ name: 'start' });
+  // Closing the tab leaves the chat; if that last request is lost, the idle rules end the user.
+  window.addEventListener('pagehide', () => chat.leaveOnClose());
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) chat.resume();
+  });
+}
+
+async function startInHost(): Promise<void> {
+  let inputToken: string | undefined;
+  const link: HostLink = new HostLink({
+    toolInput: (args) => {
+      if (typeof args.user_token === 'string') inputToken = args.user_token;
+    },
+    toolResult: (result) => {
+      // A refused call (say, enter_queue while chatting) still names its user when the model passed a token.
+      if (!chat.adopt(result) && inputToken !== undefined) chat.follow(inputToken);
+    },
+    context: (context) => applyHostContext(context),
+    // Closing or scrolling away the window does not end the chat: the model may still be in it.
+    teardown: () => chat.stop(),
+  });
+  const chat: Conversation = new Conversation(link, new WindowView(actionsFor(() => chat, () => {}), false));
+  chat.show({ name: 'connecting' });
+  try {
+    await link.connect();
+  } catch (error) {
+    chat.view.notice(`The host did not let the window in: ${(error as Error).message}`);
+    return;
+  }
+  // Opened with no token (no tool result came): the person can enter on their own.
+  setTimeout(() => {
+    if (chat.token === undefined && chat.phase.name === 'connecting') chat.show({ name: 'start' });
+  }, TOOL_RESULT_PATIENCE_MS);
+}
