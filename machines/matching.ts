@@ -38,6 +38,8 @@ export interface WaitingUser extends Preferences {
   widened: boolean;
   /** When its interest wait ends, on the clock of the join's `at`, while it runs. */
   widensAt?: number;
+  /** When its avoidance of `avoid` ends, on the same clock. */
+  avoidUntil?: number;
   /** The join's room id, unused while it waits: the room a timer's pairing opens. */
   spareRoomId: string;
 }

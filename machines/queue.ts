@@ -4,27 +4,24 @@
  * Holds waiting users in arrival order. When a user joins, it is paired with the
  * waiting user it meets first by the matching rules (machines/matching.ts: a shared
  * interest first, then arrival order; never a user it may not meet), and the queue
- * spawns a room actor (`room:<roomId>`) for the pair; otherwise it waits at the tail.
+ * says `queue.paired` with the id of the room to open; otherwise it waits at the tail.
  * Two timers per waiting user may pair it later: its interest wait ending
  * (`interestWait`, then it may meet anyone open to it) and its avoidance of the
- * partner it just left ending (`rematchAfter`). A room that closes says `room.ended`,
- * and the queue stops and forgets it.
+ * partner it just left ending (`rematchAfter`).
  *
- * No event type the queue takes names a room: XState caches what it finds for each
- * event type a machine is asked about, for the life of the process, so one type per
- * room would grow with every room ever served (hence `room.ended`, not the
- * `xstate.done.actor.<roomId>` a final room would send). A room that fails still
- * sends `xstate.error.actor.<roomId>`; the queue does not handle it, so XState fails
- * the queue with the room's error (the broker reports it and pairs no one again):
- * one such type per failed queue, not per room.
+ * The queue only pairs: the broker opens each room (machines/room.ts) where its members
+ * are — in this process, or, with several processes, on one member's — so the line's
+ * holder never holds the rooms, and a room's start and end cost the queue nothing.
+ * No event type the queue takes names a user or a room: XState caches what it finds
+ * for each event type a machine is asked about, for the life of the process.
  *
  * States: `open` (the queue never ends on its own).
  * Takes:  `queue.join` (the user's preferences, and the id the room gets if this join
  *         makes a pair, or later a timer does), `queue.leave`, `queue.away` /
  *         `queue.back` (a user with no sign of life keeps its place but is not paired;
- *         back, it is paired at once if it can be), `queue.shutdown` (empties the line
- *         and closes every room), and `room.ended` from its rooms. It raises
- *         `queue.widen` and `queue.rematchable` to itself, after named delays.
+ *         back, it is paired at once if it can be), `queue.shutdown` (empties the
+ *         line), `queue.resume` (re-arms every timer a restored line had running). It
+ *         raises `queue.widen` and `queue.rematchable` to itself, after named delays.
  * Emits:  `queue.paired` (room id, both members earliest first, the interests they
  *         share and what each said it is).
  *
@@ -33,7 +30,6 @@
  */
 import { assign, cancel, emit, enqueueActions, raise, setup } from 'xstate';
 import { commonInterests, partnerFor, type IAm, type Meet, type WaitingUser } from './matching.js';
-import { roomMachine, type RoomEnded } from './room.js';
 
 export type { WaitingUser } from './matching.js';
 export { partnerFor } from './matching.js';
@@ -49,8 +45,6 @@ export const DEFAULT_QUEUE_INPUT: QueueInput = { interestWaitMs: 10_000, rematch
 
 interface QueueContext extends QueueInput {
   waiting: WaitingUser[];
-  /** Ids of the rooms this queue spawned that have not ended yet. */
-  rooms: string[];
 }
 
 /** A user asking to be paired, with what it asks of a partner. */
@@ -80,7 +74,11 @@ export type QueueEvent =
   /** Raised after `rematchAfter`: the user may meet the partner it left again. */
   | { type: 'queue.rematchable'; userId: string }
   | { type: 'queue.shutdown' }
-  | RoomEnded;
+  /**
+   * A line restored from storage (another process held it): starts the timers its
+   * users had running, each for what was left of it at `at` (ms, the join clock).
+   */
+  | { type: 'queue.resume'; at: number };
 
 export type QueueEmitted = {
   type: 'queue.paired';
@@ -95,7 +93,7 @@ export type QueueEmitted = {
 type Context = QueueContext;
 
 /** A joining user as it would stand in line. */
-const waitingUserOf = (event: Extract<QueueEvent, { type: 'queue.join' }>, interestWaitMs: number): WaitingUser => {
+const waitingUserOf = (event: Extract<QueueEvent, { type: 'queue.join' }>, { interestWaitMs, rematchAfterMs }: QueueInput): WaitingUser => {
   const interests = event.interests ?? [];
   return {
     userId: event.userId,
@@ -106,6 +104,7 @@ const waitingUserOf = (event: Extract<QueueEvent, { type: 'queue.join' }>, inter
     meet: event.meet ?? 'anyone',
     widened: interests.length === 0,
     ...(interests.length > 0 && event.at !== undefined && { widensAt: event.at + interestWaitMs }),
+    ...(event.avoid !== null && event.at !== undefined && { avoidUntil: event.at + rematchAfterMs }),
     spareRoomId: event.roomId,
   };
 };
@@ -119,11 +118,11 @@ function seekerOf(context: Context, event: QueueEvent): { seeker: WaitingUser; r
   const user = context.waiting[indexOf(context.waiting, event.userId)];
   const waiting = user !== undefined;
   if (event.type === 'queue.join')
-    return { seeker: user ? withPreferences(user, event) : waitingUserOf(event, context.interestWaitMs), roomId: event.roomId, waiting };
+    return { seeker: user ? withPreferences(user, event) : waitingUserOf(event, context), roomId: event.roomId, waiting };
   if (!user) return undefined;
   if (event.type === 'queue.back') return { seeker: { ...user, away: false }, roomId: event.roomId, waiting };
   if (event.type === 'queue.widen') return { seeker: widened(user), roomId: user.spareRoomId, waiting };
-  return { seeker: { ...user, avoid: null }, roomId: user.spareRoomId, waiting };
+  return { seeker: withoutAvoidance(user), roomId: user.spareRoomId, waiting };
 }
 
 /**
@@ -142,6 +141,11 @@ const withPreferences = (user: WaitingUser, event: Extract<QueueEvent, { type: '
     ...(event.iAm !== undefined && { iAm: event.iAm }),
     meet: event.meet ?? 'anyone',
   };
+};
+
+const withoutAvoidance = (user: WaitingUser): WaitingUser => {
+  const { avoidUntil: _over, ...rest } = user;
+  return { ...rest, avoid: null };
 };
 
 const widened = (user: WaitingUser): WaitingUser => {
@@ -190,7 +194,6 @@ export const queueMachine = setup({
     events: {} as QueueEvent,
     emitted: {} as QueueEmitted,
   },
-  actors: { room: roomMachine },
   delays: {
     interestWait: ({ context }) => context.interestWaitMs,
     rematchAfter: ({ context }) => context.rematchAfterMs,
@@ -203,7 +206,7 @@ export const queueMachine = setup({
   actions: {
     addToTail: assign({
       waiting: ({ context, event }) =>
-        event.type === 'queue.join' ? [...context.waiting, waitingUserOf(event, context.interestWaitMs)] : context.waiting,
+        event.type === 'queue.join' ? [...context.waiting, waitingUserOf(event, context)] : context.waiting,
     }),
     updatePreferences: assign({
       waiting: ({ context, event }) =>
@@ -235,7 +238,7 @@ export const queueMachine = setup({
     }),
     forgetAvoidance: assign({
       waiting: ({ context, event }) =>
-        event.type === 'queue.rematchable' ? updateWaiting(context, event.userId, (w) => ({ ...w, avoid: null })) : context.waiting,
+        event.type === 'queue.rematchable' ? updateWaiting(context, event.userId, withoutAvoidance) : context.waiting,
     }),
     openRoom: enqueueActions(({ context, event, enqueue }) => {
       const match = matchOf(context, event);
@@ -245,19 +248,11 @@ export const queueMachine = setup({
       const seekerIndex = indexOf(context.waiting, seeker.userId);
       const seekerFirst = seekerIndex !== -1 && seekerIndex < context.waiting.indexOf(partner);
       const [first, second] = seekerFirst ? [seeker, partner] : [partner, seeker];
-      enqueue.assign({
-        waiting: context.waiting.filter((w) => w !== partner && w.userId !== seeker.userId),
-        rooms: [...context.rooms, roomId],
-      });
+      enqueue.assign({ waiting: context.waiting.filter((w) => w !== partner && w.userId !== seeker.userId) });
       for (const { userId } of [first, second]) {
         enqueue(cancel(`widen:${userId}`));
         enqueue(cancel(`rematch:${userId}`));
       }
-      enqueue.spawnChild('room', {
-        id: roomId,
-        systemId: `room:${roomId}`,
-        input: { roomId, members: [first.userId, second.userId] },
-      });
       enqueue(
         emit({
           type: 'queue.paired',
@@ -268,23 +263,27 @@ export const queueMachine = setup({
         }),
       );
     }),
-    closeEveryRoom: enqueueActions(({ context, enqueue }) => {
+    emptyLine: enqueueActions(({ context, enqueue }) => {
       for (const { userId } of context.waiting) {
         enqueue(cancel(`widen:${userId}`));
         enqueue(cancel(`rematch:${userId}`));
       }
       enqueue.assign({ waiting: [] });
-      for (const roomId of context.rooms) enqueue.sendTo(roomId, { type: 'room.shutdown' });
     }),
-    forgetRoom: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'room.ended') return;
-      enqueue.stopChild(event.roomId);
-      enqueue.assign({ rooms: context.rooms.filter((id) => id !== event.roomId) });
+    /** Each timer a restored user had running, for what was left of it. */
+    resumeTimers: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'queue.resume') return;
+      for (const { userId, widened, widensAt, avoid, avoidUntil } of context.waiting) {
+        if (!widened && widensAt !== undefined)
+          enqueue(raise({ type: 'queue.widen', userId }, { delay: Math.max(0, widensAt - event.at), id: `widen:${userId}` }));
+        if (avoid !== null && avoidUntil !== undefined)
+          enqueue(raise({ type: 'queue.rematchable', userId }, { delay: Math.max(0, avoidUntil - event.at), id: `rematch:${userId}` }));
+      }
     }),
   },
 }).createMachine({
   id: 'queue',
-  context: ({ input }) => ({ ...DEFAULT_QUEUE_INPUT, ...input, waiting: [], rooms: [] }),
+  context: ({ input }) => ({ ...DEFAULT_QUEUE_INPUT, ...input, waiting: [] }),
   initial: 'open',
   states: {
     open: {
@@ -300,8 +299,8 @@ export const queueMachine = setup({
         'queue.back': [{ guard: 'hasPartner', actions: 'openRoom' }, { actions: 'markAway' }],
         'queue.widen': [{ guard: 'hasPartner', actions: 'openRoom' }, { actions: 'markWidened' }],
         'queue.rematchable': [{ guard: 'hasPartner', actions: 'openRoom' }, { actions: 'forgetAvoidance' }],
-        'queue.shutdown': { actions: 'closeEveryRoom' },
-        'room.ended': { actions: 'forgetRoom' },
+        'queue.shutdown': { actions: 'emptyLine' },
+        'queue.resume': { actions: 'resumeTimers' },
       },
     },
   },

@@ -1,21 +1,17 @@
 /**
- * roomMachine — one conversation between two users. Runs as a child of the queue.
+ * roomMachine — one conversation between two users. The broker starts one per pair the
+ * queue makes, in the process of one of its members.
  *
- * States: `open` → `closed`. `closed` takes nothing, yet it is not a final state: a
- *         final child sends its parent `xstate.done.actor.<its id>`, an event type per
- *         room, and XState caches what it finds for every event type a machine is asked
- *         about, for the life of the process. The room says `room.ended` instead, with
- *         its id in the payload, and the queue stops it.
+ * States: `open` → `closed` (final).
  * Takes:  `room.message` (a member sends text; the room numbers it),
  *         `room.leave` (a member leaves or is gone; the room closes),
  *         `room.shutdown` (the server stops; the room closes under both members).
  * Emits:  `room.relayed` (a numbered message, for the partner and as the sender's receipt),
  *         `room.closed` (to each member who stayed, with the reason the room ended).
- * Sends:  `room.ended` to its parent (the queue) when it closes.
  *
  * Ids and clock readings arrive in the events: the chart itself never reads the clock.
  */
-import { assign, emit, enqueueActions, sendParent, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 
 /** Why a room ended, as the member who stayed is told. */
 export type DepartureReason = 'left' | 'disconnected' | 'timeout' | 'shutdown';
@@ -45,9 +41,6 @@ interface RelayedMessage {
   seq: number;
   sentAt: string;
 }
-
-/** What a room tells its parent when it closes: one event type for every room. */
-export type RoomEnded = { type: 'room.ended'; roomId: string };
 
 export type RoomEmitted =
   | ({ type: 'room.relayed' } & RelayedMessage)
@@ -95,7 +88,6 @@ export const roomMachine = setup({
     emitShutdownToBoth: enqueueActions(({ context, enqueue }) => {
       for (const to of context.members) enqueue.emit({ type: 'room.closed', roomId: context.roomId, to, reason: 'shutdown' });
     }),
-    reportEnded: sendParent(({ context }): RoomEnded => ({ type: 'room.ended', roomId: context.roomId })),
   },
 }).createMachine({
   id: 'room',
@@ -105,10 +97,10 @@ export const roomMachine = setup({
     open: {
       on: {
         'room.message': { guard: 'isMember', actions: ['numberMessage', 'emitRelayed'] },
-        'room.leave': { guard: 'isMember', target: 'closed', actions: ['emitClosed', 'reportEnded'] },
-        'room.shutdown': { target: 'closed', actions: ['emitShutdownToBoth', 'reportEnded'] },
+        'room.leave': { guard: 'isMember', target: 'closed', actions: 'emitClosed' },
+        'room.shutdown': { target: 'closed', actions: 'emitShutdownToBoth' },
       },
     },
-    closed: {},
+    closed: { type: 'final' },
   },
 });

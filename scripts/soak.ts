@@ -41,7 +41,7 @@ function heapAfterGc(gc: () => void): number {
   return process.memoryUsage().heapUsed;
 }
 
-function main(): number {
+async function main(): Promise<number> {
   let options;
   try {
     options = readOptions();
@@ -71,10 +71,10 @@ function main(): number {
   for (let n = 1; n <= rooms; n++) {
     const [a, b] = [`a${n}`, `b${n}`];
     const detach = [broker.attach(a, inbox), broker.attach(b, inbox)];
-    broker.join({ userId: a, avoid: null });
-    broker.join({ userId: b, avoid: null });
-    broker.send(roomId, a, 'hi');
-    broker.leaveRoom(roomId, a, 'left');
+    await broker.join({ userId: a, avoid: null });
+    await broker.join({ userId: b, avoid: null });
+    await broker.send(roomId, a, 'hi');
+    await broker.leaveRoom(roomId, a, 'left');
     for (const off of detach) off();
     if (n % every === 0 || n === rooms) {
       const heap = heapAfterGc(gc);
@@ -93,7 +93,7 @@ function main(): number {
 
   // Two joins' pairings, the message and its receipt, the partner's room.closed.
   const stats = broker.stats();
-  broker.close();
+  await broker.close();
   let failed = false;
   if (delivered !== rooms * 5) {
     console.error(`expected ${rooms * 5} deliveries (5 a room), got ${delivered}`);
@@ -106,4 +106,4 @@ function main(): number {
   return failed ? 1 : 0;
 }
 
-process.exitCode = main();
+process.exitCode = await main();

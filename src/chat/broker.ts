@@ -8,10 +8,11 @@
  *
  * Ordering contract: deliveries for one user arrive in the order the queue and room
  * produced them. The in-memory broker also delivers synchronously (a pairing and a
- * message's receipt have arrived when `actor.send` returns), which the tools rely on
- * to answer in one round trip; a broker that delivers later must make `send_message`
- * wait for the receipt (the user chart clears `lastReceipt` on each send, so a late
- * receipt is never mistaken for an earlier one's).
+ * message's receipt have arrived when its call resolves). A broker that delivers later
+ * (over Redis) resolves a call once its intent is stored; the tools then wait for what
+ * they answer (a receipt: the user chart clears `lastReceipt` on each send, so a late
+ * receipt is never mistaken for an earlier one's). A call that rejects could not reach
+ * the queue or the room: the tool says so.
  */
 import type { JoinRequest } from '../../machines/queue.js';
 import type { DepartureReason, UserEvent } from '../../machines/user.js';
@@ -46,24 +47,27 @@ export interface ChatBroker {
    * Pairs a user with the waiting user it meets first (machines/matching.ts), or puts it
    * at the tail; a user already waiting keeps its place with the new preferences.
    */
-  join(request: JoinRequest): void;
+  join(request: JoinRequest): Promise<void>;
   /** Takes a waiting user out of the queue. */
-  leaveQueue(userId: string): void;
+  leaveQueue(userId: string): Promise<void>;
   /** A waiting user shows no sign of life: it keeps its place but is paired with no one. */
-  away(userId: string): void;
+  away(userId: string): Promise<void>;
   /** It is back: paired at once if it can be, else it waits at its place. */
-  back(userId: string): void;
+  back(userId: string): Promise<void>;
   /** Relays text to the sender's partner; the sender gets a `room.receipt`. */
-  send(roomId: string, from: string, text: string): void;
+  send(roomId: string, from: string, text: string): Promise<void>;
   /** Closes a room on behalf of a member; the partner gets `room.closed`. */
-  leaveRoom(roomId: string, userId: string, reason: DepartureReason): void;
+  leaveRoom(roomId: string, userId: string, reason: DepartureReason): Promise<void>;
   /** Where a waiting user stands, or undefined when it is not waiting. */
-  placeOf(userId: string): WaitingPlace | undefined;
+  placeOf(userId: string): Promise<WaitingPlace | undefined>;
+  /** What this process holds. */
   stats(): BrokerStats;
-  /** Empties the queue and closes every room, telling both members `room.closed` (shutdown). */
-  shutdown(): void;
-  /** Stops the queue and every room. */
-  close(): void;
+  /** Whether it reaches what it shares with other processes now (a broker that shares nothing leaves it out). */
+  healthy?(): boolean;
+  /** Empties the queue (of this process's users) and closes every room it holds, telling both members `room.closed` (shutdown). */
+  shutdown(): Promise<void>;
+  /** Stops the queue and every room, and lets go of any connection. */
+  close(): Promise<void>;
   /**
    * Calls `listener` once if the broker fails for good (its queue actor errs, a
    * connection is lost), after which it pairs and relays nothing.

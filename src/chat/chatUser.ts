@@ -30,6 +30,12 @@ export interface ChatUser {
   openLink(): () => void;
   /** The last session bound to this user went away (DELETE, or a legacy stream gone). */
   detached(): void;
+  /**
+   * Resolves once every broker call this user's intents made so far has settled;
+   * rejects with the first that failed since the last time it was asked (the queue or
+   * the room could not be reached: a tool says so).
+   */
+  settled(): Promise<void>;
 }
 
 /** A user reported its partner: for the operator, never the partner. */
@@ -49,13 +55,22 @@ export interface ChatUserOptions {
 
 export function startChatUser({ userId, presence, rate, rematchAfterMs, onReport, broker, notify, inspect }: ChatUserOptions): ChatUser {
   const actor = createActor(userMachine, { input: { userId, presence, rate, rematchAfterMs }, systemId: `user:${userId}`, inspect });
-  actor.on('queue.join', ({ type: _join, ...request }) => broker.join(request));
+  // Broker calls in flight, and the first that failed since a tool last asked.
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  const track = (call: Promise<void>) => {
+    const settled: Promise<void> = call
+      .catch((error: unknown) => void (failure ??= { error }))
+      .finally(() => inFlight.delete(settled));
+    inFlight.add(settled);
+  };
+  actor.on('queue.join', ({ type: _join, ...request }) => track(broker.join(request)));
   actor.on('chat.reported', ({ type: _report, ...report }) => onReport?.(report));
-  actor.on('queue.leave', (e) => broker.leaveQueue(e.userId));
-  actor.on('queue.away', (e) => broker.away(e.userId));
-  actor.on('queue.back', (e) => broker.back(e.userId));
-  actor.on('room.send', (e) => broker.send(e.roomId, e.userId, e.text));
-  actor.on('room.leave', (e) => broker.leaveRoom(e.roomId, e.userId, e.reason));
+  actor.on('queue.leave', (e) => track(broker.leaveQueue(e.userId)));
+  actor.on('queue.away', (e) => track(broker.away(e.userId)));
+  actor.on('queue.back', (e) => track(broker.back(e.userId)));
+  actor.on('room.send', (e) => track(broker.send(e.roomId, e.userId, e.text)));
+  actor.on('room.leave', (e) => track(broker.leaveRoom(e.roomId, e.userId, e.reason)));
   actor.on('*', (e) => {
     if (isNews(e)) notify(e);
   });
@@ -67,8 +82,8 @@ export function startChatUser({ userId, presence, rate, rematchAfterMs, onReport
     error: () => {
       detach();
       const { roomId } = actor.getSnapshot().context;
-      broker.leaveQueue(userId);
-      if (roomId) broker.leaveRoom(roomId, userId, 'disconnected');
+      track(broker.leaveQueue(userId));
+      if (roomId) track(broker.leaveRoom(roomId, userId, 'disconnected'));
     },
   });
   actor.start();
@@ -85,7 +100,13 @@ export function startChatUser({ userId, presence, rate, rematchAfterMs, onReport
       if (--links === 0) tell('client.offline');
     };
   };
-  return { userId, actor, broker, openLink, detached: () => tell('client.detached') };
+  const settled = async () => {
+    await Promise.all(inFlight);
+    const failed = failure;
+    failure = undefined;
+    if (failed) throw failed.error;
+  };
+  return { userId, actor, broker, openLink, detached: () => tell('client.detached'), settled };
 }
 
 /** What `get_status` answers: the state, the room and what the pairing said, or the queue place. */
@@ -99,7 +120,7 @@ export interface ChatStatus {
   widens_in_s?: number;
 }
 
-export function statusOf({ actor, broker, userId }: ChatUser): ChatStatus {
+export async function statusOf({ actor, broker, userId }: ChatUser): Promise<ChatStatus> {
   const snapshot = actor.getSnapshot();
   const state = snapshot.value as UserState;
   const status: ChatStatus = { state };
@@ -109,7 +130,7 @@ export function statusOf({ actor, broker, userId }: ChatUser): ChatStatus {
     status.common_interests = lastChat?.commonInterests ?? [];
     if (lastChat?.partnerIs) status.partner_is = lastChat.partnerIs;
   }
-  const place = state === 'waiting' ? broker.placeOf(userId) : undefined;
+  const place = state === 'waiting' ? await broker.placeOf(userId) : undefined;
   if (place) {
     status.position = place.position;
     if (place.widensInMs !== undefined) status.widens_in_s = Math.ceil(place.widensInMs / 1000);

@@ -29,7 +29,8 @@ export type RefusalReason =
   | 'session_not_found'
   | 'server_full'
   | 'shutting_down'
-  | 'server_failed';
+  | 'server_failed'
+  | 'broker_unavailable';
 
 export interface LiveCounts {
   sessions(): number;

@@ -1,19 +1,15 @@
-import { createActor, createMachine, type ActorRefFrom, type AnyEventObject } from 'xstate';
+import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { roomMachine, type RoomEmitted } from '../../machines/room.js';
 
-/** Runs the room as the queue does, as a child, and records what it emits and tells its parent. */
+/** Runs the room as the broker does, on its own, and records what it emits and whether it is done. */
 function openRoom() {
-  const told: AnyEventObject[] = [];
-  const parent = createMachine({
-    invoke: { id: 'room', src: roomMachine, input: { roomId: 'r1', members: ['a', 'b'] } },
-    on: { 'room.ended': { actions: ({ event }) => told.push(event) } },
-  });
-  const actor = createActor(parent).start();
-  const room = actor.getSnapshot().children.room as ActorRefFrom<typeof roomMachine>;
+  const room = createActor(roomMachine, { input: { roomId: 'r1', members: ['a', 'b'] } });
   const emitted: RoomEmitted[] = [];
   room.on('*', (event) => emitted.push(event));
-  return { room, emitted, told };
+  room.start();
+  const done = () => room.getSnapshot().status === 'done';
+  return { room, emitted, done };
 }
 
 const message = (from: string, text: string, n: number) =>
@@ -40,12 +36,12 @@ describe('roomMachine', () => {
     expect(room.getSnapshot().context.seq).toBe(0);
   });
 
-  it('open → closed when a member leaves, telling the other member why and the queue that it ended', () => {
-    const { room, emitted, told } = openRoom();
+  it('open → closed when a member leaves, telling the other member why, and is done', () => {
+    const { room, emitted, done } = openRoom();
     room.send({ type: 'room.leave', userId: 'b', reason: 'left' });
     expect(room.getSnapshot().value).toBe('closed');
     expect(emitted).toEqual([{ type: 'room.closed', roomId: 'r1', to: 'a', reason: 'left' }]);
-    expect(told).toEqual([{ type: 'room.ended', roomId: 'r1' }]);
+    expect(done()).toBe(true);
   });
 
   it('passes on the reason a member was disconnected', () => {
@@ -60,14 +56,14 @@ describe('roomMachine', () => {
     expect(room.getSnapshot().can(message('b', 'anyone?', 1))).toBe(false);
   });
 
-  it('open → closed on shutdown, telling both members and the queue that it ended', () => {
-    const { room, emitted, told } = openRoom();
+  it('open → closed on shutdown, telling both members, and is done', () => {
+    const { room, emitted, done } = openRoom();
     room.send({ type: 'room.shutdown' });
     expect(room.getSnapshot().value).toBe('closed');
     expect(emitted).toEqual([
       { type: 'room.closed', roomId: 'r1', to: 'a', reason: 'shutdown' },
       { type: 'room.closed', roomId: 'r1', to: 'b', reason: 'shutdown' },
     ]);
-    expect(told).toEqual([{ type: 'room.ended', roomId: 'r1' }]);
+    expect(done()).toBe(true);
   });
 });

@@ -36,6 +36,11 @@ export interface ChartModel<S extends Snapshot<unknown>, E extends AnyEventObjec
   readonly shortestTo?: (state: S) => boolean;
   /** Whether every edge no other path takes gets a path of its own (default: yes). */
   readonly everyEdge?: boolean;
+  /**
+   * Whether the model takes `event` in `state` (default: what the chart says with `can`):
+   * a model whose steps include what the rest of the system does says so here.
+   */
+  readonly takes?: (state: S, event: E) => boolean;
 }
 
 export interface ChartStep<S, E> {
@@ -101,9 +106,10 @@ export function chartPaths<S extends Snapshot<unknown>, E extends AnyEventObject
 
 /**
  * An actor scope in which a chart's transitions run without a live actor, as
- * @xstate/graph runs them: actions are resolved, never executed.
+ * @xstate/graph runs them: actions are resolved, never executed. The events the
+ * transitions emit (`emit`, resolved with their payload) are pushed to `emitted`, when given.
  */
-export function mockActorScope(): AnyActorScope {
+export function mockActorScope(emitted?: AnyEventObject[]): AnyActorScope {
   const empty = createEmptyActor();
   return {
     self: empty,
@@ -114,7 +120,9 @@ export function mockActorScope(): AnyActorScope {
     system: empty.system,
     stopChild: () => {},
     emit: () => {},
-    actionExecutor: () => {},
+    actionExecutor: ({ type, params }: { type: string; params?: unknown }) => {
+      if (emitted && type === 'xstate.emit') emitted.push((params as { event: AnyEventObject }).event);
+    },
   } as unknown as AnyActorScope;
 }
 
@@ -159,7 +167,7 @@ function traversal<S extends Snapshot<unknown>, E extends AnyEventObject>(model:
     input: model.input,
     fromState: initialState(model, mockActorScope()),
     serializeState: (state: S) => model.key(state),
-    events: (state: S) => model.events(state).filter((event) => takes(state, event)),
+    events: (state: S) => model.events(state).filter((event) => (model.takes ?? takes)(state, event)),
   };
 }
 
@@ -173,7 +181,7 @@ function initialState<S extends Snapshot<unknown>, E extends AnyEventObject>(mod
 const lastState = <S, E>(path: ChartPath<S, E>): S => path.steps.at(-1)?.state ?? path.start;
 
 /** Whether the chart takes `event` in `state` (a machine says so with `can`). */
-function takes(state: Snapshot<unknown>, event: AnyEventObject): boolean {
+export function takes(state: Snapshot<unknown>, event: AnyEventObject): boolean {
   const can = (state as { can?: (event: AnyEventObject) => boolean }).can;
   return typeof can === 'function' ? can.call(state, event) : true;
 }

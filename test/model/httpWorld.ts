@@ -72,7 +72,7 @@ export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): 
       return person;
     },
     queue: () => actors.get('queue'),
-    room: (roomId) => actors.get(`room:${roomId}`),
+    room: (roomId) => actors.room(roomId),
     async health() {
       const response = await fetch(new URL('/healthz', server.url));
       const body = (await response.json()) as { queue: number; actors: { users: number; rooms: number } };

@@ -2,8 +2,8 @@
  * The world in memory: the same actor system the server runs (the in-memory broker
  * with its queue and rooms, a user actor per person wired by `startChatUser`), with
  * no HTTP. A person's tools do what the tool handlers do — make the user on the first
- * enter_queue or next, ask the chart with `can`, send the event, answer from the
- * snapshot — and its links are what the server counts: every call is one while it
+ * enter_queue or next, ask the chart with `can`, send the event, wait until the
+ * broker calls it made have settled, answer from the snapshot (and the broker) — and its links are what the server counts: every call is one while it
  * runs, and a client that keeps a stream (or, per call, a held wait_for_events) holds
  * one between calls. Ending a session is what the server does when the last session
  * of a user goes: the user is detached — unless a call has named it by its token (a
@@ -74,22 +74,22 @@ export function memoryWorld(timers: Timers): World {
       return person;
     },
     queue: () => actors.get('queue'),
-    room: (roomId) => actors.get(`room:${roomId}`),
+    room: (roomId) => actors.room(roomId),
     async health() {
       const { waiting, rooms } = broker.stats();
       return { queue: waiting, rooms, users: people.filter((p) => p.active).length };
     },
     reports: async () => reports,
     async shutdown() {
-      broker.shutdown();
+      await broker.shutdown();
       for (const person of people) person.endUser('shutdown');
-      broker.close();
+      await broker.close();
       for (const person of people) person.stopped = true;
     },
     eventually,
     async close() {
       for (const person of people) person.endUser('disconnected');
-      broker.close();
+      await broker.close();
     },
   };
 }
@@ -127,16 +127,17 @@ class MemoryPerson implements Person {
     return this.#user;
   }
 
-  /** As a tool handler: refuse what the chart does not take, else send and answer. */
-  #attempt(event: UserEvent): void {
-    const { actor } = this.#chat();
-    if (!actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses ${event.type} in ${String(actor.getSnapshot().value)}`);
-    actor.send(event);
+  /** As a tool handler: refuse what the chart does not take, else send, and answer once the broker has it. */
+  async #attempt(event: UserEvent): Promise<void> {
+    const user = this.#chat();
+    if (!user.actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses ${event.type} in ${String(user.actor.getSnapshot().value)}`);
+    user.actor.send(event);
+    await user.settled();
   }
 
   /** What enter_queue and next answer: the status, with `matched` or `waiting` for the state. */
-  #queueAnswer(): QueueAnswer {
-    const { state, ...status } = statusOf(this.#chat());
+  async #queueAnswer(): Promise<QueueAnswer> {
+    const { state, ...status } = await statusOf(this.#chat());
     return { status: state === 'chatting' ? 'matched' : 'waiting', ...status };
   }
 
@@ -145,7 +146,7 @@ class MemoryPerson implements Person {
    * enter_queue and next make the user when there is none; its client's stream (or
    * held wait) then counts for it, as a session bound to the user does.
    */
-  #request<T>(serve: () => T, { creates = false } = {}): T {
+  async #request<T>(serve: () => Promise<T>, { creates = false } = {}): Promise<T> {
     if (!this.#user) {
       if (!creates) throw new Error(`${this.name}: call enter_queue first`);
       this.#user = this.start((notification) => this.notifications.push(notification));
@@ -154,7 +155,7 @@ class MemoryPerson implements Person {
     if (!this.active) throw new Error(`${this.name}'s user has ended`);
     const close = this.#user.openLink();
     try {
-      return serve();
+      return await serve();
     } finally {
       close();
     }
@@ -162,8 +163,8 @@ class MemoryPerson implements Person {
 
   async enterQueue(args: PreferenceArgs = {}): Promise<QueueAnswer> {
     return this.#request(
-      () => {
-        this.#attempt({ type: 'queue.enter', preferences: preferencesOf(args) });
+      async () => {
+        await this.#attempt({ type: 'queue.enter', preferences: preferencesOf(args) });
         return this.#queueAnswer();
       },
       { creates: true },
@@ -172,8 +173,8 @@ class MemoryPerson implements Person {
 
   async next(args: PreferenceArgs & VerdictArgs = {}): Promise<QueueAnswer> {
     return this.#request(
-      () => {
-        this.#attempt({ type: 'chat.next', preferences: preferencesOf(args), ...verdictOf(args) });
+      async () => {
+        await this.#attempt({ type: 'chat.next', preferences: preferencesOf(args), ...verdictOf(args) });
         return this.#queueAnswer();
       },
       { creates: true },
@@ -181,15 +182,15 @@ class MemoryPerson implements Person {
   }
 
   async leave(roomId?: string, verdict: VerdictArgs = {}): Promise<{ status: 'idle' }> {
-    return this.#request(() => {
-      this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }), ...verdictOf(verdict) });
+    return this.#request(async () => {
+      await this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }), ...verdictOf(verdict) });
       return { status: 'idle' as const };
     });
   }
 
   async send(roomId: string, text: string): Promise<SentAnswer> {
-    return this.#request(() => {
-      this.#attempt({ type: 'chat.send', roomId, text, at: performance.now() });
+    return this.#request(async () => {
+      await this.#attempt({ type: 'chat.send', roomId, text, at: performance.now() });
       const receipt = this.#chat().actor.getSnapshot().context.lastReceipt;
       if (!receipt) throw new Error(`${this.name}: no receipt for the message`);
       return { status: 'sent' as const, message_id: receipt.messageId, seq: receipt.seq };

@@ -10,19 +10,24 @@
  * | `queue.away` | that person, waiting, goes quiet (its client closes, no DELETE) for the pairable time |
  * | `queue.back`, with or without a partner | that person, away, comes back: a new session whose first call is get_status with its token |
  * | `queue.widen`, `queue.rematchable` | time passes: every interest wait and rematch time that runs, runs out (a chart that waits them out) |
- * | `room.ended` | a room ends: its first member calls leave_chat |
- * | `queue.shutdown` | the server shuts down (what SIGTERM does) |
+ * | `queue.shutdown` | the server shuts down (what SIGTERM does): the line empties, and the broker closes every room |
+ * | `queue.resume` | pending: only a broker that restores the line from its store sends it |
+ *
+ * and one step of the model is no event of the queue's (see `ChartSpec.steps`):
+ *
+ * | step | what happens |
+ * |---|---|
+ * | `room.leave` | a room ends: its first member calls leave_chat |
  *
  * A person has no user until its first enter_queue: before, get_status refuses. An
  * away person is not asked (a call is a sign of life, and would bring it back), and
  * does nothing but come back; its user does not time out on these paths (the chart
  * asks for a long idle timeout), however many steps it stays away.
  *
- * The queue alone cannot say that `next` ends a room before the join, nor that a
- * shutdown ends every room: the model runs the queue chart inside a small logic that
- * adds the rooms' `room.ended` events where the running system sends them.
- * `closeEveryRoom` is given a fake with `provide`: the real one reads the live actor's
- * children, which a pure transition does not have (the rooms' ends are then added as above).
+ * The queue only pairs: it says `queue.paired`, and the broker opens the room, which
+ * the queue never hears of again. So the model keeps the rooms beside the queue's
+ * snapshot: a room opens with each `queue.paired` a transition emits, and ends when a
+ * member leaves it (leave_chat, or next before its join) or the server shuts down.
  *
  * Nor does the queue know whom a user avoids when it joins: its user does (the partner
  * of its last chat, until it has been idle for the rematch time), so the logic keeps
@@ -38,9 +43,9 @@
  * timers long next to a few steps.
  */
 import { expect } from 'vitest';
-import { assign, type ActorLogic, type SnapshotFrom } from 'xstate';
+import type { ActorLogic, AnyEventObject, SnapshotFrom } from 'xstate';
 import { commonInterests, partnerFor, positionIn, type IAm, type Preferences } from '../../machines/matching.js';
-import { queueMachine, type QueueEvent } from '../../machines/queue.js';
+import { queueMachine, type QueueEmitted, type QueueEvent } from '../../machines/queue.js';
 import { sleep } from '../support/eventually.js';
 import { mockActorScope } from './chartPaths.js';
 import { Ledger } from './ledger.js';
@@ -53,48 +58,39 @@ interface Memory {
   avoids: boolean;
 }
 
+/** A room the broker opened for a pairing: the id the queue gave it, and its members, earliest first. */
+interface ModelRoom {
+  id: string;
+  members: readonly [string, string];
+}
+
 /** The queue chart's snapshot. */
 type Queue = SnapshotFrom<typeof queueMachine>;
 
-/** The model's: the queue's, with each user's memory, and whether the server shut down. */
+/** The model's: the queue's, with the rooms open, each user's memory, and whether the server shut down. */
 type QueueSnapshot = Queue & {
   readonly over?: true;
+  /** The rooms open, in the order they were opened. */
+  readonly rooms: readonly ModelRoom[];
   /** Each user's memory of its last chat, by user (one that never chatted has none). */
   readonly memory: Readonly<Record<string, Memory>>;
 };
 
+/** A room ends: its member `userId` leaves it (leave_chat). A step of the model's, not of the queue's. */
+type RoomLeft = { type: 'room.leave'; userId: string };
+type ModelEvent = QueueEvent | RoomLeft;
+
 type Join = Extract<QueueEvent, { type: 'queue.join' }>;
 type Timer = Extract<QueueEvent, { type: 'queue.widen' | 'queue.rematchable' }>;
 
-const modelQueue = queueMachine.provide({ actions: { closeEveryRoom: assign({ waiting: [] }) } });
-
-interface ModelRoom {
-  id: string;
-  members: [string, string];
-}
-
-const roomsOf = (state: Queue): ModelRoom[] =>
-  Object.entries(state.children).map(([id, room]) => ({
-    id,
-    members: [...(room as { getSnapshot(): { context: { members: readonly [string, string] } } }).getSnapshot().context.members] as [string, string],
-  }));
-
-const roomOf = (state: QueueSnapshot, user: string) => roomsOf(state).find((room) => room.members.includes(user));
-/**
- * A room's end, as the model's steps name it: by its members (`u1+u2`), since the key
- * shows rooms by their members and not by the ids the chart gave them.
- */
-const ended = (room: ModelRoom): QueueEvent => ({ type: 'room.ended', roomId: room.members.join('+') });
-const endedRoom = (from: Queue, event: QueueEvent) =>
-  roomsOf(from).find((r) => event.type === 'room.ended' && event.roomId === r.members.join('+'));
-/** The chart's own event for a room's end. */
-const closing = (room: ModelRoom): QueueEvent => ({ type: 'room.ended', roomId: room.id });
+const roomsOf = (state: QueueSnapshot): readonly ModelRoom[] => state.rooms;
+const roomOf = (state: QueueSnapshot, user: string) => state.rooms.find((room) => room.members.includes(user));
 const isWaiting = (state: Queue, user: string) => state.context.waiting.some((w) => w.userId === user);
 
-/** The rooms of `to` that `from` did not have (a room id may come back once its room ended). */
-function newRooms(from: Queue, to: Queue): ModelRoom[] {
-  const before = new Set(roomsOf(from).map((room) => `${room.id} ${room.members.join('+')}`));
-  return roomsOf(to).filter((room) => !before.has(`${room.id} ${room.members.join('+')}`));
+/** The rooms of `to` that `from` did not have: the model carries a room on as the same object (its id may come back once it ended). */
+function newRooms(from: QueueSnapshot, to: QueueSnapshot): ModelRoom[] {
+  const before = new Set(from.rooms);
+  return to.rooms.filter((room) => !before.has(room));
 }
 
 /**
@@ -117,58 +113,71 @@ const avoidOf = (state: QueueSnapshot, user: string): string | null => {
   return memory?.avoids ? memory.partner : null;
 };
 
-/** One transition of the queue chart, in a fresh actor scope. */
-const run = (from: Queue, event: QueueEvent) => modelQueue.transition(from, event, mockActorScope() as never) as Queue;
+const isPaired = (event: AnyEventObject): event is QueueEmitted => event.type === 'queue.paired';
 
-/** `to`, with the memories of the users paired since `from`: each remembers the other. */
-function remembering(from: QueueSnapshot, to: Queue, memory: QueueSnapshot['memory'], over = false): QueueSnapshot {
-  const memories = { ...memory };
-  for (const { members: [a, b] } of newRooms(from, to)) {
-    memories[a] = { partner: b, avoids: true };
-    memories[b] = { partner: a, avoids: true };
+/**
+ * One transition of the queue chart, in a fresh actor scope, and the rooms its
+ * pairings open (`queue.paired`, as the broker opens them): their members remember
+ * each other.
+ */
+function run(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
+  const emitted: AnyEventObject[] = [];
+  const queue = queueMachine.transition(state, event, mockActorScope(emitted) as never) as Queue;
+  const opened = emitted.filter(isPaired).map(({ roomId, members: [a, b] }): ModelRoom => ({ id: roomId, members: [a, b] }));
+  const memory = { ...state.memory };
+  for (const { members: [a, b] } of opened) {
+    memory[a] = { partner: b, avoids: true };
+    memory[b] = { partner: a, avoids: true };
   }
-  return { ...to, memory: memories, ...(over && { over: true as const }) };
+  return { ...queue, rooms: [...state.rooms, ...opened], memory, ...(state.over && { over: true as const }) };
 }
+
+/** `state` without the room `user` is in: it left it (and its partner, told, is idle). */
+const leftRoom = (state: QueueSnapshot, user: string): QueueSnapshot => ({ ...state, rooms: state.rooms.filter((room) => !room.members.includes(user)) });
 
 /**
  * Time passes: the queue's timers run out one after another (a user paired meanwhile
  * has none left), and every idle user may meet its last partner again.
  */
 function timePassed(state: QueueSnapshot): QueueSnapshot {
-  let to: Queue = state;
-  for (const timer of runningTimers(state)) if (isWaiting(to, timer.userId)) to = run(to, timer);
   const memory = Object.fromEntries(Object.entries(state.memory).map(([user, m]) => [user, isIdle(state, user) ? { ...m, avoids: false } : m]));
-  return remembering(state, to, memory);
+  let to: QueueSnapshot = { ...state, memory };
+  for (const timer of runningTimers(state)) if (isWaiting(to, timer.userId)) to = run(to, timer);
+  return to;
 }
 
-/** A step of a person or the server, with what the rooms do around it. */
-function stepped(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
-  let to: Queue = state;
+/** A step of a person or the server, with what the broker does to the rooms around it. */
+function stepped(state: QueueSnapshot, event: ModelEvent): QueueSnapshot {
+  // A room's end is no event of the queue's.
+  if (event.type === 'room.leave') return leftRoom(state, event.userId);
   // `next`: the user leaves its room (the room ends) before it joins again.
-  const room = event.type === 'queue.join' ? roomOf(state, event.userId) : endedRoom(state, event);
-  if (room) to = run(to, closing(room));
-  if (event.type !== 'room.ended') to = run(to, event);
-  if (event.type === 'queue.shutdown') for (const open of roomsOf(to)) to = run(to, closing(open));
-  return remembering(state, to, state.memory, event.type === 'queue.shutdown');
+  const from = event.type === 'queue.join' ? leftRoom(state, event.userId) : state;
+  const to = run(from, event);
+  // Shutdown: the broker empties the line (the queue's part) and closes every room.
+  return event.type === 'queue.shutdown' ? { ...to, rooms: [], over: true } : to;
 }
 
 /**
  * The queue chart with what the rest of the system does around it. Every transition
- * gets a fresh actor scope, so that rooms spawned on different branches of the
- * traversal never share a system (and a room id may come back after its room ended).
- * Timers that run out at once (`instant`) do so after every step.
+ * gets a fresh actor scope: actions are resolved, never executed (no timer is
+ * scheduled; the model runs them out itself), and what a transition emits is read
+ * from it. Timers that run out at once (`instant`) do so after every step.
  */
 const queueWithRooms = (instant: boolean) =>
   ({
-    config: modelQueue.config,
-    getInitialSnapshot: (_scope: unknown, input: unknown) => ({ ...modelQueue.getInitialSnapshot(mockActorScope() as never, input as never), memory: {} }),
-    transition(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
+    config: queueMachine.config,
+    getInitialSnapshot: (_scope: unknown, input: unknown): QueueSnapshot => ({
+      ...queueMachine.getInitialSnapshot(mockActorScope() as never, input as never),
+      rooms: [],
+      memory: {},
+    }),
+    transition(state: QueueSnapshot, event: ModelEvent): QueueSnapshot {
       if (event.type === 'queue.widen' || event.type === 'queue.rematchable') return timePassed(state);
       const to = stepped(state, event);
       return instant && !to.over ? timePassed(to) : to;
     },
     getPersistedSnapshot: (state: QueueSnapshot) => state,
-  }) as unknown as ActorLogic<QueueSnapshot, QueueEvent, unknown>;
+  }) as unknown as ActorLogic<QueueSnapshot, ModelEvent, unknown>;
 
 /** What a pairing told its two members. */
 interface RealRoom {
@@ -231,7 +240,7 @@ const partnerOnReturn = (state: QueueSnapshot, user: string) => {
 };
 
 /** What the pairing into `room` tells its members: the interests they share, and what each said it is. */
-function pairingOf(from: QueueSnapshot, event: QueueEvent, room: ModelRoom): Omit<RealRoom, 'id'> {
+function pairingOf(from: QueueSnapshot, event: ModelEvent, room: ModelRoom): Omit<RealRoom, 'id'> {
   // A joiner asks with what its join says; anyone else as it waited.
   const asked = (user: string): Preferences =>
     event.type === 'queue.join' && event.userId === user
@@ -340,7 +349,7 @@ export type MatchingTime = 'never' | 'waited' | 'instant';
  * (`time: 'waited'`) are walked with 2 users, who only join (enter_queue, or next to
  * leave a room) and wait, on short paths: every wait costs the world's timers.
  */
-export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as MatchingTime } = {}): ChartSpec<QueueSnapshot, QueueEvent, QueueScene> {
+export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as MatchingTime } = {}): ChartSpec<QueueSnapshot, ModelEvent, QueueScene> {
   const names = Array.from({ length: users }, (_, i) => `u${i + 1}`);
   const waited = time === 'waited';
   // All four busy, named in order of appearance (one state of each shape, not its permutations).
@@ -356,15 +365,15 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
   };
   /** Time passing, as a step: an event of the type of the timer that runs out first. */
   const timePasses = (type: Timer['type']) => ({
-    events: (state: QueueSnapshot): QueueEvent[] => {
+    events: (state: QueueSnapshot): ModelEvent[] => {
       const first = waited && !state.over ? runningTimers(state)[0] : undefined;
       return first?.type === type ? [first] : [];
     },
-    label: (_: QueueEvent, from: QueueSnapshot) => {
+    label: (_: ModelEvent, from: QueueSnapshot) => {
       const ends = runningTimers(from).map((t) => (t.type === 'queue.widen' ? `${t.userId}'s interest wait` : `${t.userId}'s rematch time`));
       return `time passes: ${ends.join(', ')} run${ends.length === 1 ? 's' : ''} out`;
     },
-    async run(scene: QueueScene, event: QueueEvent, from: QueueSnapshot, to: QueueSnapshot) {
+    async run(scene: QueueScene, event: ModelEvent, from: QueueSnapshot, to: QueueSnapshot) {
       const { world } = scene;
       // A timer started by the last step at the latest: all have run out by then.
       await sleep(Math.max(0, scene.steppedAt + Math.max(world.timers.interestWaitMs, world.timers.rematchAfterMs) - performance.now()));
@@ -478,21 +487,6 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       },
       'queue.widen': timePasses('queue.widen'),
       'queue.rematchable': timePasses('queue.rematchable'),
-      'room.ended': {
-        events: (state) => (state.over || waited ? [] : roomsOf(state).map(ended)),
-        label: (event, from) => {
-          const room = endedRoom(from, event);
-          return room ? `${room.members[0]} calls leave_chat, leaving ${room.members[1]}` : '?';
-        },
-        async run(scene, event, from) {
-          const room = endedRoom(from, event)!;
-          const [leaver, stayer] = room.members;
-          const { id: roomId } = scene.rooms.get(pairKey(room.members))!;
-          expect(await scene.people.get(leaver)!.leave(roomId)).toEqual({ status: 'idle' });
-          scene.rooms.delete(pairKey(room.members));
-          scene.ledger.owe(scene.people.get(stayer)!, 'partner.disconnected', { room_id: roomId, reason: 'left' });
-        },
-      },
       'queue.shutdown': {
         // Shown where it says most: rooms to close and someone waiting, who is told nothing.
         events: (state) => (!state.over && roomsOf(state).length > 0 && state.context.waiting.length > 0 ? [{ type: 'queue.shutdown' }] : []),
@@ -503,6 +497,25 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
             const roomId = scene.rooms.get(pairKey(room.members))?.id;
             for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'partner.disconnected', { room_id: roomId, reason: 'shutdown' });
           }
+        },
+      },
+      'queue.resume': { pending: 'sent only by a broker that restores the line (Redis lease holder)' },
+    },
+    steps: {
+      'room.leave': {
+        events: (state) => (state.over || waited ? [] : state.rooms.map((room): ModelEvent => ({ type: 'room.leave', userId: room.members[0] }))),
+        label: (event, from) => {
+          const room = event.type === 'room.leave' ? roomOf(from, event.userId) : undefined;
+          return room ? `${room.members[0]} calls leave_chat, leaving ${room.members[1]}` : '?';
+        },
+        async run(scene, event, from) {
+          if (event.type !== 'room.leave') throw new Error(`not room.leave: ${event.type}`);
+          const room = roomOf(from, event.userId)!;
+          const stayer = room.members.find((m) => m !== event.userId)!;
+          const { id: roomId } = scene.rooms.get(pairKey(room.members))!;
+          expect(await scene.people.get(event.userId)!.leave(roomId)).toEqual({ status: 'idle' });
+          scene.rooms.delete(pairKey(room.members));
+          scene.ledger.owe(scene.people.get(stayer)!, 'partner.disconnected', { room_id: roomId, reason: 'left' });
         },
       },
     },

@@ -7,7 +7,7 @@
  */
 import type { AnyEventObject, AnyStateMachine, Snapshot } from 'xstate';
 import { chartTransitions } from '../../scripts/machineCatalog.js';
-import { chartPaths, type ChartModel, type ChartPath } from './chartPaths.js';
+import { chartPaths, takes, type ChartModel, type ChartPath } from './chartPaths.js';
 import { MATCHING_NEVER, type Timers, type World } from './world.js';
 
 export interface Driver<S, E extends AnyEventObject, Scene> {
@@ -47,6 +47,12 @@ export interface ChartSpec<S extends Snapshot<unknown>, E extends AnyEventObject
   readonly model: Omit<ChartModel<S, E>, 'events'>;
   /** Keyed by event type as the machine names it (`xstate.done.actor.*` included). */
   readonly drivers: Readonly<Record<string, DriverEntry<S, E, Scene>>>;
+  /**
+   * Steps of the model that are no event of the chart: what the rest of the system does
+   * around it (a room's end, beside the queue), keyed by the model's event type, which
+   * the machine must not take. The model takes every event their drivers give.
+   */
+  readonly steps?: Readonly<Record<string, Driver<S, E, Scene>>>;
   /** Transitions (by key) that no client can drive through the running system, and why. */
   readonly unreachable?: Readonly<Record<string, string>>;
   /**
@@ -93,9 +99,11 @@ export function assertDriversMatch(spec: ChartSpec<Snapshot<unknown>, AnyEventOb
   const types = new Set(chartTransitions(spec.machine).map((t) => t.eventType));
   const unknown = [...types].filter((type) => !spec.drivers[type]);
   const stale = Object.keys(spec.drivers).filter((type) => !types.has(type));
+  const clashing = Object.keys(spec.steps ?? {}).filter((type) => types.has(type));
   const problems = [
     ...unknown.map((type) => `${spec.machine.id} takes "${type}", and the ${spec.name} drivers do not say how a client causes it`),
     ...stale.map((type) => `the ${spec.name} drivers know "${type}", which ${spec.machine.id} no longer takes`),
+    ...clashing.map((type) => `the ${spec.name} model's own step "${type}" is an event ${spec.machine.id} takes: make it a driver`),
   ];
   if (problems.length > 0) throw new Error(`${problems.join('; ')}. Teach test/model how to drive it.`);
 }
@@ -123,10 +131,19 @@ export function specPaths<S extends Snapshot<unknown>, E extends AnyEventObject,
 }
 
 export function specModel<S extends Snapshot<unknown>, E extends AnyEventObject, Scene>(spec: ChartSpec<S, E, Scene>): ChartModel<S, E> {
+  const steps = spec.steps ?? {};
   return {
     ...spec.model,
-    events: (state) => Object.values(spec.drivers).flatMap((entry) => (isDriver(entry) ? entry.events(state) : [])),
+    events: (state) => [...Object.values(spec.drivers), ...Object.values(steps)].flatMap((entry) => (isDriver(entry) ? entry.events(state) : [])),
+    ...(spec.steps && { takes: (state: S, event: E) => event.type in steps || takes(state, event) }),
   };
+}
+
+/** The driver of a step: the model's own, else the chart event's. */
+function driverOf<S extends Snapshot<unknown>, E extends AnyEventObject, Scene>(spec: ChartSpec<S, E, Scene>, type: string): Driver<S, E, Scene> {
+  const entry = spec.steps?.[type] ?? entryFor(spec.drivers, type);
+  if (!isDriver(entry)) throw new Error(`no driver for ${type}`);
+  return entry;
 }
 
 function story<S extends Snapshot<unknown>, E extends AnyEventObject, Scene>(spec: ChartSpec<S, E, Scene>, path: ChartPath<S, E>): string {
@@ -140,9 +157,7 @@ function story<S extends Snapshot<unknown>, E extends AnyEventObject, Scene>(spe
 }
 
 function labelOf<S extends Snapshot<unknown>, E extends AnyEventObject, Scene>(spec: ChartSpec<S, E, Scene>, event: E, from: S): string {
-  const entry = entryFor(spec.drivers, event.type);
-  if (!isDriver(entry)) throw new Error(`no driver for ${event.type}`);
-  return entry.label(event, from);
+  return driverOf(spec, event.type).label(event, from);
 }
 
 /** Replays one path in a world: each step done as a person would, then checked. */
@@ -155,8 +170,7 @@ export async function replay<S extends Snapshot<unknown>, E extends AnyEventObje
   await within(`at the start (${spec.model.key(path.start)})`, () => spec.check(scene, path.start, world));
   let from = path.start;
   for (const [index, step] of path.steps.entries()) {
-    const entry = entryFor(spec.drivers, step.event.type);
-    if (!isDriver(entry)) throw new Error(`no driver for ${step.event.type}`);
+    const entry = driverOf(spec, step.event.type);
     const where = `step ${index + 1}, ${entry.label(step.event, from)} → ${spec.model.key(step.state)}`;
     await within(where, () => entry.run(scene, step.event, from, step.state));
     await within(`${where}, checking`, () => spec.check(scene, step.state, world));

@@ -1,61 +1,87 @@
 /**
  * The contract every ChatBroker keeps, as one suite to run against each
- * implementation (the in-memory one today; a Redis one would run the same suite).
- * Deliveries may arrive later than the call that caused them, so checks wait for them.
+ * implementation: the in-memory one, one Redis broker, and two Redis brokers sharing a
+ * queue (users then alternate between them, so pairs and rooms span both). Deliveries
+ * may arrive later than the call that caused them, so checks wait for them.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatBroker, Delivery } from '../../src/chat/broker.js';
 import { eventually } from '../support/eventually.js';
 
-export function describeBrokerContract(name: string, makeBroker: () => ChatBroker): void {
-  describe(`ChatBroker contract: ${name}`, () => {
-    let broker: ChatBroker;
-    const inboxes = new Map<string, Delivery[]>();
+/** Brokers that share one queue, and how each names its users. */
+export interface BrokerSet {
+  brokers: ChatBroker[];
+  /** The id of user `name` of broker `index`. */
+  userId(name: string, index: number): string;
+  close(): Promise<void>;
+}
 
-    const user = (id: string) => {
-      const inbox: Delivery[] = [];
-      inboxes.set(id, inbox);
-      const detach = broker.attach(id, (event) => inbox.push(event));
-      return { id, inbox, detach };
+export function describeBrokerContract(name: string, makeBrokers: () => Promise<BrokerSet>): void {
+  describe(`ChatBroker contract: ${name}`, () => {
+    let set: BrokerSet | undefined;
+    const users = new Map<string, { id: string; broker: ChatBroker; inbox: Delivery[]; detach: () => void }>();
+    let made = 0;
+    /** A stand-in for "the broker" of the single-broker checks: the one user `name` belongs to. */
+    const brokerOf = (name: string) => users.get(name)!.broker;
+    const idOf = (name: string) => users.get(name)!.id;
+
+    const start = async () => {
+      set = await makeBrokers();
+      made = 0;
     };
+    const user = (name: string) => {
+      const index = made++ % set!.brokers.length;
+      const broker = set!.brokers[index]!;
+      const id = set!.userId(name, index);
+      const inbox: Delivery[] = [];
+      const detach = broker.attach(id, (event) => inbox.push(event));
+      const made_ = { id, broker, inbox, detach };
+      users.set(name, made_);
+      return made_;
+    };
+    const join = (name: string, avoid: string | null = null) => brokerOf(name).join({ userId: idOf(name), avoid: avoid && idOf(avoid) });
+    const placeOf = async (name: string) => (await brokerOf(name).placeOf(idOf(name)))?.position;
+    const stats = () =>
+      set!.brokers.map((b) => b.stats()).reduce((sum, s) => ({ waiting: sum.waiting + s.waiting, rooms: sum.rooms + s.rooms }), { waiting: 0, rooms: 0 });
     const paired = (u: { inbox: Delivery[] }) => u.inbox.find((e) => e.type === 'room.paired') as Extract<Delivery, { type: 'room.paired' }>;
 
-    afterEach(() => {
-      broker?.close();
-      inboxes.clear();
+    afterEach(async () => {
+      await set?.close();
+      set = undefined;
+      users.clear();
     });
 
     it('keeps a lone user waiting at position 1', async () => {
-      broker = makeBroker();
+      await start();
       const a = user('a');
-      broker.join({ userId: a.id, avoid: null });
-      await eventually(() => expect(broker.placeOf('a')?.position).toBe(1));
-      expect(broker.stats()).toEqual({ waiting: 1, rooms: 0 });
+      await join('a');
+      await eventually(async () => expect((await placeOf('a'))).toBe(1));
+      expect(stats()).toEqual({ waiting: 1, rooms: 0 });
       expect(a.inbox).toEqual([]);
     });
 
     it('pairs the first two users in one room and tells each the other', async () => {
-      broker = makeBroker();
+      await start();
       const [a, b] = [user('a'), user('b')];
-      broker.join({ userId: 'a', avoid: null });
-      broker.join({ userId: 'b', avoid: null });
+      await join('a');
+      await join('b');
       await eventually(() => expect(paired(a)).toBeDefined());
       await eventually(() => expect(paired(b)).toBeDefined());
-      expect(paired(a)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: 'b', commonInterests: [] });
-      expect(paired(b)).toEqual({ type: 'room.paired', roomId: paired(a).roomId, partnerId: 'a', commonInterests: [] });
-      expect(broker.stats()).toEqual({ waiting: 0, rooms: 1 });
-      expect(broker.placeOf('a')?.position).toBeUndefined();
+      expect(paired(a)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: idOf('b'), commonInterests: [] });
+      expect(paired(b)).toEqual({ type: 'room.paired', roomId: paired(a).roomId, partnerId: idOf('a'), commonInterests: [] });
+      expect(stats()).toEqual({ waiting: 0, rooms: 1 });
+      expect((await placeOf('a'))).toBeUndefined();
     });
 
     it('relays messages to the partner, numbered in order, with a receipt for the sender', async () => {
-      broker = makeBroker();
+      await start();
       const [a, b] = [user('a'), user('b')];
-      broker.join({ userId: 'a', avoid: null });
-      broker.join({ userId: 'b', avoid: null });
+      await join('a');
+      await join('b');
       await eventually(() => expect(paired(b)).toBeDefined());
       const roomId = paired(a).roomId;
-      for (const text of ['one', 'two', 'three']) broker.send(roomId, 'a', text);
-      broker.send(roomId, 'b', 'reply');
+      for (const text of ['one', 'two', 'three']) brokerOf('a').send(roomId, idOf('a'), text);
+      brokerOf('b').send(roomId, idOf('b'), 'reply');
       await eventually(() => expect(b.inbox.filter((e) => e.type === 'room.message')).toHaveLength(3));
       const atB = b.inbox.filter((e) => e.type === 'room.message');
       expect(atB.map((e) => [e.seq, e.text])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
@@ -67,71 +93,75 @@ export function describeBrokerContract(name: string, makeBroker: () => ChatBroke
     });
 
     it('closes a room when a member leaves, telling the partner why', async () => {
-      broker = makeBroker();
+      await start();
       const [a, b] = [user('a'), user('b')];
-      broker.join({ userId: 'a', avoid: null });
-      broker.join({ userId: 'b', avoid: null });
+      await join('a');
+      await join('b');
       await eventually(() => expect(paired(a)).toBeDefined());
-      broker.leaveRoom(paired(a).roomId, 'b', 'timeout');
+      brokerOf('b').leaveRoom(paired(a).roomId, idOf('b'), 'timeout');
       await eventually(() => expect(a.inbox.at(-1)).toEqual({ type: 'room.closed', roomId: paired(a).roomId, reason: 'timeout' }));
-      await eventually(() => expect(broker.stats().rooms).toBe(0));
+      await eventually(() => expect(stats().rooms).toBe(0));
       // The leaver hears nothing of its own leaving: its next delivery is its next pairing.
       user('c');
-      broker.join({ userId: 'b', avoid: null });
-      broker.join({ userId: 'c', avoid: null });
+      await join('b');
+      await join('c');
       await eventually(() => expect(b.inbox.filter((e) => e.type === 'room.paired')).toHaveLength(2));
       expect(b.inbox.map((e) => e.type)).toEqual(['room.paired', 'room.paired']);
     });
 
     it('takes a user out of the line on leaveQueue', async () => {
-      broker = makeBroker();
+      await start();
       user('a');
-      broker.join({ userId: 'a', avoid: null });
-      broker.leaveQueue('a');
-      await eventually(() => expect(broker.placeOf('a')?.position).toBeUndefined());
+      await join('a');
+      brokerOf('a').leaveQueue(idOf('a'));
+      await eventually(async () => expect((await placeOf('a'))).toBeUndefined());
       user('b');
-      broker.join({ userId: 'b', avoid: null });
-      await eventually(() => expect(broker.placeOf('b')?.position).toBe(1));
+      await join('b');
+      await eventually(async () => expect((await placeOf('b'))).toBe(1));
     });
 
     it('does not pair two users who avoid each other, but pairs each with a stranger', async () => {
-      broker = makeBroker();
+      await start();
       user('a');
       const [b, c] = [user('b'), user('c')];
-      broker.join({ userId: 'a', avoid: 'b' });
-      broker.join({ userId: 'b', avoid: 'a' });
-      await eventually(() => expect(broker.stats().waiting).toBe(2));
-      broker.join({ userId: 'c', avoid: null });
-      await eventually(() => expect(paired(c)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: 'a', commonInterests: [] }));
+      await join('a', 'b');
+      await join('b', 'a');
+      await eventually(() => expect(stats().waiting).toBe(2));
+      await join('c');
+      await eventually(() => expect(paired(c)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: idOf('a'), commonInterests: [] }));
       expect(paired(b)).toBeUndefined();
     });
 
-    it('on shutdown closes every room under both members and empties the line', async () => {
-      broker = makeBroker();
+    it('on shutdown closes every room it holds under both members', async () => {
+      await start();
       const [a, b] = [user('a'), user('b')];
       user('c');
-      for (const id of ['a', 'b', 'c']) broker.join({ userId: id, avoid: null });
+      for (const id of ['a', 'b', 'c']) await join(id);
       await eventually(() => expect(paired(a)).toBeDefined());
-      broker.shutdown();
+      for (const broker of set!.brokers) await broker.shutdown();
       for (const member of [a, b])
         await eventually(() => expect(member.inbox.at(-1)).toEqual({ type: 'room.closed', roomId: paired(a).roomId, reason: 'shutdown' }));
-      await eventually(() => expect(broker.stats()).toEqual({ waiting: 0, rooms: 0 }));
+      await eventually(() => expect(stats().rooms).toBe(0));
     });
 
     it('delivers nothing to a user who detached', async () => {
-      broker = makeBroker();
+      await start();
       const [a, b] = [user('a'), user('b')];
-      broker.join({ userId: 'a', avoid: null });
-      broker.join({ userId: 'b', avoid: null });
+      await join('a');
+      await join('b');
       await eventually(() => expect(paired(b)).toBeDefined());
       b.detach();
       const before = b.inbox.length;
-      broker.send(paired(a).roomId, 'a', 'anyone?');
+      await brokerOf('a').send(paired(a).roomId, idOf('a'), 'anyone?');
+      await eventually(() => expect(a.inbox.filter((e) => e.type === 'room.receipt')).toHaveLength(1));
+      // A partner in another process hears of it through its inbox: give that a moment
+      // (the drop is what is checked, not how fast it comes).
+      await new Promise((resolve) => setTimeout(resolve, 300));
       // Attach again and send a marker: deliveries are ordered, so anything the detached
       // inbox was still owed would have to arrive before it.
       const again: Delivery[] = [];
-      broker.attach('b', (event) => again.push(event));
-      broker.send(paired(a).roomId, 'a', 'marker');
+      brokerOf('b').attach(idOf('b'), (event) => again.push(event));
+      brokerOf('a').send(paired(a).roomId, idOf('a'), 'marker');
       await eventually(() => expect(again.some((e) => e.type === 'room.message')).toBe(true));
       expect(again.filter((e) => e.type === 'room.message').map((e) => e.text)).toEqual(['marker']);
       expect(b.inbox.length).toBe(before);

@@ -1,20 +1,19 @@
 /**
- * The in-memory broker: one queue actor for the process, which spawns a room actor
- * per pair; deliveries are plain function calls, so a tool call's effects (a pairing,
- * a relayed message and its receipt) are complete when `actor.send` returns.
+ * The in-memory broker: one queue actor for the process, and a room actor per pair it
+ * makes; deliveries are plain function calls, so a tool call's effects (a pairing, a
+ * relayed message and its receipt) are complete when its broker call resolves.
  */
 import { randomUUID } from 'node:crypto';
-import { createActor, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { positionIn } from '../../../machines/matching.js';
 import { DEFAULT_QUEUE_INPUT, queueMachine, type QueueInput } from '../../../machines/queue.js';
-import type { RoomEmitted, roomMachine } from '../../../machines/room.js';
-import type { ActorRefFrom } from 'xstate';
+import { roomMachine, type RoomEmitted } from '../../../machines/room.js';
 import type { ChatBroker, Delivery } from '../broker.js';
 
 export interface MemoryBrokerOptions {
-  /** Passed to the queue actor (and so to its rooms), e.g. the Stately inspector. */
+  /** Passed to the queue actor and every room actor, e.g. the Stately inspector. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /** Clock for message stamps; tests may fix it. */
+  /** Clock for message stamps and the queue's join times; tests may fix it. */
   now?: () => Date;
   /** Id source for rooms and messages. */
   newId?: () => string;
@@ -23,17 +22,12 @@ export interface MemoryBrokerOptions {
 }
 
 export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
-  const { now = () => new Date(), newId = randomUUID } = options;
+  const { now = () => new Date(), newId = randomUUID, inspect } = options;
   const inboxes = new Map<string, (event: Delivery) => void>();
-  const queue = createActor(queueMachine, {
-    systemId: 'queue',
-    input: { ...DEFAULT_QUEUE_INPUT, ...options.matching },
-    inspect: options.inspect,
-  });
+  const rooms = new Map<string, Actor<typeof roomMachine>>();
+  const queue = createActor(queueMachine, { systemId: 'queue', input: { ...DEFAULT_QUEUE_INPUT, ...options.matching }, inspect });
 
   const deliver = (userId: string, event: Delivery) => inboxes.get(userId)?.(event);
-  const roomRef = (roomId: string) =>
-    queue.system.get(`room:${roomId}`) as ActorRefFrom<typeof roomMachine> | undefined;
 
   const route = (event: RoomEmitted) => {
     if (event.type === 'room.closed') {
@@ -45,22 +39,33 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     deliver(event.from, { type: 'room.receipt', roomId, messageId, seq, sentAt });
   };
 
-  queue.on('queue.paired', ({ roomId, members: [first, second], commonInterests, declared: [firstIs, secondIs] }) => {
-    const room = roomRef(roomId);
-    room?.on('room.relayed', route);
-    room?.on('room.closed', route);
+  // The queue's errors (and its rooms') go to the failure listeners; without an error
+  // observer XState would rethrow them and end the process.
+  const failureListeners: ((error: unknown) => void)[] = [];
+  let failed = false;
+  const fail = (error: unknown) => {
+    if (failureListeners.length === 0) console.error('mcp-chat: the queue actor failed', error);
+    for (const listener of failureListeners) listener(error);
+  };
+
+  queue.on('queue.paired', ({ roomId, members, commonInterests, declared: [firstIs, secondIs] }) => {
+    // Two rooms under one id would cross their members' messages: fail loudly instead.
+    if (rooms.has(roomId)) {
+      failed = true;
+      fail(new Error(`room id ${roomId} is already in use: the id source repeats itself`));
+    }
+    if (failed) return;
+    const room = createActor(roomMachine, { input: { roomId, members }, inspect });
+    rooms.set(roomId, room);
+    room.on('room.relayed', route);
+    room.on('room.closed', route);
+    room.subscribe({ complete: () => rooms.delete(roomId), error: fail });
+    room.start();
+    const [first, second] = members;
     deliver(first, { type: 'room.paired', roomId, partnerId: second, commonInterests, ...(secondIs && { partnerIs: secondIs }) });
     deliver(second, { type: 'room.paired', roomId, partnerId: first, commonInterests, ...(firstIs && { partnerIs: firstIs }) });
   });
-  // The queue's errors (and its rooms', which reach it) go to the failure listeners;
-  // without an error observer XState would rethrow them and end the process.
-  const failureListeners: ((error: unknown) => void)[] = [];
-  queue.subscribe({
-    error: (error: unknown) => {
-      if (failureListeners.length === 0) console.error('mcp-chat: the queue actor failed', error);
-      for (const listener of failureListeners) listener(error);
-    },
-  });
+  queue.subscribe({ error: fail });
   queue.start();
 
   return {
@@ -70,31 +75,25 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
         if (inboxes.get(userId) === inbox) inboxes.delete(userId);
       };
     },
-    join(request) {
+    async join(request) {
       queue.send({ type: 'queue.join', ...request, roomId: newId(), at: now().getTime() });
     },
-    leaveQueue(userId) {
+    async leaveQueue(userId) {
       queue.send({ type: 'queue.leave', userId });
     },
-    away(userId) {
+    async away(userId) {
       queue.send({ type: 'queue.away', userId });
     },
-    back(userId) {
+    async back(userId) {
       queue.send({ type: 'queue.back', userId, roomId: newId() });
     },
-    send(roomId, from, text) {
-      roomRef(roomId)?.send({
-        type: 'room.message',
-        from,
-        text,
-        messageId: newId(),
-        sentAt: now().toISOString(),
-      });
+    async send(roomId, from, text) {
+      rooms.get(roomId)?.send({ type: 'room.message', from, text, messageId: newId(), sentAt: now().toISOString() });
     },
-    leaveRoom(roomId, userId, reason) {
-      roomRef(roomId)?.send({ type: 'room.leave', userId, reason });
+    async leaveRoom(roomId, userId, reason) {
+      rooms.get(roomId)?.send({ type: 'room.leave', userId, reason });
     },
-    placeOf(userId) {
+    async placeOf(userId) {
       const { waiting } = queue.getSnapshot().context;
       const position = positionIn(waiting, userId);
       if (position === undefined) return undefined;
@@ -102,17 +101,19 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
       return { position, ...(widensAt !== undefined && { widensInMs: Math.max(0, widensAt - now().getTime()) }) };
     },
     stats() {
-      const { waiting, rooms } = queue.getSnapshot().context;
-      return { waiting: waiting.length, rooms: rooms.length };
+      return { waiting: queue.getSnapshot().context.waiting.length, rooms: rooms.size };
     },
     onFailure(listener) {
       failureListeners.push(listener);
     },
-    shutdown() {
+    async shutdown() {
       queue.send({ type: 'queue.shutdown' });
+      for (const room of [...rooms.values()]) room.send({ type: 'room.shutdown' });
     },
-    close() {
+    async close() {
       queue.stop();
+      for (const room of rooms.values()) room.stop();
+      rooms.clear();
       inboxes.clear();
     },
   };
