@@ -50,6 +50,12 @@ export interface ChatConfig {
   allowedHosts: string[];
   /** Bearer token every request must carry; null = no auth. */
   token: string | null;
+  /** Redis to share one queue with other processes; null = this process alone, in memory. */
+  redisUrl: string | null;
+  /** How often a process on Redis beats, in ms. */
+  heartbeatMs: number;
+  /** How long a process on Redis may stay silent before the others declare it dead, in ms. */
+  deadAfterMs: number;
   /** Port of the Stately inspector bridge; null = off. */
   inspect: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -78,6 +84,7 @@ const list = (raw: string) => {
   return items.length > 0 ? items : undefined;
 };
 const bool = (raw: string) => (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : undefined);
+const redisUrl = (raw: string) => (/^rediss?:\/\/[^\s]+$/.test(raw.trim()) ? raw.trim() : undefined);
 const secret = (raw: string) => (raw.length >= 16 && !/\s/.test(raw) ? raw : undefined);
 const optionalPort = (raw: string) => (raw === 'off' || raw === 'false' ? null : raw === 'true' ? DEFAULT_INSPECT_PORT : integer(1, 65535)(raw));
 
@@ -112,6 +119,9 @@ export const settings = [
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },
   { key: 'token', flag: 'token', env: 'MCP_CHAT_TOKEN', description: 'Bearer token required on every request (16+ characters, no spaces)', defaultValue: null, parse: secret },
+  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', description: 'Share one queue with other processes through this Redis (redis://host:port); without it, one process, in memory', defaultValue: null, parse: redisUrl },
+  { key: 'heartbeatMs', flag: 'heartbeat-ms', env: 'MCP_CHAT_HEARTBEAT_MS', description: 'How often a process on Redis beats, in ms', defaultValue: 1_000, parse: integer(50, 60_000) },
+  { key: 'deadAfterMs', flag: 'dead-after-ms', env: 'MCP_CHAT_DEAD_AFTER_MS', description: 'How long a process on Redis may stay silent before the others declare it dead, in ms (more than two beats)', defaultValue: 5_000, parse: integer(200, 600_000) },
   { key: 'inspect', flag: 'inspect', env: 'MCP_CHAT_INSPECT', description: `Serve the Stately inspector bridge on this port (--inspect alone: ${DEFAULT_INSPECT_PORT})`, defaultValue: null, parse: optionalPort },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', description: 'fatal, error, warn, info, debug, trace or silent', defaultValue: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
 ] as const satisfies readonly Setting<keyof ChatConfig>[];
@@ -153,6 +163,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
       );
     config[setting.key] = value;
   }
+  if ((config.deadAfterMs as number) <= 2 * (config.heartbeatMs as number))
+    throw new ConfigError(
+      `--dead-after-ms (${config.deadAfterMs}) must be more than two --heartbeat-ms (${config.heartbeatMs}): one late beat must not declare a process dead.`,
+    );
   // Node refuses a head timeout longer than the whole request's: say which flags to fix.
   if ((config.headersTimeoutMs as number) > (config.requestTimeoutMs as number))
     throw new ConfigError(

@@ -9,6 +9,8 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { UserState } from '../machines/user.js';
 import type { ChatBroker } from './chat/broker.js';
 import { memoryBroker } from './chat/broker/memoryBroker.js';
+import { memoryProcessDirectory, type ProcessDirectory } from './chat/processDirectory.js';
+import type { ServerEventBus } from '@modelcontextprotocol/server';
 import { UserDirectory } from './chat/userDirectory.js';
 import { defaultConfig, type ChatConfig } from './config.js';
 import { createHttpApp, type AppServices, type HttpApp } from './http/app.js';
@@ -27,6 +29,17 @@ export interface ChatServerOptions {
   log?: Logger;
   /** The actors' inspection observer (e.g. the Stately inspector's). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * The server processes sharing the chat, this one among them (its `self` is this
+   * process's id, which starts every token and session id); this one alone by default.
+   * The server closes it.
+   */
+  processDirectory?: ProcessDirectory;
+  /**
+   * Carries 2026-07-28 push (a user's events changed) to every process, so a listen
+   * stream held by another process hears it; in-process by default.
+   */
+  bus?: ServerEventBus;
 }
 
 /** What a server is made of: what its sessions share, the open sessions, the users, the metrics. */
@@ -52,8 +65,12 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     options.broker ??
     memoryBroker({ inspect: options.inspect, matching: { interestWaitMs: config.interestWaitMs, rematchAfterMs: config.rematchAfterMs } });
   const sessions = new SessionRegistry();
+  // Which process this is, and where the others are (src/http/routing.ts sends requests on).
+  const processDirectory = options.processDirectory ?? memoryProcessDirectory();
+  const processId = processDirectory.self;
   const users = new UserDirectory<ChatMessage>({
     broker,
+    processId,
     presence: { idleMs: config.idleTimeoutMs, pairableMs: config.pairableMs, graceMs: config.graceMs },
     rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
     rematchAfterMs: config.rematchAfterMs,
@@ -78,13 +95,14 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     users: () => users.size,
     rooms: () => broker.stats().rooms,
     waiting: () => broker.stats().waiting,
+    reachable: () => broker.healthy?.() !== false,
   };
   const metrics = createMetrics({ ...counts, sessions: () => sessions.size, queueLength: counts.waiting });
   const mux = new SessionMux<ChatSession>();
   const limit = new NewUserLimit(config.newUsersPerMinute);
   const mcpServer = startMcpServer(mux, config, metrics, sessionCallUsers(users, limit, mux));
-  const modern = modernHandler(config, metrics, sessionlessCallUsers(users, limit, mux), (token, after) => readEvents(users, token, after));
-  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern };
+  const modern = modernHandler(config, metrics, options.bus, sessionlessCallUsers(users, limit, mux), (token, after) => readEvents(users, token, after));
+  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern, processId, processDirectory };
   const http = createHttpApp(services, counts);
 
   /** The broker failed: the server can no longer pair anyone. */
@@ -99,7 +117,8 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     async close() {
       http.stopTakingSessions();
       // Rooms close under both members (shutdown), then every user ends: held reads answer.
-      broker.shutdown();
+      // A broker that cannot reach its store (Redis down) still closes what this process holds.
+      await broker.shutdown().catch((error: unknown) => log.warn({ err: error }, 'the broker could not tell the queue this process is leaving'));
       users.endAll('shutdown');
       // Sessions whose initialize was under way when closing began register late: wait
       // for those too. Each turn ends every session it found, so the loop moves on.
@@ -110,8 +129,10 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
         await Promise.all(open.map((session) => session.end('shutdown')));
         if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       }
-      broker.close();
+      await broker.close();
       await Promise.all([mcpServer.close(), modern.close()]);
+      // Off the process directory last: requests sent here meanwhile were answered.
+      await processDirectory.close();
     },
   };
 }

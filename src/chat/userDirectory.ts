@@ -17,6 +17,8 @@ import { EventLog, type LogLimits } from './eventLog.js';
 
 export interface UserDirectoryOptions<E> {
   broker: ChatBroker;
+  /** This server process's id: every token starts with it (`<processId>.<secret>`), so any process can tell whose user a token names. */
+  processId?: string;
   presence: PresenceInput;
   rate: RateLimit;
   /** How long an idle user still avoids its last partner, in ms. */
@@ -55,8 +57,11 @@ export interface User<E> {
   bind(listener: (entry: E, id: number) => void): (gone: boolean) => void;
 }
 
-/** 192 bits from the operating system's CSPRNG, URL-safe. */
-const newToken = () => randomBytes(24).toString('base64url');
+/** 192 bits from the operating system's CSPRNG, URL-safe, after the id of the process that made it. */
+const newToken = (processId: string | undefined) => {
+  const secret = randomBytes(24).toString('base64url');
+  return processId === undefined ? secret : `${processId}.${secret}`;
+};
 
 export class UserDirectory<E> {
   readonly #byToken = new Map<string, User<E>>();
@@ -66,13 +71,13 @@ export class UserDirectory<E> {
   /** A new user, idle, with a fresh token. */
   create(): User<E> {
     const { broker, presence, rate, rematchAfterMs, onReport, inspect, toEntry, sizeOf, onNews } = this.options;
-    const token = newToken();
+    const token = newToken(this.options.processId);
     const events = new EventLog<E>(this.options.log, sizeOf);
     const listeners = new Set<(entry: E, id: number) => void>();
     let byToken = false;
     let user: User<E> | undefined;
     const chat = startChatUser({
-      userId: randomUUID(),
+      userId: this.options.processId ? `${this.options.processId}.${randomUUID()}` : randomUUID(),
       presence,
       rate,
       rematchAfterMs,

@@ -2,13 +2,16 @@
  * The HTTP face of mcp-chat: a Hono app with the MCP endpoint (`/mcp`), the legacy
  * HTTP+SSE transport (`/sse`, `/messages`), the chat page for people (`/`), `/healthz`
  * and `/metrics`. It checks who may call (src/http/guards.ts), reads bodies
- * (src/http/jsonRpcBody.ts), routes each request to its session and opens sessions;
- * what a request means for the chat is decided by the session's user actor, never here.
+ * (src/http/jsonRpcBody.ts), sends a request whose session or user lives on another
+ * server process on to it (src/http/routing.ts), routes each request to its session and
+ * opens sessions; what a request means for the chat is decided by the session's user
+ * actor, never here.
  */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
+import type { ProcessDirectory } from '../chat/processDirectory.js';
 import { chatWindow } from '../mcp/chatWindow.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { ChatSession, SessionServices } from '../session/chatSession.js';
@@ -17,8 +20,9 @@ import { LegacySseSession } from '../session/legacySseSession.js';
 import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
 import { originGuard, refuseHttp, tokenGuard } from './guards.js';
-import { readJsonRpcBody } from './jsonRpcBody.js';
+import { readJsonRpcBody, type BodyResult } from './jsonRpcBody.js';
 import { clientAddress, isRequest, requestIdOf, withRequestId } from './requestInfo.js';
+import { legacyRequestOwner, mcpRequestOwner, requestRouter } from './routing.js';
 
 type Env = { Bindings: Partial<HttpBindings> };
 export type HttpApp = Hono<Env>;
@@ -29,6 +33,8 @@ export interface AppServices extends SessionServices {
   readonly metrics: ChatMetrics;
   /** Serves requests of the stateless 2026-07-28 revision. */
   readonly modern: McpHttpHandler;
+  /** The server processes sharing the chat (this one alone by default): where a request that is another's goes. */
+  readonly processDirectory: ProcessDirectory;
 }
 
 /** The counts /healthz reports. */
@@ -37,6 +43,8 @@ export interface LiveCounts {
   users(): number;
   rooms(): number;
   waiting(): number;
+  /** False while the broker cannot reach what it shares with other processes (Redis). */
+  reachable(): boolean;
 }
 
 export interface AppControl {
@@ -56,6 +64,7 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
   let failed = false;
   let opening = 0;
   const app = new Hono<Env>();
+  const router = requestRouter(services.processDirectory, metrics, services.log);
 
   app.use('*', oneWritePerTick, ...originGuard(config, metrics));
   // /healthz stays open for liveness probes; everything else needs the token when one is set.
@@ -78,14 +87,21 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
   };
 
   app.all('/mcp', async (c) => {
-    const sessionId = c.req.header('mcp-session-id');
+    let sessionId = c.req.header('mcp-session-id');
     let body: unknown;
+    let bytes: Uint8Array | undefined;
     if (c.req.method === 'POST') {
       const read = await readJsonRpcBody(c, config, metrics);
       if (!read.ok) return read.response;
-      body = read.body;
+      ({ body, bytes } = read);
     }
     const id = requestIdOf(body);
+    const owner = ROUTED_METHODS.has(c.req.method) ? mcpRequestOwner(sessionId, body) : undefined;
+    const routed = await router.route(c, owner, { body, bytes });
+    if (routed) return routed;
+    // A call for a user of this process that came in another process's session: served
+    // here as a call without a session (src/http/routing.ts).
+    if (owner?.withoutSession) sessionId = undefined;
     if (sessionId !== undefined) {
       const session = sessions.get(sessionId);
       if (!(session instanceof StreamableSession))
@@ -123,17 +139,29 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
   });
 
   app.post('/messages', async (c) => {
-    const session = sessions.get(c.req.query('sessionId') ?? '');
+    const sessionId = c.req.query('sessionId');
+    const owner = legacyRequestOwner(sessionId);
+    // Another process's session: its body goes there. This process's: the body is read
+    // only once the session is known to be open.
+    let read: BodyResult | undefined;
+    if (owner && owner.processId !== services.processDirectory.self) {
+      read = await readJsonRpcBody(c, config, metrics);
+      if (!read.ok) return read.response;
+      const routed = await router.route(c, owner, read);
+      if (routed) return routed;
+    }
+    const session = sessions.get(sessionId ?? '');
     // A legacy stream that closed cannot come back, and answers go out on it: such a
     // session is as good as ended, and a request must not keep it present.
     if (!(session instanceof LegacySseSession) || !session.streamOpen)
       return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended, its SSE stream closed, or it never existed. Open a new one with GET /sse.');
-    const read = await readJsonRpcBody(c, config, metrics);
+    read ??= await readJsonRpcBody(c, config, metrics);
     if (!read.ok) return read.response;
-    return serveInSession(c, services, session, read.body, async () =>
-      session.receive(read.body, c.req.raw) === 202
+    const { body } = read;
+    return serveInSession(c, services, session, body, async () =>
+      session.receive(body, c.req.raw) === 202
         ? c.text('Accepted', 202)
-        : refuseHttp(c, metrics, 'parse_error', 400, -32600, 'Invalid Request: the body is not a JSON-RPC message.', {}, requestIdOf(read.body)),
+        : refuseHttp(c, metrics, 'parse_error', 400, -32600, 'Invalid Request: the body is not a JSON-RPC message.', {}, requestIdOf(body)),
     );
   });
 
@@ -148,19 +176,22 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     return c.html(page.pageHtml);
   });
 
-  app.get('/healthz', (c) =>
-    c.json(
+  app.get('/healthz', (c) => {
+    // A broker that shares the chat (Redis) may be cut off for a while: pairs here chat
+    // on, but a balancer should send new users elsewhere.
+    const cutOff = !live.reachable();
+    return c.json(
       {
-        status: failed ? 'failed' : closing ? 'stopping' : 'ok',
+        status: failed ? 'failed' : closing ? 'stopping' : cutOff ? 'cut off' : 'ok',
         uptime_s: Math.round((Date.now() - startedAt) / 1000),
         sessions: sessions.size,
         users: live.usersByState(),
         actors: { users: live.users(), rooms: live.rooms() },
         queue: live.waiting(),
       },
-      failed ? 503 : 200,
-    ),
-  );
+      failed || cutOff ? 503 : 200,
+    );
+  });
 
   app.get('/metrics', async (c) => {
     c.header('Content-Type', metrics.registry.contentType);
@@ -177,6 +208,9 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     fail: () => void (failed = true),
   };
 }
+
+/** The methods a request to /mcp that belongs to another process may come with (no preflights). */
+const ROUTED_METHODS = new Set(['GET', 'POST', 'DELETE']);
 
 /**
  * Holds a response's socket writes until the end of the tick that produced it, so the

@@ -11,7 +11,8 @@ import type { ChatConfig } from '../config.js';
 import type { ChatMetrics, RefusalReason } from '../ops/metrics.js';
 import { refuseHttp } from './guards.js';
 
-export type BodyResult = { ok: true; body: unknown } | { ok: false; response: Response };
+/** A body read: parsed, and its bytes as they came (to send on to another process unchanged). */
+export type BodyResult = { ok: true; body: unknown; bytes: Uint8Array } | { ok: false; response: Response };
 
 /**
  * Reads a POST body as one JSON-RPC message: `application/json`, at most
@@ -55,7 +56,7 @@ export async function readJsonRpcBody(c: Context, config: ChatConfig, metrics: C
   }
   if (Array.isArray(body))
     return fail('batch_not_supported', 400, -32600, 'Invalid Request: JSON-RPC batches are not supported; send one message per request.');
-  return { ok: true, body };
+  return { ok: true, body, bytes };
 }
 
 /**

@@ -1,13 +1,17 @@
 /**
- * Serves a chat server over Node's HTTP: `listen()` resolves once the port is bound,
- * with the URL of the MCP endpoint and a `close()` that ends every session first.
+ * Serves a chat server over Node's HTTP: `listen()` resolves once the port is bound and
+ * the process is listed in its process directory at its address, with the URL of the
+ * MCP endpoint and a `close()` that ends every session first.
  * Connections are held to the configured limits: a request's head and body must arrive
  * in time, connections over the cap are refused, a response stuck behind a client that
  * stopped reading is closed, and TCP keep-alive notices peers that vanished.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { serve } from '@hono/node-server';
+import { startScaleOut } from '../chat/broker/redis/scaleOut.js';
+import { defaultConfig } from '../config.js';
 import { createChatServer, type ChatServer, type ChatServerOptions } from '../server.js';
 import { guardConnections } from './connections.js';
 
@@ -40,8 +44,29 @@ export interface RunningChatServer extends ChatServer {
   close(): Promise<void>;
 }
 
-export async function listen(options: ChatServerOptions = {}): Promise<RunningChatServer> {
-  const chat = createChatServer(options);
+export interface ListenOptions extends ChatServerOptions {
+  /**
+   * Where other server processes reach this one (`http://host:port`), as listed in the
+   * process directory. By default the address it is bound to; bound to every interface,
+   * its first external IPv4 address.
+   */
+  advertiseUrl?: string;
+}
+
+export async function listen(options: ListenOptions = {}): Promise<RunningChatServer> {
+  const wanted = { ...defaultConfig, ...options.config };
+  // With --redis-url, the broker, the process directory and the push bus go through Redis.
+  const scaleOut =
+    wanted.redisUrl && !options.broker
+      ? await startScaleOut({
+          url: wanted.redisUrl,
+          matching: { interestWaitMs: wanted.interestWaitMs, rematchAfterMs: wanted.rematchAfterMs },
+          beatEveryMs: wanted.heartbeatMs,
+          deadAfterMs: wanted.deadAfterMs,
+          inspect: options.inspect,
+        })
+      : undefined;
+  const chat = createChatServer({ ...options, ...(scaleOut && { broker: scaleOut.broker, processDirectory: scaleOut.processDirectory, bus: scaleOut.bus }) });
   const { config, log, metrics } = chat.services;
   const httpServer = serve({
     fetch: chat.app.fetch,
@@ -75,12 +100,22 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
   });
   const address = httpServer.address() as AddressInfo;
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  try {
+    await chat.services.processDirectory.register(options.advertiseUrl ?? advertisedUrl(address));
+  } catch (error) {
+    await chat.close().catch(() => {});
+    await scaleOut?.close();
+    connections.close();
+    await new Promise((resolve) => httpServer.close(resolve));
+    throw error;
+  }
   return {
     ...chat,
     url: new URL(`http://${hostInUrl}:${address.port}/mcp`),
     httpServer,
     async close() {
       await chat.close();
+      await scaleOut?.close();
       connections.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
@@ -92,4 +127,17 @@ export async function listen(options: ChatServerOptions = {}): Promise<RunningCh
       });
     },
   };
+}
+
+/** Where other processes reach this one: its bound address, or for a wildcard bind an address of this machine's. */
+function advertisedUrl({ address, family, port }: AddressInfo): string {
+  const wildcard = address === '0.0.0.0' || address === '::';
+  const host = wildcard ? externalIPv4() : address;
+  return `http://${family === 'IPv6' && !wildcard ? `[${host}]` : host}:${port}`;
+}
+
+function externalIPv4(): string {
+  for (const addresses of Object.values(networkInterfaces()))
+    for (const candidate of addresses ?? []) if (candidate.family === 'IPv4' && !candidate.internal) return candidate.address;
+  return '127.0.0.1';
 }

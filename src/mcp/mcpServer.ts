@@ -12,7 +12,7 @@
  * Both serve the chat window for people (src/mcp/chatWindow.ts), the MCP Apps resource
  * that enter_queue and next name in their `_meta.ui.resourceUri`.
  */
-import { createMcpHandler, McpServer, ResourceTemplate, type LoggingLevel, type McpHttpHandler } from '@modelcontextprotocol/server';
+import { createMcpHandler, McpServer, ResourceTemplate, type LoggingLevel, type McpHttpHandler, type ServerEventBus } from '@modelcontextprotocol/server';
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { registerChatWindow } from './chatWindow.js';
@@ -73,7 +73,7 @@ export type ReadEvents = (token: string, after: string | undefined) => Record<st
  * instance serves one request), with the tools of the 2025 era and the user-events
  * resource. `users` finds users by token only: these requests have no session.
  */
-export function modernHandler(config: ChatConfig, metrics: ChatMetrics, users: CallUsers, readEvents: ReadEvents): McpHttpHandler {
+export function modernHandler(config: ChatConfig, metrics: ChatMetrics, bus: ServerEventBus | undefined, users: CallUsers, readEvents: ReadEvents): McpHttpHandler {
   const template = new ResourceTemplate('chat://users/{user_token}/events{?after}', { list: undefined });
   return createMcpHandler(
     () => {
@@ -95,6 +95,6 @@ export function modernHandler(config: ChatConfig, metrics: ChatMetrics, users: C
       );
       return server;
     },
-    { legacy: 'reject', maxSubscriptions: config.maxSessions, keepAliveMs: config.keepAliveMs || undefined, maxRequestBodySize: config.maxBodyBytes },
+    { legacy: 'reject', maxSubscriptions: config.maxSessions, keepAliveMs: config.keepAliveMs || undefined, maxRequestBodySize: config.maxBodyBytes, ...(bus && { bus }) },
   );
 }

@@ -25,7 +25,8 @@ export interface CallUsersOptions {
 }
 
 /** A token as logs may show it: enough to tell two apart, not enough to use. */
-export const tokenHint = (token: string) => `${token.slice(0, 4)}…`;
+/** The first characters of a token's secret (after its process id), for logs and refusals. */
+export const tokenHint = (token: string) => `${token.slice(token.indexOf('.') + 1, token.indexOf('.') + 5)}…`;
 
 /** The 2025 era's: calls through the mux, which knows their sessions and addresses. */
 export const sessionCallUsers = (directory: UserDirectory<ChatMessage>, limit: NewUserLimit, mux: SessionMux<ChatSession>): CallUsers =>

@@ -30,6 +30,8 @@ export interface SessionMembership {
 /** What every session shares: built once, by the composition root (src/server.ts). */
 export interface SessionServices {
   readonly config: ChatConfig;
+  /** This server process's id: every session id starts with it (`<processId>.<uuid>`). */
+  readonly processId: string;
   readonly sessions: SessionMembership;
   readonly log: Logger;
   /** Carries every session's messages to and from the one MCP server. */

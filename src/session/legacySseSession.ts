@@ -39,7 +39,7 @@ export class LegacySseSession extends ChatSession {
 
   /** Opens a session on `response`: writes the SSE headers and the `endpoint` event. */
   static async open(services: SessionServices, response: ServerResponse): Promise<LegacySseSession> {
-    const session = new LegacySseSession(services, new LegacySseTransport('/messages', response), response);
+    const session = new LegacySseSession(services, new LegacySseTransport('/messages', response, services.processId), response);
     session.opened();
     await session.connect();
     return session;

@@ -7,18 +7,23 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseJSONRPCMessage, type JSONRPCMessage, type MessageExtraInfo, type Transport } from '@modelcontextprotocol/server';
+import { inProcess } from '../chat/processDirectory.js';
 
 export class LegacySseTransport implements Transport {
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  readonly sessionId = randomUUID();
+  /** Names its process (`<processId>.<uuid>`), so any process can send its POSTs on to it. */
+  readonly sessionId: string;
   #open = false;
 
   constructor(
     private readonly endpoint: string,
     private readonly response: ServerResponse,
-  ) {}
+    processId?: string,
+  ) {
+    this.sessionId = processId === undefined ? randomUUID() : inProcess(processId, randomUUID());
+  }
 
   /** Writes the SSE headers and the `endpoint` event. */
   async start(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import { inProcess } from '../chat/processDirectory.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
 import { jsonRpcError } from '../mcp/jsonRpc.js';
 import { isBefore, positionId, type ChatMessage, type SessionPosition } from './replay/eventStore.js';
@@ -27,7 +28,8 @@ export class StreamableSession extends ChatSession {
   protected readonly dropsWhenIdle: boolean;
 
   constructor(services: SessionServices, stateful = true) {
-    super(services, stateful ? randomUUID() : `stateless-${randomUUID()}`);
+    // A session id names its process, so any process can send the session's requests on to it.
+    super(services, stateful ? inProcess(services.processId, randomUUID()) : `stateless-${randomUUID()}`);
     this.dropsWhenIdle = stateful;
     this.transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: stateful ? () => this.sessionId : undefined,

@@ -246,7 +246,10 @@ describe('sessions over HTTP', () => {
 
   it('gives every session its own server-made id', async () => {
     const [a, b] = await Promise.all([connect(), connect()]);
-    expect(a.sessionId).toMatch(UUID);
+    // `<processId>.<uuid>`: the id names the process that holds the session.
+    const [processId, uuid] = a.sessionId.split('.');
+    expect(processId).toMatch(/^[a-z2-7]{10}$/);
+    expect(uuid).toMatch(UUID);
     expect(a.sessionId).not.toBe(b.sessionId);
   });
 

@@ -187,7 +187,7 @@ const streamableReader: StalledReader = async (url) => {
 const legacyReader: StalledReader = async (url) => {
   const stream = await raw(url);
   stream.socket.write(`GET /sse HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`);
-  const endpoint = /data: (\/messages\?sessionId=[0-9a-f-]+)/.exec(await stream.until((t) => /sessionId=[0-9a-f-]{36}/.test(t)))?.[1];
+  const endpoint = /data: (\/messages\?sessionId=[\w.-]+)/.exec(await stream.until((t) => /sessionId=[\w-]+\.[0-9a-f-]{36}/.test(t)))?.[1];
   const post = async (message: Record<string, unknown>) => {
     const response = await fetch(new URL(endpoint!, url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message) });
     await response.text();

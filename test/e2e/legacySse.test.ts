@@ -49,7 +49,8 @@ describe('legacy HTTP+SSE transport (protocol 2024-11-05)', () => {
     const response = await fetch(new URL('/sse', server.url), { headers: { accept: 'text/event-stream' } });
     expect(response.status).toBe(200);
     const text = await readSse(response, (t) => t.includes('\n\n'));
-    expect(text).toMatch(/^event: endpoint\ndata: \/messages\?sessionId=[0-9a-f-]{36}\n\n/);
+    // The session id names its process (`<processId>.<uuid>`): any process can send its POSTs on to it.
+    expect(text).toMatch(/^event: endpoint\ndata: \/messages\?sessionId=[a-z2-7]{10}\.[0-9a-f-]{36}\n\n/);
   });
 
   it('pairs a legacy client with a Streamable HTTP client, and they chat both ways', async () => {

@@ -1,14 +1,15 @@
 import pino from 'pino';
-import { listen, type RunningChatServer } from '../../src/http/listen.js';
+import { listen, type ListenOptions, type RunningChatServer } from '../../src/http/listen.js';
 import type { ChatConfig } from '../../src/config.js';
 
 /**
  * A real mcp-chat on an ephemeral loopback port, quiet unless LOG_LEVEL says otherwise.
  * All its clients come from one address, so the limit on new users per address is
- * lifted unless a test sets it.
+ * lifted unless a test sets it. `options` gives it parts of its own (a process directory).
  */
-export function startTestServer(config: Partial<ChatConfig> = {}): Promise<RunningChatServer> {
+export function startTestServer(config: Partial<ChatConfig> = {}, options: Omit<ListenOptions, 'config' | 'log'> = {}): Promise<RunningChatServer> {
   return listen({
+    ...options,
     config: { host: '127.0.0.1', port: 0, newUsersPerMinute: 1_000_000, ...config },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
   });

@@ -1,0 +1,197 @@
+/**
+ * The one queue of all processes: the queue chart (machines/queue.ts), run by whichever
+ * process holds the `queue` lease, fed from one Redis Stream, its line stored in Redis
+ * so that the next holder carries on where the last stopped.
+ *
+ * - Every process appends its users' intents (join, leave, away, back) to the stream
+ *   `inbox:queue` through its outbox (exactly once and in order per process, inbox.ts).
+ * - Every process contends for the lease; the holder restores the stored line (or starts
+ *   an empty one), sends the chart `queue.resume` (each timer runs for what was left of
+ *   it), and reads the stream from the stored position. Each entry becomes one chart
+ *   event; the chart decides every pairing.
+ * - After each batch (and each timer's pairing) the holder stores the line, the stream
+ *   position and the pairings not yet handed over, in one fenced write: a holder that
+ *   lost the lease (frozen, cut off) can no longer write. Then it hands each pairing to
+ *   the process of its first member (`onPaired`), and stores again without them. A
+ *   holder that dies between the two leaves them stored: the next one hands them over
+ *   again, and the receiving process drops a room it already opened.
+ *
+ * The intents of a process that is gone (declared dead, or left) arrive as a `gone`
+ * record, which every process appends when it learns of it; the holder takes that
+ * process's waiting users out of the line.
+ */
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { queueMachine, type JoinRequest, type QueueEmitted, type QueueInput } from '../../../../machines/queue.js';
+import type { Redis } from './connection.js';
+import { DEFAULT_KEY_PREFIX } from './connection.js';
+import { inboxKeys } from './inbox.js';
+import { createLease, fencedScript, type Lease } from './lease.js';
+import { readStream, type StreamEntry, type StreamReader } from './streamReader.js';
+
+/** The queue's inbox name: records to it are appended by every process's outbox. */
+export const QUEUE_INBOX = 'queue';
+
+export type QueueRecord =
+  | { kind: 'join'; request: JoinRequest; roomId: string; at: number }
+  | { kind: 'leave'; userId: string }
+  | { kind: 'away'; userId: string }
+  | { kind: 'back'; userId: string; roomId: string }
+  | { kind: 'gone'; processId: string };
+
+export type Pairing = Omit<QueueEmitted, 'type'>;
+
+/** What the holder stores: the chart's snapshot, the last entry it applied, pairings not yet handed over. */
+interface StoredLine {
+  snapshot: SnapshotFrom<typeof queueMachine>;
+  after: string;
+  pending: Pairing[];
+}
+
+export interface QueueHolderOptions {
+  client: Redis;
+  url: string;
+  processId: string;
+  matching: QueueInput;
+  /** The process a user belongs to. */
+  processOf: (userId: string) => string;
+  /** Hands a pairing over to the process that opens its room; resolves once Redis has it. */
+  onPaired: (pairing: Pairing) => Promise<void>;
+  leaseTtlMs?: number;
+  keyPrefix?: string;
+  onError?: (error: unknown) => void;
+}
+
+const store = fencedScript(`redis.call('SET', KEYS[1], ARGV[1]) return 1`, 1);
+
+export interface QueueHolder {
+  /** Whether this process runs the queue now. */
+  holds(): boolean;
+  /** The stored line (whoever holds it): for positions. */
+  line(): Promise<SnapshotFrom<typeof queueMachine>['context'] | undefined>;
+  /** Stops contending; gives the lease up if held. */
+  close(): Promise<void>;
+}
+
+export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
+  const { client, url, processId, matching, processOf, onPaired, keyPrefix = DEFAULT_KEY_PREFIX, onError } = options;
+  const ttlMs = options.leaseTtlMs ?? 3_000;
+  const lineKey = `${keyPrefix}queue:line`;
+  const streamKey = inboxKeys(QUEUE_INBOX, keyPrefix).stream;
+
+  let closed = false;
+  let holding: { lease: Lease; actor: Actor<typeof queueMachine>; reader: StreamReader; after: string; pending: Pairing[] } | undefined;
+  let flushing: Promise<void> = Promise.resolve();
+
+  const lease = createLease({
+    client,
+    name: 'queue',
+    holder: processId,
+    keyPrefix,
+    ttlMs,
+    onLost: () => void letGo(),
+    onError,
+  });
+
+  const letGo = async () => {
+    const held = holding;
+    holding = undefined;
+    if (!held) return;
+    held.actor.stop();
+    await held.reader.stop();
+  };
+
+  /** Stores the line, then hands the pairings over and stores again without them. */
+  const flush = () => {
+    flushing = flushing.then(async () => {
+      const held = holding;
+      if (!held) return;
+      const stored = (): StoredLine => ({ snapshot: held.actor.getPersistedSnapshot() as StoredLine['snapshot'], after: held.after, pending: held.pending });
+      try {
+        await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
+        const handing = held.pending.splice(0);
+        for (const pairing of handing) await onPaired(pairing);
+        if (handing.length > 0) await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
+      } catch (error) {
+        onError?.(error);
+      }
+    });
+    return flushing;
+  };
+
+  const apply = (actor: Actor<typeof queueMachine>, record: QueueRecord) => {
+    switch (record.kind) {
+      case 'join':
+        return actor.send({ type: 'queue.join', ...record.request, roomId: record.roomId, at: record.at });
+      case 'leave':
+        return actor.send({ type: 'queue.leave', userId: record.userId });
+      case 'away':
+        return actor.send({ type: 'queue.away', userId: record.userId });
+      case 'back':
+        return actor.send({ type: 'queue.back', userId: record.userId, roomId: record.roomId });
+      case 'gone':
+        for (const { userId } of actor.getSnapshot().context.waiting)
+          if (processOf(userId) === record.processId) actor.send({ type: 'queue.leave', userId });
+    }
+  };
+
+  const take = async () => {
+    const epoch = await lease.acquire();
+    if (epoch === null || closed) return;
+    const raw = await client.get(lineKey);
+    const stored = raw ? (JSON.parse(raw) as StoredLine) : undefined;
+    const actor = createActor(queueMachine, { input: matching, ...(stored && { snapshot: stored.snapshot }) });
+    const pending: Pairing[] = [...(stored?.pending ?? [])];
+    actor.on('queue.paired', ({ type: _paired, ...pairing }) => {
+      pending.push(pairing);
+      // A timer's pairing comes outside a batch: store and hand it over too.
+      queueMicrotask(() => void flush());
+    });
+    actor.subscribe({ error: (error) => onError?.(error) });
+    actor.start();
+    if (stored) actor.send({ type: 'queue.resume', at: Date.now() });
+    const after = stored?.after ?? '0-0';
+    const reader = readStream({
+      url,
+      key: streamKey,
+      after,
+      name: `queue-holder:${processId}`,
+      onEntries: (entries: StreamEntry[]) => {
+        if (holding?.actor !== actor) return;
+        for (const entry of entries) {
+          // The outbox numbers each producer's records; the append script stores each once.
+          apply(actor, JSON.parse(entry.fields.d ?? 'null') as QueueRecord);
+          holding.after = entry.id;
+        }
+        void flush();
+      },
+      onError,
+    });
+    holding = { lease, actor, reader, after, pending };
+    void flush();
+  };
+
+  // Contend: a process that does not hold the lease tries again every third of its life.
+  const contend = async () => {
+    while (!closed) {
+      if (!holding) await take().catch((error: unknown) => onError?.(error));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(100, ttlMs / 3)).unref());
+    }
+  };
+  void contend();
+
+  return {
+    holds: () => holding !== undefined && lease.held(),
+    async line() {
+      if (holding) return holding.actor.getSnapshot().context;
+      const raw = await client.get(lineKey);
+      return raw ? (JSON.parse(raw) as StoredLine).snapshot.context : undefined;
+    },
+    async close() {
+      closed = true;
+      await flushing;
+      const wasHolding = holding !== undefined;
+      await letGo();
+      if (wasHolding) await lease.release().catch((error: unknown) => onError?.(error));
+    },
+  };
+}
