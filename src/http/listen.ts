@@ -66,7 +66,7 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
           inspect: options.inspect,
         })
       : undefined;
-  const chat = createChatServer({ ...options, ...(scaleOut && { broker: scaleOut.broker, processDirectory: scaleOut.processDirectory, bus: scaleOut.bus }) });
+  const chat = createChatServer({ ...options, ...(scaleOut && { broker: scaleOut.broker, processDirectory: scaleOut.processDirectory }) });
   const { config, log, metrics } = chat.services;
   const httpServer = serve({
     fetch: chat.app.fetch,
@@ -104,7 +104,6 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
     await chat.services.processDirectory.register(options.advertiseUrl ?? advertisedUrl(address));
   } catch (error) {
     await chat.close().catch(() => {});
-    await scaleOut?.close();
     connections.close();
     await new Promise((resolve) => httpServer.close(resolve));
     throw error;
@@ -115,7 +114,6 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
     httpServer,
     async close() {
       await chat.close();
-      await scaleOut?.close();
       connections.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());

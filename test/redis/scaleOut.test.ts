@@ -9,82 +9,28 @@
  * against its bound plus a generous margin.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { connectRedis } from '../../src/chat/broker/redis/connection.js';
 import { eventually } from '../support/eventually.js';
-import { startServerProcess, type ServerProcess } from '../support/processes.js';
-import { jsonHeaders, rpcAnswerOf } from '../support/rawSession.js';
-import { TokenClient, type ChatEvent } from '../support/perCallClient.js';
+import type { ServerProcess } from '../support/processes.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { Sessionless, clientOf, healthOf, mcpUrl, startChatProcesses } from './scaleOutSupport.js';
 
-const BEAT_MS = 200;
 const DEAD_AFTER_MS = 2_000;
+/** Under load, on a busy 2-core machine, an event loop may stall for seconds: no false death. */
+const LOADED_DEAD_AFTER_MS = 8_000;
+/** For tests that send as fast as they can: the per-user send rate is not what they check. */
+const UNLIMITED_SENDING = ['--messages-per-second', '10000', '--message-burst', '10000'];
 /** A busy two-core machine may be this late. */
 const MARGIN_MS = 6_000;
 
 let redis: TestRedis;
 const servers: ServerProcess[] = [];
 
-/** A sessionless client whose calls go to `urlFor(n)` for its n-th call. */
-class Sessionless extends TokenClient {
-  #id = 0;
-  constructor(private readonly urlFor: (call: number) => URL) {
-    super(urlFor(0));
-  }
-
-  protected async send(name: string, args: Record<string, unknown>): Promise<CallToolResult> {
-    const id = ++this.#id;
-    const response = await fetch(this.urlFor(id), {
-      method: 'POST',
-      headers: jsonHeaders(),
-      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }),
-    });
-    const text = await response.text();
-    const answer = rpcAnswerOf(text);
-    if (!response.ok || !answer?.result) throw new Error(`tools/call ${name}: HTTP ${response.status} ${text}`);
-    return answer.result as unknown as CallToolResult;
-  }
-
-  /** Events until one of `method` arrives (or `ms` pass); answers all read. */
-  async until(method: string, ms = DEAD_AFTER_MS + MARGIN_MS): Promise<ChatEvent[]> {
-    const seen: ChatEvent[] = [];
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      seen.push(...(await this.waitForEvents(Math.min(5, Math.max(0.1, (deadline - Date.now()) / 1000)))));
-      if (seen.some((e) => e.method === method)) return seen;
-    }
-    throw new Error(`no ${method} within ${ms} ms; saw ${JSON.stringify(seen)}`);
-  }
-}
-
-const mcpUrl = (server: ServerProcess) => new URL('/mcp', server.url);
-const clientOf = (server: ServerProcess) => new Sessionless(() => mcpUrl(server));
-
-async function startProcesses(count: number, extra: string[] = []): Promise<ServerProcess[]> {
-  const started = await Promise.all(
-    Array.from({ length: count }, () =>
-      startServerProcess({
-        args: [
-          '--redis-url', redis.url,
-          '--heartbeat-ms', String(BEAT_MS),
-          '--dead-after-ms', String(DEAD_AFTER_MS),
-          // Every test user comes from 127.0.0.1.
-          '--new-users-per-minute', '1000000',
-          ...extra,
-        ],
-      }),
-    ),
-  );
+/** Processes on the test's Redis; `deadAfterMs` longer for tests that load a busy machine (no false death). */
+async function startProcesses(count: number, extra: string[] = [], deadAfterMs = DEAD_AFTER_MS): Promise<ServerProcess[]> {
+  const started = await startChatProcesses(redis.url, count, { deadAfterMs, extra });
   servers.push(...started);
   return started;
-}
-
-async function healthOf(server: ServerProcess): Promise<number> {
-  try {
-    return (await fetch(new URL('/healthz', server.url))).status;
-  } catch {
-    return 0;
-  }
 }
 
 beforeAll(async () => {
@@ -137,7 +83,7 @@ describe('one line across processes', () => {
 
 describe('messages across processes', () => {
   it('2 processes × 100 users, every pair across both: 5,000 messages while Redis connections are cut 3 times, none lost, repeated or out of order, no process declared dead', async () => {
-    const [a, b] = await startProcesses(2);
+    const [a, b] = await startProcesses(2, UNLIMITED_SENDING, LOADED_DEAD_AFTER_MS);
     const users = Array.from({ length: 200 }, (_, i) => clientOf(i % 2 === 0 ? a! : b!));
     for (const user of users) await user.call('enter_queue');
     const roomOf = await Promise.all(users.map(async (user) => String((await user.until('chatroom.found')).at(-1)!.params.room_id)));
@@ -177,6 +123,29 @@ describe('messages across processes', () => {
     await cutting;
     expect(cuts).toBe(3);
     expect([await healthOf(a!), await healthOf(b!)]).toEqual([200, 200]);
+  });
+
+  it('a pair on one process never touches Redis per message', async () => {
+    const [a] = await startProcesses(1, UNLIMITED_SENDING);
+    const [x, y] = [clientOf(a!), clientOf(a!)];
+    await x.call('enter_queue');
+    await y.call('enter_queue');
+    const room = (await x.until('chatroom.found')).at(-1)!.params.room_id;
+    await y.until('chatroom.found');
+    const admin = connectRedis(redis.url);
+    // Every record between processes, and every intent for the queue, is a stream append
+    // (XADD, counted also when a script makes it); heartbeats append nothing.
+    const appends = async () => Number(/cmdstat_xadd:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0);
+    try {
+      const before = await appends();
+      for (let n = 1; n <= 200; n++) await x.call('send_message', { room_id: room, message: `m${n}` });
+      expect(await appends()).toBe(before);
+    } finally {
+      admin.disconnect();
+    }
+    const heard = [];
+    while (heard.length < 200) heard.push(...(await y.waitForEvents(2)).filter((e) => e.method === 'message.received'));
+    expect(heard.map((e) => e.params.message)).toEqual(Array.from({ length: 200 }, (_, i) => `m${i + 1}`));
   });
 
   it('a client whose every request goes to the next process (round robin) completes a chat', async () => {

@@ -7,6 +7,8 @@
  *   the process was declared dead meanwhile (it is no longer in the set) and whether
  *   Redis's data is the one it joined (the generation, below).
  * - After each beat it sweeps — any process may, sweeps are idempotent: one Lua script
+ *   (which restarts every member's clock instead when no sweep ran for `deadAfterMs`:
+ *   then Redis itself was out of reach for all, and silence proves nothing)
  *   moves every member silent for more than `deadAfterMs` (Redis time) to the `dead`
  *   set and appends one `process.dead` record per member to the `members:events`
  *   stream. Every process reads that stream (its own connection) and learns of each
@@ -74,6 +76,8 @@ export interface MembershipKeys {
   members: string;
   dead: string;
   events: string;
+  /** When the last sweep ran (Redis time). */
+  swept: string;
 }
 
 export function membershipKeys(keyPrefix = DEFAULT_KEY_PREFIX): MembershipKeys {
@@ -82,6 +86,7 @@ export function membershipKeys(keyPrefix = DEFAULT_KEY_PREFIX): MembershipKeys {
     members: `${keyPrefix}members`,
     dead: `${keyPrefix}members:dead`,
     events: `${keyPrefix}members:events`,
+    swept: `${keyPrefix}members:swept`,
   };
 }
 
@@ -108,9 +113,21 @@ return {now, 'alive', g}`,
   2,
 );
 
-/** KEYS: members, dead, events. ARGV: deadAfterMs, events max length, dead retention ms. */
+/**
+ * KEYS: members, dead, events, swept. ARGV: deadAfterMs, events max length, dead retention ms.
+ * When no sweep ran for longer than a process may be silent, nobody could reach Redis
+ * (it was down, frozen or cut off from all): silence then says nothing about any one
+ * process, so every member's clock starts again instead (a Redis back from an outage
+ * must not declare every process dead).
+ */
 const sweepScript = luaScript(
   `${LUA_NOW}
+local last = tonumber(redis.call('GET', KEYS[4]) or '0')
+redis.call('SET', KEYS[4], now)
+if last > 0 and now - last > tonumber(ARGV[1]) then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do redis.call('ZADD', KEYS[1], now, id) end
+  return {}
+end
 local silent = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, 100)
 for _, id in ipairs(silent) do
   redis.call('ZREM', KEYS[1], id)
@@ -119,7 +136,7 @@ for _, id in ipairs(silent) do
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
 return silent`,
-  3,
+  4,
 );
 
 /** KEYS: members, events. ARGV: processId, events max length. */
@@ -200,7 +217,7 @@ export async function joinMembership(options: MembershipOptions): Promise<Member
   };
 
   const sweep = async (): Promise<string[]> => {
-    const reply = await sweepScript.run(client, [keys.members, keys.dead, keys.events], [deadAfterMs, EVENTS_MAX_LENGTH, DEAD_RETENTION_MS]);
+    const reply = await sweepScript.run(client, [keys.members, keys.dead, keys.events, keys.swept], [deadAfterMs, EVENTS_MAX_LENGTH, DEAD_RETENTION_MS]);
     return Array.isArray(reply) ? reply.map(String) : [];
   };
 

@@ -1,16 +1,20 @@
 /**
  * What one server process needs to share the chat with others through Redis: its id,
- * the broker (one queue, rooms where their members are), the directory other processes
- * forward requests through, and the bus that carries 2026-07-28 push. `listen()` starts
- * them when `--redis-url` is set, and stops the bus after the server closed the rest.
+ * the broker (one queue, rooms where their members are) and the directory other
+ * processes forward requests through. `listen()` starts them when `--redis-url` is set.
+ *
+ * 2026-07-28 push needs no Redis here: a user's events are made by the process that
+ * holds the user, and the router sends every listen naming that user's events there,
+ * so the SDK's in-process bus reaches the listener. `RedisServerEventBus` (eventBus.ts)
+ * carries push across processes for a listen naming users of several processes; it is
+ * not wired in, because it would write to Redis on every event, and a pair on one
+ * process must chat without touching Redis.
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import type { QueueInput } from '../../../../machines/queue.js';
 import { newProcessId } from '../../processDirectory.js';
 import { redisBroker, type RedisChatBroker } from '../redisBroker.js';
 import { redisProcessDirectory, type RedisProcessDirectory } from './addresses.js';
-import { connectRedis } from './connection.js';
-import { RedisServerEventBus } from './eventBus.js';
 
 export interface ScaleOutOptions {
   url: string;
@@ -24,9 +28,6 @@ export interface ScaleOutOptions {
 export interface ScaleOut {
   broker: RedisChatBroker;
   processDirectory: RedisProcessDirectory;
-  bus: RedisServerEventBus;
-  /** Stops the bus (the server closes the broker and the directory). */
-  close(): Promise<void>;
 }
 
 export async function startScaleOut({ url, matching, beatEveryMs, deadAfterMs, inspect, onError }: ScaleOutOptions): Promise<ScaleOut> {
@@ -44,15 +45,5 @@ export async function startScaleOut({ url, matching, beatEveryMs, deadAfterMs, i
     onError,
     onProcessGone: (gone) => void processDirectory.forget(gone).catch(onError),
   });
-  const client = connectRedis(url, { name: `mcp-chat:${processId}:bus`, onError });
-  const bus = await RedisServerEventBus.create({ client, url, processId, onError });
-  return {
-    broker,
-    processDirectory,
-    bus,
-    async close() {
-      await bus.close();
-      client.disconnect();
-    },
-  };
+  return { broker, processDirectory };
 }
