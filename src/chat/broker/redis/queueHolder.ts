@@ -61,6 +61,9 @@ export interface QueueHolderOptions {
   onError?: (error: unknown) => void;
 }
 
+/** How soon a holder tries again to store the line or hand a pairing over, after a failure. */
+const RETRY_MS = 500;
+
 const store = fencedScript(`redis.call('SET', KEYS[1], ARGV[1]) return 1`, 1);
 
 export interface QueueHolder {
@@ -108,11 +111,17 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
       const stored = (): StoredLine => ({ snapshot: held.actor.getPersistedSnapshot() as StoredLine['snapshot'], after: held.after, pending: held.pending });
       try {
         await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
-        const handing = held.pending.splice(0);
-        for (const pairing of handing) await onPaired(pairing);
-        if (handing.length > 0) await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
+        const handed = held.pending.length;
+        // One at a time, each dropped only once handed over: what fails stays for the next try.
+        while (held.pending.length > 0) {
+          await onPaired(held.pending[0]!);
+          held.pending.shift();
+        }
+        if (handed > 0) await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
       } catch (error) {
         onError?.(error);
+        // Redis out of reach: try again in a moment, even if nothing else happens meanwhile.
+        if (holding === held) setTimeout(() => void flush(), RETRY_MS).unref();
       }
     });
     return flushing;
