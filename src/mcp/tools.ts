@@ -48,6 +48,9 @@ export interface ToolOptions {
 /** Progress is reported five times over a wait, at most every 5 s and at least 200 ms apart. */
 const progressEveryMs = (timeoutS: number) => Math.min(5_000, Math.max(200, (timeoutS * 1000) / 5));
 
+/** How long a call waits for the broker to take its intent (Redis out of reach: it says so, and the broker keeps trying). */
+const BROKER_WAIT_MS = 5_000;
+
 /** How long send_message waits for its receipt from a room in another process (a busy Redis or process is slow, not gone). */
 const RECEIPT_WAIT_MS = 15_000;
 
@@ -168,10 +171,15 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
   const attempt = async (user: ChatUser, event: UserEvent, then: () => CallToolResult | Promise<CallToolResult>): Promise<CallToolResult> => {
     if (!user.actor.getSnapshot().can(event)) return refuse(whyNot(user, event));
     user.actor.send(event);
+    // A broker over Redis keeps trying in the background; the caller hears within seconds.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'gave up'>((resolve) => (timer = setTimeout(() => resolve('gave up'), BROKER_WAIT_MS)));
     try {
-      await user.settled();
+      if ((await Promise.race([user.settled(), gaveUp])) === 'gave up') return unreachable();
     } catch {
       return unreachable();
+    } finally {
+      clearTimeout(timer);
     }
     return then();
   };

@@ -61,6 +61,9 @@ export interface RedisChatBroker extends ChatBroker {
 /** The process a user (or room host) belongs to: the part of its id before the first ".". */
 export const processOf = (userId: string): string => userId.slice(0, userId.indexOf('.'));
 
+/** How long a record between processes may wait for Redis before it is given up. */
+const SEND_GIVE_UP_MS = 120_000;
+
 /** Rooms opened lately, to drop a pairing handed over twice (after a change of queue holder). */
 const REMEMBERED_ROOMS = 10_000;
 
@@ -88,6 +91,11 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
       processId,
       onRecord: (record) => receive(record as ProcessRecord),
       onError,
+      // A record between processes (a delivery, an intent) is never given up while its
+      // destination lives: a send keeps trying through cuts and a Redis outage (a dead
+      // destination is forgotten, which ends its sends). A tool that waits for one says
+      // after a few seconds that the store is out of reach (src/mcp/tools.ts).
+      sendTimeoutMs: SEND_GIVE_UP_MS,
     });
   let inbox = openInbox();
   const toQueue = (record: QueueRecord) => inbox.send(QUEUE_INBOX, record);
