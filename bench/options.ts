@@ -33,9 +33,10 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
 
-  --quick              a short run (< 60 s): 200 sessions, 50 pairs, 10 pairs of each
+  --quick              a short run (< 90 s): 200 sessions, 50 pairs, 10 pairs of each
                        token client kind, 100 users weighed per era, 3 s phases
-                       (2 s for the client kinds and eras)
+                       (2 s for the client kinds and eras); the scale-out run with 40
+                       users and 20 messages per pair (400 and 100 otherwise)
   --sessions N         idle sessions opened and weighed per server (default 5000)
   --pairs N            pairs that chat during the load phases (default 500)
   --kind-pairs N       pairs of each client kind that keeps no session — a fresh session

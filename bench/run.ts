@@ -16,6 +16,9 @@
  *   7. matching (matching.ts): the queue chart alone on a simulated clock, a line of
  *      10,000 (2,000 with --quick) with random preferences against an empty line and
  *      against arrivals without preferences.
+ *   8. scale-out (scaleOut.ts): the real server in memory, on a Redis of the run's own
+ *      (redisServer.ts) and as two processes on it, with sessionless clients — pairs per
+ *      second, and server CPU per message for pairs on one process and across two.
  *
  * Prints tables (progress on stderr meanwhile) and writes bench/results.json. Speed is
  * reported, never asserted: it exits 1 when delivery was wrong (lost, duplicated, out of
@@ -32,6 +35,7 @@ import { mcpChatFlags } from './mcpChatFlags.js';
 import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
 import { ProgressLine } from './progressLine.js';
 import { formatMatching, measureMatching } from './matching.js';
+import { formatScaleOut, measureScaleOut, scaleOutCaveats, scaleOutFailures, type ScaleOutSettings } from './scaleOut.js';
 import { formatKindTable, formatTable } from './report.js';
 import { KIND_LABELS, assembleResults, caveats, deliveryFailures, type KindRun, type ServerRun } from './results.js';
 import { sdkCrossCheck } from './sdkCrossCheck.js';
@@ -179,7 +183,18 @@ async function main(): Promise<number> {
   const sessionsOpened = options.sessions + options.warmupSessions;
   const loadPhases = 6 + 2 * TOKEN_CLIENT_KINDS.length + 2 * ERA_SERVERS.length * ERAS.length;
   const usersEntered = ERA_SERVERS.length * ERAS.length * options.users;
-  const runDeadlineS = Math.round(120 + loadPhases * (Math.max(options.duration, options.kindDuration) + 10) + (2 * sessionsOpened + usersEntered) / 50);
+  const scaleOutSettings: ScaleOutSettings = {
+    cliPath: here('../src/cli.js'),
+    users: options.quick ? 40 : 400,
+    messagesPerPair: options.quick ? 20 : 100,
+    warmupMessagesPerPair: options.quick ? 4 : 10,
+    messageSize: options.messageSize,
+    concurrency: 16,
+    setupDeadlineMs: (options.quick ? 30 : 240) * 1000,
+  };
+  const runDeadlineS = Math.round(
+    120 + loadPhases * (Math.max(options.duration, options.kindDuration) + 10) + (2 * sessionsOpened + usersEntered) / 50 + (3 * scaleOutSettings.setupDeadlineMs) / 1000,
+  );
   setTimeout(() => {
     process.stderr.write(`\nbench: still running after ${runDeadlineS} s; giving up (children are killed)\n`);
     process.exit(3);
@@ -249,17 +264,20 @@ async function main(): Promise<number> {
     const matching = measureMatching(matchingUsers);
     progress.end(`${show(matching.longLine.joinsPerS)} joins/s into a line of ${show(matchingUsers)}`);
 
-    notes.push(...caveats(floorRun, mcpRun, rate, kinds), ...eraCaveats(eras, options.users, options.quick));
+    const scaleOut = await measureScaleOut(scaleOutSettings, progress);
+
+    notes.push(...caveats(floorRun, mcpRun, rate, kinds), ...eraCaveats(eras, options.users, options.quick), ...scaleOutCaveats(scaleOut, options.quick));
     const { table, kindTable, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, kinds, eras, notes });
-    writeFileSync(RESULTS, `${JSON.stringify({ ...json, matching }, null, 2)}\n`);
+    writeFileSync(RESULTS, `${JSON.stringify({ ...json, matching, scaleOut }, null, 2)}\n`);
     process.stdout.write(
-      `\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n${formatEraTable(ERAS, eras, options.kindPairs, options.users)}\n\n${formatMatching(matching)}\n\n`,
+      `\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n${formatEraTable(ERAS, eras, options.kindPairs, options.users)}\n\n${formatMatching(matching)}\n\n${formatScaleOut(scaleOut)}\n\n`,
     );
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
     process.stdout.write(`results: ${RESULTS}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
     const failures = [
       ...(crossCheck.ok ? [] : ['the lean client disagreed with the SDK client (or the cross-check failed)']),
       ...deliveryFailures(floorRun, mcpRun, kinds, eras),
+      ...scaleOutFailures(scaleOut),
     ];
     for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
     return failures.length === 0 ? 0 : 1;

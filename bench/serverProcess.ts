@@ -13,6 +13,11 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+/** Spawns any program (redis-server) as a child killed with the others when the bench exits. */
+export function spawnTracked(command: string, args: string[]): ChildProcess {
+  return track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
 /** Kills every child still running; safe to call from an `exit` handler (synchronous). */
 export function killAllChildren(): void {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

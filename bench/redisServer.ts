@@ -1,0 +1,140 @@
+/**
+ * A redis-server of the bench's own, for the scale-out run (scaleOut.ts): a free
+ * loopback port, a temp directory, no persistence (`--save '' --appendonly no`). It is a
+ * tracked child (serverProcess.ts), so it is killed with the servers when the bench exits
+ * for any reason, and its directory goes with it; `stop()` is SIGTERM, then SIGKILL.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnTracked, stopChild } from './serverProcess.js';
+
+/** Where CI's apt puts it; PATH otherwise. */
+const REDIS_SERVER = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server';
+const START_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 3_000;
+
+export interface BenchRedis {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** The first line of `redis-server --version`-like output it printed at start, if any. */
+  readonly version: string | undefined;
+  /** Empties every database (between setups). */
+  flushAll(): Promise<void>;
+  /** SIGTERM, SIGKILL after a few seconds; removes its directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A loopback port nobody listens on now (it may be taken before it is used: the caller retries). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a redis-server, trying a few free ports in case one is taken in between. */
+export async function startRedis(attempts = 3): Promise<BenchRedis> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    try {
+      return await launch(await freePort());
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(String(lastError));
+}
+
+async function launch(port: number): Promise<BenchRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-chat-bench-redis-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  // Also on an abrupt exit (the run's deadline), after which the child is SIGKILLed.
+  process.once('exit', removeDir);
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '', '--loglevel', 'notice'];
+  let child: ChildProcess;
+  try {
+    child = spawnTracked(REDIS_SERVER, args);
+  } catch (error) {
+    removeDir();
+    throw error;
+  }
+  let output = '';
+  // Keep reading both pipes for the life of the process, so it never blocks on one.
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= stopChild(child, STOP_GRACE_MS).then(
+      () => removeDir(),
+      () => removeDir(),
+    ));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        child.stdout?.off('data', look);
+        child.off('exit', onExit);
+        child.off('error', onError);
+        if (error) reject(error);
+        else resolve();
+      };
+      const look = () => {
+        if (output.includes('Ready to accept connections')) done();
+      };
+      const onExit = (code: number | null, signal: string | null) => done(new Error(`redis-server exited (${signal ?? code}) before it was ready: ${output.slice(-600)}`));
+      const onError = (error: Error) => done(new Error(`redis-server could not start (${REDIS_SERVER}): ${error.message}`));
+      const timer = setTimeout(() => done(new Error(`redis-server was not ready within ${START_TIMEOUT_MS} ms: ${output.slice(-600)}`)), START_TIMEOUT_MS);
+      child.stdout?.on('data', look);
+      child.once('exit', onExit);
+      child.once('error', onError);
+      look();
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const version = /Redis version=([^\s,]+)/.exec(output)?.[1];
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pid: child.pid!,
+    version,
+    flushAll: () => command(port, ['FLUSHALL']).then(() => undefined),
+    stop,
+  };
+}
+
+/** One command over a connection of its own, in RESP; answers the reply's first line. */
+function command(port: number, words: string[], timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const timer = setTimeout(() => finish(new Error(`redis ${words[0]}: no reply within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (error?: Error, line?: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(line ?? '');
+    };
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`));
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+      const end = reply.indexOf('\r\n');
+      if (end < 0) return;
+      const line = reply.slice(0, end);
+      if (line.startsWith('-')) finish(new Error(`redis ${words[0]}: ${line.slice(1)}`));
+      else finish(undefined, line);
+    });
+    socket.on('error', (error) => finish(error));
+    socket.on('close', () => finish(new Error(`redis ${words[0]}: connection closed before a reply`)));
+  });
+}
