@@ -185,6 +185,22 @@ describe('processes that go', () => {
     expect((await onC2.until('message.received')).at(-1)!.params.message).toBe('still here');
   });
 
+  it('kill -9 of a process: its waiting users leave the line, so nobody is paired with a ghost', async () => {
+    const [a, b] = await startProcesses(2);
+    const ghost = clientOf(b!);
+    await ghost.call('enter_queue', { interests: ['ghosts'] });
+    await eventually(async () => expect(await ghost.call('get_status')).toMatchObject({ state: 'waiting', position: 1 }));
+    process.kill(b!.serverPid, 'SIGKILL');
+    // Once b is declared dead, two newcomers sharing the interest meet each other (had
+    // the ghost stayed in line, the first would have been seated with it, for ever).
+    await new Promise((resolve) => setTimeout(resolve, DEAD_AFTER_MS + 2_000));
+    const [newcomer, next] = [clientOf(a!), clientOf(a!)];
+    await newcomer.call('enter_queue', { interests: ['ghosts'] });
+    await next.call('enter_queue', { interests: ['ghosts'] });
+    const [met, metToo] = await Promise.all([newcomer.until('chatroom.found'), next.until('chatroom.found')]);
+    expect(met.at(-1)!.params.room_id).toBe(metToo.at(-1)!.params.room_id);
+  });
+
   it('kill -9 of the queue holder: no join is lost, pairing resumes, FIFO holds', async () => {
     const [a] = await startProcesses(1);
     const [b] = await startProcesses(1);
