@@ -88,6 +88,11 @@ export type QueueEmitted = {
   commonInterests: string[];
   /** What each member said it is, in the order of `members`. */
   declared: readonly [IAm | undefined, IAm | undefined];
+  /**
+   * The member whose event made the pair (it joined, came back, or its wait ended): the
+   * one most lately heard from, where a broker with several processes seats the room.
+   */
+  seeker: string;
 };
 
 type Context = QueueContext;
@@ -260,6 +265,7 @@ export const queueMachine = setup({
           members: [first.userId, second.userId],
           commonInterests: commonInterests(first, second),
           declared: [first.iAm, second.iAm],
+          seeker: seeker.userId,
         }),
       );
     }),

@@ -81,6 +81,9 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       await eventually(() => expect(paired(b)).toBeDefined());
       const roomId = paired(a).roomId;
       for (const text of ['one', 'two', 'three']) brokerOf('a').send(roomId, idOf('a'), text);
+      // One sender's messages keep their order; between two senders in two processes the
+      // room numbers what reaches it first: the reply goes once a's three have their receipts.
+      await eventually(() => expect(a.inbox.filter((e) => e.type === 'room.receipt')).toHaveLength(3));
       brokerOf('b').send(roomId, idOf('b'), 'reply');
       await eventually(() => expect(b.inbox.filter((e) => e.type === 'room.message')).toHaveLength(3));
       const atB = b.inbox.filter((e) => e.type === 'room.message');

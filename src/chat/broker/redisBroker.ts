@@ -5,7 +5,8 @@
  *   (`<processId>.<uuid>`), so every process knows where to deliver.
  * - The queue is the queue chart run by the holder of a lease (redis/queueHolder.ts);
  *   each process appends its users' intents to the queue's stream.
- * - A pairing is handed to the process of its first member, which opens the room there
+ * - A pairing is handed to the process of the member that made it (its intent just came,
+ *   so that process is the one most surely alive), which opens the room there
  *   (machines/room.ts, an actor of that process): a pair on one process relays in
  *   memory and never touches Redis per message. A member on another process sends and
  *   receives through the process inboxes (redis/inbox.ts: exactly once, in order).
@@ -79,6 +80,8 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   /** The process holding each room users of this process are in, and those users. */
   const hostOf = new Map<string, { host: string; users: Set<string> }>();
   const opened = new Set<string>();
+  /** Processes declared dead or gone: a room seated with one of their users closes at once. */
+  const goneProcesses = new Set<string>();
   /** Users of this process waiting in the line, with what they asked (to ask again after a Redis reset). */
   const waiting = new Map<string, JoinRequest>();
   const failureListeners: ((error: unknown) => void)[] = [];
@@ -141,6 +144,9 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     actor.subscribe({ complete: () => rooms.delete(roomId), error: (error) => onError?.(error) });
     actor.start();
     const [first, second] = members;
+    // The line may pair a user whose process died before the line heard of it.
+    for (const member of members)
+      if (goneProcesses.has(processOf(member))) queueMicrotask(() => actor.send({ type: 'room.leave', userId: member, reason: 'disconnected' }));
     deliver(first, { type: 'room.paired', roomId, partnerId: second, commonInterests, ...(secondIs && { partnerIs: secondIs }) }, processId);
     deliver(second, { type: 'room.paired', roomId, partnerId: first, commonInterests, ...(firstIs && { partnerIs: firstIs }) }, processId);
   };
@@ -160,6 +166,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
 
   /** A process is gone: its users leave the line, and every room with it closes under the others. */
   const forget = (gone: string) => {
+    goneProcesses.add(gone);
     void toQueue({ kind: 'gone', processId: gone }).catch((error: unknown) => onError?.(error));
     for (const { actor, members } of rooms.values())
       for (const member of members) if (processOf(member) === gone) actor.send({ type: 'room.leave', userId: member, reason: 'disconnected' });
@@ -175,7 +182,9 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     matching: { ...DEFAULT_QUEUE_INPUT, ...options.matching },
     processOf,
     onPaired: (pairing) => {
-      const host = processOf(pairing.members[0]);
+      // Seated where the member that made the pair lives: its intent just came, so its
+      // process is the one most surely alive (the other may have waited long).
+      const host = processOf(pairing.seeker);
       if (host === processId) {
         openRoom(pairing);
         return Promise.resolve();

@@ -12,7 +12,7 @@
  * - After each batch (and each timer's pairing) the holder stores the line, the stream
  *   position and the pairings not yet handed over, in one fenced write: a holder that
  *   lost the lease (frozen, cut off) can no longer write. Then it hands each pairing to
- *   the process of its first member (`onPaired`), and stores again without them. A
+ *   the process that seats its room (`onPaired`), and stores again without them. A
  *   holder that dies between the two leaves them stored: the next one hands them over
  *   again, and the receiving process drops a room it already opened.
  *
