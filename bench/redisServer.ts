@@ -5,14 +5,13 @@
  * for any reason, and its directory goes with it; `stop()` is SIGTERM, then SIGKILL.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REDIS_SERVER, whenRedisReady } from '../scripts/redisReady.js';
 import { spawnTracked, stopChild } from './serverProcess.js';
 
-/** Where CI's apt puts it; PATH otherwise. */
-const REDIS_SERVER = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server';
 const START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 3_000;
 
@@ -77,26 +76,7 @@ async function launch(port: number): Promise<BenchRedis> {
       () => removeDir(),
     ));
   try {
-    await new Promise<void>((resolve, reject) => {
-      const done = (error?: Error) => {
-        clearTimeout(timer);
-        child.stdout?.off('data', look);
-        child.off('exit', onExit);
-        child.off('error', onError);
-        if (error) reject(error);
-        else resolve();
-      };
-      const look = () => {
-        if (output.includes('Ready to accept connections')) done();
-      };
-      const onExit = (code: number | null, signal: string | null) => done(new Error(`redis-server exited (${signal ?? code}) before it was ready: ${output.slice(-600)}`));
-      const onError = (error: Error) => done(new Error(`redis-server could not start (${REDIS_SERVER}): ${error.message}`));
-      const timer = setTimeout(() => done(new Error(`redis-server was not ready within ${START_TIMEOUT_MS} ms: ${output.slice(-600)}`)), START_TIMEOUT_MS);
-      child.stdout?.on('data', look);
-      child.once('exit', onExit);
-      child.once('error', onError);
-      look();
-    });
+    await whenRedisReady(child, () => output, START_TIMEOUT_MS);
   } catch (error) {
     await stop();
     throw error;

@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { freePort, markedEnv } from './processes.js';
+import { REDIS_SERVER, whenRedisReady } from '../../scripts/redisReady.js';
 
-const REDIS_SERVER = '/usr/bin/redis-server';
 /** How long redis-server may take to say it accepts connections. */
 const START_TIMEOUT_MS = 10_000;
 
@@ -144,29 +144,12 @@ async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<Launched>
   // Keep reading both pipes for the life of the process, so it never blocks on one.
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const done = (error?: Error) => {
-      clearTimeout(timer);
-      child.stdout.off('data', look);
-      child.off('exit', onExit);
-      child.off('error', onError);
-      if (error) reject(error);
-      else resolve();
-    };
-    const look = () => {
-      if (output.includes('Ready to accept connections')) done();
-    };
-    const onExit = (code: number | null) => done(new Error(`redis-server exited with ${code} before it was ready: ${output}`));
-    const onError = (error: Error) => done(error);
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      done(new Error(`redis-server was not ready within ${START_TIMEOUT_MS} ms: ${output}`));
-    }, START_TIMEOUT_MS);
-    child.stdout.on('data', look);
-    child.once('exit', onExit);
-    child.once('error', onError);
-    look();
-  });
+  try {
+    await whenRedisReady(child, () => output, START_TIMEOUT_MS);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   return { process: child, output: () => output };
 }
 
