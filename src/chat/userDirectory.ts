@@ -14,6 +14,7 @@ import type { RateLimit, SessionEndReason, UserState } from '../../machines/user
 import type { ChatBroker } from './broker.js';
 import { startChatUser, type ChatUser, type UserNews, type UserReport } from './chatUser.js';
 import { EventLog, type LogLimits } from './eventLog.js';
+import { inProcess } from './processDirectory.js';
 
 export interface UserDirectoryOptions<E> {
   broker: ChatBroker;
@@ -60,7 +61,7 @@ export interface User<E> {
 /** 192 bits from the operating system's CSPRNG, URL-safe, after the id of the process that made it. */
 const newToken = (processId: string | undefined) => {
   const secret = randomBytes(24).toString('base64url');
-  return processId === undefined ? secret : `${processId}.${secret}`;
+  return processId === undefined ? secret : inProcess(processId, secret);
 };
 
 export class UserDirectory<E> {
@@ -77,7 +78,7 @@ export class UserDirectory<E> {
     let byToken = false;
     let user: User<E> | undefined;
     const chat = startChatUser({
-      userId: this.options.processId ? `${this.options.processId}.${randomUUID()}` : randomUUID(),
+      userId: this.options.processId ? inProcess(this.options.processId, randomUUID()) : randomUUID(),
       presence,
       rate,
       rematchAfterMs,

@@ -24,6 +24,7 @@ import { positionIn } from '../../../machines/matching.js';
 import { DEFAULT_QUEUE_INPUT, type JoinRequest, type QueueInput } from '../../../machines/queue.js';
 import { roomMachine, type DepartureReason, type RoomEmitted } from '../../../machines/room.js';
 import type { ChatBroker, Delivery } from '../broker.js';
+import { inProcess, processOf } from '../processDirectory.js';
 import { connectRedis, untilRedisReady } from './redis/connection.js';
 import { createInbox } from './redis/inbox.js';
 import { joinMembership, type Membership } from './redis/membership.js';
@@ -53,14 +54,9 @@ export interface RedisBrokerOptions {
 
 export interface RedisChatBroker extends ChatBroker {
   readonly processId: string;
-  /** A new user id of this process. */
-  newUserId(): string;
   /** Whether this process may serve: Redis reachable and this process not declared dead. */
   healthy(): boolean;
 }
-
-/** The process a user (or room host) belongs to: the part of its id before the first ".". */
-export const processOf = (userId: string): string => userId.slice(0, userId.indexOf('.'));
 
 /** How long a record between processes may wait for Redis before it is given up. */
 const SEND_GIVE_UP_MS = 120_000;
@@ -106,7 +102,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   /** Delivers to a user here, or sends it to its process. */
   const deliver = (userId: string, delivery: Delivery, host: string): void => {
     const owner = processOf(userId);
-    if (owner === processId) {
+    if (owner === undefined || owner === processId) {
       deliverHere(userId, delivery, host);
       return;
     }
@@ -146,7 +142,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     const [first, second] = members;
     // The line may pair a user whose process died before the line heard of it.
     for (const member of members)
-      if (goneProcesses.has(processOf(member))) queueMicrotask(() => actor.send({ type: 'room.leave', userId: member, reason: 'disconnected' }));
+      if (goneProcesses.has(processOf(member) ?? processId)) queueMicrotask(() => actor.send({ type: 'room.leave', userId: member, reason: 'disconnected' }));
     deliver(first, { type: 'room.paired', roomId, partnerId: second, commonInterests, ...(secondIs && { partnerIs: secondIs }) }, processId);
     deliver(second, { type: 'room.paired', roomId, partnerId: first, commonInterests, ...(firstIs && { partnerIs: firstIs }) }, processId);
   };
@@ -184,7 +180,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     onPaired: (pairing) => {
       // Seated where the member that made the pair lives: its intent just came, so its
       // process is the one most surely alive (the other may have waited long).
-      const host = processOf(pairing.seeker);
+      const host = processOf(pairing.seeker) ?? processId;
       if (host === processId) {
         openRoom(pairing);
         return Promise.resolve();
@@ -229,11 +225,10 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     for (const request of waiting.values()) await toQueue({ kind: 'join', request, roomId: newId(), at: Date.now() }).catch((error: unknown) => onError?.(error));
   };
 
-  const newId = () => `${processId}.${randomUUID()}`;
+  const newId = () => inProcess(processId, randomUUID());
 
   return {
     processId,
-    newUserId: newId,
     healthy: () => !declaredDead && membership.status() === 'alive',
     attach(userId, inboxOf) {
       local.set(userId, inboxOf);

@@ -53,7 +53,7 @@ export interface QueueHolderOptions {
   processId: string;
   matching: QueueInput;
   /** The process a user belongs to. */
-  processOf: (userId: string) => string;
+  processOf: (userId: string) => string | undefined;
   /** Hands a pairing over to the process that opens its room; resolves once Redis has it. */
   onPaired: (pairing: Pairing) => Promise<void>;
   leaseTtlMs?: number;
