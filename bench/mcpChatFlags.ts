@@ -1,7 +1,8 @@
 /**
  * The flags mcp-chat is started with for a bench run. Its per-user message rate limit
  * (a few messages per second by default) and its limit on new users per client address
- * (every bench user comes from 127.0.0.1) would refuse the bench's own load, so they are
+ * and on what one address holds at once (every bench user comes from 127.0.0.1) would
+ * refuse the bench's own load, so they are
  * raised — the limiters still run, they just never say no — and the session cap is
  * lifted above the sessions the run opens. Only flags this build lists
  * in `--help` are passed, so the bench runs against older and newer builds alike.
@@ -35,6 +36,10 @@ export function mcpChatFlags(cliPath: string, sessionsOpened: number): McpChatFl
   if (has('new-users-per-minute')) {
     args.push('--new-users-per-minute', '1000000');
     raised.push(`--new-users-per-minute 1000000 (default ${defaultOf('new-users-per-minute')})`);
+  }
+  if (has('max-per-address')) {
+    args.push('--max-per-address', '1000000');
+    raised.push(`--max-per-address 1000000 (default ${defaultOf('max-per-address')})`);
   }
   const cap = defaultOf('max-sessions');
   if (has('max-sessions') && !(cap >= sessionsOpened + 64)) {

@@ -371,6 +371,7 @@ async function runSetup(name: ScaleOutSetupName, settings: ScaleOutSettings, red
       '--log-level', 'warn',
       // Every bench user comes from 127.0.0.1, and sends as fast as it is answered.
       '--new-users-per-minute', '1000000',
+      '--max-per-address', '1000000',
       '--messages-per-second', '10000',
       '--message-burst', '100000',
       ...(redis ? ['--redis-url', redis.url] : []),

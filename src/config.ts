@@ -2,7 +2,19 @@
  * Configuration in one place: every setting has a flag, an env twin and a default,
  * and a bad value stops start-up with a message that names the flag.
  */
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+
+/** Which proxies' `X-Forwarded-For` to believe: the nearest `hops`, or those at these addresses/CIDRs. */
+export type TrustProxy = { readonly hops: number } | { readonly cidrs: readonly string[] };
+
+/** An IP address, or one with a prefix length (`10.0.0.0/8`, `fd00::/8`). */
+function isCidr(value: string): boolean {
+  const [address = '', prefix, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 
 export interface ChatConfig {
   host: string;
@@ -24,8 +36,8 @@ export interface ChatConfig {
   sessionIdleMs: number;
   /** New users one client address may make per minute. */
   newUsersPerMinute: number;
-  /** Take the client address from X-Forwarded-For (only behind a proxy you run). */
-  trustProxy: boolean;
+  /** Which proxies' X-Forwarded-For to believe: how many hops, or which addresses (src/http/clientAddress.ts). */
+  trustProxy: TrustProxy;
   /** Messages a user may send per second, on average (a token bucket). */
   messagesPerSecond: number;
   /** Messages a user may send at once before the rate applies. */
@@ -34,6 +46,14 @@ export interface ChatConfig {
   maxBodyBytes: number;
   /** Sessions open at once (HTTP 503 for more). */
   maxSessions: number;
+  /** Sessions, open streams, held waits and listens that one client address may hold at once, each. */
+  maxPerAddress: number;
+  /** Users alive at once: a newcomer past it is refused (server full). */
+  maxUsers: number;
+  /** Bytes all users' event logs may hold together; past it the oldest events of the largest logs go. */
+  eventLogBudgetBytes: number;
+  /** URIs one `subscriptions/listen` may name. */
+  maxListenUris: number;
   /** How long a request's line and headers may take to arrive, in ms (then 408, closed). */
   headersTimeoutMs: number;
   /** How long a whole request, body included, may take to arrive, in ms; not its response. */
@@ -67,6 +87,8 @@ interface Setting<K extends keyof ChatConfig> {
   env: string;
   description: string;
   defaultValue: ChatConfig[K];
+  /** How `--help` shows the default, when JSON would not say it plainly. */
+  defaultText?: string;
   parse: (raw: string) => ChatConfig[K] | undefined;
 }
 
@@ -82,6 +104,15 @@ const positiveNumber = (max: number) => (raw: string) => {
 const list = (raw: string) => {
   const items = raw.split(',').map((item) => item.trim()).filter(Boolean);
   return items.length > 0 ? items : undefined;
+};
+/** `--trust-proxy`: a hop count (`true` = 1, `false` = 0) or a comma-separated list of addresses and CIDRs. */
+const trustProxy = (raw: string): TrustProxy | undefined => {
+  const value = raw.trim();
+  if (value === 'true') return { hops: 1 };
+  if (value === 'false') return { hops: 0 };
+  if (/^\d{1,2}$/.test(value)) return { hops: Number(value) };
+  const cidrs = list(value);
+  return cidrs && cidrs.every(isCidr) ? { cidrs } : undefined;
 };
 const bool = (raw: string) => (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : undefined);
 const redisUrl = (raw: string) => (/^rediss?:\/\/[^\s]+$/.test(raw.trim()) ? raw.trim() : undefined);
@@ -106,11 +137,15 @@ export const settings = [
   { key: 'rematchAfterMs', flag: 'rematch-after-ms', env: 'MCP_CHAT_REMATCH_AFTER_MS', description: 'How long a user who left a partner (next, or a chat that ended) is not paired with it again, in ms', defaultValue: 30_000, parse: integer(0, 86_400_000) },
   { key: 'sessionIdleMs', flag: 'session-idle-ms', env: 'MCP_CHAT_SESSION_IDLE_MS', description: 'How long a session with no stream and no call stays open (its user lives on), in ms', defaultValue: 30_000, parse: integer(1, 86_400_000) },
   { key: 'newUsersPerMinute', flag: 'new-users-per-minute', env: 'MCP_CHAT_NEW_USERS_PER_MINUTE', description: 'New users one client address may make per minute', defaultValue: 60, parse: integer(1, 1_000_000) },
-  { key: 'trustProxy', flag: 'trust-proxy', env: 'MCP_CHAT_TRUST_PROXY', description: 'Read the client address from X-Forwarded-For (only behind a proxy you run)', defaultValue: false, parse: bool },
+  { key: 'trustProxy', flag: 'trust-proxy', env: 'MCP_CHAT_TRUST_PROXY', description: 'Proxies whose X-Forwarded-For names the client: a hop count (true = 1) or comma-separated addresses/CIDRs', defaultValue: { hops: 0 }, defaultText: 'false', parse: trustProxy },
   { key: 'messagesPerSecond', flag: 'messages-per-second', env: 'MCP_CHAT_MESSAGES_PER_SECOND', description: 'Messages a user may send per second, on average', defaultValue: 5, parse: positiveNumber(10_000) },
   { key: 'messageBurst', flag: 'message-burst', env: 'MCP_CHAT_MESSAGE_BURST', description: 'Messages a user may send at once before the rate applies', defaultValue: 20, parse: integer(1, 100_000) },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: 'MCP_CHAT_MAX_BODY_BYTES', description: 'Largest request body, in bytes', defaultValue: 262_144, parse: integer(1024, 64 * 1024 * 1024) },
   { key: 'maxSessions', flag: 'max-sessions', env: 'MCP_CHAT_MAX_SESSIONS', description: 'Sessions open at once', defaultValue: 20_000, parse: integer(1, 10_000_000) },
+  { key: 'maxPerAddress', flag: 'max-per-address', env: 'MCP_CHAT_MAX_PER_ADDRESS', description: 'Sessions, open streams, held wait_for_events calls and listens one client address may hold at once (each)', defaultValue: 100, parse: integer(1, 10_000_000) },
+  { key: 'maxUsers', flag: 'max-users', env: 'MCP_CHAT_MAX_USERS', description: 'Users alive at once (a newcomer past it is told the server is full)', defaultValue: 20_000, parse: integer(1, 10_000_000) },
+  { key: 'eventLogBudgetBytes', flag: 'event-log-budget-bytes', env: 'MCP_CHAT_EVENT_LOG_BUDGET_BYTES', description: 'Bytes all event logs may hold together (past it the oldest events of the largest logs go)', defaultValue: 268_435_456, parse: integer(65_536, 64 * 1024 * 1024 * 1024) },
+  { key: 'maxListenUris', flag: 'max-listen-uris', env: 'MCP_CHAT_MAX_LISTEN_URIS', description: 'Resource URIs one subscriptions/listen may name', defaultValue: 8, parse: integer(1, 1_000) },
   { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'MCP_CHAT_HEADERS_TIMEOUT_MS', description: "How long a request's line and headers may take to arrive, in ms", defaultValue: 10_000, parse: integer(1_000, 3_600_000) },
   { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'MCP_CHAT_REQUEST_TIMEOUT_MS', description: 'How long a whole request, body included, may take to arrive, in ms (a response may last longer)', defaultValue: 30_000, parse: integer(1_000, 3_600_000) },
   { key: 'maxConnections', flag: 'max-connections', env: 'MCP_CHAT_MAX_CONNECTIONS', description: 'Client connections open at once', defaultValue: 25_000, parse: integer(1, 10_000_000) },
@@ -134,13 +169,16 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Whether a command-line word is a flag's value rather than the next flag. */
+const hasValue = (next: string | undefined) => next !== undefined && !next.startsWith('-');
+
 /** Reads flags (winning) and env vars; throws ConfigError naming the flag of a bad value. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig & { help: boolean } {
   let parsed;
   try {
     parsed = parseArgs({
-      // `--inspect` may stand alone, like node's own flag.
-      args: argv.map((arg) => (arg === '--inspect' ? `--inspect=${DEFAULT_INSPECT_PORT}` : arg === '--trust-proxy' ? '--trust-proxy=true' : arg)),
+      // `--inspect` may stand alone, like node's own flag; so may `--trust-proxy` (one hop).
+      args: argv.map((arg, i) => (arg === '--inspect' ? `--inspect=${DEFAULT_INSPECT_PORT}` : arg === '--trust-proxy' && !hasValue(argv[i + 1]) ? '--trust-proxy=true' : arg)),
       options: {
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(settings.map((s) => [s.flag, { type: 'string' as const }])),
@@ -176,6 +214,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
 }
 
 export function helpText(): string {
-  const rows = settings.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(30)} ${s.description} (default: ${JSON.stringify(s.defaultValue)})`);
+  const rows = settings.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(30)} ${s.description} (default: ${'defaultText' in s ? s.defaultText : JSON.stringify(s.defaultValue)})`);
   return ['Usage: mcp-chat [flags]', '', `  ${'flag'.padEnd(22)} ${'env'.padEnd(30)} meaning`, ...rows, '  --help, -h             show this help'].join('\n');
 }

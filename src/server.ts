@@ -9,16 +9,19 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { UserState } from '../machines/user.js';
 import type { ChatBroker } from './chat/broker.js';
 import { memoryBroker } from './chat/broker/memoryBroker.js';
-import { memoryProcessDirectory, type ProcessDirectory } from './chat/processDirectory.js';
-import type { ServerEventBus } from '@modelcontextprotocol/server';
+import { memoryProcessDirectory, secretHint, type ProcessDirectory } from './chat/processDirectory.js';
 import { UserDirectory } from './chat/userDirectory.js';
 import { defaultConfig, type ChatConfig } from './config.js';
 import { createHttpApp, type AppServices, type HttpApp } from './http/app.js';
-import { eventsUri, modernHandler, startMcpServer } from './mcp/mcpServer.js';
+import { LogBudget } from './chat/eventLog.js';
+import { eventsUri } from './mcp/eventsResource.js';
+import { ListenBus } from './mcp/listenBus.js';
+import { modernHandler, startMcpServer } from './mcp/mcpServer.js';
 import { toChatMessage, type ChatMessage } from './mcp/notifications.js';
 import { SessionMux } from './mcp/sessionMux.js';
 import { createMetrics } from './ops/metrics.js';
-import { NewUserLimit, sessionCallUsers, sessionlessCallUsers, tokenHint } from './session/callUsers.js';
+import { AddressAllowance } from './session/addressAllowance.js';
+import { NewUserLimit, sessionCallUsers, sessionlessCallUsers, type UserLimits } from './session/callUsers.js';
 import type { ChatSession } from './session/chatSession.js';
 import { SessionRegistry } from './session/sessionRegistry.js';
 
@@ -35,17 +38,13 @@ export interface ChatServerOptions {
    * The server closes it.
    */
   processDirectory?: ProcessDirectory;
-  /**
-   * Carries 2026-07-28 push (a user's events changed) to every process, so a listen
-   * stream held by another process hears it; in-process by default.
-   */
-  bus?: ServerEventBus;
 }
 
 /** What a server is made of: what its sessions share, the open sessions, the users, the metrics. */
 export interface ServerParts extends AppServices {
   readonly broker: ChatBroker;
   readonly users: UserDirectory<ChatMessage>;
+  readonly logBudget: LogBudget;
 }
 
 export interface ChatServer {
@@ -68,6 +67,9 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   // Which process this is, and where the others are (src/http/routing.ts sends requests on).
   const processDirectory = options.processDirectory ?? memoryProcessDirectory();
   const processId = processDirectory.self;
+  // Every event log together holds at most the budget: past it the largest logs shed first.
+  const logBudget = new LogBudget(config.eventLogBudgetBytes, (events, logs) => log.warn({ events, logs }, 'event logs over their budget: the oldest events of the largest logs went'));
+  const listens = new ListenBus((err) => log.warn({ err }, 'a listen could not be told of an update'));
   const users = new UserDirectory<ChatMessage>({
     broker,
     processId,
@@ -75,6 +77,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
     rematchAfterMs: config.rematchAfterMs,
     log: { events: config.eventBufferSize, bytes: config.eventBufferBytes },
+    logBudget,
     inspect: options.inspect,
     toEntry: toChatMessage,
     // A report names the room and the reason the reporter gave, never what was said.
@@ -85,9 +88,9 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     sizeOf: (message) => JSON.stringify(message.params).length,
     onNews: (user, message) => {
       // Message texts are the users' own business: the log says that one was relayed, not what.
-      if (message.method !== 'message.received') log.info({ user: tokenHint(user.token), ...message.params }, message.method);
+      if (message.method !== 'message.received') log.info({ user: secretHint(user.token), ...message.params }, message.method);
       // 2026-07-28 clients listening to this user's events hear that there are new ones.
-      modern.notify.resourceUpdated(eventsUri(user.token));
+      listens.publish({ kind: 'resource_updated', uri: eventsUri(user.eventsKey) });
     },
   });
   const counts = {
@@ -96,13 +99,22 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     rooms: () => broker.stats().rooms,
     waiting: () => broker.stats().waiting,
     reachable: () => broker.healthy?.() !== false,
+    hasEvents: (eventsKey: string) => users.byEventsKey(eventsKey) !== undefined,
   };
-  const metrics = createMetrics({ ...counts, sessions: () => sessions.size, queueLength: counts.waiting });
+  const metrics = createMetrics({
+    ...counts,
+    sessions: () => sessions.size,
+    queueLength: counts.waiting,
+    eventLogBytes: () => logBudget.bytes,
+    eventsShed: () => logBudget.shed,
+    listens: () => listens.size,
+  });
   const mux = new SessionMux<ChatSession>();
-  const limit = new NewUserLimit(config.newUsersPerMinute);
-  const mcpServer = startMcpServer(mux, config, metrics, sessionCallUsers(users, limit, mux));
-  const modern = modernHandler(config, metrics, options.bus, sessionlessCallUsers(users, limit, mux), (token, after) => readEvents(users, token, after));
-  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern, processId, processDirectory };
+  const allowance = new AddressAllowance(config.maxPerAddress);
+  const limits: UserLimits = { newUsers: new NewUserLimit(config.newUsersPerMinute), maxUsers: config.maxUsers, allowance };
+  const mcpServer = startMcpServer(mux, config, metrics, sessionCallUsers(users, limits, mux));
+  const modern = modernHandler(config, metrics, listens, sessionlessCallUsers(users, limits, mux), (key, after) => readEvents(users, key, after));
+  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern, listens, allowance, logBudget, processId, processDirectory };
   const http = createHttpApp(services, counts);
 
   /** The broker failed: the server can no longer pair anyone. */
@@ -138,8 +150,8 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
 }
 
 /** A read of a user's log for the user-events resource: like wait_for_events, but it takes nothing. */
-function readEvents(users: UserDirectory<ChatMessage>, token: string, after: string | undefined): Record<string, unknown> | undefined {
-  const user = users.byToken(token);
+function readEvents(users: UserDirectory<ChatMessage>, eventsKey: string, after: string | undefined): Record<string, unknown> | undefined {
+  const user = users.byEventsKey(eventsKey);
   if (!user) return undefined;
   const cursor = after === undefined ? 0 : (user.events.parseCursor(after) ?? user.events.last);
   const page = user.events.read(cursor);

@@ -42,6 +42,95 @@ interface Waiter {
   done: (end: HoldEnd) => void;
 }
 
+/**
+ * What all logs may hold together. Past `bytes`, the oldest events of the largest logs
+ * go first, down to nine tenths of it (so one overflow pays for many appends); each log
+ * keeps at least its newest event. Readers of a log that lost events are told how many
+ * (`LogPage.missed`), as for a log over its own bound.
+ */
+/** A log as the budget sees it. */
+interface BudgetedLog {
+  readonly bytes: number;
+  shedTo(bytes: number): number;
+}
+
+export class LogBudget {
+  readonly #logs = new Set<BudgetedLog>();
+  #bytes = 0;
+  #shed = 0;
+  /** Past this many bytes an overflow cuts: the limit, or higher while the newest events alone exceed it. */
+  #trigger: number;
+  /** An overflow is cutting: the changes it makes must not start another. */
+  #cutting = false;
+
+  constructor(
+    readonly limit: number,
+    /** Hears how many events an overflow took, and from how many logs. */
+    private readonly onShed: (events: number, logs: number) => void = () => {},
+  ) {
+    this.#trigger = limit;
+  }
+
+  /** Bytes all logs hold now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Events taken by overflows so far. */
+  get shed(): number {
+    return this.#shed;
+  }
+
+  /** @internal A log's size changed by `delta` bytes. */
+  changed(log: BudgetedLog, delta: number): void {
+    this.#logs.add(log);
+    this.#bytes += delta;
+    if (this.#bytes <= this.limit) this.#trigger = this.limit;
+    else if (!this.#cutting && this.#bytes > this.#trigger) this.#overflow();
+  }
+
+  /** @internal A log is gone: what it held is free. */
+  forget(log: BudgetedLog): void {
+    if (this.#logs.delete(log)) this.#bytes -= log.bytes;
+  }
+
+  /** Cuts the largest logs to one level, the highest that frees enough ("water-filling"). */
+  #overflow(): void {
+    const excess = this.#bytes - Math.floor(this.limit * 0.9);
+    const logs = [...this.#logs].sort((a, b) => b.bytes - a.bytes);
+    let level = 0;
+    let above = 0;
+    for (let i = 0; i < logs.length; i++) {
+      // Cutting logs[0..i] down to the next one's size frees this much:
+      const next = logs[i + 1]?.bytes ?? 0;
+      above += logs[i]!.bytes;
+      const freed = above - (i + 1) * next;
+      if (freed >= excess) {
+        level = Math.max(next, Math.floor((above - excess) / (i + 1)));
+        break;
+      }
+    }
+    let events = 0;
+    let cut = 0;
+    this.#cutting = true;
+    try {
+      for (const log of logs) {
+        if (log.bytes <= level) break;
+        const taken = log.shedTo(level);
+        events += taken;
+        if (taken > 0) cut += 1;
+      }
+    } finally {
+      this.#cutting = false;
+    }
+    // When the logs' newest events alone (which stay) exceed the limit, the next overflow
+    // waits for another tenth of it, so appends do not each sort every log.
+    if (this.#bytes > this.limit) this.#trigger = this.#bytes + Math.ceil(this.limit / 10);
+    this.#shed += events;
+    if (events > 0) this.onShed(events, cut);
+  }
+}
+
 export class EventLog<E> {
   readonly #events: E[] = [];
   readonly #sizes: number[] = [];
@@ -57,6 +146,7 @@ export class EventLog<E> {
   constructor(
     readonly limits: LogLimits,
     private readonly sizeOf: (event: E) => number,
+    private readonly budget?: LogBudget,
   ) {
     if (!Number.isInteger(limits.events) || limits.events < 1) throw new RangeError('limits.events must be a positive integer');
   }
@@ -72,19 +162,43 @@ export class EventLog<E> {
   }
 
 
+  /** Bytes the log holds now (as `sizeOf` counts them). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   append(event: E): number {
     const size = this.sizeOf(event);
+    const before = this.#bytes;
     this.#events.push(event);
     this.#sizes.push(size);
     this.#bytes += size;
-    while (this.#events.length > 1 && (this.#events.length > this.limits.events || this.#bytes > this.limits.bytes)) {
-      this.#events.shift();
-      this.#bytes -= this.#sizes.shift()!;
-      this.#first += 1;
-    }
+    while (this.#events.length > 1 && (this.#events.length > this.limits.events || this.#bytes > this.limits.bytes)) this.#dropOldest();
     const id = this.last;
+    this.budget?.changed(this, this.#bytes - before);
     for (const waiter of [...this.#waiters]) if (this.#hasAfter(waiter.key)) waiter.done('ready');
     return id;
+  }
+
+  /**
+   * @internal The budget takes the oldest events until the log holds at most `bytes`
+   * (its newest event stays). Returns how many it took.
+   */
+  shedTo(bytes: number): number {
+    const before = this.#bytes;
+    let taken = 0;
+    while (this.#events.length > 1 && this.#bytes > bytes) {
+      this.#dropOldest();
+      taken += 1;
+    }
+    this.budget?.changed(this, this.#bytes - before);
+    return taken;
+  }
+
+  #dropOldest(): void {
+    this.#events.shift();
+    this.#bytes -= this.#sizes.shift()!;
+    this.#first += 1;
   }
 
   /** Event `id`, if the log still holds it. */
@@ -163,9 +277,10 @@ export class EventLog<E> {
     });
   }
 
-  /** Ends every held read at once (the user ended). */
+  /** Ends every held read at once (the user ended), and gives its bytes back to the budget. */
   release(): void {
     for (const waiter of [...this.#waiters]) waiter.done('released');
+    this.budget?.forget(this);
   }
 
   #hasAfter(cursor: number | null): boolean {

@@ -67,3 +67,13 @@ export function memoryProcessDirectory(self: string = newProcessId()): ProcessDi
     close: async () => void (address = undefined),
   };
 }
+
+/**
+ * A name that is a secret (a user token, a session id) as logs and refusals may show
+ * it: its process and the first four characters of its secret — enough to tell two
+ * apart, never enough to use.
+ */
+export function secretHint(name: string): string {
+  const dot = name.indexOf('.');
+  return `${name.slice(0, dot + 1)}${name.slice(dot + 1, dot + 5)}…`;
+}

@@ -7,13 +7,13 @@
  * Generic in what the log keeps (`E`): the chat layer knows no wire format; the
  * composition root gives it the mapping from a user's news to notifications.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { PresenceInput } from '../../machines/presence.js';
 import type { RateLimit, SessionEndReason, UserState } from '../../machines/user.js';
 import type { ChatBroker } from './broker.js';
 import { startChatUser, type ChatUser, type UserNews, type UserReport } from './chatUser.js';
-import { EventLog, type LogLimits } from './eventLog.js';
+import { EventLog, type LogBudget, type LogLimits } from './eventLog.js';
 import { inProcess } from './processDirectory.js';
 
 export interface UserDirectoryOptions<E> {
@@ -25,6 +25,8 @@ export interface UserDirectoryOptions<E> {
   /** How long an idle user still avoids its last partner, in ms. */
   rematchAfterMs: number;
   log: LogLimits;
+  /** What all users' logs may hold together; unbounded without one. */
+  logBudget?: LogBudget;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** What the log keeps for a piece of news. */
   toEntry(news: UserNews): E;
@@ -40,6 +42,11 @@ export interface UserDirectoryOptions<E> {
 export interface User<E> {
   /** The secret that names the user in calls. */
   readonly token: string;
+  /**
+   * Names the user's events for reading, never for acting: derived from the token one
+   * way, so it can travel in a resource URI (and a header) without being a credential.
+   */
+  readonly eventsKey: string;
   readonly chat: ChatUser;
   readonly events: EventLog<E>;
   readonly state: UserState;
@@ -64,8 +71,16 @@ const newToken = (processId: string | undefined) => {
   return processId === undefined ? secret : inProcess(processId, secret);
 };
 
+/** The read-only key of a token's events: `<processId>.` (so any process can tell whose it is) and 192 bits of its SHA-256. */
+export function eventsKeyOf(token: string): string {
+  const dot = token.indexOf('.');
+  const digest = createHash('sha256').update(`mcp-chat events\0${token}`).digest('base64url').slice(0, 32);
+  return dot < 0 ? digest : `${token.slice(0, dot + 1)}${digest}`;
+}
+
 export class UserDirectory<E> {
   readonly #byToken = new Map<string, User<E>>();
+  readonly #byEventsKey = new Map<string, User<E>>();
 
   constructor(private readonly options: UserDirectoryOptions<E>) {}
 
@@ -73,7 +88,7 @@ export class UserDirectory<E> {
   create(): User<E> {
     const { broker, presence, rate, rematchAfterMs, onReport, inspect, toEntry, sizeOf, onNews } = this.options;
     const token = newToken(this.options.processId);
-    const events = new EventLog<E>(this.options.log, sizeOf);
+    const events = new EventLog<E>(this.options.log, sizeOf, this.options.logBudget);
     const listeners = new Set<(entry: E, id: number) => void>();
     let byToken = false;
     let user: User<E> | undefined;
@@ -94,6 +109,7 @@ export class UserDirectory<E> {
     });
     user = {
       token,
+      eventsKey: eventsKeyOf(token),
       chat,
       events,
       get state() {
@@ -113,8 +129,10 @@ export class UserDirectory<E> {
     };
     const created = user;
     this.#byToken.set(token, created);
+    this.#byEventsKey.set(created.eventsKey, created);
     const forget = () => {
       this.#byToken.delete(token);
+      this.#byEventsKey.delete(created.eventsKey);
       listeners.clear();
       events.release();
     };
@@ -125,6 +143,11 @@ export class UserDirectory<E> {
   /** The live user this token names, if any. */
   byToken(token: string): User<E> | undefined {
     return this.#byToken.get(token);
+  }
+
+  /** The live user whose events this read-only key names, if any. */
+  byEventsKey(key: string): User<E> | undefined {
+    return this.#byEventsKey.get(key);
   }
 
   get size(): number {

@@ -11,7 +11,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
-import type { ProcessDirectory } from '../chat/processDirectory.js';
+import { secretHint, type ProcessDirectory } from '../chat/processDirectory.js';
 import { chatWindow } from '../mcp/chatWindow.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { ChatSession, SessionServices } from '../session/chatSession.js';
@@ -19,7 +19,11 @@ import { isInitializeRequest, isLegacyRequest, type McpHttpHandler, type Request
 import { LegacySseSession } from '../session/legacySseSession.js';
 import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
+import type { ListenBus } from '../mcp/listenBus.js';
+import { allowanceSentence, type AddressAllowance, type Holding } from '../session/addressAllowance.js';
+import { addressResolver, type AddressResolver } from './clientAddress.js';
 import { originGuard, refuseHttp, tokenGuard } from './guards.js';
+import { checkListen, isListen } from './listenGate.js';
 import { readJsonRpcBody, type BodyResult } from './jsonRpcBody.js';
 import { clientAddress, isRequest, requestIdOf, withRequestId } from './requestInfo.js';
 import { legacyRequestOwner, mcpRequestOwner, requestRouter } from './routing.js';
@@ -35,6 +39,10 @@ export interface AppServices extends SessionServices {
   readonly modern: McpHttpHandler;
   /** The server processes sharing the chat (this one alone by default): where a request that is another's goes. */
   readonly processDirectory: ProcessDirectory;
+  /** The 2026-07-28 push bus, indexed by resource URI: a listen is served in its scope. */
+  readonly listens: ListenBus;
+  /** What each client address holds at once, of sessions, streams, held waits and listens. */
+  readonly allowance: AddressAllowance;
 }
 
 /** The counts /healthz reports. */
@@ -45,6 +53,8 @@ export interface LiveCounts {
   waiting(): number;
   /** False while the broker cannot reach what it shares with other processes (Redis). */
   reachable(): boolean;
+  /** Whether this process holds the user an events key names. */
+  hasEvents(eventsKey: string): boolean;
 }
 
 export interface AppControl {
@@ -65,6 +75,13 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
   let opening = 0;
   const app = new Hono<Env>();
   const router = requestRouter(services.processDirectory, metrics, services.log);
+  const addressOf = addressResolver(config.trustProxy);
+  const from = (c: Context<Env>) => clientAddress(c, addressOf);
+
+  /** Takes one `kind` of the client's allowance, or answers 429 when it holds all of it. */
+  const take = (c: Context<Env>, kind: Holding, id: RequestId | null = null): (() => void) | Response =>
+    services.allowance.take(from(c), kind) ??
+    refuseHttp(c, metrics, `address_${kind}`, 429, -32000, allowanceSentence(kind, config.maxPerAddress), { 'Retry-After': '60' }, id);
 
   app.use('*', oneWritePerTick, ...originGuard(config, metrics));
   // /healthz stays open for liveness probes; everything else needs the token when one is set.
@@ -106,7 +123,13 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
       const session = sessions.get(sessionId);
       if (!(session instanceof StreamableSession))
         return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.', {}, id);
-      return withRequestId(await serveInSession(c, services, session, body, () => session.handle(c.req.raw, body)), id);
+      const stream = c.req.method === 'GET' ? holdStream(c, session) : undefined;
+      if (stream instanceof Response) return stream;
+      try {
+        return withRequestId(await serveInSession(c, services, session, body, addressOf, () => session.handle(c.req.raw, body)), id);
+      } finally {
+        if (stream && !c.env?.outgoing) stream();
+      }
     }
     if (c.req.method !== 'POST')
       return refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
@@ -114,17 +137,67 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     if (refused) return refused;
     if (!(await isLegacyRequest(c.req.raw, body))) {
       // The 2026-07-28 revision: no session; the call acts for its user_token.
-      services.mcp.annotateSessionless(c.req.raw, { address: clientAddress(c, config.trustProxy) });
+      services.mcp.annotateSessionless(c.req.raw, { address: from(c) });
+      if (isListen(body)) return withRequestId(await serveListen(c, body, id), id);
       return withRequestId(await services.modern.fetch(c.req.raw, { parsedBody: body }), id);
     }
-    if (!isInitializeRequest(body)) return withRequestId(await serveStateless(c, services, body), id);
+    if (!isInitializeRequest(body)) return withRequestId(await serveStateless(c, services, body, addressOf), id);
+    const held = take(c, 'sessions', id);
+    if (held instanceof Response) return held;
     opening += 1;
     try {
-      return withRequestId(await openSession(c, services, body), id);
+      return withRequestId(await openSession(c, services, body, addressOf, held), id);
     } finally {
       opening -= 1;
     }
   });
+
+  /** Sessions with a GET stream open, and the stream each holds of its client's allowance. */
+  const streaming = new WeakMap<ChatSession, { open: number; release: () => void }>();
+
+  /**
+   * A session's GET stream holds one of its client's streams until it closes. A GET that
+   * replaces the session's open stream (a client that lost it) takes no second one.
+   */
+  const holdStream = (c: Context<Env>, session: ChatSession): (() => void) | Response => {
+    let held = streaming.get(session);
+    if (!held) {
+      const release = take(c, 'streams');
+      if (release instanceof Response) return release;
+      streaming.set(session, (held = { open: 0, release }));
+    }
+    held.open += 1;
+    const entry = held;
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      if (--entry.open > 0) return;
+      streaming.delete(session);
+      entry.release();
+    };
+    c.env?.outgoing?.once('close', close);
+    return close;
+  };
+
+  /**
+   * A 2026-07-28 `subscriptions/listen`: its URIs checked, one of the client's listens
+   * taken while its stream is open, and served in the push bus's scope for those URIs.
+   */
+  const serveListen = async (c: Context<Env>, body: unknown, id: RequestId | null): Promise<Response> => {
+    const checked = checkListen(body, config.maxListenUris, live.hasEvents);
+    if ('refusal' in checked) return refuseHttp(c, metrics, 'bad_listen', 400, -32602, checked.refusal, {}, id);
+    const release = take(c, 'listens', id);
+    if (release instanceof Response) return release;
+    let subscribed = false;
+    const scope = { uris: checked.uris, subscribed: () => void (subscribed = true), unsubscribed: release };
+    try {
+      return await services.listens.serveListen(scope, () => services.modern.fetch(c.req.raw, { parsedBody: body }));
+    } finally {
+      // A listen refused or ended at once never subscribed: it holds nothing.
+      if (!subscribed) release();
+    }
+  };
 
   // The legacy HTTP+SSE transport (protocol 2024-11-05) needs Node's own request and response.
   app.get('/sse', async (c) => {
@@ -132,9 +205,23 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     if (!outgoing) return c.text('The legacy SSE transport needs the Node.js server.', 501);
     const refused = refuseNewSession(c);
     if (refused) return refused;
-    const session = await LegacySseSession.open(services, outgoing);
-    outgoing.once('close', session.openLink());
-    services.log.info({ session: session.sessionId, transport: 'sse' }, 'session opened');
+    // A legacy session is its stream: it holds one of each while it is open.
+    const session = take(c, 'sessions');
+    if (session instanceof Response) return session;
+    const stream = take(c, 'streams');
+    if (stream instanceof Response) {
+      session();
+      return stream;
+    }
+    const legacy = await LegacySseSession.open(services, outgoing).catch((error: unknown) => {
+      session();
+      stream();
+      throw error;
+    });
+    legacy.holdUntilEnd(session);
+    legacy.holdUntilEnd(stream);
+    outgoing.once('close', legacy.openLink());
+    services.log.info({ session: secretHint(legacy.sessionId), transport: 'sse' }, 'session opened');
     return RESPONSE_ALREADY_SENT;
   });
 
@@ -158,7 +245,7 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     read ??= await readJsonRpcBody(c, config, metrics);
     if (!read.ok) return read.response;
     const { body } = read;
-    return serveInSession(c, services, session, body, async () =>
+    return serveInSession(c, services, session, body, addressOf, async () =>
       session.receive(body, c.req.raw) === 202
         ? c.text('Accepted', 202)
         : refuseHttp(c, metrics, 'parse_error', 400, -32600, 'Invalid Request: the body is not a JSON-RPC message.', {}, requestIdOf(body)),
@@ -241,11 +328,12 @@ async function serveInSession(
   services: AppServices,
   session: ChatSession,
   body: unknown,
+  addressOf: AddressResolver,
   serve: () => Promise<Response>,
 ): Promise<Response> {
   const closed = session.openLink();
   const id = isRequest(body) ? requestIdOf(body) : null;
-  if (id !== null) services.mcp.annotate(session, id, { address: clientAddress(c, services.config.trustProxy) });
+  if (id !== null) services.mcp.annotate(session, id, { address: clientAddress(c, addressOf) });
   const outgoing = c.env?.outgoing;
   if (outgoing)
     outgoing.once('close', () => {
@@ -259,11 +347,13 @@ async function serveInSession(
   }
 }
 
-async function openSession(c: Context<Env>, services: AppServices, body: unknown): Promise<Response> {
+/** Opens a session with an `initialize`; it keeps `held` (one of its client's sessions) until it ends. */
+async function openSession(c: Context<Env>, services: AppServices, body: unknown, addressOf: AddressResolver, held: () => void): Promise<Response> {
   const session = new StreamableSession(services);
+  session.holdUntilEnd(held);
   await session.connect();
-  const response = await serveInSession(c, services, session, body, () => session.handle(c.req.raw, body));
-  if (session.listed) services.log.info({ session: session.sessionId }, 'session opened');
+  const response = await serveInSession(c, services, session, body, addressOf, () => session.handle(c.req.raw, body));
+  if (session.listed) services.log.info({ session: secretHint(session.sessionId) }, 'session opened');
   else void session.end('dropped');
   return response;
 }
@@ -272,11 +362,11 @@ async function openSession(c: Context<Env>, services: AppServices, body: unknown
  * Serves a POST that came without `Mcp-Session-Id` and is not `initialize` on its own,
  * as the hosts that keep no session send them: the call acts for its `user_token`.
  */
-async function serveStateless(c: Context<Env>, services: AppServices, body: unknown): Promise<Response> {
+async function serveStateless(c: Context<Env>, services: AppServices, body: unknown, addressOf: AddressResolver): Promise<Response> {
   const session = StreamableSession.stateless(services);
   await session.connect();
   const outgoing = c.env?.outgoing;
-  const response = await serveInSession(c, services, session, body, () => session.handle(c.req.raw, body));
+  const response = await serveInSession(c, services, session, body, addressOf, () => session.handle(c.req.raw, body));
   // Its response may be a stream (progress, then the answer): the session lives as long.
   if (outgoing) outgoing.once('close', () => void session.end('dropped'));
   else void session.end('dropped');

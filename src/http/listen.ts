@@ -92,12 +92,19 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
       log.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'closed a connection whose client stopped reading its response'),
   });
   await new Promise<void>((resolve, reject) => {
-    httpServer.once('listening', resolve);
-    httpServer.once('error', (error) => {
+    const failed = (error: Error) => {
       connections.close();
       reject(error);
+    };
+    httpServer.once('error', failed);
+    httpServer.once('listening', () => {
+      httpServer.off('error', failed);
+      resolve();
     });
   });
+  // Once bound, an error of the listening socket (an accept that failed: EMFILE, ENFILE)
+  // costs that one connection, never the process nor the connection guard.
+  httpServer.on('error', (err) => log.error({ err }, 'the HTTP server hit an error; it goes on serving'));
   const address = httpServer.address() as AddressInfo;
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   try {

@@ -5,6 +5,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { RequestId } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
+import type { AddressResolver } from './clientAddress.js';
 
 export const isRequest = (body: unknown): body is { id: RequestId; method: string } =>
   typeof body === 'object' && body !== null && 'method' in body && 'id' in body;
@@ -35,11 +36,7 @@ export async function withRequestId(response: Response, id: RequestId | null): P
   return new Response(JSON.stringify({ ...answer, id }), { status: response.status, statusText: response.statusText, headers });
 }
 
-/** Where a request came from: the socket's peer, or the proxy's word for it when trusted. */
-export function clientAddress(c: Context<{ Bindings: Partial<HttpBindings> }>, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
-  }
-  return c.env?.incoming?.socket.remoteAddress ?? 'unknown';
+/** Where a request came from (src/http/clientAddress.ts). */
+export function clientAddress(c: Context<{ Bindings: Partial<HttpBindings> }>, resolve: AddressResolver): string {
+  return resolve(c.env?.incoming?.socket.remoteAddress, c.req.header('x-forwarded-for'));
 }

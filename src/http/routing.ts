@@ -9,7 +9,7 @@
  *   session's process does not know the user; the user's does not know the session), as
  *   a call that came without one;
  * - else its session (`Mcp-Session-Id`; the legacy `sessionId` query): the session's;
- * - else a 2026-07-28 request naming a user's events resource (`resources/read`,
+ * - else a 2026-07-28 request naming a user's events resource (by its events key) (`resources/read`,
  *   `subscriptions/listen`): that user's process;
  * - else nobody's (`initialize`, a call that names no user): served where it arrived.
  *
@@ -28,6 +28,7 @@ import type { ChatMetrics } from '../ops/metrics.js';
 import { FORWARDED_HEADER, forward } from './forward.js';
 import { refuseHttp } from './guards.js';
 import { requestIdOf } from './requestInfo.js';
+import { keyOfEventsUri } from '../mcp/eventsResource.js';
 
 /** The process a request belongs to. */
 export interface Owner {
@@ -43,8 +44,8 @@ export function mcpRequestOwner(sessionId: string | undefined, body: unknown): O
   const callProcess = callToken === undefined ? undefined : processOf(callToken);
   if (callProcess !== undefined) return { processId: callProcess, withoutSession: sessionId !== undefined && callProcess !== sessionProcess };
   if (sessionId !== undefined) return sessionProcess === undefined ? undefined : { processId: sessionProcess, withoutSession: false };
-  const resourceToken = eventsResourceToken(body);
-  const resourceProcess = resourceToken === undefined ? undefined : processOf(resourceToken);
+  const resourceKey = eventsResourceKey(body);
+  const resourceProcess = resourceKey === undefined ? undefined : processOf(resourceKey);
   return resourceProcess === undefined ? undefined : { processId: resourceProcess, withoutSession: false };
 }
 
@@ -61,30 +62,19 @@ function toolCallToken(body: unknown): string | undefined {
   return typeof token === 'string' ? token : undefined;
 }
 
-/** The user whose events resource a request reads or listens to (the first, for a listen naming several). */
-function eventsResourceToken(body: unknown): string | undefined {
+/** The events key of the user whose events a request reads or listens to (the first, for a listen naming several). */
+function eventsResourceKey(body: unknown): string | undefined {
   if (!isObject(body) || !isObject(body.params)) return undefined;
-  if (body.method === 'resources/read' && typeof body.params.uri === 'string') return tokenOfEventsUri(body.params.uri);
+  if (body.method === 'resources/read' && typeof body.params.uri === 'string') return keyOfEventsUri(body.params.uri);
   if (body.method === 'subscriptions/listen' && isObject(body.params.notifications)) {
     const uris = body.params.notifications.resourceSubscriptions;
     if (!Array.isArray(uris)) return undefined;
     for (const uri of uris) {
-      const token = typeof uri === 'string' ? tokenOfEventsUri(uri) : undefined;
-      if (token !== undefined) return token;
+      const key = typeof uri === 'string' ? keyOfEventsUri(uri) : undefined;
+      if (key !== undefined) return key;
     }
   }
   return undefined;
-}
-
-/** The token in a user's events resource URI (`eventsUri` in src/mcp/mcpServer.ts: `chat://users/<token>/events[?after=…]`). */
-export function tokenOfEventsUri(uri: string): string | undefined {
-  const encoded = /^chat:\/\/users\/([^/?#]+)\/events(?:[?#].*)?$/.exec(uri)?.[1];
-  if (encoded === undefined) return undefined;
-  try {
-    return decodeURIComponent(encoded);
-  } catch {
-    return undefined;
-  }
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;

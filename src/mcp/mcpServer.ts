@@ -16,6 +16,7 @@ import { createMcpHandler, McpServer, ResourceTemplate, type LoggingLevel, type 
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { registerChatWindow } from './chatWindow.js';
+import { EVENTS_URI_TEMPLATE, eventsUri } from './eventsResource.js';
 import type { SessionMux } from './sessionMux.js';
 import { registerChatTools, type CallUsers } from './tools.js';
 
@@ -62,39 +63,36 @@ export function startMcpServer(mux: SessionMux<McpSession>, config: ChatConfig, 
   return server;
 }
 
-/** The resource that names a user's event log: secret, like the token in it. */
-export const eventsUri = (token: string) => `chat://users/${encodeURIComponent(token)}/events`;
-
-/** What a read of a user's event log answers: its events after `after`, and a cursor. */
-export type ReadEvents = (token: string, after: string | undefined) => Record<string, unknown> | undefined;
+/** What a read of a user's event log answers (by its events key): its events after `after`, and a cursor. */
+export type ReadEvents = (eventsKey: string, after: string | undefined) => Record<string, unknown> | undefined;
 
 /**
  * The handler of 2026-07-28 requests: a server per request (the SDK's rule: one
  * instance serves one request), with the tools of the 2025 era and the user-events
  * resource. `users` finds users by token only: these requests have no session.
  */
-export function modernHandler(config: ChatConfig, metrics: ChatMetrics, bus: ServerEventBus | undefined, users: CallUsers, readEvents: ReadEvents): McpHttpHandler {
-  const template = new ResourceTemplate('chat://users/{user_token}/events{?after}', { list: undefined });
+export function modernHandler(config: ChatConfig, metrics: ChatMetrics, bus: ServerEventBus, users: CallUsers, readEvents: ReadEvents): McpHttpHandler {
+  const template = new ResourceTemplate(EVENTS_URI_TEMPLATE, { list: undefined });
   return createMcpHandler(
     () => {
       const server = new McpServer(SERVER_INFO, {
         capabilities: { tools: { listChanged: false }, resources: { subscribe: true, listChanged: false } },
-        instructions: `${INSTRUCTIONS} Push: subscriptions/listen to the resource ${eventsUri('<user_token>')}; each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`,
+        instructions: `${INSTRUCTIONS} Push: subscriptions/listen to the events_uri that enter_queue returns (${eventsUri('<events_key>')}); each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`,
       });
-      registerChatTools(server, { limits: config, metrics, users });
+      registerChatTools(server, { limits: config, metrics, users, eventsUriOf: (user) => eventsUri(user.eventsKey) });
       registerChatWindow(server);
       server.registerResource(
         'user-events',
         template,
-        { title: "Your events", description: 'Your chat events after ?after=<cursor>, as wait_for_events returns them (without taking them). Its URI holds your user_token: keep it secret.', mimeType: 'application/json' },
-        async (uri, { user_token: token, after }) => {
-          const page = readEvents(String(token), after === undefined ? undefined : String(after));
-          if (!page) throw new Error('That user_token names no user: call enter_queue without one to start again.');
+        { title: "Your events", description: 'Your chat events after ?after=<cursor>, as wait_for_events returns them (without taking them). Its URI (events_uri from enter_queue) lets whoever holds it read your events, not act for you.', mimeType: 'application/json' },
+        async (uri, { events_key: key, after }) => {
+          const page = readEvents(String(key), after === undefined ? undefined : String(after));
+          if (!page) throw new Error('That events URI names no user: call enter_queue and use the events_uri it returns.');
           return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(page) }] };
         },
       );
       return server;
     },
-    { legacy: 'reject', maxSubscriptions: config.maxSessions, keepAliveMs: config.keepAliveMs || undefined, maxRequestBodySize: config.maxBodyBytes, ...(bus && { bus }) },
+    { legacy: 'reject', maxSubscriptions: config.maxSessions, keepAliveMs: config.keepAliveMs || undefined, maxRequestBodySize: config.maxBodyBytes, bus },
   );
 }

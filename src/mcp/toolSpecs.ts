@@ -85,6 +85,11 @@ const PASS_TOKEN = ' Pass user_token (from enter_queue) on every call.';
 
 const tokenAnswer = z.string().describe('Names you: pass it as user_token on every later call. Keep it secret: whoever has it acts as you.');
 
+const eventsUriAnswer = z
+  .string()
+  .optional()
+  .describe('2026-07-28 clients: your events resource, for subscriptions/listen and resources/read. It reads your events; it cannot act for you.');
+
 const pairingAnswers = {
   common_interests: z.array(z.string()).optional().describe('The interests you and your partner share, when matched ([] when none)'),
   partner_is: z.enum(['agent', 'human']).optional().describe('What your partner says it is, when it said (a declaration, not a proof)'),
@@ -101,6 +106,7 @@ const queueAnswer = z.object({
   room_id: z.string().optional().describe('The room to chat in, when matched'),
   ...pairingAnswers,
   user_token: tokenAnswer,
+  events_uri: eventsUriAnswer,
 });
 
 const chatEvent = z.object({
@@ -222,6 +228,7 @@ function buildToolSpecs(maxMessageLength: number) {
         ...pairingAnswers,
         ...waitingAnswers,
         user_token: tokenAnswer,
+        events_uri: eventsUriAnswer,
       }),
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false } satisfies ToolAnnotations,
     },

@@ -35,14 +35,18 @@ export interface CallUsers {
    * session's; a refusal for a token that names no live user; undefined for none.
    */
   find(token: string | undefined, extra: ToolExtra): ToolUser | Refusal | undefined;
-  /** A new user for this call, bound to its session if it has one; refused when its client made too many. */
+  /** A new user for this call, bound to its session if it has one; refused when its client made too many, or the server is full. */
   create(extra: ToolExtra): ToolUser | Refusal;
+  /** Holds one `wait_for_events` for the call's client address until the returned function is called; refused past its allowance. */
+  holdWait(extra: ToolExtra): (() => void) | Refusal;
 }
 
 export interface ToolOptions {
   limits: ToolLimits;
   metrics: ChatMetrics;
   users: CallUsers;
+  /** The 2026-07-28 era's: the URI of a user's events resource, which enter_queue, next and get_status then name. */
+  eventsUriOf?: (user: ToolUser) => string;
 }
 
 /** Progress is reported five times over a wait, at most every 5 s and at least 200 ms apart. */
@@ -116,7 +120,7 @@ function answer(structured: Record<string, unknown>): CallToolResult {
 const isRefusal = (found: ToolUser | Refusal | undefined): found is Refusal => found !== undefined && 'sentence' in found;
 
 /** Registers the chat tools on the server that serves every session. */
-export function registerChatTools(server: McpServer, { limits, metrics, users }: ToolOptions): void {
+export function registerChatTools(server: McpServer, { limits, metrics, users, eventsUriOf }: ToolOptions): void {
   const refuse = ({ reason, sentence }: Refusal): CallToolResult => {
     metrics.refused(reason);
     return { content: [{ type: 'text', text: sentence }], isError: true };
@@ -153,10 +157,13 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
     };
 
   /** What `enter_queue` and `next` answer once the user is waiting or chatting. */
-  const queueResult = async ({ chat, token }: ToolUser): Promise<CallToolResult> => {
-    const { state, ...status } = await statusOf(chat);
-    return answer({ status: state === 'chatting' ? 'matched' : 'waiting', ...status, user_token: token });
+  const queueResult = async (user: ToolUser): Promise<CallToolResult> => {
+    const { state, ...status } = await statusOf(user.chat);
+    return answer({ status: state === 'chatting' ? 'matched' : 'waiting', ...status, ...names(user) });
   };
+
+  /** How an answer names its user: its token, and in the 2026-07-28 era its events resource. */
+  const names = (user: ToolUser) => ({ user_token: user.token, ...(eventsUriOf && { events_uri: eventsUriOf(user) }) });
 
   const unreachable = (): CallToolResult =>
     refuse({
@@ -232,7 +239,7 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
   server.registerTool(
     'get_status',
     spec.get_status,
-    forUser(async ({ chat, token }) => answer({ ...(await statusOf(chat)), user_token: token })),
+    forUser(async (user) => answer({ ...(await statusOf(user.chat)), ...names(user) })),
   );
 
   server.registerTool(
@@ -245,6 +252,9 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
           reason: 'bad_cursor',
           sentence: `after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`,
         });
+      // A call that would be held counts against what its client address may hold.
+      const slot = events.isEmptyAfter(cursor) ? users.holdWait(extra) : undefined;
+      if (slot !== undefined && typeof slot !== 'function') return refuse(slot);
       const deadline = Date.now() + timeout_s * 1000;
       const end = await withProgress(extra, timeout_s, async () => {
         // Without `after`, a call reads what is untaken: a call beside it may have taken
@@ -253,7 +263,7 @@ export function registerChatTools(server: McpServer, { limits, metrics, users }:
           const held = await events.hold(cursor, Math.max(0, deadline - Date.now()), extra.mcpReq.signal, limits.maxWaitsPerUser);
           if (held !== 'ready' || !events.isEmptyAfter(cursor) || Date.now() >= deadline) return held;
         }
-      });
+      }).finally(slot);
       // A call the client gave up on (or, the oldest of too many held, a newer call replaced) takes nothing.
       if (end === 'aborted' || end === 'superseded' || extra.mcpReq.signal.aborted)
         return answer({ events: [], cursor: String(cursor ?? events.last), ...(end === 'superseded' && { note: `A newer wait_for_events replaced this call: at most ${limits.maxWaitsPerUser} may be held for one user at once.` }) });

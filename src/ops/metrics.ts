@@ -30,10 +30,24 @@ export type RefusalReason =
   | 'server_full'
   | 'shutting_down'
   | 'server_failed'
-  | 'broker_unavailable';
+  | 'broker_unavailable'
+  /** The server holds `--max-users` users: a newcomer is turned away. */
+  | 'users_full'
+  /** A listen named too many URIs, or one that is not a user's events. */
+  | 'bad_listen'
+  /** One client address holds its `--max-per-address` of sessions, streams, held waits or listens. */
+  | 'address_sessions'
+  | 'address_streams'
+  | 'address_waits'
+  | 'address_listens';
 
 export interface LiveCounts {
   sessions(): number;
+  /** Bytes all event logs hold together, and events their budget took. */
+  eventLogBytes(): number;
+  eventsShed(): number;
+  /** 2026-07-28 listens open now. */
+  listens(): number;
   usersByState(): Record<'idle' | 'waiting' | 'chatting', number>;
   rooms(): number;
   queueLength(): number;
@@ -63,6 +77,17 @@ export function createMetrics(live: LiveCounts): ChatMetrics {
   });
   new Gauge({ name: 'mcp_chat_rooms', help: 'Rooms open now', registers: [registry], collect() { this.set(live.rooms()); } });
   new Gauge({ name: 'mcp_chat_queue_length', help: 'Users waiting in the queue', registers: [registry], collect() { this.set(live.queueLength()); } });
+  new Gauge({ name: 'mcp_chat_event_log_bytes', help: 'Bytes all event logs hold together (--event-log-budget-bytes bounds it)', registers: [registry], collect() { this.set(live.eventLogBytes()); } });
+  new Counter({
+    name: 'mcp_chat_events_shed_total',
+    help: 'Events taken from the largest logs because all logs together were over --event-log-budget-bytes',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(live.eventsShed());
+    },
+  });
+  new Gauge({ name: 'mcp_chat_listens', help: '2026-07-28 subscriptions/listen streams open now', registers: [registry], collect() { this.set(live.listens()); } });
   const relayedTotal = new Counter({ name: 'mcp_chat_messages_relayed_total', help: 'Messages relayed to a partner', registers: [registry] });
   const latency = new Histogram({
     name: 'mcp_chat_relay_latency_seconds',

@@ -7,36 +7,44 @@
  * sessions, the 2026-07-28 era's without (their ids are the client's own, and would
  * name some other session's request in the mux).
  */
+import { secretHint } from '../chat/processDirectory.js';
 import type { UserDirectory } from '../chat/userDirectory.js';
 import type { ChatMessage } from '../mcp/notifications.js';
 import type { Refusal } from '../mcp/refusals.js';
 import type { SessionMux } from '../mcp/sessionMux.js';
 import type { CallUsers, ToolExtra, ToolUser } from '../mcp/tools.js';
+import { allowanceSentence, type AddressAllowance, type Release } from './addressAllowance.js';
 import type { ChatSession } from './chatSession.js';
 
 export interface CallUsersOptions {
   directory: UserDirectory<ChatMessage>;
-  /** The limit on new users per client address, shared by both eras. */
-  limit: NewUserLimit;
+  /** The limits both eras share: new users per client address, users in all, what an address holds. */
+  limits: UserLimits;
   /** The session a call came in, if it has one. */
   sessionOf(extra: ToolExtra): ChatSession | undefined;
   /** The address of the client that made the call. */
   addressOf(extra: ToolExtra): string | undefined;
 }
 
-/** A token as logs may show it: enough to tell two apart, not enough to use. */
-/** The first characters of a token's secret (after its process id), for logs and refusals. */
-export const tokenHint = (token: string) => `${token.slice(token.indexOf('.') + 1, token.indexOf('.') + 5)}…`;
+
+/** What limits the users calls make and the waits they hold. */
+export interface UserLimits {
+  newUsers: NewUserLimit;
+  /** Users alive at once. */
+  maxUsers: number;
+  allowance: AddressAllowance;
+}
 
 /** The 2025 era's: calls through the mux, which knows their sessions and addresses. */
-export const sessionCallUsers = (directory: UserDirectory<ChatMessage>, limit: NewUserLimit, mux: SessionMux<ChatSession>): CallUsers =>
-  callUsers({ directory, limit, sessionOf: (extra) => mux.sessionOf(extra.mcpReq.id), addressOf: (extra) => mux.metaOf(extra.mcpReq.id)?.address });
+export const sessionCallUsers = (directory: UserDirectory<ChatMessage>, limits: UserLimits, mux: SessionMux<ChatSession>): CallUsers =>
+  callUsers({ directory, limits, sessionOf: (extra) => mux.sessionOf(extra.mcpReq.id), addressOf: (extra) => mux.metaOf(extra.mcpReq.id)?.address });
 
 /** The 2026-07-28 era's: calls without sessions, by token alone. */
-export const sessionlessCallUsers = (directory: UserDirectory<ChatMessage>, limit: NewUserLimit, mux: SessionMux<ChatSession>): CallUsers =>
-  callUsers({ directory, limit, sessionOf: () => undefined, addressOf: (extra) => mux.metaOfSessionless(extra.http?.req)?.address });
+export const sessionlessCallUsers = (directory: UserDirectory<ChatMessage>, limits: UserLimits, mux: SessionMux<ChatSession>): CallUsers =>
+  callUsers({ directory, limits, sessionOf: () => undefined, addressOf: (extra) => mux.metaOfSessionless(extra.http?.req)?.address });
 
-function callUsers({ directory, limit, sessionOf, addressOf }: CallUsersOptions): CallUsers {
+function callUsers({ directory, limits, sessionOf, addressOf }: CallUsersOptions): CallUsers {
+  const { newUsers: limit, maxUsers, allowance } = limits;
   return {
     find(token: string | undefined, extra: ToolExtra): ToolUser | Refusal | undefined {
       const session = sessionOf(extra);
@@ -45,13 +53,18 @@ function callUsers({ directory, limit, sessionOf, addressOf }: CallUsersOptions)
       if (!user)
         return {
           reason: 'unknown_token',
-          sentence: `The user_token you passed (${tokenHint(token)}) names no user: it ended (after a long silence, or a shutdown) or was never issued. Call enter_queue without a user_token to start again, and pass the new one.`,
+          sentence: `The user_token you passed (${secretHint(token)}) names no user: it ended (after a long silence, or a shutdown) or was never issued. Call enter_queue without a user_token to start again, and pass the new one.`,
         };
       user.calledByToken();
       session?.bind(user);
       return user;
     },
     create(extra: ToolExtra): ToolUser | Refusal {
+      if (directory.size >= maxUsers)
+        return {
+          reason: 'users_full',
+          sentence: `The server is full (${maxUsers} users chatting or waiting); try again in a minute.`,
+        };
       if (!limit.take(addressOf(extra) ?? 'unknown', Date.now()))
         return {
           reason: 'too_many_users',
@@ -60,6 +73,10 @@ function callUsers({ directory, limit, sessionOf, addressOf }: CallUsersOptions)
       const user = directory.create();
       sessionOf(extra)?.bind(user);
       return user;
+    },
+    holdWait(extra: ToolExtra): Release | Refusal {
+      const release = allowance.take(addressOf(extra) ?? 'unknown', 'waits');
+      return release ?? { reason: 'address_waits', sentence: allowanceSentence('waits', allowance.perAddress) };
     },
   };
 }

@@ -12,6 +12,7 @@ import type { LoggingLevel } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { Subscription } from 'xstate';
 import { EventLog } from '../chat/eventLog.js';
+import { secretHint } from '../chat/processDirectory.js';
 import type { User } from '../chat/userDirectory.js';
 import type { ChatConfig } from '../config.js';
 import { toLogMessage } from '../mcp/notifications.js';
@@ -84,6 +85,8 @@ export abstract class ChatSession {
   #logLevel: LoggingLevel | null = null;
   /** The newest notification on its way to the transport. */
   #lastSend: Promise<void> = Promise.resolve();
+  /** What the session holds of its client address's allowance, given back when it ends. */
+  readonly #holdings: (() => void)[] = [];
 
   constructor(services: SessionServices, readonly sessionId: string) {
     this.services = services;
@@ -154,6 +157,12 @@ export abstract class ChatSession {
     };
   }
 
+  /** Keeps `release` until the session ends (what it holds of its client address's allowance). */
+  holdUntilEnd(release: () => void): void {
+    if (this.#ended) release();
+    else this.#holdings.push(release);
+  }
+
   /** Lists the session once its client has initialized it; `end()` takes it off. */
   protected opened(): void {
     if (this.#ended) return;
@@ -207,7 +216,8 @@ export abstract class ChatSession {
     this.#userLink = null;
     this.#narration?.unsubscribe();
     this.#unbind?.(why === 'gone');
-    this.services.log.info({ session: this.sessionId, why }, 'session ended');
+    for (const release of this.#holdings.splice(0)) release();
+    this.services.log.info({ session: secretHint(this.sessionId), why }, 'session ended');
     // Answers still being written (held calls released on shutdown) go out first: the
     // transport closes on the next turn of the event loop.
     this.#closed = new Promise<void>((resolve) => setImmediate(resolve))

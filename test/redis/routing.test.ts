@@ -18,8 +18,8 @@ import { connectRedis, type Redis } from '../../src/chat/broker/redis/connection
 import { memoryProcessDirectory, newProcessId, processOf } from '../../src/chat/processDirectory.js';
 import { FORWARDED_HEADER } from '../../src/http/forward.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
-import { mcpRequestOwner, tokenOfEventsUri } from '../../src/http/routing.js';
-import { eventsUri } from '../../src/mcp/mcpServer.js';
+import { mcpRequestOwner } from '../../src/http/routing.js';
+import { eventsUri, keyOfEventsUri } from '../../src/mcp/eventsResource.js';
 import { ChatClient, type RecordedNotification } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { freePort } from '../support/processes.js';
@@ -126,7 +126,7 @@ describe('names that say their process', () => {
     expect(mcpRequestOwner(undefined, listen)).toEqual({ processId: 'cccc', withoutSession: false });
     const read = { jsonrpc: '2.0', id: 3, method: 'resources/read', params: { uri: `${eventsUri('dddd.secret')}?after=4` } };
     expect(mcpRequestOwner(undefined, read)).toEqual({ processId: 'dddd', withoutSession: false });
-    expect(tokenOfEventsUri(eventsUri('ab-_.c/d e'))).toBe('ab-_.c/d e');
+    expect(keyOfEventsUri(eventsUri('ab-_.c/d e'))).toBe('ab-_.c/d e');
   });
 });
 
@@ -250,7 +250,8 @@ describe('clients whose every request goes to the next server in turn', () => {
     const entered = await call('enter_queue');
     const token = entered.user_token as string;
     const owner = processOf(token) === a.processId ? a : b;
-    const uri = eventsUri(token);
+    const uri = entered.events_uri as string;
+    expect(uri).not.toContain(token);
 
     const updates: string[] = [];
     agent.setNotificationHandler('notifications/resources/updated', (notification) => void updates.push(notification.params.uri));

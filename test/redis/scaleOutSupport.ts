@@ -58,6 +58,7 @@ export function startChatProcesses(url: string, count: number, { deadAfterMs = 2
           '--dead-after-ms', String(deadAfterMs),
           // Every test user comes from 127.0.0.1.
           '--new-users-per-minute', '1000000',
+          '--max-per-address', '1000000',
           ...extra,
         ],
       }),

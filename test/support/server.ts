@@ -4,13 +4,13 @@ import type { ChatConfig } from '../../src/config.js';
 
 /**
  * A real mcp-chat on an ephemeral loopback port, quiet unless LOG_LEVEL says otherwise.
- * All its clients come from one address, so the limit on new users per address is
- * lifted unless a test sets it. `options` gives it parts of its own (a process directory).
+ * All its clients come from one address, so the limits per address (new users, and
+ * what one address holds at once) are lifted unless a test sets them. `options` gives it parts of its own (a process directory).
  */
 export function startTestServer(config: Partial<ChatConfig> = {}, options: Omit<ListenOptions, 'config' | 'log'> = {}): Promise<RunningChatServer> {
   return listen({
     ...options,
-    config: { host: '127.0.0.1', port: 0, newUsersPerMinute: 1_000_000, ...config },
+    config: { host: '127.0.0.1', port: 0, newUsersPerMinute: 1_000_000, maxPerAddress: 1_000_000, ...config },
     log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
   });
 }
