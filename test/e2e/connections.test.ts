@@ -1,7 +1,8 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatConfig } from '../../src/config.js';
-import type { RunningChatServer } from '../../src/http/listen.js';
+import pino from 'pino';
+import { listen, type RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';
@@ -208,7 +209,22 @@ describe('a client that stops reading its event stream', () => {
     ['Streamable HTTP', streamableReader],
     ['legacy HTTP+SSE', legacyReader],
   ])('%s: its connection is closed within the bound; the server and its partner carry on', async (_transport, openReader) => {
-    const { url } = await start({ stalledStreamMs: STALLED_MS, maxMessageLength: MESSAGE.length, messagesPerSecond: 1_000, messageBurst: 1_000 });
+    const { url } = await start(STALLING);
+    await closedWhenStalled(url, openReader);
+  });
+
+  it('the sweep goes on after the listening socket failed twice (EMFILE on accept), which is logged, and the server serves on', async () => {
+    const lines: string[] = [];
+    server = await listen({ config: { host: '127.0.0.1', port: 0, ...STALLING }, log: pino({ level: 'error' }, { write: (line: string) => void lines.push(line) }) });
+    for (let n = 0; n < 2; n += 1) server.httpServer.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
+    expect(lines.filter((line) => line.includes('EMFILE'))).toHaveLength(2);
+    await closedWhenStalled(server.url, streamableReader);
+  });
+
+  const STALLING = { stalledStreamMs: STALLED_MS, maxMessageLength: MESSAGE.length, messagesPerSecond: 1_000, messageBurst: 1_000 };
+
+  /** A reader stops reading while its partner sends it 10 MB: its connection is closed within the bound, the rest goes on. */
+  async function closedWhenStalled(url: URL, openReader: StalledReader): Promise<void> {
     const reader = await openReader(url);
     const partner = await client(url, 'partner');
     const { room_id: roomId } = await partner.call('enter_queue');
@@ -232,5 +248,5 @@ describe('a client that stops reading its event stream', () => {
     expect(new Set(answers)).toEqual(new Set(['sent']));
     expect((await partner.call('get_status')).state).toBe('chatting');
     expect((await health(server!)).status).toBe('ok');
-  });
+  }
 });

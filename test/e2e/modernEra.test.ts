@@ -13,6 +13,7 @@ import type { RunningChatServer } from '../../src/http/listen.js';
 import { node22 } from '../../scripts/node22.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
+import { callOrThrow, type Structured } from '../support/fromAddress.js';
 import { markedEnv } from '../support/processes.js';
 import { health, startTestServer } from '../support/server.js';
 
@@ -37,12 +38,7 @@ async function modernClient(url: URL): Promise<Client> {
   return client;
 }
 
-type Structured = Record<string, unknown>;
-async function call(client: Client, name: string, args: Structured = {}): Promise<Structured> {
-  const result = await client.callTool({ name, arguments: args });
-  if (result.isError) throw new Error(`${name} refused: ${JSON.stringify(result.content)}`);
-  return result.structuredContent as Structured;
-}
+const call = callOrThrow;
 
 describe('the 2026-07-28 revision on /mcp', () => {
   it('discovers the server without a session: its versions, capabilities and instructions', async () => {
@@ -63,7 +59,10 @@ describe('the 2026-07-28 revision on /mcp', () => {
     const entered = await call(agent, 'enter_queue');
     expect(entered).toMatchObject({ status: 'waiting', position: 1, user_token: expect.any(String) });
     const token = entered.user_token as string;
-    const uri = `chat://users/${token}/events`;
+    // The events URI names the user by a read-only key, never by its token.
+    const uri = entered.events_uri as string;
+    expect(uri).toMatch(/^chat:\/\/users\/[^/]+\/events$/);
+    expect(uri).not.toContain(token.slice(token.indexOf('.') + 1));
 
     const updates: string[] = [];
     agent.setNotificationHandler('notifications/resources/updated', (notification) => void updates.push(notification.params.uri));
