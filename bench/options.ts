@@ -27,9 +27,15 @@ export interface BenchOptions {
   messageSize: number;
   serverArgs: string[];
   cpuProf: boolean;
+  /** One part run alone (`--only`); absent, the whole bench runs. */
+  only?: BenchPart;
   /** Why `sessions` was lowered, if it was. */
   capNote?: string;
 }
+
+/** The parts `--only` can run alone. */
+export const BENCH_PARTS = ['under-attack'] as const;
+export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
 
@@ -53,6 +59,9 @@ export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/r
   --workers N          load-generator processes per server (default 2)
   --message-size N     characters per message (default 128)
   --server-arg ARG     extra flag for mcp-chat, repeatable (e.g. --server-arg=--event-buffer=64)
+  --only PART          run one part alone: under-attack (a pair's latency while one
+                       address holds its full allowance); its figures go into the
+                       underAttack field of bench/results.json, the rest is kept
   --cpu-prof           write V8 CPU profiles of the servers and load workers to bench/profiles/
   --help               this text`;
 
@@ -85,6 +94,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
         'message-size': { type: 'string' },
         'server-arg': { type: 'string', multiple: true, default: [] },
         'cpu-prof': { type: 'boolean', default: false },
+        only: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -95,6 +105,9 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
   }
   if (values.help) return 'help';
   const quick = values.quick;
+  const only = values.only;
+  if (only !== undefined && !(BENCH_PARTS as readonly string[]).includes(only))
+    throw new UsageError(`--only must be one of ${BENCH_PARTS.join(', ')}, not ${JSON.stringify(only)}`);
   const sessions = count('sessions', values.sessions, quick ? 200 : 5000, 2);
   const options: BenchOptions = {
     quick,
@@ -111,6 +124,7 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
     messageSize: count('message-size', values['message-size'], 128, 40),
     serverArgs: values['server-arg'],
     cpuProf: values['cpu-prof'],
+    ...(only !== undefined && { only: only as BenchPart }),
   };
   return capSessions(options);
 }

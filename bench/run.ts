@@ -13,12 +13,15 @@
  *      keeps no session (2025: no session; 2026-07-28: the stateless revision) —
  *      pair, warm up and saturate for each era, then weigh each era's waiting users
  *      — then stopped.
- *   7. matching (matching.ts): the queue chart alone on a simulated clock, a line of
- *      10,000 (2,000 with --quick) with random preferences against an empty line and
- *      against arrivals without preferences.
+ *   7. matching (matching.ts): the queue chart alone on a simulated clock, joins into
+ *      lines of 100, 1,000 and 10,000 (2,000 with --quick) against an empty line, and a
+ *      crowd with random preferences against arrivals without preferences.
  *   8. scale-out (scaleOut.ts): the real server in memory, on a Redis of the run's own
  *      (redisServer.ts) and as two processes on it, with sessionless clients — pairs per
  *      second, and server CPU per message for pairs on one process and across two.
+ *   9. under attack (underAttack.ts): a pair's send_message latency on a fresh mcp-chat,
+ *      idle and then while one other address holds its full allowance (listens, held
+ *      waits, sessions with streams); `--only under-attack` runs this part alone.
  *
  * Prints tables (progress on stderr meanwhile) and writes bench/results.json. Speed is
  * reported, never asserted: it exits 1 when delivery was wrong (lost, duplicated, out of
@@ -36,6 +39,7 @@ import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js'
 import { ProgressLine } from './progressLine.js';
 import { formatMatching, measureMatching } from './matching.js';
 import { formatScaleOut, measureScaleOut, scaleOutCaveats, scaleOutFailures, type ScaleOutSettings } from './scaleOut.js';
+import { formatUnderAttack, measureUnderAttack, underAttackAlone, underAttackCaveats, underAttackFailures, underAttackSettings } from './underAttack.js';
 import { formatKindTable, formatTable } from './report.js';
 import { KIND_LABELS, assembleResults, caveats, deliveryFailures, type KindRun, type ServerRun } from './results.js';
 import { sdkCrossCheck } from './sdkCrossCheck.js';
@@ -176,6 +180,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const underAttackRun = underAttackSettings(here('../src/cli.js'), options);
+  if (options.only === 'under-attack') return underAttackAlone(underAttackRun, options.quick, progress, RESULTS);
   const startedAt = new Date();
   // Generous for what was asked — six load phases, two per client kind and two per era on
   // each of three servers, opening sessions and entering the users weighed at ≥ 50/s on
@@ -193,7 +199,7 @@ async function main(): Promise<number> {
     setupDeadlineMs: (options.quick ? 30 : 240) * 1000,
   };
   const runDeadlineS = Math.round(
-    120 + loadPhases * (Math.max(options.duration, options.kindDuration) + 10) + (2 * sessionsOpened + usersEntered) / 50 + (3 * scaleOutSettings.setupDeadlineMs) / 1000,
+    120 + loadPhases * (Math.max(options.duration, options.kindDuration) + 10) + (2 * sessionsOpened + usersEntered) / 50 + (3 * scaleOutSettings.setupDeadlineMs) / 1000 + underAttackRun.deadlineMs / 1000,
   );
   setTimeout(() => {
     process.stderr.write(`\nbench: still running after ${runDeadlineS} s; giving up (children are killed)\n`);
@@ -265,12 +271,14 @@ async function main(): Promise<number> {
     progress.end(`${show(matching.longLine.joinsPerS)} joins/s into a line of ${show(matchingUsers)}`);
 
     const scaleOut = await measureScaleOut(scaleOutSettings, progress);
+    const underAttack = await measureUnderAttack(underAttackRun, progress);
+    notes.push(...underAttackCaveats(underAttack, options.quick));
 
     notes.push(...caveats(floorRun, mcpRun, rate, kinds), ...eraCaveats(eras, options.users, options.quick), ...scaleOutCaveats(scaleOut, options.quick));
     const { table, kindTable, json } = assembleResults({ startedAt, options, rate, chosenBy, crossCheck, floor: floorRun, mcp: mcpRun, kinds, eras, notes });
-    writeFileSync(RESULTS, `${JSON.stringify({ ...json, matching, scaleOut }, null, 2)}\n`);
+    writeFileSync(RESULTS, `${JSON.stringify({ ...json, matching, scaleOut, underAttack }, null, 2)}\n`);
     process.stdout.write(
-      `\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n${formatEraTable(ERAS, eras, options.kindPairs, options.users)}\n\n${formatMatching(matching)}\n\n${formatScaleOut(scaleOut)}\n\n`,
+      `\n${formatTable(table)}\n\n${formatKindTable(kindTable)}\n\n${formatEraTable(ERAS, eras, options.kindPairs, options.users)}\n\n${formatMatching(matching)}\n\n${formatScaleOut(scaleOut)}\n\n${formatUnderAttack(underAttack)}\n\n`,
     );
     for (const note of notes) process.stdout.write(`note: ${note}\n`);
     process.stdout.write(`results: ${RESULTS}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
@@ -278,6 +286,7 @@ async function main(): Promise<number> {
       ...(crossCheck.ok ? [] : ['the lean client disagreed with the SDK client (or the cross-check failed)']),
       ...deliveryFailures(floorRun, mcpRun, kinds, eras),
       ...scaleOutFailures(scaleOut),
+      ...underAttackFailures(underAttack),
     ];
     for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
     return failures.length === 0 ? 0 : 1;

@@ -1,0 +1,717 @@
+/**
+ * The "under attack" part of `npm run bench`: a chatting pair's send_message latency on
+ * the real server (dist/src/cli.js) while ONE other client address holds all that the
+ * default `--max-per-address` lets it hold at once — listens naming `--max-listen-uris`
+ * users each, held `wait_for_events`, 2025-era sessions with their GET streams — against
+ * the same pair on the same process before the attack. The attacker calls from 127.0.0.2,
+ * the pair from 127.0.0.1 (loopback both: the server tells them apart), both from this
+ * process. Every wait is bounded; the server is stopped whatever happens.
+ */
+import { execFileSync } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Pool, type Dispatcher } from 'undici';
+import type { Percentiles } from './figures.js';
+import { MODERN_META, MODERN_PROTOCOL_VERSION, POST_HEADERS, WireError, modernCallHeaders, readRpcResponse } from './jsonRpcWire.js';
+import { LeanSession, ToolRefusal, type LeanEndpoint } from './leanSession.js';
+import type { BenchOptions } from './options.js';
+import { rssKiB } from './procStats.js';
+import type { ProgressLine } from './progressLine.js';
+import { startServer, type ServerProcess } from './serverProcess.js';
+import { SseParser } from './sseParser.js';
+
+/** What one client address holds at once, each up to `--max-per-address` (src/session/addressAllowance.ts). */
+export type Holding = 'sessions' | 'streams' | 'waits' | 'listens';
+const HOLDINGS: Holding[] = ['listens', 'waits', 'sessions', 'streams'];
+
+export interface UnderAttackSettings {
+  /** dist/src/cli.js */
+  cliPath: string;
+  /** send_message round trips measured per phase (idle, under attack): one at a time, the members in turn. */
+  messages: number;
+  /** Unmeasured round trips before the idle phase. */
+  warmupMessages: number;
+  messageSize: number;
+  /** Pause after each forced full GC in the server, before a weighing or a phase. */
+  settleMs: number;
+  /** Longest the whole part may take, start to stop. */
+  deadlineMs: number;
+}
+
+/** The server's defaults for what one address may hold, read from its `--help`. */
+export interface Allowance {
+  perAddress: number;
+  listenUris: number;
+  waitsPerUser: number;
+}
+
+export interface UnderAttackPhase {
+  roundTrips: number;
+  /** From send_message sent to its answer read. */
+  roundTripMs: Percentiles;
+  /** From send_message sent to the partner's message.received read off its GET stream. */
+  deliveredMs: Percentiles;
+  seconds: number;
+}
+
+export interface AttackerHoldings {
+  address: string;
+  /** Users it made with enter_queue (2026-07-28 calls), paired among themselves. */
+  users: number;
+  listens: number;
+  urisPerListen: number;
+  waits: number;
+  waitTimeoutS: number;
+  sessions: number;
+  /** One GET stream per session: what keeps a 2025-era session open. */
+  streams: number;
+  /** From its first enter_queue until everything was held. */
+  setupSeconds: number;
+  /**
+   * Whether one more of each was refused (HTTP 429, or the tool's refusal): the allowance
+   * was full. Streams have no such check: a GET on a session that has one replaces it,
+   * and a session more is refused, so `streams` equal to the allowance is the check.
+   */
+  refusedBeyond: Record<Exclude<Holding, 'streams'>, boolean>;
+  /** A session from the pair's address opened meanwhile: the allowance is per address. */
+  otherAddressServed: boolean;
+  /** What the server counts once everything is held (its /metrics). */
+  serverListens: number | null;
+  serverSessions: number | null;
+  /** Holdings that ended while the attack phase ran; all 0 when held throughout. */
+  dropped: Record<Holding, number>;
+  firstError?: string;
+}
+
+export interface UnderAttackFigures {
+  startedAt: string;
+  baseline: string;
+  allowance: Allowance;
+  /** Flags the server ran with, besides --port 0 --host 127.0.0.1. */
+  serverFlags: string[];
+  pair: { address: string; client: string; messageSize: number; warmupMessages: number };
+  idle: UnderAttackPhase | null;
+  underAttack: UnderAttackPhase | null;
+  attacker: AttackerHoldings | null;
+  /** The server after a full GC: just before the attacker's first request, and once it held everything. */
+  memory: { rssBeforeKiB: number; rssAfterKiB: number; heapBeforeBytes: number | null; heapAfterBytes: number | null } | null;
+  delivery: { sent: number; received: number; lost: number; duplicated: number; outOfOrder: number; sendErrors: number; firstError?: string };
+  seconds: number;
+  /** Why the part could not finish, if it could not. */
+  error?: string;
+}
+
+const ATTACKER_ADDRESS = '127.0.0.2';
+const PAIR_ADDRESS = '127.0.0.1';
+/** The longest wait_for_events the server takes, as an attacker would hold it. */
+const WAIT_TIMEOUT_S = 50;
+const CALL_TIMEOUT_MS = 10_000;
+const DRAIN_MS = 5_000;
+const STOP_GRACE_MS = 5_000;
+const OPEN_CONCURRENCY = 16;
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const noneOf = (): Record<Holding, number> => ({ listens: 0, waits: 0, sessions: 0, streams: 0 });
+
+export function underAttackSettings(cliPath: string, options: BenchOptions): UnderAttackSettings {
+  return {
+    cliPath,
+    messages: options.quick ? 200 : 1000,
+    warmupMessages: options.quick ? 300 : 500,
+    messageSize: options.messageSize,
+    settleMs: options.quick ? 300 : 1000,
+    deadlineMs: (options.quick ? 60 : 180) * 1000,
+  };
+}
+
+function defaultAllowance(cliPath: string): Allowance {
+  const help = execFileSync(process.execPath, [cliPath, '--help'], { encoding: 'utf8', timeout: 15_000 });
+  const of = (flag: string) => {
+    const match = new RegExp(`^\\s*--${flag}\\b.*\\(default: (\\d+)\\)`, 'm').exec(help);
+    if (!match?.[1]) throw new Error(`mcp-chat --help lists no default for --${flag}: this build has no such limit`);
+    return Number(match[1]);
+  };
+  return { perAddress: of('max-per-address'), listenUris: of('max-listen-uris'), waitsPerUser: of('max-waits-per-user') };
+}
+
+function percentiles(samples: readonly number[]): Percentiles {
+  if (samples.length === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN };
+  const sorted = [...samples].sort((a, b) => a - b);
+  // Nearest rank, to the µs.
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]! * 1000) / 1000;
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) };
+}
+
+/** `<sender>.<n>.` padded with `x` to `size` characters. */
+const messageText = (sender: number, n: number, size: number) => {
+  const head = `${sender}.${n}.`;
+  return head.length >= size ? head : head + 'x'.repeat(size - head.length);
+};
+
+/** One member of the chatting pair: a 2025-era session with its GET stream, checking what its partner sends. */
+class PairMember {
+  readonly session: LeanSession;
+  partner!: PairMember;
+  roomId: string | undefined;
+  // As a sender.
+  nextN = 1;
+  acked = 0;
+  sendErrors = 0;
+  /** When each message not yet read by the partner was sent, by number. */
+  readonly sentAt = new Map<number, number>();
+  // As a receiver.
+  lastN = 0;
+  received = 0;
+  duplicated = 0;
+  outOfOrder = 0;
+  /** Delivery times of the phase being measured. */
+  delivered: number[] = [];
+  firstError: string | undefined;
+
+  constructor(
+    readonly index: number,
+    endpoint: LeanEndpoint,
+  ) {
+    this.session = new LeanSession(endpoint);
+    this.session.onNotification = (method, params, at) => {
+      if (method === 'chatroom.found' && typeof params.room_id === 'string') this.roomId ??= params.room_id;
+      if (method === 'message.received') this.#read(String(params.message), at);
+    };
+  }
+
+  #read(text: string, at: number): void {
+    const [sender, n] = text.split('.', 2).map(Number);
+    if (sender !== this.partner.index || !Number.isInteger(n)) {
+      this.firstError ??= `member ${this.index} read ${JSON.stringify(text.slice(0, 40))}`;
+      return;
+    }
+    if (n! <= this.lastN) {
+      this.duplicated += 1;
+      return;
+    }
+    if (n! !== this.lastN + 1) this.outOfOrder += 1;
+    this.lastN = n!;
+    this.received += 1;
+    const sentAt = this.partner.sentAt.get(n!);
+    this.partner.sentAt.delete(n!);
+    if (sentAt !== undefined) this.delivered.push(at - sentAt);
+  }
+
+  async send(size: number, signal: AbortSignal, roundTrips: number[]): Promise<void> {
+    const n = this.nextN++;
+    const started = performance.now();
+    this.sentAt.set(n, started);
+    try {
+      await this.session.call('send_message', { room_id: this.roomId, message: messageText(this.index, n, size) }, signal);
+      roundTrips.push(performance.now() - started);
+      this.acked += 1;
+    } catch (error) {
+      this.sentAt.delete(n);
+      this.sendErrors += 1;
+      if (!signal.aborted) this.firstError ??= `send_message: ${messageOf(error)}`;
+    }
+  }
+}
+
+type Pair = readonly [PairMember, PairMember];
+
+/** Opens both members' sessions (with their streams) and puts them in one room. */
+async function pairUp([a, b]: Pair, signal: AbortSignal): Promise<void> {
+  a.partner = b;
+  b.partner = a;
+  await a.session.open();
+  await b.session.open();
+  await a.session.call('enter_queue', {}, signal);
+  const matched = await b.session.call('enter_queue', {}, signal);
+  if (typeof matched.room_id === 'string') b.roomId ??= matched.room_id;
+  if (!(await until(() => a.roomId !== undefined && b.roomId !== undefined, CALL_TIMEOUT_MS, signal))) throw new Error('the pair was not put in a room');
+  if (a.roomId !== b.roomId) throw new Error(`the pair was put in two rooms (${a.roomId}, ${b.roomId})`);
+}
+
+/** Resolves true once `done()` holds, false if `ms` pass or `signal` aborts first. */
+async function until(done: () => boolean, ms: number, signal: AbortSignal): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (!done()) {
+    if (signal.aborted || performance.now() >= deadline) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+/** `count` send_message round trips, one at a time, the members in turn; then waits until every accepted message was read. */
+async function exchange(pair: Pair, count: number, size: number, signal: AbortSignal): Promise<UnderAttackPhase> {
+  const roundTrips: number[] = [];
+  for (const member of pair) member.delivered = [];
+  const started = performance.now();
+  for (let k = 0; k < count && !signal.aborted; k++) await pair[k % 2]!.send(size, signal, roundTrips);
+  await until(() => pair.every((m) => m.received >= m.partner.acked), DRAIN_MS, signal);
+  return {
+    roundTrips: roundTrips.length,
+    roundTripMs: percentiles(roundTrips),
+    deliveredMs: percentiles([...pair[0].delivered, ...pair[1].delivered]),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Runs `work` over `items`, at most `concurrency` at once. */
+async function bounded<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+/** Whether a failed request was the server saying no for the address's allowance. */
+const refusedForAllowance = (error: unknown) =>
+  (error instanceof WireError && error.message.includes('HTTP 429')) || (error instanceof ToolRefusal && /too many/i.test(error.message));
+
+let nextRpcId = 1;
+
+/** A 2026-07-28 tools/call that may be held up to `holdMs` (a wait's answer, and its headers, come when it ends). */
+async function modernCall(pool: Dispatcher, path: string, name: string, args: Record<string, unknown>, signal: AbortSignal, holdMs = CALL_TIMEOUT_MS): Promise<Record<string, unknown>> {
+  const id = nextRpcId++;
+  const response = await pool.request({
+    path,
+    method: 'POST',
+    headers: modernCallHeaders(name),
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: MODERN_META } }),
+    headersTimeout: holdMs,
+    bodyTimeout: holdMs,
+    signal,
+  });
+  const answer = await readRpcResponse(response, id);
+  if (answer.error) throw new WireError(`${name}: JSON-RPC error ${answer.error.code} ${answer.error.message}`);
+  const result = answer.result as { isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text?: string }[] };
+  if (result.isError) throw new ToolRefusal(`${name} refused: ${result.content?.[0]?.text ?? ''}`);
+  if (!result.structuredContent) throw new WireError(`${name} answered without structuredContent`);
+  return result.structuredContent;
+}
+
+/**
+ * Opens a `subscriptions/listen` on `uris`; resolves once the server acknowledged it, with
+ * a function that closes it. `onEnded` hears of a stream that ended unasked.
+ */
+async function openListen(pool: Dispatcher, path: string, uris: readonly string[], signal: AbortSignal, onEnded: (why: string) => void): Promise<() => void> {
+  const id = nextRpcId++;
+  const response = await pool.request({
+    path,
+    method: 'POST',
+    headers: { ...POST_HEADERS, 'mcp-protocol-version': MODERN_PROTOCOL_VERSION, 'mcp-method': 'subscriptions/listen' },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { _meta: MODERN_META, notifications: { resourceSubscriptions: uris } } }),
+    headersTimeout: CALL_TIMEOUT_MS,
+    bodyTimeout: 0,
+    signal,
+  });
+  if (response.statusCode !== 200) throw new WireError(`HTTP ${response.statusCode}: ${(await response.body.text()).slice(0, 200)}`);
+  const body = response.body;
+  let closing = false;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new WireError('subscriptions/listen: no acknowledgement within 10 s')), CALL_TIMEOUT_MS);
+    const parser = new SseParser((data) => {
+      if (!data.includes('notifications/subscriptions/acknowledged')) return;
+      clearTimeout(timer);
+      resolve();
+    });
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => parser.push(chunk));
+    const ended = (why: string) => () => {
+      if (closing) return;
+      closing = true;
+      clearTimeout(timer);
+      reject(new WireError(`subscriptions/listen ${why}`));
+      onEnded(`subscriptions/listen ${why}`);
+    };
+    body.once('end', ended('stream ended'));
+    body.once('error', ended('stream failed'));
+  });
+  return () => {
+    closing = true;
+    body.destroy();
+  };
+}
+
+/** The attacker: one client address, its users, and what it holds. */
+class Attacker {
+  readonly pool: Pool;
+  readonly endpoint: LeanEndpoint;
+  readonly #stop = new AbortController();
+  readonly users: { token: string; eventsUri: string; cursor: string }[] = [];
+  readonly sessions: LeanSession[] = [];
+  readonly #listens: (() => void)[] = [];
+  readonly #waits: Promise<void>[] = [];
+  /** Holdings that ended unasked (a wait answered or failed, a listen's stream ended), so far. */
+  readonly ended = noneOf();
+  firstError: string | undefined;
+
+  constructor(
+    origin: string,
+    readonly path: string,
+    readonly signal: AbortSignal,
+  ) {
+    // Unbounded: every held wait, listen and stream keeps a connection of its own.
+    this.pool = new Pool(origin, { connections: null, pipelining: 1, localAddress: ATTACKER_ADDRESS });
+    this.endpoint = { posts: this.pool, streams: this.pool, path };
+    signal.addEventListener('abort', () => this.#stop.abort(), { once: true });
+    setMaxListeners(0, this.#stop.signal);
+  }
+
+  /**
+   * Takes all of `allowance`: users enough for the waits (`waitsPerUser` each) and the
+   * listens, plus a spare; then listens, waits and sessions. `step` hears of each step.
+   */
+  async takeAll(allowance: Allowance, step: (done: number) => void): Promise<{ waits: number; refusedBeyond: AttackerHoldings['refusedBeyond'] }> {
+    const waitUsers = Math.ceil(allowance.perAddress / allowance.waitsPerUser);
+    const users = Math.max(waitUsers, allowance.listenUris) + 1;
+    // An even count, so every user is paired with another of the attacker's and none waits.
+    await this.makeUsers(users + (users % 2));
+    step(1);
+    await this.listen(allowance.perAddress, allowance.listenUris);
+    step(2);
+    this.holdWaits(waitUsers, allowance.waitsPerUser);
+    await this.openSessions(allowance.perAddress);
+    step(3);
+    return { waits: waitUsers * allowance.waitsPerUser, refusedBeyond: await this.oneMoreOfEach(this.users.at(-1)!) };
+  }
+
+  /** Makes `count` users, in turn (so they pair among themselves), and reads each one's cursor. */
+  async makeUsers(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const entered = await modernCall(this.pool, this.path, 'enter_queue', {}, this.signal);
+      if (typeof entered.user_token !== 'string' || typeof entered.events_uri !== 'string')
+        throw new Error(`enter_queue answered no user_token or events_uri: ${JSON.stringify(entered).slice(0, 200)}`);
+      this.users.push({ token: entered.user_token, eventsUri: entered.events_uri, cursor: '0' });
+    }
+    for (const user of this.users) user.cursor = await this.#cursorOf(user.token, user.cursor);
+  }
+
+  async #cursorOf(token: string, after: string): Promise<string> {
+    const page = await modernCall(this.pool, this.path, 'wait_for_events', { user_token: token, after, timeout_s: 0 }, this.signal);
+    if (typeof page.cursor !== 'string') throw new Error(`wait_for_events answered no cursor: ${JSON.stringify(page).slice(0, 200)}`);
+    return page.cursor;
+  }
+
+  /** Opens `count` listens of `size` URIs each, the users' events URIs in turn. */
+  async listen(count: number, size: number): Promise<void> {
+    const uris = this.users.map((user) => user.eventsUri);
+    await bounded(Array.from({ length: count }, (_, i) => i), OPEN_CONCURRENCY, async (i) => {
+      const named = Array.from({ length: size }, (_, k) => uris[(i * size + k) % uris.length]!);
+      this.#listens.push(await openListen(this.pool, this.path, named, this.#stop.signal, (why) => this.#ended('listens', why)));
+    });
+  }
+
+  /** Holds `perUser` wait_for_events on each of `users` users; each one answered is asked again. */
+  holdWaits(users: number, perUser: number): void {
+    for (const user of this.users.slice(0, users)) for (let k = 0; k < perUser; k++) this.#waits.push(this.#holdWait(user));
+  }
+
+  async #holdWait(user: { token: string; cursor: string }): Promise<void> {
+    const { signal } = this.#stop;
+    while (!signal.aborted) {
+      try {
+        const page = await modernCall(this.pool, this.path, 'wait_for_events', { user_token: user.token, after: user.cursor, timeout_s: WAIT_TIMEOUT_S }, signal, (WAIT_TIMEOUT_S + 10) * 1000);
+        if (typeof page.cursor === 'string') user.cursor = page.cursor;
+        this.#ended('waits', `a wait_for_events was answered early (${JSON.stringify(page).slice(0, 120)})`);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.#ended('waits', `wait_for_events: ${messageOf(error)}`);
+        await sleep(100);
+      }
+    }
+  }
+
+  /** Opens `count` 2025-era sessions, each with its GET stream. */
+  async openSessions(count: number): Promise<void> {
+    await bounded(Array.from({ length: count }, (_, i) => i), OPEN_CONCURRENCY, async () => {
+      const session = new LeanSession(this.endpoint);
+      await session.open();
+      this.sessions.push(session);
+    });
+  }
+
+  #ended(kind: Holding, why: string): void {
+    this.ended[kind] += 1;
+    this.firstError ??= why;
+  }
+
+  /** Tries one more of each kind; answers which were refused for the allowance. */
+  async oneMoreOfEach(spare: { token: string; cursor: string }): Promise<AttackerHoldings['refusedBeyond']> {
+    const refused = (attempt: () => Promise<unknown>) =>
+      attempt().then(
+        () => false,
+        (error: unknown) => {
+          if (!refusedForAllowance(error)) this.firstError ??= `one more: ${messageOf(error)}`;
+          return refusedForAllowance(error);
+        },
+      );
+    const listens = await refused(async () => (await openListen(this.pool, this.path, [this.users[0]!.eventsUri], this.signal, () => {}))());
+    // The waits were sent without waiting for their answers: asked until they are all held (or 3 s pass).
+    let waits = false;
+    for (let tries = 0; !waits && tries < 30; tries++) {
+      waits = await refused(() => modernCall(this.pool, this.path, 'wait_for_events', { user_token: spare.token, after: spare.cursor, timeout_s: 0 }, this.signal));
+      if (!waits) await sleep(100);
+    }
+    const sessions = await refused(async () => {
+      const session = new LeanSession(this.endpoint);
+      await session.open({ stream: false });
+      await session.close();
+    });
+    return { listens, waits, sessions };
+  }
+
+  /** Holdings lost so far: ended unasked, or a session whose stream closed. */
+  lost(): Record<Holding, number> {
+    const closed = this.sessions.filter((session) => !session.streamOpen).length;
+    return { ...this.ended, streams: closed, sessions: closed };
+  }
+
+  /** Lets go of everything: waits abandoned, listens and streams closed, connections gone. */
+  async release(): Promise<void> {
+    this.#stop.abort();
+    for (const close of this.#listens) close();
+    await Promise.allSettled(this.#waits);
+    await this.pool.destroy().catch(() => {});
+  }
+}
+
+/** A full GC in the server (it preloads forcedGc.js), then a pause. */
+async function collected(server: ServerProcess, settleMs: number): Promise<void> {
+  process.kill(server.pid, 'SIGUSR2');
+  await sleep(settleMs);
+}
+
+/** A gauge from the server's /metrics, or null if it has none. */
+async function gauge(pool: Dispatcher, name: string): Promise<number | null> {
+  const response = await pool.request({ path: '/metrics', method: 'GET', headersTimeout: CALL_TIMEOUT_MS, bodyTimeout: CALL_TIMEOUT_MS });
+  const text = await response.body.text();
+  const match = new RegExp(`^(?:\\w+_)?${name}(?:\\{[^}]*\\})?\\s+([\\d.e+]+)`, 'm').exec(text);
+  return match?.[1] !== undefined ? Number(match[1]) : null;
+}
+
+async function weigh(server: ServerProcess, pool: Dispatcher, settleMs: number): Promise<{ rssKiB: number; heapBytes: number | null }> {
+  await collected(server, settleMs);
+  const heapBytes = await gauge(pool, 'nodejs_heap_size_used_bytes');
+  return { rssKiB: rssKiB(server.pid), heapBytes };
+}
+
+/** Starts the server, measures the pair idle and under attack, and stops everything. */
+export async function measureUnderAttack(settings: UnderAttackSettings, progress: ProgressLine): Promise<UnderAttackFigures> {
+  const startedAt = new Date();
+  const allowance = defaultAllowance(settings.cliPath);
+  // Rate limits raised so that the pair's back-to-back sends and the attacker's users
+  // are not refused. Not mcpChatFlags(): it lifts --max-per-address too, and what one
+  // address may hold must stay at the server's defaults here.
+  const serverFlags = ['--log-level', 'silent', '--messages-per-second', '10000', '--message-burst', '100000', '--new-users-per-minute', '1000'];
+  const figures: UnderAttackFigures = {
+    startedAt: startedAt.toISOString(),
+    baseline: 'the same server process and pair, before the attacker’s first request',
+    allowance,
+    serverFlags,
+    pair: { address: PAIR_ADDRESS, client: '2025-era sessions, each with its GET stream', messageSize: settings.messageSize, warmupMessages: settings.warmupMessages },
+    idle: null,
+    underAttack: null,
+    attacker: null,
+    memory: null,
+    delivery: { sent: 0, received: 0, lost: 0, duplicated: 0, outOfOrder: 0, sendErrors: 0 },
+    seconds: 0,
+  };
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), settings.deadlineMs);
+  const { signal } = stop;
+  setMaxListeners(0, signal);
+  let server: ServerProcess | undefined;
+  const pools: Pool[] = [];
+  let attacker: Attacker | undefined;
+  let pair: Pair | undefined;
+  try {
+    server = await startServer('mcp-chat (under attack)', ['--expose-gc', '--import', here('./forcedGc.js'), settings.cliPath, '--port', '0', '--host', PAIR_ADDRESS, ...serverFlags]);
+    const posts = new Pool(server.url.origin, { connections: 4, pipelining: 1, localAddress: PAIR_ADDRESS });
+    const streams = new Pool(server.url.origin, { connections: null, pipelining: 1, localAddress: PAIR_ADDRESS });
+    pools.push(posts, streams);
+    const endpoint: LeanEndpoint = { posts, streams, path: server.url.pathname };
+
+    progress.begin(`under attack · pair 2 users on ${PAIR_ADDRESS}, warm up ${settings.warmupMessages} messages`, 'msgs', { total: settings.warmupMessages });
+    pair = [new PairMember(0, endpoint), new PairMember(1, endpoint)];
+    await pairUp(pair, signal);
+    await exchange(pair, settings.warmupMessages, settings.messageSize, signal);
+    progress.end(`room ${pair[0].roomId!.slice(0, 8)}…`);
+
+    progress.begin(`under attack · idle server · ${settings.messages} send_message, one at a time`, 'msgs', { total: settings.messages });
+    await collected(server, settings.settleMs);
+    figures.idle = await exchange(pair, settings.messages, settings.messageSize, signal);
+    progress.end(`round trip p50 ${figures.idle.roundTripMs.p50} ms, p99 ${figures.idle.roundTripMs.p99} ms`);
+
+    const label =
+      `${allowance.perAddress} listens × ${allowance.listenUris} URIs, ${allowance.perAddress} held waits, ` + `${allowance.perAddress} sessions with GET streams`;
+    progress.begin(`under attack · ${ATTACKER_ADDRESS} takes ${label}`, 'steps', { total: 4 });
+    const before = await weigh(server, posts, settings.settleMs);
+    const setupStart = performance.now();
+    attacker = new Attacker(server.url.origin, server.url.pathname, signal);
+    const { waits, refusedBeyond } = await attacker.takeAll(allowance, (step) => progress.update(step));
+    const full = Object.values(refusedBeyond).every(Boolean) && attacker.sessions.every((session) => session.streamOpen);
+    const setupSeconds = (performance.now() - setupStart) / 1000;
+    const other = new LeanSession(endpoint);
+    const otherAddressServed = await other.open({ stream: false }).then(
+      () => other.close().then(() => true),
+      () => false,
+    );
+    const after = await weigh(server, posts, settings.settleMs);
+    figures.memory = { rssBeforeKiB: before.rssKiB, rssAfterKiB: after.rssKiB, heapBeforeBytes: before.heapBytes, heapAfterBytes: after.heapBytes };
+    const holdings: AttackerHoldings = {
+      address: ATTACKER_ADDRESS,
+      users: attacker.users.length,
+      listens: allowance.perAddress,
+      urisPerListen: allowance.listenUris,
+      waits,
+      waitTimeoutS: WAIT_TIMEOUT_S,
+      sessions: attacker.sessions.length,
+      streams: attacker.sessions.filter((s) => s.streamOpen).length,
+      setupSeconds,
+      refusedBeyond,
+      otherAddressServed,
+      serverListens: await gauge(posts, 'mcp_chat_listens'),
+      serverSessions: await gauge(posts, 'mcp_chat_sessions'),
+      dropped: noneOf(),
+    };
+    figures.attacker = holdings;
+    const mb = (kib: number) => (kib / 1024).toFixed(1);
+    progress.end(
+      `in ${setupSeconds.toFixed(1)} s; allowance full (one more refused): ${full ? 'yes' : 'NO'}; ` +
+        `server counts ${holdings.serverListens ?? '?'} listens, ${holdings.serverSessions ?? '?'} sessions; RSS ${mb(before.rssKiB)} → ${mb(after.rssKiB)} MB`,
+    );
+
+    progress.begin(`under attack · attacked server · ${settings.messages} send_message, one at a time`, 'msgs', { total: settings.messages });
+    const lostBefore = attacker.lost();
+    figures.underAttack = await exchange(pair, settings.messages, settings.messageSize, signal);
+    const lostAfter = attacker.lost();
+    holdings.dropped = Object.fromEntries(HOLDINGS.map((k) => [k, lostAfter[k] - lostBefore[k]])) as Record<Holding, number>;
+    if (attacker.firstError) holdings.firstError = attacker.firstError;
+    progress.end(`round trip p50 ${figures.underAttack.roundTripMs.p50} ms, p99 ${figures.underAttack.roundTripMs.p99} ms`);
+    if (signal.aborted) throw new Error('abandoned');
+    if (server.exited()) throw new Error(`the server exited (${server.exited()}): ${server.stderrTail().slice(-400)}`);
+  } catch (error) {
+    const died = server?.exited();
+    figures.error =
+      (signal.aborted ? `did not finish within ${settings.deadlineMs / 1000} s (${messageOf(error)})` : messageOf(error)) +
+      (died && server ? `; the server exited (${died}): ${server.stderrTail().slice(-400)}` : '');
+    progress.note(`under attack: ${figures.error}`);
+  } finally {
+    clearTimeout(timer);
+    if (pair) {
+      const firstError = pair[0].firstError ?? pair[1].firstError;
+      figures.delivery = {
+        sent: pair[0].acked + pair[1].acked,
+        received: pair[0].received + pair[1].received,
+        lost: pair.reduce((sum, m) => sum + Math.max(0, m.partner.acked - m.received), 0),
+        duplicated: pair[0].duplicated + pair[1].duplicated,
+        outOfOrder: pair[0].outOfOrder + pair[1].outOfOrder,
+        sendErrors: pair[0].sendErrors + pair[1].sendErrors,
+        ...(firstError !== undefined && { firstError }),
+      };
+    }
+    stop.abort();
+    await attacker?.release();
+    await Promise.allSettled(pools.map((pool) => pool.destroy()));
+    await server?.stop(STOP_GRACE_MS);
+    figures.seconds = (Date.now() - startedAt.getTime()) / 1000;
+  }
+  return figures;
+}
+
+/** What went wrong, one sentence each: the part could not finish, the pair's delivery was wrong, or the attacker did not hold its full allowance throughout. */
+export function underAttackFailures(figures: UnderAttackFigures): string[] {
+  const failures: string[] = [];
+  if (figures.error) failures.push(`under attack did not finish: ${figures.error}`);
+  const d = figures.delivery;
+  // A part cut short leaves messages unread: only what no abandonment explains is counted.
+  const lost = figures.error ? 0 : d.lost;
+  if (lost + d.duplicated + d.outOfOrder > 0)
+    failures.push(`under attack: the pair's messages lost ${lost}, duplicated ${d.duplicated}, out of order ${d.outOfOrder}${d.firstError ? ` (first: ${d.firstError})` : ''}`);
+  if (d.sendErrors > 0 && !figures.error) failures.push(`under attack: ${d.sendErrors} of the pair's send_message calls failed (${d.firstError ?? 'no error given'})`);
+  const attacker = figures.attacker;
+  if (attacker) {
+    const notRefused = Object.entries(attacker.refusedBeyond).flatMap(([kind, refused]) => (refused ? [] : [kind]));
+    if (notRefused.length > 0)
+      failures.push(`under attack: one more ${notRefused.join(', ')} than ${figures.allowance.perAddress} was not refused — the attacker did not hold its full allowance (${attacker.firstError ?? 'no error given'})`);
+    if (attacker.streams < figures.allowance.perAddress)
+      failures.push(`under attack: the attacker held ${attacker.streams} GET streams, not ${figures.allowance.perAddress} (${attacker.firstError ?? 'no error given'})`);
+    const dropped = HOLDINGS.filter((k) => attacker.dropped[k] > 0);
+    if (dropped.length > 0) failures.push(`under attack: the attacker's ${dropped.map((k) => `${attacker.dropped[k]} ${k}`).join(', ')} ended during the attack phase (${attacker.firstError ?? 'no error given'})`);
+    if (!attacker.otherAddressServed) failures.push(`under attack: a session from ${figures.pair.address} was refused while ${attacker.address} held its allowance`);
+  }
+  return failures;
+}
+
+/** What to keep in mind reading the under-attack table. */
+export function underAttackCaveats(figures: UnderAttackFigures, quick: boolean): string[] {
+  const a = figures.allowance;
+  return [
+    `Under attack: one mcp-chat process started afresh with ${figures.serverFlags.join(' ')} (so the pair’s back-to-back sends and the attacker’s ${figures.attacker?.users ?? '?'} users are not rate-limited) and --max-per-address ${a.perAddress}, --max-listen-uris ${a.listenUris}, --max-waits-per-user ${a.waitsPerUser} at their defaults. ` +
+      `The baseline is ${figures.baseline}, after ${figures.pair.warmupMessages} warm-up messages; each phase and each weighing follows a full GC in the server. ` +
+      `The pair (${figures.pair.client}, ${figures.pair.address}) and the attacker (${figures.attacker?.address ?? ATTACKER_ADDRESS}: users made with enter_queue, paired among themselves; listens naming their events URIs; ${WAIT_TIMEOUT_S} s waits, ${a.waitsPerUser} per user; sessions kept open by their GET streams) run in the bench’s own process. ` +
+      'Round trip: send_message sent → its answer read; delivered: → the partner’s message.received read off its stream. The attacker only holds (nothing it holds is updated meanwhile), so this is the cost of holding, not of traffic.' +
+      (quick ? ` Quick: ${figures.idle?.roundTrips ?? 0} round trips per phase, so p99 is the third-slowest; run without --quick for 1,000.` : ''),
+  ];
+}
+
+export function formatUnderAttack(figures: UnderAttackFigures): string {
+  const n = (value: number | null | undefined, digits = 0) =>
+    value === null || value === undefined || Number.isNaN(value) ? '-' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const ratio = (idle: number | undefined, attacked: number | undefined) => (idle && attacked !== undefined ? `${(attacked / idle).toFixed(2)}×` : '-');
+  const row = (label: string, cells: string[]) => `  ${label.padEnd(42)} ${cells.map((cell) => cell.padStart(14)).join(' ')}`;
+  const latency = (label: string, pick: (phase: UnderAttackPhase) => number) => {
+    const idle = figures.idle ? pick(figures.idle) : undefined;
+    const attacked = figures.underAttack ? pick(figures.underAttack) : undefined;
+    return row(label, [n(idle, 2), n(attacked, 2), ratio(idle, attacked)]);
+  };
+  const m = figures.memory;
+  const mb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? null : bytes / 1024 / 1024);
+  const memory = (label: string, before: number | null | undefined, after: number | null | undefined) => {
+    const change = before === null || before === undefined || after === null || after === undefined ? '-' : `${after >= before ? '+' : ''}${n(after - before, 1)}`;
+    return row(label, [n(before, 1), n(after, 1), change]);
+  };
+  const a = figures.allowance;
+  const rounds = figures.underAttack?.roundTrips ?? figures.idle?.roundTrips ?? 0;
+  return [
+    `under attack (one address holds its full allowance of ${a.perAddress} each: listens of ${a.listenUris} URIs, held wait_for_events, sessions with GET streams; ` +
+      `a pair on another address, ${n(rounds)} send_message one at a time per phase)` +
+      (figures.error ? ` — FAILED: ${figures.error}` : ''),
+    row('', ['idle server', 'under attack', 'change']),
+    latency('send_message round trip p50 (ms)', (p) => p.roundTripMs.p50),
+    latency('send_message round trip p99 (ms)', (p) => p.roundTripMs.p99),
+    latency('delivered to the partner p50 (ms)', (p) => p.deliveredMs.p50),
+    latency('delivered to the partner p99 (ms)', (p) => p.deliveredMs.p99),
+    memory('server RSS after full GC (MB)', m ? m.rssBeforeKiB / 1024 : null, m ? m.rssAfterKiB / 1024 : null),
+    memory('server heap used after full GC (MB)', mb(m?.heapBeforeBytes), mb(m?.heapAfterBytes)),
+  ].join('\n');
+}
+
+/**
+ * `--only under-attack`: this part alone, its table and notes printed, its figures put in
+ * the `underAttack` field of `resultsPath` (the rest of the file, from an earlier run, is
+ * kept). Answers the exit code: 1 when a failure was found, 0 otherwise.
+ */
+export async function underAttackAlone(settings: UnderAttackSettings, quick: boolean, progress: ProgressLine, resultsPath: string): Promise<number> {
+  const graceS = (settings.deadlineMs + 30_000) / 1000;
+  setTimeout(() => {
+    process.stderr.write(`\nbench: still running after ${graceS} s; giving up (children are killed)\n`);
+    process.exit(3);
+  }, graceS * 1000).unref();
+  const figures = await measureUnderAttack(settings, progress);
+  let previous: Record<string, unknown> = {};
+  try {
+    if (existsSync(resultsPath)) previous = JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>;
+  } catch {
+    // An unreadable file from an earlier run is replaced, not merged.
+  }
+  writeFileSync(resultsPath, `${JSON.stringify({ ...previous, underAttack: figures }, null, 2)}\n`);
+  process.stdout.write(`\n${formatUnderAttack(figures)}\n\n`);
+  for (const note of underAttackCaveats(figures, quick)) process.stdout.write(`note: ${note}\n`);
+  process.stdout.write(`results: ${resultsPath} (underAttack)\n`);
+  const failures = underAttackFailures(figures);
+  for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
+  return failures.length === 0 ? 0 : 1;
+}
