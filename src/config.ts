@@ -72,6 +72,13 @@ export interface ChatConfig {
   token: string | null;
   /** Redis to share one queue with other processes; null = this process alone, in memory. */
   redisUrl: string | null;
+  /** A PEM file of the CA that signed the Redis server's certificate (`rediss://` with a private CA); null = the system's CAs. */
+  redisTlsCa: string | null;
+  /**
+   * What processes sharing one Redis sign forwarded requests with; null = one is made
+   * on first start and shared through Redis.
+   */
+  clusterSecret: string | null;
   /** How often a process on Redis beats, in ms. */
   heartbeatMs: number;
   /** How long a process on Redis may stay silent before the others declare it dead, in ms. */
@@ -154,7 +161,9 @@ export const settings = [
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },
   { key: 'token', flag: 'token', env: 'MCP_CHAT_TOKEN', description: 'Bearer token required on every request (16+ characters, no spaces)', defaultValue: null, parse: secret },
-  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', description: 'Share one queue with other processes through this Redis (redis://host:port); without it, one process, in memory', defaultValue: null, parse: redisUrl },
+  { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', description: 'Share one queue with other processes through this Redis (redis://[user:password@]host:port[/db], rediss:// for TLS); without it, one process, in memory', defaultValue: null, parse: redisUrl },
+  { key: 'redisTlsCa', flag: 'redis-tls-ca', env: 'MCP_CHAT_REDIS_TLS_CA', description: "A PEM file of the CA that signed Redis's certificate, for rediss:// with a private CA", defaultValue: null, parse: (raw: string) => raw.trim() || undefined },
+  { key: 'clusterSecret', flag: 'cluster-secret', env: 'MCP_CHAT_CLUSTER_SECRET', description: 'What processes on one Redis sign forwarded requests with (16+ characters, no spaces); without it one is made and shared through Redis', defaultValue: null, parse: secret },
   { key: 'heartbeatMs', flag: 'heartbeat-ms', env: 'MCP_CHAT_HEARTBEAT_MS', description: 'How often a process on Redis beats, in ms', defaultValue: 1_000, parse: integer(50, 60_000) },
   { key: 'deadAfterMs', flag: 'dead-after-ms', env: 'MCP_CHAT_DEAD_AFTER_MS', description: 'How long a process on Redis may stay silent before the others declare it dead, in ms (more than two beats)', defaultValue: 5_000, parse: integer(200, 600_000) },
   { key: 'inspect', flag: 'inspect', env: 'MCP_CHAT_INSPECT', description: `Serve the Stately inspector bridge on this port (--inspect alone: ${DEFAULT_INSPECT_PORT})`, defaultValue: null, parse: optionalPort },
@@ -168,6 +177,9 @@ export const defaultConfig: ChatConfig = Object.fromEntries(
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** Settings whose values are never repeated in an error. */
+const SECRET_KEYS = new Set<keyof ChatConfig>(['token', 'clusterSecret', 'redisUrl']);
 
 /** Whether a command-line word is a flag's value rather than the next flag. */
 const hasValue = (next: string | undefined) => next !== undefined && !next.startsWith('-');
@@ -197,7 +209,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
     const value = setting.parse(raw);
     if (value === undefined)
       throw new ConfigError(
-        `--${setting.flag} (${setting.env}) cannot be ${setting.key === 'token' ? 'that value' : JSON.stringify(raw)}: ${setting.description.toLowerCase()}.`,
+        `--${setting.flag} (${setting.env}) cannot be ${SECRET_KEYS.has(setting.key) ? 'that value' : JSON.stringify(raw)}: ${setting.description.toLowerCase()}.`,
       );
     config[setting.key] = value;
   }

@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 export interface ProcessDirectory {
   /** This process's id: the prefix of every token and session id it makes. */
   readonly self: string;
+  /** What the processes sign the requests they forward to each other with (src/http/forwardTrust.ts). */
+  readonly secret: string;
   /**
    * The base URL (`http://host:port`) the process listens on, or undefined when the
    * directory knows no such process (it is gone, or never was). Rejects when the
@@ -37,6 +39,9 @@ export function newProcessId(): string {
   // 256 is a multiple of 32: each byte's low five bits are uniform.
   return [...randomBytes(10)].map((byte) => ALPHABET[byte & 31]).join('');
 }
+
+/** 256 bits from the CSPRNG, as hex: a cluster secret when none is given. */
+export const newSecret = () => randomBytes(32).toString('hex');
 
 /** Whether `value` can be a process id (what `newProcessId` makes, or any other URL-safe word). */
 export function isProcessId(value: string): boolean {
@@ -62,6 +67,8 @@ export function memoryProcessDirectory(self: string = newProcessId()): ProcessDi
   let address: string | undefined;
   return {
     self,
+    // Alone, it forwards nothing: a secret nobody else knows believes no claim.
+    secret: newSecret(),
     addressOf: async (processId) => (processId === self ? address : undefined),
     register: async (url) => void (address = url),
     close: async () => void (address = undefined),

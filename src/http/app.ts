@@ -21,7 +21,8 @@ import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
 import type { ListenBus } from '../mcp/listenBus.js';
 import { allowanceSentence, type AddressAllowance, type Holding } from '../session/addressAllowance.js';
-import { addressResolver, type AddressResolver } from './clientAddress.js';
+import { addressResolver } from './clientAddress.js';
+import { claimOf, trustForwarded } from './forwardTrust.js';
 import { originGuard, refuseHttp, tokenGuard } from './guards.js';
 import { checkListen, isListen } from './listenGate.js';
 import { readJsonRpcBody, type BodyResult } from './jsonRpcBody.js';
@@ -30,6 +31,8 @@ import { legacyRequestOwner, mcpRequestOwner, requestRouter } from './routing.js
 
 type Env = { Bindings: Partial<HttpBindings> };
 export type HttpApp = Hono<Env>;
+/** A request's client address: the resolved peer, or what a believed forwarding claim says. */
+type ClientOf = (c: Context<Env>) => string;
 
 /** What the app serves from: what sessions share, the open sessions, the metrics. */
 export interface AppServices extends SessionServices {
@@ -74,16 +77,17 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
   let failed = false;
   let opening = 0;
   const app = new Hono<Env>();
-  const router = requestRouter(services.processDirectory, metrics, services.log);
   const addressOf = addressResolver(config.trustProxy);
-  const from = (c: Context<Env>) => clientAddress(c, addressOf);
+  // A request another process forwarded (signed) comes from the client it names.
+  const from: ClientOf = (c) => claimOf(c.req.raw)?.client ?? clientAddress(c, addressOf);
+  const router = requestRouter(services.processDirectory, metrics, services.log, from);
 
   /** Takes one `kind` of the client's allowance, or answers 429 when it holds all of it. */
   const take = (c: Context<Env>, kind: Holding, id: RequestId | null = null): (() => void) | Response =>
     services.allowance.take(from(c), kind) ??
     refuseHttp(c, metrics, `address_${kind}`, 429, -32000, allowanceSentence(kind, config.maxPerAddress), { 'Retry-After': '60' }, id);
 
-  app.use('*', oneWritePerTick, ...originGuard(config, metrics));
+  app.use('*', oneWritePerTick, ...originGuard(config, metrics), trustForwarded(() => services.processDirectory.secret));
   // /healthz stays open for liveness probes; everything else needs the token when one is set.
   for (const path of ['/mcp', '/sse', '/messages', '/metrics']) app.use(path, tokenGuard(config, metrics));
 
@@ -126,7 +130,7 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
       const stream = c.req.method === 'GET' ? holdStream(c, session) : undefined;
       if (stream instanceof Response) return stream;
       try {
-        return withRequestId(await serveInSession(c, services, session, body, addressOf, () => session.handle(c.req.raw, body)), id);
+        return withRequestId(await serveInSession(c, services, session, body, from, () => session.handle(c.req.raw, body)), id);
       } finally {
         if (stream && !c.env?.outgoing) stream();
       }
@@ -141,12 +145,12 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
       if (isListen(body)) return withRequestId(await serveListen(c, body, id), id);
       return withRequestId(await services.modern.fetch(c.req.raw, { parsedBody: body }), id);
     }
-    if (!isInitializeRequest(body)) return withRequestId(await serveStateless(c, services, body, addressOf), id);
+    if (!isInitializeRequest(body)) return withRequestId(await serveStateless(c, services, body, from), id);
     const held = take(c, 'sessions', id);
     if (held instanceof Response) return held;
     opening += 1;
     try {
-      return withRequestId(await openSession(c, services, body, addressOf, held), id);
+      return withRequestId(await openSession(c, services, body, from, held), id);
     } finally {
       opening -= 1;
     }
@@ -245,7 +249,7 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     read ??= await readJsonRpcBody(c, config, metrics);
     if (!read.ok) return read.response;
     const { body } = read;
-    return serveInSession(c, services, session, body, addressOf, async () =>
+    return serveInSession(c, services, session, body, from, async () =>
       session.receive(body, c.req.raw) === 202
         ? c.text('Accepted', 202)
         : refuseHttp(c, metrics, 'parse_error', 400, -32600, 'Invalid Request: the body is not a JSON-RPC message.', {}, requestIdOf(body)),
@@ -328,12 +332,12 @@ async function serveInSession(
   services: AppServices,
   session: ChatSession,
   body: unknown,
-  addressOf: AddressResolver,
+  clientOf: ClientOf,
   serve: () => Promise<Response>,
 ): Promise<Response> {
   const closed = session.openLink();
   const id = isRequest(body) ? requestIdOf(body) : null;
-  if (id !== null) services.mcp.annotate(session, id, { address: clientAddress(c, addressOf) });
+  if (id !== null) services.mcp.annotate(session, id, { address: clientOf(c) });
   const outgoing = c.env?.outgoing;
   if (outgoing)
     outgoing.once('close', () => {
@@ -348,11 +352,11 @@ async function serveInSession(
 }
 
 /** Opens a session with an `initialize`; it keeps `held` (one of its client's sessions) until it ends. */
-async function openSession(c: Context<Env>, services: AppServices, body: unknown, addressOf: AddressResolver, held: () => void): Promise<Response> {
+async function openSession(c: Context<Env>, services: AppServices, body: unknown, clientOf: ClientOf, held: () => void): Promise<Response> {
   const session = new StreamableSession(services);
   session.holdUntilEnd(held);
   await session.connect();
-  const response = await serveInSession(c, services, session, body, addressOf, () => session.handle(c.req.raw, body));
+  const response = await serveInSession(c, services, session, body, clientOf, () => session.handle(c.req.raw, body));
   if (session.listed) services.log.info({ session: secretHint(session.sessionId) }, 'session opened');
   else void session.end('dropped');
   return response;
@@ -362,11 +366,11 @@ async function openSession(c: Context<Env>, services: AppServices, body: unknown
  * Serves a POST that came without `Mcp-Session-Id` and is not `initialize` on its own,
  * as the hosts that keep no session send them: the call acts for its `user_token`.
  */
-async function serveStateless(c: Context<Env>, services: AppServices, body: unknown, addressOf: AddressResolver): Promise<Response> {
+async function serveStateless(c: Context<Env>, services: AppServices, body: unknown, clientOf: ClientOf): Promise<Response> {
   const session = StreamableSession.stateless(services);
   await session.connect();
   const outgoing = c.env?.outgoing;
-  const response = await serveInSession(c, services, session, body, addressOf, () => session.handle(c.req.raw, body));
+  const response = await serveInSession(c, services, session, body, clientOf, () => session.handle(c.req.raw, body));
   // Its response may be a stream (progress, then the answer): the session lives as long.
   if (outgoing) outgoing.once('close', () => void session.end('dropped'));
   else void session.end('dropped');

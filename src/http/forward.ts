@@ -14,9 +14,6 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { ByteLengthQueuingStrategy } from 'node:stream/web';
 
-/** Marks a request one process sent to another, with the sender's id: it is never sent on again. */
-export const FORWARDED_HEADER = 'x-mcp-chat-forwarded';
-
 /** A new connection to the owner must be made within this, or the request fails (never hangs). */
 const CONNECT_TIMEOUT_MS = 2_000;
 /** How much of the owner's answer waits here for a slow client before reading pauses. */

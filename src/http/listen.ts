@@ -64,6 +64,7 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
           beatEveryMs: wanted.heartbeatMs,
           deadAfterMs: wanted.deadAfterMs,
           inspect: options.inspect,
+          ...(wanted.clusterSecret && { clusterSecret: wanted.clusterSecret }),
         })
       : undefined;
   const chat = createChatServer({ ...options, ...(scaleOut && { broker: scaleOut.broker, processDirectory: scaleOut.processDirectory }) });

@@ -13,8 +13,9 @@
  *   `subscriptions/listen`): that user's process;
  * - else nobody's (`initialize`, a call that names no user): served where it arrived.
  *
- * A request another process sent (it carries `x-mcp-chat-forwarded`) is served here,
- * whatever it names: so it never travels twice. An owner the directory does not know,
+ * A request another process sent (it carries a claim signed with the cluster secret:
+ * src/http/forwardTrust.ts) is served here, whatever it names: so it never travels
+ * twice. An unsigned claim is ignored: such a request is a client's like any other. An owner the directory does not know,
  * or at whose address nothing listens, is gone: the request is served here, where the
  * token or session is unknown, and refused as such. When the directory cannot be read
  * (503), or the owner's connection fails before it answers (502), the request is
@@ -25,7 +26,8 @@ import type { Context } from 'hono';
 import type { Logger } from 'pino';
 import { processOf, type ProcessDirectory } from '../chat/processDirectory.js';
 import type { ChatMetrics } from '../ops/metrics.js';
-import { FORWARDED_HEADER, forward } from './forward.js';
+import { forward } from './forward.js';
+import { CLAIM_HEADERS, claimOf, forwardHeaders } from './forwardTrust.js';
 import { refuseHttp } from './guards.js';
 import { requestIdOf } from './requestInfo.js';
 import { keyOfEventsUri } from '../mcp/eventsResource.js';
@@ -89,10 +91,14 @@ export interface RequestRouter {
   route(c: Context<Env>, owner: Owner | undefined, request: { body?: unknown; bytes?: Uint8Array }): Promise<Response | undefined>;
 }
 
-export function requestRouter(directory: ProcessDirectory, metrics: ChatMetrics, log: Logger): RequestRouter {
+/**
+ * Routes requests among the processes of `directory`; `clientOf` is a request's client
+ * address, which a forwarded request carries to its owner, signed.
+ */
+export function requestRouter(directory: ProcessDirectory, metrics: ChatMetrics, log: Logger, clientOf: (c: Context<Env>) => string): RequestRouter {
   return {
     async route(c, owner, { body, bytes }) {
-      if (owner === undefined || owner.processId === directory.self || c.req.header(FORWARDED_HEADER) !== undefined) return undefined;
+      if (owner === undefined || owner.processId === directory.self || claimOf(c.req.raw) !== undefined) return undefined;
       const id = requestIdOf(body);
       let address: string | undefined;
       try {
@@ -105,8 +111,11 @@ export function requestRouter(directory: ProcessDirectory, metrics: ChatMetrics,
       const url = new URL(c.req.url);
       const headers = new Headers(c.req.raw.headers);
       // Sent as it came, session id included: the owner finds the same owner and serves
-      // a call of its user from another process's session without the session.
-      headers.set(FORWARDED_HEADER, directory.self);
+      // a call of its user from another process's session without the session. What the
+      // client claimed about forwarding is dropped; this process's own claim is signed.
+      for (const name of CLAIM_HEADERS) headers.delete(name);
+      const claim = forwardHeaders(directory.secret, { sender: directory.self, client: clientOf(c) }, c.req.method, url.pathname + url.search);
+      for (const [name, value] of Object.entries(claim)) headers.set(name, value);
       const forwarded = await forward(new URL(url.pathname + url.search, address), {
         method: c.req.method,
         headers,

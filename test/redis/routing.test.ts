@@ -16,7 +16,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addressesKey, redisProcessDirectory } from '../../src/chat/broker/redis/addresses.js';
 import { connectRedis, type Redis } from '../../src/chat/broker/redis/connection.js';
 import { memoryProcessDirectory, newProcessId, processOf } from '../../src/chat/processDirectory.js';
-import { FORWARDED_HEADER } from '../../src/http/forward.js';
+import { FORWARDED_HEADER, forwardHeaders } from '../../src/http/forwardTrust.js';
+import type { ChatConfig } from '../../src/config.js';
+import { fetchFrom } from '../support/fromAddress.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { mcpRequestOwner } from '../../src/http/routing.js';
 import { eventsUri, keyOfEventsUri } from '../../src/mcp/eventsResource.js';
@@ -46,16 +48,16 @@ afterAll(async () => {
 });
 
 /** A server listed in the Redis process directory; answers it and its process id. */
-async function serve(): Promise<RunningChatServer & { processId: string }> {
+async function serve(config: Partial<ChatConfig> = {}): Promise<RunningChatServer & { processId: string }> {
   const processDirectory = await redisProcessDirectory({ url: redis.url });
-  const server = await startTestServer({}, { processDirectory });
+  const server = await startTestServer(config, { processDirectory });
   servers.push(server);
   return Object.assign(server, { processId: processDirectory.self });
 }
 
 /** Two servers sharing one directory. */
-async function two() {
-  const [a, b] = await Promise.all([serve(), serve()]);
+async function two(config: Partial<ChatConfig> = {}) {
+  const [a, b] = await Promise.all([serve(config), serve(config)]);
   return { a, b };
 }
 
@@ -307,14 +309,55 @@ describe('clients whose every request goes to the next server in turn', () => {
   });
 });
 
+describe('the client behind a forwarded request', () => {
+  it('is the client, not the process that forwarded it: limits per address count the real client on the owner', async () => {
+    const { a, b } = await two({ maxPerAddress: 2 });
+    const hold = (from: string, token: string) => {
+      const abort = new AbortController();
+      closers.push(async () => abort.abort());
+      const answer = fetchFrom(from)(b.url, {
+        method: 'POST',
+        headers: jsonHeaders(),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'wait_for_events', arguments: { user_token: token, timeout_s: 5 } } }),
+        signal: abort.signal,
+      }).then((response) => response.text()).catch(() => '');
+      return answer;
+    };
+    // Users on A; every call goes through B.
+    const tokens = [];
+    for (let i = 0; i < 4; i++) tokens.push(structured((await callAt(a, 'enter_queue', { i_am: 'agent', meet: 'humans' })).answer).user_token as string);
+    void hold('127.0.0.2', tokens[0]!);
+    void hold('127.0.0.2', tokens[1]!);
+    await sleep(300);
+    // 127.0.0.2 holds its two waits on A; a third is refused there, though B forwarded it.
+    const third = rpcAnswerOf(await hold('127.0.0.2', tokens[2]!));
+    expect(third?.result?.isError).toBe(true);
+    expect(JSON.stringify(third?.result?.content)).toMatch(/held wait_for_events calls from your address/);
+    // Another client through the same B is its own address on A: its wait is held (and ends empty).
+    const other = rpcAnswerOf(await hold('127.0.0.3', tokens[3]!));
+    expect(other?.result?.isError).toBeFalsy();
+    expect(other?.result?.structuredContent).toMatchObject({ events: [] });
+  });
+});
+
 describe('owners that are not there, and loops', () => {
-  it('never sends a forwarded request on again', async () => {
+  it('never sends a forwarded request on again; a claim to be forwarded counts only when signed with the cluster secret', async () => {
     const { a, b } = await two();
+    // Both processes read the one secret the first made in Redis.
+    expect(b.services.processDirectory.secret).toBe(a.services.processDirectory.secret);
+    expect(a.services.processDirectory.secret).toMatch(/^[0-9a-f]{64}$/);
     const token = structured((await callAt(a, 'enter_queue', {})).answer).user_token as string;
-    // Marked as sent on by another process: served here, where the user is unknown.
-    const marked = await callAt(b, 'get_status', { user_token: token }, { headers: { [FORWARDED_HEADER]: 'someone' } });
+    // Signed by a member: served here, where the user is unknown.
+    const path = new URL(b.url).pathname;
+    const signed = forwardHeaders(b.services.processDirectory.secret, { sender: a.processId, client: '127.0.0.1' }, 'POST', path);
+    const marked = await callAt(b, 'get_status', { user_token: token }, { headers: signed });
     expect(marked.answer.result?.isError).toBe(true);
     expect(refusalText(marked.answer)).toMatch(/names no user/);
+    // Claimed by a client (no signature, a forged one, or one too old): an ordinary request, sent on to its owner.
+    const forged = forwardHeaders('not-the-secret', { sender: a.processId, client: '127.0.0.1' }, 'POST', path);
+    const stale = forwardHeaders(b.services.processDirectory.secret, { sender: a.processId, client: '127.0.0.1' }, 'POST', path, Date.now() - 120_000);
+    for (const headers of [{ [FORWARDED_HEADER]: 'someone' }, forged, stale])
+      expect(structured((await callAt(b, 'get_status', { user_token: token }, { headers })).answer)).toMatchObject({ state: 'waiting' });
     // A directory that lists A at B's address: B sends the call to itself once, then answers it.
     const atB = forwardedTo(b);
     await admin.hset(addressesKey(), a.processId, baseOf(b));

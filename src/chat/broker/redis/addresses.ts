@@ -11,7 +11,7 @@
  * Every command goes through `connectRedis`'s settings: it settles within the command
  * timeout, and a Redis that cannot be reached rejects it with a `RedisUnavailableError`.
  */
-import { isProcessId, newProcessId, type ProcessDirectory } from '../../processDirectory.js';
+import { isProcessId, newProcessId, newSecret, type ProcessDirectory } from '../../processDirectory.js';
 import { connectRedis, DEFAULT_KEY_PREFIX, redisFailure, untilRedisReady, type RedisConnectionOptions } from './connection.js';
 
 export interface RedisProcessDirectoryOptions {
@@ -19,6 +19,8 @@ export interface RedisProcessDirectoryOptions {
   url: string;
   /** This process's id; a new one when not given. */
   processId?: string;
+  /** What processes sign forwarded requests with; when not given, the one in Redis (made by the first process). */
+  clusterSecret?: string;
   keyPrefix?: string;
   /** Bound on every command, in ms (connection.ts's default when not given). */
   commandTimeoutMs?: number;
@@ -31,6 +33,9 @@ export interface RedisProcessDirectory extends ProcessDirectory {
   forget(processId: string): Promise<void>;
 }
 
+/** The cluster secret made on first start, when processes are given none (`--cluster-secret`). */
+export const secretKey = (keyPrefix = DEFAULT_KEY_PREFIX) => `${keyPrefix}processes:secret`;
+
 /** The hash of listening processes' addresses. */
 export const addressesKey = (keyPrefix = DEFAULT_KEY_PREFIX) => `${keyPrefix}processes:addresses`;
 
@@ -39,7 +44,7 @@ export const addressesKey = (keyPrefix = DEFAULT_KEY_PREFIX) => `${keyPrefix}pro
  * command timeout) and answers the directory; `register(url)` lists this process.
  */
 export async function redisProcessDirectory(options: RedisProcessDirectoryOptions): Promise<RedisProcessDirectory> {
-  const { url, processId = newProcessId(), keyPrefix, commandTimeoutMs, onError } = options;
+  const { url, processId = newProcessId(), keyPrefix, commandTimeoutMs, onError, clusterSecret } = options;
   if (!isProcessId(processId)) throw new RangeError(`not a process id: ${JSON.stringify(processId)}`);
   const connection: RedisConnectionOptions = { name: `${processId}:addresses`, ...(commandTimeoutMs !== undefined && { commandTimeoutMs }), ...(onError && { onError }) };
   const client = connectRedis(url, connection);
@@ -54,10 +59,16 @@ export async function redisProcessDirectory(options: RedisProcessDirectoryOption
     run.catch((error: unknown) => {
       throw redisFailure(error);
     });
+  // The first process to start makes the secret; every later one reads the same.
+  const secret =
+    clusterSecret ??
+    (await command(client.set(secretKey(keyPrefix), newSecret(), 'NX')).then(() => command(client.get(secretKey(keyPrefix))))) ??
+    newSecret();
   let listedAt: string | undefined;
   let closed = false;
   return {
     self: processId,
+    secret,
     async addressOf(id) {
       if (id === processId) return listedAt;
       return (await command(client.hget(key, id))) ?? undefined;

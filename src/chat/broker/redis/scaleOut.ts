@@ -23,6 +23,8 @@ export interface ScaleOutOptions {
   deadAfterMs: number;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   onError?: (error: unknown) => void;
+  /** What processes sign forwarded requests with (`--cluster-secret`); else the one shared in Redis. */
+  clusterSecret?: string;
 }
 
 export interface ScaleOut {
@@ -30,9 +32,9 @@ export interface ScaleOut {
   processDirectory: RedisProcessDirectory;
 }
 
-export async function startScaleOut({ url, matching, beatEveryMs, deadAfterMs, inspect, onError }: ScaleOutOptions): Promise<ScaleOut> {
+export async function startScaleOut({ url, matching, beatEveryMs, deadAfterMs, inspect, onError, clusterSecret }: ScaleOutOptions): Promise<ScaleOut> {
   const processId = newProcessId();
-  const processDirectory = await redisProcessDirectory({ url, processId, onError });
+  const processDirectory = await redisProcessDirectory({ url, processId, onError, ...(clusterSecret && { clusterSecret }) });
   const broker = await redisBroker({
     url,
     processId,
