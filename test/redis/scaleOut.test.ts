@@ -49,6 +49,27 @@ afterAll(async () => {
 });
 
 describe('one line across processes', () => {
+  it("answers enter_queue with what the queue decided, whichever process each call reaches: 10 trials of two newcomers on 3 processes, round robin", async () => {
+    const processes = await startProcesses(3);
+    let turn = 0;
+    const roundRobin = () => mcpUrl(processes[turn++ % processes.length]!);
+    for (let trial = 0; trial < 10; trial++) {
+      const first = new Sessionless(roundRobin);
+      const second = new Sessionless(roundRobin);
+      expect(await first.call('enter_queue'), `trial ${trial}: the first newcomer`).toMatchObject({ status: 'waiting', position: 1 });
+      const answer = await second.call('enter_queue');
+      expect(answer, `trial ${trial}: the second newcomer`).toMatchObject({ status: 'matched', room_id: expect.any(String), common_interests: [] });
+      const found = (await first.until('chatroom.found')).find((e) => e.method === 'chatroom.found')!;
+      expect(found.params.room_id).toBe(answer.room_id);
+      expect(await second.call('get_status')).toMatchObject({ state: 'chatting', room_id: answer.room_id });
+      await first.call('leave_chat');
+    }
+    // get_status of a waiting user reads its place in the line the holder keeps.
+    const waiting = [new Sessionless(roundRobin), new Sessionless(roundRobin)];
+    for (const user of waiting) await user.call('enter_queue', { i_am: 'agent', meet: 'humans' });
+    expect(await waiting[1]!.call('get_status')).toMatchObject({ state: 'waiting', position: 1 });
+  });
+
   it('pairs 200 users who join alternately on 2 processes in join order, each pair across both', async () => {
     const [a, b] = await startProcesses(2);
     const users = Array.from({ length: 200 }, (_, i) => clientOf(i % 2 === 0 ? a! : b!));

@@ -72,6 +72,21 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       expect((await placeOf('a'))).toBeUndefined();
     });
 
+    it("resolves a join with the queue's decision: the joiner's room has arrived, or its place in line is stored", async () => {
+      await start();
+      const [a, b, c] = [user('a'), user('b'), user('c')];
+      await join('a');
+      // No waiting for it: the answer a tool gives right after the join must be true.
+      expect(await placeOf('a')).toBe(1);
+      expect(a.inbox).toEqual([]);
+      await join('b');
+      expect(paired(b)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: idOf('a'), commonInterests: [] });
+      expect(await placeOf('b')).toBeUndefined();
+      await join('c');
+      expect(c.inbox).toEqual([]);
+      expect(await placeOf('c')).toBe(1);
+    });
+
     it('relays messages to the partner, numbered in order, with a receipt for the sender', async () => {
       await start();
       const [a, b] = [user('a'), user('b')];

@@ -16,7 +16,8 @@
  *   itself (it was frozen) stops serving (`onFailure`).
  *
  * Calls resolve once Redis has the intent (or reject within seconds when it cannot be
- * reached); what follows arrives as deliveries.
+ * reached); a join resolves once the holder decided it, so its answer says what the
+ * queue decided, as on one process. What follows arrives as deliveries.
  */
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
@@ -35,7 +36,8 @@ type ProcessRecord =
   | { kind: 'open'; pairing: Pairing }
   | { kind: 'deliver'; userId: string; delivery: Delivery; host: string }
   | { kind: 'message'; roomId: string; from: string; text: string; messageId: string; sentAt: string }
-  | { kind: 'leave'; roomId: string; userId: string; reason: DepartureReason };
+  | { kind: 'leave'; roomId: string; userId: string; reason: DepartureReason }
+  | { kind: 'joined'; joinId: string };
 
 export interface RedisBrokerOptions {
   url: string;
@@ -61,6 +63,13 @@ export interface RedisChatBroker extends ChatBroker {
 /** How long a record between processes may wait for Redis before it is given up. */
 const SEND_GIVE_UP_MS = 120_000;
 
+/**
+ * How long a join waits for the holder's decision before it lets go (the tools answer
+ * that the queue is out of reach after 5 s; the join itself stays stored and is decided
+ * when a holder reads it).
+ */
+const JOIN_ANSWER_MS = 10_000;
+
 /** Rooms opened lately, to drop a pairing handed over twice (after a change of queue holder). */
 const REMEMBERED_ROOMS = 10_000;
 
@@ -82,6 +91,15 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   const waiting = new Map<string, JoinRequest>();
   const failureListeners: ((error: unknown) => void)[] = [];
   let declaredDead = false;
+  /** Joins of this process's users waiting for the holder's decision, by join id. */
+  const undecided = new Map<string, { decided: () => void; timer: NodeJS.Timeout }>();
+  const decided = (joinId: string) => {
+    const join = undecided.get(joinId);
+    if (!join) return;
+    undecided.delete(joinId);
+    clearTimeout(join.timer);
+    join.decided();
+  };
 
   const openInbox = () =>
     createInbox<ProcessRecord | QueueRecord>({
@@ -157,6 +175,8 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
         return rooms.get(record.roomId)?.actor.send({ type: 'room.message', from: record.from, text: record.text, messageId: record.messageId, sentAt: record.sentAt });
       case 'leave':
         return rooms.get(record.roomId)?.actor.send({ type: 'room.leave', userId: record.userId, reason: record.reason });
+      case 'joined':
+        return decided(record.joinId);
     }
   };
 
@@ -186,6 +206,15 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
         return Promise.resolve();
       }
       return inbox.send(host, { kind: 'open', pairing });
+    },
+    onJoined: ({ userId, joinId }) => {
+      // On the inbox that carried the pairing, after it: the joiner has its room first.
+      const owner = processOf(userId) ?? processId;
+      if (owner === processId) {
+        decided(joinId);
+        return Promise.resolve();
+      }
+      return goneProcesses.has(owner) ? Promise.resolve() : inbox.send(owner, { kind: 'joined', joinId });
     },
     leaseTtlMs: options.leaseTtlMs,
     onError,
@@ -236,9 +265,18 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
         if (local.get(userId) === inboxOf) local.delete(userId);
       };
     },
+    /** Resolves once the holder decided the join: the user is paired (its room delivered) or waits in the stored line. */
     async join(request) {
       waiting.set(request.userId, request);
-      await toQueue({ kind: 'join', request, roomId: newId(), at: Date.now() });
+      const joinId = newId();
+      const answered = new Promise<void>((resolve) => undecided.set(joinId, { decided: resolve, timer: setTimeout(() => decided(joinId), JOIN_ANSWER_MS) }));
+      try {
+        await toQueue({ kind: 'join', request, roomId: joinId, at: Date.now() });
+      } catch (error) {
+        decided(joinId);
+        throw error;
+      }
+      await answered;
     },
     async leaveQueue(userId) {
       waiting.delete(userId);
@@ -286,6 +324,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
       for (const { actor } of [...rooms.values()]) actor.send({ type: 'room.shutdown' });
     },
     async close() {
+      for (const joinId of [...undecided.keys()]) decided(joinId);
       for (const { actor } of rooms.values()) actor.stop();
       rooms.clear();
       await queue.close();

@@ -16,6 +16,12 @@
  *   holder that dies between the two leaves them stored: the next one hands them over
  *   again, and the receiving process drops a room it already opened.
  *
+ * Each join is answered once the holder has decided it: after the line holding it is
+ * stored and any pairing it made handed over, the holder tells the joiner's process
+ * (`onJoined`, after the pairing on the same ordered inbox), so a join resolves knowing
+ * whether its user was paired or waits, and where. Joins not yet answered are stored
+ * with the line, like pairings.
+ *
  * The intents of a process that is gone (declared dead, or left) arrive as a `gone`
  * record, which every process appends when it learns of it; the holder takes that
  * process's waiting users out of the line.
@@ -40,11 +46,18 @@ export type QueueRecord =
 
 export type Pairing = Omit<QueueEmitted, 'type'>;
 
-/** What the holder stores: the chart's snapshot, the last entry it applied, pairings not yet handed over. */
+/** A join the holder has decided: its user, and the id its join carried (its room id if it paired). */
+export interface JoinDecided {
+  userId: string;
+  joinId: string;
+}
+
+/** What the holder stores: the chart's snapshot, the last entry it applied, pairings and joins not yet handed over. */
 interface StoredLine {
   snapshot: SnapshotFrom<typeof queueMachine>;
   after: string;
   pending: Pairing[];
+  decided?: JoinDecided[];
 }
 
 export interface QueueHolderOptions {
@@ -56,6 +69,8 @@ export interface QueueHolderOptions {
   processOf: (userId: string) => string | undefined;
   /** Hands a pairing over to the process that opens its room; resolves once Redis has it. */
   onPaired: (pairing: Pairing) => Promise<void>;
+  /** Tells a joiner's process its join was decided (after the pairing it made, if any); resolves once Redis has it. */
+  onJoined: (decided: JoinDecided) => Promise<void>;
   leaseTtlMs?: number;
   keyPrefix?: string;
   onError?: (error: unknown) => void;
@@ -76,13 +91,15 @@ export interface QueueHolder {
 }
 
 export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
-  const { client, url, processId, matching, processOf, onPaired, keyPrefix = DEFAULT_KEY_PREFIX, onError } = options;
+  const { client, url, processId, matching, processOf, onPaired, onJoined, keyPrefix = DEFAULT_KEY_PREFIX, onError } = options;
   const ttlMs = options.leaseTtlMs ?? 3_000;
   const lineKey = `${keyPrefix}queue:line`;
   const streamKey = inboxKeys(QUEUE_INBOX, keyPrefix).stream;
 
   let closed = false;
-  let holding: { lease: Lease; actor: Actor<typeof queueMachine>; reader: StreamReader; after: string; pending: Pairing[] } | undefined;
+  let holding:
+    | { lease: Lease; actor: Actor<typeof queueMachine>; reader: StreamReader; after: string; pending: Pairing[]; decided: JoinDecided[] }
+    | undefined;
   let flushing: Promise<void> = Promise.resolve();
 
   const lease = createLease({
@@ -108,14 +125,24 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
     flushing = flushing.then(async () => {
       const held = holding;
       if (!held) return;
-      const stored = (): StoredLine => ({ snapshot: held.actor.getPersistedSnapshot() as StoredLine['snapshot'], after: held.after, pending: held.pending });
+      const stored = (): StoredLine => ({
+        snapshot: held.actor.getPersistedSnapshot() as StoredLine['snapshot'],
+        after: held.after,
+        pending: held.pending,
+        decided: held.decided,
+      });
       try {
         await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
-        const handed = held.pending.length;
-        // One at a time, each dropped only once handed over: what fails stays for the next try.
+        const handed = held.pending.length + held.decided.length;
+        // One at a time, each dropped only once handed over: what fails stays for the next
+        // try. Pairings first: a joiner hears its room before it hears its join decided.
         while (held.pending.length > 0) {
           await onPaired(held.pending[0]!);
           held.pending.shift();
+        }
+        while (held.decided.length > 0) {
+          await onJoined(held.decided[0]!);
+          held.decided.shift();
         }
         if (handed > 0) await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
       } catch (error) {
@@ -168,14 +195,16 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
         if (holding?.actor !== actor) return;
         for (const entry of entries) {
           // The outbox numbers each producer's records; the append script stores each once.
-          apply(actor, JSON.parse(entry.fields.d ?? 'null') as QueueRecord);
+          const record = JSON.parse(entry.fields.d ?? 'null') as QueueRecord;
+          apply(actor, record);
+          if (record.kind === 'join') holding.decided.push({ userId: record.request.userId, joinId: record.roomId });
           holding.after = entry.id;
         }
         void flush();
       },
       onError,
     });
-    holding = { lease, actor, reader, after, pending };
+    holding = { lease, actor, reader, after, pending, decided: [...(stored?.decided ?? [])] };
     void flush();
   };
 
