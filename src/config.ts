@@ -70,6 +70,10 @@ export interface ChatConfig {
   allowedHosts: string[];
   /** Bearer token every request must carry; null = no auth. */
   token: string | null;
+  /** Bearer token of the operators' routes (/admin/*); null = those routes answer 404. */
+  adminToken: string | null;
+  /** How long a person who closed or reloaded the page may take to come back before leaving their chat (`left`), in ms. */
+  pageGraceMs: number;
   /** Redis to share one queue with other processes; null = this process alone, in memory. */
   redisUrl: string | null;
   /** A PEM file of the CA that signed the Redis server's certificate (`rediss://` with a private CA); null = the system's CAs. */
@@ -161,6 +165,8 @@ export const settings = [
   { key: 'allowedOrigins', flag: 'allowed-origins', env: 'MCP_CHAT_ALLOWED_ORIGINS', description: 'Comma-separated browser origins allowed to call', defaultValue: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'], parse: list },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'MCP_CHAT_ALLOWED_HOSTS', description: 'Comma-separated Host headers accepted', defaultValue: ['localhost:*', '127.0.0.1:*', '[::1]:*'], parse: list },
   { key: 'token', flag: 'token', env: 'MCP_CHAT_TOKEN', description: 'Bearer token required on every request (16+ characters, no spaces)', defaultValue: null, parse: secret },
+  { key: 'adminToken', flag: 'admin-token', env: 'MCP_CHAT_ADMIN_TOKEN', description: 'Bearer token of the operators\' routes /admin/reports and /admin/bans (16+ characters, no spaces); without it they answer 404', defaultValue: null, parse: secret },
+  { key: 'pageGraceMs', flag: 'page-grace-ms', env: 'MCP_CHAT_PAGE_GRACE_MS', description: 'How long a person who closed or reloaded the page may take to come back before leaving their chat, in ms', defaultValue: 8_000, parse: integer(100, 600_000) },
   { key: 'redisUrl', flag: 'redis-url', env: 'REDIS_URL', description: 'Share one queue with other processes through this Redis (redis://[user:password@]host:port[/db], rediss:// for TLS); without it, one process, in memory', defaultValue: null, parse: redisUrl },
   { key: 'redisTlsCa', flag: 'redis-tls-ca', env: 'MCP_CHAT_REDIS_TLS_CA', description: "A PEM file of the CA that signed Redis's certificate, for rediss:// with a private CA", defaultValue: null, parse: (raw: string) => raw.trim() || undefined },
   { key: 'clusterSecret', flag: 'cluster-secret', env: 'MCP_CHAT_CLUSTER_SECRET', description: 'What processes on one Redis sign forwarded requests with (16+ characters, no spaces); without it one is made and shared through Redis', defaultValue: null, parse: secret },
@@ -179,7 +185,7 @@ export class ConfigError extends Error {
 }
 
 /** Settings whose values are never repeated in an error. */
-const SECRET_KEYS = new Set<keyof ChatConfig>(['token', 'clusterSecret', 'redisUrl']);
+const SECRET_KEYS = new Set<keyof ChatConfig>(['token', 'adminToken', 'clusterSecret', 'redisUrl']);
 
 /** Whether a command-line word is a flag's value rather than the next flag. */
 const hasValue = (next: string | undefined) => next !== undefined && !next.startsWith('-');
