@@ -3,10 +3,11 @@
  * this process on a simulated clock, so what is measured is the chart's own cost and
  * the waits its rules make, not the network's.
  *
- *   1. A long line: `users` waiting users who can never meet one another (agents that
- *      want humans), so every newcomer's join scans all of them; newcomers with random
- *      preferences join and leave again. Baseline in the same run: the same newcomers
- *      joining an empty line. Joins per second (real time).
+ *   1. Long lines: 100, 1,000 and `users` waiting users who can never meet one another
+ *      (agents that want humans), which a scan of the line would visit at every join
+ *      (the queue's index does not); newcomers with random preferences join and leave
+ *      again. Baseline in the same run: the same newcomers joining an empty line. Joins
+ *      per second (real time), after an untimed warm-up.
  *   2. A crowd: `users` arrivals at 100 per simulated second, with random interests
  *      (half have none; the others 1–3 of 12 topics), i_am and meet (a fifth choose),
  *      and the default 10 s interest wait. Time to pair (simulated), how many pairs
@@ -22,7 +23,10 @@ import { DEFAULT_QUEUE_INPUT, queueMachine, type JoinRequest } from '../machines
 export interface MatchingFigures {
   /** Users in the long line, and arrivals in the crowd. */
   users: number;
+  /** Into the line of `users`. */
   longLine: { joinsPerS: number; baselineJoinsPerS: number; newcomers: number };
+  /** Into lines of 100, 1,000 and `users` (the last is `longLine`'s). */
+  lines: { users: number; joinsPerS: number }[];
   crowd: CrowdFigures;
   baselineCrowd: CrowdFigures;
 }
@@ -130,11 +134,18 @@ function crowd(users: number, withPreferences: boolean): CrowdFigures {
   };
 }
 
+/** The lines newcomers join: 100, 1,000 and `users` waiting. */
+const lineLengths = (users: number) => [...[100, 1_000].filter((length) => length < users), users];
+
 export function measureMatching(users: number): MatchingFigures {
   const newcomers = Math.min(2_000, users);
+  // Warm up: no timed run should pay for compiling the chart (one run is not enough).
+  for (let run = 0; run < 3; run++) longLine(1_000, newcomers, true);
+  const lines = lineLengths(users).map((length) => ({ users: length, joinsPerS: longLine(length, newcomers, true) }));
   return {
     users,
-    longLine: { joinsPerS: longLine(users, newcomers, true), baselineJoinsPerS: longLine(users, newcomers, false), newcomers },
+    longLine: { joinsPerS: lines.at(-1)!.joinsPerS, baselineJoinsPerS: longLine(users, newcomers, false), newcomers },
+    lines,
     crowd: crowd(users, true),
     baselineCrowd: crowd(users, false),
   };
@@ -147,7 +158,7 @@ export function formatMatching(figures: MatchingFigures): string {
   return [
     `matching (the queue chart alone, simulated clock; ${n(figures.users)} users)`,
     row('', 'preferences', 'baseline'),
-    row(`joins/s into a line of ${n(figures.users)} (vs empty)`, n(line.joinsPerS), n(line.baselineJoinsPerS)),
+    ...figures.lines.map(({ users, joinsPerS }) => row(`joins/s into a line of ${n(users)} (vs empty)`, n(joinsPerS), n(line.baselineJoinsPerS))),
     row('crowd: joins/s', n(c.joinsPerS), n(b.joinsPerS)),
     row('crowd: time to pair p50 / p95 (s)', `${n(c.timeToPairS.p50, 2)} / ${n(c.timeToPairS.p95, 2)}`, `${n(b.timeToPairS.p50, 2)} / ${n(b.timeToPairS.p95, 2)}`),
     row('crowd: longest wait (s)', n(c.timeToPairS.max, 2), n(b.timeToPairS.max, 2)),

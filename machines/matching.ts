@@ -8,6 +8,8 @@
  * one's `meet` admits what the other says it is, and they share an interest or both
  * are open to anyone: a user with no interests, or whose interest wait is over. Among
  * those a user may meet, one sharing an interest comes first, then arrival order.
+ * `partnerFor` says so by walking the line; the queue asks an index that proposes only
+ * candidates these rules may accept (machines/waitingIndex.ts), and must choose alike.
  */
 
 /** What a user says it is. A declaration, not a proof. */
@@ -44,7 +46,8 @@ export interface WaitingUser extends Preferences {
   spareRoomId: string;
 }
 
-const admits = (meet: Meet, iAm: IAm | undefined): boolean =>
+/** `meet` admits a user who says it is `iAm`. */
+export const admits = (meet: Meet, iAm: IAm | undefined): boolean =>
   meet === 'anyone' || (meet === 'agents' && iAm === 'agent') || (meet === 'humans' && iAm === 'human');
 
 /** Each one's `meet` admits the other's `i_am`, and neither blocked the other: nothing a timer lifts. */
@@ -58,7 +61,7 @@ export const couldEverMeet = (a: WaitingUser, b: WaitingUser): boolean =>
 export const sharesInterest = (a: Preferences, b: Preferences): boolean => a.interests.some((i) => b.interests.includes(i));
 
 /** Open to anyone: no interests, or the interest wait is over. */
-const isOpen = (user: WaitingUser): boolean => user.interests.length === 0 || user.widened;
+export const isOpen = (user: WaitingUser): boolean => user.interests.length === 0 || user.widened;
 
 export const mayMeet = (a: WaitingUser, b: WaitingUser): boolean =>
   !a.away &&
@@ -70,7 +73,8 @@ export const mayMeet = (a: WaitingUser, b: WaitingUser): boolean =>
 
 /**
  * Whom `seeker` meets: the earliest waiting user sharing an interest with it, else the
- * earliest it may meet at all. One pass over the line.
+ * earliest it may meet at all. One pass over the line: the reference that the queue's
+ * index (machines/waitingIndex.ts) is held to.
  */
 export function partnerFor(waiting: readonly WaitingUser[], seeker: WaitingUser): WaitingUser | undefined {
   let earliest: WaitingUser | undefined;

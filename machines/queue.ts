@@ -29,7 +29,8 @@
  * clock; a timer's event carries only the user id (one event type for every user).
  */
 import { assign, cancel, emit, enqueueActions, raise, setup } from 'xstate';
-import { commonInterests, partnerFor, type IAm, type Meet, type WaitingUser } from './matching.js';
+import { commonInterests, type IAm, type Meet, type WaitingUser } from './matching.js';
+import { lineReplacing, lineWith, lineWithout, partnerIn, standsAhead, userIn } from './waitingLine.js';
 
 export type { WaitingUser } from './matching.js';
 export { partnerFor } from './matching.js';
@@ -118,9 +119,9 @@ const waitingUserOf = (event: Extract<QueueEvent, { type: 'queue.join' }>, { int
  * The user whose chances changed with `event` (a joiner, a user back, a wait or an
  * avoidance over), as it now stands, and the room it would open.
  */
-function seekerOf(context: Context, event: QueueEvent): { seeker: WaitingUser; roomId: string; waiting: boolean } | undefined {
+export function seekerOf(context: Context, event: QueueEvent): { seeker: WaitingUser; roomId: string; waiting: boolean } | undefined {
   if (!('userId' in event) || event.type === 'queue.leave' || event.type === 'queue.away') return undefined;
-  const user = context.waiting[indexOf(context.waiting, event.userId)];
+  const user = userIn(context.waiting, event.userId);
   const waiting = user !== undefined;
   if (event.type === 'queue.join')
     return { seeker: user ? withPreferences(user, event) : waitingUserOf(event, context), roomId: event.roomId, waiting };
@@ -158,12 +159,6 @@ const widened = (user: WaitingUser): WaitingUser => {
   return { ...rest, widened: true };
 };
 
-/** Where `userId` stands in line, or -1. */
-const indexOf = (waiting: readonly WaitingUser[], userId: string): number => {
-  for (let i = 0; i < waiting.length; i++) if (waiting[i]!.userId === userId) return i;
-  return -1;
-};
-
 interface Match {
   seeker: WaitingUser;
   roomId: string;
@@ -174,14 +169,14 @@ interface Match {
 
 /**
  * The seeker of `event` and the partner it meets, if any. A join's guard and its
- * action ask the same question of the same snapshot, and each answer is a walk down a
- * line that may be thousands long: the last answer is kept, for that line and event.
+ * action ask the same question of the same snapshot: the last answer is kept, for that
+ * line and event.
  */
 let lastMatch: { waiting: readonly WaitingUser[]; event: QueueEvent; match: Match | undefined } | undefined;
 function matchOf(context: Context, event: QueueEvent): Match | undefined {
   if (lastMatch?.waiting === context.waiting && lastMatch.event === event) return lastMatch.match;
   const found = seekerOf(context, event);
-  const match = found && { ...found, partner: partnerFor(context.waiting, found.seeker) };
+  const match = found && { ...found, partner: partnerIn(context.waiting, found.seeker) };
   lastMatch = { waiting: context.waiting, event, match };
   return match;
 }
@@ -189,8 +184,10 @@ function matchOf(context: Context, event: QueueEvent): Match | undefined {
 const pairsNow = (context: Context, event: QueueEvent): boolean => matchOf(context, event)?.partner !== undefined;
 
 /** Replaces the waiting user `userId` with `change(user)`. */
-const updateWaiting = (context: Context, userId: string, change: (user: WaitingUser) => WaitingUser): WaitingUser[] =>
-  context.waiting.map((w) => (w.userId === userId ? change(w) : w));
+const updateWaiting = (context: Context, userId: string, change: (user: WaitingUser) => WaitingUser): WaitingUser[] => {
+  const user = userIn(context.waiting, userId);
+  return user ? lineReplacing(context.waiting, change(user)) : context.waiting;
+};
 
 export const queueMachine = setup({
   types: {
@@ -211,7 +208,7 @@ export const queueMachine = setup({
   actions: {
     addToTail: assign({
       waiting: ({ context, event }) =>
-        event.type === 'queue.join' ? [...context.waiting, waitingUserOf(event, context)] : context.waiting,
+        event.type === 'queue.join' ? lineWith(context.waiting, waitingUserOf(event, context)) : context.waiting,
     }),
     updatePreferences: assign({
       waiting: ({ context, event }) =>
@@ -228,7 +225,7 @@ export const queueMachine = setup({
     }),
     removeUser: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'queue.leave') return;
-      enqueue.assign({ waiting: context.waiting.filter((w) => w.userId !== event.userId) });
+      enqueue.assign({ waiting: lineWithout(context.waiting, [event.userId]) });
       enqueue(cancel(`widen:${event.userId}`));
       enqueue(cancel(`rematch:${event.userId}`));
     }),
@@ -250,10 +247,9 @@ export const queueMachine = setup({
       if (!match?.partner) return;
       const { seeker, roomId, partner } = match;
       // Earliest first: the seeker may have waited longer than its partner.
-      const seekerIndex = indexOf(context.waiting, seeker.userId);
-      const seekerFirst = seekerIndex !== -1 && seekerIndex < context.waiting.indexOf(partner);
+      const seekerFirst = match.waiting && standsAhead(context.waiting, seeker.userId, partner.userId);
       const [first, second] = seekerFirst ? [seeker, partner] : [partner, seeker];
-      enqueue.assign({ waiting: context.waiting.filter((w) => w !== partner && w.userId !== seeker.userId) });
+      enqueue.assign({ waiting: lineWithout(context.waiting, [partner.userId, seeker.userId]) });
       for (const { userId } of [first, second]) {
         enqueue(cancel(`widen:${userId}`));
         enqueue(cancel(`rematch:${userId}`));
