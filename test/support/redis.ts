@@ -8,13 +8,17 @@
  * so the leak check fails the file naming the test if it outlives it: every test that
  * starts one stops it (`await redis.stop()`, usually in a `finally`).
  *
+ * As operators run it: `password` (`--requirepass`, carried in `url`), ACL users, and
+ * `tls` (TLS only, with a certificate for 127.0.0.1 from a private CA that `openssl`
+ * makes in its temp directory; `url` is then `rediss://`, `caFile` the CA).
+ *
  * `startCutProxy` puts a TCP proxy (in the test's own process) in front of it, to cut
  * connections the way a network does: commands already sent still run, their replies
  * are lost — the case in which ioredis resends a command Redis already executed.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,12 +33,20 @@ const START_TIMEOUT_MS = 10_000;
 export interface RedisServerOptions {
   /** `none` (default): nothing survives a restart. `aof`: `appendonly yes`, fsync always. */
   persistence?: 'none' | 'aof';
+  /** The default user's password (`--requirepass`); `url` carries it. */
+  password?: string;
+  /** ACL users, each as a `user` directive's words (`['alice', 'on', '>pw', '~*', '+@all']`). */
+  aclUsers?: string[][];
+  /** TLS only: no plain port, `url` is `rediss://`, `caFile` the private CA that signed its certificate. */
+  tls?: boolean;
 }
 
 export interface TestRedis {
-  /** `redis://127.0.0.1:<port>` — stays the same across restarts. */
+  /** `redis://127.0.0.1:<port>` (`rediss://`, with the password if any) — stays the same across restarts. */
   readonly url: string;
   readonly port: number;
+  /** With `tls`: the PEM file of the CA that signed the server's certificate. */
+  readonly caFile?: string;
   /** The pid of the running redis-server (changes on restart). */
   readonly pid: number;
   /** Everything the current process printed. */
@@ -57,12 +69,20 @@ export interface TestRedis {
 
 /** Starts a redis-server for the running test. */
 export async function startRedis(options: RedisServerOptions = {}): Promise<TestRedis> {
-  const { persistence = 'none' } = options;
+  const { persistence = 'none', password, aclUsers = [], tls = false } = options;
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mcp-chat-redis-'));
-  const url = `redis://127.0.0.1:${port}`;
+  const url = `${tls ? 'rediss' : 'redis'}://${password ? `:${encodeURIComponent(password)}@` : ''}127.0.0.1:${port}`;
+  // Apart from the data, which a restart may wipe.
+  const certs = tls ? mkdtempSync(join(tmpdir(), 'mcp-chat-redis-tls-')) : undefined;
+  const caFile = certs && makeCertificates(certs);
   const args = [
-    '--port', String(port),
+    ...(tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no']
+      : ['--port', String(port)]),
+    ...(tls ? ['--tls-cert-file', join(certs!, 'server.pem'), '--tls-key-file', join(certs!, 'server.key'), '--tls-ca-cert-file', caFile!] : []),
+    ...(password ? ['--requirepass', password] : []),
+    ...aclUsers.flatMap((words) => ['--user', ...words]),
     '--bind', '127.0.0.1',
     '--dir', dir,
     '--save', '',
@@ -91,6 +111,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
   return {
     url,
     port,
+    ...(caFile && { caFile }),
     get pid() {
       return child.process.pid!;
     },
@@ -101,7 +122,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
       // A frozen server ignores SIGTERM until it runs again.
       child.process.kill('SIGCONT');
       await waitExit('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
+      for (const made of [dir, certs]) if (made) rmSync(made, { recursive: true, force: true });
     },
     async kill() {
       await waitExit('SIGKILL');
@@ -121,7 +142,13 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
     },
     async cutClients() {
       // Its own short-lived connection: CLIENT KILL skips the connection that sends it.
-      const admin = new Redis(url, { protocol: 2, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
+      const admin = new Redis(url, {
+        protocol: 2,
+        maxRetriesPerRequest: 0,
+        lazyConnect: true,
+        retryStrategy: () => null,
+        ...(caFile && { tls: { ca: readFileSync(caFile) } }),
+      });
       admin.on('error', () => {});
       try {
         await admin.connect();
@@ -131,6 +158,21 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
       }
     },
   };
+}
+
+/**
+ * Makes, in `dir`, a private CA (`ca.pem`) and a certificate it signed for 127.0.0.1
+ * (`server.pem`, `server.key`, subjectAltName IP:127.0.0.1); returns the CA's path.
+ */
+function makeCertificates(dir: string): string {
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=mcp-chat test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  openssl('req', '-new', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+  return join(dir, 'ca.pem');
 }
 
 interface Launched {

@@ -26,7 +26,7 @@ import { DEFAULT_QUEUE_INPUT, type JoinRequest, type QueueInput } from '../../..
 import { roomMachine, type DepartureReason, type RoomEmitted } from '../../../machines/room.js';
 import type { ChatBroker, Delivery } from '../broker.js';
 import { inProcess, processOf } from '../processDirectory.js';
-import { connectRedis, untilRedisReady } from './redis/connection.js';
+import { connectRedis, untilRedisReady, type RedisTarget } from './redis/connection.js';
 import { createInbox } from './redis/inbox.js';
 import { joinMembership, type Membership } from './redis/membership.js';
 import { QUEUE_INBOX, startQueueHolder, type Pairing, type QueueRecord } from './redis/queueHolder.js';
@@ -39,8 +39,7 @@ type ProcessRecord =
   | { kind: 'leave'; roomId: string; userId: string; reason: DepartureReason }
   | { kind: 'joined'; joinId: string };
 
-export interface RedisBrokerOptions {
-  url: string;
+export interface RedisBrokerOptions extends RedisTarget {
   /** This process (no "." or ":"). */
   processId: string;
   matching?: Partial<QueueInput>;
@@ -74,10 +73,15 @@ const JOIN_ANSWER_MS = 10_000;
 const REMEMBERED_ROOMS = 10_000;
 
 export async function redisBroker(options: RedisBrokerOptions): Promise<RedisChatBroker> {
-  const { url, processId, inspect, onError } = options;
+  const { url, tlsCa, processId, inspect, onError } = options;
   if (/[.:]/.test(processId)) throw new RangeError('a process id may not contain "." or ":"');
-  const client = connectRedis(url, { name: `mcp-chat:${processId}` });
-  await untilRedisReady(client);
+  const client = connectRedis({ url, tlsCa }, { name: `mcp-chat:${processId}` });
+  try {
+    await untilRedisReady(client);
+  } catch (error) {
+    client.disconnect();
+    throw error;
+  }
 
   const local = new Map<string, (event: Delivery) => void>();
   /** Rooms this process holds. */
@@ -104,6 +108,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   const openInbox = () =>
     createInbox<ProcessRecord | QueueRecord>({
       url,
+      tlsCa,
       client,
       processId,
       onRecord: (record) => receive(record as ProcessRecord),
@@ -194,6 +199,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   const queue = startQueueHolder({
     client,
     url,
+    tlsCa,
     processId,
     matching: { ...DEFAULT_QUEUE_INPUT, ...options.matching },
     processOf,
@@ -223,6 +229,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   const membership: Membership = await joinMembership({
     client,
     url,
+    tlsCa,
     processId,
     beatEveryMs: options.beatEveryMs,
     deadAfterMs: options.deadAfterMs,

@@ -12,11 +12,9 @@
  * timeout, and a Redis that cannot be reached rejects it with a `RedisUnavailableError`.
  */
 import { isProcessId, newProcessId, newSecret, type ProcessDirectory } from '../../processDirectory.js';
-import { connectRedis, DEFAULT_KEY_PREFIX, redisFailure, untilRedisReady, type RedisConnectionOptions } from './connection.js';
+import { connectRedis, DEFAULT_KEY_PREFIX, redisFailure, untilRedisReady, type RedisConnectionOptions, type RedisTarget } from './connection.js';
 
-export interface RedisProcessDirectoryOptions {
-  /** `redis://host:port[/db]`. */
-  url: string;
+export interface RedisProcessDirectoryOptions extends RedisTarget {
   /** This process's id; a new one when not given. */
   processId?: string;
   /** What processes sign forwarded requests with; when not given, the one in Redis (made by the first process). */
@@ -47,7 +45,7 @@ export async function redisProcessDirectory(options: RedisProcessDirectoryOption
   const { url, processId = newProcessId(), keyPrefix, commandTimeoutMs, onError, clusterSecret } = options;
   if (!isProcessId(processId)) throw new RangeError(`not a process id: ${JSON.stringify(processId)}`);
   const connection: RedisConnectionOptions = { name: `${processId}:addresses`, ...(commandTimeoutMs !== undefined && { commandTimeoutMs }), ...(onError && { onError }) };
-  const client = connectRedis(url, connection);
+  const client = connectRedis({ url, tlsCa: options.tlsCa }, connection);
   try {
     await untilRedisReady(client, commandTimeoutMs);
   } catch (error) {

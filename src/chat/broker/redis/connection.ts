@@ -19,6 +19,8 @@
  *   so a resend is harmless and a cut costs no timeout.
  * - `protocol: 2`: ioredis 6 speaks RESP3 by default, and its "legacy" mapping of RESP3
  *   maps flattens XREAD's reply into a shape RESP2 never has; RESP2 keeps one shape.
+ * - The URL goes to ioredis as given: it takes user, password and db from it, and TLS
+ *   from `rediss://`; a private CA (`tlsCa`) is added to that TLS, never to `redis://`.
  */
 import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -27,6 +29,14 @@ export type { Redis } from 'ioredis';
 
 /** The key prefix every file of this folder puts before its keys, unless told otherwise. */
 export const DEFAULT_KEY_PREFIX = 'mcp-chat:';
+
+/** Where Redis is, as every file of this folder is told. */
+export interface RedisTarget {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS. */
+  url: string;
+  /** For a `rediss://` URL whose certificate a private CA signed: that CA, PEM. */
+  tlsCa?: string;
+}
 
 export interface RedisConnectionOptions {
   /** Shown in `CLIENT LIST`, to tell the connections apart. */
@@ -57,12 +67,28 @@ export function redisOptions(options: RedisConnectionOptions = {}): RedisOptions
   };
 }
 
-/** A client for `url` (`redis://host:port[/db]`) with the settings above; it connects at once. */
-export function connectRedis(url: string, options: RedisConnectionOptions = {}): Redis {
-  const client = new Redis(url, redisOptions(options));
+/** A client for a URL (or a URL and its private CA) with the settings above; it connects at once. */
+export function connectRedis(target: string | RedisTarget, options: RedisConnectionOptions = {}): Redis {
+  const { url, tlsCa } = typeof target === 'string' ? { url: target } : target;
+  const tls = tlsCa !== undefined && isTlsUrl(url) ? { tls: { ca: tlsCa } } : {};
+  const client = new Redis(url, { ...redisOptions(options), ...tls });
   // Without a listener ioredis prints every reconnect failure as an unhandled error.
   client.on('error', (error: Error) => options.onError?.(error));
   return client;
+}
+
+/** Whether the URL asks for TLS (`rediss://`). */
+export const isTlsUrl = (url: string): boolean => /^rediss:\/\//i.test(url);
+
+/** The URL with its password masked (`redis://alice:***@host:port/2`), to print. */
+export function maskedRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return '(an unreadable URL)';
+  }
 }
 
 /** Whether the client has a working connection now (its status is `ready`). */
@@ -87,25 +113,62 @@ export function watchRedisUp(client: Redis, listener: (up: boolean) => void): ()
   };
 }
 
-/** Resolves once the client is connected; rejects with a `RedisUnavailableError` after `timeoutMs`. */
+/**
+ * Resolves once the client is connected. Rejects at once with a `RedisRefusedError` when
+ * Redis refuses the credentials or the TLS handshake fails (trying again cannot help),
+ * else with a `RedisUnavailableError` after `timeoutMs`, naming the last connection error.
+ */
 export async function untilRedisReady(client: Redis, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<void> {
   if (isRedisUp(client)) return;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.off('ready', onReady);
-      reject(new RedisUnavailableError(`Redis did not accept a connection within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onReady = () => {
+    let lastError: Error | undefined;
+    const done = (error?: Error) => {
       clearTimeout(timer);
-      resolve();
+      client.off('ready', onReady);
+      client.off('error', onError);
+      if (error) reject(error);
+      else resolve();
     };
+    const onReady = () => done();
+    const onError = (error: Error) => {
+      const reason = refusalOf(error);
+      if (reason) done(new RedisRefusedError(reason, error.message, { cause: error }));
+      else lastError = error;
+    };
+    const timer = setTimeout(
+      () => done(new RedisUnavailableError(`Redis did not accept a connection within ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}`)),
+      timeoutMs,
+    );
     client.once('ready', onReady);
+    client.on('error', onError);
   });
 }
 
 /** Redis did not answer in time, or the connection to it is down. */
 export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError';
+}
+
+/** Redis refused this client for good: its credentials (`authentication`), or the TLS handshake (`tls`). */
+export class RedisRefusedError extends Error {
+  override readonly name = 'RedisRefusedError';
+  constructor(
+    readonly reason: 'authentication' | 'tls',
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** Redis's replies to a wrong or missing password (Redis 6+ and older), and Node's TLS failures by code. */
+const AUTH_REFUSED = /^(WRONGPASS|NOAUTH)|invalid password/;
+const TLS_REFUSED = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_)/;
+
+function refusalOf(error: Error): RedisRefusedError['reason'] | undefined {
+  if (AUTH_REFUSED.test(error.message)) return 'authentication';
+  const code = (error as NodeJS.ErrnoException).code;
+  return code !== undefined && TLS_REFUSED.test(code) ? 'tls' : undefined;
 }
 
 /** What ioredis says when a command did not reach Redis or got no answer (not a Redis reply error). */

@@ -21,14 +21,13 @@
  * SDK's types.
  */
 import type { ServerEvent, ServerEventBus } from '@modelcontextprotocol/server';
-import { DEFAULT_KEY_PREFIX, redisFailure, type Redis } from './connection.js';
+import { DEFAULT_KEY_PREFIX, redisFailure, type Redis, type RedisTarget } from './connection.js';
 import { lastStreamId, readStream, type StreamEntry, type StreamReader } from './streamReader.js';
 
-export interface RedisServerEventBusOptions {
+/** `url` and `tlsCa` are for the reader's own connection. */
+export interface RedisServerEventBusOptions extends RedisTarget {
   /** The connection publishes go through (shared with other parts of this process). */
   client: Redis;
-  /** For the reader's own connection. */
-  url: string;
   /** This process (events it published are not delivered to it again). */
   processId: string;
   keyPrefix?: string;
@@ -57,6 +56,7 @@ export class RedisServerEventBus implements ServerEventBus {
     const after = await lastStreamId(options.client, bus.#key);
     bus.#reader = readStream({
       url: options.url,
+      tlsCa: options.tlsCa,
       key: bus.#key,
       after,
       name: `events:${options.processId}`,

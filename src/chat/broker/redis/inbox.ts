@@ -22,15 +22,14 @@
  * Redis restarted empty (membership.ts notices), the counters Redis kept are gone: close
  * the inboxes and make new ones.
  */
-import { DEFAULT_KEY_PREFIX, type Redis } from './connection.js';
+import { DEFAULT_KEY_PREFIX, type Redis, type RedisTarget } from './connection.js';
 import { createOutbox, inboxKeys } from './outbox.js';
 import { readStream, type StreamEntry } from './streamReader.js';
 
 export { inboxKeys } from './outbox.js';
 
-export interface InboxOptions<T> {
-  /** For the reader's own connection. */
-  url: string;
+/** `url` and `tlsCa` are for the reader's own connection. */
+export interface InboxOptions<T> extends RedisTarget {
   /** The connection sends go through (shared with other parts of this process). */
   client: Redis;
   /** This process; its inbox is `<prefix>inbox:<processId>`, and it is the producer of what it sends. */
@@ -128,6 +127,7 @@ export function createInbox<T>(options: InboxOptions<T>): Inbox<T> {
   };
   const reader = readStream({
     url: options.url,
+    tlsCa: options.tlsCa,
     key: inboxKeys(processId, keyPrefix).stream,
     after: '0-0',
     name: `inbox:${processId}`,

@@ -27,14 +27,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { DEFAULT_KEY_PREFIX, LUA_NOW, luaScript, redisFailure, type Redis } from './connection.js';
+import { DEFAULT_KEY_PREFIX, LUA_NOW, luaScript, redisFailure, type Redis, type RedisTarget } from './connection.js';
 import { lastStreamId, readStream, type StreamEntry, type StreamReader } from './streamReader.js';
 
-export interface MembershipOptions {
+/** `url` and `tlsCa` are for the events reader's own connection. */
+export interface MembershipOptions extends RedisTarget {
   /** The connection beats and sweeps go through (shared with other parts of this process). */
   client: Redis;
-  /** For the events reader's own connection. */
-  url: string;
   processId: string;
   keyPrefix?: string;
   /** 1,000 ms by default. */
@@ -195,7 +194,7 @@ export async function joinMembership(options: MembershipOptions): Promise<Member
       onMemberGone?.({ processId: gone, reason: fields.type === 'process.left' ? 'left' : 'dead' });
     }
   };
-  const reader: StreamReader = readStream({ url: options.url, key: keys.events, after, name: `members:${processId}`, onEntries: onEvents, onError });
+  const reader: StreamReader = readStream({ url: options.url, tlsCa: options.tlsCa, key: keys.events, after, name: `members:${processId}`, onEntries: onEvents, onError });
 
   const beat = async (): Promise<number> => {
     if (dead) throw new Error(`process ${processId} was declared dead`);

@@ -28,7 +28,7 @@
  */
 import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import { queueMachine, type JoinRequest, type QueueEmitted, type QueueInput } from '../../../../machines/queue.js';
-import type { Redis } from './connection.js';
+import type { Redis, RedisTarget } from './connection.js';
 import { DEFAULT_KEY_PREFIX } from './connection.js';
 import { inboxKeys } from './inbox.js';
 import { createLease, fencedScript, type Lease } from './lease.js';
@@ -60,9 +60,9 @@ interface StoredLine {
   decided?: JoinDecided[];
 }
 
-export interface QueueHolderOptions {
+/** `url` and `tlsCa` are for the reader's own connection, while this process holds the queue. */
+export interface QueueHolderOptions extends RedisTarget {
   client: Redis;
-  url: string;
   processId: string;
   matching: QueueInput;
   /** The process a user belongs to. */
@@ -188,6 +188,7 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
     const after = stored?.after ?? '0-0';
     const reader = readStream({
       url,
+      tlsCa: options.tlsCa,
       key: streamKey,
       after,
       name: `queue-holder:${processId}`,

@@ -9,7 +9,7 @@
  * away before it was read is gone; the inbox counts such gaps.) `stop()` closes the
  * connection, which ends a blocked read at once, and resolves when the loop has ended.
  */
-import { connectRedis, redisFailure, type Redis } from './connection.js';
+import { connectRedis, redisFailure, type Redis, type RedisTarget } from './connection.js';
 
 export interface StreamEntry {
   /** The stream id, `<ms>-<seq>`. */
@@ -17,8 +17,7 @@ export interface StreamEntry {
   fields: Record<string, string>;
 }
 
-export interface StreamReaderOptions {
-  url: string;
+export interface StreamReaderOptions extends RedisTarget {
   key: string;
   /** Hand over entries after this id: `0-0` for everything; see `lastStreamId` for "from now". */
   after: string;
@@ -45,7 +44,7 @@ const RETRY_DELAY_MS = 100;
 
 export function readStream(options: StreamReaderOptions): StreamReader {
   const { key, blockMs = 1_000, count = 1_000, onEntries, onError } = options;
-  const client = connectRedis(options.url, { name: options.name, blockMs });
+  const client = connectRedis(options, { name: options.name, blockMs });
   let lastId = options.after;
   let running = true;
   // Settles when stop() is called: a read waiting in ioredis's queues (a connection being
