@@ -1,14 +1,15 @@
 /**
  * The composition root: one place builds a chat server from its parts — configuration,
- * the broker (in memory unless one is given), the users, the session registry, the one
- * MCP server every session speaks to, the metrics and the HTTP app — and knows how to
- * close them in order.
+ * the broker and the reports and bans (in memory unless given), the users, the session
+ * registry, the one MCP server every session speaks to, the metrics and the HTTP app —
+ * and knows how to close them in order.
  */
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { UserState } from '../machines/user.js';
 import type { ChatBroker } from './chat/broker.js';
 import { memoryBroker } from './chat/broker/memoryBroker.js';
+import { memoryModeration, type ModerationStore } from './chat/moderation.js';
 import { memoryProcessDirectory, secretHint, type ProcessDirectory } from './chat/processDirectory.js';
 import { UserDirectory } from './chat/userDirectory.js';
 import { defaultConfig, type ChatConfig } from './config.js';
@@ -38,6 +39,8 @@ export interface ChatServerOptions {
    * The server closes it.
    */
   processDirectory?: ProcessDirectory;
+  /** Where users' reports and operators' bans live; `memoryModeration()` by default. The server closes it. */
+  moderation?: ModerationStore;
 }
 
 /** What a server is made of: what its sessions share, the open sessions, the users, the metrics. */
@@ -64,6 +67,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     options.broker ??
     memoryBroker({ inspect: options.inspect, matching: { interestWaitMs: config.interestWaitMs, rematchAfterMs: config.rematchAfterMs } });
   const sessions = new SessionRegistry();
+  const moderation = options.moderation ?? memoryModeration();
   // Which process this is, and where the others are (src/http/routing.ts sends requests on).
   const processDirectory = options.processDirectory ?? memoryProcessDirectory();
   const processId = processDirectory.self;
@@ -73,17 +77,21 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const users = new UserDirectory<ChatMessage>({
     broker,
     processId,
-    presence: { idleMs: config.idleTimeoutMs, pairableMs: config.pairableMs, graceMs: config.graceMs },
+    presence: { idleMs: config.idleTimeoutMs, pairableMs: config.pairableMs, graceMs: config.graceMs, pageGraceMs: config.pageGraceMs },
     rate: { perSecond: config.messagesPerSecond, burst: config.messageBurst },
     rematchAfterMs: config.rematchAfterMs,
     log: { events: config.eventBufferSize, bytes: config.eventBufferBytes },
     logBudget,
     inspect: options.inspect,
     toEntry: toChatMessage,
-    // A report names the room and the reason the reporter gave, never what was said.
-    onReport: ({ roomId, reason }) => {
+    // A report names the room and the reason the reporter gave, never what was said;
+    // operators read it at GET /admin/reports, its users named by their internal ids.
+    onReport: ({ roomId, reason, userId, partnerId }) => {
       metrics.reported();
       log.warn({ room: roomId, reason }, 'partner reported');
+      moderation
+        .report({ roomId, reason, reporter: userId, reported: partnerId })
+        .catch((err: unknown) => log.error({ err, room: roomId }, 'a report could not be kept for the operators'));
     },
     sizeOf: (message) => JSON.stringify(message.params).length,
     onNews: (user, message) => {
@@ -111,10 +119,10 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   });
   const mux = new SessionMux<ChatSession>();
   const allowance = new AddressAllowance(config.maxPerAddress);
-  const limits: UserLimits = { newUsers: new NewUserLimit(config.newUsersPerMinute), maxUsers: config.maxUsers, allowance };
+  const limits: UserLimits = { newUsers: new NewUserLimit(config.newUsersPerMinute), maxUsers: config.maxUsers, allowance, bans: moderation };
   const mcpServer = startMcpServer(mux, config, metrics, sessionCallUsers(users, limits, mux));
   const modern = modernHandler(config, metrics, listens, sessionlessCallUsers(users, limits, mux), (key, after) => readEvents(users, key, after));
-  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern, listens, allowance, logBudget, processId, processDirectory };
+  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern, listens, allowance, logBudget, processId, processDirectory, moderation };
   const http = createHttpApp(services, counts);
 
   /** The broker failed: the server can no longer pair anyone. */
@@ -142,7 +150,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
         if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       await broker.close();
-      await Promise.all([mcpServer.close(), modern.close()]);
+      await Promise.all([mcpServer.close(), modern.close(), moderation.close()]);
       // Off the process directory last: requests sent here meanwhile were answered.
       await processDirectory.close();
     },

@@ -11,6 +11,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { UserState } from '../../machines/user.js';
+import type { ModerationStore } from '../chat/moderation.js';
 import { secretHint, type ProcessDirectory } from '../chat/processDirectory.js';
 import { chatWindow } from '../mcp/chatWindow.js';
 import type { ChatMetrics } from '../ops/metrics.js';
@@ -21,6 +22,7 @@ import type { SessionRegistry } from '../session/sessionRegistry.js';
 import { StreamableSession } from '../session/streamableSession.js';
 import type { ListenBus } from '../mcp/listenBus.js';
 import { allowanceSentence, type AddressAllowance, type Holding } from '../session/addressAllowance.js';
+import { adminRoutes } from './admin.js';
 import { addressResolver } from './clientAddress.js';
 import { claimOf, trustForwarded } from './forwardTrust.js';
 import { originGuard, refuseHttp, tokenGuard } from './guards.js';
@@ -46,6 +48,8 @@ export interface AppServices extends SessionServices {
   readonly listens: ListenBus;
   /** What each client address holds at once, of sessions, streams, held waits and listens. */
   readonly allowance: AddressAllowance;
+  /** Users' reports and operators' bans, for the operators' routes (src/http/admin.ts). */
+  readonly moderation: ModerationStore;
 }
 
 /** The counts /healthz reports. */
@@ -288,6 +292,9 @@ export function createHttpApp(services: AppServices, live: LiveCounts): AppContr
     c.header('Content-Type', metrics.registry.contentType);
     return c.body(await metrics.registry.metrics());
   });
+
+  // The operators' routes: 404 without --admin-token, their own bearer token with it.
+  app.route('/admin', adminRoutes(services));
 
 
   return {

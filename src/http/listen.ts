@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { serve } from '@hono/node-server';
+import { redisModeration } from '../chat/broker/redis/moderation.js';
 import { startScaleOut } from '../chat/broker/redis/scaleOut.js';
 import { defaultConfig } from '../config.js';
 import { createChatServer, type ChatServer, type ChatServerOptions } from '../server.js';
@@ -60,6 +61,7 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
     wanted.redisUrl && !options.broker
       ? await startScaleOut({
           url: wanted.redisUrl,
+          tlsCa: wanted.redisTlsCa ?? undefined,
           matching: { interestWaitMs: wanted.interestWaitMs, rematchAfterMs: wanted.rematchAfterMs },
           beatEveryMs: wanted.heartbeatMs,
           deadAfterMs: wanted.deadAfterMs,
@@ -67,7 +69,19 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
           ...(wanted.clusterSecret && { clusterSecret: wanted.clusterSecret }),
         })
       : undefined;
-  const chat = createChatServer({ ...options, ...(scaleOut && { broker: scaleOut.broker, processDirectory: scaleOut.processDirectory }) });
+  // Reports and bans too, on the Redis scale-out reached (its CA read once), so every process sees them.
+  const moderation =
+    scaleOut && !options.moderation
+      ? await redisModeration(scaleOut.redis).catch(async (error: unknown) => {
+          await Promise.all([scaleOut.broker.close(), scaleOut.processDirectory.close()]).catch(() => {});
+          throw error;
+        })
+      : undefined;
+  const chat = createChatServer({
+    ...options,
+    ...(scaleOut && { broker: scaleOut.broker, processDirectory: scaleOut.processDirectory }),
+    ...(moderation && { moderation }),
+  });
   const { config, log, metrics } = chat.services;
   const httpServer = serve({
     fetch: chat.app.fetch,

@@ -34,7 +34,7 @@ export interface CallUsers {
    * The user a call acts for: its token's (the call's session is bound to it), else its
    * session's; a refusal for a token that names no live user; undefined for none.
    */
-  find(token: string | undefined, extra: ToolExtra): ToolUser | Refusal | undefined;
+  find(token: string | undefined, extra: ToolExtra, joining?: boolean): ToolUser | Refusal | undefined;
   /** A new user for this call, bound to its session if it has one; refused when its client made too many, or the server is full. */
   create(extra: ToolExtra): ToolUser | Refusal;
   /** Holds one `wait_for_events` for the call's client address until the returned function is called; refused past its allowance. */
@@ -151,7 +151,7 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
   const forUserOrNew =
     <A extends { user_token?: string }>(handler: (user: ToolUser, args: A) => CallToolResult | Promise<CallToolResult>) =>
     (args: A, extra: ToolExtra): Promise<CallToolResult> | CallToolResult => {
-      const found = users.find(args.user_token, extra) ?? users.create(extra);
+      const found = users.find(args.user_token, extra, true) ?? users.create(extra);
       if (isRefusal(found)) return refuse(found);
       return present(found, () => handler(found, args));
     };
@@ -223,9 +223,17 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
   server.registerTool(
     'leave_chat',
     spec.leave_chat,
-    forUser(({ chat }, { room_id, ...args }: { room_id?: string; user_token?: string } & VerdictArgs) =>
-      attempt(chat, { type: 'chat.leave', ...(room_id !== undefined && { roomId: room_id }), ...verdictOf(args) }, () => answer({ status: 'idle' })),
-    ),
+    forUser(({ chat }, { room_id, grace, ...args }: { room_id?: string; grace?: true; user_token?: string } & VerdictArgs) => {
+      const room = room_id !== undefined && { roomId: room_id };
+      if (!grace) return attempt(chat, { type: 'chat.leave', ...room, ...verdictOf(args) }, () => answer({ status: 'idle' }));
+      if (args.block === true || args.report !== undefined)
+        return refuse({ reason: 'invalid_arguments', sentence: 'grace cannot go with block or report: leave_chat with block or report leaves at once. Call it without grace.' });
+      const snapshot = chat.actor.getSnapshot();
+      // Nothing to leave: a page closed while idle is no mistake.
+      if (snapshot.matches('idle')) return answer({ status: 'idle' });
+      const withinS = Math.ceil(snapshot.context.presence.pageGraceMs / 1000);
+      return attempt(chat, { type: 'client.leaving', ...room }, () => answer({ status: 'leaving', within_s: withinS }));
+    }),
   );
 
   server.registerTool(

@@ -39,7 +39,9 @@ export type RefusalReason =
   | 'address_sessions'
   | 'address_streams'
   | 'address_waits'
-  | 'address_listens';
+  | 'address_listens'
+  /** An operator banned the user (or, for a new user, its address). */
+  | 'banned';
 
 export interface LiveCounts {
   sessions(): number;

@@ -5,8 +5,11 @@
  * a new user, bound to the call's session; new users are limited per client address.
  * One `CallUsers` per protocol era: the 2025 era's calls come through the mux with
  * sessions, the 2026-07-28 era's without (their ids are the client's own, and would
- * name some other session's request in the mux).
+ * name some other session's request in the mux). A user an operator banned is refused
+ * when it asks to meet someone (enter_queue, next), and so is a new user from an
+ * address banned with it.
  */
+import type { Ban, ModerationStore } from '../chat/moderation.js';
 import { secretHint } from '../chat/processDirectory.js';
 import type { UserDirectory } from '../chat/userDirectory.js';
 import type { ChatMessage } from '../mcp/notifications.js';
@@ -33,6 +36,8 @@ export interface UserLimits {
   /** Users alive at once. */
   maxUsers: number;
   allowance: AddressAllowance;
+  /** Who is banned (read without waiting), and where new users come from (for a ban that takes the address too). */
+  bans: Pick<ModerationStore, 'banOn' | 'noteAddress'>;
 }
 
 /** The 2025 era's: calls through the mux, which knows their sessions and addresses. */
@@ -44,11 +49,16 @@ export const sessionlessCallUsers = (directory: UserDirectory<ChatMessage>, limi
   callUsers({ directory, limits, sessionOf: () => undefined, addressOf: (extra) => mux.metaOfSessionless(extra.http?.req)?.address });
 
 function callUsers({ directory, limits, sessionOf, addressOf }: CallUsersOptions): CallUsers {
-  const { newUsers: limit, maxUsers, allowance } = limits;
+  const { newUsers: limit, maxUsers, allowance, bans } = limits;
+  /** The user, unless it asks to meet someone and is banned: then the call is refused, and nothing else changes. */
+  const unlessBanned = (user: ToolUser, joining: boolean): ToolUser | Refusal => {
+    const ban = joining ? bans.banOn({ userId: user.chat.userId }) : undefined;
+    return ban ? bannedRefusal(ban, 'user') : user;
+  };
   return {
-    find(token: string | undefined, extra: ToolExtra): ToolUser | Refusal | undefined {
+    find(token: string | undefined, extra: ToolExtra, joining = false): ToolUser | Refusal | undefined {
       const session = sessionOf(extra);
-      if (token === undefined) return session?.user ?? undefined;
+      if (token === undefined) return session?.user ? unlessBanned(session.user, joining) : undefined;
       const user = directory.byToken(token);
       if (!user)
         return {
@@ -57,7 +67,7 @@ function callUsers({ directory, limits, sessionOf, addressOf }: CallUsersOptions
         };
       user.calledByToken();
       session?.bind(user);
-      return user;
+      return unlessBanned(user, joining);
     },
     create(extra: ToolExtra): ToolUser | Refusal {
       if (directory.size >= maxUsers)
@@ -65,12 +75,16 @@ function callUsers({ directory, limits, sessionOf, addressOf }: CallUsersOptions
           reason: 'users_full',
           sentence: `The server is full (${maxUsers} users chatting or waiting); try again in a minute.`,
         };
-      if (!limit.take(addressOf(extra) ?? 'unknown', Date.now()))
+      const address = addressOf(extra);
+      const ban = address === undefined ? undefined : bans.banOn({ address });
+      if (ban) return bannedRefusal(ban, 'address');
+      if (!limit.take(address ?? 'unknown', Date.now()))
         return {
           reason: 'too_many_users',
           sentence: `Too many new users from your address (at most ${limit.perMinute} a minute). Pass the user_token you already have, or try again in a minute.`,
         };
       const user = directory.create();
+      if (address !== undefined) bans.noteAddress(user.chat.userId, address);
       sessionOf(extra)?.bind(user);
       return user;
     },
@@ -80,6 +94,15 @@ function callUsers({ directory, limits, sessionOf, addressOf }: CallUsersOptions
     },
   };
 }
+
+/** What a banned user (or a new user from a banned address) is told. */
+const bannedRefusal = ({ until }: Ban, whom: 'user' | 'address'): Refusal => ({
+  reason: 'banned',
+  sentence:
+    whom === 'user'
+      ? `You are banned from this chat server until ${new Date(until).toISOString()} (an operator's decision). You cannot meet anyone new until then.`
+      : `New users from your address are banned from this chat server until ${new Date(until).toISOString()} (an operator's decision). Try again after that.`,
+});
 
 const MINUTE_MS = 60_000;
 
