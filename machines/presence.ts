@@ -4,20 +4,22 @@
  * token or its session) and streams of sessions bound to it — and reports only the
  * edges: `client.online` when the first opens, `client.offline` when the last closes.
  * It reports `client.detached` when the last session bound to the user went away
- * (DELETE, or a legacy SSE stream that closed).
+ * (DELETE, or a legacy SSE stream that closed), and `client.leaving` when the person
+ * is closing or reloading the page (`leave_chat` with `grace`).
  *
  * States: `online` (a link is open) ⇄ `offline` (none is: `recent`, then `away` once
  *         `pairableTimeout` has passed), `detached` (no session is left: away at once),
- *         and `expired`:
+ *         `leaving` (away; any new link brings it back silently, else after `pageGrace`
+ *         it leaves its chat and is `online` or `offline` as its links are), `expired`:
  *         - offline for `idleTimeout`: expires with reason `timeout`;
  *         - detached for `graceTimeout` with no call in between: expires with reason
  *           `disconnected`; a call carrying the user's token brings it back silently.
- * Takes:  `client.online`, `client.offline`, `client.detached`.
+ * Takes:  `client.online`, `client.offline`, `client.detached`, `client.leaving`.
  * Sends:  to its parent (the user actor) `presence.away` when the user stops being
- *         pairable (nobody meets a ghost), `presence.back` when it shows up again, and
- *         `session.closed` with the reason when it expires.
+ *         pairable (nobody meets a ghost), `presence.back` when it shows up again,
+ *         `chat.leave` when a page grace passed, and `session.closed` when it expires.
  */
-import { sendParent, setup } from 'xstate';
+import { sendParent, setup, stateIn } from 'xstate';
 
 export interface PresenceInput {
   /** How long a user may show no sign of life before it ends (reason `timeout`), in ms. */
@@ -26,9 +28,14 @@ export interface PresenceInput {
   pairableMs: number;
   /** How long a user whose last session went away may take to call again, in ms. */
   graceMs: number;
+  /** How long a person who closed or reloaded the page may take to call again before it leaves its chat, in ms. */
+  pageGraceMs: number;
 }
 
-export type PresenceEvent = { type: 'client.online' } | { type: 'client.offline' } | { type: 'client.detached' };
+export type PresenceEvent = { type: 'client.online' } | { type: 'client.offline' } | { type: 'client.detached' } | { type: 'client.leaving' };
+
+/** The tag of the state in which a leave waits out its page grace: every new link, not only the first, is news then. */
+export const LEAVING = 'leaving';
 
 export const presenceMachine = setup({
   types: {
@@ -40,10 +47,16 @@ export const presenceMachine = setup({
     idleTimeout: ({ context }) => context.idleMs,
     pairableTimeout: ({ context }) => context.pairableMs,
     graceTimeout: ({ context }) => context.graceMs,
+    pageGrace: ({ context }) => context.pageGraceMs,
+  },
+  guards: {
+    /** A link opened before the leave (a stream, a held call) is still open. */
+    isLinked: stateIn('#presence.leaving.linked'),
   },
   actions: {
     reportAway: sendParent({ type: 'presence.away' }),
     reportBack: sendParent({ type: 'presence.back' }),
+    leaveChat: sendParent({ type: 'chat.leave' }),
     expireDisconnected: sendParent({ type: 'session.closed', reason: 'disconnected' }),
     expireTimedOut: sendParent({ type: 'session.closed', reason: 'timeout' }),
   },
@@ -54,7 +67,7 @@ export const presenceMachine = setup({
   initial: 'offline',
   states: {
     online: {
-      on: { 'client.offline': 'offline' },
+      on: { 'client.offline': 'offline', 'client.leaving': { target: 'leaving', actions: 'reportAway' } },
     },
     offline: {
       initial: 'recent',
@@ -75,6 +88,24 @@ export const presenceMachine = setup({
     detached: {
       on: { 'client.online': { target: 'online', actions: 'reportBack' } },
       after: { graceTimeout: { target: 'expired', actions: 'expireDisconnected' } },
+    },
+    // The person is closing or reloading the page (the call that says so is a link): it
+    // is paired with no one, and leaves its chat unless a call comes within the page grace.
+    leaving: {
+      tags: LEAVING,
+      initial: 'linked',
+      on: { 'client.online': { target: 'online', actions: 'reportBack' } },
+      after: {
+        pageGrace: [
+          { guard: 'isLinked', target: 'online', actions: 'leaveChat' },
+          { target: 'offline', actions: 'leaveChat' },
+        ],
+      },
+      states: {
+        linked: { on: { 'client.offline': 'unlinked' } },
+        // A DELETE now is no call: the leave stands, and the idle rules follow it.
+        unlinked: {},
+      },
     },
     // Not final: the parent ends on `session.closed` and stops this actor with it.
     expired: {},

@@ -9,8 +9,9 @@
  *         `chat.send`, `chat.leave` (both it and `chat.next` may block or report the
  *         partner), 
  *         `session.closed` (the server ends it, e.g. on shutdown), and `client.online` /
- *         `client.offline` / `client.detached` for its presence child, which answers
- *         `presence.away` / `presence.back` and ends it (`session.closed` with reason
+ *         `client.offline` / `client.detached` / `client.leaving` (waiting or chatting
+ *         only) for its presence child, which answers `presence.away` / `presence.back`,
+ *         `chat.leave` when a page grace passed, and ends it (`session.closed` with reason
  *         `timeout` or `disconnected`) when nobody comes back in time; from the queue and
  *         its room: `room.paired`, `room.message`, `room.receipt`, `room.closed`.
  * Emits:  to the queue and room (the broker carries them): `queue.join`, `queue.leave`,
@@ -111,9 +112,11 @@ export type UserEvent =
   /** `at`: when the session received the message (ms); it spends from the send budget. */
   | { type: 'chat.send'; roomId: string; text: string; at: number }
   | ({ type: 'chat.leave'; roomId?: string } & PartnerVerdict)
+  /** `leave_chat` with `grace`: the person is closing or reloading the page (see presenceMachine). */
+  | { type: 'client.leaving'; roomId?: string }
   | ({ type: 'chat.next'; preferences?: PreferenceChange } & PartnerVerdict)
   | { type: 'session.closed'; reason: SessionEndReason }
-  | PresenceEvent
+  | Exclude<PresenceEvent, { type: 'client.leaving' }>
   | { type: 'presence.away' }
   | { type: 'presence.back' }
   | { type: 'room.paired'; roomId: string; partnerId: string; commonInterests?: string[]; partnerIs?: IAm }
@@ -176,7 +179,7 @@ export const userMachine = setup({
     rematchAfter: ({ context }) => context.rematchAfterMs,
   },
   actions: {
-    tellPresence: sendTo('presence', ({ event }) => event as PresenceEvent),
+    tellPresence: sendTo('presence', ({ event }) => ({ type: event.type }) as PresenceEvent),
     /** Takes a `queue.enter` or `chat.next`'s preferences; a field left out keeps its value. */
     assignPreferences: assign({
       preferences: ({ context, event }) =>
@@ -302,6 +305,7 @@ export const userMachine = setup({
         'presence.away': { actions: 'holdPlace' },
         'presence.back': { actions: 'resumePlace' },
         'chat.leave': { guard: 'leavesOwnRoom', target: 'idle', actions: ['judgePartner', 'leaveQueue'] },
+        'client.leaving': { guard: 'leavesOwnRoom', actions: 'tellPresence' },
         'session.closed': { target: 'ended', actions: 'leaveQueue' },
       },
     },
@@ -321,6 +325,7 @@ export const userMachine = setup({
           target: 'idle',
           actions: ['judgePartner', 'leaveRoom', 'clearRoom'],
         },
+        'client.leaving': { guard: 'leavesOwnRoom', actions: 'tellPresence' },
         // The partner just left is the join's `avoid`, so the queue does not pair them again at once.
         'chat.next': { target: 'waiting', actions: ['judgePartner', 'leaveRoom', 'clearRoom', 'assignPreferences', 'joinQueue'] },
         'session.closed': { target: 'ended', actions: ['leaveRoom', 'clearRoom'] },

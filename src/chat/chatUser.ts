@@ -5,7 +5,7 @@
  * session turns into the wire's notifications (src/mcp/notifications.ts).
  */
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import type { PresenceInput } from '../../machines/presence.js';
+import { LEAVING, type PresenceInput } from '../../machines/presence.js';
 import type { IAm } from '../../machines/matching.js';
 import { userMachine, type RateLimit, type UserEmitted, type UserState } from '../../machines/user.js';
 import type { ChatBroker } from './broker.js';
@@ -25,7 +25,8 @@ export interface ChatUser {
    * A call acting for this user, or a stream of a session bound to it, is open until
    * the returned function is called. The actor hears only the edges, `client.online`
    * when the first link opens and `client.offline` when the last closes, so a call on
-   * a session whose stream is open costs its actors nothing.
+   * a session whose stream is open costs its actors nothing — except while a leave
+   * waits out its page grace, when every new link is news.
    */
   openLink(): () => void;
   /** The last session bound to this user went away (DELETE, or a legacy stream gone). */
@@ -91,8 +92,10 @@ export function startChatUser({ userId, presence, rate, rematchAfterMs, onReport
   const tell = (type: 'client.online' | 'client.offline' | 'client.detached') => {
     if (actor.getSnapshot().status === 'active') actor.send({ type });
   };
+  // While a leave waits out its page grace, any new link is the call that keeps the user, not only the first.
+  const leaving = () => actor.getSnapshot().children.presence?.getSnapshot().hasTag(LEAVING) === true;
   const openLink = () => {
-    if (links++ === 0) tell('client.online');
+    if (links++ === 0 || leaving()) tell('client.online');
     let open = true;
     return () => {
       if (!open) return;

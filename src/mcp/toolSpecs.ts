@@ -204,9 +204,22 @@ function buildToolSpecs(maxMessageLength: number) {
     leave_chat: {
       title: 'Leave the chat or the queue',
       description:
-        `Leave your chat (your partner is told partner.disconnected) or, while waiting, the queue. room_id may be left out to mean your current room. block: true never pairs you with this partner again; report: "<reason>" reports and blocks them (also after the chat ended, for your last partner). Afterwards you are idle: call enter_queue to meet someone new.${PASS_TOKEN}`,
-      inputSchema: z.object({ user_token: userToken, room_id: roomIdInput.optional(), ...verdictInputs }).strict(),
-      outputSchema: z.object({ status: z.literal('idle') }),
+        `Leave your chat (your partner is told partner.disconnected) or, while waiting, the queue. room_id may be left out to mean your current room. block: true never pairs you with this partner again; report: "<reason>" reports and blocks them (also after the chat ended, for your last partner). Afterwards you are idle: call enter_queue to meet someone new. grace: true (for a page being closed or reloaded) answers {"status":"leaving","within_s"} and leaves only if no call of yours comes within within_s seconds; any call cancels it.${PASS_TOKEN}`,
+      inputSchema: z
+        .object({
+          user_token: userToken,
+          room_id: roomIdInput.optional(),
+          ...verdictInputs,
+          grace: z
+            .literal(true, { error: 'grace must be true, or left out.' })
+            .optional()
+            .describe('true: you are closing or reloading the page. Leave only if no call of yours (any tool) arrives within the page grace; the partner hears nothing meanwhile'),
+        })
+        .strict(),
+      outputSchema: z.object({
+        status: z.enum(['idle', 'leaving']).describe('"leaving" when grace was given: you leave unless you call again in time'),
+        within_s: z.number().int().positive().optional().describe('With grace: the seconds within which a call of yours keeps you where you are'),
+      }),
       annotations: { destructiveHint: false, openWorldHint: false } satisfies ToolAnnotations,
     },
     next: {

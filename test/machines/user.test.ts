@@ -2,7 +2,7 @@ import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { userMachine, type UserEmitted } from '../../machines/user.js';
 
-const presence = { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000 };
+const presence = { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000, pageGraceMs: 8_000 };
 const rate = { perSecond: 2, burst: 3 };
 
 function startUser(clock = new SimulatedClock()) {
@@ -74,6 +74,57 @@ describe('userMachine', () => {
     expect(state()).toBe('idle');
     expect(user.getSnapshot().context).toMatchObject({ roomId: null, partnerId: null });
     expect(emitted.at(-1)).toEqual({ type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'left' });
+  });
+
+  it('chatting → idle when the page grace passes with no call, closing the room as "left"', () => {
+    const { user, emitted, state, pair, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    user.send({ type: 'client.online' });
+    expect(user.getSnapshot().can({ type: 'client.leaving', roomId: 'not-mine' })).toBe(false);
+    user.send({ type: 'client.leaving', roomId: 'r1' });
+    user.send({ type: 'client.offline' });
+    clock.increment(7_999);
+    expect(state()).toBe('chatting');
+    expect(emitted.filter((e) => e.type === 'room.leave')).toEqual([]);
+    clock.increment(1);
+    expect(state()).toBe('idle');
+    expect(emitted.at(-1)).toEqual({ type: 'room.leave', roomId: 'r1', userId: 'u1', reason: 'left' });
+    // Alive and idle, as after leave_chat.
+    expect(user.getSnapshot().status).toBe('active');
+  });
+
+  it('a call inside the page grace keeps the chat: nothing is said to anyone', () => {
+    const { user, emitted, state, pair, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    pair();
+    user.send({ type: 'client.online' });
+    user.send({ type: 'client.leaving' });
+    user.send({ type: 'client.offline' });
+    const before = emitted.length;
+    clock.increment(5_000);
+    user.send({ type: 'client.online' });
+    clock.increment(60_000);
+    expect(state()).toBe('chatting');
+    expect(emitted.length).toBe(before);
+  });
+
+  it('waiting → idle when the page grace passes, held meanwhile and then out of the queue', () => {
+    const { user, emitted, state, clock } = startUser();
+    user.send({ type: 'queue.enter' });
+    user.send({ type: 'client.online' });
+    user.send({ type: 'client.leaving' });
+    // Nobody is paired with a person closing the page.
+    expect(emitted.at(-1)).toEqual({ type: 'queue.away', userId: 'u1' });
+    user.send({ type: 'client.offline' });
+    clock.increment(8_000);
+    expect(state()).toBe('idle');
+    expect(emitted.at(-1)).toEqual({ type: 'queue.leave', userId: 'u1' });
+  });
+
+  it('an idle user has nothing to leave with a page grace', () => {
+    const { user } = startUser();
+    expect(user.getSnapshot().can({ type: 'client.leaving' })).toBe(false);
   });
 
   it('chatting → idle when the partner goes, telling the client why', () => {

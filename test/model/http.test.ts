@@ -20,10 +20,12 @@ import type { Timers } from './world.js';
 /**
  * The presence timers: short enough to wait out, long enough for a client to take a
  * step (open its stream, come back) before the shortest, the pairable time, runs out.
+ * The page grace: long enough for three steps (close the page, drop the stream, come
+ * back) with every path running at once.
  * The matching timers, for the chart that waits them out: short enough to wait out,
  * long next to the few steps its paths take between a timer's start and the wait.
  */
-const TIMERS: Timers = { pairableMs: 400, idleMs: 1_000, graceMs: 600, interestWaitMs: 2_000, rematchAfterMs: 2_000 };
+const TIMERS: Timers = { pairableMs: 400, idleMs: 1_000, graceMs: 600, pageGraceMs: 1_500, interestWaitMs: 2_000, rematchAfterMs: 2_000 };
 
 const recorder = new TransitionRecorder();
 const planned = CHARTS.map((spec) => ({ spec, paths: specPaths(spec) }));

@@ -3,7 +3,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { AnyActorRef } from 'xstate';
 import { settleCount, UserHandle, type Shared } from './httpPeople.js';
-import type { Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
+import type { LeavingAnswer, Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
 
 /** One legacy session: its SDK client and what its stream carried. */
 interface LegacyConnection {
@@ -75,6 +75,7 @@ export class LegacyPerson implements Person {
   next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#call('next', { ...args })) as unknown as QueueAnswer;
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#call('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
+  leaveWithGrace = async () => (await this.#call('leave_chat', { grace: true })) as unknown as LeavingAnswer;
   send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   /** With its stream gone, a legacy client hears no answers: it asks with its token alone. */

@@ -10,7 +10,7 @@ import type { ChatUserHandle } from '../../src/session/chatSession.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient, ToolRefusal } from '../support/chatClient.js';
 import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
-import { eventually, NO_SUCH_USER, NO_USER, type Notification, type Person, type PreferenceArgs, type QueueAnswer, type SentAnswer, type Status, type VerdictArgs } from './world.js';
+import { eventually, NO_SUCH_USER, NO_USER, type LeavingAnswer, type Notification, type Person, type PreferenceArgs, type QueueAnswer, type SentAnswer, type Status, type VerdictArgs } from './world.js';
 
 /** What the people of one world share: its server, and whether it stopped. */
 export interface Shared {
@@ -168,6 +168,7 @@ export class StreamPerson implements Person {
   next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#call('next', { ...args })) as unknown as QueueAnswer;
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#call('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
+  leaveWithGrace = async () => (await this.#call('leave_chat', { grace: true })) as unknown as LeavingAnswer;
   send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {
@@ -275,6 +276,7 @@ export class RawPerson implements Person {
   next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#result('next', { ...args })) as unknown as QueueAnswer;
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#result('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
+  leaveWithGrace = async () => (await this.#result('leave_chat', { grace: true })) as unknown as LeavingAnswer;
   send = async (roomId: string, text: string) => (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {

@@ -10,7 +10,7 @@ import type { AnyActorRef } from 'xstate';
 import { openRawSession } from '../support/rawSession.js';
 import { eventually } from '../support/eventually.js';
 import { callTool, settleCount, UserHandle, type Shared, type ToolAnswer } from './httpPeople.js';
-import type { Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
+import type { LeavingAnswer, Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
 
 /** How long one wait_for_events is held at most (the tool's own bound). */
 const WAIT_S = 50;
@@ -61,6 +61,7 @@ export class PerCallPerson implements Person {
   next = async (args: PreferenceArgs & VerdictArgs = {}) => (await this.#result('next', { ...args })) as unknown as QueueAnswer;
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#result('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
+  leaveWithGrace = async () => (await this.#result('leave_chat', { grace: true })) as unknown as LeavingAnswer;
   send = async (roomId: string, text: string) => (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   /** Holds wait_for_events, one after another, until it goes quiet or its user is gone. */

@@ -31,6 +31,7 @@ export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): 
       pairableMs: timers.pairableMs,
       idleTimeoutMs: timers.idleMs,
       graceMs: timers.graceMs,
+      pageGraceMs: timers.pageGraceMs,
       interestWaitMs: timers.interestWaitMs,
       rematchAfterMs: timers.rematchAfterMs,
       ...config,

@@ -19,7 +19,7 @@ import type { Timers } from './world.js';
  * pairable time the shortest. The matching timers, for the chart that waits them out:
  * long next to the few steps its paths take between a timer's start and the wait.
  */
-const TIMERS: Timers = { pairableMs: 100, idleMs: 250, graceMs: 150, interestWaitMs: 400, rematchAfterMs: 400 };
+const TIMERS: Timers = { pairableMs: 100, idleMs: 250, graceMs: 150, pageGraceMs: 150, interestWaitMs: 400, rematchAfterMs: 400 };
 
 describe.each(CHARTS.map((spec) => [spec.name, spec] as const))('%s chart', (_, spec) => {
   it(`has a driver for every event ${spec.machine.id} takes`, () => {

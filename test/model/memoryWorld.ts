@@ -20,6 +20,7 @@ import { toNotification } from '../../src/mcp/notifications.js';
 import { ActorDirectory } from './actorDirectory.js';
 import {
   eventually,
+  type LeavingAnswer,
   type Notification,
   type Person,
   type PersonOptions,
@@ -61,7 +62,7 @@ export function memoryWorld(timers: Timers): World {
       const person = new MemoryPerson(name, client, (notify) =>
         startChatUser({
           userId: `${name}-${++counter}`,
-          presence: { idleMs: timers.idleMs, pairableMs: timers.pairableMs, graceMs: timers.graceMs },
+          presence: { idleMs: timers.idleMs, pairableMs: timers.pairableMs, graceMs: timers.graceMs, pageGraceMs: timers.pageGraceMs },
           rate: { perSecond: 5, burst: 20 },
           rematchAfterMs: timers.rematchAfterMs,
           onReport: () => (reports += 1),
@@ -185,6 +186,16 @@ class MemoryPerson implements Person {
     return this.#request(async () => {
       await this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }), ...verdictOf(verdict) });
       return { status: 'idle' as const };
+    });
+  }
+
+  /** As the leave_chat handler with grace: nothing to leave while idle, else the chart's page grace. */
+  async leaveWithGrace(): Promise<LeavingAnswer> {
+    return this.#request(async () => {
+      const { value, context } = this.#chat().actor.getSnapshot();
+      if (value === 'idle') return { status: 'idle' as const };
+      await this.#attempt({ type: 'client.leaving' });
+      return { status: 'leaving' as const, within_s: Math.ceil(context.presence.pageGraceMs / 1000) };
     });
   }
 

@@ -16,6 +16,7 @@
  * | `session.closed` | A sends DELETE and does not come back in the grace period (once a call named A by its token, DELETE does not detach it: A times out), or goes quiet until the idle timeout |
  * | `client.offline` | A's stream drops, and A's client reopens it |
  * | `client.detached` | A, never named by its token, sends DELETE, then comes back with its token in a new session within the grace period |
+ * | `client.leaving` | A closes the page (leave_chat with `grace: true`) and, reloaded, calls get_status within the page grace: it stays where it was, and nobody hears a thing |
  * | `presence.away` | A, waiting, goes quiet (its client closes without DELETE) for the pairable time |
  * | `presence.back` | A, away, comes back: a new session whose first call is get_status with its token |
  * | `room.receipt`, `client.online` | not steps: they come with send_message, and when A's stream or a call comes back |
@@ -155,7 +156,7 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
     machine: userMachine,
     model: {
       logic: userModel(perCall),
-      input: { userId: 'A', presence: { idleMs: 1_000, pairableMs: 500, graceMs: 1_000 }, rate: { perSecond: 5, burst: 20 }, rematchAfterMs: MATCHING_NEVER.rematchAfterMs },
+      input: { userId: 'A', presence: { idleMs: 1_000, pairableMs: 500, graceMs: 1_000, pageGraceMs: 1_000 }, rate: { perSecond: 5, burst: 20 }, rematchAfterMs: MATCHING_NEVER.rematchAfterMs },
       prelude: [{ type: 'queue.enter' }],
       key: (state) => {
         const notes = [
@@ -302,6 +303,16 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
           await a.end();
           await world.eventually(() => expect(presenceOf(a), "A's presence").toBe('detached'));
           expect(await a.comeBack(), "A's get_status, back").toEqual(statusIn(scene, from));
+        },
+      },
+      'client.leaving': {
+        events: (state) => (present(state) ? [{ type: 'client.leaving' }] : []),
+        label: () => 'A closes the page (leave_chat with grace) and, reloaded, calls get_status',
+        async run(scene, _, from) {
+          const { world, a } = scene;
+          expect(await a.leaveWithGrace(), "A's leave_chat with grace").toEqual({ status: 'leaving', within_s: Math.ceil(world.timers.pageGraceMs / 1000) });
+          // Any call inside the page grace keeps A, silently: the ledger checks that nobody heard a thing.
+          expect(await a.status(), "A's get_status, back").toEqual(statusIn(scene, from));
         },
       },
       'presence.away': {

@@ -45,6 +45,12 @@ export interface Status {
   widens_in_s?: number;
 }
 
+/** What leave_chat with `grace` answers while there is something to leave. */
+export interface LeavingAnswer {
+  status: 'leaving' | 'idle';
+  within_s?: number;
+}
+
 export interface SentAnswer {
   status: 'sent';
   message_id: string;
@@ -67,6 +73,8 @@ export interface Timers {
   idleMs: number;
   /** This long after its last session went away, a user that did not call again ends (`disconnected`). */
   graceMs: number;
+  /** This long after leave_chat with `grace` (a page closed or reloaded), a user that did not call again leaves (`left`). */
+  pageGraceMs: number;
   /** A user with interests waits this long for someone sharing one, then may meet anyone. */
   interestWaitMs: number;
   /** A user avoids the partner it left this long (idle, then in the queue). */
@@ -88,6 +96,8 @@ export interface Person {
   next(args?: PreferenceArgs & VerdictArgs): Promise<QueueAnswer>;
   /** leave_chat, naming `roomId` when given; `verdict` blocks or reports the (last) partner. */
   leave(roomId?: string, verdict?: VerdictArgs): Promise<{ status: 'idle' }>;
+  /** leave_chat with `grace: true`, as the page sends it when it is closed or reloaded. */
+  leaveWithGrace(): Promise<LeavingAnswer>;
   send(roomId: string, text: string): Promise<SentAnswer>;
   /**
    * `get_status`. A call is a sign of life: a person that went quiet must not be asked

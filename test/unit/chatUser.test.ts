@@ -8,7 +8,7 @@ function startUser() {
   const seen: string[] = [];
   const user = startChatUser({
     userId: 'u1',
-    presence: { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000 },
+    presence: { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000, pageGraceMs: 8_000 },
     rate: { perSecond: 5, burst: 20 },
     rematchAfterMs: 30_000,
     broker: memoryBroker(),
