@@ -7,30 +7,16 @@
  * the window from the model. Events are handled by room: a chat's lines are those of
  * the room it is in, and news of an earlier room changes nothing. On a new token, and
  * after any error, it reads the log from the start again and asks `get_status`, so it
- * shows what the user's model (or another window) did meanwhile.
+ * shows what the user's model (or another window) did meanwhile. Given a memory (the
+ * page), it keeps itself there, so a reload picks up from its cursor (`restore`).
  */
+import type { ChatMemory, SavedChat } from './chatMemory.js';
+import type { ChatView, EndReason, Phase } from './chatView.js';
+import { interestsOf, type Preferences } from './preferences.js';
 import { structuredOf, TokenRequired, textOf, type ToolLink, type ToolResult } from './toolLink.js';
 
-/** Why a chat ended: the partner's reason, or `you` (this user left). */
-export type EndReason = 'you' | 'left' | 'disconnected' | 'timeout' | 'shutdown';
-
-export type Phase =
-  | { name: 'connecting' }
-  | { name: 'token' }
-  | { name: 'start' }
-  | { name: 'waiting'; position?: number }
-  | { name: 'chatting'; partnerIs?: string; commonInterests?: string[] }
-  | { name: 'ended'; reason: EndReason };
-
-/** What the conversation shows (src/ui/view.ts). */
-export interface ChatView {
-  show(phase: Phase): void;
-  /** A new chat begins: the last one's lines go. */
-  clear(): void;
-  line(from: 'me' | 'stranger' | 'system', text: string): void;
-  /** A sentence about something that went wrong, or undefined to clear it. */
-  notice(text: string | undefined): void;
-}
+/** What the person can do to the partner, now or after the chat (README "Whom you meet"). */
+export type Verdict = { block: true } | { report: string };
 
 interface ChatEvent {
   method: string;
@@ -51,12 +37,15 @@ export class Conversation {
   #cursor = '0';
   #roomId: string | undefined;
   #phase: Phase = { name: 'connecting' };
+  /** The preferences this user last gave, as far as the window knows: its own, or the model's in a host. */
+  #asked: Partial<Preferences> = {};
   /** Bumped whenever the reading loop must stop: a new token, the window going away. */
   #generation = 0;
 
   constructor(
     private readonly link: ToolLink,
     readonly view: ChatView,
+    private readonly memory?: ChatMemory,
   ) {}
 
   get token(): string | undefined {
@@ -70,6 +59,22 @@ export class Conversation {
   show(phase: Phase): void {
     this.#phase = phase;
     this.view.show(phase);
+    this.#save();
+  }
+
+  /** Takes up a saved conversation (the page after a reload): shown as it was, then read on from its cursor. */
+  restore(saved: SavedChat): void {
+    this.#token = saved.token;
+    this.#cursor = saved.cursor;
+    this.#roomId = saved.roomId;
+    this.#phase = saved.phase;
+    this.view.restore(saved.phase, saved.lines);
+    this.resume();
+  }
+
+  /** The preferences of the tool call that opened the window (in a host): those it gave. */
+  heard(preferences: Partial<Preferences>): void {
+    this.#asked = { ...this.#asked, ...preferences };
   }
 
   /** Follows the user that `token` names: from the start of its log, then as it happens. */
@@ -99,11 +104,15 @@ export class Conversation {
     return true;
   }
 
-  /** "Meet a stranger", "Next" and "Meet someone new": enter_queue the first time, else next. */
-  async meet(): Promise<void> {
+  /**
+   * "Meet a stranger" and "Meet someone new" (with the preferences), and "Next" (without:
+   * the server keeps the last ones): enter_queue the first time, else next.
+   */
+  async meet(preferences?: Preferences): Promise<void> {
     const roomBefore = this.#roomId;
-    const result = await this.#act(this.#token === undefined ? 'enter_queue' : 'next', { i_am: I_AM });
+    const result = await this.#act(this.#token === undefined ? 'enter_queue' : 'next', { ...preferences, i_am: I_AM });
     if (!result) return;
+    if (preferences) this.heard(preferences);
     const answer = structuredOf(result);
     const token = asString(answer.user_token);
     if (token === undefined) return;
@@ -128,12 +137,23 @@ export class Conversation {
     else this.#end('you');
   }
 
-  /** The tab is closing: leave with a request that outlives the page, and stop reading. */
+  /** Blocks or reports the partner, leaving the chat, or (after the chat) the last partner. */
+  async judge(verdict: Verdict): Promise<boolean> {
+    if (!(await this.#act('leave_chat', verdict))) return false;
+    this.#end('report' in verdict ? 'reported' : 'blocked');
+    return true;
+  }
+
+  /**
+   * The tab is closing or reloading: stop reading, and leave with a request that outlives
+   * the page, which the server carries out only if no call for this user comes within its
+   * `--page-grace-ms` (a reload calls again at once, and the partner hears nothing).
+   */
   leaveOnClose(): void {
     const { name } = this.#phase;
     this.stop();
     if (this.#token !== undefined && (name === 'waiting' || name === 'chatting'))
-      void this.link.call('leave_chat', { user_token: this.#token }, { keepalive: true }).catch(() => {
+      void this.link.call('leave_chat', { user_token: this.#token, grace: true }, { keepalive: true }).catch(() => {
         // The page is gone; if this request is lost, the idle rules end the user.
       });
   }
@@ -142,7 +162,10 @@ export class Conversation {
   async send(text: string): Promise<boolean> {
     if (this.#roomId === undefined) return false;
     const sent = await this.#act('send_message', { room_id: this.#roomId, message: text });
-    if (sent) this.view.line('me', text);
+    if (sent) {
+      this.view.line('me', text);
+      this.#save();
+    }
     return sent !== undefined;
   }
 
@@ -217,6 +240,7 @@ export class Conversation {
       this.#token = undefined;
       this.#roomId = undefined;
       this.stop();
+      this.#save();
       if (this.#phase.name !== 'ended') this.show({ name: 'start' });
       this.view.notice('This chat is over: the server no longer knows you. Meet someone new?');
       return false;
@@ -242,6 +266,7 @@ export class Conversation {
     const events = Array.isArray(page.events) ? (page.events as ChatEvent[]) : [];
     for (const event of events) this.#apply(event);
     if (typeof page.cursor === 'string') this.#cursor = page.cursor;
+    this.#save();
     return events.length === 0 && typeof page.note === 'string';
   }
 
@@ -258,17 +283,22 @@ export class Conversation {
   #enterRoom(roomId: string, about: Record<string, unknown>): void {
     this.#roomId = roomId;
     this.view.clear();
-    const interests = Array.isArray(about.common_interests) ? about.common_interests.filter((i): i is string => typeof i === 'string') : undefined;
-    this.show({ name: 'chatting', partnerIs: asString(about.partner_is), commonInterests: interests });
+    this.show({ name: 'chatting', partnerIs: asString(about.partner_is), commonInterests: interestsOf(about.common_interests) });
   }
 
   #wait(position: unknown): void {
     this.#roomId = undefined;
-    this.view.clear();
-    this.show({ name: 'waiting', position: typeof position === 'number' ? position : undefined });
+    // Next while waiting keeps the place in line, and the lines that say what this user asked for.
+    if (this.#phase.name !== 'waiting') this.view.clear();
+    this.show({ name: 'waiting', position: typeof position === 'number' ? position : undefined, ...this.#asked });
   }
 
   #end(reason: EndReason): void {
     this.show({ name: 'ended', reason });
+  }
+
+  #save(): void {
+    const token = this.#token;
+    this.memory?.save(token === undefined ? undefined : { token, cursor: this.#cursor, roomId: this.#roomId, phase: this.#phase, lines: [...this.view.lines] });
   }
 }

@@ -5,6 +5,7 @@
  * so every call names its user by `user_token`). With `--token`, the person gives the
  * server's token once; it stays in this tab's session storage.
  */
+import { tabStorage } from './tabStorage.js';
 import { TokenRequired, type CallOptions, type ToolLink, type ToolResult } from './toolLink.js';
 
 const PROTOCOL_VERSION = '2026-07-28';
@@ -23,16 +24,16 @@ interface Answer {
 
 export class PageLink implements ToolLink {
   #nextId = 1;
-  #serverToken: string | null;
+  #serverToken: string | undefined;
 
   constructor(private readonly endpoint: string) {
-    this.#serverToken = sessionStorage.getItem(SERVER_TOKEN_KEY);
+    this.#serverToken = tabStorage.get(SERVER_TOKEN_KEY);
   }
 
   /** The token the person typed, for every request from now on. */
   setServerToken(token: string): void {
     this.#serverToken = token;
-    sessionStorage.setItem(SERVER_TOKEN_KEY, token);
+    tabStorage.set(SERVER_TOKEN_KEY, token);
   }
 
   async call(name: string, args: Record<string, unknown>, options: CallOptions = {}): Promise<ToolResult> {

@@ -4,9 +4,11 @@
  * goes through the host; and as the page at `GET /`, marked with the endpoint it
  * speaks MCP to (`data-mcp-endpoint`), for a person in a browser.
  */
+import { tabChatMemory } from './chatMemory.js';
 import { Conversation } from './conversation.js';
 import { HostLink } from './hostLink.js';
 import { PageLink } from './pageLink.js';
+import { loadPreferences, preferencesIn, savePreferences } from './preferences.js';
 import { applyHostContext } from './theme.js';
 import { WindowView, type ViewActions } from './view.js';
 
@@ -17,34 +19,49 @@ const endpoint = document.documentElement.dataset.mcpEndpoint;
 if (endpoint) startPage(endpoint);
 else void startInHost();
 
-/** The buttons and the message box, wired to a conversation. */
+/** The buttons and the forms, wired to a conversation; the preferences remembered for the tab. */
 function actionsFor(chat: () => Conversation, onServerToken: (token: string) => void): ViewActions {
   return {
-    meet: () => void chat().meet(),
+    meet: (preferences) => {
+      savePreferences(preferences);
+      void chat().meet(preferences);
+    },
+    next: () => void chat().meet(),
     leave: () => void chat().leave(),
+    judge: (verdict) => chat().judge(verdict),
     send: (text) => chat().send(text),
     serverToken: onServerToken,
   };
 }
 
+/** The window's view, showing the preferences remembered for this tab. */
+function viewFor(actions: ViewActions, focus: boolean): WindowView {
+  const view = new WindowView(actions, focus);
+  view.setPreferences(loadPreferences());
+  return view;
+}
+
 function startPage(endpoint: string): void {
   document.documentElement.style.setProperty('--window-height', '100dvh');
   const link = new PageLink(endpoint);
-  const view = new WindowView(
+  const view = viewFor(
     actionsFor(
       () => chat,
       (token): void => {
         link.setServerToken(token);
         // The token was asked for when the person tried to enter: enter now, or read on.
-        if (chat.token === undefined) void chat.meet();
+        if (chat.token === undefined) void chat.meet(view.preferences);
         else chat.resume();
       },
     ),
     true,
   );
-  const chat: Conversation = new Conversation(link, view);
-  chat.show({ name: 'start' });
-  // Closing the tab leaves the chat; if that last request is lost, the idle rules end the user.
+  const chat: Conversation = new Conversation(link, view, tabChatMemory);
+  // A reload goes back to the chat (or the line) the person was in, and reads on from its cursor.
+  const saved = tabChatMemory.load();
+  if (saved) chat.restore(saved);
+  else chat.show({ name: 'start' });
+  // Closing (or reloading) the tab leaves the chat, unless the page is back within the server's grace.
   window.addEventListener('pagehide', () => chat.leaveOnClose());
   window.addEventListener('pageshow', (event) => {
     if (event.persisted) chat.resume();
@@ -56,6 +73,10 @@ async function startInHost(): Promise<void> {
   const link: HostLink = new HostLink({
     toolInput: (args) => {
       if (typeof args.user_token === 'string') inputToken = args.user_token;
+      // What the model asked for is what the person sees (and may change).
+      const preferences = preferencesIn(args);
+      chat.heard(preferences);
+      view.setPreferences(preferences);
     },
     toolResult: (result) => {
       // A refused call (say, enter_queue while chatting) still names its user when the model passed a token.
@@ -65,7 +86,8 @@ async function startInHost(): Promise<void> {
     // Closing or scrolling away the window does not end the chat: the model may still be in it.
     teardown: () => chat.stop(),
   });
-  const chat: Conversation = new Conversation(link, new WindowView(actionsFor(() => chat, () => {}), false));
+  const view = viewFor(actionsFor(() => chat, () => {}), false);
+  const chat: Conversation = new Conversation(link, view);
   chat.show({ name: 'connecting' });
   try {
     await link.connect();

@@ -36,9 +36,20 @@ afterAll(async () => {
   await testHost?.close();
 });
 
-/** A person's host: a page of its own (its own browser context), with what went wrong in it recorded. */
-async function openHost(name: string): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 700, height: 640 } });
+/**
+ * A person's host: a page of its own (its own browser context), with what went wrong in it recorded.
+ * `storageDenied`: touching `sessionStorage` throws, as in a sandbox without `allow-same-origin`.
+ */
+async function openHost(name: string, { storageDenied = false, colorScheme = 'light' as 'light' | 'dark' } = {}): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 700, height: 640 }, colorScheme });
+  if (storageDenied)
+    await context.addInitScript(() =>
+      Object.defineProperty(window, 'sessionStorage', {
+        get() {
+          throw new DOMException('The document is sandboxed and lacks the allow-same-origin flag.', 'SecurityError');
+        },
+      }),
+    );
   cleanups.push(async () => {
     await context.pages()[0]?.evaluate(() => window.testHost.close()).catch(() => {});
     await context.close();
@@ -199,6 +210,55 @@ describe('the chat window in an MCP Apps host', () => {
     await agent.call('send_message', { room_id: roomId, message: 'still there?' });
     expect(await agent.call('get_status')).toMatchObject({ state: 'chatting', room_id: roomId });
     expect(agent.received('partner.disconnected')).toEqual([]);
+    expect(alice.problems).toEqual([]);
+  });
+
+  it('shows the preferences the model gave and the shared interest, reports and blocks through the host, and works where storage is denied', async () => {
+    const alice = await openHost('alice', { storageDenied: true, colorScheme: 'dark' });
+    const agent = await ChatClient.connect(server.url, 'agent');
+    cleanups.push(() => agent.end());
+    // The model enters with interests of its own; the window shows them as the server holds them.
+    expect(await open(alice.page, { tool: 'enter_queue', args: { interests: ['Chess', ' Go '] }, hostContext: { theme: 'dark' } })).toMatchObject({ status: 'waiting' });
+    const aliceWindow = await windowFrame(alice.page);
+    await eventually(async () => expect(await phaseOf(aliceWindow)).toBe('waiting'), 5_000);
+    expect(await lines(aliceWindow, 'system')).toEqual(['Your interests: chess, go.']);
+    expect(await aliceWindow.evaluate(() => { try { return sessionStorage.length; } catch { return 'denied'; } })).toBe('denied');
+
+    const { room_id: roomId, common_interests: shared } = await agent.call('enter_queue', { i_am: 'agent', interests: ['go'] });
+    expect(shared).toEqual(['go']);
+    await eventually(async () => expect(await phaseOf(aliceWindow)).toBe('chatting'), 5_000);
+    expect(await lines(aliceWindow, 'system')).toEqual(['You are chatting with an AI agent. Say hello! You both like: go.']);
+    expect(await aliceWindow.getByRole('status').textContent()).toBe('Chatting with an AI agent · you both like go');
+    await agent.call('send_message', { room_id: roomId, message: 'Buy cheap followers at example.com' });
+    await eventually(async () => expect(await lines(aliceWindow, 'stranger')).toHaveLength(1), 5_000);
+
+    await aliceWindow.getByRole('button', { name: 'Report', exact: true }).click();
+    await aliceWindow.getByLabel('Reason').fill('Spam');
+    await shots.take(alice.page, 'window-report-dark');
+    await aliceWindow.getByRole('button', { name: 'Send report' }).click();
+    expect((await agent.waitFor('partner.disconnected'))[0]).toMatchObject({ room_id: roomId, reason: 'left' });
+    await eventually(async () => expect(await phaseOf(aliceWindow)).toBe('ended'), 5_000);
+    expect((await lines(aliceWindow, 'system')).at(-1)).toBe('You reported the stranger: you will not meet them again.');
+    // After the chat: whom to meet next, as the model asked, which the person changes.
+    expect(await aliceWindow.getByLabel('Interests').inputValue()).toBe('chess, go');
+    await shots.take(alice.page, 'window-reported-dark');
+    await aliceWindow.getByLabel('Interests').fill('Jazz');
+    await aliceWindow.getByRole('radio', { name: 'AI agents' }).check();
+    await aliceWindow.getByRole('button', { name: 'Meet someone new' }).click();
+    await eventually(async () => expect(await phaseOf(aliceWindow)).toBe('waiting'), 5_000);
+    expect(await lines(aliceWindow, 'system')).toEqual(['Your interests: jazz. You meet AI agents only.']);
+
+    // The window's own choices reached the server: a new agent who likes jazz meets the person at once.
+    const jazz = await ChatClient.connect(server.url, 'jazz agent');
+    cleanups.push(() => jazz.end());
+    expect(await jazz.call('enter_queue', { i_am: 'agent', interests: ['jazz'] })).toMatchObject({ status: 'matched', common_interests: ['jazz'], partner_is: 'human' });
+    await eventually(async () => expect(await phaseOf(aliceWindow)).toBe('chatting'), 5_000);
+    await aliceWindow.getByRole('button', { name: 'Block' }).click();
+    expect((await jazz.waitFor('partner.disconnected'))[0]).toMatchObject({ reason: 'left' });
+    await eventually(async () => expect((await lines(aliceWindow, 'system')).at(-1)).toBe('You blocked the stranger: you will not meet them again.'), 5_000);
+    await shots.take(alice.page, 'window-blocked-dark');
+    // Still only through the host.
+    expect(await alice.page.evaluate(() => window.testHost.windowCalls)).toEqual(expect.arrayContaining(['next', 'leave_chat']));
     expect(alice.problems).toEqual([]);
   });
 });
