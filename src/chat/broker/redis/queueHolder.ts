@@ -133,18 +133,21 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
       });
       try {
         await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
-        const handed = held.pending.length + held.decided.length;
+        // Only what that write stored: pairings and answers decided meanwhile wait for the
+        // next flush (each batch asks for one), so nothing goes out before it is stored.
+        const pairings = held.pending.length;
+        const answers = held.decided.length;
         // One at a time, each dropped only once handed over: what fails stays for the next
         // try. Pairings first: a joiner hears its room before it hears its join decided.
-        while (held.pending.length > 0) {
+        for (let n = 0; n < pairings; n++) {
           await onPaired(held.pending[0]!);
           held.pending.shift();
         }
-        while (held.decided.length > 0) {
+        for (let n = 0; n < answers; n++) {
           await onJoined(held.decided[0]!);
           held.decided.shift();
         }
-        if (handed > 0) await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
+        if (pairings + answers > 0) await held.lease.fenced(store, [lineKey], [JSON.stringify(stored())]);
       } catch (error) {
         onError?.(error);
         // Redis out of reach: try again in a moment, even if nothing else happens meanwhile.
