@@ -3,7 +3,7 @@
  * on ext-apps' AppBridge, the window in a sandboxed frame on another origin under the
  * spec's default CSP, every call through the host's SDK client to a real server.
  */
-import type { Browser, Frame, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { launchBrowser, screenshots } from '../support/browser.js';
@@ -12,6 +12,7 @@ import { eventually } from '../support/eventually.js';
 import { startTestServer } from '../support/server.js';
 import { startTestHost, type TestHost } from './host/testHost.js';
 import type { OpenOptions } from './host/hostPage.js';
+import { lines, openTestHost, phaseOf, say, windowFrame, type HostOptions } from './steps.js';
 
 let browser: Browser;
 let testHost: TestHost;
@@ -36,43 +37,8 @@ afterAll(async () => {
   await testHost?.close();
 });
 
-/**
- * A person's host: a page of its own (its own browser context), with what went wrong in it recorded.
- * `storageDenied`: touching `sessionStorage` throws, as in a sandbox without `allow-same-origin`.
- */
-async function openHost(name: string, { storageDenied = false, colorScheme = 'light' as 'light' | 'dark' } = {}): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 700, height: 640 }, colorScheme });
-  if (storageDenied)
-    await context.addInitScript(() =>
-      Object.defineProperty(window, 'sessionStorage', {
-        get() {
-          throw new DOMException('The document is sandboxed and lacks the allow-same-origin flag.', 'SecurityError');
-        },
-      }),
-    );
-  cleanups.push(async () => {
-    await context.pages()[0]?.evaluate(() => window.testHost.close()).catch(() => {});
-    await context.close();
-  });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`${name}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
-  await page.goto(testHost.hostUrl);
-  await page.waitForFunction(() => window.testHost !== undefined);
-  return { page, problems };
-}
-
-/** The window's document: the inner frame of the sandbox proxy. */
-async function windowFrame(page: Page): Promise<Frame> {
-  return eventually(() => {
-    const frame = page.frames().find((f) => f.parentFrame()?.url().endsWith('/sandbox.html'));
-    if (!frame) throw new Error('no window yet');
-    return frame;
-  }, 10_000);
-}
+/** A person's host: a page of its own (its own browser context), with what went wrong in it recorded. */
+const openHost = (name: string, options?: HostOptions) => openTestHost(browser, cleanups, testHost.hostUrl, name, options);
 
 type Structured = Record<string, unknown>;
 
@@ -80,15 +46,6 @@ type Structured = Record<string, unknown>;
 function open(page: Page, options: Omit<OpenOptions, 'server' | 'sandbox'>): Promise<Structured | undefined> {
   const all: OpenOptions = { server: server.url.href, sandbox: testHost.sandboxUrl, ...options };
   return page.evaluate((o: OpenOptions) => window.testHost.open(o), all) as Promise<Structured | undefined>;
-}
-
-const phaseOf = (frame: Frame) => frame.locator('#app').getAttribute('data-phase');
-const lines = (frame: Frame, kind: 'me' | 'stranger' | 'system') => frame.locator(`#log li.${kind}`).allTextContents();
-
-async function say(frame: Frame, text: string): Promise<void> {
-  await frame.locator('#message').fill(text);
-  await frame.locator('#message').press('Enter');
-  await eventually(async () => expect(await lines(frame, 'me')).toContain(text), 5_000);
 }
 
 describe('the chat window in an MCP Apps host', () => {

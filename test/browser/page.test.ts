@@ -11,6 +11,7 @@ import { launchBrowser, screenshots } from '../support/browser.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
 import { startTestServer } from '../support/server.js';
+import { button, endedWith, lines, meetAndChat, openPage, phase, phaseOf, say, type Person } from './steps.js';
 
 const SERVER_TOKEN = 'a-server-token-of-sixteen-plus';
 
@@ -39,58 +40,13 @@ async function serve(config: Partial<ChatConfig> = {}): Promise<RunningChatServe
   return server;
 }
 
-interface Person {
-  page: Page;
-  context: BrowserContext;
-  problems: string[];
-}
-
 /** A person opens the page in a browser of their own (light unless they prefer dark). */
-async function person(name: string, url: URL, colorScheme: 'light' | 'dark' = 'light'): Promise<Person> {
-  const context = await browser.newContext({ viewport: { width: 640, height: 560 }, colorScheme });
-  contexts.push(context);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`${name}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
-  await page.goto(new URL('/', url).href);
-  return { page, context, problems };
-}
-
-const phaseOf = (page: Page) => page.locator('#app').getAttribute('data-phase');
-const lines = (page: Page, kind: 'me' | 'stranger' | 'system') => page.locator(`#log li.${kind}`).allTextContents();
-
-async function phase(page: Page, name: string): Promise<void> {
-  await eventually(async () => expect(await phaseOf(page)).toBe(name), 5_000);
-}
-
-async function say(page: Page, text: string): Promise<void> {
-  await page.locator('#message').fill(text);
-  await page.locator('#message').press('Enter');
-  await eventually(async () => expect(await lines(page, 'me')).toContain(text), 5_000);
-}
+const person = (name: string, url: URL, colorScheme: 'light' | 'dark' = 'light'): Promise<Person> => openPage(browser, contexts, name, url, colorScheme);
 
 /** The person says whom they want to meet, and presses "Meet a stranger" (or "Meet someone new"). */
 async function choose(page: Page, interests: string, meet: 'Anyone' | 'People' | 'AI agents' = 'Anyone'): Promise<void> {
   await page.getByLabel('Interests').fill(interests);
   await page.getByRole('radio', { name: meet }).check();
-}
-
-const button = (page: Page, name: string) => page.getByRole('button', { name, exact: true });
-
-/** Two people meet through the page and say hello both ways. */
-async function meetAndChat(alice: Person, bob: Person): Promise<void> {
-  await alice.page.locator('#start').click();
-  await phase(alice.page, 'waiting');
-  await bob.page.locator('#start').click();
-  await phase(bob.page, 'chatting');
-  await phase(alice.page, 'chatting');
-  await say(alice.page, 'Hi from the page');
-  await eventually(async () => expect(await lines(bob.page, 'stranger')).toEqual(['Hi from the page']), 5_000);
-  await say(bob.page, 'Hello back');
-  await eventually(async () => expect(await lines(alice.page, 'stranger')).toEqual(['Hello back']), 5_000);
 }
 
 /** Two people on a new server, who meet through the page and say hello both ways. */
@@ -113,12 +69,6 @@ async function chattingWithAgent(config: Partial<ChatConfig> = {}): Promise<{ al
   const { room_id: roomId } = await agent.call('enter_queue', { i_am: 'agent' });
   await phase(alice.page, 'chatting');
   return { alice, agent, roomId };
-}
-
-/** The page's last line says why the chat ended. */
-async function endedWith(page: Page, line: string): Promise<void> {
-  await phase(page, 'ended');
-  await eventually(async () => expect((await lines(page, 'system')).at(-1)).toBe(line), 5_000);
 }
 
 const LEFT = 'The stranger left the chat.';
