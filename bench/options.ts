@@ -34,15 +34,18 @@ export interface BenchOptions {
 }
 
 /** The parts `--only` can run alone. */
-export const BENCH_PARTS = ['under-attack'] as const;
+export const BENCH_PARTS = ['under-attack', 'scale-out'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
 
   --quick              a short run (< 90 s): 200 sessions, 50 pairs, 10 pairs of each
                        token client kind, 100 users weighed per era, 3 s phases
-                       (2 s for the client kinds and eras); the scale-out run with 40
-                       users and 20 messages per pair (400 and 100 otherwise)
+                       (2 s for the client kinds and eras); the scale-out run with
+                       1.5 s pairing rounds at 16, 64, 256 users in flight (until
+                       pairs/s stops rising), 40 users and 12 messages per pair (5 s
+                       rounds up to 1,024 in flight, 400 users and 100 messages
+                       otherwise)
   --sessions N         idle sessions opened and weighed per server (default 5000)
   --pairs N            pairs that chat during the load phases (default 500)
   --kind-pairs N       pairs of each client kind that keeps no session — a fresh session
@@ -61,7 +64,10 @@ export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/r
   --server-arg ARG     extra flag for mcp-chat, repeatable (e.g. --server-arg=--event-buffer=64)
   --only PART          run one part alone: under-attack (a pair's latency while one
                        address holds its full allowance); its figures go into the
-                       underAttack field of bench/results.json, the rest is kept
+                       underAttack field of bench/results.json, the rest is kept;
+                       or scale-out (pairs/s and enter→paired latency of real processes,
+                       in memory and 1–3 on one Redis, what saturated, CPU per message),
+                       into the scaleOut field
   --cpu-prof           write V8 CPU profiles of the servers and load workers to bench/profiles/
   --help               this text`;
 

@@ -17,8 +17,10 @@
  *      lines of 100, 1,000 and 10,000 (2,000 with --quick) against an empty line, and a
  *      crowd with random preferences against arrivals without preferences.
  *   8. scale-out (scaleOut.ts): the real server in memory, on a Redis of the run's own
- *      (redisServer.ts) and as two processes on it, with sessionless clients — pairs per
- *      second, and server CPU per message for pairs on one process and across two.
+ *      (redisServer.ts) and as two and three processes on it, with sessionless clients —
+ *      pairs per second and enter→paired p50/p99 at rising users in flight, what
+ *      saturated, and server CPU per message for pairs on one process and across two;
+ *      `--only scale-out` runs this part alone.
  *   9. under attack (underAttack.ts): a pair's send_message latency on a fresh mcp-chat,
  *      idle and then while one other address holds its full allowance (listens, held
  *      waits, sessions with streams); `--only under-attack` runs this part alone.
@@ -38,7 +40,7 @@ import { mcpChatFlags } from './mcpChatFlags.js';
 import { USAGE, UsageError, readOptions, type BenchOptions } from './options.js';
 import { ProgressLine } from './progressLine.js';
 import { formatMatching, measureMatching } from './matching.js';
-import { formatScaleOut, measureScaleOut, scaleOutCaveats, scaleOutFailures, type ScaleOutSettings } from './scaleOut.js';
+import { formatScaleOut, measureScaleOut, scaleOutAlone, scaleOutCaveats, scaleOutFailures, scaleOutSettings } from './scaleOut.js';
 import { formatUnderAttack, measureUnderAttack, underAttackAlone, underAttackCaveats, underAttackFailures, underAttackSettings } from './underAttack.js';
 import { formatKindTable, formatTable } from './report.js';
 import { KIND_LABELS, assembleResults, caveats, deliveryFailures, type KindRun, type ServerRun } from './results.js';
@@ -182,6 +184,8 @@ async function main(): Promise<number> {
   }
   const underAttackRun = underAttackSettings(here('../src/cli.js'), options);
   if (options.only === 'under-attack') return underAttackAlone(underAttackRun, options.quick, progress, RESULTS);
+  const scaleOutRun = scaleOutSettings(here('../src/cli.js'), options);
+  if (options.only === 'scale-out') return scaleOutAlone(scaleOutRun, options.quick, progress, RESULTS);
   const startedAt = new Date();
   // Generous for what was asked — six load phases, two per client kind and two per era on
   // each of three servers, opening sessions and entering the users weighed at ≥ 50/s on
@@ -189,17 +193,8 @@ async function main(): Promise<number> {
   const sessionsOpened = options.sessions + options.warmupSessions;
   const loadPhases = 6 + 2 * TOKEN_CLIENT_KINDS.length + 2 * ERA_SERVERS.length * ERAS.length;
   const usersEntered = ERA_SERVERS.length * ERAS.length * options.users;
-  const scaleOutSettings: ScaleOutSettings = {
-    cliPath: here('../src/cli.js'),
-    users: options.quick ? 40 : 400,
-    messagesPerPair: options.quick ? 20 : 100,
-    warmupMessagesPerPair: options.quick ? 4 : 10,
-    messageSize: options.messageSize,
-    concurrency: 16,
-    setupDeadlineMs: (options.quick ? 30 : 240) * 1000,
-  };
   const runDeadlineS = Math.round(
-    120 + loadPhases * (Math.max(options.duration, options.kindDuration) + 10) + (2 * sessionsOpened + usersEntered) / 50 + (3 * scaleOutSettings.setupDeadlineMs) / 1000 + underAttackRun.deadlineMs / 1000,
+    120 + loadPhases * (Math.max(options.duration, options.kindDuration) + 10) + (2 * sessionsOpened + usersEntered) / 50 + scaleOutRun.deadlineMs / 1000 + underAttackRun.deadlineMs / 1000,
   );
   setTimeout(() => {
     process.stderr.write(`\nbench: still running after ${runDeadlineS} s; giving up (children are killed)\n`);
@@ -270,7 +265,7 @@ async function main(): Promise<number> {
     const matching = measureMatching(matchingUsers);
     progress.end(`${show(matching.longLine.joinsPerS)} joins/s into a line of ${show(matchingUsers)}`);
 
-    const scaleOut = await measureScaleOut(scaleOutSettings, progress);
+    const scaleOut = await measureScaleOut(scaleOutRun, progress);
     const underAttack = await measureUnderAttack(underAttackRun, progress);
     notes.push(...underAttackCaveats(underAttack, options.quick));
 
