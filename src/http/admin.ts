@@ -5,11 +5,11 @@
  * not the MCP `--token`, which it neither needs nor accepts. Users are named by their
  * internal ids, never their tokens. Answers are JSON; a refusal is `{"error": …}`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { MAX_BAN_MINUTES, type Ban, type BanInput, type ModerationStore, type Report } from '../chat/moderation.js';
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
+import { bearerCheck } from './guards.js';
 import type { Logger } from 'pino';
 
 export interface AdminServices {
@@ -23,8 +23,6 @@ export interface AdminServices {
 const MAX_BODY_CHARS = 4_096;
 /** The longest user id or report id a ban may name. */
 const MAX_ID_CHARS = 200;
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 /** The routes, for `app.route('/admin', adminRoutes(services))`. */
 export function adminRoutes(services: AdminServices): Hono {
@@ -65,11 +63,10 @@ export function adminRoutes(services: AdminServices): Hono {
 
 /** 404 without an admin token; 401 without the right one (compared as digests, in constant time, never logged). */
 function adminOnly({ config, metrics }: AdminServices): MiddlewareHandler {
-  const expected = config.adminToken === null ? null : sha256(config.adminToken);
+  const carriesToken = config.adminToken === null ? null : bearerCheck(config.adminToken);
   return async (c, next) => {
-    if (expected === null) return c.notFound();
-    const presented = /^Bearer (\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
-    if (presented === undefined || !timingSafeEqual(sha256(presented), expected)) {
+    if (carriesToken === null) return c.notFound();
+    if (!carriesToken(c.req.header('authorization'))) {
       metrics.refused('unauthorized');
       c.header('WWW-Authenticate', 'Bearer realm="mcp-chat admin"');
       return c.json({ error: 'Unauthorized: send the admin token (--admin-token) as Authorization: Bearer <token>.' }, 401);

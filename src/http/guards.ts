@@ -92,14 +92,24 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+/**
+ * Whether a request's `Authorization: Bearer <token>` carries `secret`. Digests are
+ * compared in constant time, so neither the secret nor its length leaks.
+ */
+export function bearerCheck(secret: string): (authorization: string | undefined) => boolean {
+  const expected = digest(secret);
+  return (authorization) => {
+    const presented = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
+    return presented !== undefined && timingSafeEqual(digest(presented), expected);
+  };
+}
+
 /** Requires `Authorization: Bearer <token>` when a token is configured. */
 export function tokenGuard(config: ChatConfig, metrics: ChatMetrics): MiddlewareHandler {
-  const expected = config.token === null ? null : digest(config.token);
+  const carriesToken = config.token === null ? null : bearerCheck(config.token);
   return async (c, next) => {
-    if (expected === null || c.req.method === 'OPTIONS') return next();
-    const presented = /^Bearer (\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
-    // Compare digests, in constant time, so neither the token nor its length leaks.
-    if (presented === undefined || !timingSafeEqual(digest(presented), expected))
+    if (carriesToken === null || c.req.method === 'OPTIONS') return next();
+    if (!carriesToken(c.req.header('authorization')))
       return refuseHttp(c, metrics, 'unauthorized', 401, -32001, 'Unauthorized: send the server token as Authorization: Bearer <token>.', {
         'WWW-Authenticate': 'Bearer realm="mcp-chat"',
       });

@@ -38,8 +38,10 @@ export class ListenBus implements ServerEventBus {
   }
 
   publish(event: ServerEvent): void {
-    const named = event.kind === 'resource_updated' ? (this.#byUri.get(event.uri) ?? []) : this.#all;
-    const listeners = this.#wildcards.size === 0 || named === this.#all ? [...named] : [...named, ...this.#wildcards];
+    const named = event.kind === 'resource_updated' ? this.#byUri.get(event.uri) : this.#all;
+    // Every user's every event is published: with no one listening, it costs a lookup.
+    if (named === undefined && this.#wildcards.size === 0) return;
+    const listeners = this.#wildcards.size === 0 || named === this.#all ? [...named!] : [...(named ?? []), ...this.#wildcards];
     for (const listener of listeners)
       try {
         listener(event);
