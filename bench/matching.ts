@@ -114,13 +114,13 @@ function crowd(users: number, withPreferences: boolean): CrowdFigures {
       joinedAt.set(userId, clock.now());
       join(request);
       collect();
-      longest = Math.max(longest, queue.getSnapshot().context.waiting.length);
+      longest = Math.max(longest, queue.getSnapshot().context.waiting.size);
     }
   });
   // Let every interest wait run out, so that the figures count who could ever be paired.
   clock.increment(DEFAULT_QUEUE_INPUT.interestWaitMs);
   collect();
-  const stillWaiting = queue.getSnapshot().context.waiting.length;
+  const stillWaiting = queue.getSnapshot().context.waiting.size;
   queue.stop();
   waits.sort((a, b) => a - b);
   const at = (q: number) => waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] ?? 0;

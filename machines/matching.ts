@@ -76,7 +76,7 @@ export const mayMeet = (a: WaitingUser, b: WaitingUser): boolean =>
  * earliest it may meet at all. One pass over the line: the reference that the queue's
  * index (machines/waitingIndex.ts) is held to.
  */
-export function partnerFor(waiting: readonly WaitingUser[], seeker: WaitingUser): WaitingUser | undefined {
+export function partnerFor(waiting: Iterable<WaitingUser>, seeker: WaitingUser): WaitingUser | undefined {
   let earliest: WaitingUser | undefined;
   for (const candidate of waiting) {
     if (!mayMeet(candidate, seeker)) continue;
@@ -90,11 +90,11 @@ export function partnerFor(waiting: readonly WaitingUser[], seeker: WaitingUser)
 export const commonInterests = (a: Preferences, b: Preferences): string[] => a.interests.filter((i) => b.interests.includes(i));
 
 /** 1-based place of a waiting user among those ahead that it could ever meet. */
-export function positionIn(waiting: readonly WaitingUser[], userId: string): number | undefined {
-  const index = waiting.findIndex((w) => w.userId === userId);
-  if (index === -1) return undefined;
-  const user = waiting[index]!;
-  let ahead = 0;
-  for (let i = 0; i < index; i++) if (couldEverMeet(waiting[i]!, user)) ahead++;
-  return ahead + 1;
+export function positionIn(waiting: Iterable<WaitingUser>, userId: string): number | undefined {
+  const ahead: WaitingUser[] = [];
+  for (const user of waiting) {
+    if (user.userId === userId) return ahead.filter((w) => couldEverMeet(w, user)).length + 1;
+    ahead.push(user);
+  }
+  return undefined;
 }

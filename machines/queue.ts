@@ -28,12 +28,13 @@
  * The timers are named delays read from the input, so tests run them on a simulated
  * clock; a timer's event carries only the user id (one event type for every user).
  */
-import { assign, cancel, emit, enqueueActions, raise, setup } from 'xstate';
+import { assign, cancel, emit, enqueueActions, raise, setup, type SnapshotFrom } from 'xstate';
 import { commonInterests, type IAm, type Meet, type WaitingUser } from './matching.js';
-import { lineReplacing, lineWith, lineWithout, partnerIn, standsAhead, userIn } from './waitingLine.js';
+import { WaitingLine } from './waitingLine.js';
 
 export type { WaitingUser } from './matching.js';
 export { partnerFor } from './matching.js';
+export { WaitingLine } from './waitingLine.js';
 
 export interface QueueInput {
   /** How long a user with interests waits for someone sharing one before anyone open may do, in ms. */
@@ -45,7 +46,7 @@ export interface QueueInput {
 export const DEFAULT_QUEUE_INPUT: QueueInput = { interestWaitMs: 10_000, rematchAfterMs: 30_000 };
 
 interface QueueContext extends QueueInput {
-  waiting: WaitingUser[];
+  waiting: WaitingLine;
 }
 
 /** A user asking to be paired, with what it asks of a partner. */
@@ -121,7 +122,7 @@ const waitingUserOf = (event: Extract<QueueEvent, { type: 'queue.join' }>, { int
  */
 export function seekerOf(context: Context, event: QueueEvent): { seeker: WaitingUser; roomId: string; waiting: boolean } | undefined {
   if (!('userId' in event) || event.type === 'queue.leave' || event.type === 'queue.away') return undefined;
-  const user = userIn(context.waiting, event.userId);
+  const user = context.waiting.userOf(event.userId);
   const waiting = user !== undefined;
   if (event.type === 'queue.join')
     return { seeker: user ? withPreferences(user, event) : waitingUserOf(event, context), roomId: event.roomId, waiting };
@@ -172,11 +173,11 @@ interface Match {
  * action ask the same question of the same snapshot: the last answer is kept, for that
  * line and event.
  */
-let lastMatch: { waiting: readonly WaitingUser[]; event: QueueEvent; match: Match | undefined } | undefined;
+let lastMatch: { waiting: WaitingLine; event: QueueEvent; match: Match | undefined } | undefined;
 function matchOf(context: Context, event: QueueEvent): Match | undefined {
   if (lastMatch?.waiting === context.waiting && lastMatch.event === event) return lastMatch.match;
   const found = seekerOf(context, event);
-  const match = found && { ...found, partner: partnerIn(context.waiting, found.seeker) };
+  const match = found && { ...found, partner: context.waiting.partnerFor(found.seeker) };
   lastMatch = { waiting: context.waiting, event, match };
   return match;
 }
@@ -184,9 +185,9 @@ function matchOf(context: Context, event: QueueEvent): Match | undefined {
 const pairsNow = (context: Context, event: QueueEvent): boolean => matchOf(context, event)?.partner !== undefined;
 
 /** Replaces the waiting user `userId` with `change(user)`. */
-const updateWaiting = (context: Context, userId: string, change: (user: WaitingUser) => WaitingUser): WaitingUser[] => {
-  const user = userIn(context.waiting, userId);
-  return user ? lineReplacing(context.waiting, change(user)) : context.waiting;
+const updateWaiting = (context: Context, userId: string, change: (user: WaitingUser) => WaitingUser): WaitingLine => {
+  const user = context.waiting.userOf(userId);
+  return user ? context.waiting.replacing(change(user)) : context.waiting;
 };
 
 export const queueMachine = setup({
@@ -208,7 +209,7 @@ export const queueMachine = setup({
   actions: {
     addToTail: assign({
       waiting: ({ context, event }) =>
-        event.type === 'queue.join' ? lineWith(context.waiting, waitingUserOf(event, context)) : context.waiting,
+        event.type === 'queue.join' ? context.waiting.with(waitingUserOf(event, context)) : context.waiting,
     }),
     updatePreferences: assign({
       waiting: ({ context, event }) =>
@@ -225,7 +226,7 @@ export const queueMachine = setup({
     }),
     removeUser: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'queue.leave') return;
-      enqueue.assign({ waiting: lineWithout(context.waiting, [event.userId]) });
+      enqueue.assign({ waiting: context.waiting.without([event.userId]) });
       enqueue(cancel(`widen:${event.userId}`));
       enqueue(cancel(`rematch:${event.userId}`));
     }),
@@ -247,9 +248,9 @@ export const queueMachine = setup({
       if (!match?.partner) return;
       const { seeker, roomId, partner } = match;
       // Earliest first: the seeker may have waited longer than its partner.
-      const seekerFirst = match.waiting && standsAhead(context.waiting, seeker.userId, partner.userId);
+      const seekerFirst = match.waiting && context.waiting.standsAhead(seeker.userId, partner.userId);
       const [first, second] = seekerFirst ? [seeker, partner] : [partner, seeker];
-      enqueue.assign({ waiting: lineWithout(context.waiting, [partner.userId, seeker.userId]) });
+      enqueue.assign({ waiting: context.waiting.without([partner.userId, seeker.userId]) });
       for (const { userId } of [first, second]) {
         enqueue(cancel(`widen:${userId}`));
         enqueue(cancel(`rematch:${userId}`));
@@ -270,7 +271,7 @@ export const queueMachine = setup({
         enqueue(cancel(`widen:${userId}`));
         enqueue(cancel(`rematch:${userId}`));
       }
-      enqueue.assign({ waiting: [] });
+      enqueue.assign({ waiting: WaitingLine.empty });
     }),
     /** Each timer a restored user had running, for what was left of it. */
     resumeTimers: enqueueActions(({ context, event, enqueue }) => {
@@ -285,7 +286,7 @@ export const queueMachine = setup({
   },
 }).createMachine({
   id: 'queue',
-  context: ({ input }) => ({ ...DEFAULT_QUEUE_INPUT, ...input, waiting: [] }),
+  context: ({ input }) => ({ ...DEFAULT_QUEUE_INPUT, ...input, waiting: WaitingLine.empty }),
   initial: 'open',
   states: {
     open: {
@@ -307,3 +308,12 @@ export const queueMachine = setup({
     },
   },
 });
+
+type QueueSnapshot = SnapshotFrom<typeof queueMachine>;
+
+/** A queue snapshot as stored (its JSON): the line is the array of its users. */
+export type StoredQueue = Omit<QueueSnapshot, 'context'> & { context: Omit<QueueContext, 'waiting'> & { waiting: WaitingUser[] } };
+
+/** A stored queue snapshot, ready to run again (`createActor(queueMachine, { snapshot })`). */
+export const restoredQueue = (stored: StoredQueue): QueueSnapshot =>
+  ({ ...stored, context: { ...stored.context, waiting: WaitingLine.of(stored.context.waiting) } }) as QueueSnapshot;

@@ -62,7 +62,7 @@ export class WaitingIndex {
   #nextOrder = 0;
 
   /** The index of `line`, whose users stand in arrival order. */
-  static of(line: readonly WaitingUser[]): WaitingIndex {
+  static of(line: Iterable<WaitingUser>): WaitingIndex {
     const index = new WaitingIndex();
     for (const user of line) index.add(user);
     return index;
@@ -71,6 +71,11 @@ export class WaitingIndex {
   /** The waiting user `userId` as it stands, if it waits. */
   userOf(userId: string): WaitingUser | undefined {
     return this.#entries.get(userId)?.user;
+  }
+
+  /** Where `userId` came in arrival order (a number that only grows), if it waits. */
+  orderOf(userId: string): number | undefined {
+    return this.#entries.get(userId)?.order;
   }
 
   /** Whether `a` came to the line before `b`; both wait. */

@@ -27,7 +27,7 @@ function startQueue() {
   queue.start();
   const join = (userId: string, asks: Asks = {}) =>
     queue.send({ type: 'queue.join', userId, ...asks, avoid: asks.avoid ?? null, roomId: `room-of-${userId}`, at: clock.now() });
-  const waiting = () => queue.getSnapshot().context.waiting.map((w) => w.userId);
+  const waiting = () => [...queue.getSnapshot().context.waiting].map((w) => w.userId);
   const pairs = () => paired.map((p) => p.members.join('+'));
   const advance = (ms: number) => clock.increment(ms);
   return { queue, paired, join, waiting, pairs, advance };
@@ -99,7 +99,7 @@ describe('matching: interests', () => {
     join('anyone');
     advance(INTEREST_WAIT * 2);
     expect(pairs()).toEqual(['a+b']);
-    expect(queue.getSnapshot().context.waiting.map((w) => w.userId)).toEqual(['anyone']);
+    expect([...queue.getSnapshot().context.waiting].map((w) => w.userId)).toEqual(['anyone']);
   });
 
   it('says when the interest wait ends, on the join clock', () => {

@@ -1,6 +1,6 @@
 import { createActor, SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { queueMachine, type QueueEmitted, type QueueInput } from '../../machines/queue.js';
+import { queueMachine, restoredQueue, type QueueEmitted, type QueueInput, type StoredQueue } from '../../machines/queue.js';
 
 function startQueue(input: Partial<QueueInput> = {}, clock = new SimulatedClock()) {
   const queue = createActor(queueMachine, { input, clock });
@@ -9,7 +9,7 @@ function startQueue(input: Partial<QueueInput> = {}, clock = new SimulatedClock(
   queue.start();
   const join = (userId: string, avoid: string | null = null) =>
     queue.send({ type: 'queue.join', userId, avoid, roomId: `room-of-${userId}` });
-  const waiting = () => queue.getSnapshot().context.waiting.map((w) => w.userId);
+  const waiting = () => [...queue.getSnapshot().context.waiting].map((w) => w.userId);
   return { queue, paired, join, waiting };
 }
 
@@ -75,11 +75,11 @@ describe('queueMachine', () => {
     first.send({ type: 'queue.join', userId: 'keen', avoid: null, interests: ['chess'], roomId: 'r1', at: 0 });
     first.send({ type: 'queue.join', userId: 'left', avoid: 'other', iAm: 'agent', meet: 'humans', roomId: 'r2', at: 0 });
     first.send({ type: 'queue.join', userId: 'anyone', avoid: null, roomId: 'r3', at: 0 });
-    const stored = JSON.parse(JSON.stringify(first.getPersistedSnapshot()));
+    const stored = JSON.parse(JSON.stringify(first.getPersistedSnapshot())) as StoredQueue;
     first.stop();
     // Another holder takes the line over 4 s later, on its own clock.
     const later = new SimulatedClock();
-    const second = createActor(queueMachine, { input: {}, snapshot: stored, clock: later }).start();
+    const second = createActor(queueMachine, { input: {}, snapshot: restoredQueue(stored), clock: later }).start();
     const paired: QueueEmitted[] = [];
     second.on('queue.paired', (event) => paired.push(event));
     second.send({ type: 'queue.resume', at: 4_000 });
@@ -87,9 +87,9 @@ describe('queueMachine', () => {
     expect(paired).toEqual([]);
     later.increment(1);
     expect(paired.map((p) => p.members)).toEqual([['keen', 'anyone']]);
-    expect(second.getSnapshot().context.waiting.map((w) => [w.userId, w.avoid])).toEqual([['left', 'other']]);
+    expect([...second.getSnapshot().context.waiting].map((w) => [w.userId, w.avoid])).toEqual([['left', 'other']]);
     later.increment(20_000);
-    expect(second.getSnapshot().context.waiting.map((w) => [w.userId, w.avoid])).toEqual([['left', null]]);
+    expect([...second.getSnapshot().context.waiting].map((w) => [w.userId, w.avoid])).toEqual([['left', null]]);
     second.stop();
   });
 

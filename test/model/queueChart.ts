@@ -85,7 +85,7 @@ type Timer = Extract<QueueEvent, { type: 'queue.widen' | 'queue.rematchable' }>;
 
 const roomsOf = (state: QueueSnapshot): readonly ModelRoom[] => state.rooms;
 const roomOf = (state: QueueSnapshot, user: string) => state.rooms.find((room) => room.members.includes(user));
-const isWaiting = (state: Queue, user: string) => state.context.waiting.some((w) => w.userId === user);
+const isWaiting = (state: Queue, user: string) => [...state.context.waiting].some((w) => w.userId === user);
 
 /** The rooms of `to` that `from` did not have: the model carries a room on as the same object (its id may come back once it ended). */
 function newRooms(from: QueueSnapshot, to: QueueSnapshot): ModelRoom[] {
@@ -99,7 +99,7 @@ function newRooms(from: QueueSnapshot, to: QueueSnapshot): ModelRoom[] {
  * then its rematch time, while it avoids someone.
  */
 const runningTimers = (state: Queue): Timer[] =>
-  state.context.waiting.flatMap((w): Timer[] => [
+  [...state.context.waiting].flatMap((w): Timer[] => [
     ...(w.interests.length > 0 && !w.widened ? [{ type: 'queue.widen' as const, userId: w.userId }] : []),
     ...(w.avoid !== null ? [{ type: 'queue.rematchable' as const, userId: w.userId }] : []),
   ]);
@@ -207,12 +207,12 @@ const realWaiting = (world: World) => (world.queue().getSnapshot() as Queue).con
 
 /** Whether the queue actor holds `person` as away (white box). */
 function awayInQueue(world: World, person: Person): boolean {
-  return realWaiting(world).some((w) => w.userId === person.userId && w.away === true);
+  return [...realWaiting(world)].some((w) => w.userId === person.userId && w.away === true);
 }
 
 function queueKey(state: QueueSnapshot, time: MatchingTime): string {
   if (state.over) return 'shut down';
-  const waiting = state.context.waiting.map((w) => {
+  const waiting = [...state.context.waiting].map((w) => {
     const memory = state.memory[w.userId];
     const notes = [
       w.interests.length > 0 && `likes ${w.interests.join(', ')}${w.widened ? ', open to anyone' : ''}`,
@@ -231,11 +231,11 @@ function queueKey(state: QueueSnapshot, time: MatchingTime): string {
   return `waiting [${waiting.join(', ')}] rooms [${rooms.join(', ')}]${idle.length > 0 ? ` idle [${idle.join(', ')}]` : ''}`;
 }
 
-const isAway = (state: QueueSnapshot, user: string) => state.context.waiting.some((w) => w.userId === user && w.away === true);
+const isAway = (state: QueueSnapshot, user: string) => [...state.context.waiting].some((w) => w.userId === user && w.away === true);
 
 /** The partner a waiting user who comes back is paired with at once, if any. */
 const partnerOnReturn = (state: QueueSnapshot, user: string) => {
-  const returning = state.context.waiting.find((w) => w.userId === user);
+  const returning = [...state.context.waiting].find((w) => w.userId === user);
   return returning && partnerFor(state.context.waiting, { ...returning, away: false });
 };
 
@@ -245,7 +245,7 @@ function pairingOf(from: QueueSnapshot, event: ModelEvent, room: ModelRoom): Omi
   const asked = (user: string): Preferences =>
     event.type === 'queue.join' && event.userId === user
       ? { interests: event.interests ?? [], meet: 'anyone', ...(event.iAm && { iAm: event.iAm }) }
-      : from.context.waiting.find((w) => w.userId === user)!;
+      : [...from.context.waiting].find((w) => w.userId === user)!;
   const [first, second] = room.members;
   const [a, b] = [asked(first), asked(second)];
   return { commonInterests: commonInterests(a, b), partnerIs: { [first]: b.iAm, [second]: a.iAm } };
@@ -259,7 +259,7 @@ const pairingFor = (room: Omit<RealRoom, 'id'>, user: string) => ({
 
 /** widens_in_s while `user`'s interest wait runs: whole seconds, at most the wait. */
 function widensIn(world: World, state: QueueSnapshot, user: string) {
-  const waiting = state.context.waiting.find((w) => w.userId === user);
+  const waiting = [...state.context.waiting].find((w) => w.userId === user);
   if (!waiting || waiting.interests.length === 0 || waiting.widened) return {};
   const most = Math.ceil(world.timers.interestWaitMs / 1000);
   return { widens_in_s: expect.toSatisfy((s: unknown) => Number.isInteger(s) && (s as number) >= 0 && (s as number) <= most, `0 to ${most} s`) };
@@ -310,7 +310,7 @@ function expectQueueAsModel(scene: QueueScene, state: QueueSnapshot): void {
     interests: [...w.interests],
     widened: w.widened,
   });
-  expect(realWaiting(scene.world).map(shown), 'the queue actor').toEqual(state.context.waiting.map((w) => shown(w)));
+  expect([...realWaiting(scene.world)].map(shown), 'the queue actor').toEqual([...state.context.waiting].map((w) => shown(w)));
   const avoids = (person: Person) => {
     const { lastChat, avoidsLastPartner } = person.actor().getSnapshot().context as { lastChat: { partnerId: string } | null; avoidsLastPartner: boolean };
     return avoidsLastPartner && lastChat ? name(lastChat.partnerId) : null;
@@ -354,7 +354,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
   const waited = time === 'waited';
   // All four busy, named in order of appearance (one state of each shape, not its permutations).
   const everyoneBusy = (state: QueueSnapshot) => {
-    const seen = [...state.context.waiting.map((w) => w.userId), ...roomsOf(state).flatMap((room) => room.members)];
+    const seen = [...[...state.context.waiting].map((w) => w.userId), ...roomsOf(state).flatMap((room) => room.members)];
     return seen.length === users && seen.every((user, i) => user === names[i]);
   };
   /** What a join of `user` may ask for: nothing, or (waited) its interest, or none, and what it says it is. */
@@ -414,7 +414,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
           state.over
             ? []
             : names.flatMap((userId): Join[] => {
-                const waiting = state.context.waiting.find((w) => w.userId === userId);
+                const waiting = [...state.context.waiting].find((w) => w.userId === userId);
                 // Away, it would come back first: it only comes back (queue.back).
                 if (waiting?.away) return [];
                 const avoid = avoidOf(state, userId);
@@ -445,7 +445,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       },
       'queue.leave': {
         events: (state) =>
-          state.over || waited || quiet ? [] : state.context.waiting.filter((w) => !w.away).map((w) => ({ type: 'queue.leave' as const, userId: w.userId })),
+          state.over || waited || quiet ? [] : [...state.context.waiting].filter((w) => !w.away).map((w) => ({ type: 'queue.leave' as const, userId: w.userId })),
         label: (event) => `${event.type === 'queue.leave' ? event.userId : '?'} calls leave_chat, leaving the queue`,
         async run(scene, event) {
           if (event.type !== 'queue.leave') throw new Error(`not queue.leave: ${event.type}`);
@@ -454,7 +454,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       },
       'queue.away': {
         events: (state) =>
-          state.over || !quiet ? [] : state.context.waiting.filter((w) => !w.away).map((w) => ({ type: 'queue.away' as const, userId: w.userId })),
+          state.over || !quiet ? [] : [...state.context.waiting].filter((w) => !w.away).map((w) => ({ type: 'queue.away' as const, userId: w.userId })),
         label: (event) => `${event.type === 'queue.away' ? event.userId : '?'} goes quiet (its client closes, no DELETE) for the pairable time`,
         async run(scene, event) {
           if (event.type !== 'queue.away') throw new Error(`not queue.away: ${event.type}`);
@@ -466,7 +466,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       },
       'queue.back': {
         events: (state) =>
-          state.over ? [] : state.context.waiting.filter((w) => w.away).map((w) => ({ type: 'queue.back' as const, userId: w.userId, roomId: `${w.userId}+back` })),
+          state.over ? [] : [...state.context.waiting].filter((w) => w.away).map((w) => ({ type: 'queue.back' as const, userId: w.userId, roomId: `${w.userId}+back` })),
         label: (event, from) => {
           if (event.type !== 'queue.back') return '?';
           const partner = partnerOnReturn(from, event.userId);
@@ -489,7 +489,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       'queue.rematchable': timePasses('queue.rematchable'),
       'queue.shutdown': {
         // Shown where it says most: rooms to close and someone waiting, who is told nothing.
-        events: (state) => (!state.over && roomsOf(state).length > 0 && state.context.waiting.length > 0 ? [{ type: 'queue.shutdown' }] : []),
+        events: (state) => (!state.over && roomsOf(state).length > 0 && state.context.waiting.size > 0 ? [{ type: 'queue.shutdown' }] : []),
         label: () => 'the server shuts down',
         async run(scene, _, from) {
           await scene.world.shutdown();
@@ -537,7 +537,7 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
         if (state.over || !isAway(state, name)) expect(await person.status(), `${name}'s get_status`).toEqual(expectedStatus(scene, state, name));
       if (state.over) return;
       // A person has a user from its first enter_queue on (nobody ends on these paths but by shutdown).
-      expect(await world.health(), '/healthz').toMatchObject({ queue: state.context.waiting.length, rooms: roomsOf(state).length, users: scene.entered.size });
+      expect(await world.health(), '/healthz').toMatchObject({ queue: state.context.waiting.size, rooms: roomsOf(state).length, users: scene.entered.size });
     },
   };
 }

@@ -145,7 +145,7 @@ const nameOf = (scene: UserScene, userId: string) => [scene.a, ...scene.stranger
 /** A's place in the queue actor: whether it is away there, whom it avoids and whom it blocked (white box). */
 function placeOf(scene: UserScene) {
   const { waiting } = (scene.world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>).context;
-  const place = waiting.find((w) => w.userId === scene.a.userId);
+  const place = waiting.userOf(scene.a.userId);
   return place && { away: place.away === true, avoid: place.avoid && nameOf(scene, place.avoid), blocked: place.blocked.map((id) => nameOf(scene, id)) };
 }
 

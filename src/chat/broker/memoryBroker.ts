@@ -97,11 +97,11 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
       const { waiting } = queue.getSnapshot().context;
       const position = positionIn(waiting, userId);
       if (position === undefined) return undefined;
-      const widensAt = waiting.find((w) => w.userId === userId)?.widensAt;
+      const widensAt = waiting.userOf(userId)?.widensAt;
       return { position, ...(widensAt !== undefined && { widensInMs: Math.max(0, widensAt - now().getTime()) }) };
     },
     stats() {
-      return { waiting: queue.getSnapshot().context.waiting.length, rooms: rooms.size };
+      return { waiting: queue.getSnapshot().context.waiting.size, rooms: rooms.size };
     },
     onFailure(listener) {
       failureListeners.push(listener);

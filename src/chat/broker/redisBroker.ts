@@ -316,10 +316,10 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     },
     async placeOf(userId) {
       const line = await queue.line();
-      const position = line && positionIn(line.waiting, userId);
+      const position = line && positionIn(line, userId);
       // Not in the stored line yet (its holder has not taken the join in): it is at the tail.
-      if (position === undefined || !line) return waiting.has(userId) ? { position: (line?.waiting.length ?? 0) + 1 } : undefined;
-      const widensAt = line.waiting.find((w) => w.userId === userId)?.widensAt;
+      if (position === undefined || !line) return waiting.has(userId) ? { position: (line?.length ?? 0) + 1 } : undefined;
+      const widensAt = line.find((w) => w.userId === userId)?.widensAt;
       return { position, ...(widensAt !== undefined && { widensInMs: Math.max(0, widensAt - Date.now()) }) };
     },
     stats: () => ({ waiting: waiting.size, rooms: rooms.size }),

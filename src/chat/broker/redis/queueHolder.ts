@@ -26,8 +26,8 @@
  * record, which every process appends when it learns of it; the holder takes that
  * process's waiting users out of the line.
  */
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
-import { queueMachine, type JoinRequest, type QueueEmitted, type QueueInput } from '../../../../machines/queue.js';
+import { createActor, type Actor } from 'xstate';
+import { queueMachine, restoredQueue, type JoinRequest, type QueueEmitted, type QueueInput, type StoredQueue, type WaitingUser } from '../../../../machines/queue.js';
 import type { Redis, RedisTarget } from './connection.js';
 import { DEFAULT_KEY_PREFIX } from './connection.js';
 import { inboxKeys } from './inbox.js';
@@ -54,7 +54,7 @@ export interface JoinDecided {
 
 /** What the holder stores: the chart's snapshot, the last entry it applied, pairings and joins not yet handed over. */
 interface StoredLine {
-  snapshot: SnapshotFrom<typeof queueMachine>;
+  snapshot: StoredQueue;
   after: string;
   pending: Pairing[];
   decided?: JoinDecided[];
@@ -84,8 +84,8 @@ const store = fencedScript(`redis.call('SET', KEYS[1], ARGV[1]) return 1`, 1);
 export interface QueueHolder {
   /** Whether this process runs the queue now. */
   holds(): boolean;
-  /** The stored line (whoever holds it): for positions. */
-  line(): Promise<SnapshotFrom<typeof queueMachine>['context'] | undefined>;
+  /** The users of the line, in arrival order, as the holder keeps it (whoever holds it): for positions. */
+  line(): Promise<readonly WaitingUser[] | undefined>;
   /** Stops contending; gives the lease up if held. */
   close(): Promise<void>;
 }
@@ -125,8 +125,9 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
     flushing = flushing.then(async () => {
       const held = holding;
       if (!held) return;
+      // What JSON.stringify makes of it: the line becomes the array of its users.
       const stored = (): StoredLine => ({
-        snapshot: held.actor.getPersistedSnapshot() as StoredLine['snapshot'],
+        snapshot: held.actor.getPersistedSnapshot() as unknown as StoredQueue,
         after: held.after,
         pending: held.pending,
         decided: held.decided,
@@ -178,7 +179,7 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
     if (epoch === null || closed) return;
     const raw = await client.get(lineKey);
     const stored = raw ? (JSON.parse(raw) as StoredLine) : undefined;
-    const actor = createActor(queueMachine, { input: matching, ...(stored && { snapshot: stored.snapshot }) });
+    const actor = createActor(queueMachine, { input: matching, ...(stored && { snapshot: restoredQueue(stored.snapshot) }) });
     const pending: Pairing[] = [...(stored?.pending ?? [])];
     actor.on('queue.paired', ({ type: _paired, ...pairing }) => {
       pending.push(pairing);
@@ -224,9 +225,9 @@ export function startQueueHolder(options: QueueHolderOptions): QueueHolder {
   return {
     holds: () => holding !== undefined && lease.held(),
     async line() {
-      if (holding) return holding.actor.getSnapshot().context;
+      if (holding) return [...holding.actor.getSnapshot().context.waiting];
       const raw = await client.get(lineKey);
-      return raw ? (JSON.parse(raw) as StoredLine).snapshot.context : undefined;
+      return raw ? (JSON.parse(raw) as StoredLine).snapshot.context.waiting : undefined;
     },
     async close() {
       closed = true;
