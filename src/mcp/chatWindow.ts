@@ -1,23 +1,17 @@
 /**
- * The chat window for people (src/ui/), built once per process into one
- * self-contained HTML file, and served two ways:
+ * The chat window for people (src/ui/), built by `npm run build` into one
+ * self-contained HTML file (scripts/buildWindow.ts), read once when the server starts,
+ * and served two ways:
  *
  * - as the MCP Apps resource (`ui://mcp-chat/window.html`, `text/html;profile=mcp-app`)
  *   that hosts show beside enter_queue and next (both eras register it);
  * - as the page at `GET /` (src/http/app.ts), marked with the endpoint it speaks MCP to,
  *   with a Content-Security-Policy that lets its own inline script and style run and
  *   nothing else load.
- *
- * Built by the server itself with esbuild (a runtime dependency), so `npm start` on a
- * fresh clone serves it and nothing generated is committed: the script bundled and
- * minified, the CSS minified, both inlined. The build (about 0.1 s, most of it starting
- * esbuild) happens on the first read of the window, not at start: servers that never
- * show it never pay.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { buildSync, transformSync } from 'esbuild';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { McpServer } from '@modelcontextprotocol/server';
 import { CHAT_WINDOW_URI } from './toolSpecs.js';
 
@@ -33,54 +27,40 @@ export interface ChatWindow {
   readonly pageCsp: string;
 }
 
-const STYLE_SLOT = '<style>/* window.css */</style>';
-const SCRIPT_SLOT = '<script>/* window.ts */</script>';
 const ROOT_TAG = '<html lang="en">';
 
 /**
- * The window's sources: beside this file's folder when it runs from src/ (tests), or
- * in the package's src/ when it runs from dist/src/ (the build leaves src/ui/ out:
- * scripts/tsconfig.build.json).
+ * The built file, found through package.json's `imports` (`#window.html`), which names
+ * it the same for this file in src/ (tests) and in dist/src/ (`npm start`).
  */
-function uiFolder(): string {
-  for (const relative of ['../ui/', '../../../src/ui/']) {
-    const folder = fileURLToPath(new URL(relative, import.meta.url));
-    if (existsSync(`${folder}window.html`)) return folder;
+function readBuiltWindow(): string {
+  try {
+    return readFileSync(createRequire(import.meta.url).resolve('#window.html'), 'utf8');
+  } catch (cause) {
+    throw new Error('The chat window is not built (dist/window/window.html is missing): run `npm run build`.', { cause });
   }
-  throw new Error('The chat window sources (src/ui/window.html) are missing from this installation.');
+}
+
+/** The text of the window's one inline element `tag` (the build keeps its end tag out of it). */
+function inline(html: string, tag: 'script' | 'style'): string {
+  const text = new RegExp(`<${tag}>([^]*?)</${tag}>`).exec(html)?.[1];
+  if (text === undefined) throw new Error(`dist/window/window.html has no <${tag}>: run \`npm run build\`.`);
+  return text;
 }
 
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
 
-function build(): ChatWindow {
-  const folder = uiFolder();
-  const template = readFileSync(`${folder}window.html`, 'utf8');
-  const css = transformSync(readFileSync(`${folder}window.css`, 'utf8'), { loader: 'css', minify: true, legalComments: 'none' }).code.trim();
-  const script = buildSync({
-    entryPoints: [`${folder}window.ts`],
-    bundle: true,
-    minify: true,
-    format: 'iife',
-    target: 'es2022',
-    legalComments: 'none',
-    charset: 'utf8',
-    write: false,
-  }).outputFiles[0]!.text.trim();
-  for (const [slot, text] of [[STYLE_SLOT, css], [SCRIPT_SLOT, script]] as const) {
-    if (!template.includes(slot)) throw new Error(`src/ui/window.html lost its ${slot} slot.`);
-    if (/<\/(script|style)/i.test(text)) throw new Error(`the window's ${slot} would end its own element early.`);
-  }
-  // Function replacers: `$` in the code must stay as it is.
-  const html = template.replace(STYLE_SLOT, () => `<style>${css}</style>`).replace(SCRIPT_SLOT, () => `<script>${script}</script>`);
+function load(): ChatWindow {
+  const html = readBuiltWindow();
   if (!html.includes(ROOT_TAG)) throw new Error(`src/ui/window.html lost its ${ROOT_TAG} tag.`);
   return {
     html,
     pageHtml: html.replace(ROOT_TAG, () => '<html lang="en" data-mcp-endpoint="/mcp">'),
     pageCsp: [
       "default-src 'none'",
-      `script-src ${sha256(script)}`,
+      `script-src ${sha256(inline(html, 'script'))}`,
       // Hashes cover <style> elements; the window sets CSS variables through the CSSOM.
-      `style-src ${sha256(css)}`,
+      `style-src ${sha256(inline(html, 'style'))}`,
       "connect-src 'self'",
       "img-src 'self' data:",
       "base-uri 'none'",
@@ -90,11 +70,12 @@ function build(): ChatWindow {
   };
 }
 
-let built: ChatWindow | undefined;
+// Read when the server loads, so a missing build stops start-up rather than a request.
+const loaded = load();
 
-/** The window, built on first use and kept for the life of the process. */
+/** The window, read at start and kept for the life of the process. */
 export function chatWindow(): ChatWindow {
-  return (built ??= build());
+  return loaded;
 }
 
 /** Registers the window as an MCP Apps resource (both eras: each server registers it). */
