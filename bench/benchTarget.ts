@@ -4,17 +4,21 @@
  * and, for CPU and memory, from /proc. Pairs and load phases are of one client kind:
  * the sessions opened, or token clients made for the purpose and then released.
  */
-import { request } from 'undici';
-import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, type UserMemoryFigures, loadFigures, percentilesMs, split } from './figures.js';
+import { type Dispatcher, request } from 'undici';
+import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, type ReleaseFigures, type UserMemoryFigures, loadFigures, percentilesMs, split } from './figures.js';
 import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
-import { startServer, type ServerProcess, type StopReport } from './serverProcess.js';
-import type { TokenClientKind } from './tokenClient.js';
+import { stopChild, type SpawnedServer, type StopReport } from '../test/support/serverProcess.js';
+import { startServer, tailOf } from './children.js';
+import { sleep } from './timing.js';
+import type { TokenClientKind } from './leanSession.js';
 import { WorkerFleet } from './workerFleet.js';
 import type { ClientKind, LoadMode } from './workerProtocol.js';
 
 export interface TargetSpec {
   name: string;
-  /** Arguments to `node`: the compiled entry point and its flags. */
+  /** The compiled entry point `node` runs, its node flags, and its own flags (after `--port 0`). */
+  entry: string;
+  nodeArgs: string[];
   args: string[];
   /** Node flags for the load workers (e.g. --cpu-prof). */
   workerExecArgv?: string[];
@@ -31,19 +35,9 @@ export interface LoadSettings {
 
 export type ProgressFn = (done: number) => void;
 
-/** Token clients stopped, across the workers. */
-export interface ReleaseFigures {
-  clients: number;
-  /** wait_for_events calls that failed (the server refused, or the wire broke). */
-  pollErrors: number;
-  firstError?: string;
-}
-
 const OPEN_CONCURRENCY_PER_WORKER = 32;
 export const POST_CONNECTIONS_PER_WORKER = 64;
 const PAIR_CONCURRENCY = 64;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Finds a heap-used figure anywhere in a /healthz answer (`heapUsed`, `heap_used`, …), in bytes. */
 function heapUsedBytes(value: unknown, depth = 0): number | undefined {
@@ -56,6 +50,14 @@ function heapUsedBytes(value: unknown, depth = 0): number | undefined {
   return undefined;
 }
 
+/** A gauge from a server's /metrics (prom-client's, under whatever prefix the server gives them), or null if it has none. */
+export async function metricGauge(url: URL, name: string, dispatcher?: Dispatcher): Promise<number | null> {
+  const response = await request(new URL('/metrics', url), { headersTimeout: 10_000, bodyTimeout: 10_000, ...(dispatcher && { dispatcher }) });
+  const text = await response.body.text();
+  const match = response.statusCode === 200 ? new RegExp(`^(?:\\w+_)?${name}(?:\\{[^}]*\\})?\\s+([\\d.e+]+)`, 'm').exec(text) : null;
+  return match?.[1] !== undefined ? Number(match[1]) : null;
+}
+
 export class BenchTarget {
   readonly #sessions: number[];
   /** Pairs per worker, by client kind. */
@@ -63,7 +65,7 @@ export class BenchTarget {
 
   private constructor(
     readonly name: string,
-    readonly server: ServerProcess,
+    readonly server: SpawnedServer,
     readonly fleet: WorkerFleet,
     readonly gcOnSignal: boolean,
   ) {
@@ -71,7 +73,7 @@ export class BenchTarget {
   }
 
   static async start(spec: TargetSpec, workers: number): Promise<BenchTarget> {
-    const server = await startServer(spec.name, spec.args);
+    const server = await startServer({ entry: spec.entry, nodeArgs: spec.nodeArgs, args: spec.args });
     return new BenchTarget(spec.name, server, new WorkerFleet(workers, spec.workerExecArgv), spec.gcOnSignal === true);
   }
 
@@ -92,12 +94,7 @@ export class BenchTarget {
   async heapUsed(health?: Record<string, unknown>): Promise<number | undefined> {
     const fromHealth = heapUsedBytes(health ?? (await this.health()));
     if (fromHealth !== undefined) return fromHealth;
-    const response = await request(new URL('/metrics', this.url), { headersTimeout: 10_000, bodyTimeout: 10_000 });
-    const text = await response.body.text();
-    if (response.statusCode !== 200) return undefined;
-    // prom-client's default metric, under whatever prefix the server gives its metrics.
-    const match = /^(?:\w+_)?nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([\d.e+]+)/m.exec(text);
-    return match?.[1] !== undefined ? Number(match[1]) : undefined;
+    return (await metricGauge(this.url, 'nodejs_heap_size_used_bytes')) ?? undefined;
   }
 
   /** A full GC in the server, when it was started to take one on SIGUSR2; a pause otherwise. */
@@ -284,13 +281,14 @@ export class BenchTarget {
   diagnose(): string | undefined {
     const exited = this.server.exited();
     if (!exited) return undefined;
-    const tail = this.server.stderrTail().trim();
+    const tail = tailOf(this.server).trim();
     return `${this.name} died (${exited})${tail ? `; its stderr ends with:\n${tail}` : ' and wrote nothing to stderr'}`;
   }
 
   /** Stops the workers (their sockets close), then the server: how long its shutdown took. */
   async stop(): Promise<StopReport> {
     await this.fleet.stop();
-    return this.server.stop();
+    // Long enough for a graceful shutdown of thousands of sessions (and a --cpu-prof write).
+    return stopChild(this.server.child, 30_000);
   }
 }

@@ -25,17 +25,91 @@ export type MessageHandler = (receiver: Chatter, params: Record<string, unknown>
 
 export type Arrival = 'inOrder' | 'late' | 'duplicate';
 
-/** `<sender>.<seq>.<sentAtUs>.<dueAtUs>.` padded with `x` to `size` characters. */
-export function stampText(stamp: MessageStamp, size: number): string {
-  const head = `${stamp.sender}.${stamp.seq}.${stamp.sentAtUs}.${stamp.dueAtUs}.`;
+/** `<sender>.<n>.` (and any more fields) padded with `x` to `size` characters. */
+export function messageText(size: number, ...fields: number[]): string {
+  const head = `${fields.join('.')}.`;
   return head.length >= size ? head : head + 'x'.repeat(size - head.length);
 }
+
+/** `<sender>.<seq>.<sentAtUs>.<dueAtUs>.` padded with `x` to `size` characters. */
+export const stampText = (stamp: MessageStamp, size: number) => messageText(size, stamp.sender, stamp.seq, stamp.sentAtUs, stamp.dueAtUs);
 
 export function readStamp(text: string): MessageStamp | undefined {
   const [sender, seq, sentAtUs, dueAtUs] = text.split('.', 4).map(Number);
   if (sender === undefined || seq === undefined || sentAtUs === undefined || dueAtUs === undefined) return undefined;
   if (!Number.isInteger(sender) || !Number.isInteger(seq) || !Number.isFinite(sentAtUs) || !Number.isFinite(dueAtUs)) return undefined;
   return { sender, seq, sentAtUs, dueAtUs };
+}
+
+/** Checks the sequence numbers read from one sender: each read once, in order. */
+export class SequenceCheck {
+  last = 0;
+  /** Skipped numbers not yet read. */
+  readonly missing = new Set<number>();
+  received = 0;
+  duplicated = 0;
+  outOfOrder = 0;
+
+  /** Classifies, and counts, the arrival of number `seq`. */
+  accept(seq: number): Arrival {
+    if (seq > this.last) {
+      for (let gap = this.last + 1; gap < seq; gap++) this.missing.add(gap);
+      this.last = seq;
+      this.received += 1;
+      return 'inOrder';
+    }
+    if (!this.missing.delete(seq)) {
+      this.duplicated += 1;
+      return 'duplicate';
+    }
+    this.received += 1;
+    this.outOfOrder += 1;
+    return 'late';
+  }
+}
+
+/** One member of a pair in the in-process parts (scale-out, under attack): sends numbered messages, checks its partner's. */
+export class PairedUser {
+  roomId: string | undefined;
+  partner: PairedUser | undefined;
+  readonly reads = new SequenceCheck();
+  nextN = 1;
+  acked = 0;
+  sendErrors = 0;
+  /** Read in another room, or from someone other than the partner. */
+  misrouted = 0;
+  firstError: string | undefined;
+
+  constructor(
+    readonly index: number,
+    readonly client: { call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<unknown> },
+  ) {}
+
+  /** Checks a message.received; answers its number when it is the partner's, read for the first time. */
+  read(params: Record<string, unknown>): number | undefined {
+    const [sender, n] = String(params.message).split('.', 2).map(Number);
+    if (params.room_id !== this.roomId || sender !== this.partner?.index || n === undefined || !Number.isInteger(n)) {
+      this.misrouted += 1;
+      this.firstError ??= `user ${this.index} (room ${this.roomId}) read ${JSON.stringify(params).slice(0, 120)}`;
+      return undefined;
+    }
+    return this.reads.accept(n) === 'duplicate' ? undefined : n;
+  }
+
+  /** Sends the next numbered message; answers whether it was accepted. */
+  async send(size: number, signal: AbortSignal, sending: (n: number) => void = () => {}): Promise<boolean> {
+    const n = this.nextN++;
+    sending(n);
+    try {
+      await this.client.call('send_message', { room_id: this.roomId, message: messageText(size, this.index, n) }, signal);
+      this.acked += 1;
+      return true;
+    } catch (error) {
+      this.sendErrors += 1;
+      if (!signal.aborted) this.firstError ??= `send_message: ${error instanceof Error ? error.message : String(error)}`;
+      return false;
+    }
+  }
 }
 
 export class Chatter<C extends ChatClient = ChatClient> {
@@ -56,8 +130,7 @@ export class Chatter<C extends ChatClient = ChatClient> {
   ackedInPhase = 0;
 
   // As a receiver of the partner's messages.
-  lastSeq = 0;
-  readonly missing = new Set<number>();
+  readonly reads = new SequenceCheck();
   receivedInPhase = 0;
 
   constructor(
@@ -77,16 +150,6 @@ export class Chatter<C extends ChatClient = ChatClient> {
     this.onRoom(this);
   }
 
-  /** Classifies the arrival of the partner's message number `seq`. */
-  accept(seq: number): Arrival {
-    if (seq > this.lastSeq) {
-      for (let gap = this.lastSeq + 1; gap < seq; gap++) this.missing.add(gap);
-      this.lastSeq = seq;
-      return 'inOrder';
-    }
-    return this.missing.delete(seq) ? 'late' : 'duplicate';
-  }
-
   startPhase(): void {
     this.phaseFirstSeq = this.nextSeq;
     this.ackedInPhase = 0;
@@ -99,8 +162,8 @@ export class Chatter<C extends ChatClient = ChatClient> {
     const receiver = this.partner;
     if (!receiver) return 0;
     let lost = 0;
-    for (const seq of receiver.missing) if (seq >= this.phaseFirstSeq && !this.unacked.has(seq)) lost += 1;
-    for (let seq = Math.max(receiver.lastSeq, this.phaseFirstSeq - 1) + 1; seq < this.nextSeq; seq++)
+    for (const seq of receiver.reads.missing) if (seq >= this.phaseFirstSeq && !this.unacked.has(seq)) lost += 1;
+    for (let seq = Math.max(receiver.reads.last, this.phaseFirstSeq - 1) + 1; seq < this.nextSeq; seq++)
       if (!this.unacked.has(seq)) lost += 1;
     return lost;
   }

@@ -1,16 +1,13 @@
 /**
  * Per era, what a user would write instead, measured: mcp-chat beside the v2 peer
- * (v2Peer.ts, the same tools on the SDK's examples' serving) and the raw floor
- * (relayBaseline.ts), each driven by the era's lean client that keeps no session —
- * 2025: tools/call POSTs without `Mcp-Session-Id`; 2026-07-28: the stateless revision.
- * Figures: server CPU per delivered message and calls per second at saturation, and
- * memory per user waiting with a held wait_for_events. The table, its JSON and its
- * delivery failures.
+ * (v2Peer.ts) and the floor (relayBaseline.ts), each driven by the era's client that keeps
+ * no session. Server CPU per delivered message and calls/s at saturation, and memory per
+ * user waiting with a held wait_for_events: the table, its JSON and its failures.
  */
-import type { UserMemoryFigures } from './figures.js';
-import { faultsOver } from './report.js';
-import type { KindRun } from './results.js';
-import type { TokenClientKind } from './tokenClient.js';
+import type { KindRun, UserMemoryFigures } from './figures.js';
+import type { TokenClientKind } from './leanSession.js';
+import { deliveryFailuresOf, faultsOver } from './report.js';
+import { columns, show } from './table.js';
 
 export type EraServer = 'mcp-chat' | 'v2 peer' | 'floor';
 export const ERA_SERVERS: EraServer[] = ['mcp-chat', 'v2 peer', 'floor'];
@@ -73,11 +70,6 @@ export function eraRows(runs: EraRun[]): EraRow[] {
   ];
 }
 
-function show(value: number | null, digits = 0): string {
-  if (value === null || Number.isNaN(value)) return 'n/a';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
 /** a / b, left out where either is not a positive figure (a memory delta within noise). */
 const times = (a: number | null, b: number | null) => (a === null || b === null || !(a > 0) || !(b > 0) ? '' : `${(a / b).toFixed(2)}×`);
 
@@ -96,10 +88,7 @@ export function formatEraTable(eras: Era[], runs: EraRun[], pairs: number, users
       body.push([`  ${row.label}`, ...cells, ...ratios]);
     }
   }
-  const widths = header.map((_, i) => Math.max(...[header, ...body.filter((cells) => cells.length > 1)].map((cells) => (cells[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.length === 1 ? (cells[0] ?? '') : cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd();
-  return [title, line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+  return `${title}\n${columns(header, body)}`;
 }
 
 /** results.json's `eras`: per era, each server's figures and mcp-chat's ratios to the others. */
@@ -126,16 +115,7 @@ export function eraJson(eras: Era[], runs: EraRun[]) {
 
 /** Delivery that was not exactly-once and in order, or never checked, in an era run. */
 export function eraFailures(runs: EraRun[]): string[] {
-  return runs.flatMap((r) => {
-    const f = faultsOver([r.load.warmup, r.load.saturate]);
-    const who = `${r.server} (${KIND_NAMES[r.kind]})`;
-    return [
-      ...(f.lost + f.duplicated + f.outOfOrder + f.misrouted === 0
-        ? []
-        : [`${who} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`]),
-      ...(r.load.saturate.acked === 0 ? [`${who} accepted no message (${r.load.saturate.firstError ?? 'no error given'}): delivery went unchecked`] : []),
-    ];
-  });
+  return runs.flatMap((r) => deliveryFailuresOf(`${r.server} (${KIND_NAMES[r.kind]})`, [r.load.warmup, r.load.saturate], r.load.saturate));
 }
 
 /** What the era runs' own figures say about how far to trust them. */

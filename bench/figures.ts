@@ -3,6 +3,7 @@
  * and how worker reports add up to them.
  */
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
+import type { TokenClientKind } from './leanSession.js';
 import { latencyHistogram } from './relayLoad.js';
 import type { DeliveryCounts, LoadMode, LoadReport } from './workerProtocol.js';
 
@@ -81,6 +82,23 @@ export interface LoadFigures extends DeliveryCounts {
   firstError?: string;
 }
 
+/** Token clients stopped, across the workers. */
+export interface ReleaseFigures {
+  clients: number;
+  /** wait_for_events calls that failed (the server refused, or the wire broke). */
+  pollErrors: number;
+  firstError?: string;
+}
+
+/** A kind of token client against a server: its pairs, warm-up, saturated phase, and how its polls fared. */
+export interface KindRun {
+  kind: TokenClientKind;
+  pair: PairFigures;
+  warmup: LoadFigures;
+  saturate: LoadFigures;
+  release: ReleaseFigures;
+}
+
 export interface ServerFigures {
   name: string;
   open: OpenFigures;
@@ -105,9 +123,9 @@ export function percentilesMs(encoded: string[]): Percentiles {
   };
 }
 
-type Counted = 'sent' | 'acked' | 'refused' | 'errors' | 'unsent' | 'received' | 'duplicated' | 'outOfOrder' | 'lost' | 'misrouted' | 'senders' | 'httpRequests' | 'toolCalls';
+const COUNTED = ['senders', 'sent', 'acked', 'refused', 'errors', 'unsent', 'received', 'duplicated', 'outOfOrder', 'lost', 'misrouted'] as const;
 
-const sum = (reports: LoadReport[], key: Counted) =>
+const sum = (reports: LoadReport[], key: (typeof COUNTED)[number] | 'httpRequests' | 'toolCalls' | 'liveStreams') =>
   reports.reduce((total, report) => total + report[key], 0);
 
 /** Adds up the workers' reports of one load phase; CPU comes from /proc meanwhile. */
@@ -121,34 +139,24 @@ export function loadFigures(
   const startedAt = Math.min(...busy.map((r) => r.startedAt));
   const endedAt = Math.max(...busy.map((r) => Math.max(r.lastReceivedAt, r.sendEndedAt)));
   const seconds = Math.max(0.001, (endedAt - startedAt) / 1000);
-  const received = sum(reports, 'received');
+  const counts = Object.fromEntries(COUNTED.map((key) => [key, sum(reports, key)])) as Record<(typeof COUNTED)[number], number>;
   const httpRequests = sum(reports, 'httpRequests');
   const toolCalls = sum(reports, 'toolCalls');
   const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
   return {
     mode,
     offeredRate,
-    senders: sum(reports, 'senders'),
-    sent: sum(reports, 'sent'),
-    acked: sum(reports, 'acked'),
-    refused: sum(reports, 'refused'),
-    errors: sum(reports, 'errors'),
-    unsent: sum(reports, 'unsent'),
-    received,
-    duplicated: sum(reports, 'duplicated'),
-    outOfOrder: sum(reports, 'outOfOrder'),
-    lost: sum(reports, 'lost'),
-    misrouted: sum(reports, 'misrouted'),
+    ...counts,
     drained: reports.every((r) => r.drained),
     seconds,
-    throughput: received / seconds,
+    throughput: counts.received / seconds,
     latencyMs: percentilesMs(reports.map((r) => r.latency)),
     latencyFromDueMs: percentilesMs(reports.map((r) => r.latencyFromDue)),
     serverCores: cpu.serverCores,
-    serverCpuUsPerMessage: received > 0 ? (cpu.serverSeconds * 1e6) / received : NaN,
+    serverCpuUsPerMessage: counts.received > 0 ? (cpu.serverSeconds * 1e6) / counts.received : NaN,
     generatorCores: cpu.generatorCores,
     otherCores: cpu.otherCores,
-    liveStreams: reports.reduce((total, r) => total + r.liveStreams, 0),
+    liveStreams: sum(reports, 'liveStreams'),
     httpRequests,
     toolCalls,
     httpRequestsPerSecond: httpRequests / seconds,

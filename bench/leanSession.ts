@@ -7,19 +7,18 @@
  * one of the `modern` era calls as the 2026-07-28 revision does (its headers and
  * `_meta` envelope on every call, never a session).
  */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Dispatcher } from 'undici';
-import {
-  MODERN_META,
-  POST_HEADERS,
-  PROTOCOL_VERSION,
-  WireError,
-  modernCallHeaders,
-  readRpcResponse,
-  responseHeader,
-  sessionHeaders,
-  type JsonRpcNotification,
-} from './jsonRpcWire.js';
-import { SseParser } from './sseParser.js';
+import { ToolRefusal } from '../test/support/chatClient.js';
+import { MODERN_META, POST_HEADERS, PROTOCOL_VERSION, SseParser, WireError, jsonHeaders, modernHeaders, readRpcResponse, responseHeader } from '../test/support/jsonRpcWire.js';
+import type { ToolSender } from '../test/support/tokenClient.js';
+
+/**
+ * The kinds of token client (test/support/tokenClient.ts) the bench drives: `fresh-session`
+ * makes every call in a session of its own (initialize, initialized, the call, DELETE);
+ * `no-session` one POST without `Mcp-Session-Id`; `modern` one POST of the 2026-07-28 revision.
+ */
+export type TokenClientKind = 'fresh-session' | 'no-session' | 'modern';
 
 /** Where a session's requests go: pooled keep-alive connections for POSTs, one each for streams. */
 export interface LeanEndpoint {
@@ -37,11 +36,6 @@ export class WireTally {
 }
 
 export type NotificationHandler = (method: string, params: Record<string, unknown>, at: number) => void;
-
-/** A tool result with `isError: true`: the server refused, with a sentence. */
-export class ToolRefusal extends Error {
-  override name = 'ToolRefusal';
-}
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -78,7 +72,7 @@ export class LeanSession {
     const answer = await readRpcResponse(init, id);
     if (!sessionId || answer.error) throw new WireError(`initialize failed: ${answer.error?.message ?? 'no mcp-session-id header'}`);
     this.sessionId = sessionId;
-    this.#headers = sessionHeaders(sessionId);
+    this.#headers = jsonHeaders(sessionId);
     await this.#notify('notifications/initialized');
     if (stream) await this.#openStream();
   }
@@ -131,7 +125,7 @@ export class LeanSession {
   }
 
   #onData(data: string): void {
-    let message: Partial<JsonRpcNotification> & { id?: unknown };
+    let message: { method?: unknown; params?: Record<string, unknown>; id?: unknown };
     try {
       message = JSON.parse(data) as typeof message;
     } catch {
@@ -143,29 +137,31 @@ export class LeanSession {
       this.onNotification(message.method, message.params ?? {}, performance.now());
   }
 
-  /**
-   * Calls a tool; answers its `structuredContent`, or throws ToolRefusal / WireError.
-   * `signal` abandons the call (the server sees its connection close).
-   */
-  async call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  /** Calls a tool; answers its `structuredContent`, or throws ToolRefusal / WireError. */
+  async call(name: string, args: Record<string, unknown>, signal?: AbortSignal, timeoutMs?: number): Promise<Record<string, unknown>> {
+    const result = await this.callTool(name, args, signal, timeoutMs);
+    if (result.isError) throw new ToolRefusal(name, result.content.map((part) => (part.type === 'text' ? part.text : '')).join(''));
+    if (!result.structuredContent) throw new WireError(`${name} answered without structuredContent`);
+    return result.structuredContent;
+  }
+
+  /** Calls a tool; answers its result, refused or not. `signal` abandons the call (the server sees its connection close). */
+  async callTool(name: string, args: Record<string, unknown>, signal?: AbortSignal, timeoutMs = REQUEST_TIMEOUT_MS): Promise<CallToolResult> {
     const id = this.#nextId++;
     const modern = this.era === 'modern';
     const response = await this.#answered({
       path: this.endpoint.path,
       method: 'POST',
-      headers: modern ? modernCallHeaders(name) : this.#headers,
+      headers: modern ? modernHeaders('tools/call', name) : this.#headers,
       body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, ...(modern && { _meta: MODERN_META }) } }),
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
       ...(signal && { signal }),
     });
     const answer = await readRpcResponse(response, id);
     if (this.endpoint.tally) this.endpoint.tally.toolCalls += 1;
     if (answer.error) throw new WireError(`${name}: JSON-RPC error ${answer.error.code} ${answer.error.message}`);
-    const result = answer.result as { isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text?: string }[] };
-    if (result.isError) throw new ToolRefusal(`${name} refused: ${result.content?.[0]?.text ?? ''}`);
-    if (!result.structuredContent) throw new WireError(`${name} answered without structuredContent`);
-    return result.structuredContent;
+    return { content: [], ...answer.result } as CallToolResult;
   }
 
   /** Ends the session politely (DELETE) and drops the stream. */
@@ -184,4 +180,23 @@ export class LeanSession {
       this.#stream?.destroy();
     }
   }
+}
+
+/** Rethrows a wire error with the step of a fresh-session call it broke. */
+const failedIn = (step: string) => (error: unknown) => {
+  throw new WireError(`${step}: ${error instanceof Error ? error.message : String(error)}`);
+};
+
+/** How a token client of `kind` sends its calls, on lean sessions through `endpoint`. */
+export function leanSender(kind: TokenClientKind, endpoint: LeanEndpoint): ToolSender {
+  if (kind !== 'fresh-session') return (name, args, signal) => new LeanSession(endpoint, kind === 'modern' ? 'modern' : 'legacy').callTool(name, args, signal);
+  return async (name, args, signal) => {
+    const session = new LeanSession(endpoint);
+    await session.open({ stream: false }).catch(failedIn('initialize'));
+    try {
+      return await session.callTool(name, args, signal);
+    } finally {
+      await session.close().catch(failedIn('DELETE'));
+    }
+  };
 }

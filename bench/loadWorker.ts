@@ -7,9 +7,10 @@
 import { encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import { Pool } from 'undici';
 import { Chatter } from './chatter.js';
-import { LeanSession, WireTally, type LeanEndpoint } from './leanSession.js';
+import { LeanSession, WireTally, leanSender, type LeanEndpoint } from './leanSession.js';
 import { RelayLoad, latencyHistogram } from './relayLoad.js';
-import { TokenClient } from './tokenClient.js';
+import { TokenClient } from '../test/support/tokenClient.js';
+import { bounded, messageOf } from './timing.js';
 import type { ClientKind, OpenReport, PairReport, ReleaseReport, WorkerCommand, WorkerReply } from './workerProtocol.js';
 
 /** Sessions with streams, opened by `open`. */
@@ -20,8 +21,10 @@ const tally = new WireTally();
 let endpoint: LeanEndpoint | undefined;
 let progress = () => 0;
 
+/** How long a token client's poll is held, in seconds: a stopped client abandons it, so this only sets how often an idle user asks again. */
+const POLL_S = 10;
+
 const now = () => performance.timeOrigin + performance.now();
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function reply(message: WorkerReply): void {
   process.send?.(message);
@@ -44,9 +47,10 @@ function endpointFor(url: URL, postConnections: number): LeanEndpoint {
 
 /** Makes `count` token clients of `kind`; their held polls get connections of their own. */
 function enlist(kind: Exclude<ClientKind, 'session'>, target: LeanEndpoint, count: number): Chatter<TokenClient>[] {
-  if (tokenChatters.length > 0) throw new Error(`release the ${tokenChatters[0]!.client.kind} clients before making ${kind} ones`);
+  if (tokenChatters.length > 0) throw new Error(`release the token clients before making ${kind} ones`);
   const polls: LeanEndpoint = { ...target, posts: target.streams };
-  tokenChatters = Array.from({ length: count }, (_, i) => new Chatter(i, new TokenClient(kind, target, polls)));
+  const client = () => new TokenClient(leanSender(kind, target), { pollWith: leanSender(kind, polls), cursor: '0' });
+  tokenChatters = Array.from({ length: count }, (_, i) => new Chatter(i, client()));
   return tokenChatters;
 }
 
@@ -63,14 +67,9 @@ async function release(): Promise<ReleaseReport> {
   };
 }
 
-/** Runs `task(i)` for i in [0, count) with at most `concurrency` at a time, starting none after `deadline`. */
-async function eachLimited(count: number, concurrency: number, deadline: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const runner = async () => {
-    while (next < count && performance.now() < deadline) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, runner));
-}
+/** Runs `task(i)` for i in [0, count) with at most `concurrency` at a time, starting none after `ms`. */
+const eachLimited = (count: number, concurrency: number, ms: number, task: (i: number) => Promise<void>) =>
+  bounded(Array.from({ length: count }, (_, i) => i), concurrency, task, AbortSignal.timeout(ms));
 
 async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<OpenReport> {
   const target = endpointFor(new URL(command.url), command.postConnections);
@@ -80,7 +79,7 @@ async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<
   let firstError: string | undefined;
   progress = () => opened;
   const startedAt = now();
-  await eachLimited(command.count, command.concurrency, performance.now() + 300_000, async () => {
+  await eachLimited(command.count, command.concurrency, 300_000, async () => {
     const session = new LeanSession(target);
     const began = performance.now();
     try {
@@ -139,10 +138,11 @@ async function pair(command: Extract<WorkerCommand, { type: 'pair' }>): Promise<
   progress = () => pairs;
   const startedAt = now();
   const deadline = performance.now() + command.deadlineMs;
-  await eachLimited(members.length, command.concurrency, deadline, async (i) => {
+  await eachLimited(members.length, command.concurrency, command.deadlineMs, async (i) => {
     const chatter = members[i]!;
     try {
       const answer = await chatter.client.call('enter_queue', {});
+      if (chatter.client instanceof TokenClient) chatter.client.poll(POLL_S);
       if (answer.status === 'matched' && typeof answer.room_id === 'string') chatter.joinRoom(answer.room_id);
       else if (answer.status !== 'waiting') throw new Error(`enter_queue answered ${JSON.stringify(answer)}`);
     } catch (error) {

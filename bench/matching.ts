@@ -1,24 +1,15 @@
 /**
- * The matching run of `npm run bench`: the queue chart itself (machines/queue.ts), in
- * this process on a simulated clock, so what is measured is the chart's own cost and
- * the waits its rules make, not the network's.
- *
- *   1. Long lines: 100, 1,000 and `users` waiting users who can never meet one another
- *      (agents that want humans), which a scan of the line would visit at every join
- *      (the queue's index does not); newcomers with random preferences join and leave
- *      again. Baseline in the same run: the same newcomers joining an empty line. Joins
- *      per second (real time), after an untimed warm-up.
- *   2. A crowd: `users` arrivals at 100 per simulated second, with random interests
- *      (half have none; the others 1–3 of 12 topics), i_am and meet (a fifth choose),
- *      and the default 10 s interest wait. Time to pair (simulated), how many pairs
- *      share an interest, the longest line, and joins per second (real time). Baseline:
- *      the same arrivals with no preferences (first come, first served).
- *
- * Rooms end as soon as they open, so the queue holds no more than a few children.
+ * The matching run of `npm run bench`: the queue chart (machines/queue.ts) alone, in this
+ * process on a simulated clock. Long lines: newcomers with random preferences join lines of
+ * 100, 1,000 and `users` who can never meet one another (baseline: an empty line). A crowd:
+ * `users` arrivals at 100 per simulated second with random interests, i_am and meet, and the
+ * default interest wait (baseline: no preferences). Joins/s in real time; time to pair
+ * simulated. Rooms end as soon as they open, so the queue holds few children.
  */
 import { createActor, SimulatedClock } from 'xstate';
 import type { IAm, Meet } from '../machines/matching.js';
 import { DEFAULT_QUEUE_INPUT, queueMachine, type JoinRequest } from '../machines/queue.js';
+import { columns, show } from './table.js';
 
 export interface MatchingFigures {
   /** Users in the long line, and arrivals in the crowd. */
@@ -152,17 +143,15 @@ export function measureMatching(users: number): MatchingFigures {
 }
 
 export function formatMatching(figures: MatchingFigures): string {
-  const n = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const { longLine: line, crowd: c, baselineCrowd: b } = figures;
-  const row = (label: string, a: string, z: string) => `  ${label.padEnd(42)} ${a.padStart(14)} ${z.padStart(14)}`;
-  return [
-    `matching (the queue chart alone, simulated clock; ${n(figures.users)} users)`,
-    row('', 'preferences', 'baseline'),
-    ...figures.lines.map(({ users, joinsPerS }) => row(`joins/s into a line of ${n(users)} (vs empty)`, n(joinsPerS), n(line.baselineJoinsPerS))),
-    row('crowd: joins/s', n(c.joinsPerS), n(b.joinsPerS)),
-    row('crowd: time to pair p50 / p95 (s)', `${n(c.timeToPairS.p50, 2)} / ${n(c.timeToPairS.p95, 2)}`, `${n(b.timeToPairS.p50, 2)} / ${n(b.timeToPairS.p95, 2)}`),
-    row('crowd: longest wait (s)', n(c.timeToPairS.max, 2), n(b.timeToPairS.max, 2)),
-    row('crowd: pairs sharing an interest', `${n(c.sharedInterestShare * 100, 1)} %`, '-'),
-    row('crowd: pairs / never paired / longest line', `${n(c.paired)} / ${n(c.stillWaiting)} / ${n(c.longestLine)}`, `${n(b.paired)} / ${n(b.stillWaiting)} / ${n(b.longestLine)}`),
-  ].join('\n');
+  const both = (pick: (crowd: CrowdFigures) => string) => [pick(c), pick(b)];
+  const body = [
+    ...figures.lines.map(({ users, joinsPerS }) => [`joins/s into a line of ${show(users)} (vs empty)`, show(joinsPerS), show(line.baselineJoinsPerS)]),
+    ['crowd: joins/s', ...both((x) => show(x.joinsPerS))],
+    ['crowd: time to pair p50 / p95 (s)', ...both((x) => `${show(x.timeToPairS.p50, 2)} / ${show(x.timeToPairS.p95, 2)}`)],
+    ['crowd: longest wait (s)', ...both((x) => show(x.timeToPairS.max, 2))],
+    ['crowd: pairs sharing an interest', `${show(c.sharedInterestShare * 100, 1)} %`, '-'],
+    ['crowd: pairs / never paired / longest line', ...both((x) => `${show(x.paired)} / ${show(x.stillWaiting)} / ${show(x.longestLine)}`)],
+  ];
+  return `matching (the queue chart alone, simulated clock; ${show(figures.users)} users)\n${columns(['', 'preferences', 'baseline'], body)}`;
 }

@@ -33,8 +33,8 @@ export interface BenchOptions {
   capNote?: string;
 }
 
-/** The parts `--only` can run alone. */
-export const BENCH_PARTS = ['under-attack', 'scale-out'] as const;
+/** The parts of the bench, in the order a whole run runs them; `--only` runs one alone. */
+export const BENCH_PARTS = ['relay', 'eras', 'matching', 'scale-out', 'under-attack'] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
@@ -62,12 +62,18 @@ export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/r
   --workers N          load-generator processes per server (default 2)
   --message-size N     characters per message (default 128)
   --server-arg ARG     extra flag for mcp-chat, repeatable (e.g. --server-arg=--event-buffer=64)
-  --only PART          run one part alone: under-attack (a pair's latency while one
-                       address holds its full allowance); its figures go into the
-                       underAttack field of bench/results.json, the rest is kept;
-                       or scale-out (pairs/s and enter→paired latency of real processes,
-                       in memory and 1–3 on one Redis, what saturated, CPU per message),
-                       into the scaleOut field
+  --only PART          run one part alone; its fields of bench/results.json are replaced,
+                       the rest (from an earlier run) is kept. The parts, in run order:
+                         relay         mcp-chat beside a raw relay floor: idle sessions,
+                                       pairing, saturation, latency at one rate, client
+                                       kinds that keep no session, graceful shutdown
+                         eras          per protocol era, mcp-chat, the v2 peer and the
+                                       floor, each alone: saturation, users weighed
+                         matching      the queue chart alone, on a simulated clock
+                         scale-out     pairs/s and enter→paired latency of real processes,
+                                       in memory and 1–3 on one Redis, CPU per message
+                         under-attack  a pair's latency while one address holds its
+                                       full allowance
   --cpu-prof           write V8 CPU profiles of the servers and load workers to bench/profiles/
   --help               this text`;
 

@@ -1,7 +1,7 @@
 /**
  * A redis-server of the bench's own, for the scale-out run (scaleOut.ts): a free
  * loopback port, a temp directory, no persistence (`--save '' --appendonly no`). It is a
- * tracked child (serverProcess.ts), so it is killed with the servers when the bench exits
+ * tracked child (children.ts), so it is killed with the servers when the bench exits
  * for any reason, and its directory goes with it; `stop()` is SIGTERM, then SIGKILL.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -10,7 +10,8 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REDIS_SERVER, whenRedisReady } from '../scripts/redisReady.js';
-import { spawnTracked, stopChild } from './serverProcess.js';
+import { stopChild } from '../test/support/serverProcess.js';
+import { spawnTracked } from './children.js';
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 3_000;

@@ -1,29 +1,11 @@
 /**
  * The floor: a raw relay on node:http with no MCP and no XState, doing the same work per
- * message as mcp-chat on the same wire — so the bench drives it with the same client.
- *
- *   POST /mcp initialize             → session id in `mcp-session-id`, a small JSON result
- *   POST /mcp notifications/*        → 202
- *   GET  /mcp                        → the session's SSE stream (held open)
- *   POST /mcp tools/call enter_queue → FIFO pairing; `chatroom.found` to both streams
- *   POST /mcp tools/call send_message→ JSON result {status, message_id, seq}; one SSE
- *                                      `message.received` event on the partner's stream
- *   DELETE /mcp                      → ends the session
- *   GET  /healthz                    → sessions, rooms, memory
- *
- * and for clients that keep no session (either era: it reads no protocol headers):
- *
- *   POST /mcp tools/call enter_queue without `user_token` → a new user, named by the
- *                                      `user_token` in the result
- *   POST /mcp tools/call …, `user_token` → acts for that user; its events wait in a
- *                                      log until `wait_for_events` takes them
- *   POST /mcp tools/call wait_for_events {after, timeout_s} → the events after `after`
- *                                      and a cursor, at once or when one arrives
- *
- * Results and notifications have the same JSON shape (and so size) as mcp-chat's; tool
- * results are answered as JSON rather than a one-event SSE stream. Events that arrive
- * before a session's stream opens wait and are flushed when it opens. Run it as its own
- * process: `node dist/bench/relayBaseline.js [--port 0]`; it prints where it listens.
+ * message as mcp-chat on the same wire (initialize, GET stream, tools/call enter_queue and
+ * send_message with FIFO pairing, DELETE, /healthz), so the bench drives it with the same
+ * client. Clients that keep no session (either era: it reads no protocol headers) act by
+ * `user_token` and read a log with wait_for_events {after, timeout_s}. Results have
+ * mcp-chat's JSON shape, answered as JSON. Run it as its own process:
+ * `node dist/bench/relayBaseline.js [--port 0]`; it prints where it listens.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';

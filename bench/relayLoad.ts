@@ -8,7 +8,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { Chatter, readStamp, stampText } from './chatter.js';
-import { ToolRefusal, type WireTally } from './leanSession.js';
+import { ToolRefusal } from '../test/support/chatClient.js';
+import type { WireTally } from './leanSession.js';
 import type { LoadReport, WorkerCommand } from './workerProtocol.js';
 
 type LoadCommand = Extract<WorkerCommand, { type: 'load' }>;
@@ -182,7 +183,7 @@ export class RelayLoad {
       this.misrouted += 1;
       return;
     }
-    const arrival = receiver.accept(stamp.seq);
+    const arrival = receiver.reads.accept(stamp.seq);
     if (arrival === 'duplicate') {
       this.duplicated += 1;
       return;

@@ -4,6 +4,15 @@
  * then mcp-chat by client kind — sessions with streams, and clients that keep none.
  */
 import type { LoadFigures, ServerFigures } from './figures.js';
+import { columns, show } from './table.js';
+import type { ClientKind } from './workerProtocol.js';
+
+export const KIND_LABELS: Record<ClientKind, string> = {
+  session: 'session + GET stream',
+  'fresh-session': 'fresh session per call',
+  'no-session': 'no session',
+  modern: 'modern (2026-07-28)',
+};
 
 interface Row {
   label: string;
@@ -19,29 +28,27 @@ interface Row {
 
 const KB_PER_KIB = 1.024;
 
-function show(value: number | null, digits = 0): string {
-  if (value === null || Number.isNaN(value)) return 'n/a';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
 /** Every correctness counter of every load phase of one server, added up. */
 export function deliveryFaults(figures: ServerFigures, extra: LoadFigures[] = []) {
   return faultsOver([figures.saturate, ...(figures.rate ? [figures.rate] : []), ...extra]);
 }
 
+const FAULTS = ['lost', 'duplicated', 'outOfOrder', 'misrouted', 'refused', 'errors', 'unsent'] as const;
+
 /** Every correctness counter of some load phases, added up. */
-export function faultsOver(phases: LoadFigures[]) {
-  const total = (key: 'lost' | 'duplicated' | 'outOfOrder' | 'misrouted' | 'refused' | 'errors' | 'unsent') =>
-    phases.reduce((sum, phase) => sum + phase[key], 0);
-  return {
-    lost: total('lost'),
-    duplicated: total('duplicated'),
-    outOfOrder: total('outOfOrder'),
-    misrouted: total('misrouted'),
-    refused: total('refused'),
-    errors: total('errors'),
-    unsent: total('unsent'),
-  };
+export function faultsOver(phases: LoadFigures[]): Record<(typeof FAULTS)[number], number> {
+  return Object.fromEntries(FAULTS.map((key) => [key, phases.reduce((sum, phase) => sum + phase[key], 0)])) as Record<(typeof FAULTS)[number], number>;
+}
+
+const misdelivery = (who: string, f: Record<(typeof FAULTS)[number], number>) =>
+  f.lost + f.duplicated + f.outOfOrder + f.misrouted === 0
+    ? []
+    : [`${who} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`];
+
+/** Delivery that was not exactly-once and in order over `phases`; with `saturate`, also a phase that got no message through (delivery unchecked). */
+export function deliveryFailuresOf(who: string, phases: LoadFigures[], saturate?: LoadFigures): string[] {
+  const unchecked = saturate?.acked === 0 ? [`${who} accepted no message (${saturate.firstError ?? 'no error given'}): delivery went unchecked`] : [];
+  return [...misdelivery(who, faultsOver(phases)), ...unchecked];
 }
 
 export function rows(mcp: ServerFigures, floor: ServerFigures, rate: number, mcpWarmup: LoadFigures[], floorWarmup: LoadFigures[]): Row[] {
@@ -135,26 +142,10 @@ export function formatKindTable(kinds: KindRow[]): string {
   const header = ['mcp-chat, saturated, by client kind', 'pairs', 'msgs/s', 'cores', 'CPU/msg µs', 'tool calls/s', 'HTTP req/s', 'p50 ms', 'p99 ms', 'sent', 'delivered', 'lost', 'dup/ooo/misr'];
   const body = kinds.map((k) => [
     k.kind,
-    show(k.pairs),
-    show(k.delivered),
-    show(k.serverCores, 2),
-    show(k.serverCpuUsPerMessage),
-    show(k.toolCallsPerSecond),
-    show(k.httpRequestsPerSecond),
+    ...[k.pairs, k.delivered, k.serverCores, k.serverCpuUsPerMessage, k.toolCallsPerSecond, k.httpRequestsPerSecond].map((v, i) => show(v, i === 2 ? 2 : 0)),
     show(k.latencyP50Ms, 2),
     show(k.latencyP99Ms, 2),
-    show(k.acked),
-    show(k.received),
-    show(k.lost),
-    show(k.misdelivered),
+    ...[k.acked, k.received, k.lost, k.misdelivered].map((v) => show(v)),
   ]);
-  return columns(header, body, (i) => i === 0);
-}
-
-/** Lines up cells in columns: left-aligned where `left(i)`, else right-aligned; a rule under the header. */
-function columns(header: string[], body: string[][], left: (i: number) => boolean): string {
-  const widths = header.map((_, i) => Math.max(...[header, ...body].map((cells) => (cells[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (left(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd();
-  const rule = widths.map((w) => '─'.repeat(w)).join('  ');
-  return [line(header), rule, ...body.map(line)].join('\n');
+  return columns(header, body);
 }

@@ -1,40 +1,19 @@
 /**
- * bench/results.json: every figure of the run, the settings and machine it ran on, and
- * the notes a reader needs to trust (or discount) the figures.
+ * The relay part's results: mcp-chat beside the floor and by client kind — the rows of
+ * its tables, its fields of bench/results.json, the notes a reader needs to trust (or
+ * discount) its figures, and its delivery failures.
  */
 import { cpus } from 'node:os';
-import type { ReleaseFigures } from './benchTarget.js';
-import { ERAS, eraFailures, eraJson, type EraRun } from './eraComparison.js';
-import type { CrossCheckResult } from './sdkCrossCheck.js';
-import type { LoadFigures, PairFigures, ServerFigures } from './figures.js';
-import type { BenchOptions } from './options.js';
-import { ephemeralPortCount, openFileLimit } from './procStats.js';
-import { deliveryFaults, faultsOver, kindRow, rows, type KindRow } from './report.js';
-import type { StopReport } from './serverProcess.js';
-import type { TokenClientKind } from './tokenClient.js';
-import type { ClientKind } from './workerProtocol.js';
+import type { StopReport } from '../test/support/serverProcess.js';
+import type { KindRun, LoadFigures, ServerFigures } from './figures.js';
+import { KIND_LABELS, deliveryFailuresOf, deliveryFaults, faultsOver, kindRow, rows, type KindRow } from './report.js';
+import { brief as show } from './table.js';
 
 export interface ServerRun {
   figures: ServerFigures;
   warmup: LoadFigures;
   shutdown?: StopReport;
 }
-
-/** A kind of token client against mcp-chat: its pairs, warm-up, saturated phase, and how its polls fared. */
-export interface KindRun {
-  kind: TokenClientKind;
-  pair: PairFigures;
-  warmup: LoadFigures;
-  saturate: LoadFigures;
-  release: ReleaseFigures;
-}
-
-export const KIND_LABELS: Record<ClientKind, string> = {
-  session: 'session + GET stream',
-  'fresh-session': 'fresh session per call',
-  'no-session': 'no session',
-  modern: 'modern (2026-07-28)',
-};
 
 /** The kinds table: today's sessions (mcp-chat's saturation phase), then each token kind. */
 export function kindRows(mcp: ServerRun, kinds: KindRun[]): KindRow[] {
@@ -43,8 +22,6 @@ export function kindRows(mcp: ServerRun, kinds: KindRun[]): KindRow[] {
     ...kinds.map((k) => kindRow(KIND_LABELS[k.kind], k.pair.pairs, k.saturate, k.warmup)),
   ];
 }
-
-const show = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 
 const METHOD_NOTES = [
   'RSS (and heap) per session = (after − before opening the idle sessions) / sessions, after a settle pause, without forcing GC (young-generation garbage adds up to ~16 MB of noise, divided by the session count); RSS includes the server side of each session’s socket.',
@@ -91,40 +68,19 @@ export function caveats(floor: ServerRun, mcp: ServerRun, rate: number, kinds: K
   return [...notes, ...METHOD_NOTES];
 }
 
-type Faults = ReturnType<typeof faultsOver>;
-
-const misdelivery = (who: string, f: Faults) =>
-  f.lost + f.duplicated + f.outOfOrder + f.misrouted === 0
-    ? []
-    : [`${who} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`];
-
 /**
  * Lost, duplicated, out of order or misrouted: delivery that was not exactly-once and in
  * order; and a client kind that got no message through, whose delivery went unchecked.
  */
-export function deliveryFailures(floor: ServerRun, mcp: ServerRun, kinds: KindRun[], eras: EraRun[]) {
+export function deliveryFailures(floor: ServerRun, mcp: ServerRun, kinds: KindRun[]) {
   return [
-    ...eraFailures(eras),
-    ...[mcp, floor].flatMap(({ figures, warmup }) => misdelivery(figures.name, deliveryFaults(figures, [warmup]))),
-    ...kinds.flatMap(({ kind, warmup, saturate }) => [
-      ...misdelivery(`mcp-chat (${KIND_LABELS[kind]})`, faultsOver([warmup, saturate])),
-      ...(saturate.acked === 0 ? [`mcp-chat (${KIND_LABELS[kind]}) accepted no message (${saturate.firstError ?? 'no error given'}): delivery went unchecked`] : []),
-    ]),
+    ...[mcp, floor].flatMap(({ figures: f, warmup }) => deliveryFailuresOf(f.name, [f.saturate, ...(f.rate ? [f.rate] : []), warmup])),
+    ...kinds.flatMap(({ kind, warmup, saturate }) => deliveryFailuresOf(`mcp-chat (${KIND_LABELS[kind]})`, [warmup, saturate], saturate)),
   ];
 }
 
-export function assembleResults(input: {
-  startedAt: Date;
-  options: BenchOptions;
-  rate: number;
-  chosenBy: string;
-  crossCheck: CrossCheckResult;
-  floor: ServerRun;
-  mcp: ServerRun;
-  kinds: KindRun[];
-  eras: EraRun[];
-  notes: string[];
-}) {
+/** The relay part's tables and its fields of bench/results.json. */
+export function relayResults(input: { rate: number; chosenBy: string; floor: ServerRun; mcp: ServerRun; kinds: KindRun[] }) {
   const { floor, mcp, rate, kinds } = input;
   const table = rows(mcp.figures, floor.figures, rate, [mcp.warmup], [floor.warmup]);
   const kindTable = kindRows(mcp, kinds);
@@ -132,12 +88,7 @@ export function assembleResults(input: {
     table,
     kindTable,
     json: {
-      startedAt: input.startedAt.toISOString(),
-      seconds: (Date.now() - input.startedAt.getTime()) / 1000,
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openFileLimit: openFileLimit(), ephemeralPorts: ephemeralPortCount() },
-      options: input.options,
       latencyRate: { rate, chosenBy: input.chosenBy },
-      crossCheck: input.crossCheck,
       servers: { 'mcp-chat': mcp.figures, floor: floor.figures },
       warmup: { 'mcp-chat': mcp.warmup, floor: floor.warmup },
       // mcp-chat by token-client kind; the sessions' figures are servers['mcp-chat'].
@@ -154,13 +105,9 @@ export function assembleResults(input: {
         'mcp-chat': deliveryFaults(mcp.figures, [mcp.warmup]),
         floor: deliveryFaults(floor.figures, [floor.warmup]),
         ...Object.fromEntries(kinds.map((k) => [`mcp-chat, ${k.kind}`, faultsOver([k.warmup, k.saturate])])),
-        ...Object.fromEntries(input.eras.map((e) => [`${e.server} (per era), ${e.kind}`, faultsOver([e.load.warmup, e.load.saturate])])),
       },
-      // Per era: mcp-chat, the v2 peer and the floor, with the era's clients that keep no session.
-      eras: eraJson(ERAS, input.eras),
       table: table.map(({ label, mcp: m, floor: f, goal, met }) => ({ label, mcp: m, floor: f, goal, met })),
       kindTable,
-      notes: input.notes,
     },
   };
 }

@@ -7,19 +7,23 @@
  * the pair from 127.0.0.1 (loopback both: the server tells them apart), both from this
  * process. Every wait is bounded; the server is stopped whatever happens.
  */
-import { execFileSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Pool, type Dispatcher } from 'undici';
+import { ToolRefusal } from '../test/support/chatClient.js';
+import { MODERN_META, SseParser, WireError, modernHeaders } from '../test/support/jsonRpcWire.js';
+import { stopChild, type SpawnedServer } from '../test/support/serverProcess.js';
+import { PairedUser } from './chatter.js';
+import { metricGauge } from './benchTarget.js';
+import { startServer, tailOf } from './children.js';
+import { defaultOf, helpOf } from './mcpChatFlags.js';
 import type { Percentiles } from './figures.js';
-import { MODERN_META, MODERN_PROTOCOL_VERSION, POST_HEADERS, WireError, modernCallHeaders, readRpcResponse } from './jsonRpcWire.js';
-import { LeanSession, ToolRefusal, type LeanEndpoint } from './leanSession.js';
+import { LeanSession, type LeanEndpoint } from './leanSession.js';
 import type { BenchOptions } from './options.js';
 import { rssKiB } from './procStats.js';
 import type { ProgressLine } from './progressLine.js';
-import { startServer, type ServerProcess } from './serverProcess.js';
-import { SseParser } from './sseParser.js';
+import { columns, show } from './table.js';
+import { bounded, messageOf, percentiles, sleep, until } from './timing.js';
 
 /** What one client address holds at once, each up to `--max-per-address` (src/session/addressAllowance.ts). */
 export type Holding = 'sessions' | 'streams' | 'waits' | 'listens';
@@ -112,8 +116,6 @@ const STOP_GRACE_MS = 5_000;
 const OPEN_CONCURRENCY = 16;
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const noneOf = (): Record<Holding, number> => ({ listens: 0, waits: 0, sessions: 0, streams: 0 });
 
 export function underAttackSettings(cliPath: string, options: BenchOptions): UnderAttackSettings {
@@ -128,91 +130,41 @@ export function underAttackSettings(cliPath: string, options: BenchOptions): Und
 }
 
 function defaultAllowance(cliPath: string): Allowance {
-  const help = execFileSync(process.execPath, [cliPath, '--help'], { encoding: 'utf8', timeout: 15_000 });
+  const help = helpOf(cliPath);
   const of = (flag: string) => {
-    const match = new RegExp(`^\\s*--${flag}\\b.*\\(default: (\\d+)\\)`, 'm').exec(help);
-    if (!match?.[1]) throw new Error(`mcp-chat --help lists no default for --${flag}: this build has no such limit`);
-    return Number(match[1]);
+    const value = defaultOf(help, flag);
+    if (Number.isNaN(value)) throw new Error(`mcp-chat --help lists no default for --${flag}: this build has no such limit`);
+    return value;
   };
   return { perAddress: of('max-per-address'), listenUris: of('max-listen-uris'), waitsPerUser: of('max-waits-per-user') };
 }
 
-function percentiles(samples: readonly number[]): Percentiles {
-  if (samples.length === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN };
-  const sorted = [...samples].sort((a, b) => a - b);
-  // Nearest rank, to the µs.
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]! * 1000) / 1000;
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) };
-}
-
-/** `<sender>.<n>.` padded with `x` to `size` characters. */
-const messageText = (sender: number, n: number, size: number) => {
-  const head = `${sender}.${n}.`;
-  return head.length >= size ? head : head + 'x'.repeat(size - head.length);
-};
-
-/** One member of the chatting pair: a 2025-era session with its GET stream, checking what its partner sends. */
-class PairMember {
-  readonly session: LeanSession;
-  partner!: PairMember;
-  roomId: string | undefined;
-  // As a sender.
-  nextN = 1;
-  acked = 0;
-  sendErrors = 0;
+/** One member of the chatting pair: a 2025-era session with its GET stream, timing what its partner sends. */
+class PairMember extends PairedUser {
+  declare readonly client: LeanSession;
+  declare partner: PairMember;
   /** When each message not yet read by the partner was sent, by number. */
   readonly sentAt = new Map<number, number>();
-  // As a receiver.
-  lastN = 0;
-  received = 0;
-  duplicated = 0;
-  outOfOrder = 0;
   /** Delivery times of the phase being measured. */
   delivered: number[] = [];
-  firstError: string | undefined;
 
-  constructor(
-    readonly index: number,
-    endpoint: LeanEndpoint,
-  ) {
-    this.session = new LeanSession(endpoint);
-    this.session.onNotification = (method, params, at) => {
+  constructor(index: number, endpoint: LeanEndpoint) {
+    super(index, new LeanSession(endpoint));
+    this.client.onNotification = (method, params, at) => {
       if (method === 'chatroom.found' && typeof params.room_id === 'string') this.roomId ??= params.room_id;
-      if (method === 'message.received') this.#read(String(params.message), at);
+      if (method !== 'message.received') return;
+      const n = this.read(params);
+      const sentAt = n === undefined ? undefined : this.partner.sentAt.get(n);
+      if (sentAt !== undefined) this.delivered.push(at - sentAt);
+      if (n !== undefined) this.partner.sentAt.delete(n);
     };
   }
 
-  #read(text: string, at: number): void {
-    const [sender, n] = text.split('.', 2).map(Number);
-    if (sender !== this.partner.index || !Number.isInteger(n)) {
-      this.firstError ??= `member ${this.index} read ${JSON.stringify(text.slice(0, 40))}`;
-      return;
-    }
-    if (n! <= this.lastN) {
-      this.duplicated += 1;
-      return;
-    }
-    if (n! !== this.lastN + 1) this.outOfOrder += 1;
-    this.lastN = n!;
-    this.received += 1;
-    const sentAt = this.partner.sentAt.get(n!);
-    this.partner.sentAt.delete(n!);
-    if (sentAt !== undefined) this.delivered.push(at - sentAt);
-  }
-
-  async send(size: number, signal: AbortSignal, roundTrips: number[]): Promise<void> {
-    const n = this.nextN++;
+  async timedSend(size: number, signal: AbortSignal, roundTrips: number[]): Promise<void> {
     const started = performance.now();
-    this.sentAt.set(n, started);
-    try {
-      await this.session.call('send_message', { room_id: this.roomId, message: messageText(this.index, n, size) }, signal);
-      roundTrips.push(performance.now() - started);
-      this.acked += 1;
-    } catch (error) {
-      this.sentAt.delete(n);
-      this.sendErrors += 1;
-      if (!signal.aborted) this.firstError ??= `send_message: ${messageOf(error)}`;
-    }
+    const sent = await this.send(size, signal, (n) => this.sentAt.set(n, started));
+    if (sent) roundTrips.push(performance.now() - started);
+    else this.sentAt.delete(this.nextN - 1);
   }
 }
 
@@ -222,23 +174,13 @@ type Pair = readonly [PairMember, PairMember];
 async function pairUp([a, b]: Pair, signal: AbortSignal): Promise<void> {
   a.partner = b;
   b.partner = a;
-  await a.session.open();
-  await b.session.open();
-  await a.session.call('enter_queue', {}, signal);
-  const matched = await b.session.call('enter_queue', {}, signal);
+  await a.client.open();
+  await b.client.open();
+  await a.client.call('enter_queue', {}, signal);
+  const matched = await b.client.call('enter_queue', {}, signal);
   if (typeof matched.room_id === 'string') b.roomId ??= matched.room_id;
   if (!(await until(() => a.roomId !== undefined && b.roomId !== undefined, CALL_TIMEOUT_MS, signal))) throw new Error('the pair was not put in a room');
   if (a.roomId !== b.roomId) throw new Error(`the pair was put in two rooms (${a.roomId}, ${b.roomId})`);
-}
-
-/** Resolves true once `done()` holds, false if `ms` pass or `signal` aborts first. */
-async function until(done: () => boolean, ms: number, signal: AbortSignal): Promise<boolean> {
-  const deadline = performance.now() + ms;
-  while (!done()) {
-    if (signal.aborted || performance.now() >= deadline) return false;
-    await sleep(5);
-  }
-  return true;
 }
 
 /** `count` send_message round trips, one at a time, the members in turn; then waits until every accepted message was read. */
@@ -246,8 +188,8 @@ async function exchange(pair: Pair, count: number, size: number, signal: AbortSi
   const roundTrips: number[] = [];
   for (const member of pair) member.delivered = [];
   const started = performance.now();
-  for (let k = 0; k < count && !signal.aborted; k++) await pair[k % 2]!.send(size, signal, roundTrips);
-  await until(() => pair.every((m) => m.received >= m.partner.acked), DRAIN_MS, signal);
+  for (let k = 0; k < count && !signal.aborted; k++) await pair[k % 2]!.timedSend(size, signal, roundTrips);
+  await until(() => pair.every((m) => m.reads.received >= m.partner.acked), DRAIN_MS, signal);
   return {
     roundTrips: roundTrips.length,
     roundTripMs: percentiles(roundTrips),
@@ -256,40 +198,15 @@ async function exchange(pair: Pair, count: number, size: number, signal: AbortSi
   };
 }
 
-/** Runs `work` over `items`, at most `concurrency` at once. */
-async function bounded<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
 /** Whether a failed request was the server saying no for the address's allowance. */
 const refusedForAllowance = (error: unknown) =>
   (error instanceof WireError && error.message.includes('HTTP 429')) || (error instanceof ToolRefusal && /too many/i.test(error.message));
 
-let nextRpcId = 1;
-
 /** A 2026-07-28 tools/call that may be held up to `holdMs` (a wait's answer, and its headers, come when it ends). */
-async function modernCall(pool: Dispatcher, path: string, name: string, args: Record<string, unknown>, signal: AbortSignal, holdMs = CALL_TIMEOUT_MS): Promise<Record<string, unknown>> {
-  const id = nextRpcId++;
-  const response = await pool.request({
-    path,
-    method: 'POST',
-    headers: modernCallHeaders(name),
-    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: MODERN_META } }),
-    headersTimeout: holdMs,
-    bodyTimeout: holdMs,
-    signal,
-  });
-  const answer = await readRpcResponse(response, id);
-  if (answer.error) throw new WireError(`${name}: JSON-RPC error ${answer.error.code} ${answer.error.message}`);
-  const result = answer.result as { isError?: boolean; structuredContent?: Record<string, unknown>; content?: { text?: string }[] };
-  if (result.isError) throw new ToolRefusal(`${name} refused: ${result.content?.[0]?.text ?? ''}`);
-  if (!result.structuredContent) throw new WireError(`${name} answered without structuredContent`);
-  return result.structuredContent;
-}
+const modernCall = (endpoint: LeanEndpoint, name: string, args: Record<string, unknown>, signal: AbortSignal, holdMs = CALL_TIMEOUT_MS) =>
+  new LeanSession(endpoint, 'modern').call(name, args, signal, holdMs);
+
+let nextRpcId = 1;
 
 /**
  * Opens a `subscriptions/listen` on `uris`; resolves once the server acknowledged it, with
@@ -300,7 +217,7 @@ async function openListen(pool: Dispatcher, path: string, uris: readonly string[
   const response = await pool.request({
     path,
     method: 'POST',
-    headers: { ...POST_HEADERS, 'mcp-protocol-version': MODERN_PROTOCOL_VERSION, 'mcp-method': 'subscriptions/listen' },
+    headers: modernHeaders('subscriptions/listen'),
     body: JSON.stringify({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { _meta: MODERN_META, notifications: { resourceSubscriptions: uris } } }),
     headersTimeout: CALL_TIMEOUT_MS,
     bodyTimeout: 0,
@@ -380,7 +297,7 @@ class Attacker {
   /** Makes `count` users, in turn (so they pair among themselves), and reads each one's cursor. */
   async makeUsers(count: number): Promise<void> {
     for (let i = 0; i < count; i++) {
-      const entered = await modernCall(this.pool, this.path, 'enter_queue', {}, this.signal);
+      const entered = await modernCall(this.endpoint, 'enter_queue', {}, this.signal);
       if (typeof entered.user_token !== 'string' || typeof entered.events_uri !== 'string')
         throw new Error(`enter_queue answered no user_token or events_uri: ${JSON.stringify(entered).slice(0, 200)}`);
       this.users.push({ token: entered.user_token, eventsUri: entered.events_uri, cursor: '0' });
@@ -389,7 +306,7 @@ class Attacker {
   }
 
   async #cursorOf(token: string, after: string): Promise<string> {
-    const page = await modernCall(this.pool, this.path, 'wait_for_events', { user_token: token, after, timeout_s: 0 }, this.signal);
+    const page = await modernCall(this.endpoint, 'wait_for_events', { user_token: token, after, timeout_s: 0 }, this.signal);
     if (typeof page.cursor !== 'string') throw new Error(`wait_for_events answered no cursor: ${JSON.stringify(page).slice(0, 200)}`);
     return page.cursor;
   }
@@ -412,7 +329,7 @@ class Attacker {
     const { signal } = this.#stop;
     while (!signal.aborted) {
       try {
-        const page = await modernCall(this.pool, this.path, 'wait_for_events', { user_token: user.token, after: user.cursor, timeout_s: WAIT_TIMEOUT_S }, signal, (WAIT_TIMEOUT_S + 10) * 1000);
+        const page = await modernCall(this.endpoint, 'wait_for_events', { user_token: user.token, after: user.cursor, timeout_s: WAIT_TIMEOUT_S }, signal, (WAIT_TIMEOUT_S + 10) * 1000);
         if (typeof page.cursor === 'string') user.cursor = page.cursor;
         this.#ended('waits', `a wait_for_events was answered early (${JSON.stringify(page).slice(0, 120)})`);
       } catch (error) {
@@ -451,7 +368,7 @@ class Attacker {
     // The waits were sent without waiting for their answers: asked until they are all held (or 3 s pass).
     let waits = false;
     for (let tries = 0; !waits && tries < 30; tries++) {
-      waits = await refused(() => modernCall(this.pool, this.path, 'wait_for_events', { user_token: spare.token, after: spare.cursor, timeout_s: 0 }, this.signal));
+      waits = await refused(() => modernCall(this.endpoint, 'wait_for_events', { user_token: spare.token, after: spare.cursor, timeout_s: 0 }, this.signal));
       if (!waits) await sleep(100);
     }
     const sessions = await refused(async () => {
@@ -478,22 +395,14 @@ class Attacker {
 }
 
 /** A full GC in the server (it preloads forcedGc.js), then a pause. */
-async function collected(server: ServerProcess, settleMs: number): Promise<void> {
+async function collected(server: SpawnedServer, settleMs: number): Promise<void> {
   process.kill(server.pid, 'SIGUSR2');
   await sleep(settleMs);
 }
 
-/** A gauge from the server's /metrics, or null if it has none. */
-async function gauge(pool: Dispatcher, name: string): Promise<number | null> {
-  const response = await pool.request({ path: '/metrics', method: 'GET', headersTimeout: CALL_TIMEOUT_MS, bodyTimeout: CALL_TIMEOUT_MS });
-  const text = await response.body.text();
-  const match = new RegExp(`^(?:\\w+_)?${name}(?:\\{[^}]*\\})?\\s+([\\d.e+]+)`, 'm').exec(text);
-  return match?.[1] !== undefined ? Number(match[1]) : null;
-}
-
-async function weigh(server: ServerProcess, pool: Dispatcher, settleMs: number): Promise<{ rssKiB: number; heapBytes: number | null }> {
+async function weigh(server: SpawnedServer, pool: Dispatcher, settleMs: number): Promise<{ rssKiB: number; heapBytes: number | null }> {
   await collected(server, settleMs);
-  const heapBytes = await gauge(pool, 'nodejs_heap_size_used_bytes');
+  const heapBytes = await metricGauge(server.url, 'nodejs_heap_size_used_bytes', pool);
   return { rssKiB: rssKiB(server.pid), heapBytes };
 }
 
@@ -522,12 +431,12 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
   const timer = setTimeout(() => stop.abort(), settings.deadlineMs);
   const { signal } = stop;
   setMaxListeners(0, signal);
-  let server: ServerProcess | undefined;
+  let server: SpawnedServer | undefined;
   const pools: Pool[] = [];
   let attacker: Attacker | undefined;
   let pair: Pair | undefined;
   try {
-    server = await startServer('mcp-chat (under attack)', ['--expose-gc', '--import', here('./forcedGc.js'), settings.cliPath, '--port', '0', '--host', PAIR_ADDRESS, ...serverFlags]);
+    server = await startServer({ entry: settings.cliPath, nodeArgs: ['--expose-gc', '--import', here('./forcedGc.js')], args: ['--host', PAIR_ADDRESS, ...serverFlags] });
     const posts = new Pool(server.url.origin, { connections: 4, pipelining: 1, localAddress: PAIR_ADDRESS });
     const streams = new Pool(server.url.origin, { connections: null, pipelining: 1, localAddress: PAIR_ADDRESS });
     pools.push(posts, streams);
@@ -572,8 +481,8 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
       setupSeconds,
       refusedBeyond,
       otherAddressServed,
-      serverListens: await gauge(posts, 'mcp_chat_listens'),
-      serverSessions: await gauge(posts, 'mcp_chat_sessions'),
+      serverListens: await metricGauge(server.url, 'mcp_chat_listens', posts),
+      serverSessions: await metricGauge(server.url, 'mcp_chat_sessions', posts),
       dropped: noneOf(),
     };
     figures.attacker = holdings;
@@ -591,12 +500,12 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
     if (attacker.firstError) holdings.firstError = attacker.firstError;
     progress.end(`round trip p50 ${figures.underAttack.roundTripMs.p50} ms, p99 ${figures.underAttack.roundTripMs.p99} ms`);
     if (signal.aborted) throw new Error('abandoned');
-    if (server.exited()) throw new Error(`the server exited (${server.exited()}): ${server.stderrTail().slice(-400)}`);
+    if (server.exited()) throw new Error(`the server exited (${server.exited()}): ${tailOf(server).slice(-400)}`);
   } catch (error) {
     const died = server?.exited();
     figures.error =
       (signal.aborted ? `did not finish within ${settings.deadlineMs / 1000} s (${messageOf(error)})` : messageOf(error)) +
-      (died && server ? `; the server exited (${died}): ${server.stderrTail().slice(-400)}` : '');
+      (died && server ? `; the server exited (${died}): ${tailOf(server).slice(-400)}` : '');
     progress.note(`under attack: ${figures.error}`);
   } finally {
     clearTimeout(timer);
@@ -604,10 +513,10 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
       const firstError = pair[0].firstError ?? pair[1].firstError;
       figures.delivery = {
         sent: pair[0].acked + pair[1].acked,
-        received: pair[0].received + pair[1].received,
-        lost: pair.reduce((sum, m) => sum + Math.max(0, m.partner.acked - m.received), 0),
-        duplicated: pair[0].duplicated + pair[1].duplicated,
-        outOfOrder: pair[0].outOfOrder + pair[1].outOfOrder,
+        received: pair[0].reads.received + pair[1].reads.received,
+        lost: pair.reduce((sum, m) => sum + Math.max(0, m.partner.acked - m.reads.received), 0),
+        duplicated: pair[0].reads.duplicated + pair[1].reads.duplicated,
+        outOfOrder: pair[0].reads.outOfOrder + pair[1].reads.outOfOrder,
         sendErrors: pair[0].sendErrors + pair[1].sendErrors,
         ...(firstError !== undefined && { firstError }),
       };
@@ -615,7 +524,7 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
     stop.abort();
     await attacker?.release();
     await Promise.allSettled(pools.map((pool) => pool.destroy()));
-    await server?.stop(STOP_GRACE_MS);
+    if (server) await stopChild(server.child, STOP_GRACE_MS);
     figures.seconds = (Date.now() - startedAt.getTime()) / 1000;
   }
   return figures;
@@ -658,60 +567,30 @@ export function underAttackCaveats(figures: UnderAttackFigures, quick: boolean):
 }
 
 export function formatUnderAttack(figures: UnderAttackFigures): string {
-  const n = (value: number | null | undefined, digits = 0) =>
-    value === null || value === undefined || Number.isNaN(value) ? '-' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-  const ratio = (idle: number | undefined, attacked: number | undefined) => (idle && attacked !== undefined ? `${(attacked / idle).toFixed(2)}×` : '-');
-  const row = (label: string, cells: string[]) => `  ${label.padEnd(42)} ${cells.map((cell) => cell.padStart(14)).join(' ')}`;
+  const n = (value: number | null | undefined, digits: number) => show(value, digits, '-');
   const latency = (label: string, pick: (phase: UnderAttackPhase) => number) => {
-    const idle = figures.idle ? pick(figures.idle) : undefined;
-    const attacked = figures.underAttack ? pick(figures.underAttack) : undefined;
-    return row(label, [n(idle, 2), n(attacked, 2), ratio(idle, attacked)]);
+    const [idle, attacked] = [figures.idle, figures.underAttack].map((phase) => (phase ? pick(phase) : undefined));
+    return [label, n(idle, 2), n(attacked, 2), idle && attacked !== undefined ? `${(attacked / idle).toFixed(2)}×` : '-'];
   };
   const m = figures.memory;
-  const mb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? null : bytes / 1024 / 1024);
   const memory = (label: string, before: number | null | undefined, after: number | null | undefined) => {
     const change = before === null || before === undefined || after === null || after === undefined ? '-' : `${after >= before ? '+' : ''}${n(after - before, 1)}`;
-    return row(label, [n(before, 1), n(after, 1), change]);
+    return [label, n(before, 1), n(after, 1), change];
   };
+  const mb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? null : bytes / 1024 / 1024);
   const a = figures.allowance;
   const rounds = figures.underAttack?.roundTrips ?? figures.idle?.roundTrips ?? 0;
   return [
     `under attack (one address holds its full allowance of ${a.perAddress} each: listens of ${a.listenUris} URIs, held wait_for_events, sessions with GET streams; ` +
-      `a pair on another address, ${n(rounds)} send_message one at a time per phase)` +
+      `a pair on another address, ${n(rounds, 0)} send_message one at a time per phase)` +
       (figures.error ? ` — FAILED: ${figures.error}` : ''),
-    row('', ['idle server', 'under attack', 'change']),
-    latency('send_message round trip p50 (ms)', (p) => p.roundTripMs.p50),
-    latency('send_message round trip p99 (ms)', (p) => p.roundTripMs.p99),
-    latency('delivered to the partner p50 (ms)', (p) => p.deliveredMs.p50),
-    latency('delivered to the partner p99 (ms)', (p) => p.deliveredMs.p99),
-    memory('server RSS after full GC (MB)', m ? m.rssBeforeKiB / 1024 : null, m ? m.rssAfterKiB / 1024 : null),
-    memory('server heap used after full GC (MB)', mb(m?.heapBeforeBytes), mb(m?.heapAfterBytes)),
+    columns(['', 'idle server', 'under attack', 'change'], [
+      latency('send_message round trip p50 (ms)', (p) => p.roundTripMs.p50),
+      latency('send_message round trip p99 (ms)', (p) => p.roundTripMs.p99),
+      latency('delivered to the partner p50 (ms)', (p) => p.deliveredMs.p50),
+      latency('delivered to the partner p99 (ms)', (p) => p.deliveredMs.p99),
+      memory('server RSS after full GC (MB)', m ? m.rssBeforeKiB / 1024 : null, m ? m.rssAfterKiB / 1024 : null),
+      memory('server heap used after full GC (MB)', mb(m?.heapBeforeBytes), mb(m?.heapAfterBytes)),
+    ]),
   ].join('\n');
-}
-
-/**
- * `--only under-attack`: this part alone, its table and notes printed, its figures put in
- * the `underAttack` field of `resultsPath` (the rest of the file, from an earlier run, is
- * kept). Answers the exit code: 1 when a failure was found, 0 otherwise.
- */
-export async function underAttackAlone(settings: UnderAttackSettings, quick: boolean, progress: ProgressLine, resultsPath: string): Promise<number> {
-  const graceS = (settings.deadlineMs + 30_000) / 1000;
-  setTimeout(() => {
-    process.stderr.write(`\nbench: still running after ${graceS} s; giving up (children are killed)\n`);
-    process.exit(3);
-  }, graceS * 1000).unref();
-  const figures = await measureUnderAttack(settings, progress);
-  let previous: Record<string, unknown> = {};
-  try {
-    if (existsSync(resultsPath)) previous = JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>;
-  } catch {
-    // An unreadable file from an earlier run is replaced, not merged.
-  }
-  writeFileSync(resultsPath, `${JSON.stringify({ ...previous, underAttack: figures }, null, 2)}\n`);
-  process.stdout.write(`\n${formatUnderAttack(figures)}\n\n`);
-  for (const note of underAttackCaveats(figures, quick)) process.stdout.write(`note: ${note}\n`);
-  process.stdout.write(`results: ${resultsPath} (underAttack)\n`);
-  const failures = underAttackFailures(figures);
-  for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
-  return failures.length === 0 ? 0 : 1;
 }

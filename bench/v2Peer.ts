@@ -1,19 +1,11 @@
 /**
- * The v2 peer: what a user would write instead of mcp-chat — the same six tools, with
- * the same arguments and results, on the v2 SDK, served the way the SDK's own examples
- * serve a server (examples/dual-era and examples/hono): one factory behind
- * `createMcpHandler` on its default posture, mounted on Hono. A 2026-07-28 request is
- * served by a server made for it; a 2025-era request is served statelessly from the
- * same factory (`legacy: 'stateless'`, the default): there are no sessions, and GET
- * answers 405, so its clients call with `user_token` and read `wait_for_events`.
- *
- * The chat lives in plain Maps and arrays: a FIFO queue, rooms of two with a message
- * counter, and per user the events it has not yet acknowledged — `wait_for_events`
- * drops those at or before the cursor it is passed (`after`) and holds the call while
- * nothing is left. No XState, no replay buffer, no presence, no limits.
- *
- * The bench starts it as its own process, like the floor: `node dist/bench/v2Peer.js
- * [--port 0]`; it prints where it listens.
+ * The v2 peer: what a user would write instead of mcp-chat — the same six tools on the v2
+ * SDK, served as the SDK's examples serve (examples/dual-era, examples/hono): one factory
+ * behind `createMcpHandler` on its default posture (2025-era requests served statelessly,
+ * GET answers 405), mounted on Hono. The chat lives in plain Maps: a FIFO queue, rooms of
+ * two, per user the events not yet acknowledged, which `wait_for_events` drops up to its
+ * `after` and holds the call while none is left. No XState, replay buffer or limits.
+ * Run as its own process: `node dist/bench/v2Peer.js [--port 0]`; it prints where it listens.
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';

@@ -5,7 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { forkModule, stopChild } from './serverProcess.js';
+import { stopChild } from '../test/support/serverProcess.js';
+import { forkModule } from './children.js';
 import type { WorkerCommand, WorkerReply } from './workerProtocol.js';
 
 const WORKER_MODULE = fileURLToPath(new URL('./loadWorker.js', import.meta.url));

@@ -3,13 +3,13 @@
  * (loadWorker.ts), over the fork IPC channel. A worker runs one command at a time and
  * answers it with one reply, sending `progress` in between.
  */
-import type { TokenClientKind } from './tokenClient.js';
+import type { TokenClientKind } from './leanSession.js';
 
 export type LoadMode = 'saturate' | 'rate';
 
 /**
  * How the chatters of a command talk to the server: `session`, an MCP session with its
- * GET stream (opened by `open`); or a token client that keeps none (tokenClient.ts),
+ * GET stream (opened by `open`); or a token client that keeps none (test/support/tokenClient.ts),
  * made by `pair`, one kind at a time, and stopped by `release`.
  */
 export type ClientKind = 'session' | TokenClientKind;

@@ -13,7 +13,7 @@
  *         only) for its presence child, which answers `presence.away` / `presence.back`,
  *         `chat.leave` when a page grace passed, and ends it (`session.closed` with reason
  *         `timeout` or `disconnected`) when nobody comes back in time; from the queue and
- *         its room: `room.paired`, `room.message`, `room.receipt`, `room.closed`.
+ *         its room: `room.paired`, `room.message`, `room.closed`.
  * Emits:  to the queue and room (the broker carries them): `queue.join`, `queue.leave`,
  *         `queue.away`, `queue.back`, `room.send`, `room.leave`; to the user's clients:
  *         `chat.matched`, `chat.received`, `chat.partnerLeft`; to the operator:
@@ -71,6 +71,7 @@ interface SendBudget {
   at: number;
 }
 
+/** What a room says of a message it numbered: the sender's answer (the broker's `send`), the partner's message. */
 export interface Receipt {
   roomId: string;
   messageId: string;
@@ -88,8 +89,6 @@ interface UserContext extends UserInput {
   avoidsLastPartner: boolean;
   preferences: Preferences;
   blocked: string[];
-  /** The receipt for the last message this user sent: what `send_message` answers. */
-  lastReceipt: Receipt | null;
   budget: SendBudget;
 }
 
@@ -121,7 +120,6 @@ export type UserEvent =
   | { type: 'presence.back' }
   | { type: 'room.paired'; roomId: string; partnerId: string; commonInterests?: string[]; partnerIs?: IAm }
   | ({ type: 'room.message' } & IncomingMessage)
-  | ({ type: 'room.receipt' } & Receipt)
   | { type: 'room.closed'; roomId: string; reason: DepartureReason };
 
 export type UserEmitted =
@@ -215,13 +213,11 @@ export const userMachine = setup({
       return {
         roomId,
         partnerId,
-        lastReceipt: null,
         lastChat: { roomId, partnerId, commonInterests, ...(partnerIs !== undefined && { partnerIs }) },
         avoidsLastPartner: true,
       };
     }),
-    clearRoom: assign({ roomId: null, partnerId: null, lastReceipt: null }),
-    forgetReceipt: assign({ lastReceipt: null }),
+    clearRoom: assign({ roomId: null, partnerId: null }),
     emitMatched: emit(({ context }) => ({
       type: 'chat.matched' as const,
       roomId: context.roomId!,
@@ -241,12 +237,6 @@ export const userMachine = setup({
       userId: context.userId,
       text: event.type === 'chat.send' ? event.text : '',
     })),
-    assignReceipt: assign({
-      lastReceipt: ({ context, event }) =>
-        event.type === 'room.receipt'
-          ? { roomId: event.roomId, messageId: event.messageId, seq: event.seq, sentAt: event.sentAt }
-          : context.lastReceipt,
-    }),
     emitReceived: emit(({ event }) => {
       if (event.type !== 'room.message') throw new Error(`emitReceived cannot handle ${event.type}`);
       const { type: _type, ...message } = event;
@@ -274,7 +264,6 @@ export const userMachine = setup({
     avoidsLastPartner: false,
     preferences: NO_PREFERENCES,
     blocked: [],
-    lastReceipt: null,
     budget: { tokens: input.rate.burst, at: 0 },
   }),
   invoke: { id: 'presence', src: 'presence', input: ({ context }) => context.presence },
@@ -311,9 +300,8 @@ export const userMachine = setup({
     },
     chatting: {
       on: {
-        // The receipt is cleared first: send_message answers only this message's receipt.
-        'chat.send': { guard: and(['isOwnRoom', 'hasSendBudget']), actions: ['spendBudget', 'forgetReceipt', 'sendToRoom'] },
-        'room.receipt': { guard: 'isOwnRoom', actions: 'assignReceipt' },
+        // The broker answers the send with the message's receipt (src/chat/broker.ts).
+        'chat.send': { guard: and(['isOwnRoom', 'hasSendBudget']), actions: ['spendBudget', 'sendToRoom'] },
         'room.message': { guard: 'isOwnRoom', actions: 'emitReceived' },
         'room.closed': {
           guard: 'isOwnRoom',

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { node22 } from './node22.js';
-import { spawnServer } from './spawnServer.js';
+import { spawnServer } from '../test/support/serverProcess.js';
 
 type Era = '2025-11-25' | '2026-07-28';
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * `mcp-chat`: reads flags and env, starts the server (and, with `--inspect`, the Stately
- * inspector bridge), prints where they listen, and shuts down cleanly on SIGINT/SIGTERM.
+ * `mcp-chat`: reads flags and env, builds the server (src/server.ts) and serves it
+ * (src/http/listen.ts) — with `--inspect`, the Stately inspector bridge too — prints where
+ * they listen, and shuts down cleanly on SIGINT/SIGTERM.
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
 import type { InspectorBridge } from './ops/inspect.js';
 import { listen } from './http/listen.js';
+import { createChatServer } from './server.js';
 
 /** Starts the inspector bridge; loaded only when asked for, so that it costs nothing when off. */
 async function startInspectorOrExit(port: number): Promise<InspectorBridge> {
@@ -34,7 +36,7 @@ async function main(): Promise<void> {
   }
   const { help: _help, ...settings } = config;
   const inspector = settings.inspect === null ? undefined : await startInspectorOrExit(settings.inspect);
-  const server = await listen({ config: settings, ...(inspector && { inspect: inspector.inspect }) });
+  const server = await listen(await createChatServer({ config: settings, ...(inspector && { inspect: inspector.inspect }) }));
   process.stdout.write(`mcp-chat listening on ${server.url.href}\n`);
   if (inspector)
     process.stdout.write(

@@ -1,8 +1,8 @@
 /**
- * The composition root: one place builds a chat server from its parts — configuration,
- * the broker and the reports and bans (in memory unless given), the users, the session
- * registry, the one MCP server every session speaks to, the metrics and the HTTP app —
- * and knows how to close them in order.
+ * The composition root: one place builds a chat server from its configuration, in
+ * dependency order — the broker, the process directory and the reports and bans (given,
+ * on Redis with `redisUrl`, else in memory), the users, the session registry, the metrics,
+ * the one MCP server every session speaks to and the HTTP app — and closes them in order.
  */
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
@@ -13,33 +13,36 @@ import { memoryModeration, type ModerationStore } from './chat/moderation.js';
 import { memoryProcessDirectory, secretHint, type ProcessDirectory } from './chat/processDirectory.js';
 import { UserDirectory } from './chat/userDirectory.js';
 import { defaultConfig, type ChatConfig } from './config.js';
-import { createHttpApp, type AppServices, type HttpApp } from './http/app.js';
+import { createHttpApp, type HttpApp } from './http/app.js';
+import type { AppServices } from './http/appServices.js';
 import { LogBudget } from './chat/eventLog.js';
-import { eventsUri } from './mcp/eventsResource.js';
+import { eventsUri, readEventsPage } from './mcp/eventsResource.js';
 import { ListenBus } from './mcp/listenBus.js';
 import { modernHandler, startMcpServer } from './mcp/mcpServer.js';
 import { toChatMessage, type ChatMessage } from './mcp/notifications.js';
 import { SessionMux } from './mcp/sessionMux.js';
 import { createMetrics } from './ops/metrics.js';
 import { AddressAllowance } from './session/addressAllowance.js';
-import { NewUserLimit, sessionCallUsers, sessionlessCallUsers, type UserLimits } from './session/callUsers.js';
+import { sessionCallUsers, sessionlessCallUsers } from './session/callUsers.js';
+import { NewUserLimit, type UserLimits } from './session/newUsers.js';
 import type { ChatSession } from './session/chatSession.js';
 import { SessionRegistry } from './session/sessionRegistry.js';
 
 export interface ChatServerOptions {
+  /** The settings; with `redisUrl` the broker, the process directory and the reports and bans are on Redis. */
   config?: Partial<ChatConfig>;
-  /** Where the queue and rooms live; `memoryBroker()` by default. */
+  /** Where the queue and rooms live; by default built from the config (Redis or memory). */
   broker?: ChatBroker;
   log?: Logger;
   /** The actors' inspection observer (e.g. the Stately inspector's). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /**
    * The server processes sharing the chat, this one among them (its `self` is this
-   * process's id, which starts every token and session id); this one alone by default.
-   * The server closes it.
+   * process's id, which starts every token and session id); this one alone by default,
+   * the Redis one with `redisUrl`. The server closes it.
    */
   processDirectory?: ProcessDirectory;
-  /** Where users' reports and operators' bans live; `memoryModeration()` by default. The server closes it. */
+  /** Where users' reports and operators' bans live; in memory by default, on Redis with `redisUrl`. The server closes it. */
   moderation?: ModerationStore;
 }
 
@@ -60,20 +63,39 @@ export interface ChatServer {
   close(): Promise<void>;
 }
 
-export function createChatServer(options: ChatServerOptions = {}): ChatServer {
+/**
+ * Builds a chat server; rejects, naming the flag to fix, when Redis (`redisUrl`) cannot
+ * be reached. It serves through `app` (src/http/listen.ts binds it to a port).
+ */
+export async function createChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
   const config: ChatConfig = { ...defaultConfig, ...options.config };
   const log = options.log ?? pino({ level: config.logLevel });
-  const broker =
-    options.broker ??
-    memoryBroker({ inspect: options.inspect, matching: { interestWaitMs: config.interestWaitMs, rematchAfterMs: config.rematchAfterMs } });
-  const sessions = new SessionRegistry();
-  const moderation = options.moderation ?? memoryModeration();
-  // Which process this is, and where the others are (src/http/routing.ts sends requests on).
-  const processDirectory = options.processDirectory ?? memoryProcessDirectory();
+  // Where the queue and rooms live, which process this is and where the others are
+  // (src/http/routing.ts sends requests on), and where reports and bans are kept.
+  const { broker, processDirectory, moderation } = await sharedParts(config, options);
   const processId = processDirectory.self;
+  const sessions = new SessionRegistry();
   // Every event log together holds at most the budget: past it the largest logs shed first.
   const logBudget = new LogBudget(config.eventLogBudgetBytes, (events, logs) => log.warn({ events, logs }, 'event logs over their budget: the oldest events of the largest logs went'));
   const listens = new ListenBus((err) => log.warn({ err }, 'a listen could not be told of an update'));
+  // The gauges read the users when scraped and the users count their reports into the
+  // metrics: of that loop, only these reads, made once both exist, name `users` below.
+  const counts = {
+    usersByState: () => usersByState(users.values()),
+    users: () => users.size,
+    rooms: () => broker.stats().rooms,
+    waiting: () => broker.stats().waiting,
+    reachable: () => broker.healthy?.() !== false,
+    hasEvents: (eventsKey: string) => users.byEventsKey(eventsKey) !== undefined,
+  };
+  const metrics = createMetrics({
+    ...counts,
+    sessions: () => sessions.size,
+    queueLength: counts.waiting,
+    eventLogBytes: () => logBudget.bytes,
+    eventsShed: () => logBudget.shed,
+    listens: () => listens.size,
+  });
   const users = new UserDirectory<ChatMessage>({
     broker,
     processId,
@@ -101,27 +123,11 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       listens.publish({ kind: 'resource_updated', uri: eventsUri(user.eventsKey) });
     },
   });
-  const counts = {
-    usersByState: () => usersByState(users.values()),
-    users: () => users.size,
-    rooms: () => broker.stats().rooms,
-    waiting: () => broker.stats().waiting,
-    reachable: () => broker.healthy?.() !== false,
-    hasEvents: (eventsKey: string) => users.byEventsKey(eventsKey) !== undefined,
-  };
-  const metrics = createMetrics({
-    ...counts,
-    sessions: () => sessions.size,
-    queueLength: counts.waiting,
-    eventLogBytes: () => logBudget.bytes,
-    eventsShed: () => logBudget.shed,
-    listens: () => listens.size,
-  });
   const mux = new SessionMux<ChatSession>();
   const allowance = new AddressAllowance(config.maxPerAddress);
   const limits: UserLimits = { newUsers: new NewUserLimit(config.newUsersPerMinute), maxUsers: config.maxUsers, allowance, bans: moderation };
   const mcpServer = startMcpServer(mux, config, metrics, sessionCallUsers(users, limits, mux));
-  const modern = modernHandler(config, metrics, listens, sessionlessCallUsers(users, limits, mux), (key, after) => readEvents(users, key, after));
+  const modern = modernHandler(config, metrics, listens, sessionlessCallUsers(users, limits, mux), (key, after) => readEventsPage(users, key, after));
   const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern, listens, allowance, logBudget, processId, processDirectory, moderation };
   const http = createHttpApp(services, counts);
 
@@ -157,17 +163,51 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   };
 }
 
-/** A read of a user's log for the user-events resource: like wait_for_events, but it takes nothing. */
-function readEvents(users: UserDirectory<ChatMessage>, eventsKey: string, after: string | undefined): Record<string, unknown> | undefined {
-  const user = users.byEventsKey(eventsKey);
-  if (!user) return undefined;
-  const cursor = after === undefined ? 0 : (user.events.parseCursor(after) ?? user.events.last);
-  const page = user.events.read(cursor);
+/** What several server processes may share: where the queue and rooms live, where each process is, the reports and bans. */
+interface SharedParts {
+  readonly broker: ChatBroker;
+  readonly processDirectory: ProcessDirectory;
+  readonly moderation: ModerationStore;
+}
+
+/** The shared parts given, else on Redis with `redisUrl`, else in memory (this process alone). */
+async function sharedParts(config: ChatConfig, options: ChatServerOptions): Promise<SharedParts> {
+  if (config.redisUrl && !options.broker) return redisParts(config.redisUrl, config, options);
   return {
-    events: page.events.map(([id, { method, params }]) => ({ id: String(id), method, params: params ?? {} })),
-    cursor: String(page.cursor),
-    ...(page.missed > 0 && { missed: page.missed }),
+    broker: options.broker ?? memoryBroker({ inspect: options.inspect, matching: matchingOf(config) }),
+    processDirectory: options.processDirectory ?? memoryProcessDirectory(),
+    moderation: options.moderation ?? memoryModeration(),
   };
+}
+
+/**
+ * The broker, the process directory and (unless given) the reports and bans on the Redis
+ * at `url`. Loaded only here, so that a server in memory never loads ioredis.
+ */
+async function redisParts(url: string, config: ChatConfig, options: ChatServerOptions): Promise<SharedParts> {
+  const [{ startScaleOut }, { redisModeration }] = await Promise.all([import('./chat/broker/redis/scaleOut.js'), import('./chat/broker/redis/moderation.js')]);
+  const { broker, processDirectory, redis } = await startScaleOut({
+    url,
+    tlsCa: config.redisTlsCa ?? undefined,
+    matching: matchingOf(config),
+    beatEveryMs: config.heartbeatMs,
+    deadAfterMs: config.deadAfterMs,
+    inspect: options.inspect,
+    ...(config.clusterSecret && { clusterSecret: config.clusterSecret }),
+  });
+  // Reports and bans on the Redis reached (its CA read once), so every process sees them.
+  const moderation =
+    options.moderation ??
+    (await redisModeration(redis).catch(async (error: unknown) => {
+      await Promise.all([broker.close(), processDirectory.close()]).catch(() => {});
+      throw error;
+    }));
+  return { broker, processDirectory, moderation };
+}
+
+/** The queue's matching settings, the same whichever broker holds the queue. */
+function matchingOf({ interestWaitMs, rematchAfterMs }: ChatConfig): { interestWaitMs: number; rematchAfterMs: number } {
+  return { interestWaitMs, rematchAfterMs };
 }
 
 function usersByState(users: Iterable<{ state: UserState }>): Record<Exclude<UserState, 'ended'>, number> {

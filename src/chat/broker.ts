@@ -7,23 +7,24 @@
  * broker over Redis (several processes, one queue) implements the same interface.
  *
  * Ordering contract: deliveries for one user arrive in the order the queue and room
- * produced them. The in-memory broker also delivers synchronously (a pairing and a
- * message's receipt have arrived when its call resolves). A broker that delivers later
- * (over Redis) resolves a call once its intent is stored; the tools then wait for what
- * they answer (a receipt: the user chart clears `lastReceipt` on each send, so a late
- * receipt is never mistaken for an earlier one's). A call that rejects could not reach
- * the queue or the room: the tool says so.
+ * produced them. The in-memory broker delivers synchronously (a pairing has arrived when
+ * its join resolves); a broker that delivers later (over Redis) resolves a call once its
+ * intent is stored. A send resolves to the message's receipt, wherever its room is. A
+ * call that rejects could not reach the queue or the room: the tool says so.
  */
 import type { JoinRequest } from '../../machines/queue.js';
-import type { DepartureReason, UserEvent } from '../../machines/user.js';
+import type { DepartureReason, Receipt, UserEvent } from '../../machines/user.js';
 
 export type { JoinRequest } from '../../machines/queue.js';
 
 /** What a broker delivers to a user actor: the events its queue and room send it. */
 export type Delivery = Extract<
   UserEvent,
-  { type: 'room.paired' | 'room.message' | 'room.receipt' | 'room.closed' }
+  { type: 'room.paired' | 'room.message' | 'room.closed' }
 >;
+
+/** What became of a message: its room numbered and relayed it (its receipt), or the room had closed. */
+export type SendResult = { status: 'sent'; receipt: Receipt } | { status: 'closed' };
 
 export interface BrokerStats {
   /** Users waiting in the queue. */
@@ -54,8 +55,11 @@ export interface ChatBroker {
   away(userId: string): Promise<void>;
   /** It is back: paired at once if it can be, else it waits at its place. */
   back(userId: string): Promise<void>;
-  /** Relays text to the sender's partner; the sender gets a `room.receipt`. */
-  send(roomId: string, from: string, text: string): Promise<void>;
+  /**
+   * Relays text to the sender's partner; resolves to the message's receipt, or `closed`
+   * when its room had closed. Rejects when no answer came in time (src/chat/broker/localUsers.ts).
+   */
+  send(roomId: string, from: string, text: string): Promise<SendResult>;
   /** Closes a room on behalf of a member; the partner gets `room.closed`. */
   leaveRoom(roomId: string, userId: string, reason: DepartureReason): Promise<void>;
   /** Where a waiting user stands, or undefined when it is not waiting. */

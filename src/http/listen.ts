@@ -1,7 +1,7 @@
 /**
- * Serves a chat server over Node's HTTP: `listen()` resolves once the port is bound and
- * the process is listed in its process directory at its address, with the URL of the
- * MCP endpoint and a `close()` that ends every session first.
+ * Serves a built chat server (src/server.ts) over Node's HTTP: `listen()` resolves once
+ * the port is bound and the process is listed in its process directory at its address,
+ * with the URL of the MCP endpoint and a `close()` that ends every session first.
  * Connections are held to the configured limits: a request's head and body must arrive
  * in time, connections over the cap are refused, a response stuck behind a client that
  * stopped reading is closed, and TCP keep-alive notices peers that vanished.
@@ -10,10 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { serve } from '@hono/node-server';
-import { redisModeration } from '../chat/broker/redis/moderation.js';
-import { startScaleOut } from '../chat/broker/redis/scaleOut.js';
-import { defaultConfig } from '../config.js';
-import { createChatServer, type ChatServer, type ChatServerOptions } from '../server.js';
+import type { ChatServer } from '../server.js';
 import { guardConnections } from './connections.js';
 
 /** How long closing streams get to flush their last events before sockets are cut. */
@@ -45,7 +42,7 @@ export interface RunningChatServer extends ChatServer {
   close(): Promise<void>;
 }
 
-export interface ListenOptions extends ChatServerOptions {
+export interface ListenOptions {
   /**
    * Where other server processes reach this one (`http://host:port`), as listed in the
    * process directory. By default the address it is bound to; bound to every interface,
@@ -54,34 +51,11 @@ export interface ListenOptions extends ChatServerOptions {
   advertiseUrl?: string;
 }
 
-export async function listen(options: ListenOptions = {}): Promise<RunningChatServer> {
-  const wanted = { ...defaultConfig, ...options.config };
-  // With --redis-url, the broker, the process directory and the push bus go through Redis.
-  const scaleOut =
-    wanted.redisUrl && !options.broker
-      ? await startScaleOut({
-          url: wanted.redisUrl,
-          tlsCa: wanted.redisTlsCa ?? undefined,
-          matching: { interestWaitMs: wanted.interestWaitMs, rematchAfterMs: wanted.rematchAfterMs },
-          beatEveryMs: wanted.heartbeatMs,
-          deadAfterMs: wanted.deadAfterMs,
-          inspect: options.inspect,
-          ...(wanted.clusterSecret && { clusterSecret: wanted.clusterSecret }),
-        })
-      : undefined;
-  // Reports and bans too, on the Redis scale-out reached (its CA read once), so every process sees them.
-  const moderation =
-    scaleOut && !options.moderation
-      ? await redisModeration(scaleOut.redis).catch(async (error: unknown) => {
-          await Promise.all([scaleOut.broker.close(), scaleOut.processDirectory.close()]).catch(() => {});
-          throw error;
-        })
-      : undefined;
-  const chat = createChatServer({
-    ...options,
-    ...(scaleOut && { broker: scaleOut.broker, processDirectory: scaleOut.processDirectory }),
-    ...(moderation && { moderation }),
-  });
+/**
+ * Serves `chat` on its configured host and port. From then on the running server owns
+ * it: a failure to bind or to list the process closes it, and `close()` closes it first.
+ */
+export async function listen(chat: ChatServer, options: ListenOptions = {}): Promise<RunningChatServer> {
   const { config, log, metrics } = chat.services;
   const httpServer = serve({
     fetch: chat.app.fetch,
@@ -109,7 +83,7 @@ export async function listen(options: ListenOptions = {}): Promise<RunningChatSe
   await new Promise<void>((resolve, reject) => {
     const failed = (error: Error) => {
       connections.close();
-      reject(error);
+      chat.close().then(() => reject(error), () => reject(error));
     };
     httpServer.once('error', failed);
     httpServer.once('listening', () => {

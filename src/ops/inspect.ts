@@ -32,7 +32,7 @@ const RECENT_EVENTS = 200;
 export interface InspectorBridge {
   /** What to open in a browser, e.g. `http://127.0.0.1:8080/`. */
   readonly url: string;
-  /** The actors' inspection observer: pass it as `inspect` to `listen()`. */
+  /** The actors' inspection observer: pass it as `inspect` to `createChatServer()`. */
   readonly inspect: Observer<InspectionEvent>;
   /** Stops sending events and closes the bridge. */
   close(): Promise<void>;

@@ -43,7 +43,8 @@ export type RefusalReason =
   /** An operator banned the user (or, for a new user, its address). */
   | 'banned';
 
-export interface LiveCounts {
+/** What the gauges read from the server each time they are scraped. */
+export interface GaugeReadings {
   sessions(): number;
   /** Bytes all event logs hold together, and events their budget took. */
   eventLogBytes(): number;
@@ -64,7 +65,7 @@ export interface ChatMetrics {
   reported(): void;
 }
 
-export function createMetrics(live: LiveCounts): ChatMetrics {
+export function createMetrics(live: GaugeReadings): ChatMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mcp_chat_' });
   new Gauge({ name: 'mcp_chat_sessions', help: 'MCP sessions open now', registers: [registry], collect() { this.set(live.sessions()); } });

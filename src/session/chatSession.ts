@@ -13,14 +13,11 @@ import type { Logger } from 'pino';
 import type { Subscription } from 'xstate';
 import { EventLog } from '../chat/eventLog.js';
 import { secretHint } from '../chat/processDirectory.js';
-import type { User } from '../chat/userDirectory.js';
+import type { ChatUser } from '../chat/chatUser.js';
 import type { ChatConfig } from '../config.js';
 import { toLogMessage } from '../mcp/notifications.js';
 import type { SessionMux } from '../mcp/sessionMux.js';
 import { SessionEventStore, type ChatMessage } from './replay/eventStore.js';
-
-/** A user as sessions hold it: its log keeps the notifications its sessions send. */
-export type ChatUserHandle = User<ChatMessage>;
 
 /** Where sessions are listed while they are open; only ChatSession adds and removes. */
 export interface SessionMembership {
@@ -67,7 +64,7 @@ export abstract class ChatSession {
   protected abstract readonly transport: Transport;
   /** Whether the session ends by itself once it holds no stream and no call for a while. */
   protected abstract readonly dropsWhenIdle: boolean;
-  #user: ChatUserHandle | null = null;
+  #user: ChatUser<ChatMessage> | null = null;
   /** Unbinds from the user; `gone` when the client ended the session. */
   #unbind: ((gone: boolean) => void) | null = null;
   #narration: Subscription | null = null;
@@ -93,7 +90,7 @@ export abstract class ChatSession {
   }
 
   /** The user this session acts for when a call names none; null until one is bound. */
-  get user(): ChatUserHandle | null {
+  get user(): ChatUser<ChatMessage> | null {
     return this.#user?.state === 'ended' ? null : this.#user;
   }
 
@@ -101,7 +98,7 @@ export abstract class ChatSession {
    * Binds the session to `user` (the one it created, or whose token a call used): its
    * stream carries that user's events from now on, and its links keep that user present.
    */
-  bind(user: ChatUserHandle): void {
+  bind(user: ChatUser<ChatMessage>): void {
     if (this.#ended || user === this.#user) return;
     const switching = this.#user !== null;
     this.#unbind?.(false);
@@ -117,7 +114,7 @@ export abstract class ChatSession {
     // MCP log notifications narrate the chat to clients that ask for them with
     // logging/setLevel. They travel on the session stream beside the chat events (the
     // event store keeps them in a side ring, so they never crowd chat events out).
-    this.#narration = user.chat.actor.on('*', (event) => {
+    this.#narration = user.actor.on('*', (event) => {
       const message = toLogMessage(event);
       if (message && this.#logLevel !== null && LOG_SEVERITY[message.level] >= LOG_SEVERITY[this.#logLevel])
         void this.transport.send({ method: 'notifications/message', params: message, jsonrpc: '2.0' }).catch(() => {});
@@ -125,7 +122,7 @@ export abstract class ChatSession {
     this.rebound(switching);
     // Last: a link that brings the user back may pair it at once, and the news of it
     // must find this session already listening.
-    if (this.#links > 0) this.#userLink = user.chat.openLink();
+    if (this.#links > 0) this.#userLink = user.openLink();
   }
 
   /**
@@ -141,7 +138,7 @@ export abstract class ChatSession {
   openLink(): () => void {
     if (this.#links++ === 0) {
       clearTimeout(this.#idleTimer);
-      this.#userLink = this.#user?.chat.openLink() ?? null;
+      this.#userLink = this.#user?.openLink() ?? null;
     }
     let open = true;
     return () => {

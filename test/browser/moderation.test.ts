@@ -66,7 +66,7 @@ async function reports(running: RunningChatServer): Promise<Record<string, unkno
 }
 
 /** The internal id of the user a token names (the operators' name for it, never shown to the person). */
-const userIdOf = (running: RunningChatServer, token: string) => running.services.users.byToken(token)!.chat.userId;
+const userIdOf = (running: RunningChatServer, token: string) => running.services.users.byToken(token)!.userId;
 
 /** What the page keeps of its conversation in the tab's storage: its user's token, and the room it is in. */
 const pageMemory = (page: Page) =>

@@ -35,7 +35,7 @@ async function admin(path: string, method = 'GET', body?: unknown): Promise<{ st
 }
 
 /** The internal id of the user a client acts for (never shown to clients; the operators' name for it). */
-const userIdOf = (client: ChatClient) => server.services.users.byToken(client.token!)!.chat.userId;
+const userIdOf = (client: ChatClient) => server.services.users.byToken(client.token!)!.userId;
 
 /** Two clients in one room. */
 async function pair(): Promise<[ChatClient, ChatClient]> {

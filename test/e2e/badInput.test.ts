@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
-import { jsonHeaders, openRawSession } from '../support/rawSession.js';
+import { openRawSession } from '../support/rawSession.js';
+import { jsonHeaders } from '../support/jsonRpcWire.js';
 import { health, startTestServer } from '../support/server.js';
 
 const RUNS = 10_000;

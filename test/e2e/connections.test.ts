@@ -3,8 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatConfig } from '../../src/config.js';
 import pino from 'pino';
 import { listen, type RunningChatServer } from '../../src/http/listen.js';
+import { createChatServer } from '../../src/server.js';
 import { ChatClient } from '../support/chatClient.js';
-import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
+import { openRawSession } from '../support/rawSession.js';
+import { jsonHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
 import { health, startTestServer } from '../support/server.js';
 
 /** Slack on every bound, for a loaded machine: these tests check bounds, never speed. */
@@ -215,7 +217,7 @@ describe('a client that stops reading its event stream', () => {
 
   it('the sweep goes on after the listening socket failed twice (EMFILE on accept), which is logged, and the server serves on', async () => {
     const lines: string[] = [];
-    server = await listen({ config: { host: '127.0.0.1', port: 0, ...STALLING }, log: pino({ level: 'error' }, { write: (line: string) => void lines.push(line) }) });
+    server = await listen(await createChatServer({ config: { host: '127.0.0.1', port: 0, ...STALLING }, log: pino({ level: 'error' }, { write: (line: string) => void lines.push(line) }) }));
     for (let n = 0; n < 2; n += 1) server.httpServer.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
     expect(lines.filter((line) => line.includes('EMFILE'))).toHaveLength(2);
     await closedWhenStalled(server.url, streamableReader);

@@ -13,8 +13,8 @@ import type { ChatConfig } from '../../src/config.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
-import { SessionPerCallClient, SessionlessClient, type ChatEvent, type TokenClient } from '../support/perCallClient.js';
-import { jsonHeaders } from '../support/rawSession.js';
+import { SessionPerCallClient, SessionlessClient, type ChatEvent, type TokenClient } from '../support/tokenClient.js';
+import { jsonHeaders } from '../support/jsonRpcWire.js';
 import { health, startTestServer } from '../support/server.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

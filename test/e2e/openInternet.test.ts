@@ -18,7 +18,7 @@ import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { callOrThrow, fetchFrom, listenFrom, requestFrom, type OpenResponse, type Structured } from '../support/fromAddress.js';
 import { startServerProcess, type ServerProcess } from '../support/processes.js';
-import { jsonHeaders } from '../support/rawSession.js';
+import { jsonHeaders } from '../support/jsonRpcWire.js';
 
 const servers: ServerProcess[] = [];
 const closers: (() => unknown)[] = [];

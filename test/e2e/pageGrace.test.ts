@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { SessionlessClient } from '../support/perCallClient.js';
+import { SessionlessClient } from '../support/tokenClient.js';
 import { health, startTestServer } from '../support/server.js';
 
 const PAGE_GRACE_MS = 500;

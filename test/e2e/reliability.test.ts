@@ -3,7 +3,8 @@ import type { ChatSession } from '../../src/session/chatSession.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { jsonHeaders, openRawSession, readSse } from '../support/rawSession.js';
+import { openRawSession, readSse } from '../support/rawSession.js';
+import { jsonHeaders } from '../support/jsonRpcWire.js';
 import { health, startTestServer } from '../support/server.js';
 
 const IDLE_MS = 400;

@@ -1,8 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { listen, type RunningChatServer } from '../../src/http/listen.js';
+import { createChatServer } from '../../src/server.js';
 import { ChatClient } from '../support/chatClient.js';
-import { deleteRawSession, jsonHeaders, openRawSession, rawRequest } from '../support/rawSession.js';
+import { deleteRawSession, openRawSession, rawRequest } from '../support/rawSession.js';
+import { jsonHeaders } from '../support/jsonRpcWire.js';
 import { eventually } from '../support/eventually.js';
 import { health, startTestServer } from '../support/server.js';
 
@@ -49,7 +51,7 @@ afterAll(async () => {
 describe('who may connect', () => {
   it('listens on loopback by default', async () => {
     // No host given: the default decides.
-    const fromDefaults = await listen({ config: { port: 0 }, log: pino({ level: 'silent' }) });
+    const fromDefaults = await listen(await createChatServer({ config: { port: 0 }, log: pino({ level: 'silent' }) }));
     try {
       expect(fromDefaults.httpServer.address()).toMatchObject({ address: '127.0.0.1' });
       expect(fromDefaults.url.hostname).toBe('127.0.0.1');
@@ -216,7 +218,7 @@ describe('privacy', () => {
     expect(seenByA).not.toContain(b.sessionId);
     expect(seenByA).not.toContain('bob-secret-client');
     expect(seenByA).not.toContain('127.0.0.1');
-    const userIds = [...server.services.users.values()].map((user) => user.chat.userId);
+    const userIds = [...server.services.users.values()].map((user) => user.userId);
     for (const id of userIds) expect(seenByA).not.toContain(id);
 
     const mallory = await connect();

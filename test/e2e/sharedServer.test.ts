@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
-import { deleteRawSession, jsonHeaders, openRawSession, readSse, rpcAnswerOf, type RpcAnswer } from '../support/rawSession.js';
+import { deleteRawSession, openRawSession, readSse } from '../support/rawSession.js';
+import { jsonHeaders, rpcAnswerOf, type RpcAnswer } from '../support/jsonRpcWire.js';
 import { startTestServer } from '../support/server.js';
 import { eventually } from '../support/eventually.js';
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnServer } from '../../scripts/spawnServer.js';
+import { spawnServer } from '../support/serverProcess.js';
 import { ChatClient } from '../support/chatClient.js';
 import { freePort, isAlive, portAnswers, startServerProcess, type ServerProcess } from '../support/processes.js';
 

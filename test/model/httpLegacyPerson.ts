@@ -49,7 +49,7 @@ export class LegacyPerson implements Person {
   }
 
   get userId(): string {
-    return this.#user.user.chat.userId;
+    return this.#user.user.userId;
   }
 
   get notifications(): readonly Notification[] {

@@ -6,10 +6,12 @@
  * person learns its `user_token` and finds its user, and a plain tool call.
  */
 import type { AnyActorRef } from 'xstate';
-import type { ChatUserHandle } from '../../src/session/chatSession.js';
+import type { ChatUser } from '../../src/chat/chatUser.js';
+import type { ChatMessage } from '../../src/mcp/notifications.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient, ToolRefusal } from '../support/chatClient.js';
-import { jsonHeaders, openRawSession, rpcAnswerOf } from '../support/rawSession.js';
+import { openRawSession } from '../support/rawSession.js';
+import { jsonHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
 import { eventually, NO_SUCH_USER, NO_USER, type LeavingAnswer, type Notification, type Person, type PreferenceArgs, type QueueAnswer, type SentAnswer, type Status, type VerdictArgs } from './world.js';
 
 /** What the people of one world share: its server, and whether it stopped. */
@@ -54,7 +56,7 @@ export async function settleCount(list: () => readonly unknown[], count: number,
  */
 export class UserHandle {
   token: string | undefined;
-  #user: ChatUserHandle | undefined;
+  #user: ChatUser<ChatMessage> | undefined;
 
   constructor(
     readonly name: string,
@@ -76,13 +78,13 @@ export class UserHandle {
     return rest;
   }
 
-  get user(): ChatUserHandle {
+  get user(): ChatUser<ChatMessage> {
     if (!this.#user) throw new Error(`${this.name} has no user yet`);
     return this.#user;
   }
 
   actor(): AnyActorRef {
-    return this.user.chat.actor;
+    return this.user.actor;
   }
 
   /** The server ended the user (a sync point). */
@@ -146,7 +148,7 @@ export class StreamPerson implements Person {
   }
 
   get userId(): string {
-    return this.#user.user.chat.userId;
+    return this.#user.user.userId;
   }
 
   get notifications(): readonly Notification[] {
@@ -253,7 +255,7 @@ export class RawPerson implements Person {
   }
 
   get userId(): string {
-    return this.#user.user.chat.userId;
+    return this.#user.user.userId;
   }
 
   actor(): AnyActorRef {

@@ -35,7 +35,7 @@ export class PerCallPerson implements Person {
   }
 
   get userId(): string {
-    return this.#user.user.chat.userId;
+    return this.#user.user.userId;
   }
 
   actor(): AnyActorRef {

@@ -9,6 +9,7 @@ import pino from 'pino';
 import type { InspectionEvent } from 'xstate';
 import type { ChatConfig } from '../../src/config.js';
 import { listen } from '../../src/http/listen.js';
+import { createChatServer } from '../../src/server.js';
 import { ActorDirectory } from './actorDirectory.js';
 import { LegacyPerson } from './httpLegacyPerson.js';
 import { PerCallPerson } from './httpPerCallPerson.js';
@@ -24,7 +25,7 @@ export interface HttpWorldOptions {
 
 export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): Promise<World> {
   const actors = new ActorDirectory();
-  const server = await listen({
+  const server = await listen(await createChatServer({
     config: {
       host: '127.0.0.1',
       port: 0,
@@ -41,7 +42,7 @@ export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): 
       actors.see(event);
       inspect?.(event);
     },
-  });
+  }));
   const shared: Shared = { server, stopped: false };
   const people: (StreamPerson | RawPerson | LegacyPerson | PerCallPerson)[] = [];
 

@@ -2,8 +2,10 @@
  * The world in memory: the same actor system the server runs (the in-memory broker
  * with its queue and rooms, a user actor per person wired by `startChatUser`), with
  * no HTTP. A person's tools do what the tool handlers do — make the user on the first
- * enter_queue or next, ask the chart with `can`, send the event, wait until the
- * broker calls it made have settled, answer from the snapshot (and the broker) — and its links are what the server counts: every call is one while it
+ * enter_queue or next, translate the arguments as they do (src/mcp/toolEvents.ts), ask
+ * the chart with `can`, send the event, wait until the broker calls it made have settled
+ * (a message: its receipt), answer from the snapshot (and the broker) — and its links
+ * are what the server counts: every call is one while it
  * runs, and a client that keeps a stream (or, per call, a held wait_for_events) holds
  * one between calls. Ending a session is what the server does when the last session
  * of a user goes: the user is detached — unless a call has named it by its token (a
@@ -13,10 +15,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
-import type { PartnerVerdict, PreferenceChange, SessionEndReason, UserEvent } from '../../machines/user.js';
+import type { SessionEndReason, UserEvent } from '../../machines/user.js';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
-import { startChatUser, statusOf, type ChatUser } from '../../src/chat/chatUser.js';
-import { toNotification } from '../../src/mcp/notifications.js';
+import { startChatUser, type ChatUser } from '../../src/chat/chatUser.js';
+import { toNotification, type ChatNotification } from '../../src/mcp/notifications.js';
+import { enterQueueEvent, leaveEvent, nextEvent, sendEvent } from '../../src/mcp/toolEvents.js';
 import { ActorDirectory } from './actorDirectory.js';
 import {
   eventually,
@@ -33,17 +36,8 @@ import {
   type World,
 } from './world.js';
 
-/** The preferences a call gives, as the tool handlers read them (src/mcp/tools.ts). */
-const preferencesOf = ({ interests, i_am, meet }: PreferenceArgs): PreferenceChange => ({
-  ...(interests !== undefined && { interests: [...new Set(interests.map((i) => i.trim().toLowerCase()))] }),
-  ...(i_am !== undefined && { iAm: i_am }),
-  ...(meet !== undefined && { meet }),
-});
-
-const verdictOf = ({ block, report }: VerdictArgs): PartnerVerdict => ({
-  ...(block !== undefined && { block }),
-  ...(report !== undefined && { report }),
-});
+/** A person's user: its log keeps the notifications its client gets. */
+type MemoryUser = ChatUser<ChatNotification>;
 
 export function memoryWorld(timers: Timers): World {
   const actors = new ActorDirectory();
@@ -59,18 +53,24 @@ export function memoryWorld(timers: Timers): World {
     kind: 'memory',
     timers,
     async join(name: string, { client }: PersonOptions = { client: 'sdk' }) {
-      const person = new MemoryPerson(name, client, (notify) =>
-        startChatUser({
-          userId: `${name}-${++counter}`,
+      const person = new MemoryPerson(name, client, (notify) => {
+        const userId = `${name}-${++counter}`;
+        return startChatUser({
+          userId,
+          token: userId,
+          eventsKey: userId,
           presence: { idleMs: timers.idleMs, pairableMs: timers.pairableMs, graceMs: timers.graceMs, pageGraceMs: timers.pageGraceMs },
           rate: { perSecond: 5, burst: 20 },
           rematchAfterMs: timers.rematchAfterMs,
           onReport: () => (reports += 1),
           broker,
-          notify: (news) => notify(toNotification(news)),
+          log: { events: 1_000, bytes: 1_000_000 },
+          toEntry: toNotification,
+          sizeOf: () => 1,
+          onNews: (_user, notification) => notify(notification),
           inspect: actors.see,
-        }),
-      );
+        });
+      });
       people.push(person);
       return person;
     },
@@ -97,7 +97,7 @@ export function memoryWorld(timers: Timers): World {
 
 class MemoryPerson implements Person {
   readonly notifications: Notification[] = [];
-  #user: ChatUser | undefined;
+  #user: MemoryUser | undefined;
   /** The link a client holds between calls (its stream, or a held wait_for_events), while it does. */
   #stream: (() => void) | undefined;
   /** The server stopped: nothing answers any more. */
@@ -108,7 +108,7 @@ class MemoryPerson implements Person {
   constructor(
     readonly name: string,
     readonly client: PersonOptions['client'],
-    private readonly start: (notify: (notification: Notification) => void) => ChatUser,
+    private readonly start: (notify: (notification: Notification) => void) => MemoryUser,
   ) {}
 
   get userId(): string {
@@ -123,7 +123,7 @@ class MemoryPerson implements Person {
     return this.#chat().actor;
   }
 
-  #chat(): ChatUser {
+  #chat(): MemoryUser {
     if (!this.#user) throw new Error(`${this.name} has no user yet`);
     return this.#user;
   }
@@ -138,7 +138,7 @@ class MemoryPerson implements Person {
 
   /** What enter_queue and next answer: the status, with `matched` or `waiting` for the state. */
   async #queueAnswer(): Promise<QueueAnswer> {
-    const { state, ...status } = await statusOf(this.#chat());
+    const { state, ...status } = await this.#chat().status();
     return { status: state === 'chatting' ? 'matched' : 'waiting', ...status };
   }
 
@@ -165,7 +165,7 @@ class MemoryPerson implements Person {
   async enterQueue(args: PreferenceArgs = {}): Promise<QueueAnswer> {
     return this.#request(
       async () => {
-        await this.#attempt({ type: 'queue.enter', preferences: preferencesOf(args) });
+        await this.#attempt(enterQueueEvent(args));
         return this.#queueAnswer();
       },
       { creates: true },
@@ -175,7 +175,7 @@ class MemoryPerson implements Person {
   async next(args: PreferenceArgs & VerdictArgs = {}): Promise<QueueAnswer> {
     return this.#request(
       async () => {
-        await this.#attempt({ type: 'chat.next', preferences: preferencesOf(args), ...verdictOf(args) });
+        await this.#attempt(nextEvent(args));
         return this.#queueAnswer();
       },
       { creates: true },
@@ -184,7 +184,7 @@ class MemoryPerson implements Person {
 
   async leave(roomId?: string, verdict: VerdictArgs = {}): Promise<{ status: 'idle' }> {
     return this.#request(async () => {
-      await this.#attempt({ type: 'chat.leave', ...(roomId !== undefined && { roomId }), ...verdictOf(verdict) });
+      await this.#attempt(leaveEvent({ ...(roomId !== undefined && { room_id: roomId }), ...verdict }));
       return { status: 'idle' as const };
     });
   }
@@ -194,17 +194,19 @@ class MemoryPerson implements Person {
     return this.#request(async () => {
       const { value, context } = this.#chat().actor.getSnapshot();
       if (value === 'idle') return { status: 'idle' as const };
-      await this.#attempt({ type: 'client.leaving' });
+      await this.#attempt(leaveEvent({ grace: true }));
       return { status: 'leaving' as const, within_s: Math.ceil(context.presence.pageGraceMs / 1000) };
     });
   }
 
   async send(roomId: string, text: string): Promise<SentAnswer> {
     return this.#request(async () => {
-      await this.#attempt({ type: 'chat.send', roomId, text, at: performance.now() });
-      const receipt = this.#chat().actor.getSnapshot().context.lastReceipt;
-      if (!receipt) throw new Error(`${this.name}: no receipt for the message`);
-      return { status: 'sent' as const, message_id: receipt.messageId, seq: receipt.seq };
+      const user = this.#chat();
+      const event = sendEvent({ room_id: roomId, message: text }, performance.now());
+      if (!user.actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses chat.send in ${String(user.actor.getSnapshot().value)}`);
+      const sent = await user.sendMessage(event);
+      if (sent.status !== 'sent') throw new Error(`${this.name}: no receipt for the message (the room closed)`);
+      return { status: 'sent' as const, message_id: sent.receipt.messageId, seq: sent.receipt.seq };
     });
   }
 
@@ -212,7 +214,7 @@ class MemoryPerson implements Person {
     if (this.stopped) return { state: 'ended' };
     if (!this.#user) return { state: 'none' };
     if (!this.active) return { state: 'ended' };
-    return this.#request(() => statusOf(this.#chat()));
+    return this.#request(() => this.#chat().status());
   }
 
   async notified(count: number): Promise<void> {

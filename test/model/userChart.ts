@@ -19,7 +19,7 @@
  * | `client.leaving` | A closes the page (leave_chat with `grace: true`) and, reloaded, calls get_status within the page grace: it stays where it was, and nobody hears a thing |
  * | `presence.away` | A, waiting, goes quiet (its client closes without DELETE) for the pairable time |
  * | `presence.back` | A, away, comes back: a new session whose first call is get_status with its token |
- * | `room.receipt`, `client.online` | not steps: they come with send_message, and when A's stream or a call comes back |
+ * | `client.online` | not a step: it comes when A's stream or a call comes back |
  * | `after rematchAfter` (idle) | not waited for here: the rematch time outlasts these paths, so A avoids its last partner all along (the queue chart that waits the timers out drives it) |
  *
  * The same paths run through a per-call client (`userChart('per-call')`), which opens a
@@ -225,7 +225,6 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
           ledger.oweMessage(partner!, roomId!, text, sent);
         },
       },
-      'room.receipt': { follows: 'chat.send: the receipt is what send_message answers' },
       'room.paired': {
         // An away user is paired with no one: a stranger who entered then would wait.
         events: (state) => (present(state) ? [{ type: 'room.paired', roomId: 'room', partnerId: 'B', commonInterests: [] }] : []),

@@ -19,9 +19,9 @@ import { ChatClient, type RecordedNotification } from '../support/chatClient.js'
 import { eventually } from '../support/eventually.js';
 import { callOrThrow, fetchFrom, requestFrom, type OpenResponse, type Structured } from '../support/fromAddress.js';
 import { startNginx, type TestNginx } from '../support/nginx.js';
-import { SessionPerCallClient, SessionlessClient, type ChatEvent, type TokenClient } from '../support/perCallClient.js';
+import { SessionPerCallClient, SessionlessClient, type ChatEvent, type TokenClient } from '../support/tokenClient.js';
 import type { ServerProcess } from '../support/processes.js';
-import { jsonHeaders, rpcAnswerOf } from '../support/rawSession.js';
+import { jsonHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { startChatProcesses } from './scaleOutSupport.js';
 

@@ -6,14 +6,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectRedis, untilRedisReady, type Redis } from '../../src/chat/broker/redis/connection.js';
-import { createInbox, inboxKeys, type Inbox } from '../../src/chat/broker/redis/inbox.js';
+import { createMailbox, inboxKeys, type Mailbox } from '../../src/chat/broker/redis/mailbox.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { startCutProxy, startRedis, type TestRedis } from '../support/redis.js';
 
 interface Peer {
   id: string;
   client: Redis;
-  inbox: Inbox<{ n: number }>;
+  inbox: Mailbox<{ n: number }>;
   received: { from: string; n: number }[];
   gaps: number;
 }
@@ -27,7 +27,7 @@ async function peer(id: string, options: { sendTimeoutMs?: number; url?: string 
   await untilRedisReady(client);
   const received: { from: string; n: number }[] = [];
   const made: Peer = { id, client, received, gaps: 0, inbox: undefined as never };
-  made.inbox = createInbox<{ n: number }>({
+  made.inbox = createMailbox<{ n: number }>({
     url,
     client,
     processId: id,
@@ -141,7 +141,7 @@ describe('an inbox on Redis Streams', () => {
     expect(await a.client.xlen(stream)).toBe(1);
     // A later sender (another inbox object with the same producer id) replays counters 1, 2:
     // 1 is answered "duplicate", 2 is taken.
-    const replay = createInbox<{ n: number }>({ url: redis.url, client: a.client, processId: 'proc-a', onRecord: () => {} });
+    const replay = createMailbox<{ n: number }>({ url: redis.url, client: a.client, processId: 'proc-a', onRecord: () => {} });
     try {
       await replay.send('proc-b', { n: 1 });
       await replay.send('proc-b', { n: 2 });

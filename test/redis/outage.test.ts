@@ -12,7 +12,7 @@ import {
   watchRedisUp,
   type Redis,
 } from '../../src/chat/broker/redis/connection.js';
-import { createInbox, type Inbox } from '../../src/chat/broker/redis/inbox.js';
+import { createMailbox, type Mailbox } from '../../src/chat/broker/redis/mailbox.js';
 import { createLease } from '../../src/chat/broker/redis/lease.js';
 import { joinMembership, type Membership } from '../../src/chat/broker/redis/membership.js';
 import { eventually, sleep } from '../support/eventually.js';
@@ -52,8 +52,8 @@ describe('when Redis goes away', () => {
     const ca = await client(redis.url);
     const cb = await client(redis.url);
     const received: number[] = [];
-    const a: Inbox<number> = createInbox({ url: redis.url, client: ca, processId: 'proc-a', sendTimeoutMs: 1_500, onRecord: () => {} });
-    const b: Inbox<number> = createInbox({ url: redis.url, client: cb, processId: 'proc-b', onRecord: (n) => received.push(n) });
+    const a: Mailbox<number> = createMailbox({ url: redis.url, client: ca, processId: 'proc-a', sendTimeoutMs: 1_500, onRecord: () => {} });
+    const b: Mailbox<number> = createMailbox({ url: redis.url, client: cb, processId: 'proc-b', onRecord: (n) => received.push(n) });
     cleanups.push(() => a.close(), () => b.close());
     const membershipErrors: unknown[] = [];
     const membership: Membership = await joinMembership({

@@ -25,7 +25,8 @@ import { eventsUri, keyOfEventsUri } from '../../src/mcp/eventsResource.js';
 import { ChatClient, type RecordedNotification } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { freePort } from '../support/processes.js';
-import { jsonHeaders, openRawSession, rpcAnswerOf, type RpcAnswer } from '../support/rawSession.js';
+import { openRawSession } from '../support/rawSession.js';
+import { jsonHeaders, rpcAnswerOf, type RpcAnswer } from '../support/jsonRpcWire.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { health, startTestServer } from '../support/server.js';
 

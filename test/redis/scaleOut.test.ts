@@ -13,7 +13,8 @@ import { connectRedis } from '../../src/chat/broker/redis/connection.js';
 import { eventually } from '../support/eventually.js';
 import type { ServerProcess } from '../support/processes.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { Sessionless, clientOf, healthOf, mcpUrl, startChatProcesses } from './scaleOutSupport.js';
+import { SessionlessClient as Sessionless } from '../support/tokenClient.js';
+import { clientOf, healthOf, mcpUrl, startChatProcesses } from './scaleOutSupport.js';
 
 const DEAD_AFTER_MS = 2_000;
 /** Under load, on a busy 2-core machine, an event loop may stall for seconds: no false death. */

@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { expect } from 'vitest';
-import { spawnServer, type SpawnOptions, type SpawnedServer } from '../../scripts/spawnServer.js';
+import { spawnServer, type SpawnOptions, type SpawnedServer } from './serverProcess.js';
 
 const MARKER = 'MCP_CHAT_TEST_SPAWN';
 let spawned = 0;
@@ -93,7 +93,7 @@ export interface ServerProcess extends SpawnedServer {
 }
 
 /**
- * Starts the built server as a user would (see scripts/spawnServer.ts), marked with
+ * Starts the built server as a user would (see serverProcess.ts), marked with
  * the running test's name, and finds the pid of the node process that serves.
  */
 export async function startServerProcess(options: SpawnOptions = {}): Promise<ServerProcess> {

@@ -1,30 +1,9 @@
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-
 /**
  * A session opened with plain fetch, for tests that need to see the wire itself
  * (SSE comments, event ids, status codes) without an SDK client in between.
  */
-export const PROTOCOL_VERSION = '2025-11-25';
-
-export const jsonHeaders = (sessionId?: string): Record<string, string> => ({
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-  'mcp-protocol-version': PROTOCOL_VERSION,
-  ...(sessionId && { 'mcp-session-id': sessionId }),
-});
-
-/** A JSON-RPC answer as a test reads it. */
-export interface RpcAnswer {
-  id: unknown;
-  result?: { structuredContent?: Record<string, unknown>; isError?: boolean; [key: string]: unknown };
-  error?: { code: number; message: string };
-}
-
-/** The JSON-RPC answer (a result or an error) in a response body, sent as JSON or as an SSE stream. */
-export function rpcAnswerOf(text: string): RpcAnswer | undefined {
-  const bodies = text.startsWith('{') ? [text] : [...text.matchAll(/^data: (\{.*)$/gm)].map((m) => m[1]!);
-  return bodies.map((body) => JSON.parse(body) as RpcAnswer).find((message) => 'id' in message && (message.result ?? message.error));
-}
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { PROTOCOL_VERSION, jsonHeaders } from './jsonRpcWire.js';
 
 export async function openRawSession(url: URL, protocolVersion = PROTOCOL_VERSION): Promise<string> {
   const init = await fetch(url, {

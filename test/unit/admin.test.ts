@@ -20,8 +20,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-function start(config: Partial<ChatConfig> = {}, moderation?: ModerationStore) {
-  server = createChatServer({ config: { adminToken: ADMIN_TOKEN, ...config }, log: pino({ level: 'silent' }), ...(moderation && { moderation }) });
+async function start(config: Partial<ChatConfig> = {}, moderation?: ModerationStore) {
+  server = await createChatServer({ config: { adminToken: ADMIN_TOKEN, ...config }, log: pino({ level: 'silent' }), ...(moderation && { moderation }) });
   const app = server.app;
   /** A request to /admin…, as the operator's client sends it (with the admin token unless told otherwise). */
   return (path: string, init: { method?: string; body?: string; token?: string | null; host?: string } = {}) => {
@@ -33,7 +33,7 @@ function start(config: Partial<ChatConfig> = {}, moderation?: ModerationStore) {
 
 describe('the admin routes: who may call', () => {
   it('answer 404 without --admin-token, to anyone', async () => {
-    const admin = start({ adminToken: null });
+    const admin = await start({ adminToken: null });
     for (const [path, method] of [['/reports', 'GET'], ['/bans', 'GET'], ['/bans', 'POST'], ['/bans/x', 'DELETE']] as const) {
       expect((await admin(path, { method, body: method === 'POST' ? '{}' : undefined })).status, `${method} ${path}`).toBe(404);
       expect((await admin(path, { method, token: null })).status).toBe(404);
@@ -41,7 +41,7 @@ describe('the admin routes: who may call', () => {
   });
 
   it('answer 401 with WWW-Authenticate: Bearer to a missing or wrong token, the MCP token included', async () => {
-    const admin = start({ token: MCP_TOKEN });
+    const admin = await start({ token: MCP_TOKEN });
     for (const token of [null, 'wrong-token-0123456789', MCP_TOKEN, `${ADMIN_TOKEN}x`, ADMIN_TOKEN.slice(0, -1)]) {
       const response = await admin('/reports', { token });
       expect(response.status, String(token)).toBe(401);
@@ -55,21 +55,21 @@ describe('the admin routes: who may call', () => {
   });
 
   it('need the admin token alone, not the MCP --token', async () => {
-    const admin = start({ token: MCP_TOKEN });
+    const admin = await start({ token: MCP_TOKEN });
     const response = await admin('/reports');
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ reports: [] });
   });
 
   it('are behind the Host guard like every route', async () => {
-    const admin = start();
+    const admin = await start();
     expect((await admin('/reports', { host: 'evil.example:3000' })).status).toBe(403);
   });
 });
 
 describe('the admin routes: bans', () => {
   it('refuse each kind of bad body with a specific 400', async () => {
-    const admin = start();
+    const admin = await start();
     const cases: [string, RegExp][] = [
       ['not json', /not JSON/],
       ['[1]', /JSON object/],
@@ -96,7 +96,7 @@ describe('the admin routes: bans', () => {
 
   it('ban a user for a time, list the ban, and lift it once', async () => {
     let clock = START;
-    const admin = start({}, memoryModeration({ now: () => clock }));
+    const admin = await start({}, memoryModeration({ now: () => clock }));
     const made = await admin('/bans', { method: 'POST', body: '{"user":"p.spammer","minutes":30}' });
     expect(made.status).toBe(201);
     const ban = (await made.json()) as Record<string, unknown>;
@@ -111,7 +111,7 @@ describe('the admin routes: bans', () => {
 
   it('let a ban end by itself when its minutes are over', async () => {
     let clock = START;
-    const admin = start({}, memoryModeration({ now: () => clock }));
+    const admin = await start({}, memoryModeration({ now: () => clock }));
     expect((await admin('/bans', { method: 'POST', body: '{"user":"p.spammer","minutes":1}' })).status).toBe(201);
     clock += 59_999;
     expect(((await (await admin('/bans')).json()) as { bans: unknown[] }).bans).toHaveLength(1);
@@ -122,7 +122,7 @@ describe('the admin routes: bans', () => {
 
   it('ban the reported user of a report, and its address when asked and known', async () => {
     const moderation = memoryModeration();
-    const admin = start({}, moderation);
+    const admin = await start({}, moderation);
     const report = await moderation.report({ roomId: 'room-1', reason: 'spam', reported: 'p.spammer', reporter: 'p.victim' });
     const listed = (await (await admin('/reports')).json()) as { reports: unknown[] };
     expect(listed.reports).toEqual([{ report_id: report.reportId, at: new Date(report.at).toISOString(), room_id: 'room-1', reason: 'spam', reported: 'p.spammer', reporter: 'p.victim' }]);
@@ -140,7 +140,7 @@ describe('the admin routes: bans', () => {
     const down = async (): Promise<never> => {
       throw new Error('Redis is unavailable');
     };
-    const admin = start({}, { ...memoryModeration(), reports: down, bans: down });
+    const admin = await start({}, { ...memoryModeration(), reports: down, bans: down });
     for (const path of ['/reports', '/bans']) {
       const response = await admin(path);
       expect(response.status, path).toBe(503);

@@ -44,6 +44,15 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
     const stats = () =>
       set!.brokers.map((b) => b.stats()).reduce((sum, s) => ({ waiting: sum.waiting + s.waiting, rooms: sum.rooms + s.rooms }), { waiting: 0, rooms: 0 });
     const paired = (u: { inbox: Delivery[] }) => u.inbox.find((e) => e.type === 'room.paired') as Extract<Delivery, { type: 'room.paired' }>;
+    /** Starts the brokers and pairs a with b: both users, and their room. */
+    const pairedAB = async () => {
+      await start();
+      const [a, b] = [user('a'), user('b')];
+      await join('a');
+      await join('b');
+      await eventually(() => expect([paired(a), paired(b)]).toEqual([expect.anything(), expect.anything()]));
+      return { a, b, roomId: paired(a).roomId };
+    };
 
     afterEach(async () => {
       await set?.close();
@@ -87,26 +96,30 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       expect(await placeOf('c')).toBe(1);
     });
 
-    it('relays messages to the partner, numbered in order, with a receipt for the sender', async () => {
-      await start();
-      const [a, b] = [user('a'), user('b')];
-      await join('a');
-      await join('b');
-      await eventually(() => expect([paired(a), paired(b)]).toEqual([expect.anything(), expect.anything()]));
-      const roomId = paired(a).roomId;
-      for (const text of ['one', 'two', 'three']) brokerOf('a').send(roomId, idOf('a'), text);
+    it('relays messages to the partner, numbered in order, and answers each send with its receipt', async () => {
+      const { a, b, roomId } = await pairedAB();
       // One sender's messages keep their order; between two senders in two processes the
       // room numbers what reaches it first: the reply goes once a's three have their receipts.
-      await eventually(() => expect(a.inbox.filter((e) => e.type === 'room.receipt')).toHaveLength(3));
-      brokerOf('b').send(roomId, idOf('b'), 'reply');
+      const sent = await Promise.all(['one', 'two', 'three'].map((text) => brokerOf('a').send(roomId, idOf('a'), text)));
+      const reply = await brokerOf('b').send(roomId, idOf('b'), 'reply');
       await eventually(() => expect(b.inbox.filter((e) => e.type === 'room.message')).toHaveLength(3));
       const atB = b.inbox.filter((e) => e.type === 'room.message');
       expect(atB.map((e) => [e.seq, e.text])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
-      await eventually(() => expect(a.inbox.filter((e) => e.type === 'room.receipt')).toHaveLength(3));
-      const receipts = a.inbox.filter((e) => e.type === 'room.receipt');
-      expect(receipts.map((e) => e.messageId)).toEqual(atB.map((e) => e.messageId));
+      // The receipt is the message as its room numbered it: what the partner got, less the text.
+      expect(sent).toEqual(atB.map(({ roomId, messageId, seq, sentAt }) => ({ status: 'sent', receipt: { roomId, messageId, seq, sentAt } })));
       await eventually(() => expect(a.inbox.filter((e) => e.type === 'room.message').map((e) => [e.seq, e.text])).toEqual([[4, 'reply']]));
+      const atA = a.inbox.find((e) => e.type === 'room.message')!;
+      expect(reply).toEqual({ status: 'sent', receipt: { roomId, messageId: atA.messageId, seq: 4, sentAt: atA.sentAt } });
       expect(new Set(atB.map((e) => e.messageId)).size).toBe(3);
+    });
+
+    it('answers a send to a room that has closed with closed, and relays nothing', async () => {
+      const { a, b, roomId } = await pairedAB();
+      await brokerOf('b').leaveRoom(roomId, idOf('b'), 'left');
+      await eventually(() => expect(a.inbox.at(-1)).toEqual({ type: 'room.closed', roomId, reason: 'left' }));
+      expect(await brokerOf('a').send(roomId, idOf('a'), 'anyone?')).toEqual({ status: 'closed' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(b.inbox.filter((e) => e.type === 'room.message')).toEqual([]);
     });
 
     it('closes a room when a member leaves, telling the partner why', async () => {
@@ -169,8 +182,7 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       await eventually(() => expect([paired(a), paired(b)]).toEqual([expect.anything(), expect.anything()]));
       b.detach();
       const before = b.inbox.length;
-      await brokerOf('a').send(paired(a).roomId, idOf('a'), 'anyone?');
-      await eventually(() => expect(a.inbox.filter((e) => e.type === 'room.receipt')).toHaveLength(1));
+      expect(await brokerOf('a').send(paired(a).roomId, idOf('a'), 'anyone?')).toMatchObject({ status: 'sent', receipt: { seq: 1 } });
       // A partner in another process hears of it through its inbox: give that a moment
       // (the drop is what is checked, not how fast it comes).
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -1,21 +1,30 @@
 import type { AnyActorRef } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
-import { startChatUser } from '../../src/chat/chatUser.js';
+import type { ChatBroker } from '../../src/chat/broker.js';
+import { startChatUser, type UserNews } from '../../src/chat/chatUser.js';
+
+/** A real chat user on `broker`, its log keeping its news as the actor emits it. */
+const chatUser = (userId: string, broker: ChatBroker, inspect?: Parameters<typeof startChatUser>[0]['inspect']) =>
+  startChatUser({
+    userId,
+    token: `token-${userId}`,
+    eventsKey: `key-${userId}`,
+    presence: { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000, pageGraceMs: 8_000 },
+    rate: { perSecond: 5, burst: 20 },
+    rematchAfterMs: 30_000,
+    broker,
+    log: { events: 100, bytes: 100_000 },
+    toEntry: (news: UserNews) => news,
+    sizeOf: () => 1,
+    inspect,
+  });
 
 /** A real user actor; `seen` lists the events its presence child hears, as the inspector sees them. */
 function startUser() {
   const seen: string[] = [];
-  const user = startChatUser({
-    userId: 'u1',
-    presence: { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000, pageGraceMs: 8_000 },
-    rate: { perSecond: 5, burst: 20 },
-    rematchAfterMs: 30_000,
-    broker: memoryBroker(),
-    notify: () => {},
-    inspect: (inspection) => {
-      if (inspection.type === '@xstate.event' && (inspection.actorRef as AnyActorRef).id === 'presence' && inspection.event.type !== 'xstate.init') seen.push(inspection.event.type);
-    },
+  const user = chatUser('u1', memoryBroker(), (inspection) => {
+    if (inspection.type === '@xstate.event' && (inspection.actorRef as AnyActorRef).id === 'presence' && inspection.event.type !== 'xstate.init') seen.push(inspection.event.type);
   });
   const presence = () => (user.actor.getSnapshot().children as { presence?: { getSnapshot(): { value: unknown } } }).presence?.getSnapshot().value;
   return { user, seen, presence };
@@ -48,5 +57,22 @@ describe('a chat user’s links', () => {
     second();
     user.openLink();
     expect(seen).toEqual(['client.online']);
+  });
+});
+
+describe('a chat user’s messages', () => {
+  it('answers a message with the receipt its room gave, the partner’s log holding the same message', async () => {
+    const broker = memoryBroker();
+    const [a, b] = [chatUser('a', broker), chatUser('b', broker)];
+    a.actor.send({ type: 'queue.enter' });
+    b.actor.send({ type: 'queue.enter' });
+    const roomId = a.actor.getSnapshot().context.roomId!;
+    const sent = await a.sendMessage({ type: 'chat.send', roomId, text: 'hello', at: 0 });
+    const [[, received]] = [...b.events.after(1)] as [[number, UserNews]];
+    expect(received).toMatchObject({ type: 'chat.received', roomId, text: 'hello', seq: 1 });
+    expect(sent).toEqual({ status: 'sent', receipt: { roomId, messageId: (received as { messageId: string }).messageId, seq: 1, sentAt: expect.any(String) } });
+    await expect(b.sendMessage({ type: 'chat.send', roomId: 'not-mine', text: 'x', at: 0 })).rejects.toThrow(/did not take chat.send/);
+    for (const user of [a, b]) user.actor.stop();
+    await broker.close();
   });
 });

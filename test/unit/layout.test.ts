@@ -3,7 +3,7 @@
  * point inward — http → session → mcp → chat → machines — and no file imports, even
  * for types, a file that imports it back. The chat window (src/ui/) is browser code on
  * its own: it imports nothing of the server and no package, and the server imports
- * none of it (src/mcp/chatWindow.ts builds it from its files).
+ * none of it (scripts/buildWindow.ts builds it into dist/window/, which the server reads).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -60,6 +60,8 @@ const FORBIDDEN: Record<string, string[]> = {
   'src/chat/': ['src/mcp/', 'src/session/', 'src/http/', 'src/ops/', 'src/server.ts'],
   'src/mcp/': ['src/session/', 'src/http/', 'src/server.ts'],
   'src/session/': ['src/http/', 'src/server.ts'],
+  // The composition root alone chooses the broker: the HTTP layer serves whichever it is given.
+  'src/http/': ['src/chat/broker/memoryBroker.ts', 'src/chat/broker/redisBroker.ts', 'src/chat/broker/redis/', 'src/chat/broker/roomHost.ts'],
   'src/ops/': ['src/chat/', 'src/mcp/', 'src/session/', 'src/http/', 'src/server.ts'],
   'machines/': ['src/'],
 };

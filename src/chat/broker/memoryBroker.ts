@@ -4,11 +4,12 @@
  * relayed message and its receipt) are complete when its broker call resolves.
  */
 import { randomUUID } from 'node:crypto';
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { positionIn } from '../../../machines/matching.js';
+import { createActor, type InspectionEvent, type Observer } from 'xstate';
 import { DEFAULT_QUEUE_INPUT, queueMachine, type QueueInput } from '../../../machines/queue.js';
-import { roomMachine, type RoomEmitted } from '../../../machines/room.js';
-import type { ChatBroker, Delivery } from '../broker.js';
+import type { ChatBroker } from '../broker.js';
+import { LocalUsers } from './localUsers.js';
+import { RoomHost } from './roomHost.js';
+import { placeIn } from './waitingPlace.js';
 
 export interface MemoryBrokerOptions {
   /** Passed to the queue actor and every room actor, e.g. the Stately inspector. */
@@ -23,21 +24,8 @@ export interface MemoryBrokerOptions {
 
 export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
   const { now = () => new Date(), newId = randomUUID, inspect } = options;
-  const inboxes = new Map<string, (event: Delivery) => void>();
-  const rooms = new Map<string, Actor<typeof roomMachine>>();
+  const users = new LocalUsers();
   const queue = createActor(queueMachine, { systemId: 'queue', input: { ...DEFAULT_QUEUE_INPUT, ...options.matching }, inspect });
-
-  const deliver = (userId: string, event: Delivery) => inboxes.get(userId)?.(event);
-
-  const route = (event: RoomEmitted) => {
-    if (event.type === 'room.closed') {
-      deliver(event.to, { type: 'room.closed', roomId: event.roomId, reason: event.reason });
-      return;
-    }
-    const { roomId, messageId, seq, sentAt } = event;
-    deliver(event.to, { type: 'room.message', roomId, messageId, seq, sentAt, text: event.text });
-    deliver(event.from, { type: 'room.receipt', roomId, messageId, seq, sentAt });
-  };
 
   // The queue's errors (and its rooms') go to the failure listeners; without an error
   // observer XState would rethrow them and end the process.
@@ -47,34 +35,26 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     if (failureListeners.length === 0) console.error('mcp-chat: the queue actor failed', error);
     for (const listener of failureListeners) listener(error);
   };
+  const rooms = new RoomHost({
+    deliver: (userId, delivery) => users.deliver(userId, delivery),
+    receipt: (_from, receipt) => users.receipt(receipt),
+    onError: fail,
+    inspect,
+  });
 
-  queue.on('queue.paired', ({ roomId, members, commonInterests, declared: [firstIs, secondIs] }) => {
+  queue.on('queue.paired', ({ type: _paired, ...pairing }) => {
     // Two rooms under one id would cross their members' messages: fail loudly instead.
-    if (rooms.has(roomId)) {
+    if (rooms.has(pairing.roomId)) {
       failed = true;
-      fail(new Error(`room id ${roomId} is already in use: the id source repeats itself`));
+      fail(new Error(`room id ${pairing.roomId} is already in use: the id source repeats itself`));
     }
-    if (failed) return;
-    const room = createActor(roomMachine, { input: { roomId, members }, inspect });
-    rooms.set(roomId, room);
-    room.on('room.relayed', route);
-    room.on('room.closed', route);
-    room.subscribe({ complete: () => rooms.delete(roomId), error: fail });
-    room.start();
-    const [first, second] = members;
-    deliver(first, { type: 'room.paired', roomId, partnerId: second, commonInterests, ...(secondIs && { partnerIs: secondIs }) });
-    deliver(second, { type: 'room.paired', roomId, partnerId: first, commonInterests, ...(firstIs && { partnerIs: firstIs }) });
+    if (!failed) rooms.open(pairing);
   });
   queue.subscribe({ error: fail });
   queue.start();
 
   return {
-    attach(userId, inbox) {
-      inboxes.set(userId, inbox);
-      return () => {
-        if (inboxes.get(userId) === inbox) inboxes.delete(userId);
-      };
-    },
+    attach: (userId, inbox) => users.attach(userId, inbox),
     async join(request) {
       queue.send({ type: 'queue.join', ...request, roomId: newId(), at: now().getTime() });
     },
@@ -87,18 +67,15 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     async back(userId) {
       queue.send({ type: 'queue.back', userId, roomId: newId() });
     },
-    async send(roomId, from, text) {
-      rooms.get(roomId)?.send({ type: 'room.message', from, text, messageId: newId(), sentAt: now().toISOString() });
+    send(roomId, from, text) {
+      const messageId = newId();
+      return users.send(messageId, roomId, from, async () => rooms.relay(roomId, { from, text, messageId, sentAt: now().toISOString() }));
     },
     async leaveRoom(roomId, userId, reason) {
-      rooms.get(roomId)?.send({ type: 'room.leave', userId, reason });
+      rooms.leave(roomId, userId, reason);
     },
     async placeOf(userId) {
-      const { waiting } = queue.getSnapshot().context;
-      const position = positionIn(waiting, userId);
-      if (position === undefined) return undefined;
-      const widensAt = waiting.userOf(userId)?.widensAt;
-      return { position, ...(widensAt !== undefined && { widensInMs: Math.max(0, widensAt - now().getTime()) }) };
+      return placeIn(queue.getSnapshot().context.waiting, userId, now().getTime());
     },
     stats() {
       return { waiting: queue.getSnapshot().context.waiting.size, rooms: rooms.size };
@@ -108,13 +85,12 @@ export function memoryBroker(options: MemoryBrokerOptions = {}): ChatBroker {
     },
     async shutdown() {
       queue.send({ type: 'queue.shutdown' });
-      for (const room of [...rooms.values()]) room.send({ type: 'room.shutdown' });
+      rooms.shutdown();
     },
     async close() {
       queue.stop();
-      for (const room of rooms.values()) room.stop();
-      rooms.clear();
-      inboxes.clear();
+      rooms.stop();
+      users.clear();
     },
   };
 }

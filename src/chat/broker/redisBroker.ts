@@ -8,8 +8,9 @@
  * - A pairing is handed to the process of the member that made it (its intent just came,
  *   so that process is the one most surely alive), which opens the room there
  *   (machines/room.ts, an actor of that process): a pair on one process relays in
- *   memory and never touches Redis per message. A member on another process sends and
- *   receives through the process inboxes (redis/inbox.ts: exactly once, in order).
+ *   memory and never touches Redis per message (src/chat/broker/roomHost.ts). A member
+ *   on another process sends and receives through the process mailboxes
+ *   (redis/mailbox.ts: exactly once, in order).
  * - Membership (redis/membership.ts) notices dead processes: their waiting users leave
  *   the line, the rooms they held close under their partners (`disconnected`), and the
  *   rooms this process holds with a member there close too. A process declared dead
@@ -17,25 +18,29 @@
  *
  * Calls resolve once Redis has the intent (or reject within seconds when it cannot be
  * reached); a join resolves once the holder decided it, so its answer says what the
- * queue decided, as on one process. What follows arrives as deliveries.
+ * queue decided, as on one process; a send resolves to its receipt (localUsers.ts). What
+ * follows arrives as deliveries.
  */
 import { randomUUID } from 'node:crypto';
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { positionIn } from '../../../machines/matching.js';
+import type { InspectionEvent, Observer } from 'xstate';
 import { DEFAULT_QUEUE_INPUT, type JoinRequest, type QueueInput } from '../../../machines/queue.js';
-import { roomMachine, type DepartureReason, type RoomEmitted } from '../../../machines/room.js';
+import type { DepartureReason, Receipt } from '../../../machines/user.js';
 import type { ChatBroker, Delivery } from '../broker.js';
 import { inProcess, processOf } from '../processDirectory.js';
+import { LocalUsers } from './localUsers.js';
 import { connectRedis, untilRedisReady, type RedisTarget } from './redis/connection.js';
-import { createInbox } from './redis/inbox.js';
+import { createMailbox } from './redis/mailbox.js';
 import { joinMembership, type Membership } from './redis/membership.js';
-import { QUEUE_INBOX, startQueueHolder, type Pairing, type QueueRecord } from './redis/queueHolder.js';
+import { QUEUE_INBOX, startQueueHolder, type QueueRecord } from './redis/queueHolder.js';
+import { RoomHost, type Pairing, type RoomMessage } from './roomHost.js';
+import { placeIn } from './waitingPlace.js';
 
 /** What processes send each other. */
 type ProcessRecord =
   | { kind: 'open'; pairing: Pairing }
   | { kind: 'deliver'; userId: string; delivery: Delivery; host: string }
-  | { kind: 'message'; roomId: string; from: string; text: string; messageId: string; sentAt: string }
+  | { kind: 'receipt'; receipt: Receipt }
+  | ({ kind: 'message'; roomId: string } & RoomMessage)
   | { kind: 'leave'; roomId: string; userId: string; reason: DepartureReason }
   | { kind: 'joined'; joinId: string };
 
@@ -83,9 +88,14 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     throw error;
   }
 
-  const local = new Map<string, (event: Delivery) => void>();
+  const local = new LocalUsers();
   /** Rooms this process holds. */
-  const rooms = new Map<string, { actor: Actor<typeof roomMachine>; members: readonly [string, string] }>();
+  const rooms = new RoomHost({
+    deliver: (userId, delivery) => deliver(userId, delivery, processId),
+    receipt: (from, receipt) => deliverReceipt(from, receipt),
+    onError: (error) => onError?.(error),
+    inspect,
+  });
   /** The process holding each room users of this process are in, and those users. */
   const hostOf = new Map<string, { host: string; users: Set<string> }>();
   const opened = new Set<string>();
@@ -105,8 +115,8 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     join.decided();
   };
 
-  const openInbox = () =>
-    createInbox<ProcessRecord | QueueRecord>({
+  const openMailbox = () =>
+    createMailbox<ProcessRecord | QueueRecord>({
       url,
       tlsCa,
       client,
@@ -116,11 +126,11 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
       // A record between processes (a delivery, an intent) is never given up while its
       // destination lives: a send keeps trying through cuts and a Redis outage (a dead
       // destination is forgotten, which ends its sends). A tool that waits for one says
-      // after a few seconds that the store is out of reach (src/mcp/tools.ts).
+      // after a few seconds that the store is out of reach (src/mcp/tools.ts, localUsers.ts).
       sendTimeoutMs: SEND_GIVE_UP_MS,
     });
-  let inbox = openInbox();
-  const toQueue = (record: QueueRecord) => inbox.send(QUEUE_INBOX, record);
+  let mailbox = openMailbox();
+  const toQueue = (record: QueueRecord) => mailbox.send(QUEUE_INBOX, record);
 
   /** Delivers to a user here, or sends it to its process. */
   const deliver = (userId: string, delivery: Delivery, host: string): void => {
@@ -129,7 +139,14 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
       deliverHere(userId, delivery, host);
       return;
     }
-    inbox.send(owner, { kind: 'deliver', userId, delivery, host }).catch((error: unknown) => onError?.(error));
+    mailbox.send(owner, { kind: 'deliver', userId, delivery, host }).catch((error: unknown) => onError?.(error));
+  };
+
+  /** Hands a receipt to its sender here, or sends it to the sender's process. */
+  const deliverReceipt = (from: string, receipt: Receipt): void => {
+    const owner = processOf(from);
+    if (owner === undefined || owner === processId) local.receipt(receipt);
+    else mailbox.send(owner, { kind: 'receipt', receipt }).catch((error: unknown) => onError?.(error));
   };
 
   const deliverHere = (userId: string, delivery: Delivery, host: string) => {
@@ -139,35 +156,18 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
       waiting.delete(userId);
     }
     if (delivery.type === 'room.closed') hostOf.delete(delivery.roomId);
-    local.get(userId)?.(delivery);
+    local.deliver(userId, delivery);
   };
 
-  const route = (event: RoomEmitted) => {
-    if (event.type === 'room.closed') {
-      deliver(event.to, { type: 'room.closed', roomId: event.roomId, reason: event.reason }, processId);
-      return;
-    }
-    const { roomId, messageId, seq, sentAt } = event;
-    deliver(event.to, { type: 'room.message', roomId, messageId, seq, sentAt, text: event.text }, processId);
-    deliver(event.from, { type: 'room.receipt', roomId, messageId, seq, sentAt }, processId);
-  };
-
-  const openRoom = ({ roomId, members, commonInterests, declared: [firstIs, secondIs] }: Pairing) => {
+  const openRoom = (pairing: Pairing) => {
+    const { roomId, members } = pairing;
     if (opened.has(roomId)) return;
     opened.add(roomId);
     if (opened.size > REMEMBERED_ROOMS) opened.delete(opened.values().next().value!);
-    const actor = createActor(roomMachine, { input: { roomId, members }, inspect });
-    rooms.set(roomId, { actor, members });
-    actor.on('room.relayed', route);
-    actor.on('room.closed', route);
-    actor.subscribe({ complete: () => rooms.delete(roomId), error: (error) => onError?.(error) });
-    actor.start();
-    const [first, second] = members;
+    rooms.open(pairing);
     // The line may pair a user whose process died before the line heard of it.
     for (const member of members)
-      if (goneProcesses.has(processOf(member) ?? processId)) queueMicrotask(() => actor.send({ type: 'room.leave', userId: member, reason: 'disconnected' }));
-    deliver(first, { type: 'room.paired', roomId, partnerId: second, commonInterests, ...(secondIs && { partnerIs: secondIs }) }, processId);
-    deliver(second, { type: 'room.paired', roomId, partnerId: first, commonInterests, ...(firstIs && { partnerIs: firstIs }) }, processId);
+      if (goneProcesses.has(processOf(member) ?? processId)) queueMicrotask(() => rooms.leave(roomId, member, 'disconnected'));
   };
 
   const receive = (record: ProcessRecord) => {
@@ -176,10 +176,15 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
         return openRoom(record.pairing);
       case 'deliver':
         return deliverHere(record.userId, record.delivery, record.host);
-      case 'message':
-        return rooms.get(record.roomId)?.actor.send({ type: 'room.message', from: record.from, text: record.text, messageId: record.messageId, sentAt: record.sentAt });
+      case 'receipt':
+        return local.receipt(record.receipt);
+      case 'message': {
+        const { kind: _message, roomId, ...message } = record;
+        // A room that closed meanwhile told its members so (room.closed): that answers the send.
+        return void rooms.relay(roomId, message);
+      }
       case 'leave':
-        return rooms.get(record.roomId)?.actor.send({ type: 'room.leave', userId: record.userId, reason: record.reason });
+        return rooms.leave(record.roomId, record.userId, record.reason);
       case 'joined':
         return decided(record.joinId);
     }
@@ -189,11 +194,10 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   const forget = (gone: string) => {
     goneProcesses.add(gone);
     void toQueue({ kind: 'gone', processId: gone }).catch((error: unknown) => onError?.(error));
-    for (const { actor, members } of rooms.values())
-      for (const member of members) if (processOf(member) === gone) actor.send({ type: 'room.leave', userId: member, reason: 'disconnected' });
+    rooms.disconnect((member) => processOf(member) === gone);
     for (const [roomId, { host, users }] of [...hostOf])
       if (host === gone) for (const userId of users) deliverHere(userId, { type: 'room.closed', roomId, reason: 'disconnected' }, gone);
-    inbox.forget(gone);
+    mailbox.forget(gone);
   };
 
   const queue = startQueueHolder({
@@ -211,16 +215,16 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
         openRoom(pairing);
         return Promise.resolve();
       }
-      return inbox.send(host, { kind: 'open', pairing });
+      return mailbox.send(host, { kind: 'open', pairing });
     },
     onJoined: ({ userId, joinId }) => {
-      // On the inbox that carried the pairing, after it: the joiner has its room first.
+      // On the mailbox lane that carried the pairing, after it: the joiner has its room first.
       const owner = processOf(userId) ?? processId;
       if (owner === processId) {
         decided(joinId);
         return Promise.resolve();
       }
-      return goneProcesses.has(owner) ? Promise.resolve() : inbox.send(owner, { kind: 'joined', joinId });
+      return goneProcesses.has(owner) ? Promise.resolve() : mailbox.send(owner, { kind: 'joined', joinId });
     },
     leaseTtlMs: options.leaseTtlMs,
     onError,
@@ -249,14 +253,13 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   /**
    * Redis lost its data (restarted without persistence): the line, the inboxes and what
    * was in flight are gone. Every chat of this process's users ends (`disconnected`),
-   * the inbox starts afresh, and the users who were waiting ask the new line again.
+   * the mailbox starts afresh, and the users who were waiting ask the new line again.
    */
   const afterReset = async () => {
     for (const [roomId, { users }] of [...hostOf]) for (const userId of users) deliverHere(userId, { type: 'room.closed', roomId, reason: 'disconnected' }, processId);
-    for (const { actor } of rooms.values()) actor.stop();
-    rooms.clear();
-    const stale = inbox;
-    inbox = openInbox();
+    rooms.stop();
+    const stale = mailbox;
+    mailbox = openMailbox();
     await stale.close();
     for (const request of waiting.values()) await toQueue({ kind: 'join', request, roomId: newId(), at: Date.now() }).catch((error: unknown) => onError?.(error));
   };
@@ -266,12 +269,7 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
   return {
     processId,
     healthy: () => !declaredDead && membership.status() === 'alive',
-    attach(userId, inboxOf) {
-      local.set(userId, inboxOf);
-      return () => {
-        if (local.get(userId) === inboxOf) local.delete(userId);
-      };
-    },
+    attach: (userId, inbox) => local.attach(userId, inbox),
     /** Resolves once the holder decided the join: the user is paired (its room delivered) or waits in the stored line. */
     async join(request) {
       waiting.set(request.userId, request);
@@ -295,32 +293,29 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     async back(userId) {
       await toQueue({ kind: 'back', userId, roomId: newId() });
     },
-    async send(roomId, from, text) {
-      const messageId = randomUUID();
-      const sentAt = new Date().toISOString();
+    send(roomId, from, text) {
+      const message = { from, text, messageId: randomUUID(), sentAt: new Date().toISOString() };
       const host = hostOf.get(roomId)?.host;
-      if (host === undefined || host === processId) {
-        rooms.get(roomId)?.actor.send({ type: 'room.message', from, text, messageId, sentAt });
-        return;
-      }
-      await inbox.send(host, { kind: 'message', roomId, from, text, messageId, sentAt });
+      return local.send(message.messageId, roomId, from, async () => {
+        if (host === undefined || host === processId) return rooms.relay(roomId, message);
+        await mailbox.send(host, { kind: 'message', roomId, ...message });
+        return true;
+      });
     },
     async leaveRoom(roomId, userId, reason) {
       const host = hostOf.get(roomId)?.host;
       hostOf.delete(roomId);
       if (host === undefined || host === processId) {
-        rooms.get(roomId)?.actor.send({ type: 'room.leave', userId, reason });
+        rooms.leave(roomId, userId, reason);
         return;
       }
-      await inbox.send(host, { kind: 'leave', roomId, userId, reason });
+      await mailbox.send(host, { kind: 'leave', roomId, userId, reason });
     },
     async placeOf(userId) {
       const line = await queue.line();
-      const position = line && positionIn(line, userId);
       // Not in the stored line yet (its holder has not taken the join in): it is at the tail.
-      if (position === undefined || !line) return waiting.has(userId) ? { position: (line?.length ?? 0) + 1 } : undefined;
-      const widensAt = line.find((w) => w.userId === userId)?.widensAt;
-      return { position, ...(widensAt !== undefined && { widensInMs: Math.max(0, widensAt - Date.now()) }) };
+      const place = line && placeIn(line, userId, Date.now());
+      return place ?? (waiting.has(userId) ? { position: (line?.length ?? 0) + 1 } : undefined);
     },
     stats: () => ({ waiting: waiting.size, rooms: rooms.size }),
     onFailure(listener) {
@@ -328,15 +323,15 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     },
     async shutdown() {
       // Only what this process holds: the line and the other processes go on.
-      for (const { actor } of [...rooms.values()]) actor.send({ type: 'room.shutdown' });
+      rooms.shutdown();
     },
     async close() {
       for (const joinId of [...undecided.keys()]) decided(joinId);
-      for (const { actor } of rooms.values()) actor.stop();
-      rooms.clear();
+      rooms.stop();
+      local.clear();
       await queue.close();
       await membership.leave().catch((error: unknown) => onError?.(error));
-      await inbox.close();
+      await mailbox.close();
       client.disconnect();
     },
   };

@@ -1,5 +1,5 @@
 /**
- * The sending half of the inboxes (inbox.ts): appends records to other processes'
+ * The sending half of a mailbox (mailbox.ts): appends records to other processes'
  * inbox streams, each exactly once and in order per destination, through cut
  * connections and ioredis's resending of unanswered commands.
  *
@@ -16,7 +16,7 @@
  *   progress.) A rejected record may or may not arrive, but never twice and never after
  *   a record sent later: the next record carries a lower floor — the script may take it
  *   after whatever of the rejected ones landed — and any of them that lands later is a
- *   duplicate. The reader sees the hole in the counters (inbox.ts reports it).
+ *   duplicate. The reader sees the hole in the counters (mailbox.ts reports it).
  */
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_KEY_PREFIX, luaScript, RedisUnavailableError, type Redis } from './connection.js';
@@ -173,7 +173,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
 
   return {
     send(to, payload) {
-      if (closed) return Promise.reject(new Error('the inbox is closed'));
+      if (closed) return Promise.reject(new Error('the mailbox is closed'));
       let lane = lanes.get(to);
       if (!lane) {
         lane = { keys: inboxKeys(to, keyPrefix), next: 1, pending: [], progressAt: 0, carriedFloor: undefined, pumping: false };
@@ -198,7 +198,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
       closed = true;
       wake();
       for (const lane of lanes.values())
-        for (const record of lane.pending.splice(0)) record.reject(new Error('the inbox closed before Redis took the record'));
+        for (const record of lane.pending.splice(0)) record.reject(new Error('the mailbox closed before Redis took the record'));
     },
   };
 }

@@ -4,7 +4,7 @@
  * so that the next holder carries on where the last stopped.
  *
  * - Every process appends its users' intents (join, leave, away, back) to the stream
- *   `inbox:queue` through its outbox (exactly once and in order per process, inbox.ts).
+ *   `inbox:queue` through its outbox (exactly once and in order per process, mailbox.ts).
  * - Every process contends for the lease; the holder restores the stored line (or starts
  *   an empty one), sends the chart `queue.resume` (each timer runs for what was left of
  *   it), and reads the stream from the stored position. Each entry becomes one chart
@@ -27,10 +27,11 @@
  * process's waiting users out of the line.
  */
 import { createActor, type Actor } from 'xstate';
-import { queueMachine, restoredQueue, type JoinRequest, type QueueEmitted, type QueueInput, type StoredQueue, type WaitingUser } from '../../../../machines/queue.js';
+import type { Pairing } from '../roomHost.js';
+import { queueMachine, restoredQueue, type JoinRequest, type QueueInput, type StoredQueue, type WaitingUser } from '../../../../machines/queue.js';
 import type { Redis, RedisTarget } from './connection.js';
 import { DEFAULT_KEY_PREFIX } from './connection.js';
-import { inboxKeys } from './inbox.js';
+import { inboxKeys } from './outbox.js';
 import { createLease, fencedScript, type Lease } from './lease.js';
 import { readStream, type StreamEntry, type StreamReader } from './streamReader.js';
 
@@ -44,7 +45,7 @@ export type QueueRecord =
   | { kind: 'back'; userId: string; roomId: string }
   | { kind: 'gone'; processId: string };
 
-export type Pairing = Omit<QueueEmitted, 'type'>;
+export type { Pairing } from '../roomHost.js';
 
 /** A join the holder has decided: its user, and the id its join carried (its room id if it paired). */
 export interface JoinDecided {

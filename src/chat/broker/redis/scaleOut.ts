@@ -1,7 +1,7 @@
 /**
  * What one server process needs to share the chat with others through Redis: its id,
  * the broker (one queue, rooms where their members are) and the directory other
- * processes forward requests through. `listen()` starts them when `--redis-url` is set.
+ * processes forward requests through. `createChatServer()` starts them when `--redis-url` is set.
  *
  * 2026-07-28 push needs no Redis here: a user's events are made by the process that
  * holds the user, and the router sends every listen naming that user's events there,

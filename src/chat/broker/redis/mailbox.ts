@@ -1,7 +1,7 @@
 /**
- * A process's inbox: a Redis Stream, `inbox:<processId>`, that other processes append
- * records to and only this process reads (on a connection of its own, see
- * streamReader.ts). The same object sends to other processes' inboxes (outbox.ts).
+ * A process's mailbox: it reads the process's inbox, a Redis Stream `inbox:<processId>`
+ * that other processes append records to and only this process reads (on a connection
+ * of its own, see streamReader.ts), and sends to other processes' inboxes (outbox.ts).
  *
  * Guarantees, per pair of processes: records arrive exactly once and in the order they
  * were sent, through cut connections and ioredis's resending of unanswered commands.
@@ -29,7 +29,7 @@ import { readStream, type StreamEntry } from './streamReader.js';
 export { inboxKeys } from './outbox.js';
 
 /** `url` and `tlsCa` are for the reader's own connection. */
-export interface InboxOptions<T> extends RedisTarget {
+export interface MailboxOptions<T> extends RedisTarget {
   /** The connection sends go through (shared with other parts of this process). */
   client: Redis;
   /** This process; its inbox is `<prefix>inbox:<processId>`, and it is the producer of what it sends. */
@@ -56,7 +56,7 @@ export interface RecordMeta {
   id: string;
 }
 
-export interface InboxStats {
+export interface MailboxStats {
   /** Records Redis took from this process (confirmed sends). */
   sent: number;
   /** Records delivered to `onRecord`. */
@@ -69,14 +69,14 @@ export interface InboxStats {
   retries: number;
 }
 
-export interface Inbox<T> {
+export interface Mailbox<T> {
   readonly processId: string;
   /** Appends `record` to `to`'s inbox; resolves once Redis has it. */
   send(to: string, record: T): Promise<void>;
-  stats(): InboxStats;
+  stats(): MailboxStats;
   /**
    * Forgets a process that is gone (membership reported it): sends still waiting for its
-   * inbox reject, and what this inbox remembers of it as a producer is dropped.
+   * inbox reject, and what this mailbox remembers of it as a producer is dropped.
    */
   forget(processId: string): void;
   /** Stops reading and sending; unconfirmed sends reject. */
@@ -89,7 +89,7 @@ export async function dropInbox(client: Redis, processId: string, keyPrefix = DE
   await client.del(stream, seen);
 }
 
-export function createInbox<T>(options: InboxOptions<T>): Inbox<T> {
+export function createMailbox<T>(options: MailboxOptions<T>): Mailbox<T> {
   const { client, processId, keyPrefix = DEFAULT_KEY_PREFIX, onRecord, onGap, onError } = options;
   if (processId.includes(':')) throw new RangeError('a process id may not contain ":" (it separates producer and counter)');
   const outbox = createOutbox({

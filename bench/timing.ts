@@ -1,0 +1,33 @@
+/** Small tools the bench's in-process parts (scale-out, under attack) share: waits, percentiles, errors. */
+import type { Percentiles } from './figures.js';
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** p50, p95, p99 and max of `samples` (ms), by nearest rank, to the µs; NaN when there are none. */
+export function percentiles(samples: readonly number[]): Percentiles {
+  if (samples.length === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN };
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]! * 1000) / 1000;
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) };
+}
+
+/** Resolves true once `done()` holds, false if `ms` pass or `signal` aborts first. */
+export async function until(done: () => boolean, ms: number, signal: AbortSignal): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (!done()) {
+    if (signal.aborted || performance.now() >= deadline) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+/** Runs `work` over `items`, at most `concurrency` at once, until done or `signal` aborts. */
+export async function bounded<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && !signal?.aborted) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -1,0 +1,39 @@
+/**
+ * A request of the 2026-07-28 revision: no session; the call acts for its `user_token`.
+ * The SDK's handler serves it; a `subscriptions/listen` is first checked (its URIs) and
+ * holds one of its client's listens while its stream is open.
+ */
+import { isLegacyRequest, type RequestId } from '@modelcontextprotocol/server';
+import type { Context } from 'hono';
+import type { Env } from '../appServices.js';
+import { refuseHttp } from '../guards.js';
+import { checkListen, isListen } from '../listenGate.js';
+import { withRequestId } from '../requestInfo.js';
+import type { McpHandler, McpRouteParts } from './mcpRequest.js';
+
+export function modernRequest({ services, live, clientOf, take }: McpRouteParts): McpHandler {
+  const { config, metrics, modern, listens } = services;
+
+  /** A listen served in the push bus's scope for its URIs. */
+  const serveListen = async (c: Context<Env>, body: unknown, id: RequestId | null): Promise<Response> => {
+    const checked = checkListen(body, config.maxListenUris, live.hasEvents);
+    if ('refusal' in checked) return refuseHttp(c, metrics, 'bad_listen', 400, -32602, checked.refusal, {}, id);
+    const release = take(c, 'listens', id);
+    if (release instanceof Response) return release;
+    let subscribed = false;
+    const scope = { uris: checked.uris, subscribed: () => void (subscribed = true), unsubscribed: release };
+    try {
+      return await listens.serveListen(scope, () => modern.fetch(c.req.raw, { parsedBody: body }));
+    } finally {
+      // A listen refused or ended at once never subscribed: it holds nothing.
+      if (!subscribed) release();
+    }
+  };
+
+  return async ({ c, body, id }) => {
+    if (await isLegacyRequest(c.req.raw, body)) return undefined;
+    services.mcp.annotateSessionless(c.req.raw, { address: clientOf(c) });
+    const answer = isListen(body) ? await serveListen(c, body, id) : await modern.fetch(c.req.raw, { parsedBody: body });
+    return withRequestId(answer, id);
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * A 2025 request without a session that is not `initialize`, as the hosts that keep no
+ * session send them: served on its own in a session without an id that lives as long
+ * as its response; the call acts for its `user_token`.
+ */
+import { isInitializeRequest } from '@modelcontextprotocol/server';
+import { StreamableSession } from '../../session/streamableSession.js';
+import { withRequestId } from '../requestInfo.js';
+import { serveInSession } from '../serveInSession.js';
+import type { McpHandler, McpRouteParts } from './mcpRequest.js';
+
+export function sessionlessRequest({ services, clientOf }: McpRouteParts): McpHandler {
+  return async ({ c, body, id }) => {
+    if (isInitializeRequest(body)) return undefined;
+    const session = StreamableSession.stateless(services);
+    await session.connect();
+    const outgoing = c.env?.outgoing;
+    const response = await serveInSession(c, services, session, body, clientOf, () => session.handle(c.req.raw, body));
+    // Its response may be a stream (progress, then the answer): the session lives as long.
+    if (outgoing) outgoing.once('close', () => void session.end('dropped'));
+    else void session.end('dropped');
+    return withRequestId(response, id);
+  };
+}
