@@ -5,12 +5,22 @@
  * the sessions opened, or token clients made for the purpose and then released.
  */
 import { type Dispatcher, request } from 'undici';
-import { type LoadFigures, type MemoryFigures, type OpenFigures, type PairFigures, type ReleaseFigures, type UserMemoryFigures, loadFigures, percentilesMs, split } from './figures.js';
-import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
-import { stopChild, type SpawnedServer, type StopReport } from '../test/support/serverProcess.js';
+import { type SpawnedServer, type StopReport, stopChild } from '../test/support/serverProcess.js';
 import { startServer, tailOf } from './children.js';
-import { sleep } from './timing.js';
+import {
+  type LoadFigures,
+  loadFigures,
+  type MemoryFigures,
+  type OpenFigures,
+  type PairFigures,
+  percentilesMs,
+  type ReleaseFigures,
+  split,
+  type UserMemoryFigures,
+} from './figures.js';
 import type { TokenClientKind } from './leanSession.js';
+import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
+import { sleep } from './timing.js';
 import { WorkerFleet } from './workerFleet.js';
 import type { ClientKind, LoadMode } from './workerProtocol.js';
 
@@ -52,7 +62,11 @@ function heapUsedBytes(value: unknown, depth = 0): number | undefined {
 
 /** A gauge from a server's /metrics (prom-client's, under whatever prefix the server gives them), or null if it has none. */
 export async function metricGauge(url: URL, name: string, dispatcher?: Dispatcher): Promise<number | null> {
-  const response = await request(new URL('/metrics', url), { headersTimeout: 10_000, bodyTimeout: 10_000, ...(dispatcher && { dispatcher }) });
+  const response = await request(new URL('/metrics', url), {
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+    ...(dispatcher && { dispatcher }),
+  });
   const text = await response.body.text();
   const match = response.statusCode === 200 ? new RegExp(`^(?:\\w+_)?${name}(?:\\{[^}]*\\})?\\s+([\\d.e+]+)`, 'm').exec(text) : null;
   return match?.[1] !== undefined ? Number(match[1]) : null;
@@ -141,7 +155,12 @@ export class BenchTarget {
    * Opens `warmup` sessions (JIT, keep-alive connections), weighs the server, opens
    * `count` more idle sessions with live streams, lets it settle, weighs it again.
    */
-  async openIdle(warmup: number, count: number, settleMs: number, progress: ProgressFn): Promise<{ open: OpenFigures; memory: MemoryFigures }> {
+  async openIdle(
+    warmup: number,
+    count: number,
+    settleMs: number,
+    progress: ProgressFn,
+  ): Promise<{ open: OpenFigures; memory: MemoryFigures }> {
     const warm = await this.open(warmup, () => {});
     if (warm.failed > 0) throw new Error(`${this.name}: ${warm.failed} warm-up sessions failed to open: ${warm.firstError}`);
     await sleep(settleMs / 2);
@@ -210,7 +229,9 @@ export class BenchTarget {
    * one worker: of the sessions opened, or of token clients made now.
    */
   async pair(pairs: number, progress: ProgressFn, clients: ClientKind = 'session'): Promise<PairFigures> {
-    const shares = split(pairs, this.fleet.size).map((share, i) => (clients === 'session' ? Math.min(share, Math.floor((this.#sessions[i] ?? 0) / 2)) : share));
+    const shares = split(pairs, this.fleet.size).map((share, i) =>
+      clients === 'session' ? Math.min(share, Math.floor((this.#sessions[i] ?? 0) / 2)) : share,
+    );
     const formedBy = this.fleet.pids.map(() => 0);
     this.#pairs.set(clients, formedBy);
     let formed = 0;
@@ -219,7 +240,15 @@ export class BenchTarget {
     let firstError: string | undefined;
     for (const [i, share] of shares.entries()) {
       if (share === 0) continue;
-      const command = { type: 'pair', clients, url: this.url.href, postConnections: POST_CONNECTIONS_PER_WORKER, pairs: share, concurrency: PAIR_CONCURRENCY, deadlineMs: 60_000 } as const;
+      const command = {
+        type: 'pair',
+        clients,
+        url: this.url.href,
+        postConnections: POST_CONNECTIONS_PER_WORKER,
+        pairs: share,
+        concurrency: PAIR_CONCURRENCY,
+        deadlineMs: 60_000,
+      } as const;
       const report = await this.fleet.ask(i, command, 'paired', 90_000, (done) => progress(formed + done));
       formedBy[i] = report.pairs;
       formed += report.pairs;
@@ -231,7 +260,13 @@ export class BenchTarget {
   }
 
   /** One load phase over every pair of `clients`: `rate` is the total offered msgs/s (rate mode). */
-  async load(mode: LoadMode, rate: number, settings: LoadSettings, progress: ProgressFn, clients: ClientKind = 'session'): Promise<LoadFigures> {
+  async load(
+    mode: LoadMode,
+    rate: number,
+    settings: LoadSettings,
+    progress: ProgressFn,
+    clients: ClientKind = 'session',
+  ): Promise<LoadFigures> {
     const senders = (this.#pairs.get(clients) ?? []).map((pairs) => pairs * 2);
     const total = senders.reduce((a, b) => a + b, 0);
     if (total === 0) throw new Error(`${this.name}: no ${clients} pairs to load`);
@@ -267,7 +302,11 @@ export class BenchTarget {
 
   /** Stops the token clients (their held polls are abandoned); their pairs are gone. */
   async release(clients: Exclude<ClientKind, 'session'>): Promise<ReleaseFigures> {
-    const reports = await this.fleet.all(this.fleet.pids.map(() => ({ type: 'release' })), 'released', 30_000);
+    const reports = await this.fleet.all(
+      this.fleet.pids.map(() => ({ type: 'release' })),
+      'released',
+      30_000,
+    );
     this.#pairs.delete(clients);
     const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
     return {

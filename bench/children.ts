@@ -2,8 +2,8 @@
  * The bench's child processes — servers under test, load workers, redis-server — tracked
  * in one place and killed when the bench exits for any reason.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { spawnServer, type SpawnOptions, type SpawnedServer } from '../test/support/serverProcess.js';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type SpawnedServer, type SpawnOptions, spawnServer } from '../test/support/serverProcess.js';
 
 const children = new Set<ChildProcess>();
 

@@ -18,7 +18,11 @@ export interface Era {
   kind: TokenClientKind;
 }
 
-const KIND_NAMES: Record<TokenClientKind, string> = { 'fresh-session': 'fresh session per call', 'no-session': '2025 era, no session', modern: '2026-07-28' };
+const KIND_NAMES: Record<TokenClientKind, string> = {
+  'fresh-session': 'fresh session per call',
+  'no-session': '2025 era, no session',
+  modern: '2026-07-28',
+};
 
 export const ERAS: Era[] = [
   { name: '2025', label: '2025 era · no session (POST tools/call, no Mcp-Session-Id)', kind: 'no-session' },
@@ -98,12 +102,21 @@ export function eraJson(eras: Era[], runs: EraRun[]) {
       const inEra = runs.filter((r) => r.kind === era.kind);
       const rows = eraRows(inEra);
       const ratioTo = (server: EraServer) =>
-        Object.fromEntries(rows.filter((row) => row.ratio !== false).map((row) => [row.label.trim(), (row.values['mcp-chat'] ?? NaN) / (row.values[server] ?? NaN)]));
+        Object.fromEntries(
+          rows
+            .filter((row) => row.ratio !== false)
+            .map((row) => [row.label.trim(), (row.values['mcp-chat'] ?? NaN) / (row.values[server] ?? NaN)]),
+        );
       return [
         era.name,
         {
           kind: era.kind,
-          servers: Object.fromEntries(inEra.map((r) => [r.server, { users: r.users, pairs: r.load.pair, warmup: r.load.warmup, saturate: r.load.saturate, release: r.load.release }])),
+          servers: Object.fromEntries(
+            inEra.map((r) => [
+              r.server,
+              { users: r.users, pairs: r.load.pair, warmup: r.load.warmup, saturate: r.load.saturate, release: r.load.release },
+            ]),
+          ),
           table: rows.map(({ label, values }) => ({ label: label.trim(), ...values })),
           mcpChatOverPeer: ratioTo('v2 peer'),
           mcpChatOverFloor: ratioTo('floor'),
@@ -121,16 +134,26 @@ export function eraFailures(runs: EraRun[]): string[] {
 /** What the era runs' own figures say about how far to trust them. */
 export function eraCaveats(runs: EraRun[], users: number, quick: boolean): string[] {
   const notes = [
-    'Per era: each server was started afresh and measured alone, after the other steps. The v2 peer serves both eras as the SDK’s examples do (examples/dual-era, examples/hono: createMcpHandler on its default legacy: \'stateless\' posture, mounted on Hono; its zod schemas made once, not per request): every request gets a fresh McpServer from one factory and there are no sessions, so a GET stream answers 405 and the 2025 session kinds have no peer figure. Each server is driven by the era’s client that keeps no session (2025: no Mcp-Session-Id; 2026-07-28: MCP-Protocol-Version, Mcp-Method, Mcp-Name and the _meta envelope), reading through a held wait_for_events with the cursor of its last call; the floor reads no protocol headers, so the eras differ for it only in bytes.',
+    "Per era: each server was started afresh and measured alone, after the other steps. The v2 peer serves both eras as the SDK’s examples do (examples/dual-era, examples/hono: createMcpHandler on its default legacy: 'stateless' posture, mounted on Hono; its zod schemas made once, not per request): every request gets a fresh McpServer from one factory and there are no sessions, so a GET stream answers 405 and the 2025 session kinds have no peer figure. Each server is driven by the era’s client that keeps no session (2025: no Mcp-Session-Id; 2026-07-28: MCP-Protocol-Version, Mcp-Method, Mcp-Name and the _meta envelope), reading through a held wait_for_events with the cursor of its last call; the floor reads no protocol headers, so the eras differ for it only in bytes.",
     'Memory per waiting user = (after − before entering the users) / users, each weighed after a full GC (the servers run with --expose-gc and bench/forcedGc.js, which collects on SIGUSR2); each user entered the queue (so is paired) and holds one wait_for_events on a connection of its own, whose server-side socket is counted.',
   ];
   if (quick)
-    notes.push('Quick: each era warms up for 0.5 s on a server started afresh, so the first era (2025) runs colder than the second on every server alike: compare the servers within an era, not the eras.');
+    notes.push(
+      'Quick: each era warms up for 0.5 s on a server started afresh, so the first era (2025) runs colder than the second on every server alike: compare the servers within an era, not the eras.',
+    );
   if (users < 2000)
-    notes.push(`Memory per user was weighed over ${show(users)} users: allocator and JIT noise of a few MB weighs on it; weigh thousands (--users 2000) for a figure to compare.`);
+    notes.push(
+      `Memory per user was weighed over ${show(users)} users: allocator and JIT noise of a few MB weighs on it; weigh thousands (--users 2000) for a figure to compare.`,
+    );
   for (const r of runs) {
-    if (r.users.failed > 0) notes.push(`${r.server} (${KIND_NAMES[r.kind]}): ${show(r.users.failed)} of the users weighed failed to enter (${r.users.firstError}).`);
-    if (r.load.release.pollErrors > 0) notes.push(`${r.server} (${KIND_NAMES[r.kind]}): ${show(r.load.release.pollErrors)} wait_for_events calls failed (${r.load.release.firstError}).`);
+    if (r.users.failed > 0)
+      notes.push(
+        `${r.server} (${KIND_NAMES[r.kind]}): ${show(r.users.failed)} of the users weighed failed to enter (${r.users.firstError}).`,
+      );
+    if (r.load.release.pollErrors > 0)
+      notes.push(
+        `${r.server} (${KIND_NAMES[r.kind]}): ${show(r.load.release.pollErrors)} wait_for_events calls failed (${r.load.release.firstError}).`,
+      );
   }
   return notes;
 }

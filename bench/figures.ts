@@ -123,7 +123,19 @@ export function percentilesMs(encoded: string[]): Percentiles {
   };
 }
 
-const COUNTED = ['senders', 'sent', 'acked', 'refused', 'errors', 'unsent', 'received', 'duplicated', 'outOfOrder', 'lost', 'misrouted'] as const;
+const COUNTED = [
+  'senders',
+  'sent',
+  'acked',
+  'refused',
+  'errors',
+  'unsent',
+  'received',
+  'duplicated',
+  'outOfOrder',
+  'lost',
+  'misrouted',
+] as const;
 
 const sum = (reports: LoadReport[], key: (typeof COUNTED)[number] | 'httpRequests' | 'toolCalls' | 'liveStreams') =>
   reports.reduce((total, report) => total + report[key], 0);

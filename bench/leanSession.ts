@@ -10,7 +10,17 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Dispatcher } from 'undici';
 import { ToolRefusal } from '../test/support/chatClient.js';
-import { MODERN_META, POST_HEADERS, PROTOCOL_VERSION, SseParser, WireError, jsonHeaders, modernHeaders, readRpcResponse, responseHeader } from '../test/support/jsonRpcWire.js';
+import {
+  jsonHeaders,
+  MODERN_META,
+  modernHeaders,
+  POST_HEADERS,
+  PROTOCOL_VERSION,
+  readRpcResponse,
+  responseHeader,
+  SseParser,
+  WireError,
+} from '../test/support/jsonRpcWire.js';
 import type { ToolSender } from '../test/support/tokenClient.js';
 
 /**
@@ -146,14 +156,24 @@ export class LeanSession {
   }
 
   /** Calls a tool; answers its result, refused or not. `signal` abandons the call (the server sees its connection close). */
-  async callTool(name: string, args: Record<string, unknown>, signal?: AbortSignal, timeoutMs = REQUEST_TIMEOUT_MS): Promise<CallToolResult> {
+  async callTool(
+    name: string,
+    args: Record<string, unknown>,
+    signal?: AbortSignal,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  ): Promise<CallToolResult> {
     const id = this.#nextId++;
     const modern = this.era === 'modern';
     const response = await this.#answered({
       path: this.endpoint.path,
       method: 'POST',
       headers: modern ? modernHeaders('tools/call', name) : this.#headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, ...(modern && { _meta: MODERN_META }) } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name, arguments: args, ...(modern && { _meta: MODERN_META }) },
+      }),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       ...(signal && { signal }),
@@ -189,7 +209,8 @@ const failedIn = (step: string) => (error: unknown) => {
 
 /** How a token client of `kind` sends its calls, on lean sessions through `endpoint`. */
 export function leanSender(kind: TokenClientKind, endpoint: LeanEndpoint): ToolSender {
-  if (kind !== 'fresh-session') return (name, args, signal) => new LeanSession(endpoint, kind === 'modern' ? 'modern' : 'legacy').callTool(name, args, signal);
+  if (kind !== 'fresh-session')
+    return (name, args, signal) => new LeanSession(endpoint, kind === 'modern' ? 'modern' : 'legacy').callTool(name, args, signal);
   return async (name, args, signal) => {
     const session = new LeanSession(endpoint);
     await session.open({ stream: false }).catch(failedIn('initialize'));

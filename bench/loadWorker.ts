@@ -6,10 +6,10 @@
  */
 import { encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import { Pool } from 'undici';
-import { Chatter } from './chatter.js';
-import { LeanSession, WireTally, leanSender, type LeanEndpoint } from './leanSession.js';
-import { RelayLoad, latencyHistogram } from './relayLoad.js';
 import { TokenClient } from '../test/support/tokenClient.js';
+import { Chatter } from './chatter.js';
+import { type LeanEndpoint, LeanSession, leanSender, WireTally } from './leanSession.js';
+import { latencyHistogram, RelayLoad } from './relayLoad.js';
 import { bounded, messageOf } from './timing.js';
 import type { ClientKind, OpenReport, PairReport, ReleaseReport, WorkerCommand, WorkerReply } from './workerProtocol.js';
 
@@ -69,7 +69,12 @@ async function release(): Promise<ReleaseReport> {
 
 /** Runs `task(i)` for i in [0, count) with at most `concurrency` at a time, starting none after `ms`. */
 const eachLimited = (count: number, concurrency: number, ms: number, task: (i: number) => Promise<void>) =>
-  bounded(Array.from({ length: count }, (_, i) => i), concurrency, task, AbortSignal.timeout(ms));
+  bounded(
+    Array.from({ length: count }, (_, i) => i),
+    concurrency,
+    task,
+    AbortSignal.timeout(ms),
+  );
 
 async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<OpenReport> {
   const target = endpointFor(new URL(command.url), command.postConnections);

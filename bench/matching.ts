@@ -8,7 +8,7 @@
  */
 import { createActor, SimulatedClock } from 'xstate';
 import type { IAm, Meet } from '../machines/matching.js';
-import { DEFAULT_QUEUE_INPUT, queueMachine, type JoinRequest } from '../machines/queue.js';
+import { DEFAULT_QUEUE_INPUT, type JoinRequest, queueMachine } from '../machines/queue.js';
 import { columns, show } from './table.js';
 
 export interface MatchingFigures {
@@ -42,7 +42,10 @@ function seeded(seed: number): () => number {
 }
 
 function randomRequest(random: () => number, userId: string): JoinRequest {
-  const interests = random() < 0.5 ? [] : [...new Set(Array.from({ length: 1 + Math.floor(random() * 3) }, () => TOPICS[Math.floor(random() * TOPICS.length)]!))];
+  const interests =
+    random() < 0.5
+      ? []
+      : [...new Set(Array.from({ length: 1 + Math.floor(random() * 3) }, () => TOPICS[Math.floor(random() * TOPICS.length)]!))];
   const iAm: IAm = random() < 0.5 ? 'agent' : 'human';
   const meet: Meet = random() < 0.8 ? 'anyone' : random() < 0.5 ? 'agents' : 'humans';
   return { userId, avoid: null, interests, iAm, meet };
@@ -146,7 +149,11 @@ export function formatMatching(figures: MatchingFigures): string {
   const { longLine: line, crowd: c, baselineCrowd: b } = figures;
   const both = (pick: (crowd: CrowdFigures) => string) => [pick(c), pick(b)];
   const body = [
-    ...figures.lines.map(({ users, joinsPerS }) => [`joins/s into a line of ${show(users)} (vs empty)`, show(joinsPerS), show(line.baselineJoinsPerS)]),
+    ...figures.lines.map(({ users, joinsPerS }) => [
+      `joins/s into a line of ${show(users)} (vs empty)`,
+      show(joinsPerS),
+      show(line.baselineJoinsPerS),
+    ]),
     ['crowd: joins/s', ...both((x) => show(x.joinsPerS))],
     ['crowd: time to pair p50 / p95 (s)', ...both((x) => `${show(x.timeToPairS.p50, 2)} / ${show(x.timeToPairS.p95, 2)}`)],
     ['crowd: longest wait (s)', ...both((x) => show(x.timeToPairS.max, 2))],

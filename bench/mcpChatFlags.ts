@@ -24,7 +24,8 @@ export function helpOf(cliPath: string): string {
 }
 
 /** A flag's default as `--help` lists it; NaN when it lists none. */
-export const defaultOf = (help: string, flag: string) => Number(new RegExp(`^\\s*--${flag}\\b.*\\(default: (\\d+)\\)`, 'm').exec(help)?.[1] ?? NaN);
+export const defaultOf = (help: string, flag: string) =>
+  Number(new RegExp(`^\\s*--${flag}\\b.*\\(default: (\\d+)\\)`, 'm').exec(help)?.[1] ?? NaN);
 
 export function mcpChatFlags(cliPath: string, sessionsOpened: number): McpChatFlags {
   const help = helpOf(cliPath);

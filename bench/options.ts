@@ -163,7 +163,12 @@ export function capSessions(options: BenchOptions, postConnectionsPerWorker = 64
       capNote: `--sessions ${options.sessions} lowered to ${Math.max(2, fit)}: ${limit}, and the server needs one socket per session plus ${overhead} for pooled connections and warm-up (raise ulimit -n / widen net.ipv4.ip_local_port_range to go further)`,
     };
   }
-  if (result.users > fit) result = { ...result, users: Math.max(2, fit), capNote: `${result.capNote ? `${result.capNote}; ` : ''}--users ${options.users} lowered to ${Math.max(2, fit)} alike` };
+  if (result.users > fit)
+    result = {
+      ...result,
+      users: Math.max(2, fit),
+      capNote: `${result.capNote ? `${result.capNote}; ` : ''}--users ${options.users} lowered to ${Math.max(2, fit)} alike`,
+    };
   const maxPairs = Math.floor((result.sessions + result.warmupSessions) / 2);
   if (result.pairs > maxPairs) result = { ...result, pairs: maxPairs };
   return result;

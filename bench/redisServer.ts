@@ -58,7 +58,24 @@ async function launch(port: number): Promise<BenchRedis> {
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   // Also on an abrupt exit (the run's deadline), after which the child is SIGKILLed.
   process.once('exit', removeDir);
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '', '--loglevel', 'notice'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
+    '--loglevel',
+    'notice',
+  ];
   let child: ChildProcess;
   try {
     child = spawnTracked(REDIS_SERVER, args);

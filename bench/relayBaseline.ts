@@ -122,11 +122,18 @@ function sendMessage(session: RelaySession, args: Record<string, unknown>): Reco
   const room = session.room;
   const message = args.message;
   if (!room || args.room_id !== room.id) return { error: 'room_id is not your room.' };
-  if (typeof message !== 'string' || message.trim().length === 0 || message.length > 4000) return { error: 'message is empty or too long.' };
+  if (typeof message !== 'string' || message.trim().length === 0 || message.length > 4000)
+    return { error: 'message is empty or too long.' };
   room.seq += 1;
   const receipt = { room_id: room.id, message_id: randomUUID(), seq: room.seq, sent_at: new Date().toISOString() };
   const partner = room.members[0] === session ? room.members[1] : room.members[0];
-  notify(partner, 'message.received', { room_id: receipt.room_id, message, message_id: receipt.message_id, seq: receipt.seq, sent_at: receipt.sent_at });
+  notify(partner, 'message.received', {
+    room_id: receipt.room_id,
+    message,
+    message_id: receipt.message_id,
+    seq: receipt.seq,
+    sent_at: receipt.sent_at,
+  });
   return { status: 'sent', message_id: receipt.message_id, seq: receipt.seq };
 }
 
@@ -164,7 +171,12 @@ function handleTokenCall(body: RpcRequest, res: ServerResponse): void {
 
 function openStream(session: RelaySession, req: IncomingMessage, res: ServerResponse): void {
   if (session.stream) return rpcError(res, 409, -32000, 'Conflict: only one SSE stream is allowed per session');
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'mcp-session-id': session.id });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'mcp-session-id': session.id,
+  });
   res.flushHeaders();
   session.stream = res;
   for (const event of session.pending.splice(0)) res.write(event);
@@ -208,7 +220,15 @@ function answerTool(session: RelaySession, body: RpcRequest, res: ServerResponse
 
 const server = createServer((req, res) => {
   const path = req.url ?? '/';
-  if (path === '/healthz') return json(res, 200, { status: 'ok', sessions: sessions.size, users: tokenUsers.size, rooms, queue: queue.length, memory: process.memoryUsage() });
+  if (path === '/healthz')
+    return json(res, 200, {
+      status: 'ok',
+      sessions: sessions.size,
+      users: tokenUsers.size,
+      rooms,
+      queue: queue.length,
+      memory: process.memoryUsage(),
+    });
   if (path !== '/mcp') return json(res, 404, { error: 'not found' });
   const header = req.headers['mcp-session-id'];
   const session = typeof header === 'string' ? sessions.get(header) : undefined;

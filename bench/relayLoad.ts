@@ -7,8 +7,8 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
-import { Chatter, readStamp, stampText } from './chatter.js';
 import { ToolRefusal } from '../test/support/chatClient.js';
+import { type Chatter, readStamp, stampText } from './chatter.js';
 import type { WireTally } from './leanSession.js';
 import type { LoadReport, WorkerCommand } from './workerProtocol.js';
 

@@ -37,25 +37,39 @@ export async function loadPhase(
   progress.end(
     `${show(figures.throughput)} msgs/s, p50 ${show(figures.latencyMs.p50, 2)} ms, p99 ${show(figures.latencyMs.p99, 2)} ms, server ${show(figures.serverCores, 2)} cores, ` +
       `${show(figures.toolCallsPerSecond)} tool calls/s` +
-      (figures.lost + figures.duplicated + figures.outOfOrder > 0 ? `, LOST ${figures.lost} DUP ${figures.duplicated} OOO ${figures.outOfOrder}` : '') +
+      (figures.lost + figures.duplicated + figures.outOfOrder > 0
+        ? `, LOST ${figures.lost} DUP ${figures.duplicated} OOO ${figures.outOfOrder}`
+        : '') +
       (figures.refused + figures.errors > 0 ? `, ${figures.refused + figures.errors} sends failed (${figures.firstError})` : ''),
   );
   return figures;
 }
 
 /** For one server: idle sessions, pairs, warm-up, saturation. */
-export async function measure(target: BenchTarget, options: BenchOptions, settings: LoadSettings, progress: ProgressLine): Promise<ServerRun> {
+export async function measure(
+  target: BenchTarget,
+  options: BenchOptions,
+  settings: LoadSettings,
+  progress: ProgressLine,
+): Promise<ServerRun> {
   progress.begin(`${target.name} · open ${show(options.sessions)} idle sessions`, 'sessions', { total: options.sessions });
-  const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 3000, (done) => progress.update(done));
+  const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 3000, (done) =>
+    progress.update(done),
+  );
   if (open.failed > 0) progress.note(`  ${open.failed} opens failed: ${open.firstError}`);
-  progress.end(`${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams)} live streams`);
+  progress.end(
+    `${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams)} live streams`,
+  );
 
   const pairs = Math.min(options.pairs, Math.floor(target.openSessions / 2));
   const { pair, warmup, saturate } = await pairAndSaturate(target, pairs, 'session', options, settings, progress);
   const health = await target.health();
   const serverSessions = typeof health.sessions === 'number' ? health.sessions : Number.POSITIVE_INFINITY;
   // Held at once: streams still live after saturation, as both sides count them.
-  return { figures: { name: target.name, open, memory, maxConcurrentSessions: Math.min(saturate.liveStreams, serverSessions), pair, saturate }, warmup };
+  return {
+    figures: { name: target.name, open, memory, maxConcurrentSessions: Math.min(saturate.liveStreams, serverSessions), pair, saturate },
+    warmup,
+  };
 }
 
 /** Pairs `pairs` pairs of `clients`, warms up, saturates. */
@@ -72,16 +86,31 @@ async function pairAndSaturate(
   const pair = await target.pair(pairs, (done) => progress.update(done), clients);
   progress.end(`${show(pair.pairsPerSecond)} pairs/s${pair.firstError ? ` (${pair.failed} failed: ${pair.firstError})` : ''}`);
   if (pair.pairs === 0) throw new Error(`${target.name}: no ${clients} pairs formed: ${pair.firstError}`);
-  const warmup = await loadPhase(target, `${kind}warm-up`, 'saturate', 0, { ...settings, durationMs: options.quick ? 500 : 2000 }, progress, clients);
+  const warmup = await loadPhase(
+    target,
+    `${kind}warm-up`,
+    'saturate',
+    0,
+    { ...settings, durationMs: options.quick ? 500 : 2000 },
+    progress,
+    clients,
+  );
   const saturate = await loadPhase(target, `${kind}saturate`, 'saturate', 0, settings, progress, clients);
   return { pair, warmup, saturate };
 }
 
 /** One kind of token client: pair, warm up, saturate, then stop its polls. */
-export async function measureKind(target: BenchTarget, kind: TokenClientKind, options: BenchOptions, settings: LoadSettings, progress: ProgressLine): Promise<KindRun> {
+export async function measureKind(
+  target: BenchTarget,
+  kind: TokenClientKind,
+  options: BenchOptions,
+  settings: LoadSettings,
+  progress: ProgressLine,
+): Promise<KindRun> {
   const run = await pairAndSaturate(target, options.kindPairs, kind, options, settings, progress);
   const release = await target.release(kind);
-  if (release.pollErrors > 0) progress.note(`  ${KIND_LABELS[kind]}: ${release.pollErrors} wait_for_events calls failed: ${release.firstError}`);
+  if (release.pollErrors > 0)
+    progress.note(`  ${KIND_LABELS[kind]}: ${release.pollErrors} wait_for_events calls failed: ${release.firstError}`);
   return { kind, ...run, release };
 }
 
@@ -91,7 +120,13 @@ export async function measureKind(target: BenchTarget, kind: TokenClientKind, op
  * warm, and so that no load follows the release of thousands of held polls (whose
  * teardown shows in a load's latency tail, whichever the server).
  */
-export async function measureEras(target: BenchTarget, server: EraServer, options: BenchOptions, settings: LoadSettings, progress: ProgressLine): Promise<EraRun[]> {
+export async function measureEras(
+  target: BenchTarget,
+  server: EraServer,
+  options: BenchOptions,
+  settings: LoadSettings,
+  progress: ProgressLine,
+): Promise<EraRun[]> {
   const loads: KindRun[] = [];
   for (const { kind } of ERAS) loads.push(await measureKind(target, kind, options, settings, progress));
   const runs: EraRun[] = [];
@@ -100,7 +135,12 @@ export async function measureEras(target: BenchTarget, server: EraServer, option
 }
 
 /** Weighs `options.users` users of `kind` as they wait on `target`. */
-async function weighUsers(target: BenchTarget, kind: TokenClientKind, options: BenchOptions, progress: ProgressLine): Promise<UserMemoryFigures> {
+async function weighUsers(
+  target: BenchTarget,
+  kind: TokenClientKind,
+  options: BenchOptions,
+  progress: ProgressLine,
+): Promise<UserMemoryFigures> {
   progress.begin(`${target.name} · ${KIND_LABELS[kind]} · enter ${show(options.users)} waiting users`, 'users', { total: options.users });
   // Each weighing follows a forced full GC, so a short settle suffices.
   const users = await target.weighUsers(kind, options.users, options.quick ? 300 : 2000, (done) => progress.update(done));

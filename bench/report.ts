@@ -37,17 +37,23 @@ const FAULTS = ['lost', 'duplicated', 'outOfOrder', 'misrouted', 'refused', 'err
 
 /** Every correctness counter of some load phases, added up. */
 export function faultsOver(phases: LoadFigures[]): Record<(typeof FAULTS)[number], number> {
-  return Object.fromEntries(FAULTS.map((key) => [key, phases.reduce((sum, phase) => sum + phase[key], 0)])) as Record<(typeof FAULTS)[number], number>;
+  return Object.fromEntries(FAULTS.map((key) => [key, phases.reduce((sum, phase) => sum + phase[key], 0)])) as Record<
+    (typeof FAULTS)[number],
+    number
+  >;
 }
 
 const misdelivery = (who: string, f: Record<(typeof FAULTS)[number], number>) =>
   f.lost + f.duplicated + f.outOfOrder + f.misrouted === 0
     ? []
-    : [`${who} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`];
+    : [
+        `${who} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`,
+      ];
 
 /** Delivery that was not exactly-once and in order over `phases`; with `saturate`, also a phase that got no message through (delivery unchecked). */
 export function deliveryFailuresOf(who: string, phases: LoadFigures[], saturate?: LoadFigures): string[] {
-  const unchecked = saturate?.acked === 0 ? [`${who} accepted no message (${saturate.firstError ?? 'no error given'}): delivery went unchecked`] : [];
+  const unchecked =
+    saturate?.acked === 0 ? [`${who} accepted no message (${saturate.firstError ?? 'no error given'}): delivery went unchecked`] : [];
   return [...misdelivery(who, faultsOver(phases)), ...unchecked];
 }
 
@@ -60,39 +66,113 @@ export function rows(mcp: ServerFigures, floor: ServerFigures, rate: number, mcp
   const heapKB = (f: ServerFigures) => (f.memory.heapPerSessionKiB === null ? null : f.memory.heapPerSessionKiB * KB_PER_KIB);
   const at = `@ ${show(rate)} msgs/s`;
   return [
-    { label: 'session opens/s (init + initialized + GET)', mcp: mcp.open.opensPerSecond, floor: floor.open.opensPerSecond, goal: '≥ 1,500/s', met: mcp.open.opensPerSecond >= 1500 },
+    {
+      label: 'session opens/s (init + initialized + GET)',
+      mcp: mcp.open.opensPerSecond,
+      floor: floor.open.opensPerSecond,
+      goal: '≥ 1,500/s',
+      met: mcp.open.opensPerSecond >= 1500,
+    },
     { label: '  open latency p50 (ms)', mcp: mcp.open.openLatencyMs.p50, floor: floor.open.openLatencyMs.p50, digits: 2 },
     { label: '  open latency p99 (ms)', mcp: mcp.open.openLatencyMs.p99, floor: floor.open.openLatencyMs.p99, digits: 2 },
     { label: '  server CPU per open (µs)', mcp: mcp.open.serverCpuUsPerOpen, floor: floor.open.serverCpuUsPerOpen },
     { label: 'pairing rate (pairs/s)', mcp: mcp.pair.pairsPerSecond, floor: floor.pair.pairsPerSecond },
-    { label: `relay throughput, saturated (msgs/s, ${mcp.saturate.senders} senders)`, mcp: mcp.saturate.throughput, floor: floor.saturate.throughput, goal: '≥ 0.9 × floor', met: throughputRatio >= 0.9 },
+    {
+      label: `relay throughput, saturated (msgs/s, ${mcp.saturate.senders} senders)`,
+      mcp: mcp.saturate.throughput,
+      floor: floor.saturate.throughput,
+      goal: '≥ 0.9 × floor',
+      met: throughputRatio >= 0.9,
+    },
     { label: '  server CPU, saturated (cores)', mcp: mcp.saturate.serverCores, floor: floor.saturate.serverCores, digits: 2 },
     { label: '  server CPU per message (µs)', mcp: mcp.saturate.serverCpuUsPerMessage, floor: floor.saturate.serverCpuUsPerMessage },
-    { label: '  relay capacity per server core (msgs/s)', mcp: 1e6 / mcp.saturate.serverCpuUsPerMessage, floor: 1e6 / floor.saturate.serverCpuUsPerMessage, goal: '≥ 0.9 × floor', met: floor.saturate.serverCpuUsPerMessage / mcp.saturate.serverCpuUsPerMessage >= 0.9 },
+    {
+      label: '  relay capacity per server core (msgs/s)',
+      mcp: 1e6 / mcp.saturate.serverCpuUsPerMessage,
+      floor: 1e6 / floor.saturate.serverCpuUsPerMessage,
+      goal: '≥ 0.9 × floor',
+      met: floor.saturate.serverCpuUsPerMessage / mcp.saturate.serverCpuUsPerMessage >= 0.9,
+    },
     { label: '  latency p99, saturated (ms)', mcp: mcp.saturate.latencyMs.p99, floor: floor.saturate.latencyMs.p99, digits: 2 },
     { label: `relay latency p50 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p50 ?? null, floor: floor.rate?.latencyMs.p50 ?? null, digits: 2 },
     { label: `relay latency p95 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p95 ?? null, floor: floor.rate?.latencyMs.p95 ?? null, digits: 2 },
-    { label: `relay latency p99 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p99 ?? null, floor: floor.rate?.latencyMs.p99 ?? null, digits: 2, goal: '≤ 1.25 × floor', met: Number.isNaN(p99Ratio) ? null : p99Ratio <= 1.25 },
-    { label: '  p99 from due time, open loop (ms)', mcp: mcp.rate?.latencyFromDueMs.p99 ?? null, floor: floor.rate?.latencyFromDueMs.p99 ?? null, digits: 2 },
+    {
+      label: `relay latency p99 ${at} (ms)`,
+      mcp: mcp.rate?.latencyMs.p99 ?? null,
+      floor: floor.rate?.latencyMs.p99 ?? null,
+      digits: 2,
+      goal: '≤ 1.25 × floor',
+      met: Number.isNaN(p99Ratio) ? null : p99Ratio <= 1.25,
+    },
+    {
+      label: '  p99 from due time, open loop (ms)',
+      mcp: mcp.rate?.latencyFromDueMs.p99 ?? null,
+      floor: floor.rate?.latencyFromDueMs.p99 ?? null,
+      digits: 2,
+    },
     { label: `  delivered ${at} (msgs/s)`, mcp: mcp.rate?.throughput ?? null, floor: floor.rate?.throughput ?? null },
     { label: `  server CPU ${at} (cores)`, mcp: mcp.rate?.serverCores ?? null, floor: floor.rate?.serverCores ?? null, digits: 2 },
-    { label: `RSS per idle session (KB, ${show(mcp.memory.idleSessions)} sessions)`, mcp: rssKB(mcp), floor: rssKB(floor), digits: 1, goal: '≤ 16 KB', met: rssKB(mcp) <= 16 },
+    {
+      label: `RSS per idle session (KB, ${show(mcp.memory.idleSessions)} sessions)`,
+      mcp: rssKB(mcp),
+      floor: rssKB(floor),
+      digits: 1,
+      goal: '≤ 16 KB',
+      met: rssKB(mcp) <= 16,
+    },
     { label: 'heap per idle session (KB)', mcp: heapKB(mcp), floor: heapKB(floor), digits: 1 },
     { label: '  server CPU while they sit idle (cores)', mcp: mcp.memory.idleServerCores, floor: floor.memory.idleServerCores, digits: 3 },
-    { label: 'max concurrent sessions (live GET streams)', mcp: mcp.maxConcurrentSessions, floor: floor.maxConcurrentSessions, goal: '≥ 10,000', met: mcp.maxConcurrentSessions >= 10_000 },
+    {
+      label: 'max concurrent sessions (live GET streams)',
+      mcp: mcp.maxConcurrentSessions,
+      floor: floor.maxConcurrentSessions,
+      goal: '≥ 10,000',
+      met: mcp.maxConcurrentSessions >= 10_000,
+    },
     { label: 'messages lost', mcp: mcpFaults.lost, floor: floorFaults.lost, ratio: false, goal: '0', met: mcpFaults.lost === 0 },
-    { label: 'messages duplicated / out of order / misrouted', mcp: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted, floor: floorFaults.duplicated + floorFaults.outOfOrder + floorFaults.misrouted, ratio: false, goal: '0', met: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted === 0 },
-    { label: 'send_message refused / failed', mcp: mcpFaults.refused + mcpFaults.errors, floor: floorFaults.refused + floorFaults.errors, ratio: false },
-    { label: 'load generator CPU, saturated (cores)', mcp: mcp.saturate.generatorCores, floor: floor.saturate.generatorCores, digits: 2, ratio: false },
-    { label: 'other CPU on the machine, saturated (cores)', mcp: mcp.saturate.otherCores, floor: floor.saturate.otherCores, digits: 2, ratio: false },
-    { label: 'load generator loop delay p99, saturated (ms)', mcp: mcp.saturate.generatorLoopDelayP99Ms, floor: floor.saturate.generatorLoopDelayP99Ms, digits: 1, ratio: false },
+    {
+      label: 'messages duplicated / out of order / misrouted',
+      mcp: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted,
+      floor: floorFaults.duplicated + floorFaults.outOfOrder + floorFaults.misrouted,
+      ratio: false,
+      goal: '0',
+      met: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted === 0,
+    },
+    {
+      label: 'send_message refused / failed',
+      mcp: mcpFaults.refused + mcpFaults.errors,
+      floor: floorFaults.refused + floorFaults.errors,
+      ratio: false,
+    },
+    {
+      label: 'load generator CPU, saturated (cores)',
+      mcp: mcp.saturate.generatorCores,
+      floor: floor.saturate.generatorCores,
+      digits: 2,
+      ratio: false,
+    },
+    {
+      label: 'other CPU on the machine, saturated (cores)',
+      mcp: mcp.saturate.otherCores,
+      floor: floor.saturate.otherCores,
+      digits: 2,
+      ratio: false,
+    },
+    {
+      label: 'load generator loop delay p99, saturated (ms)',
+      mcp: mcp.saturate.generatorLoopDelayP99Ms,
+      floor: floor.saturate.generatorLoopDelayP99Ms,
+      digits: 1,
+      ratio: false,
+    },
   ];
 }
 
 export function formatTable(table: Row[]): string {
   const header = ['', 'mcp-chat', 'floor', 'mcp/floor', 'goal', ''];
   const body = table.map((row) => {
-    const ratio = row.ratio !== false && row.mcp !== null && row.floor !== null && row.floor !== 0 ? `${(row.mcp / row.floor).toFixed(2)}×` : '';
+    const ratio =
+      row.ratio !== false && row.mcp !== null && row.floor !== null && row.floor !== 0 ? `${(row.mcp / row.floor).toFixed(2)}×` : '';
     const verdict = row.met === undefined || row.met === null ? '' : row.met ? 'met' : 'not met';
     return [row.label, show(row.mcp, row.digits), show(row.floor, row.digits), ratio, row.goal ?? '', verdict];
   });
@@ -139,10 +219,26 @@ export function kindRow(kind: string, pairs: number, saturate: LoadFigures, warm
 }
 
 export function formatKindTable(kinds: KindRow[]): string {
-  const header = ['mcp-chat, saturated, by client kind', 'pairs', 'msgs/s', 'cores', 'CPU/msg µs', 'tool calls/s', 'HTTP req/s', 'p50 ms', 'p99 ms', 'sent', 'delivered', 'lost', 'dup/ooo/misr'];
+  const header = [
+    'mcp-chat, saturated, by client kind',
+    'pairs',
+    'msgs/s',
+    'cores',
+    'CPU/msg µs',
+    'tool calls/s',
+    'HTTP req/s',
+    'p50 ms',
+    'p99 ms',
+    'sent',
+    'delivered',
+    'lost',
+    'dup/ooo/misr',
+  ];
   const body = kinds.map((k) => [
     k.kind,
-    ...[k.pairs, k.delivered, k.serverCores, k.serverCpuUsPerMessage, k.toolCallsPerSecond, k.httpRequestsPerSecond].map((v, i) => show(v, i === 2 ? 2 : 0)),
+    ...[k.pairs, k.delivered, k.serverCores, k.serverCpuUsPerMessage, k.toolCallsPerSecond, k.httpRequestsPerSecond].map((v, i) =>
+      show(v, i === 2 ? 2 : 0),
+    ),
     show(k.latencyP50Ms, 2),
     show(k.latencyP99Ms, 2),
     ...[k.acked, k.received, k.lost, k.misdelivered].map((v) => show(v)),

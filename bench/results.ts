@@ -6,7 +6,7 @@
 import { cpus } from 'node:os';
 import type { StopReport } from '../test/support/serverProcess.js';
 import type { KindRun, LoadFigures, ServerFigures } from './figures.js';
-import { KIND_LABELS, deliveryFailuresOf, deliveryFaults, faultsOver, kindRow, rows, type KindRow } from './report.js';
+import { deliveryFailuresOf, deliveryFaults, faultsOver, KIND_LABELS, type KindRow, kindRow, rows } from './report.js';
 import { brief as show } from './table.js';
 
 export interface ServerRun {
@@ -41,7 +41,8 @@ export function caveats(floor: ServerRun, mcp: ServerRun, rate: number, kinds: K
       break;
     }
   for (const k of kinds)
-    if (k.release.pollErrors > 0) notes.push(`${KIND_LABELS[k.kind]}: ${show(k.release.pollErrors)} wait_for_events calls failed (${k.release.firstError}).`);
+    if (k.release.pollErrors > 0)
+      notes.push(`${KIND_LABELS[k.kind]}: ${show(k.release.pollErrors)} wait_for_events calls failed (${k.release.firstError}).`);
   const sat = floor.figures.saturate;
   if (sat.serverCores < 0.9)
     notes.push(
@@ -51,15 +52,24 @@ export function caveats(floor: ServerRun, mcp: ServerRun, rate: number, kinds: K
     );
   const phases = [floor, mcp].flatMap(({ figures: f }) => [f.saturate, ...(f.rate ? [f.rate] : [])]);
   const other = Math.max(...phases.map((p) => p.otherCores));
-  if (other > 0.25) notes.push(`Other processes used up to ${show(other, 2)} cores during the load phases: the machine was shared and the figures are noisy.`);
+  if (other > 0.25)
+    notes.push(
+      `Other processes used up to ${show(other, 2)} cores during the load phases: the machine was shared and the figures are noisy.`,
+    );
   for (const { figures: f } of [floor, mcp])
     if (f.rate && f.rate.throughput < 0.95 * rate)
-      notes.push(`${f.name} delivered ${show(f.rate.throughput)} msgs/s of the ${show(rate)} offered: it could not keep up, so its latency at that rate grows with the phase length.`);
+      notes.push(
+        `${f.name} delivered ${show(f.rate.throughput)} msgs/s of the ${show(rate)} offered: it could not keep up, so its latency at that rate grows with the phase length.`,
+      );
   const weighed = Math.min(floor.figures.memory.idleSessions, mcp.figures.memory.idleSessions);
   if (weighed < 2000)
-    notes.push(`Memory per session was weighed over only ${show(weighed)} sessions: GC and JIT noise of a few MB dominates it; weigh thousands (--sessions 5000) for a figure to compare with the goal.`);
+    notes.push(
+      `Memory per session was weighed over only ${show(weighed)} sessions: GC and JIT noise of a few MB dominates it; weigh thousands (--sessions 5000) for a figure to compare with the goal.`,
+    );
   if (mcp.figures.memory.heapPerSessionKiB === null)
-    notes.push('mcp-chat reports no heap figure (not in /healthz, no nodejs_heap_size_used_bytes at /metrics): heap per idle session is n/a; RSS (from /proc) only.');
+    notes.push(
+      'mcp-chat reports no heap figure (not in /healthz, no nodejs_heap_size_used_bytes at /metrics): heap per idle session is n/a; RSS (from /proc) only.',
+    );
   for (const { figures: f, shutdown } of [floor, mcp])
     if (shutdown)
       notes.push(

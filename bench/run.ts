@@ -11,16 +11,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BenchTarget, type LoadSettings, type TargetSpec } from './benchTarget.js';
-import { ERA_SERVERS, ERAS, eraCaveats, eraFailures, eraJson, formatEraTable, type EraRun, type EraServer } from './eraComparison.js';
+import { ERA_SERVERS, ERAS, type EraRun, type EraServer, eraCaveats, eraFailures, eraJson, formatEraTable } from './eraComparison.js';
 import type { KindRun } from './figures.js';
 import { formatMatching, measureMatching } from './matching.js';
 import { mcpChatFlags } from './mcpChatFlags.js';
-import { BENCH_PARTS, USAGE, UsageError, readOptions, type BenchOptions, type BenchPart } from './options.js';
+import { BENCH_PARTS, type BenchOptions, type BenchPart, readOptions, USAGE, UsageError } from './options.js';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
 import { ProgressLine } from './progressLine.js';
+import { loadPhase, measure, measureEras, measureKind, roundRate, show, TOKEN_CLIENT_KINDS } from './relaySteps.js';
 import { faultsOver, formatKindTable, formatTable } from './report.js';
 import { caveats, deliveryFailures, relayResults } from './results.js';
-import { TOKEN_CLIENT_KINDS, measure, measureEras, measureKind, loadPhase, roundRate, show } from './relaySteps.js';
 import { measureScaleOut } from './scaleOut.js';
 import { formatScaleOut, scaleOutCaveats, scaleOutFailures, scaleOutSettings } from './scaleOutReport.js';
 import { formatUnderAttack, measureUnderAttack, underAttackCaveats, underAttackFailures, underAttackSettings } from './underAttack.js';
@@ -53,7 +53,14 @@ interface RunContext {
 /** A server to start: `node [--cpu-prof …] --expose-gc --import forcedGc.js <entry> --port 0 <args>`, taking a full GC on SIGUSR2. */
 function spec(options: BenchOptions, name: string, entry: string, args: string[] = []): TargetSpec {
   const profiled = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
-  return { name, entry, nodeArgs: [...profiled, '--expose-gc', '--import', here('./forcedGc.js')], args, workerExecArgv: profiled, gcOnSignal: true };
+  return {
+    name,
+    entry,
+    nodeArgs: [...profiled, '--expose-gc', '--import', here('./forcedGc.js')],
+    args,
+    workerExecArgv: profiled,
+    gcOnSignal: true,
+  };
 }
 
 async function started(context: RunContext, target: TargetSpec): Promise<BenchTarget> {
@@ -75,7 +82,12 @@ async function relayPart(context: RunContext): Promise<PartOutcome> {
   // Half of the slower server's saturation: a load both can carry, so that latency is
   // compared below saturation (once mcp-chat keeps up with the floor, half the floor's).
   const rate = options.rate ?? roundRate(0.5 * Math.min(floorSat, mcpSat));
-  const chosenBy = options.rate !== null ? '--rate' : floorSat <= mcpSat ? 'half the floor’s saturation throughput' : 'half of mcp-chat’s saturation throughput (below the floor’s)';
+  const chosenBy =
+    options.rate !== null
+      ? '--rate'
+      : floorSat <= mcpSat
+        ? 'half the floor’s saturation throughput'
+        : 'half of mcp-chat’s saturation throughput (below the floor’s)';
   progress.note(`bench: latency phases at ${show(rate)} msgs/s (${chosenBy})`);
   floorRun.figures.rate = await loadPhase(floor, `${show(rate)} msgs/s`, 'rate', rate, settings, progress);
   mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings, progress);
@@ -86,16 +98,27 @@ async function relayPart(context: RunContext): Promise<PartOutcome> {
   context.targets.length = 0;
   floorRun.shutdown = await floor.stop();
   mcpRun.shutdown = await mcp.stop();
-  progress.end(`floor in ${show(floorRun.shutdown.seconds, 1)} s, mcp-chat in ${show(mcpRun.shutdown.seconds, 1)} s${mcpRun.shutdown.killed ? ' (killed)' : ''}`);
+  progress.end(
+    `floor in ${show(floorRun.shutdown.seconds, 1)} s, mcp-chat in ${show(mcpRun.shutdown.seconds, 1)} s${mcpRun.shutdown.killed ? ' (killed)' : ''}`,
+  );
 
   const { table, kindTable, json } = relayResults({ rate, chosenBy, floor: floorRun, mcp: mcpRun, kinds });
-  return { json, tables: [formatTable(table), formatKindTable(kindTable)], notes: caveats(floorRun, mcpRun, rate, kinds), failures: deliveryFailures(floorRun, mcpRun, kinds) };
+  return {
+    json,
+    tables: [formatTable(table), formatKindTable(kindTable)],
+    notes: caveats(floorRun, mcpRun, rate, kinds),
+    failures: deliveryFailures(floorRun, mcpRun, kinds),
+  };
 }
 
 /** mcp-chat, the v2 peer and the floor, each started afresh and measured alone per era, so that none is weighed beside another's sessions. */
 async function erasPart(context: RunContext): Promise<PartOutcome> {
   const { options } = context;
-  const specs: Record<EraServer, TargetSpec> = { 'mcp-chat': context.mcpSpec, 'v2 peer': spec(options, 'v2 peer', here('./v2Peer.js')), floor: context.floorSpec };
+  const specs: Record<EraServer, TargetSpec> = {
+    'mcp-chat': context.mcpSpec,
+    'v2 peer': spec(options, 'v2 peer', here('./v2Peer.js')),
+    floor: context.floorSpec,
+  };
   const eras: EraRun[] = [];
   for (const server of ERA_SERVERS) {
     const target = await started(context, specs[server]);
@@ -122,12 +145,22 @@ function matchingPart({ options }: RunContext): Promise<PartOutcome> {
 
 async function scaleOutPart({ options }: RunContext): Promise<PartOutcome> {
   const scaleOut = await measureScaleOut(scaleOutSettings(CLI, options), progress);
-  return { json: { scaleOut }, tables: [formatScaleOut(scaleOut)], notes: scaleOutCaveats(scaleOut, options.quick), failures: scaleOutFailures(scaleOut) };
+  return {
+    json: { scaleOut },
+    tables: [formatScaleOut(scaleOut)],
+    notes: scaleOutCaveats(scaleOut, options.quick),
+    failures: scaleOutFailures(scaleOut),
+  };
 }
 
 async function underAttackPart({ options }: RunContext): Promise<PartOutcome> {
   const underAttack = await measureUnderAttack(underAttackSettings(CLI, options), progress);
-  return { json: { underAttack }, tables: [formatUnderAttack(underAttack)], notes: underAttackCaveats(underAttack, options.quick), failures: underAttackFailures(underAttack) };
+  return {
+    json: { underAttack },
+    tables: [formatUnderAttack(underAttack)],
+    notes: underAttackCaveats(underAttack, options.quick),
+    failures: underAttackFailures(underAttack),
+  };
 }
 
 const PARTS: Record<BenchPart, (context: RunContext) => Promise<PartOutcome>> = {
@@ -158,7 +191,8 @@ function deadlineS(parts: readonly BenchPart[], options: BenchOptions): number {
 function writeResults(options: BenchOptions, startedAt: Date, outcomes: PartOutcome[], notes: string[]): void {
   let json: Record<string, unknown> = {};
   for (const { json: part } of outcomes)
-    for (const [key, value] of Object.entries(part)) json[key] = key === 'delivery' ? { ...(json.delivery as object), ...(value as object) } : value;
+    for (const [key, value] of Object.entries(part))
+      json[key] = key === 'delivery' ? { ...(json.delivery as object), ...(value as object) } : value;
   if (options.only) {
     try {
       if (existsSync(RESULTS)) json = { ...(JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>), ...json };
@@ -166,7 +200,13 @@ function writeResults(options: BenchOptions, startedAt: Date, outcomes: PartOutc
       // An unreadable file from an earlier run is replaced, not merged.
     }
   } else {
-    const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openFileLimit: openFileLimit(), ephemeralPorts: ephemeralPortCount() };
+    const machine = {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      openFileLimit: openFileLimit(),
+      ephemeralPorts: ephemeralPortCount(),
+    };
     json = { startedAt: startedAt.toISOString(), seconds: (Date.now() - startedAt.getTime()) / 1000, machine, options, ...json, notes };
   }
   writeFileSync(RESULTS, `${JSON.stringify(json, null, 2)}\n`);
@@ -194,7 +234,12 @@ async function main(): Promise<number> {
   }, runDeadlineS * 1000).unref();
 
   const notes: string[] = [];
-  const settings: LoadSettings = { durationMs: options.duration * 1000, maxMessages: options.messages, messageSize: options.messageSize, drainMs: 5000 };
+  const settings: LoadSettings = {
+    durationMs: options.duration * 1000,
+    maxMessages: options.messages,
+    messageSize: options.messageSize,
+    drainMs: 5000,
+  };
   const mcpFlags = mcpChatFlags(CLI, options.sessions + options.warmupSessions + 2);
   if (parts.includes('relay') || parts.includes('eras')) {
     if (options.capNote) {
@@ -234,7 +279,9 @@ async function main(): Promise<number> {
   writeResults(options, startedAt, outcomes, notes);
   process.stdout.write(`\n${outcomes.flatMap((outcome) => outcome.tables).join('\n\n')}\n\n`);
   for (const note of notes) process.stdout.write(`note: ${note}\n`);
-  process.stdout.write(`results: ${RESULTS}${options.only ? ` (${Object.keys(outcomes[0]!.json).join(', ')})` : ''}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
+  process.stdout.write(
+    `results: ${RESULTS}${options.only ? ` (${Object.keys(outcomes[0]!.json).join(', ')})` : ''}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`,
+  );
   const failures = outcomes.flatMap((outcome) => outcome.failures);
   for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
   return failures.length === 0 ? 0 : 1;

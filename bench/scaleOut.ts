@@ -11,20 +11,19 @@ import { setMaxListeners } from 'node:events';
 import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { stopChild, type SpawnedServer } from '../test/support/serverProcess.js';
+import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { PairedUser } from './chatter.js';
 import { startServer } from './children.js';
-import { leanSender, type LeanEndpoint } from './leanSession.js';
+import { type LeanEndpoint, leanSender } from './leanSession.js';
 import { cpuSeconds, machineBusySeconds } from './procStats.js';
 import type { ProgressLine } from './progressLine.js';
-import { startRedis, type BenchRedis } from './redisServer.js';
+import { type BenchRedis, startRedis } from './redisServer.js';
 import {
+  coresPhrase,
   PROCESSES,
   RAMP_GAIN,
   SCALE_OUT_SETUPS,
-  saturationOf,
-  coresPhrase,
   type ScaleOutCores,
   type ScaleOutDelivery,
   type ScaleOutFigures,
@@ -33,6 +32,7 @@ import {
   type ScaleOutSettings,
   type ScaleOutSetup,
   type ScaleOutSetupName,
+  saturationOf,
 } from './scaleOutReport.js';
 import { bounded, messageOf, percentiles, until } from './timing.js';
 
@@ -106,7 +106,10 @@ class BenchUser extends PairedUser {
     endpoints: Client,
     private readonly signal: AbortSignal,
   ) {
-    super(index, new TokenClient(leanSender('no-session', endpoints.calls), { pollWith: leanSender('no-session', endpoints.polls), cursor: '0' }));
+    super(
+      index,
+      new TokenClient(leanSender('no-session', endpoints.calls), { pollWith: leanSender('no-session', endpoints.polls), cursor: '0' }),
+    );
     this.found = new Promise((resolve) => (this.#foundResolve = resolve));
     this.client.onNotification = (method, params) => this.#onEvent(method, params);
     signal.addEventListener('abort', () => void this.client.stop(), { once: true });
@@ -131,7 +134,8 @@ class BenchUser extends PairedUser {
     this.answeredAt = performance.now();
     if (this.client.token === undefined) throw new Error(`enter_queue answered no user_token: ${JSON.stringify(answer).slice(0, 200)}`);
     if (answer.status === 'matched') {
-      if (typeof answer.room_id !== 'string') throw new Error(`enter_queue answered matched without a room_id: ${JSON.stringify(answer).slice(0, 200)}`);
+      if (typeof answer.room_id !== 'string')
+        throw new Error(`enter_queue answered matched without a room_id: ${JSON.stringify(answer).slice(0, 200)}`);
       this.answeredMatched = true;
       this.#paired(answer.room_id);
     }
@@ -172,7 +176,12 @@ function whenFound(user: BenchUser, signal: AbortSignal): Promise<void> {
  * takes the next user `nextUser` gives (undefined: no more) once its last one knows.
  * Users come a pair at a time, so every member that entered has its partner entering too.
  */
-async function pairUp(nextUser: () => BenchUser | undefined, inFlight: number, listen: boolean, signal: AbortSignal): Promise<{ errors: number; firstError?: string }> {
+async function pairUp(
+  nextUser: () => BenchUser | undefined,
+  inFlight: number,
+  listen: boolean,
+  signal: AbortSignal,
+): Promise<{ errors: number; firstError?: string }> {
   let errors = 0;
   let firstError: string | undefined;
   const slot = async () => {
@@ -214,7 +223,14 @@ function coresMeter(pids: number[], redisPid: number | null): { stop(holder: num
       const loadGenerator = (ownCpuSeconds() - own) / wall;
       const machineCores = (machineBusySeconds() - machine) / wall;
       const ours = serverCores.reduce((sum, cores) => sum + cores, 0) + (redisCores ?? 0) + loadGenerator;
-      return { servers: serverCores, holder, redis: redisCores, loadGenerator, machine: machineCores, other: Math.max(0, machineCores - ours) };
+      return {
+        servers: serverCores,
+        holder,
+        redis: redisCores,
+        loadGenerator,
+        machine: machineCores,
+        other: Math.max(0, machineCores - ours),
+      };
     },
   };
 }
@@ -267,7 +283,12 @@ interface RoundContext {
  * of `ms` is measured: the pairs completed in it, the latency of the users that entered
  * in it, CPU over it. Then no one new enters, and the last ones finish.
  */
-async function pairingRound(context: RoundContext, inFlight: number, ms: number, onPairs: (pairs: number) => void): Promise<ScaleOutPairingRound> {
+async function pairingRound(
+  context: RoundContext,
+  inFlight: number,
+  ms: number,
+  onPairs: (pairs: number) => void,
+): Promise<ScaleOutPairingRound> {
   const { servers, clients, settings } = context;
   const n = servers.length;
   const stop = new AbortController();
@@ -285,7 +306,15 @@ async function pairingRound(context: RoundContext, inFlight: number, ms: number,
     where.samples += 1;
     for (const user of flying) where[user.answeredAt === 0 ? 'answer' : 'found'] += 1;
   };
-  let window: { from: number; to: number; meter: ReturnType<typeof coresMeter>; watch: ReturnType<typeof watchHolder> | null; sampler: NodeJS.Timeout } | undefined;
+  let window:
+    | {
+        from: number;
+        to: number;
+        meter: ReturnType<typeof coresMeter>;
+        watch: ReturnType<typeof watchHolder> | null;
+        sampler: NodeJS.Timeout;
+      }
+    | undefined;
   let cores: ScaleOutCores | undefined;
   let watched: Promise<string[]> | undefined;
   let windowTimer: NodeJS.Timeout | undefined;
@@ -300,7 +329,10 @@ async function pairingRound(context: RoundContext, inFlight: number, ms: number,
     window = {
       from,
       to: from + ms,
-      meter: coresMeter(servers.map((server) => server.pid), context.redis?.pid ?? null),
+      meter: coresMeter(
+        servers.map((server) => server.pid),
+        context.redis?.pid ?? null,
+      ),
       watch: context.redisClient ? watchHolder(context.redisClient) : null,
       sampler: setInterval(sampleWhere, SAMPLE_MS),
     };
@@ -333,7 +365,11 @@ async function pairingRound(context: RoundContext, inFlight: number, ms: number,
     const { errors, firstError } = await pairUp(nextUser, inFlight, false, stop.signal);
     if (stop.signal.aborted) {
       const waiting = users.filter((user) => user.roomId === undefined).length;
-      throw new Error(context.signal.aborted ? 'the setup ran out of time' : `${waiting} of ${users.length} users at ${inFlight} in flight were not paired within ${(ms + 2 * ROUND_DRAIN_MS) / 1000} s`);
+      throw new Error(
+        context.signal.aborted
+          ? 'the setup ran out of time'
+          : `${waiting} of ${users.length} users at ${inFlight} in flight were not paired within ${(ms + 2 * ROUND_DRAIN_MS) / 1000} s`,
+      );
     }
     if (errors > 0) throw new Error(`${errors} users at ${inFlight} in flight could not enter or be paired: ${firstError}`);
   } finally {
@@ -346,7 +382,10 @@ async function pairingRound(context: RoundContext, inFlight: number, ms: number,
     context.nextPair = firstPair + Math.ceil(users.length / 2);
   }
   // Fewer users than in flight (a tiny cap) never open the window: the whole round is it.
-  if (!window) throw new Error(`the round at ${inFlight} in flight ended before ${inFlight} users were paired (at most ${settings.maxRoundUsers} users per round)`);
+  if (!window)
+    throw new Error(
+      `the round at ${inFlight} in flight ended before ${inFlight} users were paired (at most ${settings.maxRoundUsers} users per round)`,
+    );
   const { from, to } = window;
   // The last ones finished before the window closed (a cap reached): it closes now.
   closeWindow();
@@ -382,7 +421,11 @@ async function pairingRound(context: RoundContext, inFlight: number, ms: number,
     foundByWait: measured.filter((user) => !user.answeredMatched).length,
     cores: measuredCores,
     serverCpuMsPerPair: complete > 0 ? (measuredCores.servers.reduce((sum, c) => sum + c, 0) * seconds * 1000) / complete : null,
-    waitingFor: { samples: where.samples, answer: where.answer / Math.max(1, where.samples), found: where.found / Math.max(1, where.samples) },
+    waitingFor: {
+      samples: where.samples,
+      answer: where.answer / Math.max(1, where.samples),
+      found: where.found / Math.max(1, where.samples),
+    },
   };
 }
 
@@ -393,12 +436,22 @@ const drained = (pairs: readonly Pair[]) => pairs.every(([a, b]) => a.reads.rece
  * `perPair` messages in each pair, members in turn, each send awaited; then waits until
  * every accepted message was read. Answers the messages accepted and how long it took.
  */
-async function exchange(pairs: readonly Pair[], perPair: number, settings: ScaleOutSettings, signal: AbortSignal): Promise<{ messages: number; seconds: number }> {
+async function exchange(
+  pairs: readonly Pair[],
+  perPair: number,
+  settings: ScaleOutSettings,
+  signal: AbortSignal,
+): Promise<{ messages: number; seconds: number }> {
   const ackedBefore = pairs.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0);
   const started = performance.now();
-  await bounded(pairs, settings.concurrency, async ([a, b]) => {
-    for (let k = 0; k < perPair && !signal.aborted; k++) await (k % 2 === 0 ? a : b).send(settings.messageSize, signal);
-  }, signal);
+  await bounded(
+    pairs,
+    settings.concurrency,
+    async ([a, b]) => {
+      for (let k = 0; k < perPair && !signal.aborted; k++) await (k % 2 === 0 ? a : b).send(settings.messageSize, signal);
+    },
+    signal,
+  );
   await until(() => drained(pairs), DRAIN_MS, signal);
   const messages = pairs.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0) - ackedBefore;
   return { messages, seconds: (performance.now() - started) / 1000 };
@@ -412,11 +465,23 @@ interface Round {
 }
 
 /** One exchange, with the CPU the server processes (and redis-server) used meanwhile. */
-async function measuredRound(pairs: readonly Pair[], perPair: number, pids: number[], redisPid: number | null, settings: ScaleOutSettings, signal: AbortSignal): Promise<Round> {
+async function measuredRound(
+  pairs: readonly Pair[],
+  perPair: number,
+  pids: number[],
+  redisPid: number | null,
+  settings: ScaleOutSettings,
+  signal: AbortSignal,
+): Promise<Round> {
   const serverBefore = cpuMs(pids);
   const redisBefore = redisPid === null ? 0 : cpuMs([redisPid]);
   const { messages, seconds } = await exchange(pairs, perPair, settings, signal);
-  return { messages, seconds, serverCpuMs: cpuMs(pids) - serverBefore, redisCpuMs: redisPid === null ? null : cpuMs([redisPid]) - redisBefore };
+  return {
+    messages,
+    seconds,
+    serverCpuMs: cpuMs(pids) - serverBefore,
+    redisCpuMs: redisPid === null ? null : cpuMs([redisPid]) - redisBefore,
+  };
 }
 
 function figuresOf(pairs: number, rounds: readonly Round[]): ScaleOutMessages | null {
@@ -449,7 +514,9 @@ function deliveryOf(users: readonly BenchUser[]): ScaleOutDelivery {
     unexpected: sum((u) => u.unexpected),
     sendErrors: sum((u) => u.sendErrors),
     pollErrors: sum((u) => u.client.pollErrors),
-    ...(users.some((u) => u.firstError ?? u.client.firstPollError) && { firstError: users.map((u) => u.firstError ?? u.client.firstPollError).find(Boolean)! }),
+    ...(users.some((u) => u.firstError ?? u.client.firstPollError) && {
+      firstError: users.map((u) => u.firstError ?? u.client.firstPollError).find(Boolean)!,
+    }),
   };
 }
 
@@ -490,7 +557,13 @@ const emptySetup = (name: ScaleOutSetupName, pairs: number): ScaleOutSetup => ({
 });
 
 /** One setup, from starting its server(s) to stopping them. */
-async function runSetup(name: ScaleOutSetupName, settings: ScaleOutSettings, redis: BenchRedis | null, redisClient: Redis | null, progress: ProgressLine): Promise<ScaleOutSetup> {
+async function runSetup(
+  name: ScaleOutSetupName,
+  settings: ScaleOutSettings,
+  redis: BenchRedis | null,
+  redisClient: Redis | null,
+  progress: ProgressLine,
+): Promise<ScaleOutSetup> {
   const processes = PROCESSES[name];
   const pairCount = Math.floor(settings.users / 2);
   const setup = emptySetup(name, pairCount);
@@ -504,17 +577,25 @@ async function runSetup(name: ScaleOutSetupName, settings: ScaleOutSettings, red
   const users: BenchUser[] = [];
   try {
     const args = [
-      '--log-level', 'warn',
+      '--log-level',
+      'warn',
       // Every bench user comes from 127.0.0.1, and sends as fast as it is answered.
-      '--new-users-per-minute', '1000000',
-      '--max-per-address', '1000000',
-      '--max-users', '1000000',
-      '--messages-per-second', '10000',
-      '--message-burst', '100000',
+      '--new-users-per-minute',
+      '1000000',
+      '--max-per-address',
+      '1000000',
+      '--max-users',
+      '1000000',
+      '--messages-per-second',
+      '10000',
+      '--message-burst',
+      '100000',
       ...(redis ? ['--redis-url', redis.url] : []),
     ];
     const started = await Promise.allSettled(
-      Array.from({ length: processes }, async (_, i) => Object.assign(await startServer({ entry: settings.cliPath, args }), { name: `mcp-chat ${i + 1} (${name})` })),
+      Array.from({ length: processes }, async (_, i) =>
+        Object.assign(await startServer({ entry: settings.cliPath, args }), { name: `mcp-chat ${i + 1} (${name})` }),
+      ),
     );
     for (const result of started) if (result.status === 'fulfilled') servers.push(result.value);
     const failed = started.find((result) => result.status === 'rejected');
@@ -547,7 +628,8 @@ async function runSetup(name: ScaleOutSetupName, settings: ScaleOutSettings, red
     let next = 0;
     const entered = await pairUp(() => users[next++], settings.concurrency, true, signal);
     if (entered.errors > 0) throw new Error(`${entered.errors} users could not enter or be paired: ${entered.firstError}`);
-    if (signal.aborted) throw new Error(`${users.filter((u) => u.roomId === undefined).length} of ${users.length} users were not paired in time`);
+    if (signal.aborted)
+      throw new Error(`${users.filter((u) => u.roomId === undefined).length} of ${users.length} users were not paired in time`);
     const split = pairs.find(([a, b]) => a.roomId !== b.roomId);
     if (split) throw new Error(`pair ${split[0].pair} was put in two rooms (${split[0].roomId}, ${split[1].roomId})`);
     progress.end(`${pairCount} pairs`);
@@ -570,8 +652,11 @@ async function runSetup(name: ScaleOutSetupName, settings: ScaleOutSettings, red
     };
     // Every pair warms up first, so that neither group is measured on colder code than the other.
     if (settings.warmupMessagesPerPair > 0) {
-      const warmed = await showing(`scale-out · ${name} · warm-up, ${settings.warmupMessagesPerPair} messages per pair`, pairs, pairCount * settings.warmupMessagesPerPair, () =>
-        exchange(pairs, settings.warmupMessagesPerPair, settings, signal),
+      const warmed = await showing(
+        `scale-out · ${name} · warm-up, ${settings.warmupMessagesPerPair} messages per pair`,
+        pairs,
+        pairCount * settings.warmupMessagesPerPair,
+        () => exchange(pairs, settings.warmupMessagesPerPair, settings, signal),
       );
       progress.end(`${warmed.messages} messages`);
     }
@@ -582,17 +667,24 @@ async function runSetup(name: ScaleOutSetupName, settings: ScaleOutSettings, red
     const schedule: ['same' | 'cross', number][] =
       crossGroup.length === 0
         ? [['same', settings.messagesPerPair]]
-        : [['same', first], ['cross', first], ['cross', settings.messagesPerPair - first], ['same', settings.messagesPerPair - first]];
+        : [
+            ['same', first],
+            ['cross', first],
+            ['cross', settings.messagesPerPair - first],
+            ['same', settings.messagesPerPair - first],
+          ];
     const rounds = { same: [] as Round[], cross: [] as Round[] };
     const total = (sameGroup.length + crossGroup.length) * settings.messagesPerPair;
     await showing(
-      `scale-out · ${name} · ${settings.messagesPerPair} messages per pair, ${sameGroup.length} same-process pairs` + (crossGroup.length > 0 ? `, ${crossGroup.length} cross-process` : ''),
+      `scale-out · ${name} · ${settings.messagesPerPair} messages per pair, ${sameGroup.length} same-process pairs` +
+        (crossGroup.length > 0 ? `, ${crossGroup.length} cross-process` : ''),
       pairs,
       total,
       async () => {
         for (const [kind, perPair] of schedule) {
           const group = kind === 'same' ? sameGroup : crossGroup;
-          if (perPair > 0 && group.length > 0 && !signal.aborted) rounds[kind].push(await measuredRound(group, perPair, pids, redisPid, settings, signal));
+          if (perPair > 0 && group.length > 0 && !signal.aborted)
+            rounds[kind].push(await measuredRound(group, perPair, pids, redisPid, settings, signal));
         }
       },
     );
@@ -614,12 +706,14 @@ async function runSetup(name: ScaleOutSetupName, settings: ScaleOutSettings, red
     // Figures of a setup cut short would mislead: its table cells say it failed.
     setup.samePair = null;
     setup.crossPair = null;
-    setup.error = why + (died && !messageOf(error).includes(died.name) ? `; ${died.name} exited (${died.exited()}): ${died.output().slice(-400)}` : '');
+    setup.error =
+      why + (died && !messageOf(error).includes(died.name) ? `; ${died.name} exited (${died.exited()}): ${died.output().slice(-400)}` : '');
     progress.note(`scale-out · ${name}: ${setup.error}`);
   } finally {
     clearTimeout(timer);
     setup.delivery = deliveryOf(users);
-    if (setup.delivery.pollErrors > 0) progress.note(`scale-out · ${name}: ${setup.delivery.pollErrors} wait_for_events calls failed (${setup.delivery.firstError})`);
+    if (setup.delivery.pollErrors > 0)
+      progress.note(`scale-out · ${name}: ${setup.delivery.pollErrors} wait_for_events calls failed (${setup.delivery.firstError})`);
     stop.abort();
     // Every poll was abandoned with the signal; each loop ends at once.
     await Promise.allSettled(users.map((user) => user.client.stop()));
@@ -640,7 +734,12 @@ export async function measureScaleOut(settings: ScaleOutSettings, progress: Prog
     let redisError: string | undefined;
     try {
       redis = await startRedis();
-      redisClient = new Redis(redis.url, { protocol: 2, maxRetriesPerRequest: 1, commandTimeout: 2_000, connectionName: 'bench-holder-watch' });
+      redisClient = new Redis(redis.url, {
+        protocol: 2,
+        maxRetriesPerRequest: 1,
+        commandTimeout: 2_000,
+        connectionName: 'bench-holder-watch',
+      });
     } catch (error) {
       redisError = `could not start redis-server (install Redis 7: apt-get install redis-server): ${messageOf(error)}`;
       progress.note(`scale-out: ${redisError}`);
@@ -674,4 +773,3 @@ export async function measureScaleOut(settings: ScaleOutSettings, progress: Prog
     seconds,
   };
 }
-

@@ -9,7 +9,12 @@ import { columns, show } from './table.js';
 
 export const SCALE_OUT_SETUPS = ['in-memory', '1 process on Redis', '2 processes on Redis', '3 processes on Redis'] as const;
 export type ScaleOutSetupName = (typeof SCALE_OUT_SETUPS)[number];
-export const PROCESSES: Record<ScaleOutSetupName, number> = { 'in-memory': 1, '1 process on Redis': 1, '2 processes on Redis': 2, '3 processes on Redis': 3 };
+export const PROCESSES: Record<ScaleOutSetupName, number> = {
+  'in-memory': 1,
+  '1 process on Redis': 1,
+  '2 processes on Redis': 2,
+  '3 processes on Redis': 3,
+};
 
 export interface ScaleOutSettings {
   cliPath: string;
@@ -147,7 +152,9 @@ const fixed = (value: number, digits: number) => value.toFixed(digits);
 
 /** The cores of a round, one phrase: `servers 0.71 (holder) / 0.30 / 0.28, redis 0.02, load generator 0.15, other 0.9 of 2 cores`. */
 export function coresPhrase(cores: ScaleOutCores, machineCores: number): string {
-  const servers = cores.servers.map((c, i) => `${fixed(c, 2)}${cores.servers.length > 1 && i === cores.holder ? ' (holder)' : ''}`).join(' / ');
+  const servers = cores.servers
+    .map((c, i) => `${fixed(c, 2)}${cores.servers.length > 1 && i === cores.holder ? ' (holder)' : ''}`)
+    .join(' / ');
   return (
     `server${cores.servers.length > 1 ? 's' : ''} ${servers}` +
     (cores.redis === null ? '' : `, redis-server ${fixed(cores.redis, 2)}`) +
@@ -170,7 +177,12 @@ export function saturationOf(rounds: readonly ScaleOutPairingRound[], machineCor
   const holderIndex = cores.holder;
   const candidates: { who: string; cores: number }[] = [
     ...cores.servers.map((c, i) => ({
-      who: cores.servers.length === 1 ? 'the server process (which also runs the queue)' : i === holderIndex ? `the queue holder (mcp-chat ${i + 1})` : 'the server processes',
+      who:
+        cores.servers.length === 1
+          ? 'the server process (which also runs the queue)'
+          : i === holderIndex
+            ? `the queue holder (mcp-chat ${i + 1})`
+            : 'the server processes',
       cores: c,
     })),
     ...(cores.redis === null ? [] : [{ who: 'Redis', cores: cores.redis }]),
@@ -230,7 +242,8 @@ export function scaleOutFailures(figures: ScaleOutFigures): string[] {
         `${label}: messages lost ${lost}, duplicated ${d.duplicated}, out of order ${d.outOfOrder}, misrouted ${d.misrouted}, unexpected events ${d.unexpected}` +
           (d.firstError ? ` (first: ${d.firstError})` : ''),
       );
-    if (d.sendErrors > 0 && !setup.error) failures.push(`${label}: ${d.sendErrors} send_message calls failed (${d.firstError ?? 'no error given'})`);
+    if (d.sendErrors > 0 && !setup.error)
+      failures.push(`${label}: ${d.sendErrors} send_message calls failed (${d.firstError ?? 'no error given'})`);
     if (!setup.error && d.sent === 0) failures.push(`${label} accepted no message: delivery went unchecked`);
   }
   return failures;
@@ -248,7 +261,9 @@ export function scaleOutCaveats(figures: ScaleOutFigures, quick: boolean): strin
     `Scale-out messages: each setup's server(s) started afresh, driven from the bench's own process (sessionless clients, at most ${figures.concurrency} pairs in flight, each send awaited), ` +
       `after ${figures.warmupMessagesPerPair} warm-up messages per pair; CPU per message is the server processes' CPU from /proc (all processes summed), redis-server's apart. ` +
       'Pairs of one process and pairs across two alternate (same, cross, cross, same), so that warming code weighs on both alike.' +
-      (quick ? ' Quick: short rounds and a few hundred messages on cold processes, so CPU per message is well above a full run’s and pairs/s noisier; compare the columns only.' : ''),
+      (quick
+        ? ' Quick: short rounds and a few hundred messages on cold processes, so CPU per message is well above a full run’s and pairs/s noisier; compare the columns only.'
+        : ''),
   ];
 }
 
@@ -277,12 +292,30 @@ export function formatScaleOut(figures: ScaleOutFigures): string {
       ? 'n/a'
       : [setup.samePair, ...(setup.crossPair ? [setup.crossPair] : [])].map((m) => n(m?.redisCpuMsPerMessage, 3)).join(' / ');
   const body = [
-    ...byInFlight((k) => `pairs/s, ${k} users in flight`, (r) => n(r.pairsPerS)),
-    ...byInFlight((k) => `enter_queue → paired p50 / p99 ms, ${k} in flight`, (r) => `${n(r.enterToFoundMs.p50)} / ${n(r.enterToFoundMs.p99)}`),
-    row('at the most in flight: awaiting answer / found', atTop((r) => `${n(r.waitingFor.answer)} / ${n(r.waitingFor.found)}`)),
-    row('  … cores: servers (h: queue holder)', atTop(({ cores: c }) => c.servers.map((x, i) => `${n(x, 2)}${c.servers.length > 1 && i === c.holder ? 'h' : ''}`).join(' '))),
-    row('  … redis-server / load generator / other work', atTop(({ cores: c }) => `${c.redis === null ? 'n/a' : n(c.redis, 2)} / ${n(c.loadGenerator, 2)} / ${n(c.other, 2)}`)),
-    row('  … server CPU ms per pair', atTop((r) => n(r.serverCpuMsPerPair, 1))),
+    ...byInFlight(
+      (k) => `pairs/s, ${k} users in flight`,
+      (r) => n(r.pairsPerS),
+    ),
+    ...byInFlight(
+      (k) => `enter_queue → paired p50 / p99 ms, ${k} in flight`,
+      (r) => `${n(r.enterToFoundMs.p50)} / ${n(r.enterToFoundMs.p99)}`,
+    ),
+    row(
+      'at the most in flight: awaiting answer / found',
+      atTop((r) => `${n(r.waitingFor.answer)} / ${n(r.waitingFor.found)}`),
+    ),
+    row(
+      '  … cores: servers (h: queue holder)',
+      atTop(({ cores: c }) => c.servers.map((x, i) => `${n(x, 2)}${c.servers.length > 1 && i === c.holder ? 'h' : ''}`).join(' ')),
+    ),
+    row(
+      '  … redis-server / load generator / other work',
+      atTop(({ cores: c }) => `${c.redis === null ? 'n/a' : n(c.redis, 2)} / ${n(c.loadGenerator, 2)} / ${n(c.other, 2)}`),
+    ),
+    row(
+      '  … server CPU ms per pair',
+      atTop((r) => n(r.serverCpuMsPerPair, 1)),
+    ),
     row('CPU ms per message (same-process pairs)', (s) => n(s.samePair?.cpuMsPerMessage, 2)),
     row('CPU ms per message (cross-process pairs)', (s) => (s.processes < 2 ? 'n/a' : n(s.crossPair?.cpuMsPerMessage, 2))),
     row('redis-server CPU ms per message (same / cross)', redisCell),

@@ -14,8 +14,15 @@ export const brief = (value: number, digits = 0) => value.toLocaleString('en-US'
  * under the header; a row of one cell is a heading, printed as it is.
  */
 export function columns(header: string[], body: string[][], left: (i: number) => boolean = (i) => i === 0): string {
-  const widths = header.map((_, i) => Math.max(...[header, ...body.filter((cells) => cells.length > 1)].map((cells) => (cells[i] ?? '').length)));
+  const widths = header.map((_, i) =>
+    Math.max(...[header, ...body.filter((cells) => cells.length > 1)].map((cells) => (cells[i] ?? '').length)),
+  );
   const line = (cells: string[]) =>
-    cells.length === 1 ? (cells[0] ?? '') : cells.map((cell, i) => (left(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+    cells.length === 1
+      ? (cells[0] ?? '')
+      : cells
+          .map((cell, i) => (left(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+          .join('  ')
+          .trimEnd();
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }

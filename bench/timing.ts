@@ -22,7 +22,12 @@ export async function until(done: () => boolean, ms: number, signal: AbortSignal
 }
 
 /** Runs `work` over `items`, at most `concurrency` at once, until done or `signal` aborts. */
-export async function bounded<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function bounded<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length && !signal?.aborted) await work(items[next++]!);

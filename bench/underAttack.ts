@@ -9,16 +9,16 @@
  */
 import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { Pool, type Dispatcher } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { ToolRefusal } from '../test/support/chatClient.js';
-import { MODERN_META, SseParser, WireError, modernHeaders } from '../test/support/jsonRpcWire.js';
-import { stopChild, type SpawnedServer } from '../test/support/serverProcess.js';
-import { PairedUser } from './chatter.js';
+import { MODERN_META, modernHeaders, SseParser, WireError } from '../test/support/jsonRpcWire.js';
+import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { metricGauge } from './benchTarget.js';
+import { PairedUser } from './chatter.js';
 import { startServer, tailOf } from './children.js';
-import { defaultOf, helpOf } from './mcpChatFlags.js';
 import type { Percentiles } from './figures.js';
-import { LeanSession, type LeanEndpoint } from './leanSession.js';
+import { type LeanEndpoint, LeanSession } from './leanSession.js';
+import { defaultOf, helpOf } from './mcpChatFlags.js';
 import type { BenchOptions } from './options.js';
 import { rssKiB } from './procStats.js';
 import type { ProgressLine } from './progressLine.js';
@@ -100,7 +100,15 @@ export interface UnderAttackFigures {
   attacker: AttackerHoldings | null;
   /** The server after a full GC: just before the attacker's first request, and once it held everything. */
   memory: { rssBeforeKiB: number; rssAfterKiB: number; heapBeforeBytes: number | null; heapAfterBytes: number | null } | null;
-  delivery: { sent: number; received: number; lost: number; duplicated: number; outOfOrder: number; sendErrors: number; firstError?: string };
+  delivery: {
+    sent: number;
+    received: number;
+    lost: number;
+    duplicated: number;
+    outOfOrder: number;
+    sendErrors: number;
+    firstError?: string;
+  };
   seconds: number;
   /** Why the part could not finish, if it could not. */
   error?: string;
@@ -179,7 +187,8 @@ async function pairUp([a, b]: Pair, signal: AbortSignal): Promise<void> {
   await a.client.call('enter_queue', {}, signal);
   const matched = await b.client.call('enter_queue', {}, signal);
   if (typeof matched.room_id === 'string') b.roomId ??= matched.room_id;
-  if (!(await until(() => a.roomId !== undefined && b.roomId !== undefined, CALL_TIMEOUT_MS, signal))) throw new Error('the pair was not put in a room');
+  if (!(await until(() => a.roomId !== undefined && b.roomId !== undefined, CALL_TIMEOUT_MS, signal)))
+    throw new Error('the pair was not put in a room');
   if (a.roomId !== b.roomId) throw new Error(`the pair was put in two rooms (${a.roomId}, ${b.roomId})`);
 }
 
@@ -212,13 +221,24 @@ let nextRpcId = 1;
  * Opens a `subscriptions/listen` on `uris`; resolves once the server acknowledged it, with
  * a function that closes it. `onEnded` hears of a stream that ended unasked.
  */
-async function openListen(pool: Dispatcher, path: string, uris: readonly string[], signal: AbortSignal, onEnded: (why: string) => void): Promise<() => void> {
+async function openListen(
+  pool: Dispatcher,
+  path: string,
+  uris: readonly string[],
+  signal: AbortSignal,
+  onEnded: (why: string) => void,
+): Promise<() => void> {
   const id = nextRpcId++;
   const response = await pool.request({
     path,
     method: 'POST',
     headers: modernHeaders('subscriptions/listen'),
-    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'subscriptions/listen', params: { _meta: MODERN_META, notifications: { resourceSubscriptions: uris } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method: 'subscriptions/listen',
+      params: { _meta: MODERN_META, notifications: { resourceSubscriptions: uris } },
+    }),
     headersTimeout: CALL_TIMEOUT_MS,
     bodyTimeout: 0,
     signal,
@@ -280,7 +300,10 @@ class Attacker {
    * Takes all of `allowance`: users enough for the waits (`waitsPerUser` each) and the
    * listens, plus a spare; then listens, waits and sessions. `step` hears of each step.
    */
-  async takeAll(allowance: Allowance, step: (done: number) => void): Promise<{ waits: number; refusedBeyond: AttackerHoldings['refusedBeyond'] }> {
+  async takeAll(
+    allowance: Allowance,
+    step: (done: number) => void,
+  ): Promise<{ waits: number; refusedBeyond: AttackerHoldings['refusedBeyond'] }> {
     const waitUsers = Math.ceil(allowance.perAddress / allowance.waitsPerUser);
     const users = Math.max(waitUsers, allowance.listenUris) + 1;
     // An even count, so every user is paired with another of the attacker's and none waits.
@@ -314,10 +337,14 @@ class Attacker {
   /** Opens `count` listens of `size` URIs each, the users' events URIs in turn. */
   async listen(count: number, size: number): Promise<void> {
     const uris = this.users.map((user) => user.eventsUri);
-    await bounded(Array.from({ length: count }, (_, i) => i), OPEN_CONCURRENCY, async (i) => {
-      const named = Array.from({ length: size }, (_, k) => uris[(i * size + k) % uris.length]!);
-      this.#listens.push(await openListen(this.pool, this.path, named, this.#stop.signal, (why) => this.#ended('listens', why)));
-    });
+    await bounded(
+      Array.from({ length: count }, (_, i) => i),
+      OPEN_CONCURRENCY,
+      async (i) => {
+        const named = Array.from({ length: size }, (_, k) => uris[(i * size + k) % uris.length]!);
+        this.#listens.push(await openListen(this.pool, this.path, named, this.#stop.signal, (why) => this.#ended('listens', why)));
+      },
+    );
   }
 
   /** Holds `perUser` wait_for_events on each of `users` users; each one answered is asked again. */
@@ -329,7 +356,13 @@ class Attacker {
     const { signal } = this.#stop;
     while (!signal.aborted) {
       try {
-        const page = await modernCall(this.endpoint, 'wait_for_events', { user_token: user.token, after: user.cursor, timeout_s: WAIT_TIMEOUT_S }, signal, (WAIT_TIMEOUT_S + 10) * 1000);
+        const page = await modernCall(
+          this.endpoint,
+          'wait_for_events',
+          { user_token: user.token, after: user.cursor, timeout_s: WAIT_TIMEOUT_S },
+          signal,
+          (WAIT_TIMEOUT_S + 10) * 1000,
+        );
         if (typeof page.cursor === 'string') user.cursor = page.cursor;
         this.#ended('waits', `a wait_for_events was answered early (${JSON.stringify(page).slice(0, 120)})`);
       } catch (error) {
@@ -342,11 +375,15 @@ class Attacker {
 
   /** Opens `count` 2025-era sessions, each with its GET stream. */
   async openSessions(count: number): Promise<void> {
-    await bounded(Array.from({ length: count }, (_, i) => i), OPEN_CONCURRENCY, async () => {
-      const session = new LeanSession(this.endpoint);
-      await session.open();
-      this.sessions.push(session);
-    });
+    await bounded(
+      Array.from({ length: count }, (_, i) => i),
+      OPEN_CONCURRENCY,
+      async () => {
+        const session = new LeanSession(this.endpoint);
+        await session.open();
+        this.sessions.push(session);
+      },
+    );
   }
 
   #ended(kind: Holding, why: string): void {
@@ -364,11 +401,15 @@ class Attacker {
           return refusedForAllowance(error);
         },
       );
-    const listens = await refused(async () => (await openListen(this.pool, this.path, [this.users[0]!.eventsUri], this.signal, () => {}))());
+    const listens = await refused(async () =>
+      (await openListen(this.pool, this.path, [this.users[0]!.eventsUri], this.signal, () => {}))(),
+    );
     // The waits were sent without waiting for their answers: asked until they are all held (or 3 s pass).
     let waits = false;
     for (let tries = 0; !waits && tries < 30; tries++) {
-      waits = await refused(() => modernCall(this.endpoint, 'wait_for_events', { user_token: spare.token, after: spare.cursor, timeout_s: 0 }, this.signal));
+      waits = await refused(() =>
+        modernCall(this.endpoint, 'wait_for_events', { user_token: spare.token, after: spare.cursor, timeout_s: 0 }, this.signal),
+      );
       if (!waits) await sleep(100);
     }
     const sessions = await refused(async () => {
@@ -413,13 +454,27 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
   // Rate limits raised so that the pair's back-to-back sends and the attacker's users
   // are not refused. Not mcpChatFlags(): it lifts --max-per-address too, and what one
   // address may hold must stay at the server's defaults here.
-  const serverFlags = ['--log-level', 'silent', '--messages-per-second', '10000', '--message-burst', '100000', '--new-users-per-minute', '1000'];
+  const serverFlags = [
+    '--log-level',
+    'silent',
+    '--messages-per-second',
+    '10000',
+    '--message-burst',
+    '100000',
+    '--new-users-per-minute',
+    '1000',
+  ];
   const figures: UnderAttackFigures = {
     startedAt: startedAt.toISOString(),
     baseline: 'the same server process and pair, before the attacker’s first request',
     allowance,
     serverFlags,
-    pair: { address: PAIR_ADDRESS, client: '2025-era sessions, each with its GET stream', messageSize: settings.messageSize, warmupMessages: settings.warmupMessages },
+    pair: {
+      address: PAIR_ADDRESS,
+      client: '2025-era sessions, each with its GET stream',
+      messageSize: settings.messageSize,
+      warmupMessages: settings.warmupMessages,
+    },
     idle: null,
     underAttack: null,
     attacker: null,
@@ -436,13 +491,19 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
   let attacker: Attacker | undefined;
   let pair: Pair | undefined;
   try {
-    server = await startServer({ entry: settings.cliPath, nodeArgs: ['--expose-gc', '--import', here('./forcedGc.js')], args: ['--host', PAIR_ADDRESS, ...serverFlags] });
+    server = await startServer({
+      entry: settings.cliPath,
+      nodeArgs: ['--expose-gc', '--import', here('./forcedGc.js')],
+      args: ['--host', PAIR_ADDRESS, ...serverFlags],
+    });
     const posts = new Pool(server.url.origin, { connections: 4, pipelining: 1, localAddress: PAIR_ADDRESS });
     const streams = new Pool(server.url.origin, { connections: null, pipelining: 1, localAddress: PAIR_ADDRESS });
     pools.push(posts, streams);
     const endpoint: LeanEndpoint = { posts, streams, path: server.url.pathname };
 
-    progress.begin(`under attack · pair 2 users on ${PAIR_ADDRESS}, warm up ${settings.warmupMessages} messages`, 'msgs', { total: settings.warmupMessages });
+    progress.begin(`under attack · pair 2 users on ${PAIR_ADDRESS}, warm up ${settings.warmupMessages} messages`, 'msgs', {
+      total: settings.warmupMessages,
+    });
     pair = [new PairMember(0, endpoint), new PairMember(1, endpoint)];
     await pairUp(pair, signal);
     await exchange(pair, settings.warmupMessages, settings.messageSize, signal);
@@ -454,7 +515,8 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
     progress.end(`round trip p50 ${figures.idle.roundTripMs.p50} ms, p99 ${figures.idle.roundTripMs.p99} ms`);
 
     const label =
-      `${allowance.perAddress} listens × ${allowance.listenUris} URIs, ${allowance.perAddress} held waits, ` + `${allowance.perAddress} sessions with GET streams`;
+      `${allowance.perAddress} listens × ${allowance.listenUris} URIs, ${allowance.perAddress} held waits, ` +
+      `${allowance.perAddress} sessions with GET streams`;
     progress.begin(`under attack · ${ATTACKER_ADDRESS} takes ${label}`, 'steps', { total: 4 });
     const before = await weigh(server, posts, settings.settleMs);
     const setupStart = performance.now();
@@ -468,7 +530,12 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
       () => false,
     );
     const after = await weigh(server, posts, settings.settleMs);
-    figures.memory = { rssBeforeKiB: before.rssKiB, rssAfterKiB: after.rssKiB, heapBeforeBytes: before.heapBytes, heapAfterBytes: after.heapBytes };
+    figures.memory = {
+      rssBeforeKiB: before.rssKiB,
+      rssAfterKiB: after.rssKiB,
+      heapBeforeBytes: before.heapBytes,
+      heapAfterBytes: after.heapBytes,
+    };
     const holdings: AttackerHoldings = {
       address: ATTACKER_ADDRESS,
       users: attacker.users.length,
@@ -492,7 +559,9 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
         `server counts ${holdings.serverListens ?? '?'} listens, ${holdings.serverSessions ?? '?'} sessions; RSS ${mb(before.rssKiB)} → ${mb(after.rssKiB)} MB`,
     );
 
-    progress.begin(`under attack · attacked server · ${settings.messages} send_message, one at a time`, 'msgs', { total: settings.messages });
+    progress.begin(`under attack · attacked server · ${settings.messages} send_message, one at a time`, 'msgs', {
+      total: settings.messages,
+    });
     const lostBefore = attacker.lost();
     figures.underAttack = await exchange(pair, settings.messages, settings.messageSize, signal);
     const lostAfter = attacker.lost();
@@ -538,18 +607,29 @@ export function underAttackFailures(figures: UnderAttackFigures): string[] {
   // A part cut short leaves messages unread: only what no abandonment explains is counted.
   const lost = figures.error ? 0 : d.lost;
   if (lost + d.duplicated + d.outOfOrder > 0)
-    failures.push(`under attack: the pair's messages lost ${lost}, duplicated ${d.duplicated}, out of order ${d.outOfOrder}${d.firstError ? ` (first: ${d.firstError})` : ''}`);
-  if (d.sendErrors > 0 && !figures.error) failures.push(`under attack: ${d.sendErrors} of the pair's send_message calls failed (${d.firstError ?? 'no error given'})`);
+    failures.push(
+      `under attack: the pair's messages lost ${lost}, duplicated ${d.duplicated}, out of order ${d.outOfOrder}${d.firstError ? ` (first: ${d.firstError})` : ''}`,
+    );
+  if (d.sendErrors > 0 && !figures.error)
+    failures.push(`under attack: ${d.sendErrors} of the pair's send_message calls failed (${d.firstError ?? 'no error given'})`);
   const attacker = figures.attacker;
   if (attacker) {
     const notRefused = Object.entries(attacker.refusedBeyond).flatMap(([kind, refused]) => (refused ? [] : [kind]));
     if (notRefused.length > 0)
-      failures.push(`under attack: one more ${notRefused.join(', ')} than ${figures.allowance.perAddress} was not refused — the attacker did not hold its full allowance (${attacker.firstError ?? 'no error given'})`);
+      failures.push(
+        `under attack: one more ${notRefused.join(', ')} than ${figures.allowance.perAddress} was not refused — the attacker did not hold its full allowance (${attacker.firstError ?? 'no error given'})`,
+      );
     if (attacker.streams < figures.allowance.perAddress)
-      failures.push(`under attack: the attacker held ${attacker.streams} GET streams, not ${figures.allowance.perAddress} (${attacker.firstError ?? 'no error given'})`);
+      failures.push(
+        `under attack: the attacker held ${attacker.streams} GET streams, not ${figures.allowance.perAddress} (${attacker.firstError ?? 'no error given'})`,
+      );
     const dropped = HOLDINGS.filter((k) => attacker.dropped[k] > 0);
-    if (dropped.length > 0) failures.push(`under attack: the attacker's ${dropped.map((k) => `${attacker.dropped[k]} ${k}`).join(', ')} ended during the attack phase (${attacker.firstError ?? 'no error given'})`);
-    if (!attacker.otherAddressServed) failures.push(`under attack: a session from ${figures.pair.address} was refused while ${attacker.address} held its allowance`);
+    if (dropped.length > 0)
+      failures.push(
+        `under attack: the attacker's ${dropped.map((k) => `${attacker.dropped[k]} ${k}`).join(', ')} ended during the attack phase (${attacker.firstError ?? 'no error given'})`,
+      );
+    if (!attacker.otherAddressServed)
+      failures.push(`under attack: a session from ${figures.pair.address} was refused while ${attacker.address} held its allowance`);
   }
   return failures;
 }
@@ -562,7 +642,9 @@ export function underAttackCaveats(figures: UnderAttackFigures, quick: boolean):
       `The baseline is ${figures.baseline}, after ${figures.pair.warmupMessages} warm-up messages; each phase and each weighing follows a full GC in the server. ` +
       `The pair (${figures.pair.client}, ${figures.pair.address}) and the attacker (${figures.attacker?.address ?? ATTACKER_ADDRESS}: users made with enter_queue, paired among themselves; listens naming their events URIs; ${WAIT_TIMEOUT_S} s waits, ${a.waitsPerUser} per user; sessions kept open by their GET streams) run in the bench’s own process. ` +
       'Round trip: send_message sent → its answer read; delivered: → the partner’s message.received read off its stream. The attacker only holds (nothing it holds is updated meanwhile), so this is the cost of holding, not of traffic.' +
-      (quick ? ` Quick: ${figures.idle?.roundTrips ?? 0} round trips per phase, so p99 is the third-slowest; run without --quick for 1,000.` : ''),
+      (quick
+        ? ` Quick: ${figures.idle?.roundTrips ?? 0} round trips per phase, so p99 is the third-slowest; run without --quick for 1,000.`
+        : ''),
   ];
 }
 
@@ -574,7 +656,10 @@ export function formatUnderAttack(figures: UnderAttackFigures): string {
   };
   const m = figures.memory;
   const memory = (label: string, before: number | null | undefined, after: number | null | undefined) => {
-    const change = before === null || before === undefined || after === null || after === undefined ? '-' : `${after >= before ? '+' : ''}${n(after - before, 1)}`;
+    const change =
+      before === null || before === undefined || after === null || after === undefined
+        ? '-'
+        : `${after >= before ? '+' : ''}${n(after - before, 1)}`;
     return [label, n(before, 1), n(after, 1), change];
   };
   const mb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? null : bytes / 1024 / 1024);
@@ -584,13 +669,16 @@ export function formatUnderAttack(figures: UnderAttackFigures): string {
     `under attack (one address holds its full allowance of ${a.perAddress} each: listens of ${a.listenUris} URIs, held wait_for_events, sessions with GET streams; ` +
       `a pair on another address, ${n(rounds, 0)} send_message one at a time per phase)` +
       (figures.error ? ` — FAILED: ${figures.error}` : ''),
-    columns(['', 'idle server', 'under attack', 'change'], [
-      latency('send_message round trip p50 (ms)', (p) => p.roundTripMs.p50),
-      latency('send_message round trip p99 (ms)', (p) => p.roundTripMs.p99),
-      latency('delivered to the partner p50 (ms)', (p) => p.deliveredMs.p50),
-      latency('delivered to the partner p99 (ms)', (p) => p.deliveredMs.p99),
-      memory('server RSS after full GC (MB)', m ? m.rssBeforeKiB / 1024 : null, m ? m.rssAfterKiB / 1024 : null),
-      memory('server heap used after full GC (MB)', mb(m?.heapBeforeBytes), mb(m?.heapAfterBytes)),
-    ]),
+    columns(
+      ['', 'idle server', 'under attack', 'change'],
+      [
+        latency('send_message round trip p50 (ms)', (p) => p.roundTripMs.p50),
+        latency('send_message round trip p99 (ms)', (p) => p.roundTripMs.p99),
+        latency('delivered to the partner p50 (ms)', (p) => p.deliveredMs.p50),
+        latency('delivered to the partner p99 (ms)', (p) => p.deliveredMs.p99),
+        memory('server RSS after full GC (MB)', m ? m.rssBeforeKiB / 1024 : null, m ? m.rssAfterKiB / 1024 : null),
+        memory('server heap used after full GC (MB)', mb(m?.heapBeforeBytes), mb(m?.heapAfterBytes)),
+      ],
+    ),
   ].join('\n');
 }

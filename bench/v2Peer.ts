@@ -11,13 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import {
+  type CallToolResult,
   createMcpHandler,
   hostHeaderValidationResponse,
   localhostAllowedHostnames,
   localhostAllowedOrigins,
   McpServer,
   originValidationResponse,
-  type CallToolResult,
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
@@ -117,14 +117,27 @@ const NO_USER = 'Unknown user_token: call enter_queue first and pass the user_to
 // more CPU per message (in a trial), which a user who measured would not keep.
 const userToken = z.string().optional().describe('The user_token from enter_queue');
 const tokenOnly = z.object({ user_token: userToken });
-const queueResult = z.object({ status: z.enum(['waiting', 'matched']), position: z.number().optional(), room_id: z.string().optional(), user_token: z.string() });
+const queueResult = z.object({
+  status: z.enum(['waiting', 'matched']),
+  position: z.number().optional(),
+  room_id: z.string().optional(),
+  user_token: z.string(),
+});
 const sendInput = z.object({ user_token: userToken, room_id: z.string(), message: z.string().min(1).max(4000) });
 const sendResult = z.object({ status: z.literal('sent'), message_id: z.string(), seq: z.number() });
 const leaveInput = z.object({ user_token: userToken, room_id: z.string().optional() });
 const idleResult = z.object({ status: z.literal('idle') });
-const statusResult = z.object({ state: z.enum(['idle', 'waiting', 'chatting']), room_id: z.string().optional(), position: z.number().optional(), user_token: z.string() });
+const statusResult = z.object({
+  state: z.enum(['idle', 'waiting', 'chatting']),
+  room_id: z.string().optional(),
+  position: z.number().optional(),
+  user_token: z.string(),
+});
 const waitInput = z.object({ user_token: userToken, after: z.string().optional(), timeout_s: z.number().min(0).max(50).default(25) });
-const waitResult = z.object({ events: z.array(z.object({ id: z.string(), method: z.string(), params: z.record(z.string(), z.unknown()) })), cursor: z.string() });
+const waitResult = z.object({
+  events: z.array(z.object({ id: z.string(), method: z.string(), params: z.record(z.string(), z.unknown()) })),
+  cursor: z.string(),
+});
 
 function newUser(): User {
   const user: User = { token: randomUUID(), room: undefined, waiting: false, events: [], lastEventId: 0, waiters: new Set() };
@@ -133,7 +146,10 @@ function newUser(): User {
 }
 
 function buildServer(): McpServer {
-  const server = new McpServer({ name: 'v2-peer', version: '1.0.0' }, { capabilities: { tools: {} }, instructions: 'Chat roulette: enter_queue, then pass user_token on every call.' });
+  const server = new McpServer(
+    { name: 'v2-peer', version: '1.0.0' },
+    { capabilities: { tools: {} }, instructions: 'Chat roulette: enter_queue, then pass user_token on every call.' },
+  );
 
   server.registerTool(
     'enter_queue',
@@ -197,7 +213,11 @@ function buildServer(): McpServer {
 
   server.registerTool(
     'wait_for_events',
-    { description: 'Your events after the cursor you pass as after; holds the call up to timeout_s while there are none', inputSchema: waitInput, outputSchema: waitResult },
+    {
+      description: 'Your events after the cursor you pass as after; holds the call up to timeout_s while there are none',
+      inputSchema: waitInput,
+      outputSchema: waitResult,
+    },
     async ({ user_token, after, timeout_s }, ctx: ServerContext) => {
       const user = users.get(user_token ?? '');
       if (!user) return refuse(NO_USER);
@@ -219,7 +239,13 @@ const handler = createMcpHandler(buildServer);
 const app = new Hono();
 app.get('/healthz', (c) => c.json({ status: 'ok', users: users.size, rooms, queue: queue.length, memory: process.memoryUsage() }));
 // The guards the examples' createMcpHonoApp() arms on a localhost bind.
-app.all('/mcp', (c) => hostHeaderValidationResponse(c.req.raw, localhostAllowedHostnames()) ?? originValidationResponse(c.req.raw, localhostAllowedOrigins()) ?? handler.fetch(c.req.raw));
+app.all(
+  '/mcp',
+  (c) =>
+    hostHeaderValidationResponse(c.req.raw, localhostAllowedHostnames()) ??
+    originValidationResponse(c.req.raw, localhostAllowedOrigins()) ??
+    handler.fetch(c.req.raw),
+);
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } } });
 const server = serve({ fetch: app.fetch, port: Number(values.port), hostname: values.host }, ({ address, port }) => {

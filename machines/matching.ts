@@ -52,11 +52,7 @@ export const admits = (meet: Meet, iAm: IAm | undefined): boolean =>
 
 /** Each one's `meet` admits the other's `i_am`, and neither blocked the other: nothing a timer lifts. */
 export const couldEverMeet = (a: WaitingUser, b: WaitingUser): boolean =>
-  a.userId !== b.userId &&
-  admits(a.meet, b.iAm) &&
-  admits(b.meet, a.iAm) &&
-  !a.blocked.includes(b.userId) &&
-  !b.blocked.includes(a.userId);
+  a.userId !== b.userId && admits(a.meet, b.iAm) && admits(b.meet, a.iAm) && !a.blocked.includes(b.userId) && !b.blocked.includes(a.userId);
 
 export const sharesInterest = (a: Preferences, b: Preferences): boolean => a.interests.some((i) => b.interests.includes(i));
 

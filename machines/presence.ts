@@ -32,7 +32,11 @@ export interface PresenceInput {
   pageGraceMs: number;
 }
 
-export type PresenceEvent = { type: 'client.online' } | { type: 'client.offline' } | { type: 'client.detached' } | { type: 'client.leaving' };
+export type PresenceEvent =
+  | { type: 'client.online' }
+  | { type: 'client.offline' }
+  | { type: 'client.detached' }
+  | { type: 'client.leaving' };
 
 /** The tag of the state in which a leave waits out its page grace: every new link, not only the first, is news then. */
 export const LEAVING = 'leaving';

@@ -28,7 +28,7 @@
  * The timers are named delays read from the input, so tests run them on a simulated
  * clock; a timer's event carries only the user id (one event type for every user).
  */
-import { assign, cancel, emit, enqueueActions, raise, setup, type SnapshotFrom } from 'xstate';
+import { assign, cancel, emit, enqueueActions, raise, type SnapshotFrom, setup } from 'xstate';
 import { commonInterests, type IAm, type Meet, type WaitingUser } from './matching.js';
 import { WaitingLine } from './waitingLine.js';
 
@@ -221,8 +221,7 @@ export const queueMachine = setup({
       const { userId } = event;
       if ((event.interests ?? []).length > 0)
         enqueue(raise({ type: 'queue.widen', userId }, { delay: 'interestWait', id: `widen:${userId}` }));
-      if (event.avoid !== null)
-        enqueue(raise({ type: 'queue.rematchable', userId }, { delay: 'rematchAfter', id: `rematch:${userId}` }));
+      if (event.avoid !== null) enqueue(raise({ type: 'queue.rematchable', userId }, { delay: 'rematchAfter', id: `rematch:${userId}` }));
     }),
     removeUser: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'queue.leave') return;

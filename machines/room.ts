@@ -46,8 +46,7 @@ export type RoomEmitted =
   | ({ type: 'room.relayed' } & RelayedMessage)
   | { type: 'room.closed'; roomId: string; to: string; reason: DepartureReason };
 
-const partnerOf = (members: readonly [string, string], userId: string): string =>
-  members[0] === userId ? members[1] : members[0];
+const partnerOf = (members: readonly [string, string], userId: string): string => (members[0] === userId ? members[1] : members[0]);
 
 export const roomMachine = setup({
   types: {

@@ -7,7 +7,7 @@
  * Takes:  from its calls: `queue.enter` and `chat.next` (with the preferences to be
  *         paired by: interests, what it is, whom it meets; a bare one keeps the last),
  *         `chat.send`, `chat.leave` (both it and `chat.next` may block or report the
- *         partner), 
+ *         partner),
  *         `session.closed` (the server ends it, e.g. on shutdown), and `client.online` /
  *         `client.offline` / `client.detached` / `client.leaving` (waiting or chatting
  *         only) for its presence child, which answers `presence.away` / `presence.back`,
@@ -28,9 +28,9 @@
  * The chart decides what a user may do; it never reads a clock or makes an id.
  */
 import { and, assign, emit, enqueueActions, sendTo, setup } from 'xstate';
-import { NO_PREFERENCES, type IAm, type Preferences } from './matching.js';
+import { type IAm, NO_PREFERENCES, type Preferences } from './matching.js';
+import { type PresenceEvent, type PresenceInput, presenceMachine } from './presence.js';
 import type { JoinRequest } from './queue.js';
-import { presenceMachine, type PresenceEvent, type PresenceInput } from './presence.js';
 import type { DepartureReason } from './room.js';
 
 export type { DepartureReason } from './room.js';
@@ -140,8 +140,7 @@ export type UserState = 'idle' | 'waiting' | 'chatting' | 'ended';
 const definedOf = (change: PreferenceChange): PreferenceChange =>
   Object.fromEntries(Object.entries(change).filter(([, value]) => value !== undefined));
 
-const roomIdOf = (event: UserEvent): string | undefined =>
-  'roomId' in event ? event.roomId : undefined;
+const roomIdOf = (event: UserEvent): string | undefined => ('roomId' in event ? event.roomId : undefined);
 
 const verdictOf = (event: UserEvent): PartnerVerdict =>
   event.type === 'chat.leave' || event.type === 'chat.next' ? { block: event.block, report: event.report } : {};

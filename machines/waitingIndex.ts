@@ -6,7 +6,7 @@
  * proposes and `mayMeet` decides (machines/matching.ts), so it chooses as `partnerFor`
  * does. Mutable: one line owns it at a time (machines/waitingLine.ts).
  */
-import { admits, isOpen, mayMeet, type IAm, type Meet, type Preferences, type WaitingUser } from './matching.js';
+import { admits, type IAm, isOpen, type Meet, mayMeet, type Preferences, type WaitingUser } from './matching.js';
 
 /** A waiting user and its place in arrival order (the order only grows). */
 interface Entry {
@@ -121,7 +121,10 @@ export class WaitingIndex {
     // mayMeet turns every candidate down.
     if (seeker.away) return undefined;
     const kinds = KINDS_MET[kindOf(seeker)]!;
-    const sharing = this.#earliest(seeker, kinds.flatMap((kind) => seeker.interests.map((interest) => interestKey(kind, interest))));
+    const sharing = this.#earliest(
+      seeker,
+      kinds.flatMap((kind) => seeker.interests.map((interest) => interestKey(kind, interest))),
+    );
     if (sharing || !isOpen(seeker)) return sharing;
     return this.#earliest(seeker, kinds.map(openKey));
   }

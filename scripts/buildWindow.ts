@@ -15,7 +15,11 @@ const SCRIPT_SLOT = '<script>/* window.ts */</script>';
 /** The window's HTML, built from the sources in `uiFolder` (a path ending in `/`). */
 function buildWindow(uiFolder: string): string {
   const template = readFileSync(`${uiFolder}window.html`, 'utf8');
-  const css = transformSync(readFileSync(`${uiFolder}window.css`, 'utf8'), { loader: 'css', minify: true, legalComments: 'none' }).code.trim();
+  const css = transformSync(readFileSync(`${uiFolder}window.css`, 'utf8'), {
+    loader: 'css',
+    minify: true,
+    legalComments: 'none',
+  }).code.trim();
   const script = buildSync({
     entryPoints: [`${uiFolder}window.ts`],
     bundle: true,
@@ -26,7 +30,10 @@ function buildWindow(uiFolder: string): string {
     charset: 'utf8',
     write: false,
   }).outputFiles[0]!.text.trim();
-  for (const [slot, text] of [[STYLE_SLOT, css], [SCRIPT_SLOT, script]] as const) {
+  for (const [slot, text] of [
+    [STYLE_SLOT, css],
+    [SCRIPT_SLOT, script],
+  ] as const) {
     if (!template.includes(slot)) throw new Error(`src/ui/window.html lost its ${slot} slot.`);
     // The server finds each inline element by its end tag (to hash it for the CSP).
     if (/<\/(script|style)/i.test(text)) throw new Error(`the window's ${slot} would end its own element early.`);

@@ -17,8 +17,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { node22 } from './node22.js';
 import { spawnServer } from '../test/support/serverProcess.js';
+import { node22 } from './node22.js';
 
 type Era = '2025-11-25' | '2026-07-28';
 
@@ -174,7 +174,9 @@ async function main(): Promise<number> {
     const slots = Array.from({ length: PARALLEL }, () => Promise.resolve());
     SCENARIOS.forEach((scenario, index) => {
       const slot = index % PARALLEL;
-      const outcome = slots[slot]!.then(() => runScenario(node, suite, server.url, scenario, join(results, `${scenario.era}-${scenario.name}`)));
+      const outcome = slots[slot]!.then(() =>
+        runScenario(node, suite, server.url, scenario, join(results, `${scenario.era}-${scenario.name}`)),
+      );
       slots[slot] = outcome.then(() => undefined);
       outcomes.push(outcome);
     });

@@ -7,20 +7,20 @@
  * test/machines/diagrams.test.ts renders the same in memory and fails when what is
  * committed differs, so the diagrams cannot drift from the code.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { AnyStateMachine } from 'xstate';
 import {
   actionLabel,
+  type ChartNode,
+  type ChartTransition,
+  type ChartTransitionDefinition,
   chartStates,
   chartTransitions,
   guardLabel,
   loadMachineFiles,
   rootOf,
   statePath,
-  type ChartNode,
-  type ChartTransition,
-  type ChartTransitionDefinition,
 } from './machineCatalog.js';
 
 export const START_MARKER = '<!-- machines:start -->';
@@ -89,7 +89,8 @@ export function mermaid(machine: AnyStateMachine): string[] {
     ...root.invoke.map((invoke) => `invokes ${typeof invoke.src === 'string' ? invoke.src : 'an actor'} (id ${invoke.id})`),
   ];
   const first = root.initial?.target[0];
-  if (notes.length > 0 && first) lines.push(`  note right of ${mermaidId(statePath(first))}`, ...notes.map((n) => `    ${n}`), '  end note');
+  if (notes.length > 0 && first)
+    lines.push(`  note right of ${mermaidId(statePath(first))}`, ...notes.map((n) => `    ${n}`), '  end note');
   return lines;
 }
 
@@ -209,7 +210,8 @@ async function main(): Promise<void> {
   const studioDir = new URL(`${STUDIO_DIR}/`, root);
   mkdirSync(studioDir, { recursive: true });
   const files = studioFiles(machines);
-  for (const stale of readdirSync(studioDir).filter((name) => name.endsWith('.json') && !files.has(name))) rmSync(new URL(stale, studioDir));
+  for (const stale of readdirSync(studioDir).filter((name) => name.endsWith('.json') && !files.has(name)))
+    rmSync(new URL(stale, studioDir));
   for (const [name, text] of files) writeFileSync(new URL(name, studioDir), text);
   process.stdout.write(
     `Drew ${machines.map(({ machine }) => machine.id).join(', ')} into README.md, and wrote ${[...files.keys()].map((f) => `${STUDIO_DIR}/${f}`).join(', ')}\n`,

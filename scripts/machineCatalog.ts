@@ -6,7 +6,7 @@
  * from the code.
  */
 import { readdirSync } from 'node:fs';
-import { StateMachine, type AnyStateMachine } from 'xstate';
+import { type AnyStateMachine, StateMachine } from 'xstate';
 
 /** A state node as XState builds it from a machine's config (the parts read here). */
 export interface ChartNode {
@@ -62,7 +62,9 @@ export async function loadMachines(dir = new URL('../machines/', import.meta.url
 }
 
 /** Like `loadMachines`, with the file each machine comes from (`user.ts`, or `user.js` once built). */
-export async function loadMachineFiles(dir = new URL('../machines/', import.meta.url)): Promise<{ file: string; machine: AnyStateMachine }[]> {
+export async function loadMachineFiles(
+  dir = new URL('../machines/', import.meta.url),
+): Promise<{ file: string; machine: AnyStateMachine }[]> {
   const files = readdirSync(dir)
     .filter((name) => /\.(ts|js)$/.test(name) && !name.endsWith('.d.ts'))
     .sort();

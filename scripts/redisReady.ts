@@ -26,9 +26,13 @@ export function whenRedisReady(child: ChildProcess, output: () => string, timeou
     const look = () => {
       if (output().includes('Ready to accept connections')) done();
     };
-    const onExit = (code: number | null, signal: string | null) => done(new Error(`redis-server exited (${signal ?? code}) before it was ready: ${output().slice(-600)}`));
+    const onExit = (code: number | null, signal: string | null) =>
+      done(new Error(`redis-server exited (${signal ?? code}) before it was ready: ${output().slice(-600)}`));
     const onError = (error: Error) => done(new Error(`redis-server could not start (${REDIS_SERVER}): ${error.message}`));
-    const timer = setTimeout(() => done(new Error(`redis-server was not ready within ${timeoutMs} ms: ${output().slice(-600)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => done(new Error(`redis-server was not ready within ${timeoutMs} ms: ${output().slice(-600)}`)),
+      timeoutMs,
+    );
     child.stdout?.on('data', look);
     child.once('exit', onExit);
     child.once('error', onError);

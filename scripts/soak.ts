@@ -12,8 +12,8 @@
  * 0 rooms at the end; 2 on a bad flag or without `--expose-gc`.
  */
 import { parseArgs } from 'node:util';
-import type { Delivery } from '../src/chat/broker.js';
 import { memoryBroker } from '../src/chat/broker/memoryBroker.js';
+import type { Delivery } from '../src/chat/broker.js';
 
 const USAGE = 'usage: npm run soak -- [--rooms N (default 100000)] [--every N (default 10000)]';
 

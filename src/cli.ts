@@ -5,8 +5,8 @@
  * they listen, and shuts down cleanly on SIGINT/SIGTERM.
  */
 import { ConfigError, helpText, loadConfig } from './config.js';
-import type { InspectorBridge } from './ops/inspect.js';
 import { listen } from './http/listen.js';
+import type { InspectorBridge } from './ops/inspect.js';
 import { createChatServer } from './server.js';
 
 /** Starts the inspector bridge; loaded only when asked for, so that it costs nothing when off. */

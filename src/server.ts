@@ -7,25 +7,25 @@
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { UserState } from '../machines/user.js';
-import type { ChatBroker } from './chat/broker.js';
 import { memoryBroker } from './chat/broker/memoryBroker.js';
-import { memoryModeration, type ModerationStore } from './chat/moderation.js';
-import { memoryProcessDirectory, secretHint, type ProcessDirectory } from './chat/processDirectory.js';
+import type { ChatBroker } from './chat/broker.js';
+import { LogBudget } from './chat/eventLog.js';
+import { type ModerationStore, memoryModeration } from './chat/moderation.js';
+import { memoryProcessDirectory, type ProcessDirectory, secretHint } from './chat/processDirectory.js';
 import { UserDirectory } from './chat/userDirectory.js';
-import { defaultConfig, type ChatConfig } from './config.js';
+import { type ChatConfig, defaultConfig } from './config.js';
 import { createHttpApp, type HttpApp } from './http/app.js';
 import type { AppServices } from './http/appServices.js';
-import { LogBudget } from './chat/eventLog.js';
 import { eventsUri, readEventsPage } from './mcp/eventsResource.js';
 import { ListenBus } from './mcp/listenBus.js';
 import { modernHandler, startMcpServer } from './mcp/mcpServer.js';
-import { toChatMessage, type ChatMessage } from './mcp/notifications.js';
+import { type ChatMessage, toChatMessage } from './mcp/notifications.js';
 import { SessionMux } from './mcp/sessionMux.js';
 import { createMetrics } from './ops/metrics.js';
 import { AddressAllowance } from './session/addressAllowance.js';
 import { sessionCallUsers, sessionlessCallUsers } from './session/callUsers.js';
-import { NewUserLimit, type UserLimits } from './session/newUsers.js';
 import type { ChatSession } from './session/chatSession.js';
+import { NewUserLimit, type UserLimits } from './session/newUsers.js';
 import { SessionRegistry } from './session/sessionRegistry.js';
 
 export interface ChatServerOptions {
@@ -76,7 +76,9 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
   const processId = processDirectory.self;
   const sessions = new SessionRegistry();
   // Every event log together holds at most the budget: past it the largest logs shed first.
-  const logBudget = new LogBudget(config.eventLogBudgetBytes, (events, logs) => log.warn({ events, logs }, 'event logs over their budget: the oldest events of the largest logs went'));
+  const logBudget = new LogBudget(config.eventLogBudgetBytes, (events, logs) =>
+    log.warn({ events, logs }, 'event logs over their budget: the oldest events of the largest logs went'),
+  );
   const listens = new ListenBus((err) => log.warn({ err }, 'a listen could not be told of an update'));
   // The gauges read the users when scraped and the users count their reports into the
   // metrics: of that loop, only these reads, made once both exist, name `users` below.
@@ -125,10 +127,32 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
   });
   const mux = new SessionMux<ChatSession>();
   const allowance = new AddressAllowance(config.maxPerAddress);
-  const limits: UserLimits = { newUsers: new NewUserLimit(config.newUsersPerMinute), maxUsers: config.maxUsers, allowance, bans: moderation };
+  const limits: UserLimits = {
+    newUsers: new NewUserLimit(config.newUsersPerMinute),
+    maxUsers: config.maxUsers,
+    allowance,
+    bans: moderation,
+  };
   const mcpServer = startMcpServer(mux, config, metrics, sessionCallUsers(users, limits, mux));
-  const modern = modernHandler(config, metrics, listens, sessionlessCallUsers(users, limits, mux), (key, after) => readEventsPage(users, key, after));
-  const services: ServerParts = { config, broker, sessions, users, log, metrics, mcp: mux, modern, listens, allowance, logBudget, processId, processDirectory, moderation };
+  const modern = modernHandler(config, metrics, listens, sessionlessCallUsers(users, limits, mux), (key, after) =>
+    readEventsPage(users, key, after),
+  );
+  const services: ServerParts = {
+    config,
+    broker,
+    sessions,
+    users,
+    log,
+    metrics,
+    mcp: mux,
+    modern,
+    listens,
+    allowance,
+    logBudget,
+    processId,
+    processDirectory,
+    moderation,
+  };
   const http = createHttpApp(services, counts);
 
   /** The broker failed: the server can no longer pair anyone. */
@@ -144,7 +168,9 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
       http.stopTakingSessions();
       // Rooms close under both members (shutdown), then every user ends: held reads answer.
       // A broker that cannot reach its store (Redis down) still closes what this process holds.
-      await broker.shutdown().catch((error: unknown) => log.warn({ err: error }, 'the broker could not tell the queue this process is leaving'));
+      await broker
+        .shutdown()
+        .catch((error: unknown) => log.warn({ err: error }, 'the broker could not tell the queue this process is leaving'));
       users.endAll('shutdown');
       // Sessions whose initialize was under way when closing began register late: wait
       // for those too. Each turn ends every session it found, so the loop moves on.
@@ -185,7 +211,10 @@ async function sharedParts(config: ChatConfig, options: ChatServerOptions): Prom
  * at `url`. Loaded only here, so that a server in memory never loads ioredis.
  */
 async function redisParts(url: string, config: ChatConfig, options: ChatServerOptions): Promise<SharedParts> {
-  const [{ startScaleOut }, { redisModeration }] = await Promise.all([import('./chat/broker/redis/scaleOut.js'), import('./chat/broker/redis/moderation.js')]);
+  const [{ startScaleOut }, { redisModeration }] = await Promise.all([
+    import('./chat/broker/redis/scaleOut.js'),
+    import('./chat/broker/redis/moderation.js'),
+  ]);
   const { broker, processDirectory, redis } = await startScaleOut({
     url,
     tlsCa: config.redisTlsCa ?? undefined,

@@ -16,7 +16,8 @@ export default class SummaryReporter implements Reporter {
       }
       // A file that failed to load, or whose hooks failed (e.g. the check that its tests
       // left no process running), may have no failed test to count, but it failed all the same.
-      if (module.state() === 'failed' && ![...module.children.allTests()].some((test) => test.result().state === 'failed')) counts.failed += 1;
+      if (module.state() === 'failed' && ![...module.children.allTests()].some((test) => test.result().state === 'failed'))
+        counts.failed += 1;
     }
     process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
   }

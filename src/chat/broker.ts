@@ -18,10 +18,7 @@ import type { DepartureReason, Receipt, UserEvent } from '../../machines/user.js
 export type { JoinRequest } from '../../machines/queue.js';
 
 /** What a broker delivers to a user actor: the events its queue and room send it. */
-export type Delivery = Extract<
-  UserEvent,
-  { type: 'room.paired' | 'room.message' | 'room.closed' }
->;
+export type Delivery = Extract<UserEvent, { type: 'room.paired' | 'room.message' | 'room.closed' }>;
 
 /** What became of a message: its room numbered and relayed it (its receipt), or the room had closed. */
 export type SendResult = { status: 'sent'; receipt: Receipt } | { status: 'closed' };

@@ -6,10 +6,10 @@
  * notifications) and the sessions bound to it. It lives by its presence, not by any
  * session, and ends with its actor.
  */
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { IAm } from '../../machines/matching.js';
 import { LEAVING, type PresenceInput } from '../../machines/presence.js';
-import { userMachine, type RateLimit, type UserEmitted, type UserEvent, type UserState } from '../../machines/user.js';
+import { type RateLimit, type UserEmitted, type UserEvent, type UserState, userMachine } from '../../machines/user.js';
 import type { ChatBroker, SendResult } from './broker.js';
 import { EventLog, type LogBudget, type LogLimits } from './eventLog.js';
 
@@ -105,9 +105,7 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
   const inFlight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
   const track = (call: Promise<void>) => {
-    const settled: Promise<void> = call
-      .catch((error: unknown) => void (failure ??= { error }))
-      .finally(() => inFlight.delete(settled));
+    const settled: Promise<void> = call.catch((error: unknown) => void (failure ??= { error })).finally(() => inFlight.delete(settled));
     inFlight.add(settled);
   };
   // The answer to the `room.send` a `chat.send` made, taken by sendMessage as the actor emits it.

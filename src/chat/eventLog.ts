@@ -161,7 +161,6 @@ export class EventLog<E> {
     return this.#first;
   }
 
-
   /** Bytes the log holds now (as `sizeOf` counts them). */
   get bytes(): number {
     return this.#bytes;

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { SessionEndReason } from '../../machines/user.js';
-import { startChatUser, type ChatUser, type ChatUserOptions } from './chatUser.js';
+import { type ChatUser, type ChatUserOptions, startChatUser } from './chatUser.js';
 import { inProcess } from './processDirectory.js';
 
 export interface UserDirectoryOptions<E> extends Omit<ChatUserOptions<E>, 'userId' | 'token' | 'eventsKey'> {

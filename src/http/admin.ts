@@ -5,12 +5,12 @@
  * not the MCP `--token`, which it neither needs nor accepts. Users are named by their
  * internal ids, never their tokens. Answers are JSON; a refusal is `{"error": …}`.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { MAX_BAN_MINUTES, type Ban, type BanInput, type ModerationStore, type Report } from '../chat/moderation.js';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import type { Logger } from 'pino';
+import { type Ban, type BanInput, MAX_BAN_MINUTES, type ModerationStore, type Report } from '../chat/moderation.js';
 import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { bearerCheck } from './guards.js';
-import type { Logger } from 'pino';
 
 export interface AdminServices {
   readonly config: ChatConfig;
@@ -53,7 +53,8 @@ export function adminRoutes(services: AdminServices): Hono {
 
   admin.delete('/bans/:id', async (c) => {
     const id = c.req.param('id');
-    if (!(await moderation.lift(id))) return refuse(c, 404, `No ban in force has ban_id ${JSON.stringify(id.slice(0, MAX_ID_CHARS))}; GET /admin/bans lists them.`);
+    if (!(await moderation.lift(id)))
+      return refuse(c, 404, `No ban in force has ban_id ${JSON.stringify(id.slice(0, MAX_ID_CHARS))}; GET /admin/bans lists them.`);
     log.info({ ban: id }, 'an operator lifted a ban');
     return c.body(null, 204);
   });
@@ -99,7 +100,8 @@ const banView = ({ banId, userId, until, address }: Ban) => ({
 export type BanRequest = ({ reportId: string } | { userId: string }) & { minutes: number; address: boolean };
 
 const BAN_FIELDS = new Set(['report_id', 'user', 'minutes', 'address']);
-const SHAPE = 'Send {"report_id": "<id from GET /admin/reports>", "minutes": N} or {"user": "<user id>", "minutes": N}, with "address": true to ban new users from its address too.';
+const SHAPE =
+  'Send {"report_id": "<id from GET /admin/reports>", "minutes": N} or {"user": "<user id>", "minutes": N}, with "address": true to ban new users from its address too.';
 
 /** A ban request from a body, or a sentence that says what is wrong with it. */
 export function parseBanRequest(text: string): BanRequest | string {
@@ -112,12 +114,14 @@ export function parseBanRequest(text: string): BanRequest | string {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return `The body must be a JSON object. ${SHAPE}`;
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).find((key) => !BAN_FIELDS.has(key));
-  if (unknown !== undefined) return `Unknown field ${JSON.stringify(unknown.slice(0, MAX_ID_CHARS))}: a ban takes report_id or user, minutes and address.`;
+  if (unknown !== undefined)
+    return `Unknown field ${JSON.stringify(unknown.slice(0, MAX_ID_CHARS))}: a ban takes report_id or user, minutes and address.`;
   const { report_id, user, minutes, address = false } = fields;
   if (report_id !== undefined && user !== undefined) return 'Give report_id or user, not both.';
   if (report_id === undefined && user === undefined) return `Give report_id or user: whom to ban. ${SHAPE}`;
   const [name, id] = report_id !== undefined ? ['report_id', report_id] : ['user', user];
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_CHARS) return `${name} must be a string of 1 to ${MAX_ID_CHARS} characters.`;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_CHARS)
+    return `${name} must be a string of 1 to ${MAX_ID_CHARS} characters.`;
   if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > MAX_BAN_MINUTES)
     return `minutes must be a whole number from 1 to ${MAX_BAN_MINUTES} (a year).`;
   if (typeof address !== 'boolean') return 'address must be true or false.';
@@ -129,7 +133,11 @@ async function banInput(moderation: ModerationStore, asked: BanRequest): Promise
   let userId: string;
   if ('reportId' in asked) {
     const report = (await moderation.reports()).find((kept) => kept.reportId === asked.reportId);
-    if (!report) return { status: 400, refusal: `No report has report_id ${JSON.stringify(asked.reportId)} (the last 10,000 are kept); GET /admin/reports lists them.` };
+    if (!report)
+      return {
+        status: 400,
+        refusal: `No report has report_id ${JSON.stringify(asked.reportId)} (the last 10,000 are kept); GET /admin/reports lists them.`,
+      };
     userId = report.reported;
   } else userId = asked.userId;
   if (!asked.address) return { userId, minutes: asked.minutes };

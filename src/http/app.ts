@@ -11,14 +11,14 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { secretHint } from '../chat/processDirectory.js';
 import { chatWindow } from '../mcp/chatWindow.js';
-import { LegacySseSession } from '../session/legacySseSession.js';
 import { allowanceSentence } from '../session/addressAllowance.js';
+import { LegacySseSession } from '../session/legacySseSession.js';
 import { adminRoutes } from './admin.js';
 import type { AppServices, ClientOf, Env, HealthCounts, TakeAllowance } from './appServices.js';
 import { addressResolver } from './clientAddress.js';
 import { claimOf, trustForwarded } from './forwardTrust.js';
 import { originGuard, refuseHttp, tokenGuard } from './guards.js';
-import { readJsonRpcBody, type BodyResult } from './jsonRpcBody.js';
+import { type BodyResult, readJsonRpcBody } from './jsonRpcBody.js';
 import { mcpRoute } from './mcpRoute.js';
 import { clientAddress, requestIdOf } from './requestInfo.js';
 import { legacyRequestOwner, requestRouter } from './routing.js';
@@ -50,7 +50,12 @@ export function createHttpApp(services: AppServices, live: HealthCounts): AppCon
     services.allowance.take(clientOf(c), kind) ??
     refuseHttp(c, metrics, `address_${kind}`, 429, -32000, allowanceSentence(kind, config.maxPerAddress), { 'Retry-After': '60' }, id);
 
-  app.use('*', oneWritePerTick, ...originGuard(config, metrics), trustForwarded(() => services.processDirectory.secret));
+  app.use(
+    '*',
+    oneWritePerTick,
+    ...originGuard(config, metrics),
+    trustForwarded(() => services.processDirectory.secret),
+  );
   // /healthz stays open for liveness probes; everything else needs the token when one is set.
   for (const path of ['/mcp', '/sse', '/messages', '/metrics']) app.use(path, tokenGuard(config, metrics));
 
@@ -98,7 +103,14 @@ export function createHttpApp(services: AppServices, live: HealthCounts): AppCon
     // A legacy stream that closed cannot come back, and answers go out on it: such a
     // session is as good as ended, and a request must not keep it present.
     if (!(session instanceof LegacySseSession) || !session.streamOpen)
-      return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended, its SSE stream closed, or it never existed. Open a new one with GET /sse.');
+      return refuseHttp(
+        c,
+        metrics,
+        'session_not_found',
+        404,
+        -32001,
+        'Session not found: it ended, its SSE stream closed, or it never existed. Open a new one with GET /sse.',
+      );
     read ??= await readJsonRpcBody(c, config, metrics);
     if (!read.ok) return read.response;
     const { body } = read;

@@ -33,7 +33,13 @@ export function addressResolver(trust: TrustProxy): AddressResolver {
   return (peer, forwardedFor) => {
     const nearest = plainAddress(peer ?? 'unknown');
     if ((trusted === undefined && hops === 0) || forwardedFor === undefined) return nearest;
-    const chain = [nearest, ...forwardedFor.split(',').map((entry) => plainAddress(entry.trim())).reverse()];
+    const chain = [
+      nearest,
+      ...forwardedFor
+        .split(',')
+        .map((entry) => plainAddress(entry.trim()))
+        .reverse(),
+    ];
     if (trusted === undefined) return validOr(chain[Math.min(hops, chain.length - 1)]!, nearest);
     let client = 0;
     while (client < chain.length - 1 && isTrusted(trusted, chain[client]!)) client += 1;

@@ -85,26 +85,29 @@ export function guardConnections(server: Server, limits: ConnectionLimits): Conn
     });
   }
 
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const socket of open) {
-      if (socket.destroyed) continue;
-      if (socket.writableLength === 0) {
-        progress.delete(socket);
-        continue;
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const socket of open) {
+        if (socket.destroyed) continue;
+        if (socket.writableLength === 0) {
+          progress.delete(socket);
+          continue;
+        }
+        // Bytes handed to the kernel so far: written, less what still waits in Node.
+        const sent = socket.bytesWritten - socket.writableLength;
+        const seen = progress.get(socket);
+        if (!seen || seen.sent !== sent) progress.set(socket, { sent, since: now });
+        else if (now - seen.since >= limits.stalledMs) {
+          limits.onStalled?.(socket);
+          // A reset, not a FIN: a FIN would wait behind the unsent bytes, and the kernel
+          // would keep them (megabytes) for a peer that takes none.
+          socket.resetAndDestroy();
+        }
       }
-      // Bytes handed to the kernel so far: written, less what still waits in Node.
-      const sent = socket.bytesWritten - socket.writableLength;
-      const seen = progress.get(socket);
-      if (!seen || seen.sent !== sent) progress.set(socket, { sent, since: now });
-      else if (now - seen.since >= limits.stalledMs) {
-        limits.onStalled?.(socket);
-        // A reset, not a FIN: a FIN would wait behind the unsent bytes, and the kernel
-        // would keep them (megabytes) for a peer that takes none.
-        socket.resetAndDestroy();
-      }
-    }
-  }, Math.min(1_000, Math.ceil(limits.stalledMs / 4)));
+    },
+    Math.min(1_000, Math.ceil(limits.stalledMs / 4)),
+  );
   sweep.unref();
 
   return {
@@ -117,7 +120,9 @@ export function guardConnections(server: Server, limits: ConnectionLimits): Conn
 
 /** The whole answer to a connection over the cap: status line, headers and body. */
 function refusalBytes(maxConnections: number): Buffer {
-  const body = JSON.stringify(jsonRpcError(-32000, `The server has too many open connections (${maxConnections}); try again in a few seconds.`));
+  const body = JSON.stringify(
+    jsonRpcError(-32000, `The server has too many open connections (${maxConnections}); try again in a few seconds.`),
+  );
   return Buffer.from(
     [
       'HTTP/1.1 503 Service Unavailable',

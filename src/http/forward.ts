@@ -20,7 +20,17 @@ const CONNECT_TIMEOUT_MS = 2_000;
 const BUFFERED_BYTES = 64 * 1024;
 
 /** Headers that describe one connection, not the request or answer they travel with. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 /**
  * Connections to other processes, kept open between requests. Sockets idle in the pool
@@ -41,7 +51,10 @@ export interface ForwardRequest {
  * died without leaving the directory); or `failed` (the connection broke before an
  * answer, or the client went away).
  */
-export type Forwarded = { outcome: 'answered'; response: Response } | { outcome: 'gone'; error: Error } | { outcome: 'failed'; error: Error };
+export type Forwarded =
+  | { outcome: 'answered'; response: Response }
+  | { outcome: 'gone'; error: Error }
+  | { outcome: 'failed'; error: Error };
 
 /**
  * Error codes that mean no process listens at the address. A host that does not answer
@@ -56,10 +69,21 @@ export async function forward(target: URL, request: ForwardRequest): Promise<For
   const attempt = (retrying: boolean): Promise<Forwarded> =>
     new Promise((resolve) => {
       const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-      const upstream = send(target, { method: request.method, headers, agent: target.protocol === 'https:' ? agents.https : agents.http, signal: request.signal });
+      const upstream = send(target, {
+        method: request.method,
+        headers,
+        agent: target.protocol === 'https:' ? agents.https : agents.http,
+        signal: request.signal,
+      });
       upstream.once('socket', (socket) => {
         if (!socket.connecting) return;
-        const timer = setTimeout(() => upstream.destroy(Object.assign(new Error(`no connection to ${target.host} within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ECONNECT_TIMEOUT' })), CONNECT_TIMEOUT_MS);
+        const timer = setTimeout(
+          () =>
+            upstream.destroy(
+              Object.assign(new Error(`no connection to ${target.host} within ${CONNECT_TIMEOUT_MS} ms`), { code: 'ECONNECT_TIMEOUT' }),
+            ),
+          CONNECT_TIMEOUT_MS,
+        );
         socket.once('connect', () => clearTimeout(timer));
         upstream.once('close', () => clearTimeout(timer));
       });
@@ -73,7 +97,8 @@ export async function forward(target: URL, request: ForwardRequest): Promise<For
         if (answered) return;
         // A kept-alive connection the owner closed as it was reused: nothing was served
         // on it (Node's documented case for `reusedSocket`), so sending again is safe.
-        if (!retrying && upstream.reusedSocket && error.code === 'ECONNRESET' && !request.signal.aborted) return void attempt(true).then(resolve);
+        if (!retrying && upstream.reusedSocket && error.code === 'ECONNRESET' && !request.signal.aborted)
+          return void attempt(true).then(resolve);
         resolve({ outcome: GONE.has(error.code ?? '') ? 'gone' : 'failed', error });
       });
       upstream.end(request.body);

@@ -32,7 +32,13 @@ const macOf = (secret: string, claim: ForwardClaim, at: string, method: string, 
   createHmac('sha256', secret).update([claim.sender, claim.client, at, method.toUpperCase(), path].join('\n')).digest();
 
 /** The headers that mark a request forwarded by `claim.sender` for `claim.client`. */
-export function forwardHeaders(secret: string, claim: ForwardClaim, method: string, path: string, now = Date.now()): Record<string, string> {
+export function forwardHeaders(
+  secret: string,
+  claim: ForwardClaim,
+  method: string,
+  path: string,
+  now = Date.now(),
+): Record<string, string> {
   const at = String(now);
   return {
     [FORWARDED_HEADER]: claim.sender,

@@ -13,7 +13,6 @@ import type { ChatConfig } from '../config.js';
 import { jsonRpcError } from '../mcp/jsonRpc.js';
 import type { ChatMetrics, RefusalReason } from '../ops/metrics.js';
 
-
 /** Answers a refusal: counted, logged by the caller if it wishes, and explained. */
 export function refuseHttp(
   c: Context,
@@ -67,10 +66,24 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
   const checkHostAndOrigin: MiddlewareHandler = async (c, next) => {
     const host = c.req.header('host') ?? '';
     if (!matchesAllowList(host, config.allowedHosts))
-      return refuseHttp(c, metrics, 'forbidden_host', 403, -32000, `Forbidden: Host ${JSON.stringify(host)} is not allowed. Start the server with --allowed-hosts to accept it.`);
+      return refuseHttp(
+        c,
+        metrics,
+        'forbidden_host',
+        403,
+        -32000,
+        `Forbidden: Host ${JSON.stringify(host)} is not allowed. Start the server with --allowed-hosts to accept it.`,
+      );
     const origin = c.req.header('origin');
     if (origin !== undefined && !isSameOrigin(origin, host) && !matchesAllowList(origin, config.allowedOrigins))
-      return refuseHttp(c, metrics, 'forbidden_origin', 403, -32000, `Forbidden: Origin ${JSON.stringify(origin)} is not allowed. Start the server with --allowed-origins to accept it.`);
+      return refuseHttp(
+        c,
+        metrics,
+        'forbidden_origin',
+        403,
+        -32000,
+        `Forbidden: Origin ${JSON.stringify(origin)} is not allowed. Start the server with --allowed-origins to accept it.`,
+      );
     await next();
   };
   const allowedOrigin = cors({

@@ -25,7 +25,12 @@ export async function readJsonRpcBody(c: Context, config: ChatConfig, metrics: C
   });
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type))
-    return fail('unsupported_media_type', 415, -32000, 'Unsupported Media Type: send the JSON-RPC message as Content-Type: application/json.');
+    return fail(
+      'unsupported_media_type',
+      415,
+      -32000,
+      'Unsupported Media Type: send the JSON-RPC message as Content-Type: application/json.',
+    );
   const tooLarge = () =>
     fail('body_too_large', 413, -32000, `Payload Too Large: request bodies are limited to ${config.maxBodyBytes} bytes.`);
   const declared = Number(c.req.header('content-length'));

@@ -83,7 +83,10 @@ export async function listen(chat: ChatServer, options: ListenOptions = {}): Pro
   await new Promise<void>((resolve, reject) => {
     const failed = (error: Error) => {
       connections.close();
-      chat.close().then(() => reject(error), () => reject(error));
+      chat.close().then(
+        () => reject(error),
+        () => reject(error),
+      );
     };
     httpServer.once('error', failed);
     httpServer.once('listening', () => {

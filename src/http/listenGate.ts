@@ -21,12 +21,18 @@ export function checkListen(body: unknown, maxUris: number, userExists: (eventsK
   const uris = isObject(notifications) ? notifications.resourceSubscriptions : undefined;
   if (!Array.isArray(uris)) return { uris: [] };
   if (uris.length > maxUris)
-    return { refusal: `Invalid params: this listen names ${uris.length} resource URIs; at most ${maxUris} may be named in one subscriptions/listen.` };
+    return {
+      refusal: `Invalid params: this listen names ${uris.length} resource URIs; at most ${maxUris} may be named in one subscriptions/listen.`,
+    };
   for (const uri of uris) {
     if (typeof uri !== 'string' || !isBareEventsUri(uri))
-      return { refusal: `Invalid params: ${shown(uri)} is not a user's events URI. Listen to the events_uri that enter_queue returns (chat://users/<events_key>/events).` };
+      return {
+        refusal: `Invalid params: ${shown(uri)} is not a user's events URI. Listen to the events_uri that enter_queue returns (chat://users/<events_key>/events).`,
+      };
     if (!userExists(keyOfEventsUri(uri)!))
-      return { refusal: `Invalid params: ${shown(uri)} names no user here (it ended, or never was). Call enter_queue and listen to the events_uri it returns.` };
+      return {
+        refusal: `Invalid params: ${shown(uri)} names no user here (it ended, or never was). Call enter_queue and listen to the events_uri it returns.`,
+      };
   }
   return { uris: uris as string[] };
 }

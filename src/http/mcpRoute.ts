@@ -26,7 +26,9 @@ const ROUTED_METHODS = new Set(['GET', 'POST', 'DELETE']);
 /** The handler of `app.all('/mcp', …)`. */
 export function mcpRoute(parts: McpRouteParts): (c: Context<Env>) => Promise<Response> {
   const { config, metrics } = parts.services;
-  const passing: McpHandler[] = [forwardToOwner, inSession, whileClosed, modernRequest, sessionlessRequest].map((handler) => handler(parts));
+  const passing: McpHandler[] = [forwardToOwner, inSession, whileClosed, modernRequest, sessionlessRequest].map((handler) =>
+    handler(parts),
+  );
   // The last answers whatever reaches it.
   const last = initialize(parts);
   return async (c) => {

@@ -30,7 +30,8 @@ export async function withRequestId(response: Response, id: RequestId | null): P
   } catch {
     return new Response(text, response);
   }
-  if (typeof answer !== 'object' || answer === null || !('error' in answer) || (answer as { id?: unknown }).id !== null) return new Response(text, response);
+  if (typeof answer !== 'object' || answer === null || !('error' in answer) || (answer as { id?: unknown }).id !== null)
+    return new Response(text, response);
   const headers = new Headers(response.headers);
   headers.delete('content-length');
   return new Response(JSON.stringify({ ...answer, id }), { status: response.status, statusText: response.statusText, headers });

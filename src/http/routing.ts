@@ -24,13 +24,13 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
-import { processOf, type ProcessDirectory } from '../chat/processDirectory.js';
+import { type ProcessDirectory, processOf } from '../chat/processDirectory.js';
+import { keyOfEventsUri } from '../mcp/eventsResource.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { forward } from './forward.js';
 import { CLAIM_HEADERS, claimOf, forwardHeaders } from './forwardTrust.js';
 import { refuseHttp } from './guards.js';
 import { requestIdOf } from './requestInfo.js';
-import { keyOfEventsUri } from '../mcp/eventsResource.js';
 
 /** The process a request belongs to. */
 export interface Owner {
@@ -44,7 +44,8 @@ export function mcpRequestOwner(sessionId: string | undefined, body: unknown): O
   const sessionProcess = sessionId === undefined ? undefined : processOf(sessionId);
   const callToken = toolCallToken(body);
   const callProcess = callToken === undefined ? undefined : processOf(callToken);
-  if (callProcess !== undefined) return { processId: callProcess, withoutSession: sessionId !== undefined && callProcess !== sessionProcess };
+  if (callProcess !== undefined)
+    return { processId: callProcess, withoutSession: sessionId !== undefined && callProcess !== sessionProcess };
   if (sessionId !== undefined) return sessionProcess === undefined ? undefined : { processId: sessionProcess, withoutSession: false };
   const resourceKey = eventsResourceKey(body);
   const resourceProcess = resourceKey === undefined ? undefined : processOf(resourceKey);
@@ -95,7 +96,12 @@ export interface RequestRouter {
  * Routes requests among the processes of `directory`; `clientOf` is a request's client
  * address, which a forwarded request carries to its owner, signed.
  */
-export function requestRouter(directory: ProcessDirectory, metrics: ChatMetrics, log: Logger, clientOf: (c: Context<Env>) => string): RequestRouter {
+export function requestRouter(
+  directory: ProcessDirectory,
+  metrics: ChatMetrics,
+  log: Logger,
+  clientOf: (c: Context<Env>) => string,
+): RequestRouter {
   return {
     async route(c, owner, { body, bytes }) {
       if (owner === undefined || owner.processId === directory.self || claimOf(c.req.raw) !== undefined) return undefined;
@@ -105,7 +111,16 @@ export function requestRouter(directory: ProcessDirectory, metrics: ChatMetrics,
         address = await directory.addressOf(owner.processId);
       } catch (error) {
         log.warn({ err: error, process: owner.processId }, 'the process directory could not be read');
-        return refuseHttp(c, metrics, 'broker_unavailable', 503, -32000, 'The server cannot tell where your session or user lives right now (its directory is unavailable); try again shortly.', { 'Retry-After': '1' }, id);
+        return refuseHttp(
+          c,
+          metrics,
+          'broker_unavailable',
+          503,
+          -32000,
+          'The server cannot tell where your session or user lives right now (its directory is unavailable); try again shortly.',
+          { 'Retry-After': '1' },
+          id,
+        );
       }
       if (address === undefined) return undefined;
       const url = new URL(c.req.url);
@@ -114,7 +129,12 @@ export function requestRouter(directory: ProcessDirectory, metrics: ChatMetrics,
       // a call of its user from another process's session without the session. What the
       // client claimed about forwarding is dropped; this process's own claim is signed.
       for (const name of CLAIM_HEADERS) headers.delete(name);
-      const claim = forwardHeaders(directory.secret, { sender: directory.self, client: clientOf(c) }, c.req.method, url.pathname + url.search);
+      const claim = forwardHeaders(
+        directory.secret,
+        { sender: directory.self, client: clientOf(c) },
+        c.req.method,
+        url.pathname + url.search,
+      );
       for (const [name, value] of Object.entries(claim)) headers.set(name, value);
       const forwarded = await forward(new URL(url.pathname + url.search, address), {
         method: c.req.method,
@@ -124,11 +144,23 @@ export function requestRouter(directory: ProcessDirectory, metrics: ChatMetrics,
       });
       if (forwarded.outcome === 'answered') return forwarded.response;
       if (forwarded.outcome === 'gone') {
-        log.info({ process: owner.processId, address, err: forwarded.error }, 'nothing listens where the process directory says a process is: taken as gone');
+        log.info(
+          { process: owner.processId, address, err: forwarded.error },
+          'nothing listens where the process directory says a process is: taken as gone',
+        );
         return undefined;
       }
       log.warn({ process: owner.processId, address, err: forwarded.error }, 'a request sent on to its process got no answer');
-      return refuseHttp(c, metrics, 'broker_unavailable', 502, -32000, 'The server process that holds your session or user did not answer; try again shortly.', { 'Retry-After': '1' }, id);
+      return refuseHttp(
+        c,
+        metrics,
+        'broker_unavailable',
+        502,
+        -32000,
+        'The server process that holds your session or user did not answer; try again shortly.',
+        { 'Retry-After': '1' },
+        id,
+      );
     },
   };
 }

@@ -47,9 +47,27 @@ export class SessionGate {
   /** Why no request may be served without a session of its own now, if one may not. */
   refuseWithoutSession(c: Context, id: RequestId | null = null): Response | undefined {
     if (this.#closing)
-      return refuseHttp(c, this.metrics, 'shutting_down', 503, -32000, 'The server is shutting down and takes no new sessions or calls without one.', {}, id);
+      return refuseHttp(
+        c,
+        this.metrics,
+        'shutting_down',
+        503,
+        -32000,
+        'The server is shutting down and takes no new sessions or calls without one.',
+        {},
+        id,
+      );
     if (this.#failed)
-      return refuseHttp(c, this.metrics, 'server_failed', 503, -32000, 'The server cannot pair anyone right now (its queue failed); try again later.', {}, id);
+      return refuseHttp(
+        c,
+        this.metrics,
+        'server_failed',
+        503,
+        -32000,
+        'The server cannot pair anyone right now (its queue failed); try again later.',
+        {},
+        id,
+      );
     return undefined;
   }
 
@@ -59,7 +77,16 @@ export class SessionGate {
     return (
       this.refuseWithoutSession(c, id) ??
       (this.sessions.size + this.#opening >= maxSessions
-        ? refuseHttp(c, this.metrics, 'server_full', 503, -32000, `The server is full (${maxSessions} sessions); try again later.`, { 'Retry-After': '5' }, id)
+        ? refuseHttp(
+            c,
+            this.metrics,
+            'server_full',
+            503,
+            -32000,
+            `The server is full (${maxSessions} sessions); try again later.`,
+            { 'Retry-After': '5' },
+            id,
+          )
         : undefined)
     );
   }

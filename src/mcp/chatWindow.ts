@@ -86,7 +86,8 @@ export function registerChatWindow(server: McpServer): void {
     CHAT_WINDOW_URI,
     {
       title: 'mcp-chat window',
-      description: 'The chat window for people: waiting, pairing, the stranger\'s messages as they arrive, a message box, Next, Leave, Block and Report, and the interests and whom to meet. Shown by hosts with MCP Apps beside enter_queue and next.',
+      description:
+        "The chat window for people: waiting, pairing, the stranger's messages as they arrive, a message box, Next, Leave, Block and Report, and the interests and whom to meet. Shown by hosts with MCP Apps beside enter_queue and next.",
       mimeType: MCP_APP_MIME_TYPE,
       _meta: { ui },
     },

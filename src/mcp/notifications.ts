@@ -18,11 +18,7 @@ export type ChatNotification =
 
 export type ChatNotificationMethod = ChatNotification['method'];
 
-export const CHAT_NOTIFICATION_METHODS: readonly ChatNotificationMethod[] = [
-  'chatroom.found',
-  'message.received',
-  'partner.disconnected',
-];
+export const CHAT_NOTIFICATION_METHODS: readonly ChatNotificationMethod[] = ['chatroom.found', 'message.received', 'partner.disconnected'];
 
 const chatMethods = new Set<string>(CHAT_NOTIFICATION_METHODS);
 

@@ -4,7 +4,7 @@
  * named guards refused (or that its state takes no such event) and explains it.
  */
 import type { SnapshotFrom } from 'xstate';
-import type { UserEvent, userMachine, UserState } from '../../machines/user.js';
+import type { UserEvent, UserState, userMachine } from '../../machines/user.js';
 import type { RefusalReason } from '../ops/metrics.js';
 
 export interface Refusal {
@@ -48,15 +48,24 @@ const guardRefusals: Record<GuardName, (snapshot: UserSnapshot, event: UserEvent
   }),
   judgesLastPartner: ({ context }, event) =>
     event.type === 'chat.leave' && (event.block || event.report !== undefined) && !context.lastChat
-      ? { reason: 'nothing_to_leave', sentence: 'You have had no partner yet, so there is no one to block or report. Call enter_queue to meet someone.' }
+      ? {
+          reason: 'nothing_to_leave',
+          sentence: 'You have had no partner yet, so there is no one to block or report. Call enter_queue to meet someone.',
+        }
       : nothingToLeave,
 };
 
 function notYourRoom({ value, context }: UserSnapshot, event: UserEvent): Refusal {
   const asked = 'roomId' in event ? event.roomId : undefined;
   return value === 'waiting'
-    ? { reason: 'not_your_room', sentence: `You are waiting in the queue, not in room ${JSON.stringify(asked)}. Call leave_chat without room_id to leave the queue.` }
-    : { reason: 'not_your_room', sentence: `room_id ${JSON.stringify(asked)} is not your room; you are chatting in room ${context.roomId ?? undefined}.` };
+    ? {
+        reason: 'not_your_room',
+        sentence: `You are waiting in the queue, not in room ${JSON.stringify(asked)}. Call leave_chat without room_id to leave the queue.`,
+      }
+    : {
+        reason: 'not_your_room',
+        sentence: `room_id ${JSON.stringify(asked)} is not your room; you are chatting in room ${context.roomId ?? undefined}.`,
+      };
 }
 
 const nothingToLeave: Refusal = {
@@ -75,10 +84,14 @@ function unhandled({ value, context }: UserSnapshot, event: UserEvent): Refusal 
   if (state === 'waiting' && event.type === 'chat.send')
     return {
       reason: 'still_waiting',
-      sentence: 'You are still waiting for a partner, so there is no one to send to yet. Call wait_for_events (or wait for chatroom.found), then send_message with its room_id.',
+      sentence:
+        'You are still waiting for a partner, so there is no one to send to yet. Call wait_for_events (or wait for chatroom.found), then send_message with its room_id.',
     };
   if (event.type === 'chat.send')
-    return { reason: 'not_chatting', sentence: 'You are not in a chat. Call enter_queue to meet someone, then send_message with the room_id from chatroom.found.' };
+    return {
+      reason: 'not_chatting',
+      sentence: 'You are not in a chat. Call enter_queue to meet someone, then send_message with the room_id from chatroom.found.',
+    };
   return nothingToLeave;
 }
 

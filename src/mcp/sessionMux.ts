@@ -8,8 +8,14 @@
  * Each session keeps its own SDK transport (Streamable HTTP or legacy SSE), which does
  * everything a transport does: streams, resumability, session and protocol headers.
  */
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/server';
-import type { JSONRPCMessage, JSONRPCRequest, MessageExtraInfo, RequestId } from '@modelcontextprotocol/server';
+import type {
+  JSONRPCMessage,
+  JSONRPCRequest,
+  MessageExtraInfo,
+  RequestId,
+  Transport,
+  TransportSendOptions,
+} from '@modelcontextprotocol/server';
 
 // Messages here were validated by the transport (inbound) or built by the server
 // (outbound): their shape tells what they are, without parsing them again.
@@ -89,7 +95,11 @@ export class SessionMux<S> implements Transport {
     // A request the transport refused never reached the server: forget what was said of it.
     member?.arriving.delete(clientId);
     if (abandoned && member?.inFlight.has(clientId))
-      this.#fromClient(member, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: clientId, reason: 'The client closed the connection.' } });
+      this.#fromClient(member, {
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: clientId, reason: 'The client closed the connection.' },
+      });
   }
 
   /** Requests in flight across all sessions (0 once every answer has gone out). */
@@ -152,7 +162,9 @@ export class SessionMux<S> implements Transport {
     const request = related === undefined ? undefined : this.#requests.get(related);
     if (request) return request.member.transport.send(message, { ...options, relatedRequestId: request.clientId });
     if (related !== undefined) return; // about a request that is over: nobody listens
-    throw new Error(`${'method' in message ? message.method : 'A message'} concerns no request, so it has no session to go to: send it through the session.`);
+    throw new Error(
+      `${'method' in message ? message.method : 'A message'} concerns no request, so it has no session to go to: send it through the session.`,
+    );
   }
 
   #forget(id: RequestId): void {

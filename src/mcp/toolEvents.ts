@@ -39,10 +39,19 @@ const verdictOf = ({ block, report }: VerdictArgs): PartnerVerdict => ({
 
 export const enterQueueEvent = (args: PreferenceArgs): UserEvent => ({ type: 'queue.enter', preferences: preferencesOf(args) });
 
-export const nextEvent = (args: PreferenceArgs & VerdictArgs): UserEvent => ({ type: 'chat.next', preferences: preferencesOf(args), ...verdictOf(args) });
+export const nextEvent = (args: PreferenceArgs & VerdictArgs): UserEvent => ({
+  type: 'chat.next',
+  preferences: preferencesOf(args),
+  ...verdictOf(args),
+});
 
 /** send_message's event; `at` is when the call came (ms), what the send budget is spent by. */
-export const sendEvent = ({ room_id, message }: { room_id: string; message: string }, at: number) => ({ type: 'chat.send' as const, roomId: room_id, text: message, at });
+export const sendEvent = ({ room_id, message }: { room_id: string; message: string }, at: number) => ({
+  type: 'chat.send' as const,
+  roomId: room_id,
+  text: message,
+  at,
+});
 
 /** leave_chat's event: leaving now, or with `grace`, leaving unless a call comes within the page grace. */
 export const leaveEvent = ({ room_id, grace, ...verdict }: LeaveArgs): UserEvent => {

@@ -11,8 +11,8 @@ import type { ChatUser } from '../chat/chatUser.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { eventsPage } from './eventsResource.js';
 import type { ChatMessage } from './notifications.js';
-import { whyNot, type Refusal } from './refusals.js';
-import { enterQueueEvent, leaveEvent, nextEvent, sendEvent, type LeaveArgs, type PreferenceArgs, type VerdictArgs } from './toolEvents.js';
+import { type Refusal, whyNot } from './refusals.js';
+import { enterQueueEvent, type LeaveArgs, leaveEvent, nextEvent, type PreferenceArgs, sendEvent, type VerdictArgs } from './toolEvents.js';
 import { toolSpecs } from './toolSpecs.js';
 
 export interface ToolLimits {
@@ -23,7 +23,6 @@ export interface ToolLimits {
 }
 
 export type ToolExtra = ServerContext;
-
 
 /** Finds and makes the users calls act for (src/session/callUsers.ts). */
 export interface CallUsers {
@@ -108,12 +107,17 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
 
   /** For tools that need a user already: the token's, else the session's. */
   const forUser =
-    <A extends { user_token?: string }>(handler: (user: ChatUser<ChatMessage>, args: A, extra: ToolExtra) => CallToolResult | Promise<CallToolResult>) =>
+    <A extends { user_token?: string }>(
+      handler: (user: ChatUser<ChatMessage>, args: A, extra: ToolExtra) => CallToolResult | Promise<CallToolResult>,
+    ) =>
     (args: A, extra: ToolExtra): Promise<CallToolResult> | CallToolResult => {
       const found = users.find(args.user_token, extra);
       if (isRefusal(found)) return refuse(found);
       if (!found)
-        return refuse({ reason: 'no_user', sentence: 'You have not entered yet: call enter_queue first, then pass the user_token it returns on every call.' });
+        return refuse({
+          reason: 'no_user',
+          sentence: 'You have not entered yet: call enter_queue first, then pass the user_token it returns on every call.',
+        });
       return present(found, () => handler(found, args, extra));
     };
 
@@ -138,14 +142,19 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
   const unreachable = (): CallToolResult =>
     refuse({
       reason: 'broker_unavailable',
-      sentence: 'The chat service could not reach the queue or your room just now (its store is down). Try again in a few seconds; call get_status to see where you stand.',
+      sentence:
+        'The chat service could not reach the queue or your room just now (its store is down). Try again in a few seconds; call get_status to see where you stand.',
     });
 
   /**
    * Sends `event` if the user's state takes it, and answers once the broker has what it
    * asked for; otherwise answers why not.
    */
-  const attempt = async (user: ChatUser<ChatMessage>, event: UserEvent, then: () => CallToolResult | Promise<CallToolResult>): Promise<CallToolResult> => {
+  const attempt = async (
+    user: ChatUser<ChatMessage>,
+    event: UserEvent,
+    then: () => CallToolResult | Promise<CallToolResult>,
+  ): Promise<CallToolResult> => {
     const snapshot = user.actor.getSnapshot();
     if (!snapshot.can(event)) return refuse(whyNot(snapshot, event));
     user.actor.send(event);
@@ -180,7 +189,8 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
       if (!snapshot.can(event)) return refuse(whyNot(snapshot, event));
       const sent = await user.sendMessage(event).catch(() => undefined);
       if (!sent) return unreachable();
-      if (sent.status === 'closed') return refuse({ reason: 'not_chatting', sentence: 'The message could not be delivered: the room closed. Call get_status.' });
+      if (sent.status === 'closed')
+        return refuse({ reason: 'not_chatting', sentence: 'The message could not be delivered: the room closed. Call get_status.' });
       metrics.relayed((performance.now() - started) / 1000);
       return answer({ status: 'sent', message_id: sent.receipt.messageId, seq: sent.receipt.seq });
     }),
@@ -192,7 +202,10 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
     forUser((user, args: LeaveArgs & TokenArg) => {
       if (!args.grace) return attempt(user, leaveEvent(args), () => answer({ status: 'idle' }));
       if (args.block === true || args.report !== undefined)
-        return refuse({ reason: 'invalid_arguments', sentence: 'grace cannot go with block or report: leave_chat with block or report leaves at once. Call it without grace.' });
+        return refuse({
+          reason: 'invalid_arguments',
+          sentence: 'grace cannot go with block or report: leave_chat with block or report leaves at once. Call it without grace.',
+        });
       const snapshot = user.actor.getSnapshot();
       // Nothing to leave: a page closed while idle is no mistake.
       if (snapshot.matches('idle')) return answer({ status: 'idle' });
@@ -237,7 +250,13 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
       }).finally(slot);
       // A call the client gave up on (or, the oldest of too many held, a newer call replaced) takes nothing.
       if (end === 'aborted' || end === 'superseded' || extra.mcpReq.signal.aborted)
-        return answer({ events: [], cursor: String(cursor ?? events.last), ...(end === 'superseded' && { note: `A newer wait_for_events replaced this call: at most ${limits.maxWaitsPerUser} may be held for one user at once.` }) });
+        return answer({
+          events: [],
+          cursor: String(cursor ?? events.last),
+          ...(end === 'superseded' && {
+            note: `A newer wait_for_events replaced this call: at most ${limits.maxWaitsPerUser} may be held for one user at once.`,
+          }),
+        });
       return answer(eventsPage(events, cursor));
     }),
   );

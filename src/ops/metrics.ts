@@ -3,7 +3,7 @@
  * counters and a histogram fed as things happen. Each server has its own registry, so
  * several can run in one process (as the tests do).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Why a request or tool call was refused; the label of `mcp_chat_refusals_total`. */
 export type RefusalReason =
@@ -68,7 +68,14 @@ export interface ChatMetrics {
 export function createMetrics(live: GaugeReadings): ChatMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mcp_chat_' });
-  new Gauge({ name: 'mcp_chat_sessions', help: 'MCP sessions open now', registers: [registry], collect() { this.set(live.sessions()); } });
+  new Gauge({
+    name: 'mcp_chat_sessions',
+    help: 'MCP sessions open now',
+    registers: [registry],
+    collect() {
+      this.set(live.sessions());
+    },
+  });
   new Gauge({
     name: 'mcp_chat_users',
     help: 'Users by state',
@@ -78,9 +85,30 @@ export function createMetrics(live: GaugeReadings): ChatMetrics {
       for (const [state, count] of Object.entries(live.usersByState())) this.set({ state }, count);
     },
   });
-  new Gauge({ name: 'mcp_chat_rooms', help: 'Rooms open now', registers: [registry], collect() { this.set(live.rooms()); } });
-  new Gauge({ name: 'mcp_chat_queue_length', help: 'Users waiting in the queue', registers: [registry], collect() { this.set(live.queueLength()); } });
-  new Gauge({ name: 'mcp_chat_event_log_bytes', help: 'Bytes all event logs hold together (--event-log-budget-bytes bounds it)', registers: [registry], collect() { this.set(live.eventLogBytes()); } });
+  new Gauge({
+    name: 'mcp_chat_rooms',
+    help: 'Rooms open now',
+    registers: [registry],
+    collect() {
+      this.set(live.rooms());
+    },
+  });
+  new Gauge({
+    name: 'mcp_chat_queue_length',
+    help: 'Users waiting in the queue',
+    registers: [registry],
+    collect() {
+      this.set(live.queueLength());
+    },
+  });
+  new Gauge({
+    name: 'mcp_chat_event_log_bytes',
+    help: 'Bytes all event logs hold together (--event-log-budget-bytes bounds it)',
+    registers: [registry],
+    collect() {
+      this.set(live.eventLogBytes());
+    },
+  });
   new Counter({
     name: 'mcp_chat_events_shed_total',
     help: 'Events taken from the largest logs because all logs together were over --event-log-budget-bytes',
@@ -90,15 +118,30 @@ export function createMetrics(live: GaugeReadings): ChatMetrics {
       this.inc(live.eventsShed());
     },
   });
-  new Gauge({ name: 'mcp_chat_listens', help: '2026-07-28 subscriptions/listen streams open now', registers: [registry], collect() { this.set(live.listens()); } });
-  const relayedTotal = new Counter({ name: 'mcp_chat_messages_relayed_total', help: 'Messages relayed to a partner', registers: [registry] });
+  new Gauge({
+    name: 'mcp_chat_listens',
+    help: '2026-07-28 subscriptions/listen streams open now',
+    registers: [registry],
+    collect() {
+      this.set(live.listens());
+    },
+  });
+  const relayedTotal = new Counter({
+    name: 'mcp_chat_messages_relayed_total',
+    help: 'Messages relayed to a partner',
+    registers: [registry],
+  });
   const latency = new Histogram({
     name: 'mcp_chat_relay_latency_seconds',
     help: 'From a send_message call to the partner notification being written',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [registry],
   });
-  const reports = new Counter({ name: 'mcp_chat_reports_total', help: 'Partners reported by users (leave_chat or next with report)', registers: [registry] });
+  const reports = new Counter({
+    name: 'mcp_chat_reports_total',
+    help: 'Partners reported by users (leave_chat or next with report)',
+    registers: [registry],
+  });
   const refusals = new Counter({
     name: 'mcp_chat_refusals_total',
     help: 'Requests and tool calls refused, by reason',

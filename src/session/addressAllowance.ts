@@ -45,6 +45,11 @@ export class AddressAllowance {
 
 /** What a refusal for a full allowance says, by kind. */
 export function allowanceSentence(kind: Holding, perAddress: number): string {
-  const what = { sessions: 'sessions', streams: 'open streams', waits: 'held wait_for_events calls', listens: 'subscriptions/listen streams' }[kind];
+  const what = {
+    sessions: 'sessions',
+    streams: 'open streams',
+    waits: 'held wait_for_events calls',
+    listens: 'subscriptions/listen streams',
+  }[kind];
   return `Too many ${what} from your address (at most ${perAddress} at once). Close one you hold, or try again in a minute.`;
 }

@@ -18,7 +18,6 @@ import { allowanceSentence, type Release } from './addressAllowance.js';
 import type { ChatSession } from './chatSession.js';
 import { admitNewUser, bannedRefusal, type UserLimits } from './newUsers.js';
 
-
 interface CallUsersOptions {
   directory: UserDirectory<ChatMessage>;
   /** The limits both eras share: new users per client address, users in all, what an address holds. */
@@ -31,7 +30,12 @@ interface CallUsersOptions {
 
 /** The 2025 era's: calls through the mux, which knows their sessions and addresses. */
 export const sessionCallUsers = (directory: UserDirectory<ChatMessage>, limits: UserLimits, mux: SessionMux<ChatSession>): CallUsers =>
-  callUsers({ directory, limits, sessionOf: (extra) => mux.sessionOf(extra.mcpReq.id), addressOf: (extra) => mux.metaOf(extra.mcpReq.id)?.address });
+  callUsers({
+    directory,
+    limits,
+    sessionOf: (extra) => mux.sessionOf(extra.mcpReq.id),
+    addressOf: (extra) => mux.metaOf(extra.mcpReq.id)?.address,
+  });
 
 /** The 2026-07-28 era's: calls without sessions, by token alone. */
 export const sessionlessCallUsers = (directory: UserDirectory<ChatMessage>, limits: UserLimits, mux: SessionMux<ChatSession>): CallUsers =>

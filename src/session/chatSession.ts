@@ -7,17 +7,16 @@
  * many sessions, or none. Subclasses make the transport and say how a chat notification
  * reaches the client.
  */
-import type { Transport } from '@modelcontextprotocol/server';
-import type { LoggingLevel } from '@modelcontextprotocol/server';
+import type { LoggingLevel, Transport } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
 import type { Subscription } from 'xstate';
+import type { ChatUser } from '../chat/chatUser.js';
 import { EventLog } from '../chat/eventLog.js';
 import { secretHint } from '../chat/processDirectory.js';
-import type { ChatUser } from '../chat/chatUser.js';
 import type { ChatConfig } from '../config.js';
 import { toLogMessage } from '../mcp/notifications.js';
 import type { SessionMux } from '../mcp/sessionMux.js';
-import { SessionEventStore, type ChatMessage } from './replay/eventStore.js';
+import { type ChatMessage, SessionEventStore } from './replay/eventStore.js';
 
 /** Where sessions are listed while they are open; only ChatSession adds and removes. */
 export interface SessionMembership {
@@ -85,7 +84,10 @@ export abstract class ChatSession {
   /** What the session holds of its client address's allowance, given back when it ends. */
   readonly #holdings: (() => void)[] = [];
 
-  constructor(services: SessionServices, readonly sessionId: string) {
+  constructor(
+    services: SessionServices,
+    readonly sessionId: string,
+  ) {
     this.services = services;
   }
 

@@ -9,9 +9,9 @@
  * `wait_for_events` works the same on both transports.
  */
 import type { ServerResponse } from 'node:http';
-import { LegacySseTransport } from './legacySseTransport.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
-import { SESSION_STREAM, type ChatMessage } from './replay/eventStore.js';
+import { LegacySseTransport } from './legacySseTransport.js';
+import { type ChatMessage, SESSION_STREAM } from './replay/eventStore.js';
 
 export class LegacySseSession extends ChatSession {
   protected readonly transport: LegacySseTransport;

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { parseJSONRPCMessage, type JSONRPCMessage, type MessageExtraInfo, type Transport } from '@modelcontextprotocol/server';
+import { type JSONRPCMessage, type MessageExtraInfo, parseJSONRPCMessage, type Transport } from '@modelcontextprotocol/server';
 import { inProcess } from '../chat/processDirectory.js';
 
 export class LegacySseTransport implements Transport {
@@ -28,7 +28,11 @@ export class LegacySseTransport implements Transport {
   /** Writes the SSE headers and the `endpoint` event. */
   async start(): Promise<void> {
     if (this.#open) throw new Error('The legacy SSE transport is already started.');
-    this.response.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' });
+    this.response.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+    });
     this.response.write(`event: endpoint\ndata: ${this.endpoint}?sessionId=${this.sessionId}\n\n`);
     this.#open = true;
     this.response.once('close', () => {

@@ -3,8 +3,9 @@
  * banned, and at most `perMinute` new users per client address in any minute. A user
  * an operator banned is refused too when it asks to meet someone (callUsers.ts).
  */
-import type { Ban, ModerationStore } from '../chat/moderation.js';
+
 import type { ChatUser } from '../chat/chatUser.js';
+import type { Ban, ModerationStore } from '../chat/moderation.js';
 import type { UserDirectory } from '../chat/userDirectory.js';
 import type { ChatMessage } from '../mcp/notifications.js';
 import type { Refusal } from '../mcp/refusals.js';
@@ -21,7 +22,11 @@ export interface UserLimits {
 }
 
 /** A new user for a call from `address`, or why not. */
-export function admitNewUser(directory: UserDirectory<ChatMessage>, limits: UserLimits, address: string | undefined): ChatUser<ChatMessage> | Refusal {
+export function admitNewUser(
+  directory: UserDirectory<ChatMessage>,
+  limits: UserLimits,
+  address: string | undefined,
+): ChatUser<ChatMessage> | Refusal {
   const { newUsers, maxUsers, bans } = limits;
   if (directory.size >= maxUsers)
     return {

@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { inProcess } from '../chat/processDirectory.js';
-import { ChatSession, type SessionServices } from './chatSession.js';
 import { jsonRpcError } from '../mcp/jsonRpc.js';
-import { isBefore, positionId, type ChatMessage, type SessionPosition } from './replay/eventStore.js';
+import { ChatSession, type SessionServices } from './chatSession.js';
+import { type ChatMessage, isBefore, positionId, type SessionPosition } from './replay/eventStore.js';
 
 export class StreamableSession extends ChatSession {
   protected readonly transport: WebStandardStreamableHTTPServerTransport;
@@ -134,7 +134,8 @@ export class StreamableSession extends ChatSession {
 }
 
 function staleStreamRefused(): Response {
-  const message = 'Conflict: this GET resumes from before where this session has already resumed (a stale retry?). Resume with the newest Last-Event-ID you received.';
+  const message =
+    'Conflict: this GET resumes from before where this session has already resumed (a stale retry?). Resume with the newest Last-Event-ID you received.';
   return Response.json(jsonRpcError(-32000, message), { status: 409 });
 }
 

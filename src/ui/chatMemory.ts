@@ -23,14 +23,22 @@ export interface ChatMemory {
 const KEY = 'mcp-chat conversation';
 /** The phases worth going back to; any other starts the page afresh. */
 const RESUMABLE = new Set<Phase['name']>(['waiting', 'chatting', 'ended']);
-const isLine = (line: Partial<Line> | null): line is Line => typeof line?.text === 'string' && ['me', 'stranger', 'system'].includes(line.from ?? '');
+const isLine = (line: Partial<Line> | null): line is Line =>
+  typeof line?.text === 'string' && ['me', 'stranger', 'system'].includes(line.from ?? '');
 
 export const tabChatMemory: ChatMemory & { load(): SavedChat | undefined } = {
   load() {
     try {
       const saved = JSON.parse(tabStorage.get(KEY) ?? 'null') as Partial<SavedChat> | null;
-      if (typeof saved?.token !== 'string' || typeof saved.cursor !== 'string' || !RESUMABLE.has(saved.phase?.name as Phase['name'])) return undefined;
-      return { token: saved.token, cursor: saved.cursor, roomId: saved.roomId, phase: saved.phase!, lines: Array.isArray(saved.lines) ? saved.lines.filter(isLine) : [] };
+      if (typeof saved?.token !== 'string' || typeof saved.cursor !== 'string' || !RESUMABLE.has(saved.phase?.name as Phase['name']))
+        return undefined;
+      return {
+        token: saved.token,
+        cursor: saved.cursor,
+        roomId: saved.roomId,
+        phase: saved.phase!,
+        lines: Array.isArray(saved.lines) ? saved.lines.filter(isLine) : [],
+      };
     } catch {
       // Not JSON (written by something else): start afresh.
       return undefined;

@@ -13,7 +13,7 @@
 import type { ChatMemory, SavedChat } from './chatMemory.js';
 import type { ChatView, EndReason, Phase } from './chatView.js';
 import { interestsOf, type Preferences } from './preferences.js';
-import { structuredOf, TokenRequired, textOf, type ToolLink, type ToolResult } from './toolLink.js';
+import { structuredOf, TokenRequired, type ToolLink, type ToolResult, textOf } from './toolLink.js';
 
 /** What the person can do to the partner, now or after the chat (README "Whom you meet"). */
 export type Verdict = { block: true } | { report: string };
@@ -125,8 +125,7 @@ export class Conversation {
     // A chatroom.found read meanwhile is as new as this answer, or newer.
     if (answer.status === 'matched' && roomId !== undefined) {
       if (roomId !== this.#roomId) this.#enterRoom(roomId, answer);
-    }
-    else if (answer.status === 'waiting' && this.#roomId === roomBefore) this.#wait(answer.position);
+    } else if (answer.status === 'waiting' && this.#roomId === roomBefore) this.#wait(answer.position);
   }
 
   /** Leaves the chat, or the queue. */
@@ -273,11 +272,13 @@ export class Conversation {
   #apply({ method, params }: ChatEvent): void {
     const roomId = asString(params.room_id);
     if (method === 'chatroom.found' && roomId !== undefined && roomId !== this.#roomId) this.#enterRoom(roomId, params);
-    else if (method === 'message.received' && roomId === this.#roomId && typeof params.message === 'string') this.view.line('stranger', params.message);
+    else if (method === 'message.received' && roomId === this.#roomId && typeof params.message === 'string')
+      this.view.line('stranger', params.message);
     else if (method === 'partner.disconnected' && roomId === this.#roomId && this.#phase.name === 'chatting')
       this.#end(REASONS.has(params.reason as EndReason) ? (params.reason as EndReason) : 'disconnected');
     // A window opened on a long-lived user reads from the start: that older events are gone is no news.
-    else if (method === 'events.missed' && this.#cursor !== '0') this.view.line('system', `${String(params.count)} earlier event(s) were lost.`);
+    else if (method === 'events.missed' && this.#cursor !== '0')
+      this.view.line('system', `${String(params.count)} earlier event(s) were lost.`);
   }
 
   #enterRoom(roomId: string, about: Record<string, unknown>): void {
@@ -299,6 +300,10 @@ export class Conversation {
 
   #save(): void {
     const token = this.#token;
-    this.memory?.save(token === undefined ? undefined : { token, cursor: this.#cursor, roomId: this.#roomId, phase: this.#phase, lines: [...this.view.lines] });
+    this.memory?.save(
+      token === undefined
+        ? undefined
+        : { token, cursor: this.#cursor, roomId: this.#roomId, phase: this.#phase, lines: [...this.view.lines] },
+    );
   }
 }

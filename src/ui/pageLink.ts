@@ -6,7 +6,7 @@
  * server's token once; it stays in this tab's session storage.
  */
 import { tabStorage } from './tabStorage.js';
-import { TokenRequired, type CallOptions, type ToolLink, type ToolResult } from './toolLink.js';
+import { type CallOptions, TokenRequired, type ToolLink, type ToolResult } from './toolLink.js';
 
 const PROTOCOL_VERSION = '2026-07-28';
 const META = {

@@ -18,7 +18,9 @@ export const MEETS: readonly Meet[] = ['anyone', 'humans', 'agents'];
 const isMeet = (value: unknown): value is Meet => MEETS.includes(value as Meet);
 
 /** As the server holds them: trimmed, lowercased, de-duplicated; empty ones dropped (the server refuses them). */
-const normalized = (interests: string[]) => [...new Set(interests.map((interest) => interest.trim().toLowerCase()).filter((interest) => interest !== ''))];
+const normalized = (interests: string[]) => [
+  ...new Set(interests.map((interest) => interest.trim().toLowerCase()).filter((interest) => interest !== '')),
+];
 
 /** "Chess, jazz ,chess" → ["chess", "jazz"]. */
 export const parseInterests = (text: string): string[] => normalized(text.split(','));

@@ -6,7 +6,7 @@
  */
 import type { ChatView, EndReason, Line, Phase, Speaker } from './chatView.js';
 import type { Verdict } from './conversation.js';
-import { MEETS, parseInterests, type Meet, type Preferences } from './preferences.js';
+import { MEETS, type Meet, type Preferences, parseInterests } from './preferences.js';
 
 const ENDED: Record<EndReason, string> = {
   you: 'You left the chat.',
@@ -155,7 +155,9 @@ export class WindowView implements ChatView {
   /** The line a phase begins with, and where the keyboard goes. */
   #announce(phase: Phase): void {
     if (phase.name === 'waiting') {
-      const about = [phase.interests?.length ? `Your interests: ${phase.interests.join(', ')}.` : '', MEETING[phase.meet ?? 'anyone']].join(' ').trim();
+      const about = [phase.interests?.length ? `Your interests: ${phase.interests.join(', ')}.` : '', MEETING[phase.meet ?? 'anyone']]
+        .join(' ')
+        .trim();
       if (about) this.line('system', about);
     } else if (phase.name === 'chatting') {
       const about = phase.commonInterests?.length ? ` You both like: ${phase.commonInterests.join(', ')}.` : '';

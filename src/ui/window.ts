@@ -10,7 +10,7 @@ import { HostLink } from './hostLink.js';
 import { PageLink } from './pageLink.js';
 import { loadPreferences, preferencesIn, savePreferences } from './preferences.js';
 import { applyHostContext } from './theme.js';
-import { WindowView, type ViewActions } from './view.js';
+import { type ViewActions, WindowView } from './view.js';
 
 /** How long a window in a host waits for the result of the tool call that opened it. */
 const TOOL_RESULT_PATIENCE_MS = 3_000;
@@ -86,7 +86,13 @@ async function startInHost(): Promise<void> {
     // Closing or scrolling away the window does not end the chat: the model may still be in it.
     teardown: () => chat.stop(),
   });
-  const view = viewFor(actionsFor(() => chat, () => {}), false);
+  const view = viewFor(
+    actionsFor(
+      () => chat,
+      () => {},
+    ),
+    false,
+  );
   const chat: Conversation = new Conversation(link, view);
   chat.show({ name: 'connecting' });
   try {

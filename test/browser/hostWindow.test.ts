@@ -10,9 +10,9 @@ import { launchBrowser, screenshots } from '../support/browser.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
 import { startTestServer } from '../support/server.js';
-import { startTestHost, type TestHost } from './host/testHost.js';
 import type { OpenOptions } from './host/hostPage.js';
-import { lines, openTestHost, phaseOf, say, windowFrame, type HostOptions } from './steps.js';
+import { startTestHost, type TestHost } from './host/testHost.js';
+import { type HostOptions, lines, openTestHost, phaseOf, say, windowFrame } from './steps.js';
 
 let browser: Browser;
 let testHost: TestHost;
@@ -62,8 +62,12 @@ describe('the chat window in an MCP Apps host', () => {
     expect(await aliceWindow.evaluate(() => getComputedStyle(document.documentElement).colorScheme)).toBe('dark');
     await shots.take(alice.page, 'alice-waiting-dark');
     // The host changes its theme: the window follows.
-    await alice.page.evaluate(() => window.testHost.themeChanged({ theme: 'light', styles: { variables: { '--color-background-primary': 'rgb(250, 245, 235)' } } }));
-    await eventually(async () => expect(await aliceWindow.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(250, 245, 235)'));
+    await alice.page.evaluate(() =>
+      window.testHost.themeChanged({ theme: 'light', styles: { variables: { '--color-background-primary': 'rgb(250, 245, 235)' } } }),
+    );
+    await eventually(async () =>
+      expect(await aliceWindow.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(250, 245, 235)'),
+    );
     expect(await aliceWindow.evaluate(() => getComputedStyle(document.documentElement).colorScheme)).toBe('light');
 
     expect(await open(bob.page, { tool: 'enter_queue', hostContext: { theme: 'light' } })).toMatchObject({ status: 'matched' });
@@ -88,14 +92,25 @@ describe('the chat window in an MCP Apps host', () => {
     await shots.take(bob.page, 'bob-next-waiting');
 
     // Every call the windows made went through their hosts; the windows fetched nothing themselves.
-    expect(await alice.page.evaluate(() => window.testHost.windowCalls)).toEqual(expect.arrayContaining(['get_status', 'wait_for_events', 'send_message']));
+    expect(await alice.page.evaluate(() => window.testHost.windowCalls)).toEqual(
+      expect.arrayContaining(['get_status', 'wait_for_events', 'send_message']),
+    );
     expect(await bob.page.evaluate(() => window.testHost.windowCalls)).toContain('next');
     expect([...alice.problems, ...bob.problems]).toEqual([]);
     // The spec's default CSP holds: the window could not reach the server on its own.
-    expect(await aliceWindow.evaluate((url) => fetch(url).then(() => 'fetched', () => 'blocked'), server.url.href)).toBe('blocked');
+    expect(
+      await aliceWindow.evaluate(
+        (url) =>
+          fetch(url).then(
+            () => 'fetched',
+            () => 'blocked',
+          ),
+        server.url.href,
+      ),
+    ).toBe('blocked');
   });
 
-  it('shares the user with the model when the host uses two sessions (as Claude Desktop does): the model sees what the window does, and neither takes the other\'s events', async () => {
+  it("shares the user with the model when the host uses two sessions (as Claude Desktop does): the model sees what the window does, and neither takes the other's events", async () => {
     const alice = await openHost('alice');
     const agent = await ChatClient.connect(server.url, 'agent');
     cleanups.push(() => agent.end());
@@ -113,9 +128,13 @@ describe('the chat window in an MCP Apps host', () => {
     await shots.take(alice.page, 'two-sessions-chatting');
 
     // The model, in its own session, reads the same user with its own cursor: everything, from the start.
-    const modelCall = (name: string, args: Structured) => alice.page.evaluate(([n, a]) => window.testHost.modelCall(n, a), [name, args] as const);
+    const modelCall = (name: string, args: Structured) =>
+      alice.page.evaluate(([n, a]) => window.testHost.modelCall(n, a), [name, args] as const);
     expect(await modelCall('get_status', { user_token: token })).toMatchObject({ state: 'chatting', room_id: roomId, user_token: token });
-    const read = (await modelCall('wait_for_events', { user_token: token, after: '0', timeout_s: 0 })) as { events: { method: string; params: Structured }[]; cursor: string };
+    const read = (await modelCall('wait_for_events', { user_token: token, after: '0', timeout_s: 0 })) as {
+      events: { method: string; params: Structured }[];
+      cursor: string;
+    };
     expect(read.events.map((e) => [e.method, e.params.message])).toEqual([
       ['chatroom.found', undefined],
       ['message.received', 'Hello, I am an agent'],
@@ -175,11 +194,21 @@ describe('the chat window in an MCP Apps host', () => {
     const agent = await ChatClient.connect(server.url, 'agent');
     cleanups.push(() => agent.end());
     // The model enters with interests of its own; the window shows them as the server holds them.
-    expect(await open(alice.page, { tool: 'enter_queue', args: { interests: ['Chess', ' Go '] }, hostContext: { theme: 'dark' } })).toMatchObject({ status: 'waiting' });
+    expect(
+      await open(alice.page, { tool: 'enter_queue', args: { interests: ['Chess', ' Go '] }, hostContext: { theme: 'dark' } }),
+    ).toMatchObject({ status: 'waiting' });
     const aliceWindow = await windowFrame(alice.page);
     await eventually(async () => expect(await phaseOf(aliceWindow)).toBe('waiting'), 5_000);
     expect(await lines(aliceWindow, 'system')).toEqual(['Your interests: chess, go.']);
-    expect(await aliceWindow.evaluate(() => { try { return sessionStorage.length; } catch { return 'denied'; } })).toBe('denied');
+    expect(
+      await aliceWindow.evaluate(() => {
+        try {
+          return sessionStorage.length;
+        } catch {
+          return 'denied';
+        }
+      }),
+    ).toBe('denied');
 
     const { room_id: roomId, common_interests: shared } = await agent.call('enter_queue', { i_am: 'agent', interests: ['go'] });
     expect(shared).toEqual(['go']);
@@ -208,11 +237,18 @@ describe('the chat window in an MCP Apps host', () => {
     // The window's own choices reached the server: a new agent who likes jazz meets the person at once.
     const jazz = await ChatClient.connect(server.url, 'jazz agent');
     cleanups.push(() => jazz.end());
-    expect(await jazz.call('enter_queue', { i_am: 'agent', interests: ['jazz'] })).toMatchObject({ status: 'matched', common_interests: ['jazz'], partner_is: 'human' });
+    expect(await jazz.call('enter_queue', { i_am: 'agent', interests: ['jazz'] })).toMatchObject({
+      status: 'matched',
+      common_interests: ['jazz'],
+      partner_is: 'human',
+    });
     await eventually(async () => expect(await phaseOf(aliceWindow)).toBe('chatting'), 5_000);
     await aliceWindow.getByRole('button', { name: 'Block' }).click();
     expect((await jazz.waitFor('partner.disconnected'))[0]).toMatchObject({ reason: 'left' });
-    await eventually(async () => expect((await lines(aliceWindow, 'system')).at(-1)).toBe('You blocked the stranger: you will not meet them again.'), 5_000);
+    await eventually(
+      async () => expect((await lines(aliceWindow, 'system')).at(-1)).toBe('You blocked the stranger: you will not meet them again.'),
+      5_000,
+    );
     await shots.take(alice.page, 'window-blocked-dark');
     // Still only through the host.
     expect(await alice.page.evaluate(() => window.testHost.windowCalls)).toEqual(expect.arrayContaining(['next', 'leave_chat']));

@@ -49,7 +49,11 @@ async function serve(config: Partial<ChatConfig> = {}): Promise<RunningChatServe
 }
 
 /** The operator's request to /admin…, with the admin token; JSON in and out. */
-async function operator(running: RunningChatServer, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function operator(
+  running: RunningChatServer,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(new URL(`/admin${path}`, running.url), {
     method: body === undefined ? 'GET' : 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },

@@ -11,7 +11,7 @@ import { launchBrowser, screenshots } from '../support/browser.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
 import { startTestServer } from '../support/server.js';
-import { button, endedWith, lines, meetAndChat, openPage, phase, phaseOf, say, type Person } from './steps.js';
+import { button, endedWith, lines, meetAndChat, openPage, type Person, phase, phaseOf, say } from './steps.js';
 
 const SERVER_TOKEN = 'a-server-token-of-sixteen-plus';
 
@@ -41,7 +41,8 @@ async function serve(config: Partial<ChatConfig> = {}): Promise<RunningChatServe
 }
 
 /** A person opens the page in a browser of their own (light unless they prefer dark). */
-const person = (name: string, url: URL, colorScheme: 'light' | 'dark' = 'light'): Promise<Person> => openPage(browser, contexts, name, url, colorScheme);
+const person = (name: string, url: URL, colorScheme: 'light' | 'dark' = 'light'): Promise<Person> =>
+  openPage(browser, contexts, name, url, colorScheme);
 
 /** The person says whom they want to meet, and presses "Meet a stranger" (or "Meet someone new"). */
 async function choose(page: Page, interests: string, meet: 'Anyone' | 'People' | 'AI agents' = 'Anyone'): Promise<void> {
@@ -50,7 +51,10 @@ async function choose(page: Page, interests: string, meet: 'Anyone' | 'People' |
 }
 
 /** Two people on a new server, who meet through the page and say hello both ways. */
-async function twoChatting(config: Partial<ChatConfig> = {}, aliceScheme: 'light' | 'dark' = 'light'): Promise<{ alice: Person; bob: Person }> {
+async function twoChatting(
+  config: Partial<ChatConfig> = {},
+  aliceScheme: 'light' | 'dark' = 'light',
+): Promise<{ alice: Person; bob: Person }> {
   const url = (await serve(config)).url;
   const alice = await person('alice', url, aliceScheme);
   const bob = await person('bob', url);
@@ -143,9 +147,16 @@ describe('the chat page at GET /', () => {
     // The agent said what it is; the person is told.
     expect(await alice.page.locator('#status').textContent()).toBe('Chatting with an AI agent');
     await agent.call('send_message', { room_id: roomId, message: 'Hello! I am an agent. What shall we talk about?' });
-    await eventually(async () => expect(await lines(alice.page, 'stranger')).toEqual(['Hello! I am an agent. What shall we talk about?']), 5_000);
+    await eventually(
+      async () => expect(await lines(alice.page, 'stranger')).toEqual(['Hello! I am an agent. What shall we talk about?']),
+      5_000,
+    );
     await say(alice.page, 'Tell me about\nMCP, please');
-    expect((await agent.waitFor('message.received'))[0]).toMatchObject({ room_id: roomId, message: 'Tell me about\nMCP, please', untrusted: true });
+    expect((await agent.waitFor('message.received'))[0]).toMatchObject({
+      room_id: roomId,
+      message: 'Tell me about\nMCP, please',
+      untrusted: true,
+    });
     await shots.take(alice.page, 'person-and-agent');
     await agent.call('leave_chat');
     await phase(alice.page, 'ended');

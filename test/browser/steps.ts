@@ -30,7 +30,13 @@ export async function watchedPage(context: BrowserContext, name: string): Promis
 }
 
 /** A person opens the page at `url` in a browser of their own (light unless they prefer dark), kept in `contexts` to close. */
-export async function openPage(browser: Browser, contexts: BrowserContext[], name: string, url: URL, colorScheme: 'light' | 'dark' = 'light'): Promise<Person> {
+export async function openPage(
+  browser: Browser,
+  contexts: BrowserContext[],
+  name: string,
+  url: URL,
+  colorScheme: 'light' | 'dark' = 'light',
+): Promise<Person> {
   const context = await browser.newContext({ viewport: { width: 640, height: 560 }, colorScheme });
   contexts.push(context);
   const { page, problems } = await watchedPage(context, name);
@@ -65,7 +71,10 @@ export async function openTestHost(
       }),
     );
   cleanups.push(async () => {
-    await context.pages()[0]?.evaluate(() => window.testHost.close()).catch(() => {});
+    await context
+      .pages()[0]
+      ?.evaluate(() => window.testHost.close())
+      .catch(() => {});
     await context.close();
   });
   const { page, problems } = await watchedPage(context, name);
@@ -84,7 +93,8 @@ export async function windowFrame(page: Page): Promise<Frame> {
 }
 
 export const phaseOf = (chatWindow: ChatWindow) => chatWindow.locator('#app').getAttribute('data-phase');
-export const lines = (chatWindow: ChatWindow, kind: 'me' | 'stranger' | 'system') => chatWindow.locator(`#log li.${kind}`).allTextContents();
+export const lines = (chatWindow: ChatWindow, kind: 'me' | 'stranger' | 'system') =>
+  chatWindow.locator(`#log li.${kind}`).allTextContents();
 export const button = (chatWindow: ChatWindow, name: string) => chatWindow.getByRole('button', { name, exact: true });
 
 export async function phase(chatWindow: ChatWindow, name: string): Promise<void> {

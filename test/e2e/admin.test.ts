@@ -57,7 +57,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
-  for (const { ban_id } of ((await admin('/bans')).json!.bans as { ban_id: string }[])) await admin(`/bans/${ban_id}`, 'DELETE');
+  for (const { ban_id } of (await admin('/bans')).json!.bans as { ban_id: string }[]) await admin(`/bans/${ban_id}`, 'DELETE');
   await eventually(async () => expect(await health(server)).toMatchObject({ actors: { users: 0, rooms: 0 }, queue: 0 }), 5_000);
 });
 
@@ -75,7 +75,14 @@ describe('operators act on reports', () => {
     expect(status).toBe(200);
     const reports = json!.reports as Record<string, unknown>[];
     expect(reports).toEqual([
-      { report_id: expect.any(String), at: expect.any(String), room_id: reported.received('chatroom.found')[0]!.room_id, reason: 'spam', reported: userIdOf(reported), reporter: userIdOf(reporter) },
+      {
+        report_id: expect.any(String),
+        at: expect.any(String),
+        room_id: reported.received('chatroom.found')[0]!.room_id,
+        reason: 'spam',
+        reported: userIdOf(reported),
+        reporter: userIdOf(reporter),
+      },
     ]);
     // Users are named by ids that are not their tokens.
     expect(JSON.stringify(reports)).not.toContain(reporter.token);

@@ -80,8 +80,15 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     }
     const atB = await b.waitFor('message.received', 3);
     const atA = await a.waitFor('message.received', 2);
-    expect(atB.map((m) => [m.seq, m.message])).toEqual([[1, 'hi'], [3, 'how are you?'], [5, 'bye']]);
-    expect(atA.map((m) => [m.seq, m.message])).toEqual([[2, 'hello'], [4, 'fine']]);
+    expect(atB.map((m) => [m.seq, m.message])).toEqual([
+      [1, 'hi'],
+      [3, 'how are you?'],
+      [5, 'bye'],
+    ]);
+    expect(atA.map((m) => [m.seq, m.message])).toEqual([
+      [2, 'hello'],
+      [4, 'fine'],
+    ]);
   });
 
   it('tells the partner "left" on leave_chat, and both can enter again (not paired with each other at once)', async () => {
@@ -117,7 +124,11 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
     // Named by its token, the user now lives by it: the end of this session is no sign it left.
     await again.end();
     await sleep(GRACE_MS * 3);
-    expect(await (await connect()).call('get_status', { user_token: token })).toEqual({ state: 'chatting', room_id: roomId, common_interests: [] });
+    expect(await (await connect()).call('get_status', { user_token: token })).toEqual({
+      state: 'chatting',
+      room_id: roomId,
+      common_interests: [],
+    });
     expect(a.received('partner.disconnected')).toEqual([]);
   });
 
@@ -168,7 +179,12 @@ describe('two strangers meet and chat over Streamable HTTP', () => {
 describe('refusals say what to do and change nothing', () => {
   it('refuses every tool but enter_queue and next before the session has a user', async () => {
     const a = await connect();
-    for (const [tool, args] of [['send_message', { room_id: 'r', message: 'hi' }], ['leave_chat', {}], ['get_status', {}], ['wait_for_events', { timeout_s: 0 }]] as const)
+    for (const [tool, args] of [
+      ['send_message', { room_id: 'r', message: 'hi' }],
+      ['leave_chat', {}],
+      ['get_status', {}],
+      ['wait_for_events', { timeout_s: 0 }],
+    ] as const)
       expect(await a.refusal(tool, args)).toMatch(/call enter_queue first.*user_token/);
     expect((await health(server)).actors.users).toBe(0);
   });

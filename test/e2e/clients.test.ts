@@ -6,13 +6,13 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { delimiter, dirname } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/http/listen.js';
 import { node22 } from '../../scripts/node22.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
-import { deleteRawSession, readSse } from '../support/rawSession.js';
+import { eventually } from '../support/eventually.js';
 import { jsonHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
 import { markedEnv, startServerProcess } from '../support/processes.js';
-import { eventually } from '../support/eventually.js';
+import { deleteRawSession, readSse } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';
 
 let server: RunningChatServer;
@@ -29,13 +29,21 @@ afterAll(async () => {
 /** A client speaking one protocol version over plain HTTP. */
 class VersionedClient {
   private id = 0;
-  private constructor(readonly sessionId: string, readonly version: string) {}
+  private constructor(
+    readonly sessionId: string,
+    readonly version: string,
+  ) {}
 
   static async open(version: string): Promise<VersionedClient> {
     const response = await fetch(server.url, {
       method: 'POST',
       headers: jsonHeaders(),
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: version, capabilities: {}, clientInfo: { name: `client-${version}`, version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: version, capabilities: {}, clientInfo: { name: `client-${version}`, version: '1' } },
+      }),
     });
     const result = parseRpc(await response.text());
     expect(result.result.protocolVersion).toBe(version);
@@ -80,7 +88,10 @@ describe('protocol versions', () => {
     expect(await a.call('enter_queue')).toEqual({ status: 'waiting', position: 1, user_token: expect.any(String) });
     const matched = await b.call('enter_queue');
     expect(matched).toMatchObject({ status: 'matched' });
-    expect(await a.call('send_message', { room_id: matched.room_id, message: `hello in ${version}` })).toMatchObject({ status: 'sent', seq: 1 });
+    expect(await a.call('send_message', { room_id: matched.room_id, message: `hello in ${version}` })).toMatchObject({
+      status: 'sent',
+      seq: 1,
+    });
     const atB = await readSse(streamB, (t) => t.includes('message.received'));
     expect(atB).toContain(`"message":"hello in ${version}"`);
     const atA = await readSse(streamA, (t) => t.includes('chatroom.found'));
@@ -101,7 +112,8 @@ describe('every Node.js the engines field accepts', () => {
       const bob = await ChatClient.connect(url, 'bob');
       await alice.call('enter_queue');
       const { room_id: roomId } = await bob.call('enter_queue');
-      for (let i = 1; i <= 20; i++) expect(await alice.call('send_message', { room_id: roomId, message: `m${i}` })).toMatchObject({ status: 'sent', seq: i });
+      for (let i = 1; i <= 20; i++)
+        expect(await alice.call('send_message', { room_id: roomId, message: `m${i}` })).toMatchObject({ status: 'sent', seq: i });
       const received = await bob.waitFor('message.received', 20);
       expect(received.map((m) => m.message)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i + 1}`));
       await Promise.all([alice.end(), bob.end()]);
@@ -144,7 +156,10 @@ describe('the MCP Inspector CLI, as the README shows it', () => {
   const npx = (args: string[]) =>
     new Promise<string>((resolve, reject) => {
       const path = `${dirname(node22())}${delimiter}${process.env.PATH ?? ''}`;
-      const child = spawn('npx', ['--yes', ...args], { env: { ...process.env, ...markedEnv(), PATH: path }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('npx', ['--yes', ...args], {
+        env: { ...process.env, ...markedEnv(), PATH: path },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -1,12 +1,12 @@
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatConfig } from '../../src/config.js';
-import pino from 'pino';
 import { listen, type RunningChatServer } from '../../src/http/listen.js';
 import { createChatServer } from '../../src/server.js';
 import { ChatClient } from '../support/chatClient.js';
-import { openRawSession } from '../support/rawSession.js';
 import { jsonHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
+import { openRawSession } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';
 
 /** Slack on every bound, for a loaded machine: these tests check bounds, never speed. */
@@ -29,11 +29,13 @@ class RawConnection {
       this.#wake();
     });
     socket.on('error', () => {});
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.closedAt = Date.now();
-      this.#wake();
-      resolve();
-    }));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.closedAt = Date.now();
+        this.#wake();
+        resolve();
+      }),
+    );
   }
 
   static open(url: URL): Promise<RawConnection> {
@@ -153,7 +155,10 @@ describe('--max-connections', () => {
     const [head, body] = over.text.split('\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
     expect(head).toMatch(/\r\nRetry-After: \d+\r\n/i);
-    expect(JSON.parse(body!)).toMatchObject({ jsonrpc: '2.0', error: { code: -32000, message: expect.stringMatching(/too many open connections/) } });
+    expect(JSON.parse(body!)).toMatchObject({
+      jsonrpc: '2.0',
+      error: { code: -32000, message: expect.stringMatching(/too many open connections/) },
+    });
 
     served[0]!.socket.destroy();
     let answer = '';
@@ -180,7 +185,9 @@ const streamableReader: StalledReader = async (url) => {
   });
   expect(rpcAnswerOf(await entered.text())?.result?.structuredContent).toMatchObject({ status: 'waiting' });
   const stream = await raw(url);
-  const headers = Object.entries({ ...jsonHeaders(sessionId), accept: 'text/event-stream' }).map(([name, value]) => `${name}: ${value}\r\n`);
+  const headers = Object.entries({ ...jsonHeaders(sessionId), accept: 'text/event-stream' }).map(
+    ([name, value]) => `${name}: ${value}\r\n`,
+  );
   stream.socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n${headers.join('')}\r\n`);
   expect(await stream.until((t) => t.includes('\r\n\r\n'))).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   return stream;
@@ -192,10 +199,19 @@ const legacyReader: StalledReader = async (url) => {
   stream.socket.write(`GET /sse HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`);
   const endpoint = /data: (\/messages\?sessionId=[\w.-]+)/.exec(await stream.until((t) => /sessionId=[\w-]+\.[0-9a-f-]{36}/.test(t)))?.[1];
   const post = async (message: Record<string, unknown>) => {
-    const response = await fetch(new URL(endpoint!, url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message) });
+    const response = await fetch(new URL(endpoint!, url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(message),
+    });
     await response.text();
   };
-  await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1.0.0' } } });
+  await post({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1.0.0' } },
+  });
   await stream.until((t) => t.includes('"id":0'));
   await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
   await post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'enter_queue', arguments: {} } });
@@ -217,8 +233,14 @@ describe('a client that stops reading its event stream', () => {
 
   it('the sweep goes on after the listening socket failed twice (EMFILE on accept), which is logged, and the server serves on', async () => {
     const lines: string[] = [];
-    server = await listen(await createChatServer({ config: { host: '127.0.0.1', port: 0, ...STALLING }, log: pino({ level: 'error' }, { write: (line: string) => void lines.push(line) }) }));
-    for (let n = 0; n < 2; n += 1) server.httpServer.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
+    server = await listen(
+      await createChatServer({
+        config: { host: '127.0.0.1', port: 0, ...STALLING },
+        log: pino({ level: 'error' }, { write: (line: string) => void lines.push(line) }),
+      }),
+    );
+    for (let n = 0; n < 2; n += 1)
+      server.httpServer.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
     expect(lines.filter((line) => line.includes('EMFILE'))).toHaveLength(2);
     await closedWhenStalled(server.url, streamableReader);
   });

@@ -107,62 +107,84 @@ async function closeAll(pairs: Pair[]): Promise<void> {
 }
 
 describe(`${PAIRS} pairs × ${MESSAGES} messages`, () => {
-  it('arrive exactly once and in order over SSE while a third of the receivers have their stream cut', async () => {
-    const pairs = await openPairs(true);
-    const next = random(20261125);
-    // A random third of the receivers lose their stream one to three times, at random messages.
-    const cuts = new Map<number, Set<number>>();
-    for (let i = 0; i < PAIRS; i++) {
-      if (next() >= 1 / 3) continue;
-      const times = 1 + Math.floor(next() * 3);
-      cuts.set(i, new Set(Array.from({ length: times }, () => 1 + Math.floor(next() * MESSAGES))));
-    }
-    await send(pairs, (pair, index, n) => {
-      if (cuts.get(index)?.has(n)) pair.receiver.cutStream();
-    });
-    await Promise.all(pairs.map((pair) => pair.receiver.waitFor('message.received', MESSAGES, 20_000).catch(() => {})));
-    await new Promise((resolve) => setTimeout(resolve, 200)); // let any duplicate show itself
-
-    const result = tally(pairs, (pair) => pair.receiver.received('message.received'));
-    const streamCuts = pairs.reduce((sum, p) => sum + p.receiver.stats.cuts, 0);
-    const resumes = pairs.reduce((sum, p) => sum + p.receiver.stats.resumes, 0);
-    console.log(
-      `[counting/sse] receivers cut: ${cuts.size}, stream cuts: ${streamCuts}, resumes with Last-Event-ID: ${resumes}; ` +
-        `sent ${result.sent}, delivered ${result.delivered}, duplicated ${result.duplicated}, lost ${result.lost}, ` +
-        `out of order ${result.outOfOrder}, misdelivered ${result.misdelivered}`,
-    );
-    expect(streamCuts).toBeGreaterThanOrEqual(cuts.size);
-    expect(result).toEqual({ sent: PAIRS * MESSAGES, delivered: PAIRS * MESSAGES, duplicated: 0, lost: 0, outOfOrder: 0, misdelivered: 0 });
-    // The senders never hear their own messages.
-    expect(pairs.every((pair) => pair.sender.received('message.received').length === 0)).toBe(true);
-    await closeAll(pairs);
-  }, BOUND_MS);
-
-  it('arrive exactly once and in order through wait_for_events alone', async () => {
-    const pairs = await openPairs(false);
-    const received = new Map<Pair, Record<string, unknown>[]>(pairs.map((pair) => [pair, []]));
-    const deadline = Date.now() + BOUND_MS / 2;
-    const readers = pairs.map(async (pair) => {
-      let cursor: string | undefined;
-      const got = received.get(pair)!;
-      while (got.length < MESSAGES && Date.now() < deadline) {
-        const page = (await pair.receiver.call('wait_for_events', { ...(cursor && { after: cursor }), timeout_s: 5 })) as {
-          events: { method: string; params: Record<string, unknown> }[];
-          cursor: string;
-        };
-        cursor = page.cursor;
-        for (const event of page.events) if (event.method === 'message.received') got.push(event.params);
+  it(
+    'arrive exactly once and in order over SSE while a third of the receivers have their stream cut',
+    async () => {
+      const pairs = await openPairs(true);
+      const next = random(20261125);
+      // A random third of the receivers lose their stream one to three times, at random messages.
+      const cuts = new Map<number, Set<number>>();
+      for (let i = 0; i < PAIRS; i++) {
+        if (next() >= 1 / 3) continue;
+        const times = 1 + Math.floor(next() * 3);
+        cuts.set(i, new Set(Array.from({ length: times }, () => 1 + Math.floor(next() * MESSAGES))));
       }
-    });
-    await send(pairs);
-    await Promise.all(readers);
+      await send(pairs, (pair, index, n) => {
+        if (cuts.get(index)?.has(n)) pair.receiver.cutStream();
+      });
+      await Promise.all(pairs.map((pair) => pair.receiver.waitFor('message.received', MESSAGES, 20_000).catch(() => {})));
+      await new Promise((resolve) => setTimeout(resolve, 200)); // let any duplicate show itself
 
-    const result = tally(pairs, (pair) => received.get(pair)!);
-    console.log(
-      `[counting/wait_for_events] sent ${result.sent}, delivered ${result.delivered}, duplicated ${result.duplicated}, ` +
-        `lost ${result.lost}, out of order ${result.outOfOrder}, misdelivered ${result.misdelivered}`,
-    );
-    expect(result).toEqual({ sent: PAIRS * MESSAGES, delivered: PAIRS * MESSAGES, duplicated: 0, lost: 0, outOfOrder: 0, misdelivered: 0 });
-    await closeAll(pairs);
-  }, BOUND_MS);
+      const result = tally(pairs, (pair) => pair.receiver.received('message.received'));
+      const streamCuts = pairs.reduce((sum, p) => sum + p.receiver.stats.cuts, 0);
+      const resumes = pairs.reduce((sum, p) => sum + p.receiver.stats.resumes, 0);
+      console.log(
+        `[counting/sse] receivers cut: ${cuts.size}, stream cuts: ${streamCuts}, resumes with Last-Event-ID: ${resumes}; ` +
+          `sent ${result.sent}, delivered ${result.delivered}, duplicated ${result.duplicated}, lost ${result.lost}, ` +
+          `out of order ${result.outOfOrder}, misdelivered ${result.misdelivered}`,
+      );
+      expect(streamCuts).toBeGreaterThanOrEqual(cuts.size);
+      expect(result).toEqual({
+        sent: PAIRS * MESSAGES,
+        delivered: PAIRS * MESSAGES,
+        duplicated: 0,
+        lost: 0,
+        outOfOrder: 0,
+        misdelivered: 0,
+      });
+      // The senders never hear their own messages.
+      expect(pairs.every((pair) => pair.sender.received('message.received').length === 0)).toBe(true);
+      await closeAll(pairs);
+    },
+    BOUND_MS,
+  );
+
+  it(
+    'arrive exactly once and in order through wait_for_events alone',
+    async () => {
+      const pairs = await openPairs(false);
+      const received = new Map<Pair, Record<string, unknown>[]>(pairs.map((pair) => [pair, []]));
+      const deadline = Date.now() + BOUND_MS / 2;
+      const readers = pairs.map(async (pair) => {
+        let cursor: string | undefined;
+        const got = received.get(pair)!;
+        while (got.length < MESSAGES && Date.now() < deadline) {
+          const page = (await pair.receiver.call('wait_for_events', { ...(cursor && { after: cursor }), timeout_s: 5 })) as {
+            events: { method: string; params: Record<string, unknown> }[];
+            cursor: string;
+          };
+          cursor = page.cursor;
+          for (const event of page.events) if (event.method === 'message.received') got.push(event.params);
+        }
+      });
+      await send(pairs);
+      await Promise.all(readers);
+
+      const result = tally(pairs, (pair) => received.get(pair)!);
+      console.log(
+        `[counting/wait_for_events] sent ${result.sent}, delivered ${result.delivered}, duplicated ${result.duplicated}, ` +
+          `lost ${result.lost}, out of order ${result.outOfOrder}, misdelivered ${result.misdelivered}`,
+      );
+      expect(result).toEqual({
+        sent: PAIRS * MESSAGES,
+        delivered: PAIRS * MESSAGES,
+        duplicated: 0,
+        lost: 0,
+        outOfOrder: 0,
+        misdelivered: 0,
+      });
+      await closeAll(pairs);
+    },
+    BOUND_MS,
+  );
 });

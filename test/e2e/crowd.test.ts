@@ -57,9 +57,7 @@ describe('a crowd of 60 clients', () => {
       for (const [side, receiver] of members.entries()) {
         const got = await receiver.waitFor('message.received', MESSAGES_EACH_WAY);
         // From the partner only, each once, in the order sent, in this room, seq rising.
-        expect(got.map((m) => m.message)).toEqual(
-          Array.from({ length: MESSAGES_EACH_WAY }, (_, n) => `${roomId}:${1 - side}:${n}`),
-        );
+        expect(got.map((m) => m.message)).toEqual(Array.from({ length: MESSAGES_EACH_WAY }, (_, n) => `${roomId}:${1 - side}:${n}`));
         expect(got.every((m) => m.room_id === roomId)).toBe(true);
         const seqs = got.map((m) => m.seq as number);
         expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);

@@ -13,9 +13,9 @@ import type { ChatConfig } from '../../src/config.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
-import { SessionPerCallClient, SessionlessClient, type ChatEvent, type TokenClient } from '../support/tokenClient.js';
 import { jsonHeaders } from '../support/jsonRpcWire.js';
 import { health, startTestServer } from '../support/server.js';
+import { type ChatEvent, SessionlessClient, SessionPerCallClient, type TokenClient } from '../support/tokenClient.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 /** Presence timers short enough to watch a silent user end. */
@@ -74,72 +74,80 @@ function expectNoSessionKept(client: TokenClient): void {
 }
 
 describe('hosts that keep no session chat by tools alone', () => {
-  it.each(hostsWithoutSessions)('%s: two of them pair through wait_for_events, chat both ways once and in order, and one leaves', async (_, make) => {
-    const server = await serve();
-    const alice = make(server.url);
-    const bob = make(server.url);
-    expect(await alice.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
-    expect(alice.token).toEqual(expect.any(String));
-    const aliceFound = alice.waitForEvents(10);
-    await eventually(() => expect(heldWaits(server, alice.token)).toBe(1)); // held: nobody is there yet
-    const matched = await bob.call('enter_queue');
-    expect(matched).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
-    expect(bob.token).not.toBe(alice.token);
-    const roomId = matched.room_id as string;
-    expect(await aliceFound).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
-    expect(await bob.waitForEvents()).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
+  it.each(hostsWithoutSessions)(
+    '%s: two of them pair through wait_for_events, chat both ways once and in order, and one leaves',
+    async (_, make) => {
+      const server = await serve();
+      const alice = make(server.url);
+      const bob = make(server.url);
+      expect(await alice.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
+      expect(alice.token).toEqual(expect.any(String));
+      const aliceFound = alice.waitForEvents(10);
+      await eventually(() => expect(heldWaits(server, alice.token)).toBe(1)); // held: nobody is there yet
+      const matched = await bob.call('enter_queue');
+      expect(matched).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
+      expect(bob.token).not.toBe(alice.token);
+      const roomId = matched.room_id as string;
+      expect(await aliceFound).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
+      expect(await bob.waitForEvents()).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
 
-    const turns: [TokenClient, TokenClient, string[]][] = [
-      [alice, bob, ['Hello!', 'Anyone there?']],
-      [bob, alice, ['Hi!', 'Yes, a stranger.', 'And you?']],
-      [alice, bob, ['A test. Bye!']],
-    ];
-    let seq = 0;
-    for (const [speaker, listener, lines] of turns) {
-      const expected = [];
-      for (const line of lines) {
-        const sent = await speaker.call('send_message', { room_id: roomId, message: line });
-        expect(sent).toEqual({ status: 'sent', message_id: expect.stringMatching(UUID), seq: ++seq });
-        expected.push(received(roomId, sent, line));
+      const turns: [TokenClient, TokenClient, string[]][] = [
+        [alice, bob, ['Hello!', 'Anyone there?']],
+        [bob, alice, ['Hi!', 'Yes, a stranger.', 'And you?']],
+        [alice, bob, ['A test. Bye!']],
+      ];
+      let seq = 0;
+      for (const [speaker, listener, lines] of turns) {
+        const expected = [];
+        for (const line of lines) {
+          const sent = await speaker.call('send_message', { room_id: roomId, message: line });
+          expect(sent).toEqual({ status: 'sent', message_id: expect.stringMatching(UUID), seq: ++seq });
+          expected.push(received(roomId, sent, line));
+        }
+        const heard = await readUntil(listener, (events) => events.length >= lines.length);
+        expect(heard.map(({ method, params }) => ({ method, params }))).toEqual(expected);
       }
-      const heard = await readUntil(listener, (events) => events.length >= lines.length);
-      expect(heard.map(({ method, params }) => ({ method, params }))).toEqual(expected);
-    }
-    // Once: nothing is left to read, for either of them.
-    expect(await alice.waitForEvents(0.1)).toEqual([]);
-    expect(await bob.waitForEvents(0.1)).toEqual([]);
+      // Once: nothing is left to read, for either of them.
+      expect(await alice.waitForEvents(0.1)).toEqual([]);
+      expect(await bob.waitForEvents(0.1)).toEqual([]);
 
-    expect(await bob.call('leave_chat', { room_id: roomId })).toEqual({ status: 'idle' });
-    expect(await alice.waitForEvents()).toEqual([{ id: expect.any(String), method: 'partner.disconnected', params: { room_id: roomId, reason: 'left' } }]);
-    expect(await alice.call('get_status')).toEqual({ state: 'idle' });
-    expect(await bob.call('get_status')).toEqual({ state: 'idle' });
-    expectNoSessionKept(alice);
-    expectNoSessionKept(bob);
-    expect((await health(server)).sessions).toBe(0);
-  });
+      expect(await bob.call('leave_chat', { room_id: roomId })).toEqual({ status: 'idle' });
+      expect(await alice.waitForEvents()).toEqual([
+        { id: expect.any(String), method: 'partner.disconnected', params: { room_id: roomId, reason: 'left' } },
+      ]);
+      expect(await alice.call('get_status')).toEqual({ state: 'idle' });
+      expect(await bob.call('get_status')).toEqual({ state: 'idle' });
+      expectNoSessionKept(alice);
+      expectNoSessionKept(bob);
+      expect((await health(server)).sessions).toBe(0);
+    },
+  );
 
-  it.each(hostsWithoutSessions)('%s: one that falls silent ends in `timeout`, its partner is told so, and its token is gone', async (_, make) => {
-    const server = await serve(BRISK);
-    const stays = make(server.url);
-    const silent = make(server.url);
-    await stays.call('enter_queue');
-    const found = stays.waitForEvents(10);
-    await eventually(() => expect(heldWaits(server, stays.token)).toBe(1));
-    const { room_id: roomId } = await silent.call('enter_queue');
-    expect(await found).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
-    const last = await silent.call('send_message', { room_id: roomId, message: 'brb' });
+  it.each(hostsWithoutSessions)(
+    '%s: one that falls silent ends in `timeout`, its partner is told so, and its token is gone',
+    async (_, make) => {
+      const server = await serve(BRISK);
+      const stays = make(server.url);
+      const silent = make(server.url);
+      await stays.call('enter_queue');
+      const found = stays.waitForEvents(10);
+      await eventually(() => expect(heldWaits(server, stays.token)).toBe(1));
+      const { room_id: roomId } = await silent.call('enter_queue');
+      expect(await found).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
+      const last = await silent.call('send_message', { room_id: roomId, message: 'brb' });
 
-    // The one who stays keeps reading; the other never calls again.
-    const heard = await readUntil(stays, (events) => events.some((e) => e.method === 'partner.disconnected'));
-    expect(heard.map(({ method, params }) => ({ method, params }))).toEqual([
-      received(roomId as string, last, 'brb'),
-      { method: 'partner.disconnected', params: { room_id: roomId, reason: 'timeout' } },
-    ]);
-    expect(await stays.call('get_status')).toEqual({ state: 'idle' });
-    const refusal = await silent.refusal('get_status');
-    expect(refusal).toContain(silent.token!.slice(silent.token!.indexOf('.') + 1).slice(0, 4));
-    expect(refusal).toMatch(/names no user/);
-  });
+      // The one who stays keeps reading; the other never calls again.
+      const heard = await readUntil(stays, (events) => events.some((e) => e.method === 'partner.disconnected'));
+      expect(heard.map(({ method, params }) => ({ method, params }))).toEqual([
+        received(roomId as string, last, 'brb'),
+        { method: 'partner.disconnected', params: { room_id: roomId, reason: 'timeout' } },
+      ]);
+      expect(await stays.call('get_status')).toEqual({ state: 'idle' });
+      const refusal = await silent.refusal('get_status');
+      expect(refusal).toContain(silent.token!.slice(silent.token!.indexOf('.') + 1).slice(0, 4));
+      expect(refusal).toMatch(/names no user/);
+    },
+  );
 });
 
 describe('a session-holding SDK client paired with a client that keeps no session', () => {
@@ -171,37 +179,42 @@ describe('a session-holding SDK client paired with a client that keeps no sessio
     expectNoSessionKept(host);
   });
 
-  it.each(hostsWithoutSessions)('%s enters first and is met by the SDK client arriving next, learning it through wait_for_events; the SDK client leaves', async (_, make) => {
-    const server = await serve();
-    const sdk = await sdkClient(server);
-    const host = make(server.url);
-    expect(await host.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
-    const entered = await sdk.call('enter_queue');
-    if (host instanceof SessionPerCallClient) {
-      // It ended (DELETE) the session its user was made in, and had not yet named the
-      // user by its token: it may have left, so nobody meets it until it calls again.
-      expect(entered).toEqual({ status: 'waiting', position: 2 });
-    } else {
-      // Without sessions there is nothing to end: whoever comes next meets it at once.
-      expect(entered).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
-    }
-    // Its next call (with its token) brings it back, and it is met at once.
-    const [found] = await host.waitForEvents();
-    expect(found).toEqual({ id: '1', method: 'chatroom.found', params: { room_id: expect.stringMatching(UUID), common_interests: [] } });
-    const roomId = found!.params.room_id as string;
-    expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
+  it.each(hostsWithoutSessions)(
+    '%s enters first and is met by the SDK client arriving next, learning it through wait_for_events; the SDK client leaves',
+    async (_, make) => {
+      const server = await serve();
+      const sdk = await sdkClient(server);
+      const host = make(server.url);
+      expect(await host.call('enter_queue')).toEqual({ status: 'waiting', position: 1 });
+      const entered = await sdk.call('enter_queue');
+      if (host instanceof SessionPerCallClient) {
+        // It ended (DELETE) the session its user was made in, and had not yet named the
+        // user by its token: it may have left, so nobody meets it until it calls again.
+        expect(entered).toEqual({ status: 'waiting', position: 2 });
+      } else {
+        // Without sessions there is nothing to end: whoever comes next meets it at once.
+        expect(entered).toEqual({ status: 'matched', room_id: expect.stringMatching(UUID), common_interests: [] });
+      }
+      // Its next call (with its token) brings it back, and it is met at once.
+      const [found] = await host.waitForEvents();
+      expect(found).toEqual({ id: '1', method: 'chatroom.found', params: { room_id: expect.stringMatching(UUID), common_interests: [] } });
+      const roomId = found!.params.room_id as string;
+      expect(await sdk.waitFor('chatroom.found')).toEqual([{ room_id: roomId, common_interests: [] }]);
 
-    await host.call('send_message', { room_id: roomId, message: 'I was here first.' });
-    expect((await sdk.waitFor('message.received')).map((m) => m.message)).toEqual(['I was here first.']);
-    const reply = await sdk.call('send_message', { room_id: roomId, message: 'And I came second.' });
-    const heard = await readUntil(host, (events) => events.length >= 1);
-    expect(heard.map(({ method, params }) => ({ method, params }))).toEqual([received(roomId, reply, 'And I came second.')]);
+      await host.call('send_message', { room_id: roomId, message: 'I was here first.' });
+      expect((await sdk.waitFor('message.received')).map((m) => m.message)).toEqual(['I was here first.']);
+      const reply = await sdk.call('send_message', { room_id: roomId, message: 'And I came second.' });
+      const heard = await readUntil(host, (events) => events.length >= 1);
+      expect(heard.map(({ method, params }) => ({ method, params }))).toEqual([received(roomId, reply, 'And I came second.')]);
 
-    expect(await sdk.call('leave_chat', { room_id: roomId })).toEqual({ status: 'idle' });
-    expect(await host.waitForEvents()).toEqual([{ id: expect.any(String), method: 'partner.disconnected', params: { room_id: roomId, reason: 'left' } }]);
-    expect(await host.call('get_status')).toEqual({ state: 'idle' });
-    expectNoSessionKept(host);
-  });
+      expect(await sdk.call('leave_chat', { room_id: roomId })).toEqual({ status: 'idle' });
+      expect(await host.waitForEvents()).toEqual([
+        { id: expect.any(String), method: 'partner.disconnected', params: { room_id: roomId, reason: 'left' } },
+      ]);
+      expect(await host.call('get_status')).toEqual({ state: 'idle' });
+      expectNoSessionKept(host);
+    },
+  );
 });
 
 /** The JSON the model reads in a tool's answer: the text of its content (here the server's JSON). */
@@ -246,9 +259,12 @@ describe("LangChain's MultiServerMCPClient (@langchain/mcp-adapters)", () => {
     });
     expect((await sdk.waitFor('message.received')).map((m) => [m.seq, m.message])).toEqual([[1, 'Hello from LangChain.']]);
     const replies = [];
-    for (const line of ['Hi, LangChain.', 'How are you?']) replies.push({ ...(await sdk.call('send_message', { room_id: roomId, message: line })), line });
+    for (const line of ['Hi, LangChain.', 'How are you?'])
+      replies.push({ ...(await sdk.call('send_message', { room_id: roomId, message: line })), line });
     const page = await toolCall('wait_for_events', { user_token: token, after: found.cursor, timeout_s: 5 });
-    expect((page.events as ChatEvent[]).map(({ method, params }) => ({ method, params }))).toEqual(replies.map((r) => received(roomId, r, r.line)));
+    expect((page.events as ChatEvent[]).map(({ method, params }) => ({ method, params }))).toEqual(
+      replies.map((r) => received(roomId, r, r.line)),
+    );
 
     expect(await toolCall('leave_chat', { user_token: token, room_id: roomId })).toEqual({ status: 'idle' });
     expect(await sdk.waitFor('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'left' }]);
@@ -265,7 +281,8 @@ describe("the AI SDK's MCP client (@ai-sdk/mcp)", () => {
         type: 'http',
         url: server.url.href,
         fetch: async (input, init) => {
-          if (init?.method === 'POST' && typeof init.body === 'string') posted.push((JSON.parse(init.body) as { method?: string }).method ?? 'response');
+          if (init?.method === 'POST' && typeof init.body === 'string')
+            posted.push((JSON.parse(init.body) as { method?: string }).method ?? 'response');
           return fetch(input, init);
         },
       },
@@ -312,7 +329,9 @@ describe("the AI SDK's MCP client (@ai-sdk/mcp)", () => {
     const held = ai.execute('wait_for_events', { user_token: token, after: cursor, timeout_s: 10 });
     const reply = await sdk.call('send_message', { room_id: roomId, message: 'Hello, agent.' });
     const page = await held;
-    expect((page.events as ChatEvent[]).map(({ method, params }) => ({ method, params }))).toEqual([received(roomId, reply, 'Hello, agent.')]);
+    expect((page.events as ChatEvent[]).map(({ method, params }) => ({ method, params }))).toEqual([
+      received(roomId, reply, 'Hello, agent.'),
+    ]);
 
     expect(await sdk.call('leave_chat', { room_id: roomId })).toEqual({ status: 'idle' });
     const last = await ai.execute('wait_for_events', { user_token: token, after: page.cursor, timeout_s: 5 });
@@ -349,23 +368,34 @@ describe("the AI SDK's MCP client (@ai-sdk/mcp)", () => {
 
     const sent = await sdk.call('send_message', { room_id: roomId, message: 'Did you get this?' });
     const next = await ai.execute('wait_for_events', { user_token: token, timeout_s: 5 });
-    expect((next.events as ChatEvent[]).map(({ method, params }) => ({ method, params }))).toEqual([received(roomId, sent, 'Did you get this?')]);
+    expect((next.events as ChatEvent[]).map(({ method, params }) => ({ method, params }))).toEqual([
+      received(roomId, sent, 'Did you get this?'),
+    ]);
   });
 });
 
 describe("JSON-RPC error answers carry the request's id whenever it could be read", () => {
-  const toolsCall = (id: unknown) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'get_status', arguments: {} } });
+  const toolsCall = (id: unknown) =>
+    JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'get_status', arguments: {} } });
 
   it('a request in a session that does not exist: 404 with its id', async () => {
     const server = await serve();
     const response = await fetch(server.url, { method: 'POST', headers: jsonHeaders('no-such-session'), body: toolsCall('req-7') });
     expect(response.status).toBe(404);
-    expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id: 'req-7', error: { code: -32001, message: expect.stringMatching(/Session not found/) } });
+    expect(await response.json()).toMatchObject({
+      jsonrpc: '2.0',
+      id: 'req-7',
+      error: { code: -32001, message: expect.stringMatching(/Session not found/) },
+    });
   });
 
   it('a request without a session in a protocol version the server does not speak: 400 with its id', async () => {
     const server = await serve();
-    const response = await fetch(server.url, { method: 'POST', headers: { ...jsonHeaders(), 'mcp-protocol-version': '1999-01-01' }, body: toolsCall(42) });
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: { ...jsonHeaders(), 'mcp-protocol-version': '1999-01-01' },
+      body: toolsCall(42),
+    });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ jsonrpc: '2.0', id: 42, error: { message: expect.stringMatching(/protocol version/i) } });
   });

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { freePort, startServerProcess, type ServerProcess } from '../support/processes.js';
+import { freePort, type ServerProcess, startServerProcess } from '../support/processes.js';
 
 const running: ServerProcess[] = [];
 

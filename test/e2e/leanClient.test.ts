@@ -30,7 +30,8 @@ function inbox() {
   return {
     add: (method: string, params: Params) => byMethod.set(method, [...(byMethod.get(method) ?? []), params]),
     /** The n-th notification of `method` (from 0), once it has come. */
-    nth: (method: string, n: number) => eventually(() => byMethod.get(method)?.[n] ?? Promise.reject(new Error(`no ${method} #${n + 1} yet`))),
+    nth: (method: string, n: number) =>
+      eventually(() => byMethod.get(method)?.[n] ?? Promise.reject(new Error(`no ${method} #${n + 1} yet`))),
   };
 }
 
@@ -63,7 +64,12 @@ it('the lean client reads what the SDK client sends, and the SDK client what the
     for (let i = 0; i < 3; i++) {
       const toLean = `sdk → lean #${i + 1} ✓ ünïcode`;
       const sdkReceipt = await sdkCall('send_message', { room_id: roomId, message: toLean });
-      expect(await leanInbox.nth('message.received', i)).toMatchObject({ message: toLean, message_id: sdkReceipt.message_id, seq: sdkReceipt.seq, room_id: roomId });
+      expect(await leanInbox.nth('message.received', i)).toMatchObject({
+        message: toLean,
+        message_id: sdkReceipt.message_id,
+        seq: sdkReceipt.seq,
+        room_id: roomId,
+      });
 
       const toSdk = `lean → sdk #${i + 1} ✓ ünïcode`;
       const leanReceipt = await lean.call('send_message', { room_id: roomId, message: toSdk });

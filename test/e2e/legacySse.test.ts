@@ -3,9 +3,9 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
+import { LegacySseSession } from '../../src/session/legacySseSession.js';
 import { ChatClient, type RecordedNotification } from '../support/chatClient.js';
 import { readSse } from '../support/rawSession.js';
-import { LegacySseSession } from '../../src/session/legacySseSession.js';
 import { health, startTestServer } from '../support/server.js';
 
 const GRACE_MS = 300;

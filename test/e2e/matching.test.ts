@@ -26,10 +26,16 @@ async function connect(): Promise<ChatClient> {
   return client;
 }
 
-const found = async (client: ChatClient, count = 1) => (await client.waitFor('chatroom.found', count, INTEREST_WAIT_MS + REMATCH_AFTER_MS + MARGIN_MS)).at(-1)!;
+const found = async (client: ChatClient, count = 1) =>
+  (await client.waitFor('chatroom.found', count, INTEREST_WAIT_MS + REMATCH_AFTER_MS + MARGIN_MS)).at(-1)!;
 
 beforeAll(async () => {
-  server = await startTestServer({ interestWaitMs: INTEREST_WAIT_MS, rematchAfterMs: REMATCH_AFTER_MS, graceMs: 150, idleTimeoutMs: 1_000 });
+  server = await startTestServer({
+    interestWaitMs: INTEREST_WAIT_MS,
+    rematchAfterMs: REMATCH_AFTER_MS,
+    graceMs: 150,
+    idleTimeoutMs: 1_000,
+  });
 });
 
 afterEach(async () => {

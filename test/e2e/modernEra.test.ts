@@ -9,8 +9,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningChatServer } from '../../src/http/listen.js';
 import { node22 } from '../../scripts/node22.js';
+import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
 import { callOrThrow, type Structured } from '../support/fromAddress.js';
@@ -47,7 +47,14 @@ describe('the 2026-07-28 revision on /mcp', () => {
     expect(client.getProtocolEra()).toBe('modern');
     expect(client.getServerCapabilities()).toMatchObject({ tools: {}, resources: { subscribe: true } });
     expect(client.getInstructions()).toMatch(/user_token.*subscriptions\/listen/s);
-    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['enter_queue', 'get_status', 'leave_chat', 'next', 'send_message', 'wait_for_events']);
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([
+      'enter_queue',
+      'get_status',
+      'leave_chat',
+      'next',
+      'send_message',
+      'wait_for_events',
+    ]);
     expect((await health(server)).sessions).toBe(0);
   });
 
@@ -73,7 +80,10 @@ describe('the 2026-07-28 revision on /mcp', () => {
     const { room_id: roomId } = await peer.call('enter_queue');
     await eventually(() => expect(updates).toContain(uri));
     const read = await agent.readResource({ uri: `${uri}?after=0` });
-    const page = JSON.parse((read.contents[0] as { text: string }).text) as { events: { method: string; params: Structured }[]; cursor: string };
+    const page = JSON.parse((read.contents[0] as { text: string }).text) as {
+      events: { method: string; params: Structured }[];
+      cursor: string;
+    };
     expect(page.events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: roomId, common_interests: [] } }]);
 
     await peer.call('send_message', { room_id: roomId, message: 'hello from 2025' });
@@ -81,7 +91,10 @@ describe('the 2026-07-28 revision on /mcp', () => {
     const waited = await call(agent, 'wait_for_events', { user_token: token, after: page.cursor, timeout_s: 5 });
     expect((waited.events as { params: Structured }[]).map((e) => e.params.message)).toEqual(['hello from 2025']);
 
-    expect(await call(agent, 'send_message', { user_token: token, room_id: roomId, message: 'hello from 2026' })).toMatchObject({ status: 'sent', seq: 2 });
+    expect(await call(agent, 'send_message', { user_token: token, room_id: roomId, message: 'hello from 2026' })).toMatchObject({
+      status: 'sent',
+      seq: 2,
+    });
     expect((await peer.waitFor('message.received')).map((m) => m.message)).toEqual(['hello from 2026']);
     expect(await call(agent, 'leave_chat', { user_token: token })).toEqual({ status: 'idle' });
     expect(await peer.waitFor('partner.disconnected')).toEqual([{ room_id: roomId, reason: 'left' }]);
@@ -93,7 +106,10 @@ describe('the 2026-07-28 revision on /mcp', () => {
     const agent = await modernClient(server.url);
     const { user_token: token } = await call(agent, 'enter_queue');
     const progress: number[] = [];
-    const result = await agent.callTool({ name: 'wait_for_events', arguments: { user_token: token, after: '0', timeout_s: 1.2 } }, { onprogress: (p) => progress.push(p.progress) });
+    const result = await agent.callTool(
+      { name: 'wait_for_events', arguments: { user_token: token, after: '0', timeout_s: 1.2 } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
     expect(result.structuredContent).toEqual({ events: [], cursor: '0' });
     expect(progress.length).toBeGreaterThanOrEqual(2);
     expect(progress[0]).toBe(0);
@@ -140,7 +156,11 @@ describe('the 2026-07-28 revision on /mcp', () => {
     expect(await ok.text()).toContain('"supportedVersions":["2026-07-28"]');
     const guarded = await startTestServer({ token: 'a-secret-of-16-chars-or-more' });
     servers.push(guarded);
-    const refused = await fetch(guarded.url, { method: 'POST', headers: { 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28' }, body: '{}' });
+    const refused = await fetch(guarded.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28' },
+      body: '{}',
+    });
     expect(refused.status).toBe(401);
   });
 
@@ -148,8 +168,18 @@ describe('the 2026-07-28 revision on /mcp', () => {
     const server = await serve();
     const response = await fetch(server.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 'req-9', method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }),
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/list',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'req-9',
+        method: 'tools/list',
+        params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
+      }),
     });
     expect(response.status).toBeGreaterThanOrEqual(400);
     expect(await response.json()).toMatchObject({ id: 'req-9', error: { message: expect.stringMatching(/clientCapabilities/) } });

@@ -7,23 +7,34 @@
  * credential in its whole log.
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Socket } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { callOrThrow, fetchFrom, listenFrom, requestFrom, type OpenResponse, type Structured } from '../support/fromAddress.js';
-import { startServerProcess, type ServerProcess } from '../support/processes.js';
+import { callOrThrow, fetchFrom, listenFrom, type OpenResponse, requestFrom, type Structured } from '../support/fromAddress.js';
 import { jsonHeaders } from '../support/jsonRpcWire.js';
+import { type ServerProcess, startServerProcess } from '../support/processes.js';
 
 const servers: ServerProcess[] = [];
 const closers: (() => unknown)[] = [];
 afterEach(async () => {
-  await Promise.all(closers.splice(0).reverse().map(async (close) => { try { await close(); } catch { /* gone already */ } }));
+  await Promise.all(
+    closers
+      .splice(0)
+      .reverse()
+      .map(async (close) => {
+        try {
+          await close();
+        } catch {
+          /* gone already */
+        }
+      }),
+  );
   await Promise.all(servers.splice(0).map((server) => server.stop()));
 });
 
@@ -90,7 +101,11 @@ describe('subscriptions/listen', () => {
     expect(many).toMatchObject({ id: 'l-1', error: { code: -32602 } });
     expect(many.error.message).toMatch(/names 4 resource URIs; at most 3/);
 
-    for (const [id, bad] of [['l-2', 'chat://users/nobody/events?after=3'], ['l-3', 'https://example.com/'], ['l-4', 'chat://users/x.y/events/more']] as const) {
+    for (const [id, bad] of [
+      ['l-2', 'chat://users/nobody/events?after=3'],
+      ['l-3', 'https://example.com/'],
+      ['l-4', 'chat://users/x.y/events/more'],
+    ] as const) {
       const refused = keep(await listenFrom('127.0.0.1', mcp, id, [uri, bad]));
       expect(refused.status).toBe(400);
       const answer = errorOf(await refused.until('}'));
@@ -100,7 +115,9 @@ describe('subscriptions/listen', () => {
     const madeUp = uri.replace(/\.[^/]+\/events$/, '.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/events');
     const ghost = keep(await listenFrom('127.0.0.1', mcp, 'l-5', [madeUp]));
     expect(ghost.status).toBe(400);
-    expect(errorOf(await ghost.until('}')).error.message).toMatch(new RegExp(`${JSON.stringify(madeUp).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} names no user`));
+    expect(errorOf(await ghost.until('}')).error.message).toMatch(
+      new RegExp(`${JSON.stringify(madeUp).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} names no user`),
+    );
     expect(await metric(server, 'mcp_chat_refusals_total{reason="bad_listen"}')).toBe(5);
 
     // A good listen hears its user's news.
@@ -133,7 +150,9 @@ describe('subscriptions/listen', () => {
     // 1,000 listens, never read, from one address.
     const listens: OpenResponse[] = [];
     for (let batch = 0; batch < 10; batch++)
-      listens.push(...(await Promise.all(Array.from({ length: 100 }, (_, i) => listenFrom('127.0.0.5', mcp, `x${batch * 100 + i}`, uris)))));
+      listens.push(
+        ...(await Promise.all(Array.from({ length: 100 }, (_, i) => listenFrom('127.0.0.5', mcp, `x${batch * 100 + i}`, uris)))),
+      );
     for (const listen of listens) keep(listen);
     expect(listens.filter((l) => l.status === 200)).toHaveLength(1000);
     await eventually(async () => expect(await metric(server, 'mcp_chat_listens')).toBe(1000));
@@ -141,7 +160,9 @@ describe('subscriptions/listen', () => {
     const attacked = median(await sendTimes(a, tokenA, roomId, 200));
     const rssAfter = rssOf(server.serverPid);
     expect(rssAfter - rssBefore, `RSS grew by ${((rssAfter - rssBefore) / 1048576).toFixed(1)} MB`).toBeLessThan(64 * 1024 * 1024);
-    expect(attacked, `send_message p50 ${attacked.toFixed(2)} ms against ${baseline.toFixed(2)} ms idle`).toBeLessThanOrEqual(2 * baseline + 2);
+    expect(attacked, `send_message p50 ${attacked.toFixed(2)} ms against ${baseline.toFixed(2)} ms idle`).toBeLessThanOrEqual(
+      2 * baseline + 2,
+    );
     // The 1,001st listen from that address is refused; the pair's listens are not.
     const over = keep(await listenFrom('127.0.0.5', mcp, 'over', uris));
     expect(over.status).toBe(429);
@@ -159,13 +180,23 @@ describe('per client address', () => {
           requestFrom('127.0.0.1', mcp, {
             method: 'POST',
             headers: jsonHeaders(),
-            body: JSON.stringify({ jsonrpc: '2.0', id: batch * 50 + i, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hog', version: '1' } } }),
+            body: JSON.stringify({
+              jsonrpc: '2.0',
+              id: batch * 50 + i,
+              method: 'initialize',
+              params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hog', version: '1' } },
+            }),
           }),
         ),
       );
       for (const answer of answers) {
         statuses.push(answer.status);
-        if (answer.status === 429) refusals.push({ status: 429, retryAfter: answer.headers['retry-after'] as string | undefined, id: errorOf(await answer.until('}')).id });
+        if (answer.status === 429)
+          refusals.push({
+            status: 429,
+            retryAfter: answer.headers['retry-after'] as string | undefined,
+            id: errorOf(await answer.until('}')).id,
+          });
         else await answer.until('"result"');
         answer.close();
       }
@@ -189,12 +220,24 @@ describe('per client address', () => {
     // Streams: four sessions (two from each of two other addresses), their GET streams all from 127.0.0.1.
     const sessionIds: string[] = [];
     for (const from of ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']) {
-      const init = keep(await requestFrom(from, mcp, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 's', version: '1' } } }) }));
+      const init = keep(
+        await requestFrom(from, mcp, {
+          method: 'POST',
+          headers: jsonHeaders(),
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'initialize',
+            params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 's', version: '1' } },
+          }),
+        }),
+      );
       await init.until('"result"');
       sessionIds.push(init.headers['mcp-session-id'] as string);
     }
     const streams = [];
-    for (const id of sessionIds.slice(0, 3)) streams.push(keep(await requestFrom('127.0.0.1', mcp, { headers: { ...jsonHeaders(id), accept: 'text/event-stream' } })));
+    for (const id of sessionIds.slice(0, 3))
+      streams.push(keep(await requestFrom('127.0.0.1', mcp, { headers: { ...jsonHeaders(id), accept: 'text/event-stream' } })));
     expect(streams.map((s) => s.status)).toEqual([200, 200, 200]);
     const fourth = keep(await requestFrom('127.0.0.1', mcp, { headers: { ...jsonHeaders(sessionIds[3]), accept: 'text/event-stream' } }));
     expect(fourth.status).toBe(429);
@@ -205,15 +248,24 @@ describe('per client address', () => {
     expect(again.status).toBe(200);
     // One closes: the fourth may open now.
     streams[1]!.close();
-    await eventually(async () => expect((await requestFrom('127.0.0.1', mcp, { headers: { ...jsonHeaders(sessionIds[3]), accept: 'text/event-stream' } }).then(keep)).status).toBe(200));
+    await eventually(async () =>
+      expect(
+        (await requestFrom('127.0.0.1', mcp, { headers: { ...jsonHeaders(sessionIds[3]), accept: 'text/event-stream' } }).then(keep))
+          .status,
+      ).toBe(200),
+    );
 
     // Held waits: three users of 127.0.0.4 each hold a wait; a fourth is a tool refusal.
     const waiter = await modernClient(mcp, '127.0.0.4');
     const tokens: string[] = [];
     for (let i = 0; i < 4; i++) tokens.push((await call(waiter, 'enter_queue', { i_am: 'agent', meet: 'humans' })).user_token as string);
-    const held = tokens.slice(0, 3).map((token) => waiter.callTool({ name: 'wait_for_events', arguments: { user_token: token, timeout_s: 3 } }));
+    const held = tokens
+      .slice(0, 3)
+      .map((token) => waiter.callTool({ name: 'wait_for_events', arguments: { user_token: token, timeout_s: 3 } }));
     await sleep(300);
-    expect(await refusal(waiter, 'wait_for_events', { user_token: tokens[3], timeout_s: 3 })).toMatch(/Too many held wait_for_events calls from your address \(at most 3/);
+    expect(await refusal(waiter, 'wait_for_events', { user_token: tokens[3], timeout_s: 3 })).toMatch(
+      /Too many held wait_for_events calls from your address \(at most 3/,
+    );
     // Another address holds a wait meanwhile; and the held ones end as they should.
     const neighbour = await modernClient(mcp, '127.0.0.6');
     const other = (await call(neighbour, 'enter_queue', { i_am: 'agent', meet: 'humans' })).user_token as string;
@@ -222,7 +274,12 @@ describe('per client address', () => {
     for (const answer of await Promise.all(held)) expect(answer.isError).toBeFalsy();
     expect(await metric(server, 'mcp_chat_refusals_total{reason="address_waits"}')).toBe(1);
     // Released: the fourth may hold now (it times out with nothing).
-    expect(((await waiter.callTool({ name: 'wait_for_events', arguments: { user_token: tokens[3], timeout_s: 1 } })).structuredContent as Structured).events).toEqual([]);
+    expect(
+      (
+        (await waiter.callTool({ name: 'wait_for_events', arguments: { user_token: tokens[3], timeout_s: 1 } }))
+          .structuredContent as Structured
+      ).events,
+    ).toEqual([]);
 
     // Listens: three from 127.0.0.7, the fourth refused 429 with its id; other addresses listen on.
     const uri = (await call(waiter, 'get_status', { user_token: tokens[0] })).events_uri as string;
@@ -231,14 +288,18 @@ describe('per client address', () => {
     expect(listens.map((l) => l.status)).toEqual([200, 200, 200]);
     const over = keep(await listenFrom('127.0.0.7', mcp, 'fourth', [uri]));
     expect(over.status).toBe(429);
-    expect(errorOf(await over.until('}'))).toMatchObject({ id: 'fourth', error: { message: expect.stringMatching(/subscriptions\/listen streams from your address/) } });
+    expect(errorOf(await over.until('}'))).toMatchObject({
+      id: 'fourth',
+      error: { message: expect.stringMatching(/subscriptions\/listen streams from your address/) },
+    });
     expect(keep(await listenFrom('127.0.0.8', mcp, 'elsewhere', [uri])).status).toBe(200);
     listens[0]!.close();
     await eventually(async () => expect(keep(await listenFrom('127.0.0.7', mcp, 'later', [uri])).status).toBe(200));
 
     // Legacy SSE sessions count as a session and a stream of their address.
     const sse = [];
-    for (let i = 0; i < 3; i++) sse.push(keep(await requestFrom('127.0.0.9', new URL('/sse', mcp), { headers: { accept: 'text/event-stream' } })));
+    for (let i = 0; i < 3; i++)
+      sse.push(keep(await requestFrom('127.0.0.9', new URL('/sse', mcp), { headers: { accept: 'text/event-stream' } })));
     expect(sse.map((s) => s.status)).toEqual([200, 200, 200]);
     expect(keep(await requestFrom('127.0.0.9', new URL('/sse', mcp), { headers: { accept: 'text/event-stream' } })).status).toBe(429);
   });
@@ -254,12 +315,21 @@ describe('in total', () => {
     expect(await refusal(clients[3]!, 'enter_queue')).toMatch(/The server is full \(3 users chatting or waiting\); try again in a minute/);
     expect(await refusal(clients[3]!, 'next')).toMatch(/server is full/);
     expect(b.status).toBe('matched');
-    expect(await call(clients[0]!, 'send_message', { user_token: a.user_token, room_id: b.room_id, message: 'still here' })).toMatchObject({ status: 'sent' });
+    expect(await call(clients[0]!, 'send_message', { user_token: a.user_token, room_id: b.room_id, message: 'still here' })).toMatchObject({
+      status: 'sent',
+    });
     expect(await metric(server, 'mcp_chat_refusals_total{reason="users_full"}')).toBe(2);
   });
 
   it('--event-log-budget-bytes: past it the largest log sheds its oldest events, and its reader is told exactly how many', async () => {
-    const { server, mcp } = await start(['--event-log-budget-bytes', '65536', '--messages-per-second', '10000', '--message-burst', '10000']);
+    const { server, mcp } = await start([
+      '--event-log-budget-bytes',
+      '65536',
+      '--messages-per-second',
+      '10000',
+      '--message-burst',
+      '10000',
+    ]);
     const [quiet, talker, small1, small2] = await Promise.all([0, 1, 2, 3].map(() => modernClient(mcp)));
     const q = await call(quiet!, 'enter_queue');
     const t = await call(talker!, 'enter_queue');
@@ -267,7 +337,8 @@ describe('in total', () => {
     const s2 = await call(small2!, 'enter_queue');
     await call(small2!, 'send_message', { user_token: s2.user_token, room_id: s2.room_id, message: 'a small log' });
     const text = 'x'.repeat(3000);
-    for (let i = 0; i < 40; i++) await call(talker!, 'send_message', { user_token: t.user_token, room_id: t.room_id, message: `${i} ${text}` });
+    for (let i = 0; i < 40; i++)
+      await call(talker!, 'send_message', { user_token: t.user_token, room_id: t.room_id, message: `${i} ${text}` });
 
     const page = await call(quiet!, 'wait_for_events', { user_token: q.user_token, after: '0', timeout_s: 1 });
     const events = page.events as { method: string; params: { count?: number; message?: string } }[];
@@ -277,7 +348,9 @@ describe('in total', () => {
     expect(missed).toBeGreaterThan(0);
     // Nothing is silently lost: what was shed and what is left are the 41 events (chatroom.found and 40 messages).
     expect(missed + kept.length).toBe(41);
-    expect(kept.map((e) => Number(e.params.message!.split(' ')[0]))).toEqual(Array.from({ length: kept.length }, (_, i) => 40 - kept.length + i));
+    expect(kept.map((e) => Number(e.params.message!.split(' ')[0]))).toEqual(
+      Array.from({ length: kept.length }, (_, i) => 40 - kept.length + i),
+    );
     expect(await metric(server, 'mcp_chat_events_shed_total')).toBe(missed);
     expect(await metric(server, 'mcp_chat_event_log_bytes')).toBeLessThanOrEqual(65536);
     // The small log lost nothing.
@@ -292,16 +365,30 @@ describe('behind proxies', () => {
     // Through one appending proxy, a client at 10.0.0.7 forging its own entries each time.
     const forged = ['1.1.1.1', '2.2.2.2, 3.3.3.3', 'garbage'];
     const refused: boolean[] = [];
-    for (const own of forged) refused.push((await (await modernClient(mcp, '127.0.0.1', { 'x-forwarded-for': `${own}, 10.0.0.7` })).callTool({ name: 'enter_queue', arguments: {} })).isError === true);
+    for (const own of forged)
+      refused.push(
+        (
+          await (
+            await modernClient(mcp, '127.0.0.1', { 'x-forwarded-for': `${own}, 10.0.0.7` })
+          ).callTool({ name: 'enter_queue', arguments: {} })
+        ).isError === true,
+      );
     expect(refused).toEqual([false, false, true]);
     // Another real client behind the proxy is its own address.
-    expect((await (await modernClient(mcp, '127.0.0.1', { 'x-forwarded-for': '1.1.1.1, 10.0.0.8' })).callTool({ name: 'enter_queue', arguments: {} })).isError).toBeFalsy();
+    expect(
+      (
+        await (
+          await modernClient(mcp, '127.0.0.1', { 'x-forwarded-for': '1.1.1.1, 10.0.0.8' })
+        ).callTool({ name: 'enter_queue', arguments: {} })
+      ).isError,
+    ).toBeFalsy();
     expect(await metric(server, 'mcp_chat_refusals_total{reason="too_many_users"}')).toBe(1);
   });
 
   it('--trust-proxy with CIDRs: hops inside them are skipped, and the legacy /sse route reads the address the same way', async () => {
     const { mcp } = await start(['--trust-proxy', '127.0.0.0/8,10.0.0.0/8', '--max-per-address', '1']);
-    const sse = (xff: string) => requestFrom('127.0.0.1', new URL('/sse', mcp), { headers: { accept: 'text/event-stream', 'x-forwarded-for': xff } }).then(keep);
+    const sse = (xff: string) =>
+      requestFrom('127.0.0.1', new URL('/sse', mcp), { headers: { accept: 'text/event-stream', 'x-forwarded-for': xff } }).then(keep);
     // Two trusted hops (10.0.0.3, then the peer 127.0.0.1): the client is 203.0.113.9.
     expect((await sse('203.0.113.9, 10.0.0.3')).status).toBe(200);
     expect((await sse('198.51.100.1, 203.0.113.9, 10.0.0.3')).status).toBe(429);
@@ -314,7 +401,10 @@ describe('no credential in a log', () => {
     const { server, mcp } = await start(['--log-level', 'debug']);
     const a = await ChatClient.connect(mcp);
     const b = await ChatClient.connect(mcp);
-    closers.push(() => a.end(), () => b.end());
+    closers.push(
+      () => a.end(),
+      () => b.end(),
+    );
     await a.call('enter_queue');
     const { room_id: roomId } = await b.call('enter_queue');
     await b.call('send_message', { room_id: roomId, message: 'hello' });
@@ -323,7 +413,8 @@ describe('no credential in a log', () => {
     const legacy = new V1Client({ name: 'legacy', version: '1' });
     const legacyTransport = new SSEClientTransport(new URL('/sse', mcp));
     await legacy.connect(legacyTransport);
-    const legacyToken = ((await legacy.callTool({ name: 'enter_queue', arguments: {} })) as { structuredContent: Structured }).structuredContent.user_token as string;
+    const legacyToken = ((await legacy.callTool({ name: 'enter_queue', arguments: {} })) as { structuredContent: Structured })
+      .structuredContent.user_token as string;
     const modern = await modernClient(mcp);
     const modernToken = (await call(modern, 'enter_queue')).user_token as string;
     // The legacy session id is in the endpoint URL the server sent (POST /messages?sessionId=…).
@@ -363,12 +454,16 @@ describe('errors never stop the server', () => {
     servers.push(server);
     const flood = async () => {
       const sockets = await Promise.all(
-        Array.from({ length: 400 }, () => new Promise<Socket>((resolve) => {
-          const socket = new Socket();
-          socket.on('error', () => {});
-          socket.connect(Number(server.url.port), '127.0.0.1', () => resolve(socket));
-          socket.setTimeout(2000, () => resolve(socket));
-        })),
+        Array.from(
+          { length: 400 },
+          () =>
+            new Promise<Socket>((resolve) => {
+              const socket = new Socket();
+              socket.on('error', () => {});
+              socket.connect(Number(server.url.port), '127.0.0.1', () => resolve(socket));
+              socket.setTimeout(2000, () => resolve(socket));
+            }),
+        ),
       );
       await sleep(500);
       for (const socket of sockets) socket.destroy();

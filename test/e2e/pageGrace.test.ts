@@ -10,8 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { SessionlessClient } from '../support/tokenClient.js';
 import { health, startTestServer } from '../support/server.js';
+import { SessionlessClient } from '../support/tokenClient.js';
 
 const PAGE_GRACE_MS = 500;
 

@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ChatSession } from '../../src/session/chatSession.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
+import type { ChatSession } from '../../src/session/chatSession.js';
 import { ChatClient } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
-import { openRawSession, readSse } from '../support/rawSession.js';
 import { jsonHeaders } from '../support/jsonRpcWire.js';
+import { openRawSession, readSse } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';
 
 const IDLE_MS = 400;
@@ -27,7 +27,6 @@ async function pair(options: Parameters<typeof ChatClient.connect>[1] = {}) {
   await b.waitFor('chatroom.found');
   return { a, b, roomId: roomId as string };
 }
-
 
 /** Vanishes as a crashed client does: its streams close, and no DELETE is ever sent. */
 async function vanish(client: ChatClient): Promise<void> {
@@ -92,10 +91,12 @@ describe('a dropped stream loses nothing', () => {
     await say(6, 10);
 
     const lateGet = () =>
-      fetch(server.url, { headers: { ...jsonHeaders(a.sessionId), accept: 'text/event-stream', 'last-event-id': olderId } }).then(async (response) => {
-        await response.body?.cancel();
-        return response.status;
-      });
+      fetch(server.url, { headers: { ...jsonHeaders(a.sessionId), accept: 'text/event-stream', 'last-event-id': olderId } }).then(
+        async (response) => {
+          await response.body?.cancel();
+          return response.status;
+        },
+      );
     // The first is served: it replaces the client's stream, and the client resumes from m10.
     const beforeFirst = streamsOpened();
     expect(await lateGet()).toBe(200);
@@ -148,7 +149,13 @@ describe('a dropped stream loses nothing', () => {
       // The log holds m4…m6; a had seen chatroom.found (1): m1…m3 (ids 2…4) are gone.
       expect(await a.waitFor('events.missed', 1, 5000)).toEqual([{ count: 3 }]);
       expect((await a.waitFor('message.received', 3)).map((m) => m.message)).toEqual(['m4', 'm5', 'm6']);
-      expect(a.notifications.map((n) => n.method)).toEqual(['chatroom.found', 'events.missed', 'message.received', 'message.received', 'message.received']);
+      expect(a.notifications.map((n) => n.method)).toEqual([
+        'chatroom.found',
+        'events.missed',
+        'message.received',
+        'message.received',
+        'message.received',
+      ]);
     } finally {
       await Promise.all(open.splice(0).map((client) => client.end().catch(() => {})));
       await small.close();

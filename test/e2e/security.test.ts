@@ -1,11 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listen, type RunningChatServer } from '../../src/http/listen.js';
 import { createChatServer } from '../../src/server.js';
 import { ChatClient } from '../support/chatClient.js';
-import { deleteRawSession, openRawSession, rawRequest } from '../support/rawSession.js';
-import { jsonHeaders } from '../support/jsonRpcWire.js';
 import { eventually } from '../support/eventually.js';
+import { jsonHeaders } from '../support/jsonRpcWire.js';
+import { deleteRawSession, openRawSession, rawRequest } from '../support/rawSession.js';
 import { health, startTestServer } from '../support/server.js';
 
 const TOKEN = 'correct-horse-battery-staple';
@@ -129,7 +129,12 @@ describe('limits', () => {
     const response = await fetch(tight.url, {
       method: 'POST',
       headers: jsonHeaders(sessionId),
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_status', arguments: { pad: 'x'.repeat(4096) } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'get_status', arguments: { pad: 'x'.repeat(4096) } },
+      }),
     });
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ error: { message: expect.stringContaining('2048 bytes') } });
@@ -160,7 +165,9 @@ describe('limits', () => {
     const { room_id } = await b.call('enter_queue');
     expect(await a.call('send_message', { room_id, message: '1' })).toMatchObject({ seq: 1 });
     expect(await a.call('send_message', { room_id, message: '2' })).toMatchObject({ seq: 2 });
-    expect(await a.refusal('send_message', { room_id, message: '3' })).toMatch(/too fast: at most 0.01 message\(s\) per second, in bursts of up to 2/);
+    expect(await a.refusal('send_message', { room_id, message: '3' })).toMatch(
+      /too fast: at most 0.01 message\(s\) per second, in bursts of up to 2/,
+    );
     // The partner's own budget is untouched.
     expect(await b.call('send_message', { room_id, message: 'mine' })).toMatchObject({ seq: 3 });
     expect((await b.waitFor('message.received', 2)).map((m) => m.message)).toEqual(['1', '2']);
@@ -195,7 +202,9 @@ describe('limits', () => {
   it('refuses a made-up user_token, naming it as the problem, and counts the refusal', async () => {
     const a = await connect();
     const made = 'x'.repeat(32);
-    expect(await a.refusal('get_status', { user_token: made })).toMatch(/user_token you passed \(xxxx…\) names no user.*enter_queue without a user_token/);
+    expect(await a.refusal('get_status', { user_token: made })).toMatch(
+      /user_token you passed \(xxxx…\) names no user.*enter_queue without a user_token/,
+    );
     expect(await a.refusal('enter_queue', { user_token: made })).toMatch(/names no user/);
     const metrics = await (await fetch(new URL('/metrics', server.url))).text();
     expect(metrics).toMatch(/mcp_chat_refusals_total\{reason="unknown_token"\} 2/);
@@ -205,7 +214,7 @@ describe('limits', () => {
 });
 
 describe('privacy', () => {
-  it('a partner never learns the other user\'s ids or client info, and outsiders cannot use the room', async () => {
+  it("a partner never learns the other user's ids or client info, and outsiders cannot use the room", async () => {
     const a = await ChatClient.connect(server.url, 'alice-secret-client');
     const b = await ChatClient.connect(server.url, 'bob-secret-client');
     open.push(a, b);

@@ -6,10 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
-import { deleteRawSession, openRawSession, readSse } from '../support/rawSession.js';
-import { jsonHeaders, rpcAnswerOf, type RpcAnswer } from '../support/jsonRpcWire.js';
-import { startTestServer } from '../support/server.js';
 import { eventually } from '../support/eventually.js';
+import { jsonHeaders, type RpcAnswer, rpcAnswerOf } from '../support/jsonRpcWire.js';
+import { deleteRawSession, openRawSession, readSse } from '../support/rawSession.js';
+import { startTestServer } from '../support/server.js';
 
 let server: RunningChatServer;
 
@@ -41,7 +41,9 @@ const cursorOf = async (sessionId: string, id: number) =>
   (await call(sessionId, 'wait_for_events', { timeout_s: 0 }, id)).result.structuredContent.cursor as string;
 
 const notify = (sessionId: string, method: string, params: Record<string, unknown>) =>
-  fetch(server.url, { method: 'POST', headers: jsonHeaders(sessionId), body: JSON.stringify({ jsonrpc: '2.0', method, params }) }).then((r) => r.text());
+  fetch(server.url, { method: 'POST', headers: jsonHeaders(sessionId), body: JSON.stringify({ jsonrpc: '2.0', method, params }) }).then(
+    (r) => r.text(),
+  );
 
 describe('one MCP server for every session', () => {
   it('routes answers of two sessions that use the same request id at the same time', async () => {
@@ -60,7 +62,9 @@ describe('one MCP server for every session', () => {
     const answerA = await waitA;
 
     const messages = (answer: Answer) =>
-      (answer.result.structuredContent.events as { method: string; params: { message?: string } }[]).map((e) => `${e.method} ${e.params.message}`);
+      (answer.result.structuredContent.events as { method: string; params: { message?: string } }[]).map(
+        (e) => `${e.method} ${e.params.message}`,
+      );
     expect(answerA.id).toBe(9);
     expect(answerB.id).toBe(9);
     expect(messages(answerA)).toEqual(['message.received from b']);

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { isAlive, portAnswers, startServerProcess } from '../support/processes.js';
 import { ChatClient } from '../support/chatClient.js';
+import { isAlive, portAnswers, startServerProcess } from '../support/processes.js';
 
 const SHUTDOWN_BOUND_MS = 5_000;
 

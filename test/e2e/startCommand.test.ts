@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnServer } from '../support/serverProcess.js';
 import { ChatClient } from '../support/chatClient.js';
-import { freePort, isAlive, portAnswers, startServerProcess, type ServerProcess } from '../support/processes.js';
+import { freePort, isAlive, portAnswers, type ServerProcess, startServerProcess } from '../support/processes.js';
+import { spawnServer } from '../support/serverProcess.js';
 
 const running: ServerProcess[] = [];
 async function start(...args: Parameters<typeof startServerProcess>): Promise<ServerProcess> {
@@ -71,6 +71,8 @@ describe('npm start, as the README says', () => {
   });
 
   it('stops at once, naming the flag, when a value is bad', async () => {
-    await expect(spawnServer({ via: 'npm', args: ['--port', 'ninety'] })).rejects.toThrow(/exited with [1-9]\d* before listening[\s\S]*--port/);
+    await expect(spawnServer({ via: 'npm', args: ['--port', 'ninety'] })).rejects.toThrow(
+      /exited with [1-9]\d* before listening[\s\S]*--port/,
+    );
   });
 });

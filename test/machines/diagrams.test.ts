@@ -3,13 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import {
   committedSection,
+  type DrawnMachine,
   loadDrawnMachines,
   mermaid,
   renderMachinesSection,
   STUDIO_DIR,
   studioConfig,
   studioFiles,
-  type DrawnMachine,
 } from '../../scripts/diagrams.js';
 import { chartTransitions } from '../../scripts/machineCatalog.js';
 
@@ -30,7 +30,11 @@ describe('the machine diagrams are generated from the code', () => {
   it('scripts/studio/ holds one Stately Studio export per machine, as the code generates it', () => {
     const dir = new URL(`${STUDIO_DIR}/`, root);
     const expected = studioFiles(machines);
-    const committed = existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.json')).sort() : [];
+    const committed = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((name) => name.endsWith('.json'))
+          .sort()
+      : [];
     expect(committed, FIX).toEqual([...expected.keys()].sort());
     for (const [name, text] of expected) expect(readFileSync(new URL(name, dir), 'utf8'), `${STUDIO_DIR}/${name}: ${FIX}`).toBe(text);
   });
@@ -46,7 +50,10 @@ describe('the machine diagrams are generated from the code', () => {
   it('exports each machine as a config that XState reads back into the same chart', () => {
     for (const { machine } of machines) {
       const imported = createMachine(JSON.parse(JSON.stringify(studioConfig(machine))) as never);
-      expect(chartTransitions(imported).map((t) => [t.key, t.actions]), machine.id).toEqual(chartTransitions(machine).map((t) => [t.key, t.actions]));
+      expect(
+        chartTransitions(imported).map((t) => [t.key, t.actions]),
+        machine.id,
+      ).toEqual(chartTransitions(machine).map((t) => [t.key, t.actions]));
     }
   });
 

@@ -3,10 +3,11 @@
  * the interest wait widening to anyone, agents or humans, the rematch time after
  * `next`, blocks, and what `position` counts.
  */
-import { createActor, SimulatedClock } from 'xstate';
+
 import { describe, expect, it } from 'vitest';
-import { positionIn, type IAm, type Meet } from '../../machines/matching.js';
-import { queueMachine, type QueueEmitted } from '../../machines/queue.js';
+import { createActor, SimulatedClock } from 'xstate';
+import { type IAm, type Meet, positionIn } from '../../machines/matching.js';
+import { type QueueEmitted, queueMachine } from '../../machines/queue.js';
 
 const INTEREST_WAIT = 10_000;
 const REMATCH_AFTER = 30_000;
@@ -213,7 +214,7 @@ describe('matching: a big line', () => {
     const { join, paired, waiting } = startQueue();
     const topics = ['chess', 'go', 'jazz', 'rust', 'ml', 'poetry', 'film', 'math'];
     let seed = 7;
-    const random = () => ((seed = (seed * 48271) % 0x7fffffff) / 0x7fffffff);
+    const random = () => (seed = (seed * 48271) % 0x7fffffff) / 0x7fffffff;
     const users = 2_000;
     for (let i = 0; i < users; i++)
       join(`u${i}`, {

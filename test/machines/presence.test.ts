@@ -1,13 +1,17 @@
-import { createActor, createMachine, sendTo, SimulatedClock, type AnyEventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { presenceMachine, type PresenceInput } from '../../machines/presence.js';
+import { type AnyEventObject, createActor, createMachine, SimulatedClock, sendTo } from 'xstate';
+import { type PresenceInput, presenceMachine } from '../../machines/presence.js';
 
 /** Runs presence as the user machine does, as a child, and records what it tells its parent. */
 function startPresence(input: Partial<PresenceInput> = {}) {
   const clock = new SimulatedClock();
   const told: AnyEventObject[] = [];
   const parent = createMachine({
-    invoke: { id: 'presence', src: presenceMachine, input: { idleMs: 60_000, pairableMs: 20_000, graceMs: 30_000, pageGraceMs: 8_000, ...input } },
+    invoke: {
+      id: 'presence',
+      src: presenceMachine,
+      input: { idleMs: 60_000, pairableMs: 20_000, graceMs: 30_000, pageGraceMs: 8_000, ...input },
+    },
     on: {
       'session.closed': { actions: ({ event }) => told.push(event) },
       'chat.leave': { actions: ({ event }) => told.push(event) },

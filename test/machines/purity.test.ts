@@ -16,6 +16,8 @@ describe('machines/ stays pure', () => {
     ];
     for (const specifier of imported) expect(specifier).toMatch(/^(xstate|zod|\.\/[\w-]+\.js)$/);
     expect(source).not.toMatch(/\bimport\s*\(|\brequire\s*\(/);
-    expect(source).not.toMatch(/Date\.now\(|new Date\(|performance\.now\(|Math\.random\(|randomUUID|setTimeout|setInterval|\bprocess\.|globalThis\./);
+    expect(source).not.toMatch(
+      /Date\.now\(|new Date\(|performance\.now\(|Math\.random\(|randomUUID|setTimeout|setInterval|\bprocess\.|globalThis\./,
+    );
   });
 });

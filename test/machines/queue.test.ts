@@ -1,6 +1,6 @@
-import { createActor, SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { queueMachine, restoredQueue, type QueueEmitted, type QueueInput, type StoredQueue } from '../../machines/queue.js';
+import { type AnyActorRef, createActor, type InspectionEvent, SimulatedClock } from 'xstate';
+import { type QueueEmitted, type QueueInput, queueMachine, restoredQueue, type StoredQueue } from '../../machines/queue.js';
 
 function startQueue(input: Partial<QueueInput> = {}, clock = new SimulatedClock()) {
   const queue = createActor(queueMachine, { input, clock });
@@ -101,7 +101,11 @@ describe('queueMachine', () => {
     const see = (inspection: InspectionEvent) => {
       if (inspection.type === '@xstate.event' && inspection.actorRef.sessionId === inspection.rootId) asked.add(inspection.event.type);
     };
-    const queue = createActor(queueMachine, { input: { interestWaitMs: 1, rematchAfterMs: 1 }, inspect: see, clock: new SimulatedClock() }).start();
+    const queue = createActor(queueMachine, {
+      input: { interestWaitMs: 1, rematchAfterMs: 1 },
+      inspect: see,
+      clock: new SimulatedClock(),
+    }).start();
     for (let n = 0; n < 2_000; n++) {
       queue.send({ type: 'queue.join', userId: `a${n}`, avoid: `b${n - 1}`, interests: ['x'], roomId: `r${n}`, at: 0 });
       queue.send({ type: 'queue.join', userId: `b${n}`, avoid: null, roomId: `s${n}`, at: 0 });

@@ -1,6 +1,6 @@
-import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { roomMachine, type RoomEmitted } from '../../machines/room.js';
+import { createActor } from 'xstate';
+import { type RoomEmitted, roomMachine } from '../../machines/room.js';
 
 /** Runs the room as the broker does, on its own, and records what it emits and whether it is done. */
 function openRoom() {
@@ -24,7 +24,16 @@ describe('roomMachine', () => {
     expect(emitted).toEqual([
       { type: 'room.relayed', roomId: 'r1', from: 'a', to: 'b', text: 'hi', messageId: 'm1', seq: 1, sentAt: '2026-01-01T00:00:01Z' },
       { type: 'room.relayed', roomId: 'r1', from: 'b', to: 'a', text: 'hello', messageId: 'm2', seq: 2, sentAt: '2026-01-01T00:00:02Z' },
-      { type: 'room.relayed', roomId: 'r1', from: 'a', to: 'b', text: 'how are you?', messageId: 'm3', seq: 3, sentAt: '2026-01-01T00:00:03Z' },
+      {
+        type: 'room.relayed',
+        roomId: 'r1',
+        from: 'a',
+        to: 'b',
+        text: 'how are you?',
+        messageId: 'm3',
+        seq: 3,
+        sentAt: '2026-01-01T00:00:03Z',
+      },
     ]);
   });
 

@@ -1,6 +1,6 @@
-import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { userMachine, type UserEmitted } from '../../machines/user.js';
+import { createActor, SimulatedClock } from 'xstate';
+import { type UserEmitted, userMachine } from '../../machines/user.js';
 
 const presence = { idleMs: 60_000, pairableMs: 30_000, graceMs: 30_000, pageGraceMs: 8_000 };
 const rate = { perSecond: 2, burst: 3 };

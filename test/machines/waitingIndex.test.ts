@@ -7,10 +7,10 @@
  * line it was made from still holds what it held.
  */
 import fc from 'fast-check';
-import { createActor, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { describe, expect, it } from 'vitest';
+import { createActor, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { partnerFor, type WaitingUser } from '../../machines/matching.js';
-import { queueMachine, restoredQueue, seekerOf, type QueueEmitted, type QueueEvent, type StoredQueue } from '../../machines/queue.js';
+import { type QueueEmitted, type QueueEvent, queueMachine, restoredQueue, type StoredQueue, seekerOf } from '../../machines/queue.js';
 import { WaitingLine } from '../../machines/waitingLine.js';
 
 const USERS = ['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'];
@@ -74,16 +74,30 @@ describe('the waiting line index', () => {
 const event = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc.record({ userId: user, asked: asks }).map(({ userId, asked: { iAm, ...asked } }): QueueEvent => ({
-      type: 'queue.join',
-      userId,
-      ...asked,
-      ...(iAm && { iAm }),
-      roomId: `room-${userId}`,
-    })),
+    arbitrary: fc.record({ userId: user, asked: asks }).map(
+      ({ userId, asked: { iAm, ...asked } }): QueueEvent => ({
+        type: 'queue.join',
+        userId,
+        ...asked,
+        ...(iAm && { iAm }),
+        roomId: `room-${userId}`,
+      }),
+    ),
   },
-  { weight: 2, arbitrary: fc.record({ type: fc.constantFrom('queue.leave' as const, 'queue.rematchable' as const), userId: user }) as fc.Arbitrary<QueueEvent> },
-  { weight: 2, arbitrary: fc.record({ type: fc.constantFrom('queue.away' as const, 'queue.widen' as const), userId: user }) as fc.Arbitrary<QueueEvent> },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      type: fc.constantFrom('queue.leave' as const, 'queue.rematchable' as const),
+      userId: user,
+    }) as fc.Arbitrary<QueueEvent>,
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      type: fc.constantFrom('queue.away' as const, 'queue.widen' as const),
+      userId: user,
+    }) as fc.Arbitrary<QueueEvent>,
+  },
   { weight: 2, arbitrary: user.map((userId): QueueEvent => ({ type: 'queue.back', userId, roomId: `back-${userId}` })) },
   // The holder that takes the line over restores it from storage: the index is built afresh.
   { weight: 1, arbitrary: fc.constant('restore' as const) },
@@ -124,7 +138,10 @@ describe('the queue chart with its index', () => {
           const expected = scanned(current, next);
           const before = current.paired.length;
           current.queue.send(next);
-          expect(current.paired.slice(before).map((p) => [...p.members]), JSON.stringify(next)).toEqual(expected ? [expected] : []);
+          expect(
+            current.paired.slice(before).map((p) => [...p.members]),
+            JSON.stringify(next),
+          ).toEqual(expected ? [expected] : []);
           // The index carried on agrees with the scan: for every user left in line, as it is and as if back, and for newcomers.
           const { waiting } = current.queue.getSnapshot().context;
           for (const seeker of [...[...waiting].flatMap((w) => [w, { ...w, away: false }]), ...PROBES])
@@ -142,16 +159,24 @@ describe('the queue chart with its index', () => {
  * users leaving, one by one or together (a pick past the line's end names one not in
  * it). Changes come in runs, so that lines grow over many chunks and thin out again.
  */
-type LineChange = { kind: 'with'; count: number } | { kind: 'replacing'; picks: number[] } | { kind: 'without'; picks: number[]; together: boolean };
+type LineChange =
+  | { kind: 'with'; count: number }
+  | { kind: 'replacing'; picks: number[] }
+  | { kind: 'without'; picks: number[]; together: boolean };
 
 // `size: 'max'`: fast-check otherwise keeps arrays to about ten items.
 const picks = (most: number) => fc.array(fc.nat(), { minLength: 1, maxLength: most, size: 'max' });
 // Unbiased: fast-check favours small numbers and short arrays, which would leave lines long and their fronts thinned.
-const lineChange: fc.Arbitrary<LineChange> = fc.noBias(fc.oneof(
-  { weight: 3, arbitrary: fc.integer({ min: 1, max: 400 }).map((count) => ({ kind: 'with' as const, count })) },
-  { weight: 1, arbitrary: picks(40).map((picks) => ({ kind: 'replacing' as const, picks })) },
-  { weight: 3, arbitrary: fc.record({ picks: picks(400), together: fc.boolean() }).map((change) => ({ kind: 'without' as const, ...change })) },
-));
+const lineChange: fc.Arbitrary<LineChange> = fc.noBias(
+  fc.oneof(
+    { weight: 3, arbitrary: fc.integer({ min: 1, max: 400 }).map((count) => ({ kind: 'with' as const, count })) },
+    { weight: 1, arbitrary: picks(40).map((picks) => ({ kind: 'replacing' as const, picks })) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ picks: picks(400), together: fc.boolean() }).map((change) => ({ kind: 'without' as const, ...change })),
+    },
+  ),
+);
 
 const newcomer = (n: number): WaitingUser => ({
   userId: `n${n}`,
@@ -187,11 +212,17 @@ describe('the waiting line', () => {
             for (const pick of change.picks) {
               const standing = array.find((w) => w.userId === idAt(pick));
               const user = standing ? { ...standing, away: !standing.away } : newcomer(-1);
-              step(line.replacing(user), array.map((w) => (w.userId === user.userId ? user : w)));
+              step(
+                line.replacing(user),
+                array.map((w) => (w.userId === user.userId ? user : w)),
+              );
             }
           else
             for (const ids of change.together ? [change.picks.map(idAt)] : change.picks.map((pick) => [idAt(pick)]))
-              step(line.without(ids), array.filter((w) => !ids.includes(w.userId)));
+              step(
+                line.without(ids),
+                array.filter((w) => !ids.includes(w.userId)),
+              );
         }
         expect([...line]).toEqual(array);
         expect(line.toJSON()).toEqual(array);

@@ -14,7 +14,7 @@
  * models do. So every edge of the model is on some path, and the paths stay few.
  */
 import { getAdjacencyMap, getShortestPaths } from '@xstate/graph';
-import { createEmptyActor, type ActorLogic, type AnyActorScope, type AnyEventObject, type Snapshot } from 'xstate';
+import { type ActorLogic, type AnyActorScope, type AnyEventObject, createEmptyActor, type Snapshot } from 'xstate';
 
 export interface ChartModel<S extends Snapshot<unknown>, E extends AnyEventObject> {
   /** A machine (its input, system and emitted events are the model's business, not the paths'). */
@@ -138,7 +138,9 @@ function derive<S extends Snapshot<unknown>, E extends AnyEventObject>(model: Ch
   const steps = path.steps.map((step) => {
     state = model.logic.transition(state, step.event, scope);
     if (model.key(state) !== model.key(step.state))
-      throw new Error(`the model's key misses something: ${eventKey(step.event)} reaches ${model.key(state)}, not ${model.key(step.state)}`);
+      throw new Error(
+        `the model's key misses something: ${eventKey(step.event)} reaches ${model.key(state)}, not ${model.key(step.state)}`,
+      );
     return { event: step.event, state };
   });
   return { start, steps };
@@ -193,7 +195,12 @@ function fromGraph<S, E>(path: { steps: { state: unknown; event: unknown }[] }):
 }
 
 /** Depth-first, in event order: simple paths that cannot be extended within `maxSteps`. */
-function boundedSimplePaths<S, E>(adjacency: Adjacency<S, E>, startKey: string, maxSteps: number, key: (state: S) => string): [string, E][][] {
+function boundedSimplePaths<S, E>(
+  adjacency: Adjacency<S, E>,
+  startKey: string,
+  maxSteps: number,
+  key: (state: S) => string,
+): [string, E][][] {
   const out: [string, E][][] = [];
   const trail: [string, E][] = [];
   const onTrail = new Set([startKey]);

@@ -4,7 +4,7 @@
  * transitions of each step), against every transition the machines define.
  */
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
-import { chartTransitions, describeTransition, type ChartTransitionDefinition } from '../../scripts/machineCatalog.js';
+import { type ChartTransitionDefinition, chartTransitions, describeTransition } from '../../scripts/machineCatalog.js';
 
 export class TransitionRecorder {
   /** Transition keys taken, by machine id. */

@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { AnyActorRef } from 'xstate';
-import { settleCount, UserHandle, type Shared } from './httpPeople.js';
+import { type Shared, settleCount, UserHandle } from './httpPeople.js';
 import type { LeavingAnswer, Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
 
 /** One legacy session: its SDK client and what its stream carried. */
@@ -76,7 +76,8 @@ export class LegacyPerson implements Person {
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#call('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   leaveWithGrace = async () => (await this.#call('leave_chat', { grace: true })) as unknown as LeavingAnswer;
-  send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
+  send = async (roomId: string, text: string) =>
+    (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   /** With its stream gone, a legacy client hears no answers: it asks with its token alone. */
   async status(): Promise<Status> {

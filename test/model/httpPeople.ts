@@ -7,12 +7,24 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { ChatUser } from '../../src/chat/chatUser.js';
-import type { ChatMessage } from '../../src/mcp/notifications.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
+import type { ChatMessage } from '../../src/mcp/notifications.js';
 import { ChatClient, ToolRefusal } from '../support/chatClient.js';
-import { openRawSession } from '../support/rawSession.js';
 import { jsonHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
-import { eventually, NO_SUCH_USER, NO_USER, type LeavingAnswer, type Notification, type Person, type PreferenceArgs, type QueueAnswer, type SentAnswer, type Status, type VerdictArgs } from './world.js';
+import { openRawSession } from '../support/rawSession.js';
+import {
+  eventually,
+  type LeavingAnswer,
+  NO_SUCH_USER,
+  NO_USER,
+  type Notification,
+  type Person,
+  type PreferenceArgs,
+  type QueueAnswer,
+  type SentAnswer,
+  type Status,
+  type VerdictArgs,
+} from './world.js';
 
 /** What the people of one world share: its server, and whether it stopped. */
 export interface Shared {
@@ -29,7 +41,13 @@ export type ToolAnswer = { result: Record<string, unknown> } | { refusal: string
  */
 export async function callTool(
   shared: Shared,
-  { sessionId, id = 1, name, args, signal }: { sessionId?: string; id?: number; name: string; args: Record<string, unknown>; signal?: AbortSignal },
+  {
+    sessionId,
+    id = 1,
+    name,
+    args,
+    signal,
+  }: { sessionId?: string; id?: number; name: string; args: Record<string, unknown>; signal?: AbortSignal },
 ): Promise<ToolAnswer> {
   const response = await fetch(shared.server.url, {
     method: 'POST',
@@ -38,7 +56,9 @@ export async function callTool(
     signal,
   });
   const text = await response.text();
-  const result = rpcAnswerOf(text)?.result as { structuredContent?: Record<string, unknown>; isError?: boolean; content?: { text?: string }[] } | undefined;
+  const result = rpcAnswerOf(text)?.result as
+    | { structuredContent?: Record<string, unknown>; isError?: boolean; content?: { text?: string }[] }
+    | undefined;
   if (result?.isError) return { refusal: (result.content ?? []).map((part) => part.text ?? '').join('') };
   if (!result?.structuredContent) throw new Error(`${name} answered HTTP ${response.status}: ${text}`);
   return { result: result.structuredContent };
@@ -171,7 +191,8 @@ export class StreamPerson implements Person {
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#call('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   leaveWithGrace = async () => (await this.#call('leave_chat', { grace: true })) as unknown as LeavingAnswer;
-  send = async (roomId: string, text: string) => (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
+  send = async (roomId: string, text: string) =>
+    (await this.#call('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {
     if (this.#closed || this.shared.stopped) return this.#user.probe();
@@ -279,7 +300,8 @@ export class RawPerson implements Person {
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#result('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   leaveWithGrace = async () => (await this.#result('leave_chat', { grace: true })) as unknown as LeavingAnswer;
-  send = async (roomId: string, text: string) => (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
+  send = async (roomId: string, text: string) =>
+    (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   async status(): Promise<Status> {
     if (!this.#sessionId || this.shared.stopped) return this.#user.probe();

@@ -7,9 +7,9 @@
  * sign of life. It never ends a session: the server drops them when they fall idle.
  */
 import type { AnyActorRef } from 'xstate';
-import { openRawSession } from '../support/rawSession.js';
 import { eventually } from '../support/eventually.js';
-import { callTool, settleCount, UserHandle, type Shared, type ToolAnswer } from './httpPeople.js';
+import { openRawSession } from '../support/rawSession.js';
+import { callTool, type Shared, settleCount, type ToolAnswer, UserHandle } from './httpPeople.js';
 import type { LeavingAnswer, Notification, Person, PreferenceArgs, QueueAnswer, SentAnswer, Status, VerdictArgs } from './world.js';
 
 /** How long one wait_for_events is held at most (the tool's own bound). */
@@ -46,7 +46,12 @@ export class PerCallPerson implements Person {
   async #call(name: string, args: Record<string, unknown> = {}, signal?: AbortSignal): Promise<ToolAnswer> {
     const sessionId = await openRawSession(this.shared.server.url);
     const token = this.#user.token;
-    const answer = await callTool(this.shared, { sessionId, name, args: { ...args, ...(token !== undefined && { user_token: token }) }, signal });
+    const answer = await callTool(this.shared, {
+      sessionId,
+      name,
+      args: { ...args, ...(token !== undefined && { user_token: token }) },
+      signal,
+    });
     return 'result' in answer ? { result: this.#user.strip(answer.result) } : answer;
   }
 
@@ -62,7 +67,8 @@ export class PerCallPerson implements Person {
   leave = async (roomId?: string, verdict: VerdictArgs = {}) =>
     (await this.#result('leave_chat', { ...(roomId !== undefined && { room_id: roomId }), ...verdict })) as { status: 'idle' };
   leaveWithGrace = async () => (await this.#result('leave_chat', { grace: true })) as unknown as LeavingAnswer;
-  send = async (roomId: string, text: string) => (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
+  send = async (roomId: string, text: string) =>
+    (await this.#result('send_message', { room_id: roomId, message: text })) as unknown as SentAnswer;
 
   /** Holds wait_for_events, one after another, until it goes quiet or its user is gone. */
   #listen(): void {
@@ -75,7 +81,11 @@ export class PerCallPerson implements Person {
         this.#holds += 1;
         let answer: ToolAnswer;
         try {
-          answer = await this.#call('wait_for_events', { after: this.#cursor, timeout_s: WAIT_S }, AbortSignal.any([listening.signal, held.signal]));
+          answer = await this.#call(
+            'wait_for_events',
+            { after: this.#cursor, timeout_s: WAIT_S },
+            AbortSignal.any([listening.signal, held.signal]),
+          );
         } catch (error) {
           // A cut held call is called again; a server that stopped answers no more.
           if (held.signal.aborted && !listening.signal.aborted) continue;

@@ -12,8 +12,8 @@ import { listen } from '../../src/http/listen.js';
 import { createChatServer } from '../../src/server.js';
 import { ActorDirectory } from './actorDirectory.js';
 import { LegacyPerson } from './httpLegacyPerson.js';
+import { RawPerson, type Shared, StreamPerson } from './httpPeople.js';
 import { PerCallPerson } from './httpPerCallPerson.js';
-import { RawPerson, StreamPerson, type Shared } from './httpPeople.js';
 import { eventually, type PersonOptions, type Timers, type World } from './world.js';
 
 export interface HttpWorldOptions {
@@ -25,24 +25,26 @@ export interface HttpWorldOptions {
 
 export async function httpWorld({ timers, config, inspect }: HttpWorldOptions): Promise<World> {
   const actors = new ActorDirectory();
-  const server = await listen(await createChatServer({
-    config: {
-      host: '127.0.0.1',
-      port: 0,
-      pairableMs: timers.pairableMs,
-      idleTimeoutMs: timers.idleMs,
-      graceMs: timers.graceMs,
-      pageGraceMs: timers.pageGraceMs,
-      interestWaitMs: timers.interestWaitMs,
-      rematchAfterMs: timers.rematchAfterMs,
-      ...config,
-    },
-    log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
-    inspect: (event) => {
-      actors.see(event);
-      inspect?.(event);
-    },
-  }));
+  const server = await listen(
+    await createChatServer({
+      config: {
+        host: '127.0.0.1',
+        port: 0,
+        pairableMs: timers.pairableMs,
+        idleTimeoutMs: timers.idleMs,
+        graceMs: timers.graceMs,
+        pageGraceMs: timers.pageGraceMs,
+        interestWaitMs: timers.interestWaitMs,
+        rematchAfterMs: timers.rematchAfterMs,
+        ...config,
+      },
+      log: pino({ level: process.env.LOG_LEVEL ?? 'silent' }),
+      inspect: (event) => {
+        actors.see(event);
+        inspect?.(event);
+      },
+    }),
+  );
   const shared: Shared = { server, stopped: false };
   const people: (StreamPerson | RawPerson | LegacyPerson | PerCallPerson)[] = [];
 

@@ -17,8 +17,8 @@ import { performance } from 'node:perf_hooks';
 import type { AnyActorRef } from 'xstate';
 import type { SessionEndReason, UserEvent } from '../../machines/user.js';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
-import { startChatUser, type ChatUser } from '../../src/chat/chatUser.js';
-import { toNotification, type ChatNotification } from '../../src/mcp/notifications.js';
+import { type ChatUser, startChatUser } from '../../src/chat/chatUser.js';
+import { type ChatNotification, toNotification } from '../../src/mcp/notifications.js';
 import { enterQueueEvent, leaveEvent, nextEvent, sendEvent } from '../../src/mcp/toolEvents.js';
 import { ActorDirectory } from './actorDirectory.js';
 import {
@@ -131,7 +131,8 @@ class MemoryPerson implements Person {
   /** As a tool handler: refuse what the chart does not take, else send, and answer once the broker has it. */
   async #attempt(event: UserEvent): Promise<void> {
     const user = this.#chat();
-    if (!user.actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses ${event.type} in ${String(user.actor.getSnapshot().value)}`);
+    if (!user.actor.getSnapshot().can(event))
+      throw new Error(`${this.name}: the chart refuses ${event.type} in ${String(user.actor.getSnapshot().value)}`);
     user.actor.send(event);
     await user.settled();
   }
@@ -203,7 +204,8 @@ class MemoryPerson implements Person {
     return this.#request(async () => {
       const user = this.#chat();
       const event = sendEvent({ room_id: roomId, message: text }, performance.now());
-      if (!user.actor.getSnapshot().can(event)) throw new Error(`${this.name}: the chart refuses chat.send in ${String(user.actor.getSnapshot().value)}`);
+      if (!user.actor.getSnapshot().can(event))
+        throw new Error(`${this.name}: the chart refuses chat.send in ${String(user.actor.getSnapshot().value)}`);
       const sent = await user.sendMessage(event);
       if (sent.status !== 'sent') throw new Error(`${this.name}: no receipt for the message (the room closed)`);
       return { status: 'sent' as const, message_id: sent.receipt.messageId, seq: sent.receipt.seq };

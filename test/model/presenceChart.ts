@@ -50,7 +50,7 @@
  */
 import { expect } from 'vitest';
 import type { ActorLogic, AnyActorScope, SnapshotFrom } from 'xstate';
-import { presenceMachine, type PresenceEvent } from '../../machines/presence.js';
+import { type PresenceEvent, presenceMachine } from '../../machines/presence.js';
 import { Ledger } from './ledger.js';
 import type { ChartSpec } from './replay.js';
 import { eventually, type Person } from './world.js';
@@ -72,9 +72,12 @@ function presenceModel(legacy: boolean) {
     getInitialSnapshot: (scope: AnyActorScope, input: unknown) => modelPresence.getInitialSnapshot(scope, input as never),
     transition(state: PresenceSnapshot, event: PresenceEvent, scope: AnyActorScope): PresenceSnapshot {
       let to = modelPresence.transition(state, event, scope) as PresenceSnapshot;
-      if (legacy && event.type === 'client.offline' && !state.named) to = modelPresence.transition(to, { type: 'client.detached' }, scope) as PresenceSnapshot;
+      if (legacy && event.type === 'client.offline' && !state.named)
+        to = modelPresence.transition(to, { type: 'client.detached' }, scope) as PresenceSnapshot;
       const { named: _named, left: _left, ...plain } = to;
-      const named = state.named || (event.type === 'client.online' && (state.matches('detached') || (legacy && state.matches({ leaving: 'unlinked' }))));
+      const named =
+        state.named ||
+        (event.type === 'client.online' && (state.matches('detached') || (legacy && state.matches({ leaving: 'unlinked' }))));
       const left = state.left || event.type === after('pageGrace').type;
       return { ...plain, ...(named && { named: true as const }), ...(left && { left: true as const }) };
     },
@@ -92,16 +95,27 @@ interface PresenceScene {
 }
 
 const presenceOf = (p: Person) =>
-  (p.actor().getSnapshot() as { children: Record<string, { getSnapshot(): PresenceSnapshot } | undefined> }).children.presence?.getSnapshot();
+  (
+    p.actor().getSnapshot() as { children: Record<string, { getSnapshot(): PresenceSnapshot } | undefined> }
+  ).children.presence?.getSnapshot();
 
 /** `offline.recent`, `detached`: the state as one word, and whether P is named by its token. */
 const presenceKey = (state: PresenceSnapshot) =>
-  (typeof state.value === 'string' ? state.value : Object.entries(state.value).map(([parent, child]) => `${parent}.${String(child)}`).join()) +
+  (typeof state.value === 'string'
+    ? state.value
+    : Object.entries(state.value)
+        .map(([parent, child]) => `${parent}.${String(child)}`)
+        .join()) +
   (state.named ? ' (by token)' : '') +
   (state.left ? ' (left)' : '');
 
 type Delay = 'pairableTimeout' | 'idleTimeout' | 'graceTimeout' | 'pageGrace';
-const AFTER: Record<Delay, string> = { pairableTimeout: 'offline.recent', idleTimeout: 'offline', graceTimeout: 'detached', pageGrace: 'leaving' };
+const AFTER: Record<Delay, string> = {
+  pairableTimeout: 'offline.recent',
+  idleTimeout: 'offline',
+  graceTimeout: 'detached',
+  pageGrace: 'leaving',
+};
 const after = (delay: Delay) => ({ type: `xstate.after.${delay}.presence.${AFTER[delay]}` }) as unknown as PresenceEvent;
 
 /**
@@ -140,7 +154,9 @@ export function presenceChart(transport: 'streamable' | 'legacy'): ChartSpec<Pre
       'client.online': {
         // A legacy P offline has no session left (its stream was it): it comes back as from detached.
         events: (state) =>
-          state.matches('detached') || state.matches('leaving') || (state.matches('offline') && (!legacy || state.named)) ? [{ type: 'client.online' }] : [],
+          state.matches('detached') || state.matches('leaving') || (state.matches('offline') && (!legacy || state.named))
+            ? [{ type: 'client.online' }]
+            : [],
         label: (_, from) => {
           // Leaving with a link still open, any call is the sign of life, not only the first link.
           if (from.matches({ leaving: 'linked' })) return 'P calls get_status, its stream still open';

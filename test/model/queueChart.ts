@@ -44,8 +44,8 @@
  */
 import { expect } from 'vitest';
 import type { ActorLogic, AnyEventObject, SnapshotFrom } from 'xstate';
-import { commonInterests, partnerFor, positionIn, type IAm, type Preferences } from '../../machines/matching.js';
-import { queueMachine, type QueueEmitted, type QueueEvent } from '../../machines/queue.js';
+import { commonInterests, type IAm, type Preferences, partnerFor, positionIn } from '../../machines/matching.js';
+import { type QueueEmitted, type QueueEvent, queueMachine } from '../../machines/queue.js';
 import { sleep } from '../support/eventually.js';
 import { mockActorScope } from './chartPaths.js';
 import { Ledger } from './ledger.js';
@@ -125,7 +125,9 @@ function run(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
   const queue = queueMachine.transition(state, event, mockActorScope(emitted) as never) as Queue;
   const opened = emitted.filter(isPaired).map(({ roomId, members: [a, b] }): ModelRoom => ({ id: roomId, members: [a, b] }));
   const memory = { ...state.memory };
-  for (const { members: [a, b] } of opened) {
+  for (const {
+    members: [a, b],
+  } of opened) {
     memory[a] = { partner: b, avoids: true };
     memory[b] = { partner: a, avoids: true };
   }
@@ -133,14 +135,19 @@ function run(state: QueueSnapshot, event: QueueEvent): QueueSnapshot {
 }
 
 /** `state` without the room `user` is in: it left it (and its partner, told, is idle). */
-const leftRoom = (state: QueueSnapshot, user: string): QueueSnapshot => ({ ...state, rooms: state.rooms.filter((room) => !room.members.includes(user)) });
+const leftRoom = (state: QueueSnapshot, user: string): QueueSnapshot => ({
+  ...state,
+  rooms: state.rooms.filter((room) => !room.members.includes(user)),
+});
 
 /**
  * Time passes: the queue's timers run out one after another (a user paired meanwhile
  * has none left), and every idle user may meet its last partner again.
  */
 function timePassed(state: QueueSnapshot): QueueSnapshot {
-  const memory = Object.fromEntries(Object.entries(state.memory).map(([user, m]) => [user, isIdle(state, user) ? { ...m, avoids: false } : m]));
+  const memory = Object.fromEntries(
+    Object.entries(state.memory).map(([user, m]) => [user, isIdle(state, user) ? { ...m, avoids: false } : m]),
+  );
   let to: QueueSnapshot = { ...state, memory };
   for (const timer of runningTimers(state)) if (isWaiting(to, timer.userId)) to = run(to, timer);
   return to;
@@ -262,7 +269,9 @@ function widensIn(world: World, state: QueueSnapshot, user: string) {
   const waiting = [...state.context.waiting].find((w) => w.userId === user);
   if (!waiting || waiting.interests.length === 0 || waiting.widened) return {};
   const most = Math.ceil(world.timers.interestWaitMs / 1000);
-  return { widens_in_s: expect.toSatisfy((s: unknown) => Number.isInteger(s) && (s as number) >= 0 && (s as number) <= most, `0 to ${most} s`) };
+  return {
+    widens_in_s: expect.toSatisfy((s: unknown) => Number.isInteger(s) && (s as number) >= 0 && (s as number) <= most, `0 to ${most} s`),
+  };
 }
 
 /** Who `user` is in `state`, as its get_status should answer. */
@@ -296,7 +305,8 @@ function joined(scene: QueueScene, join: Join, answer: { status: string; room_id
 /** A new room: its real id, and the chatroom.found both members are owed. */
 function paired(scene: QueueScene, room: ModelRoom, real: RealRoom): void {
   scene.rooms.set(pairKey(room.members), real);
-  for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'chatroom.found', { room_id: real.id, ...pairingFor(real, member) });
+  for (const member of room.members)
+    scene.ledger.owe(scene.people.get(member)!, 'chatroom.found', { room_id: real.id, ...pairingFor(real, member) });
 }
 
 /** The queue actor's waiting list, and whom each user's next join avoids, as the model has them (white box). */
@@ -312,14 +322,16 @@ function expectQueueAsModel(scene: QueueScene, state: QueueSnapshot): void {
   });
   expect([...realWaiting(scene.world)].map(shown), 'the queue actor').toEqual([...state.context.waiting].map((w) => shown(w)));
   const avoids = (person: Person) => {
-    const { lastChat, avoidsLastPartner } = person.actor().getSnapshot().context as { lastChat: { partnerId: string } | null; avoidsLastPartner: boolean };
+    const { lastChat, avoidsLastPartner } = person.actor().getSnapshot().context as {
+      lastChat: { partnerId: string } | null;
+      avoidsLastPartner: boolean;
+    };
     return avoidsLastPartner && lastChat ? name(lastChat.partnerId) : null;
   };
   const entered = [...scene.people].filter(([user]) => scene.entered.has(user));
-  expect(
-    Object.fromEntries(entered.map(([user, person]) => [user, avoids(person)])),
-    'whom each user avoids when it joins',
-  ).toEqual(Object.fromEntries(entered.map(([user]) => [user, avoidOf(state, user)])));
+  expect(Object.fromEntries(entered.map(([user, person]) => [user, avoids(person)])), 'whom each user avoids when it joins').toEqual(
+    Object.fromEntries(entered.map(([user]) => [user, avoidOf(state, user)])),
+  );
 }
 
 /** The interest people of the timed chart join with: u1 always, u2 when it likes. */
@@ -349,7 +361,10 @@ export type MatchingTime = 'never' | 'waited' | 'instant';
  * (`time: 'waited'`) are walked with 2 users, who only join (enter_queue, or next to
  * leave a room) and wait, on short paths: every wait costs the world's timers.
  */
-export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as MatchingTime } = {}): ChartSpec<QueueSnapshot, ModelEvent, QueueScene> {
+export function queueChart(
+  users: 2 | 3 | 4,
+  { quiet = false, time = 'never' as MatchingTime } = {},
+): ChartSpec<QueueSnapshot, ModelEvent, QueueScene> {
   const names = Array.from({ length: users }, (_, i) => `u${i + 1}`);
   const waited = time === 'waited';
   // All four busy, named in order of appearance (one state of each shape, not its permutations).
@@ -370,7 +385,9 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       return first?.type === type ? [first] : [];
     },
     label: (_: ModelEvent, from: QueueSnapshot) => {
-      const ends = runningTimers(from).map((t) => (t.type === 'queue.widen' ? `${t.userId}'s interest wait` : `${t.userId}'s rematch time`));
+      const ends = runningTimers(from).map((t) =>
+        t.type === 'queue.widen' ? `${t.userId}'s interest wait` : `${t.userId}'s rematch time`,
+      );
       return `time passes: ${ends.join(', ')} run${ends.length === 1 ? 's' : ''} out`;
     },
     async run(scene: QueueScene, event: ModelEvent, from: QueueSnapshot, to: QueueSnapshot) {
@@ -424,10 +441,17 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
               }),
         label: (event, from) => {
           if (event.type !== 'queue.join') return '?';
-          const asked = event.interests === undefined ? '' : event.interests.length > 0 ? `, liking ${event.interests.join(', ')}` : ', with no interest';
+          const asked =
+            event.interests === undefined
+              ? ''
+              : event.interests.length > 0
+                ? `, liking ${event.interests.join(', ')}`
+                : ', with no interest';
           if (isWaiting(from, event.userId)) return `${event.userId} calls enter_queue again while waiting`;
           const room = roomOf(from, event.userId);
-          return room ? `${event.userId} calls next${asked}, leaving ${room.members.find((m) => m !== event.userId)}` : `${event.userId} calls enter_queue${asked}`;
+          return room
+            ? `${event.userId} calls next${asked}, leaving ${room.members.find((m) => m !== event.userId)}`
+            : `${event.userId} calls enter_queue${asked}`;
         },
         async run(scene, event, from, to) {
           if (event.type !== 'queue.join') throw new Error(`not queue.join: ${event.type}`);
@@ -445,7 +469,9 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       },
       'queue.leave': {
         events: (state) =>
-          state.over || waited || quiet ? [] : [...state.context.waiting].filter((w) => !w.away).map((w) => ({ type: 'queue.leave' as const, userId: w.userId })),
+          state.over || waited || quiet
+            ? []
+            : [...state.context.waiting].filter((w) => !w.away).map((w) => ({ type: 'queue.leave' as const, userId: w.userId })),
         label: (event) => `${event.type === 'queue.leave' ? event.userId : '?'} calls leave_chat, leaving the queue`,
         async run(scene, event) {
           if (event.type !== 'queue.leave') throw new Error(`not queue.leave: ${event.type}`);
@@ -454,8 +480,11 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       },
       'queue.away': {
         events: (state) =>
-          state.over || !quiet ? [] : [...state.context.waiting].filter((w) => !w.away).map((w) => ({ type: 'queue.away' as const, userId: w.userId })),
-        label: (event) => `${event.type === 'queue.away' ? event.userId : '?'} goes quiet (its client closes, no DELETE) for the pairable time`,
+          state.over || !quiet
+            ? []
+            : [...state.context.waiting].filter((w) => !w.away).map((w) => ({ type: 'queue.away' as const, userId: w.userId })),
+        label: (event) =>
+          `${event.type === 'queue.away' ? event.userId : '?'} goes quiet (its client closes, no DELETE) for the pairable time`,
         async run(scene, event) {
           if (event.type !== 'queue.away') throw new Error(`not queue.away: ${event.type}`);
           const person = scene.people.get(event.userId)!;
@@ -466,7 +495,11 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       },
       'queue.back': {
         events: (state) =>
-          state.over ? [] : [...state.context.waiting].filter((w) => w.away).map((w) => ({ type: 'queue.back' as const, userId: w.userId, roomId: `${w.userId}+back` })),
+          state.over
+            ? []
+            : [...state.context.waiting]
+                .filter((w) => w.away)
+                .map((w) => ({ type: 'queue.back' as const, userId: w.userId, roomId: `${w.userId}+back` })),
         label: (event, from) => {
           if (event.type !== 'queue.back') return '?';
           const partner = partnerOnReturn(from, event.userId);
@@ -481,7 +514,11 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
             return;
           }
           const pairing = pairingOf(from, event, room);
-          expect(status, `${event.userId}'s get_status, back`).toEqual({ state: 'chatting', room_id: expect.any(String), ...pairingFor(pairing, event.userId) });
+          expect(status, `${event.userId}'s get_status, back`).toEqual({
+            state: 'chatting',
+            room_id: expect.any(String),
+            ...pairingFor(pairing, event.userId),
+          });
           paired(scene, room, { id: status.room_id!, ...pairing });
         },
       },
@@ -495,7 +532,8 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
           await scene.world.shutdown();
           for (const room of roomsOf(from)) {
             const roomId = scene.rooms.get(pairKey(room.members))?.id;
-            for (const member of room.members) scene.ledger.owe(scene.people.get(member)!, 'partner.disconnected', { room_id: roomId, reason: 'shutdown' });
+            for (const member of room.members)
+              scene.ledger.owe(scene.people.get(member)!, 'partner.disconnected', { room_id: roomId, reason: 'shutdown' });
           }
         },
       },
@@ -503,7 +541,8 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
     },
     steps: {
       'room.leave': {
-        events: (state) => (state.over || waited ? [] : state.rooms.map((room): ModelEvent => ({ type: 'room.leave', userId: room.members[0] }))),
+        events: (state) =>
+          state.over || waited ? [] : state.rooms.map((room): ModelEvent => ({ type: 'room.leave', userId: room.members[0] })),
         label: (event, from) => {
           const room = event.type === 'room.leave' ? roomOf(from, event.userId) : undefined;
           return room ? `${room.members[0]} calls leave_chat, leaving ${room.members[1]}` : '?';
@@ -534,10 +573,15 @@ export function queueChart(users: 2 | 3 | 4, { quiet = false, time = 'never' as 
       await ledger.check(people.values());
       // A call is a sign of life: an away person is not asked (the queue says where it stands).
       for (const [name, person] of people)
-        if (state.over || !isAway(state, name)) expect(await person.status(), `${name}'s get_status`).toEqual(expectedStatus(scene, state, name));
+        if (state.over || !isAway(state, name))
+          expect(await person.status(), `${name}'s get_status`).toEqual(expectedStatus(scene, state, name));
       if (state.over) return;
       // A person has a user from its first enter_queue on (nobody ends on these paths but by shutdown).
-      expect(await world.health(), '/healthz').toMatchObject({ queue: state.context.waiting.size, rooms: roomsOf(state).length, users: scene.entered.size });
+      expect(await world.health(), '/healthz').toMatchObject({
+        queue: state.context.waiting.size,
+        rooms: roomsOf(state).length,
+        users: scene.entered.size,
+      });
     },
   };
 }

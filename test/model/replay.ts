@@ -7,7 +7,7 @@
  */
 import type { AnyEventObject, AnyStateMachine, Snapshot } from 'xstate';
 import { chartTransitions } from '../../scripts/machineCatalog.js';
-import { chartPaths, takes, type ChartModel, type ChartPath } from './chartPaths.js';
+import { type ChartModel, type ChartPath, chartPaths, takes } from './chartPaths.js';
 import { MATCHING_NEVER, type Timers, type World } from './world.js';
 
 export interface Driver<S, E extends AnyEventObject, Scene> {
@@ -112,7 +112,9 @@ export function assertDriversMatch(spec: ChartSpec<Snapshot<unknown>, AnyEventOb
  * The transitions each machine is known not to take end to end, and why: those of an
  * event type whose driver is pending, and those a spec names as unreachable.
  */
-export function pendingTransitions(specs: readonly ChartSpec<Snapshot<unknown>, AnyEventObject, unknown>[]): Map<string, Map<string, string>> {
+export function pendingTransitions(
+  specs: readonly ChartSpec<Snapshot<unknown>, AnyEventObject, unknown>[],
+): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
   for (const spec of specs) {
     const pending = out.get(spec.machine.id) ?? new Map<string, string>();
@@ -134,13 +136,17 @@ export function specModel<S extends Snapshot<unknown>, E extends AnyEventObject,
   const steps = spec.steps ?? {};
   return {
     ...spec.model,
-    events: (state) => [...Object.values(spec.drivers), ...Object.values(steps)].flatMap((entry) => (isDriver(entry) ? entry.events(state) : [])),
+    events: (state) =>
+      [...Object.values(spec.drivers), ...Object.values(steps)].flatMap((entry) => (isDriver(entry) ? entry.events(state) : [])),
     ...(spec.steps && { takes: (state: S, event: E) => event.type in steps || takes(state, event) }),
   };
 }
 
 /** The driver of a step: the model's own, else the chart event's. */
-function driverOf<S extends Snapshot<unknown>, E extends AnyEventObject, Scene>(spec: ChartSpec<S, E, Scene>, type: string): Driver<S, E, Scene> {
+function driverOf<S extends Snapshot<unknown>, E extends AnyEventObject, Scene>(
+  spec: ChartSpec<S, E, Scene>,
+  type: string,
+): Driver<S, E, Scene> {
   const entry = spec.steps?.[type] ?? entryFor(spec.drivers, type);
   if (!isDriver(entry)) throw new Error(`no driver for ${type}`);
   return entry;

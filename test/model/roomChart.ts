@@ -15,7 +15,7 @@
  */
 import { expect } from 'vitest';
 import type { SnapshotFrom } from 'xstate';
-import { roomMachine, type RoomEvent } from '../../machines/room.js';
+import { type RoomEvent, roomMachine } from '../../machines/room.js';
 import { Ledger } from './ledger.js';
 import type { ChartSpec } from './replay.js';
 import type { Person, World } from './world.js';
@@ -47,7 +47,8 @@ export const roomChart: ChartSpec<RoomSnapshot, RoomEvent, RoomScene> = {
   model: {
     logic: roomMachine,
     input: { roomId: 'room', members: MEMBERS },
-    key: (state) => (state.matches('open') ? `open (${state.context.seq === 0 ? 'no message yet' : 'messages relayed'})` : String(state.value)),
+    key: (state) =>
+      state.matches('open') ? `open (${state.context.seq === 0 ? 'no message yet' : 'messages relayed'})` : String(state.value),
     maxSimpleSteps: 3,
     maxSimplePaths: 10,
   },
@@ -66,7 +67,9 @@ export const roomChart: ChartSpec<RoomSnapshot, RoomEvent, RoomScene> = {
     },
     'room.leave': {
       events: () =>
-        MEMBERS.flatMap((userId) => (Object.keys(DEPARTURES) as Departure[]).map((reason) => ({ type: 'room.leave' as const, userId, reason }))),
+        MEMBERS.flatMap((userId) =>
+          (Object.keys(DEPARTURES) as Departure[]).map((reason) => ({ type: 'room.leave' as const, userId, reason })),
+        ),
       label: (event) => (event.type === 'room.leave' ? `${event.userId} ${DEPARTURES[event.reason as Departure]}` : '?'),
       async run({ people, roomId, ledger }, event) {
         if (event.type !== 'room.leave') throw new Error(`not room.leave: ${event.type}`);

@@ -41,7 +41,7 @@
 import { expect } from 'vitest';
 import type { ActorLogic, AnyActorScope, SnapshotFrom } from 'xstate';
 import type { queueMachine } from '../../machines/queue.js';
-import { userMachine, type UserEvent } from '../../machines/user.js';
+import { type UserEvent, userMachine } from '../../machines/user.js';
 import { Ledger } from './ledger.js';
 import type { ChartSpec } from './replay.js';
 import { MATCHING_NEVER, type Person, type Status, type VerdictArgs, type World } from './world.js';
@@ -136,7 +136,11 @@ function statusIn(scene: UserScene, state: UserSnapshot): Status {
 function presenceOf(a: Person): string {
   const { children } = a.actor().getSnapshot() as { children: Record<string, { getSnapshot(): { value: unknown } } | undefined> };
   const value = children.presence?.getSnapshot().value;
-  return typeof value === 'object' && value !== null ? Object.entries(value).map(([parent, child]) => `${parent}.${String(child)}`).join() : String(value);
+  return typeof value === 'object' && value !== null
+    ? Object.entries(value)
+        .map(([parent, child]) => `${parent}.${String(child)}`)
+        .join()
+    : String(value);
 }
 
 /** A person's name, by the id of its user. */
@@ -146,7 +150,13 @@ const nameOf = (scene: UserScene, userId: string) => [scene.a, ...scene.stranger
 function placeOf(scene: UserScene) {
   const { waiting } = (scene.world.queue().getSnapshot() as SnapshotFrom<typeof queueMachine>).context;
   const place = waiting.userOf(scene.a.userId);
-  return place && { away: place.away === true, avoid: place.avoid && nameOf(scene, place.avoid), blocked: place.blocked.map((id) => nameOf(scene, id)) };
+  return (
+    place && {
+      away: place.away === true,
+      avoid: place.avoid && nameOf(scene, place.avoid),
+      blocked: place.blocked.map((id) => nameOf(scene, id)),
+    }
+  );
 }
 
 export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, UserScene> {
@@ -156,7 +166,12 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
     machine: userMachine,
     model: {
       logic: userModel(perCall),
-      input: { userId: 'A', presence: { idleMs: 1_000, pairableMs: 500, graceMs: 1_000, pageGraceMs: 1_000 }, rate: { perSecond: 5, burst: 20 }, rematchAfterMs: MATCHING_NEVER.rematchAfterMs },
+      input: {
+        userId: 'A',
+        presence: { idleMs: 1_000, pairableMs: 500, graceMs: 1_000, pageGraceMs: 1_000 },
+        rate: { perSecond: 5, burst: 20 },
+        rematchAfterMs: MATCHING_NEVER.rematchAfterMs,
+      },
       prelude: [{ type: 'queue.enter' }],
       key: (state) => {
         const notes = [
@@ -198,7 +213,9 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
         label: (event, from) => {
           if (from.matches('chatting')) return 'leave_chat';
           if (from.matches('waiting')) return 'leave_chat, leaving the queue';
-          return event.type === 'chat.leave' && event.report ? 'leave_chat, reporting its last partner' : 'leave_chat, blocking its last partner';
+          return event.type === 'chat.leave' && event.report
+            ? 'leave_chat, reporting its last partner'
+            : 'leave_chat, blocking its last partner';
         },
         async run(scene, event, from) {
           if (event.type !== 'chat.leave') throw new Error(`not chat.leave: ${event.type}`);
@@ -213,7 +230,9 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
         },
       },
       // Not waited for: see the table above.
-      'xstate.after.rematchAfter.user.idle': { drivenIn: "queue (2 users, liking chess or not, waiting the timers out): time passes with a user idle after a chat" },
+      'xstate.after.rematchAfter.user.idle': {
+        drivenIn: 'queue (2 users, liking chess or not, waiting the timers out): time passes with a user idle after a chat',
+      },
       'chat.send': {
         events: (state) => [{ type: 'chat.send', roomId: state.context.roomId ?? 'none', text: 'hello', at: 0 }],
         label: () => 'send_message',
@@ -235,12 +254,15 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
           const answer = await stranger.enterQueue();
           expect(answer).toEqual({ status: 'matched', room_id: expect.any(String), common_interests: [] });
           Object.assign(scene, { partner: stranger, lastPartner: stranger, roomId: answer.room_id, seq: 0 });
-          for (const person of [scene.a, stranger]) scene.ledger.owe(person, 'chatroom.found', { room_id: answer.room_id, common_interests: [] });
+          for (const person of [scene.a, stranger])
+            scene.ledger.owe(person, 'chatroom.found', { room_id: answer.room_id, common_interests: [] });
           scene.ledger.statuses.set(stranger, { state: 'chatting', room_id: answer.room_id!, common_interests: [] });
         },
       },
       'room.message': {
-        events: (state) => [{ type: 'room.message', roomId: state.context.roomId ?? 'none', messageId: 'm', seq: 1, sentAt: 't', text: 'hi' }],
+        events: (state) => [
+          { type: 'room.message', roomId: state.context.roomId ?? 'none', messageId: 'm', seq: 1, sentAt: 't', text: 'hi' },
+        ],
         label: () => 'the partner sends a message',
         async run(scene) {
           const { a, partner, roomId, ledger } = scene;
@@ -267,7 +289,9 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
         events: (state) => [
           // Its session's end detaches a user that no call has named by its token; a named one lives on until it times out.
           ...(present(state) && !perCall && !state.named ? [{ type: 'session.closed' as const, reason: 'disconnected' as const }] : []),
-          ...(present(state) && !perCall && state.named ? [{ type: 'session.closed' as const, reason: 'timeout' as const, ...DELETED }] : []),
+          ...(present(state) && !perCall && state.named
+            ? [{ type: 'session.closed' as const, reason: 'timeout' as const, ...DELETED }]
+            : []),
           ...(active(state) ? [{ type: 'session.closed' as const, reason: 'timeout' as const }] : []),
         ],
         label: (event, from) => {
@@ -309,7 +333,10 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
         label: () => 'A closes the page (leave_chat with grace) and, reloaded, calls get_status',
         async run(scene, _, from) {
           const { world, a } = scene;
-          expect(await a.leaveWithGrace(), "A's leave_chat with grace").toEqual({ status: 'leaving', within_s: Math.ceil(world.timers.pageGraceMs / 1000) });
+          expect(await a.leaveWithGrace(), "A's leave_chat with grace").toEqual({
+            status: 'leaving',
+            within_s: Math.ceil(world.timers.pageGraceMs / 1000),
+          });
           // Any call inside the page grace keeps A, silently: the ledger checks that nobody heard a thing.
           expect(await a.status(), "A's get_status, back").toEqual(statusIn(scene, from));
         },
@@ -319,12 +346,13 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
         label: () => (perCall ? 'A stops calling for the pairable time' : "A's client closes (no DELETE) for the pairable time"),
         async run(scene) {
           await scene.a.vanish();
-          await scene.world.eventually(() => expect(placeOf(scene)?.away, "A away in the queue").toBe(true));
+          await scene.world.eventually(() => expect(placeOf(scene)?.away, 'A away in the queue').toBe(true));
         },
       },
       'presence.back': {
         events: (state) => (state.away ? [{ type: 'presence.back' }] : []),
-        label: () => (perCall ? 'A calls with its token and waits for events again' : 'A comes back: a new session, get_status with its token'),
+        label: () =>
+          perCall ? 'A calls with its token and waits for events again' : 'A comes back: a new session, get_status with its token',
         async run(scene, _, from) {
           expect(await scene.a.comeBack(), "A's get_status, back").toEqual(statusIn(scene, from));
         },
@@ -334,7 +362,18 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
     async setup(world) {
       const a = await world.join('A', { client });
       expect(await a.enterQueue()).toEqual({ status: 'waiting', position: 1 });
-      return { world, a, partner: undefined, lastPartner: undefined, blocked: [], reports: 0, roomId: undefined, seq: 0, strangers: [], ledger: new Ledger() };
+      return {
+        world,
+        a,
+        partner: undefined,
+        lastPartner: undefined,
+        blocked: [],
+        reports: 0,
+        roomId: undefined,
+        seq: 0,
+        strangers: [],
+        ledger: new Ledger(),
+      };
     },
 
     async check(scene, state, world) {
@@ -344,11 +383,18 @@ export function userChart(client: Client): ChartSpec<UserSnapshot, UserEvent, Us
       await scene.ledger.check([a, ...scene.strangers]);
       const { value, context } = a.actor().getSnapshot() as SnapshotFrom<typeof userMachine>;
       expect(value, "A's user actor").toBe(state.value);
-      expect(context.blocked.map((id) => nameOf(scene, id)), 'whom A blocked').toEqual(scene.blocked.map((p) => p.name));
+      expect(
+        context.blocked.map((id) => nameOf(scene, id)),
+        'whom A blocked',
+      ).toEqual(scene.blocked.map((p) => p.name));
       expect(context.blocked.length > 0, 'whether A blocked anyone, as the model has it').toBe(state.context.blocked.length > 0);
       expect(placeOf(scene), "A's place in the queue").toEqual(
         state.matches('waiting')
-          ? { away: state.away === true, avoid: avoiding(state) ? scene.lastPartner!.name : null, blocked: scene.blocked.map((p) => p.name) }
+          ? {
+              away: state.away === true,
+              avoid: avoiding(state) ? scene.lastPartner!.name : null,
+              blocked: scene.blocked.map((p) => p.name),
+            }
           : undefined,
       );
       expect(await world.health(), '/healthz').toMatchObject({ queue: state.matches('waiting') ? 1 : 0 });

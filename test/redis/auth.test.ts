@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectRedis, type Redis } from '../../src/chat/broker/redis/connection.js';
 import type { ServerProcess } from '../support/processes.js';
-import { startRedis, type RedisServerOptions, type TestRedis } from '../support/redis.js';
+import { type RedisServerOptions, startRedis, type TestRedis } from '../support/redis.js';
 import { clientOf, startChatProcesses } from './scaleOutSupport.js';
 
 const PASSWORD = 'pw-only-redis-knows-7f3a';
@@ -97,7 +97,10 @@ describe('redis-server --requirepass', () => {
 describe('an ACL user with a db of its own', () => {
   it('redis://alice:pw@host:port/2: every connection is alice on db 2, the keys are in db 2, and the chat relays', async () => {
     // Least privilege: the server's keys only, no dangerous commands; the default user is the admin.
-    const redis = await redisWith({ password: PASSWORD, aclUsers: [['alice', 'on', '>alice-pw-5d1e', '~mcp-chat:*', '+@all', '-@dangerous']] });
+    const redis = await redisWith({
+      password: PASSWORD,
+      aclUsers: [['alice', 'on', '>alice-pw-5d1e', '~mcp-chat:*', '+@all', '-@dangerous']],
+    });
     await chatAcrossTwoProcesses(`redis://alice:alice-pw-5d1e@127.0.0.1:${redis.port}/2`);
     await withAdmin(redis.url, async (admin) => {
       const clients = String(await admin.call('CLIENT', 'LIST'))
@@ -124,7 +127,9 @@ describe('TLS only (redis-server --tls-port, a private CA)', () => {
   it('without the CA start-up stops, naming --redis-tls-ca', async () => {
     const redis = await redisWith({ tls: true });
     const output = await startUpFailure(redis.url);
-    expect(output).toMatch(/the TLS connection to Redis at --redis-url \(rediss:\/\/127\.0\.0\.1:\d+\) failed: .*certificate.*--redis-tls-ca/);
+    expect(output).toMatch(
+      /the TLS connection to Redis at --redis-url \(rediss:\/\/127\.0\.0\.1:\d+\) failed: .*certificate.*--redis-tls-ca/,
+    );
   });
 
   it('a --redis-tls-ca file that cannot be read stops start-up, naming the flag and the file', async () => {

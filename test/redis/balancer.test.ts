@@ -7,22 +7,23 @@
  * page; a `wait_for_events` held for 50 s outlasts the proxy; and each process, forwarded
  * requests included, counts what a client holds by the client's own address.
  */
+
+import { readFileSync } from 'node:fs';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { processOf } from '../../src/chat/processDirectory.js';
 import { launchBrowser } from '../support/browser.js';
 import { ChatClient, type RecordedNotification } from '../support/chatClient.js';
 import { eventually } from '../support/eventually.js';
-import { callOrThrow, fetchFrom, requestFrom, type OpenResponse, type Structured } from '../support/fromAddress.js';
-import { startNginx, type TestNginx } from '../support/nginx.js';
-import { SessionPerCallClient, SessionlessClient, type ChatEvent, type TokenClient } from '../support/tokenClient.js';
-import type { ServerProcess } from '../support/processes.js';
+import { callOrThrow, fetchFrom, type OpenResponse, requestFrom, type Structured } from '../support/fromAddress.js';
 import { jsonHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
+import { startNginx, type TestNginx } from '../support/nginx.js';
+import type { ServerProcess } from '../support/processes.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
+import { type ChatEvent, SessionlessClient, SessionPerCallClient, type TokenClient } from '../support/tokenClient.js';
 import { startChatProcesses } from './scaleOutSupport.js';
 
 /** Pairing on Redis goes through the queue holder: a generous bound for a pair to meet. */
@@ -40,7 +41,8 @@ function readmeNginxSite(servers: readonly ServerProcess[], listen: string): str
   if (block === undefined) throw new Error('README.md has no ```nginx block under "### Behind nginx"');
   const upstreams = /^( *)server 127\.0\.0\.1:\d+;\n(?:\1server 127\.0\.0\.1:\d+;\n)*/m;
   const listens = /^( *)listen 80;$/m;
-  if (!upstreams.test(block) || !listens.test(block)) throw new Error(`the README's nginx block has no "server 127.0.0.1:<port>;" lines or no "listen 80;":\n${block}`);
+  if (!upstreams.test(block) || !listens.test(block))
+    throw new Error(`the README's nginx block has no "server 127.0.0.1:<port>;" lines or no "listen 80;":\n${block}`);
   return block
     .replace(upstreams, (_, indent: string) => servers.map((server) => `${indent}server ${server.url.host};\n`).join(''))
     .replace(listens, (_, indent: string) => `${indent}listen ${listen};`);
@@ -87,7 +89,8 @@ async function heard(client: TokenClient, method: string, ms = MEET_MS): Promise
 async function readMessages(client: TokenClient, count: number): Promise<{ texts: string[]; seqs: number[] }> {
   const messages: ChatEvent[] = [];
   const deadline = Date.now() + MEET_MS;
-  while (messages.length < count && Date.now() < deadline) messages.push(...(await client.waitForEvents(2)).filter((event) => event.method === 'message.received'));
+  while (messages.length < count && Date.now() < deadline)
+    messages.push(...(await client.waitForEvents(2)).filter((event) => event.method === 'message.received'));
   return { texts: messages.map((event) => String(event.params.message)), seqs: messages.map((event) => Number(event.params.seq)) };
 }
 
@@ -129,7 +132,16 @@ describe('three processes on one Redis behind nginx (round robin, no stickiness)
     };
     const holder = modernHolder;
     longHolds = Promise.all([
-      timed('2026-07-28', async () => (await holder.callTool({ name: 'wait_for_events', arguments: { user_token: token, timeout_s: LONGEST_HOLD_S } }, { timeout: 2 * LONGEST_HOLD_S * 1000 })).structuredContent as Structured),
+      timed(
+        '2026-07-28',
+        async () =>
+          (
+            await holder.callTool(
+              { name: 'wait_for_events', arguments: { user_token: token, timeout_s: LONGEST_HOLD_S } },
+              { timeout: 2 * LONGEST_HOLD_S * 1000 },
+            )
+          ).structuredContent as Structured,
+      ),
       timed('2025 without a session', () => sessionless.call('wait_for_events', { timeout_s: LONGEST_HOLD_S })),
     ]);
     // A failure is reported by the test that awaits it.
@@ -145,10 +157,16 @@ describe('three processes on one Redis behind nginx (round robin, no stickiness)
 
   it('two SDK clients with sessions and GET streams chat both ways: every message arrives once, in order', async () => {
     const [alice, bob] = await Promise.all([ChatClient.connect(balanced.mcp, 'alice'), ChatClient.connect(balanced.mcp, 'bob')]);
-    closers.push(() => alice.end(), () => bob.end());
+    closers.push(
+      () => alice.end(),
+      () => bob.end(),
+    );
     await alice.call('enter_queue', { interests: ['balancer-sessions'] });
     await bob.call('enter_queue', { interests: ['balancer-sessions'] });
-    const [[aliceFound], [bobFound]] = await Promise.all([alice.waitFor('chatroom.found', 1, MEET_MS), bob.waitFor('chatroom.found', 1, MEET_MS)]);
+    const [[aliceFound], [bobFound]] = await Promise.all([
+      alice.waitFor('chatroom.found', 1, MEET_MS),
+      bob.waitFor('chatroom.found', 1, MEET_MS),
+    ]);
     const roomId = aliceFound!.room_id;
     expect(bobFound!.room_id).toBe(roomId);
     for (const user of [alice, bob]) {
@@ -157,9 +175,14 @@ describe('three processes on one Redis behind nginx (round robin, no stickiness)
     }
 
     const said = (who: string) => Array.from({ length: 5 }, (_, n) => `${who} ${n + 1}`);
-    for (const text of said('alice')) expect(await alice.call('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
-    for (const text of said('bob')) expect(await bob.call('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
-    for (const [reader, writer] of [[bob, 'alice'], [alice, 'bob']] as const) {
+    for (const text of said('alice'))
+      expect(await alice.call('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
+    for (const text of said('bob'))
+      expect(await bob.call('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
+    for (const [reader, writer] of [
+      [bob, 'alice'],
+      [alice, 'bob'],
+    ] as const) {
       const received = await reader.waitFor('message.received', 5, MEET_MS);
       expect(received.map((m) => m.message)).toEqual(said(writer));
       expect(ascending(received.map((m) => Number(m.seq)))).toBe(true);
@@ -173,7 +196,8 @@ describe('three processes on one Redis behind nginx (round robin, no stickiness)
   it('a legacy HTTP+SSE client chats with a client that keeps no session', async () => {
     const legacy = new V1Client({ name: 'legacy-behind-nginx', version: '1.0.0' });
     const notifications: RecordedNotification[] = [];
-    legacy.fallbackNotificationHandler = async (n) => void notifications.push({ method: n.method, params: (n.params ?? {}) as Record<string, unknown> });
+    legacy.fallbackNotificationHandler = async (n) =>
+      void notifications.push({ method: n.method, params: (n.params ?? {}) as Record<string, unknown> });
     await legacy.connect(new SSEClientTransport(new URL('/sse', balanced.nginx.url)));
     closers.push(() => legacy.close());
     const legacyCall = async (name: string, args: Record<string, unknown>) => {
@@ -188,16 +212,21 @@ describe('three processes on one Redis behind nginx (round robin, no stickiness)
     const roomId = (await heard(sessionless, 'chatroom.found')).params.room_id;
     await eventually(() => expect(notifications.find((n) => n.method === 'chatroom.found')?.params.room_id).toBe(roomId), MEET_MS);
 
-    for (const text of ['old 1', 'old 2', 'old 3']) expect(await legacyCall('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
+    for (const text of ['old 1', 'old 2', 'old 3'])
+      expect(await legacyCall('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
     const fromLegacy = await readMessages(sessionless, 3);
     expect(fromLegacy.texts).toEqual(['old 1', 'old 2', 'old 3']);
     expect(ascending(fromLegacy.seqs)).toBe(true);
-    for (const text of ['new 1', 'new 2', 'new 3']) expect(await sessionless.call('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
+    for (const text of ['new 1', 'new 2', 'new 3'])
+      expect(await sessionless.call('send_message', { room_id: roomId, message: text })).toMatchObject({ status: 'sent' });
     const received = () => notifications.filter((n) => n.method === 'message.received').map((n) => n.params.message);
     await eventually(() => expect(received()).toEqual(['new 1', 'new 2', 'new 3']), MEET_MS);
 
     expect(await sessionless.call('leave_chat')).toEqual({ status: 'idle' });
-    await eventually(() => expect(notifications.find((n) => n.method === 'partner.disconnected')?.params).toEqual({ room_id: roomId, reason: 'left' }), MEET_MS);
+    await eventually(
+      () => expect(notifications.find((n) => n.method === 'partner.disconnected')?.params).toEqual({ room_id: roomId, reason: 'left' }),
+      MEET_MS,
+    );
     expect(received()).toHaveLength(3);
     expect(sessionless.sessionHeaders.every((header) => header === null)).toBe(true);
   });
@@ -235,7 +264,9 @@ describe('three processes on one Redis behind nginx (round robin, no stickiness)
       expect(page.events.map((event) => event.params.message)).toEqual(['hello from a session per call']);
       return page;
     }, MEET_MS);
-    expect(await callOrThrow(modern, 'send_message', { user_token: token, room_id: roomId, message: 'hello from 2026' })).toMatchObject({ status: 'sent' });
+    expect(await callOrThrow(modern, 'send_message', { user_token: token, room_id: roomId, message: 'hello from 2026' })).toMatchObject({
+      status: 'sent',
+    });
     expect((await readMessages(perCall, 1)).texts).toEqual(['hello from 2026']);
 
     expect(await callOrThrow(modern, 'leave_chat', { user_token: token })).toEqual({ status: 'idle' });
@@ -254,7 +285,8 @@ describe('three processes on one Redis behind nginx (round robin, no stickiness)
     page.on('pageerror', (error) => problems.push(error.message));
     await page.goto(balanced.nginx.url.href);
     // What went wrong in the page, if anything, says why a phase did not come.
-    const phase = (name: string) => eventually(async () => expect(await page.locator('#app').getAttribute('data-phase'), problems.join('\n')).toBe(name), MEET_MS);
+    const phase = (name: string) =>
+      eventually(async () => expect(await page.locator('#app').getAttribute('data-phase'), problems.join('\n')).toBe(name), MEET_MS);
     const lines = (kind: 'me' | 'stranger' | 'system') => page.locator(`#log li.${kind}`).allTextContents();
 
     await phase('start');
@@ -316,7 +348,12 @@ describe('behind nginx with --trust-proxy 1, each client address has its own all
     const response = await requestFrom(address, balanced.mcp, {
       method: 'POST',
       headers: jsonHeaders(),
-      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'wait_for_events', arguments: { user_token: token, timeout_s: 30 }, _meta: { progressToken: 'hold' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'wait_for_events', arguments: { user_token: token, timeout_s: 30 }, _meta: { progressToken: 'hold' } },
+      }),
     });
     open.push(response);
     return response;

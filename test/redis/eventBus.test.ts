@@ -46,7 +46,9 @@ describe('RedisServerEventBus', () => {
 
     a.publish(updated('chat://user/1'));
     expect(seen.a).toEqual([updated('chat://user/1')]); // before publish returned
-    await eventually(() => expect([seen.b1, seen.b2, seen.c]).toEqual([[updated('chat://user/1')], [updated('chat://user/1')], [updated('chat://user/1')]]));
+    await eventually(() =>
+      expect([seen.b1, seen.b2, seen.c]).toEqual([[updated('chat://user/1')], [updated('chat://user/1')], [updated('chat://user/1')]]),
+    );
 
     c.publish({ kind: 'tools_list_changed', params: { _meta: { why: 'test' } } });
     await eventually(() => expect(seen.a).toHaveLength(2));

@@ -5,7 +5,7 @@
  * that loses the replies to commands Redis ran, so ioredis sends them again).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectRedis, untilRedisReady, type Redis } from '../../src/chat/broker/redis/connection.js';
+import { connectRedis, type Redis, untilRedisReady } from '../../src/chat/broker/redis/connection.js';
 import { createMailbox, inboxKeys, type Mailbox } from '../../src/chat/broker/redis/mailbox.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { startCutProxy, startRedis, type TestRedis } from '../support/redis.js';
@@ -127,7 +127,12 @@ describe('an inbox on Redis Streams', () => {
     // The same record again, as a resend that bypassed the append script would write it.
     await a.client.xadd(inboxKeys('proc-b').stream, '*', 'p', 'proc-a', 'c', '1', 'd', JSON.stringify({ n: 1 }));
     await a.inbox.send('proc-b', { n: 2 });
-    await eventually(() => expect(b.received).toEqual([{ from: 'proc-a', n: 1 }, { from: 'proc-a', n: 2 }]));
+    await eventually(() =>
+      expect(b.received).toEqual([
+        { from: 'proc-a', n: 1 },
+        { from: 'proc-a', n: 2 },
+      ]),
+    );
     await sleep(100);
     expect(b.received).toHaveLength(2);
     expect(b.inbox.stats().duplicatesDropped).toBe(1);
@@ -184,7 +189,10 @@ describe('an inbox on Redis Streams', () => {
     // Record 2 may have landed (its append was sent before Redis froze) or not; if it did,
     // it came before 3 and once.
     const numbers = b.received.map((r) => r.n);
-    expect([[1, 2, 3], [1, 3]]).toContainEqual(numbers);
+    expect([
+      [1, 2, 3],
+      [1, 3],
+    ]).toContainEqual(numbers);
     expect(b.gaps).toBe(numbers.length === 2 ? 1 : 0);
   });
 });

@@ -3,7 +3,7 @@
  * successor after expiry, and a stale holder's writes rejected by Redis itself.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connectRedis, untilRedisReady, type Redis } from '../../src/chat/broker/redis/connection.js';
+import { connectRedis, type Redis, untilRedisReady } from '../../src/chat/broker/redis/connection.js';
 import { createLease, FencedError, fencedScript, type LeaseLoss } from '../../src/chat/broker/redis/lease.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
@@ -54,7 +54,14 @@ describe('a lease with a fencing epoch', () => {
     const [ca, cb] = [await client(), await client()];
     const lostA: LeaseLoss[] = [];
     // A renews only by hand: it stands for a holder frozen past its lease.
-    const a = createLease({ client: ca, name: 'queue', holder: 'proc-a', ttlMs: 500, renewEveryMs: false, onLost: (why) => lostA.push(why) });
+    const a = createLease({
+      client: ca,
+      name: 'queue',
+      holder: 'proc-a',
+      ttlMs: 500,
+      renewEveryMs: false,
+      onLost: (why) => lostA.push(why),
+    });
     const b = createLease({ client: cb, name: 'queue', holder: 'proc-b', ttlMs: 500 });
     try {
       const epochA = await a.acquire();
@@ -88,7 +95,14 @@ describe('a lease with a fencing epoch', () => {
   it('a holder that renews while its lease is taken over is told "taken", once', async () => {
     const [ca, cb] = [await client(), await client()];
     const lostA: LeaseLoss[] = [];
-    const a = createLease({ client: ca, name: 'queue', holder: 'proc-a', ttlMs: 3_000, renewEveryMs: 100, onLost: (why) => lostA.push(why) });
+    const a = createLease({
+      client: ca,
+      name: 'queue',
+      holder: 'proc-a',
+      ttlMs: 3_000,
+      renewEveryMs: 100,
+      onLost: (why) => lostA.push(why),
+    });
     const b = createLease({ client: cb, name: 'queue', holder: 'proc-b', ttlMs: 3_000 });
     try {
       await a.acquire();

@@ -4,7 +4,7 @@
  * to find itself dead and its lease writes refused, and the generation that tells a
  * Redis restarted empty from one restarted with its data.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { build } from 'esbuild';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, untilRedisReady, type Redis } from '../../src/chat/broker/redis/connection.js';
+import { connectRedis, type Redis, untilRedisReady } from '../../src/chat/broker/redis/connection.js';
 import { createLease, fencedScript } from '../../src/chat/broker/redis/lease.js';
 import { joinMembership, type Membership, type MembershipOptions } from '../../src/chat/broker/redis/membership.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { markedEnv } from '../support/processes.js';
-import { startRedis, type RedisServerOptions, type TestRedis } from '../support/redis.js';
+import { type RedisServerOptions, startRedis, type TestRedis } from '../support/redis.js';
 
 const BEAT_MS = 200;
 const DEAD_AFTER_MS = 1_000;

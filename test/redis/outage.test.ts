@@ -7,13 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   connectRedis,
   isRedisUp,
+  type Redis,
   RedisUnavailableError,
   untilRedisReady,
   watchRedisUp,
-  type Redis,
 } from '../../src/chat/broker/redis/connection.js';
-import { createMailbox, type Mailbox } from '../../src/chat/broker/redis/mailbox.js';
 import { createLease } from '../../src/chat/broker/redis/lease.js';
+import { createMailbox, type Mailbox } from '../../src/chat/broker/redis/mailbox.js';
 import { joinMembership, type Membership } from '../../src/chat/broker/redis/membership.js';
 import { eventually, sleep } from '../support/eventually.js';
 import { freePort } from '../support/processes.js';
@@ -54,7 +54,10 @@ describe('when Redis goes away', () => {
     const received: number[] = [];
     const a: Mailbox<number> = createMailbox({ url: redis.url, client: ca, processId: 'proc-a', sendTimeoutMs: 1_500, onRecord: () => {} });
     const b: Mailbox<number> = createMailbox({ url: redis.url, client: cb, processId: 'proc-b', onRecord: (n) => received.push(n) });
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const membershipErrors: unknown[] = [];
     const membership: Membership = await joinMembership({
       client: ca,
@@ -101,7 +104,10 @@ describe('when Redis goes away', () => {
     await a.send('proc-b', 3);
     // Record 2 was given up on; whether it landed or not, 3 follows it, and nothing repeats.
     await eventually(() => expect(received.at(-1)).toBe(3), 5_000);
-    expect([[1, 3], [1, 2, 3]]).toContainEqual(received);
+    expect([
+      [1, 3],
+      [1, 2, 3],
+    ]).toContainEqual(received);
     expect(membership.status()).toBe('alive');
   });
 

@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { redisBroker } from '../../src/chat/broker/redisBroker.js';
 import { connectRedis } from '../../src/chat/broker/redis/connection.js';
+import { redisBroker } from '../../src/chat/broker/redisBroker.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
-import { describeBrokerContract, type BrokerSet } from '../unit/brokerContract.js';
+import { type BrokerSet, describeBrokerContract } from '../unit/brokerContract.js';
 
 let redis: TestRedis;
 
@@ -26,7 +26,9 @@ async function brokers(count: number): Promise<BrokerSet> {
   await admin.flushall();
   admin.disconnect();
   const processIds = Array.from({ length: count }, () => randomBytes(6).toString('base64url').replace(/[-_]/g, 'x'));
-  const made = await Promise.all(processIds.map((processId) => redisBroker({ url: redis.url, processId, leaseTtlMs: 1_000, beatEveryMs: 200, deadAfterMs: 2_000 })));
+  const made = await Promise.all(
+    processIds.map((processId) => redisBroker({ url: redis.url, processId, leaseTtlMs: 1_000, beatEveryMs: 200, deadAfterMs: 2_000 })),
+  );
   return {
     brokers: made,
     userId: (name, index) => `${processIds[index]}.${name}`,

@@ -26,7 +26,9 @@ afterAll(async () => {
   await redis.stop();
 });
 
-it('Redis down for 30 s: errors within seconds, local pairs chat on, no process declared dead, and all resumes when it is back', { timeout: OUTAGE_MS + 60_000 }, async () => {
+it('Redis down for 30 s: errors within seconds, local pairs chat on, no process declared dead, and all resumes when it is back', {
+  timeout: OUTAGE_MS + 60_000,
+}, async () => {
   servers = await startChatProcesses(redis.url, 2, { deadAfterMs: DEAD_AFTER_MS });
   const [a, b] = servers as [ServerProcess, ServerProcess];
   const [across1, across2, local1, local2] = [clientOf(a), clientOf(b), clientOf(a), clientOf(a)];

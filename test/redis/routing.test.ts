@@ -6,27 +6,28 @@
  * real SDK clients whose every request goes to the next server in turn chat through
  * both eras. (Users of two processes cannot be paired yet: the queue is per process.)
  */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addressesKey, redisProcessDirectory } from '../../src/chat/broker/redis/addresses.js';
 import { connectRedis, type Redis } from '../../src/chat/broker/redis/connection.js';
 import { memoryProcessDirectory, newProcessId, processOf } from '../../src/chat/processDirectory.js';
-import { FORWARDED_HEADER, forwardHeaders } from '../../src/http/forwardTrust.js';
 import type { ChatConfig } from '../../src/config.js';
-import { fetchFrom } from '../support/fromAddress.js';
+import { FORWARDED_HEADER, forwardHeaders } from '../../src/http/forwardTrust.js';
 import type { RunningChatServer } from '../../src/http/listen.js';
 import { mcpRequestOwner } from '../../src/http/routing.js';
 import { eventsUri, keyOfEventsUri } from '../../src/mcp/eventsResource.js';
 import { ChatClient, type RecordedNotification } from '../support/chatClient.js';
 import { eventually, sleep } from '../support/eventually.js';
+import { fetchFrom } from '../support/fromAddress.js';
+import { jsonHeaders, type RpcAnswer, rpcAnswerOf } from '../support/jsonRpcWire.js';
 import { freePort } from '../support/processes.js';
 import { openRawSession } from '../support/rawSession.js';
-import { jsonHeaders, rpcAnswerOf, type RpcAnswer } from '../support/jsonRpcWire.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 import { health, startTestServer } from '../support/server.js';
 
@@ -83,7 +84,12 @@ function roundRobin(targets: RunningChatServer[]) {
 }
 
 /** One `tools/call` POSTed to `server`, with no session unless given one; answers the JSON-RPC answer. */
-async function callAt(server: RunningChatServer, name: string, args: Record<string, unknown>, options: { sessionId?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}) {
+async function callAt(
+  server: RunningChatServer,
+  name: string,
+  args: Record<string, unknown>,
+  options: { sessionId?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+) {
   const response = await fetch(server.url, {
     method: 'POST',
     headers: { ...jsonHeaders(options.sessionId), ...options.headers },
@@ -91,7 +97,11 @@ async function callAt(server: RunningChatServer, name: string, args: Record<stri
     signal: options.signal,
   });
   const text = await response.text();
-  return { status: response.status, answer: rpcAnswerOf(text) ?? (JSON.parse(text) as RpcAnswer), sessionHeader: response.headers.get('mcp-session-id') };
+  return {
+    status: response.status,
+    answer: rpcAnswerOf(text) ?? (JSON.parse(text) as RpcAnswer),
+    sessionHeader: response.headers.get('mcp-session-id'),
+  };
 }
 
 const structured = (answer: RpcAnswer) => answer.result?.structuredContent as Record<string, unknown>;
@@ -118,14 +128,24 @@ describe('names that say their process', () => {
   });
 
   it('says whose a request is: the token’s for a call, else the session’s, else the events resource’s', () => {
-    const call = (args: Record<string, unknown>) => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_status', arguments: args } });
+    const call = (args: Record<string, unknown>) => ({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'get_status', arguments: args },
+    });
     expect(mcpRequestOwner(undefined, call({ user_token: 'aaaa.secret' }))).toEqual({ processId: 'aaaa', withoutSession: false });
     expect(mcpRequestOwner('bbbb.uuid', call({ user_token: 'aaaa.secret' }))).toEqual({ processId: 'aaaa', withoutSession: true });
     expect(mcpRequestOwner('aaaa.uuid', call({ user_token: 'aaaa.secret' }))).toEqual({ processId: 'aaaa', withoutSession: false });
     expect(mcpRequestOwner('bbbb.uuid', call({}))).toEqual({ processId: 'bbbb', withoutSession: false });
     expect(mcpRequestOwner(undefined, call({}))).toBeUndefined();
     expect(mcpRequestOwner(undefined, { jsonrpc: '2.0', id: 1, method: 'initialize', params: {} })).toBeUndefined();
-    const listen = { jsonrpc: '2.0', id: 2, method: 'subscriptions/listen', params: { notifications: { resourceSubscriptions: ['other://x', eventsUri('cccc.secret')] } } };
+    const listen = {
+      jsonrpc: '2.0',
+      id: 2,
+      method: 'subscriptions/listen',
+      params: { notifications: { resourceSubscriptions: ['other://x', eventsUri('cccc.secret')] } },
+    };
     expect(mcpRequestOwner(undefined, listen)).toEqual({ processId: 'cccc', withoutSession: false });
     const read = { jsonrpc: '2.0', id: 3, method: 'resources/read', params: { uri: `${eventsUri('dddd.secret')}?after=4` } };
     expect(mcpRequestOwner(undefined, read)).toEqual({ processId: 'dddd', withoutSession: false });
@@ -151,10 +171,14 @@ describe('a user of one process, called on the other', () => {
     expect(partner).toMatchObject({ status: 'matched' });
     const waited = await held;
     expect(waited.status).toBe(200);
-    expect(structured(waited.answer).events).toEqual([{ id: '1', method: 'chatroom.found', params: { room_id: partner.room_id, common_interests: [] } }]);
+    expect(structured(waited.answer).events).toEqual([
+      { id: '1', method: 'chatroom.found', params: { room_id: partner.room_id, common_interests: [] } },
+    ]);
 
     expect(structured((await callAt(b, 'leave_chat', { user_token: token })).answer)).toEqual({ status: 'idle' });
-    const partnerPage = structured((await callAt(a, 'wait_for_events', { user_token: partner.user_token, after: '1', timeout_s: 5 })).answer);
+    const partnerPage = structured(
+      (await callAt(a, 'wait_for_events', { user_token: partner.user_token, after: '1', timeout_s: 5 })).answer,
+    );
     expect(partnerPage.events).toMatchObject([{ method: 'partner.disconnected', params: { room_id: partner.room_id, reason: 'left' } }]);
 
     expect(atA.length).toBe(3);
@@ -167,7 +191,9 @@ describe('a user of one process, called on the other', () => {
     const atA = forwardedTo(a);
     const token = structured((await callAt(a, 'enter_queue', {})).answer).user_token as string;
     const gaveUp = new AbortController();
-    const held = callAt(b, 'wait_for_events', { user_token: token, after: '0', timeout_s: 30 }, { signal: gaveUp.signal }).catch((error: unknown) => error);
+    const held = callAt(b, 'wait_for_events', { user_token: token, after: '0', timeout_s: 30 }, { signal: gaveUp.signal }).catch(
+      (error: unknown) => error,
+    );
     await eventually(() => expect(atA.length).toBe(1));
     const { response } = atA[0]!;
     let closedAtOwner: { finished: boolean } | undefined;
@@ -204,7 +230,8 @@ describe('clients whose every request goes to the next server in turn', () => {
     const balancer = roundRobin([a, b, b]);
     const client = new V1Client({ name: 'round-robin', version: '1.0.0' });
     const notifications: RecordedNotification[] = [];
-    client.fallbackNotificationHandler = async (n) => void notifications.push({ method: n.method, params: (n.params ?? {}) as Record<string, unknown> });
+    client.fallbackNotificationHandler = async (n) =>
+      void notifications.push({ method: n.method, params: (n.params ?? {}) as Record<string, unknown> });
     const transport = new V1StreamableHTTPClientTransport(a.url, { fetch: balancer.fetch });
     const atOwner = forwardedTo(a);
     await client.connect(transport);
@@ -224,7 +251,9 @@ describe('clients whose every request goes to the next server in turn', () => {
     const { room_id: roomId } = await peer.call('enter_queue');
     await eventually(() => expect(notifications.map((n) => n.method)).toContain('chatroom.found'));
     await peer.call('send_message', { room_id: roomId, message: 'hello over the stream' });
-    await eventually(() => expect(notifications.filter((n) => n.method === 'message.received').map((n) => n.params.message)).toEqual(['hello over the stream']));
+    await eventually(() =>
+      expect(notifications.filter((n) => n.method === 'message.received').map((n) => n.params.message)).toEqual(['hello over the stream']),
+    );
     for (const text of ['one', 'two', 'three']) await call('send_message', { room_id: roomId, message: text });
     expect((await peer.waitFor('message.received', 3)).map((m) => m.message)).toEqual(['one', 'two', 'three']);
     expect(await call('get_status')).toMatchObject({ state: 'chatting' });
@@ -271,12 +300,18 @@ describe('clients whose every request goes to the next server in turn', () => {
     await peer.call('send_message', { room_id: roomId, message: 'hello from 2025' });
     const waited = await call('wait_for_events', { user_token: token, after: page.cursor, timeout_s: 5 });
     expect((waited.events as { params: { message: string } }[]).map((e) => e.params.message)).toEqual(['hello from 2025']);
-    expect(await call('send_message', { user_token: token, room_id: roomId, message: 'hello from 2026' })).toMatchObject({ status: 'sent', seq: 2 });
+    expect(await call('send_message', { user_token: token, room_id: roomId, message: 'hello from 2026' })).toMatchObject({
+      status: 'sent',
+      seq: 2,
+    });
     expect((await peer.waitFor('message.received')).map((m) => m.message)).toEqual(['hello from 2026']);
 
     // A held call streams its progress through the other server as it comes.
     const progress: number[] = [];
-    const held = await agent.callTool({ name: 'wait_for_events', arguments: { user_token: token, after: waited.cursor, timeout_s: 1.2 } }, { onprogress: (p) => progress.push(p.progress) });
+    const held = await agent.callTool(
+      { name: 'wait_for_events', arguments: { user_token: token, after: waited.cursor, timeout_s: 1.2 } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
     expect(held.structuredContent).toMatchObject({ events: [] });
     expect(progress.length).toBeGreaterThanOrEqual(2);
 
@@ -293,7 +328,8 @@ describe('clients whose every request goes to the next server in turn', () => {
     const balancer = roundRobin([a, b]);
     const client = new V1Client({ name: 'legacy-round-robin', version: '1.0.0' });
     const notifications: RecordedNotification[] = [];
-    client.fallbackNotificationHandler = async (n) => void notifications.push({ method: n.method, params: (n.params ?? {}) as Record<string, unknown> });
+    client.fallbackNotificationHandler = async (n) =>
+      void notifications.push({ method: n.method, params: (n.params ?? {}) as Record<string, unknown> });
     const transport = new SSEClientTransport(new URL('/sse', a.url), { fetch: balancer.fetch });
     await client.connect(transport);
     closers.push(() => client.close());
@@ -304,7 +340,10 @@ describe('clients whose every request goes to the next server in turn', () => {
     closers.push(() => peer.end());
     await peer.call('enter_queue');
     await eventually(() => expect(notifications.map((n) => n.method)).toContain('chatroom.found'));
-    for (let i = 0; i < 3; i++) expect(((await client.callTool({ name: 'get_status', arguments: {} })) as CallToolResult).structuredContent).toMatchObject({ state: 'chatting' });
+    for (let i = 0; i < 3; i++)
+      expect(((await client.callTool({ name: 'get_status', arguments: {} })) as CallToolResult).structuredContent).toMatchObject({
+        state: 'chatting',
+      });
     expect(balancer.hits.get(a.url.host)).toBeGreaterThanOrEqual(2);
     expect(balancer.hits.get(b.url.host)).toBeGreaterThanOrEqual(2);
   });
@@ -319,14 +358,22 @@ describe('the client behind a forwarded request', () => {
       const answer = fetchFrom(from)(b.url, {
         method: 'POST',
         headers: jsonHeaders(),
-        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'wait_for_events', arguments: { user_token: token, timeout_s: 5 } } }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'tools/call',
+          params: { name: 'wait_for_events', arguments: { user_token: token, timeout_s: 5 } },
+        }),
         signal: abort.signal,
-      }).then((response) => response.text()).catch(() => '');
+      })
+        .then((response) => response.text())
+        .catch(() => '');
       return answer;
     };
     // Users on A; every call goes through B.
     const tokens = [];
-    for (let i = 0; i < 4; i++) tokens.push(structured((await callAt(a, 'enter_queue', { i_am: 'agent', meet: 'humans' })).answer).user_token as string);
+    for (let i = 0; i < 4; i++)
+      tokens.push(structured((await callAt(a, 'enter_queue', { i_am: 'agent', meet: 'humans' })).answer).user_token as string);
     void hold('127.0.0.2', tokens[0]!);
     void hold('127.0.0.2', tokens[1]!);
     await sleep(300);
@@ -356,7 +403,13 @@ describe('owners that are not there, and loops', () => {
     expect(refusalText(marked.answer)).toMatch(/names no user/);
     // Claimed by a client (no signature, a forged one, or one too old): an ordinary request, sent on to its owner.
     const forged = forwardHeaders('not-the-secret', { sender: a.processId, client: '127.0.0.1' }, 'POST', path);
-    const stale = forwardHeaders(b.services.processDirectory.secret, { sender: a.processId, client: '127.0.0.1' }, 'POST', path, Date.now() - 120_000);
+    const stale = forwardHeaders(
+      b.services.processDirectory.secret,
+      { sender: a.processId, client: '127.0.0.1' },
+      'POST',
+      path,
+      Date.now() - 120_000,
+    );
     for (const headers of [{ [FORWARDED_HEADER]: 'someone' }, forged, stale])
       expect(structured((await callAt(b, 'get_status', { user_token: token }, { headers })).answer)).toMatchObject({ state: 'waiting' });
     // A directory that lists A at B's address: B sends the call to itself once, then answers it.

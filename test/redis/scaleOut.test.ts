@@ -50,7 +50,7 @@ afterAll(async () => {
 });
 
 describe('one line across processes', () => {
-  it("answers enter_queue with what the queue decided, whichever process each call reaches: 10 trials of two newcomers on 3 processes, round robin", async () => {
+  it('answers enter_queue with what the queue decided, whichever process each call reaches: 10 trials of two newcomers on 3 processes, round robin', async () => {
     const processes = await startProcesses(3);
     let turn = 0;
     const roundRobin = () => mcpUrl(processes[turn++ % processes.length]!);
@@ -59,7 +59,11 @@ describe('one line across processes', () => {
       const second = new Sessionless(roundRobin);
       expect(await first.call('enter_queue'), `trial ${trial}: the first newcomer`).toMatchObject({ status: 'waiting', position: 1 });
       const answer = await second.call('enter_queue');
-      expect(answer, `trial ${trial}: the second newcomer`).toMatchObject({ status: 'matched', room_id: expect.any(String), common_interests: [] });
+      expect(answer, `trial ${trial}: the second newcomer`).toMatchObject({
+        status: 'matched',
+        room_id: expect.any(String),
+        common_interests: [],
+      });
       const found = (await first.until('chatroom.found')).find((e) => e.method === 'chatroom.found')!;
       expect(found.params.room_id).toBe(answer.room_id);
       expect(await second.call('get_status')).toMatchObject({ state: 'chatting', room_id: answer.room_id });
@@ -75,7 +79,9 @@ describe('one line across processes', () => {
     const [a, b] = await startProcesses(2);
     const users = Array.from({ length: 200 }, (_, i) => clientOf(i % 2 === 0 ? a! : b!));
     for (const user of users) expect(await user.call('enter_queue')).toMatchObject({ status: expect.stringMatching(/waiting|matched/) });
-    const rooms = await Promise.all(users.map(async (user) => (await user.until('chatroom.found')).find((e) => e.method === 'chatroom.found')!.params.room_id));
+    const rooms = await Promise.all(
+      users.map(async (user) => (await user.until('chatroom.found')).find((e) => e.method === 'chatroom.found')!.params.room_id),
+    );
     for (let i = 0; i < users.length; i += 2) expect(rooms[i + 1], `users ${i} and ${i + 1}`).toBe(rooms[i]);
     expect(new Set(rooms).size).toBe(100);
   });
@@ -178,7 +184,10 @@ describe('messages across processes', () => {
     await roaming.call('enter_queue');
     await settled.call('enter_queue');
     const room = (await roaming.until('chatroom.found')).at(-1)!.params.room_id;
-    expect(await roaming.call('send_message', { room_id: room, message: 'hello from everywhere' })).toMatchObject({ status: 'sent', seq: 1 });
+    expect(await roaming.call('send_message', { room_id: room, message: 'hello from everywhere' })).toMatchObject({
+      status: 'sent',
+      seq: 1,
+    });
     expect((await settled.until('message.received')).at(-1)!.params.message).toBe('hello from everywhere');
     await settled.call('send_message', { room_id: room, message: 'hi back' });
     expect((await roaming.until('message.received')).at(-1)!.params.message).toBe('hi back');
@@ -233,7 +242,10 @@ describe('processes that go', () => {
     process.kill(a!.serverPid, 'SIGKILL');
     const later = clientOf(b!);
     await later.call('enter_queue');
-    const [x, y] = await Promise.all([early.until('chatroom.found', 3 * DEAD_AFTER_MS + MARGIN_MS), later.until('chatroom.found', 3 * DEAD_AFTER_MS + MARGIN_MS)]);
+    const [x, y] = await Promise.all([
+      early.until('chatroom.found', 3 * DEAD_AFTER_MS + MARGIN_MS),
+      later.until('chatroom.found', 3 * DEAD_AFTER_MS + MARGIN_MS),
+    ]);
     expect(x.at(-1)!.params.room_id).toBe(y.at(-1)!.params.room_id);
   });
 

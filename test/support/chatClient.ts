@@ -36,7 +36,12 @@ export class ChatClient {
   ) {}
 
   static async connect(url: URL, options: ChatClientOptions | string = {}): Promise<ChatClient> {
-    const { name = 'test-client', listen = true, reconnectDelayMs = 10, streamGate } = typeof options === 'string' ? { name: options } : options;
+    const {
+      name = 'test-client',
+      listen = true,
+      reconnectDelayMs = 10,
+      streamGate,
+    } = typeof options === 'string' ? { name: options } : options;
     const client = new Client({ name, version: '1.0.0' });
     let chat: ChatClient | undefined;
     const transport = new StreamableHTTPClientTransport(url, {
@@ -136,7 +141,10 @@ export class ChatClient {
 }
 
 export class ToolRefusal extends Error {
-  constructor(readonly tool: string, readonly sentence: string) {
+  constructor(
+    readonly tool: string,
+    readonly sentence: string,
+  ) {
     super(`${tool} refused: ${sentence}`);
   }
 }

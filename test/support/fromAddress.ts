@@ -9,7 +9,8 @@ import { Agent, fetch as undiciFetch } from 'undici';
 /** A `fetch` whose connections leave from `localAddress` (for SDK transports' `fetch` option). */
 export function fetchFrom(localAddress: string): typeof fetch {
   const dispatcher = new Agent({ localAddress });
-  return ((input: string | URL | Request, init?: RequestInit) => undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
+  return ((input: string | URL | Request, init?: RequestInit) =>
+    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
 }
 
 export interface OpenResponse {
@@ -33,40 +34,44 @@ export function requestFrom(
   options: { method?: string; headers?: Record<string, string>; body?: string },
 ): Promise<OpenResponse> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, localAddress, agent: false }, (response: IncomingMessage) => {
-      let text = '';
-      const waiters = new Set<() => void>();
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        text += chunk;
-        for (const wake of waiters) wake();
-      });
-      response.on('error', () => {});
-      resolve({
-        status: response.statusCode ?? 0,
-        headers: response.headers,
-        text: () => text,
-        until(needle, ms = 5000) {
-          const found = () => (typeof needle === 'string' ? text.includes(needle) : needle.test(text));
-          if (found()) return Promise.resolve(text);
-          return new Promise((done, fail) => {
-            const timer = setTimeout(() => {
-              waiters.delete(wake);
-              fail(new Error(`no ${String(needle)} within ${ms} ms; got ${JSON.stringify(text.slice(0, 500))}`));
-            }, ms);
-            const wake = () => {
-              if (!found()) return;
-              clearTimeout(timer);
-              waiters.delete(wake);
-              done(text);
-            };
-            waiters.add(wake);
-            response.once('end', wake);
-          });
-        },
-        close: () => request.destroy(),
-      });
-    });
+    const request = httpRequest(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, localAddress, agent: false },
+      (response: IncomingMessage) => {
+        let text = '';
+        const waiters = new Set<() => void>();
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+          for (const wake of waiters) wake();
+        });
+        response.on('error', () => {});
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          text: () => text,
+          until(needle, ms = 5000) {
+            const found = () => (typeof needle === 'string' ? text.includes(needle) : needle.test(text));
+            if (found()) return Promise.resolve(text);
+            return new Promise((done, fail) => {
+              const timer = setTimeout(() => {
+                waiters.delete(wake);
+                fail(new Error(`no ${String(needle)} within ${ms} ms; got ${JSON.stringify(text.slice(0, 500))}`));
+              }, ms);
+              const wake = () => {
+                if (!found()) return;
+                clearTimeout(timer);
+                waiters.delete(wake);
+                done(text);
+              };
+              waiters.add(wake);
+              response.once('end', wake);
+            });
+          },
+          close: () => request.destroy(),
+        });
+      },
+    );
     request.on('error', reject);
     request.end(options.body);
   });
@@ -114,7 +119,10 @@ export type Structured = Record<string, unknown>;
 
 /** A client that calls tools: the v2 SDK client (either era) or the v1 client. */
 interface ToolCaller {
-  callTool(request: { name: string; arguments: Structured }): Promise<{ isError?: boolean; content?: unknown; structuredContent?: unknown }>;
+  callTool(request: {
+    name: string;
+    arguments: Structured;
+  }): Promise<{ isError?: boolean; content?: unknown; structuredContent?: unknown }>;
 }
 
 /** Calls a tool; answers its structured result, or throws with the refusal. */

@@ -108,5 +108,7 @@ export async function readRpcResponse(response: Dispatcher.ResponseData, id: num
   if (response.statusCode !== 200) throw new WireError(`HTTP ${response.statusCode}: ${body.slice(0, 200)}`);
   const answer = rpcAnswerOf(body, id);
   if (answer) return answer;
-  throw new WireError(`no JSON-RPC response with id ${id} in a ${responseHeader(response, 'content-type') ?? 'untyped'} body: ${body.slice(0, 200)}`);
+  throw new WireError(
+    `no JSON-RPC response with id ${id} in a ${responseHeader(response, 'content-type') ?? 'untyped'} body: ${body.slice(0, 200)}`,
+  );
 }

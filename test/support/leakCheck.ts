@@ -29,5 +29,7 @@ afterAll(async () => {
     }
   }
   if (survivors.length > 0)
-    throw new Error(`left running after its tests: ${survivors.map((s) => `pid ${s.pid} (${s.command}) started by "${s.test}"`).join('; ')}`);
+    throw new Error(
+      `left running after its tests: ${survivors.map((s) => `pid ${s.pid} (${s.command}) started by "${s.test}"`).join('; ')}`,
+    );
 });

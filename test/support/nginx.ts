@@ -52,7 +52,10 @@ export async function startNginx(site: (listen: string) => string): Promise<Test
   ].join('\n');
   writeFileSync(join(dir, 'nginx.conf'), conf);
   // `-e`: nginx writes to its built-in error log before it reads the config.
-  const child = spawn(NGINX, ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-e', errorLog], { env: { ...process.env, ...markedEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NGINX, ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-e', errorLog], {
+    env: { ...process.env, ...markedEnv() },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

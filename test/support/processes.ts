@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { expect } from 'vitest';
-import { spawnServer, type SpawnOptions, type SpawnedServer } from './serverProcess.js';
+import { type SpawnedServer, type SpawnOptions, spawnServer } from './serverProcess.js';
 
 const MARKER = 'MCP_CHAT_TEST_SPAWN';
 let spawned = 0;

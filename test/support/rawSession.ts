@@ -3,7 +3,7 @@
  * (SSE comments, event ids, status codes) without an SDK client in between.
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { PROTOCOL_VERSION, jsonHeaders } from './jsonRpcWire.js';
+import { jsonHeaders, PROTOCOL_VERSION } from './jsonRpcWire.js';
 
 export async function openRawSession(url: URL, protocolVersion = PROTOCOL_VERSION): Promise<string> {
   const init = await fetch(url, {

@@ -16,7 +16,7 @@
  * connections the way a network does: commands already sent still run, their replies
  * are lost — the case in which ioredis resends a command Redis already executed.
  */
-import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -24,8 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { freePort, markedEnv } from './processes.js';
 import { REDIS_SERVER, whenRedisReady } from '../../scripts/redisReady.js';
+import { freePort, markedEnv } from './processes.js';
 
 /** How long redis-server may take to say it accepts connections. */
 const START_TIMEOUT_MS = 10_000;
@@ -77,22 +77,31 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
   const certs = tls ? mkdtempSync(join(tmpdir(), 'mcp-chat-redis-tls-')) : undefined;
   const caFile = certs && makeCertificates(certs);
   const args = [
+    ...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no'] : ['--port', String(port)]),
     ...(tls
-      ? ['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no']
-      : ['--port', String(port)]),
-    ...(tls ? ['--tls-cert-file', join(certs!, 'server.pem'), '--tls-key-file', join(certs!, 'server.key'), '--tls-ca-cert-file', caFile!] : []),
+      ? ['--tls-cert-file', join(certs!, 'server.pem'), '--tls-key-file', join(certs!, 'server.key'), '--tls-ca-cert-file', caFile!]
+      : []),
     ...(password ? ['--requirepass', password] : []),
     ...aclUsers.flatMap((words) => ['--user', ...words]),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--save', '',
-    '--appendonly', persistence === 'aof' ? 'yes' : 'no',
-    '--appendfsync', 'always',
-    '--daemonize', 'no',
-    '--logfile', '',
-    '--loglevel', 'notice',
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    persistence === 'aof' ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
+    '--daemonize',
+    'no',
+    '--logfile',
+    '',
+    '--loglevel',
+    'notice',
     // Redis's process title is written over its environment, marker included: keep both.
-    '--set-proc-title', 'no',
+    '--set-proc-title',
+    'no',
   ];
   // The marker is taken once, while a test runs, and reused by every restart.
   const env = { ...process.env, ...markedEnv() };
@@ -167,11 +176,42 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
 function makeCertificates(dir: string): string {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=mcp-chat test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  openssl(
+    'req',
+    '-x509',
+    ...key,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=mcp-chat test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
   openssl('req', '-new', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  );
   return join(dir, 'ca.pem');
 }
 

@@ -5,7 +5,7 @@
  * v2 peer). Shared by the tests, the bench and the scripts. `stop()` signals the process
  * that was started, as a supervisor would, and waits for it to exit.
  */
-import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 

@@ -83,7 +83,8 @@ export class TokenClient {
   async waitForEvents(timeoutS = 5, signal?: AbortSignal): Promise<ChatEvent[]> {
     const args = { ...(this.cursor !== undefined && { after: this.cursor }), timeout_s: timeoutS };
     const page = await this.call('wait_for_events', args, signal, this.#pollSender);
-    if (!Array.isArray(page.events) || typeof page.cursor !== 'string') throw new Error(`wait_for_events answered ${JSON.stringify(page).slice(0, 200)}`);
+    if (!Array.isArray(page.events) || typeof page.cursor !== 'string')
+      throw new Error(`wait_for_events answered ${JSON.stringify(page).slice(0, 200)}`);
     this.cursor = page.cursor;
     return page.events as ChatEvent[];
   }

@@ -5,10 +5,10 @@
  */
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryModeration, type ModerationStore } from '../../src/chat/moderation.js';
+import { type ModerationStore, memoryModeration } from '../../src/chat/moderation.js';
 import type { ChatConfig } from '../../src/config.js';
 import { parseBanRequest } from '../../src/http/admin.js';
-import { createChatServer, type ChatServer } from '../../src/server.js';
+import { type ChatServer, createChatServer } from '../../src/server.js';
 
 const ADMIN_TOKEN = 'admin-token-0123456789';
 const MCP_TOKEN = 'mcp-token-0123456789ab';
@@ -21,12 +21,20 @@ afterEach(async () => {
 });
 
 async function start(config: Partial<ChatConfig> = {}, moderation?: ModerationStore) {
-  server = await createChatServer({ config: { adminToken: ADMIN_TOKEN, ...config }, log: pino({ level: 'silent' }), ...(moderation && { moderation }) });
+  server = await createChatServer({
+    config: { adminToken: ADMIN_TOKEN, ...config },
+    log: pino({ level: 'silent' }),
+    ...(moderation && { moderation }),
+  });
   const app = server.app;
   /** A request to /admin…, as the operator's client sends it (with the admin token unless told otherwise). */
   return (path: string, init: { method?: string; body?: string; token?: string | null; host?: string } = {}) => {
     const { method = 'GET', body, token = ADMIN_TOKEN, host = '127.0.0.1:3000' } = init;
-    const headers: Record<string, string> = { host, ...(token !== null && { authorization: `Bearer ${token}` }), ...(body !== undefined && { 'content-type': 'application/json' }) };
+    const headers: Record<string, string> = {
+      host,
+      ...(token !== null && { authorization: `Bearer ${token}` }),
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    };
     return app.request(`http://${host}/admin${path}`, { method, headers, ...(body !== undefined && { body }) });
   };
 }
@@ -34,7 +42,12 @@ async function start(config: Partial<ChatConfig> = {}, moderation?: ModerationSt
 describe('the admin routes: who may call', () => {
   it('answer 404 without --admin-token, to anyone', async () => {
     const admin = await start({ adminToken: null });
-    for (const [path, method] of [['/reports', 'GET'], ['/bans', 'GET'], ['/bans', 'POST'], ['/bans/x', 'DELETE']] as const) {
+    for (const [path, method] of [
+      ['/reports', 'GET'],
+      ['/bans', 'GET'],
+      ['/bans', 'POST'],
+      ['/bans/x', 'DELETE'],
+    ] as const) {
       expect((await admin(path, { method, body: method === 'POST' ? '{}' : undefined })).status, `${method} ${path}`).toBe(404);
       expect((await admin(path, { method, token: null })).status).toBe(404);
     }
@@ -95,7 +108,7 @@ describe('the admin routes: bans', () => {
   });
 
   it('ban a user for a time, list the ban, and lift it once', async () => {
-    let clock = START;
+    const clock = START;
     const admin = await start({}, memoryModeration({ now: () => clock }));
     const made = await admin('/bans', { method: 'POST', body: '{"user":"p.spammer","minutes":30}' });
     expect(made.status).toBe(201);
@@ -125,8 +138,20 @@ describe('the admin routes: bans', () => {
     const admin = await start({}, moderation);
     const report = await moderation.report({ roomId: 'room-1', reason: 'spam', reported: 'p.spammer', reporter: 'p.victim' });
     const listed = (await (await admin('/reports')).json()) as { reports: unknown[] };
-    expect(listed.reports).toEqual([{ report_id: report.reportId, at: new Date(report.at).toISOString(), room_id: 'room-1', reason: 'spam', reported: 'p.spammer', reporter: 'p.victim' }]);
-    const unknownAddress = await admin('/bans', { method: 'POST', body: JSON.stringify({ report_id: report.reportId, minutes: 5, address: true }) });
+    expect(listed.reports).toEqual([
+      {
+        report_id: report.reportId,
+        at: new Date(report.at).toISOString(),
+        room_id: 'room-1',
+        reason: 'spam',
+        reported: 'p.spammer',
+        reporter: 'p.victim',
+      },
+    ]);
+    const unknownAddress = await admin('/bans', {
+      method: 'POST',
+      body: JSON.stringify({ report_id: report.reportId, minutes: 5, address: true }),
+    });
     expect(unknownAddress.status).toBe(409);
     expect(await unknownAddress.json()).toEqual({ error: expect.stringMatching(/address .* is not known/) });
     moderation.noteAddress('p.spammer', '203.0.113.7');

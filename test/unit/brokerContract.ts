@@ -42,8 +42,11 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
     const join = (name: string, avoid: string | null = null) => brokerOf(name).join({ userId: idOf(name), avoid: avoid && idOf(avoid) });
     const placeOf = async (name: string) => (await brokerOf(name).placeOf(idOf(name)))?.position;
     const stats = () =>
-      set!.brokers.map((b) => b.stats()).reduce((sum, s) => ({ waiting: sum.waiting + s.waiting, rooms: sum.rooms + s.rooms }), { waiting: 0, rooms: 0 });
-    const paired = (u: { inbox: Delivery[] }) => u.inbox.find((e) => e.type === 'room.paired') as Extract<Delivery, { type: 'room.paired' }>;
+      set!.brokers
+        .map((b) => b.stats())
+        .reduce((sum, s) => ({ waiting: sum.waiting + s.waiting, rooms: sum.rooms + s.rooms }), { waiting: 0, rooms: 0 });
+    const paired = (u: { inbox: Delivery[] }) =>
+      u.inbox.find((e) => e.type === 'room.paired') as Extract<Delivery, { type: 'room.paired' }>;
     /** Starts the brokers and pairs a with b: both users, and their room. */
     const pairedAB = async () => {
       await start();
@@ -64,7 +67,7 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       await start();
       const a = user('a');
       await join('a');
-      await eventually(async () => expect((await placeOf('a'))).toBe(1));
+      await eventually(async () => expect(await placeOf('a')).toBe(1));
       expect(stats()).toEqual({ waiting: 1, rooms: 0 });
       expect(a.inbox).toEqual([]);
     });
@@ -78,7 +81,7 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       expect(paired(a)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: idOf('b'), commonInterests: [] });
       expect(paired(b)).toEqual({ type: 'room.paired', roomId: paired(a).roomId, partnerId: idOf('a'), commonInterests: [] });
       expect(stats()).toEqual({ waiting: 0, rooms: 1 });
-      expect((await placeOf('a'))).toBeUndefined();
+      expect(await placeOf('a')).toBeUndefined();
     });
 
     it("resolves a join with the queue's decision: the joiner's room has arrived, or its place in line is stored", async () => {
@@ -104,9 +107,15 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       const reply = await brokerOf('b').send(roomId, idOf('b'), 'reply');
       await eventually(() => expect(b.inbox.filter((e) => e.type === 'room.message')).toHaveLength(3));
       const atB = b.inbox.filter((e) => e.type === 'room.message');
-      expect(atB.map((e) => [e.seq, e.text])).toEqual([[1, 'one'], [2, 'two'], [3, 'three']]);
+      expect(atB.map((e) => [e.seq, e.text])).toEqual([
+        [1, 'one'],
+        [2, 'two'],
+        [3, 'three'],
+      ]);
       // The receipt is the message as its room numbered it: what the partner got, less the text.
-      expect(sent).toEqual(atB.map(({ roomId, messageId, seq, sentAt }) => ({ status: 'sent', receipt: { roomId, messageId, seq, sentAt } })));
+      expect(sent).toEqual(
+        atB.map(({ roomId, messageId, seq, sentAt }) => ({ status: 'sent', receipt: { roomId, messageId, seq, sentAt } })),
+      );
       await eventually(() => expect(a.inbox.filter((e) => e.type === 'room.message').map((e) => [e.seq, e.text])).toEqual([[4, 'reply']]));
       const atA = a.inbox.find((e) => e.type === 'room.message')!;
       expect(reply).toEqual({ status: 'sent', receipt: { roomId, messageId: atA.messageId, seq: 4, sentAt: atA.sentAt } });
@@ -144,10 +153,10 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       user('a');
       await join('a');
       brokerOf('a').leaveQueue(idOf('a'));
-      await eventually(async () => expect((await placeOf('a'))).toBeUndefined());
+      await eventually(async () => expect(await placeOf('a')).toBeUndefined());
       user('b');
       await join('b');
-      await eventually(async () => expect((await placeOf('b'))).toBe(1));
+      await eventually(async () => expect(await placeOf('b')).toBe(1));
     });
 
     it('does not pair two users who avoid each other, but pairs each with a stranger', async () => {
@@ -158,7 +167,9 @@ export function describeBrokerContract(name: string, makeBrokers: () => Promise<
       await join('b', 'a');
       await eventually(() => expect(stats().waiting).toBe(2));
       await join('c');
-      await eventually(() => expect(paired(c)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: idOf('a'), commonInterests: [] }));
+      await eventually(() =>
+        expect(paired(c)).toEqual({ type: 'room.paired', roomId: expect.any(String), partnerId: idOf('a'), commonInterests: [] }),
+      );
       expect(paired(b)).toBeUndefined();
     });
 

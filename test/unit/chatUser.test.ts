@@ -1,5 +1,5 @@
-import type { AnyActorRef } from 'xstate';
 import { describe, expect, it } from 'vitest';
+import type { AnyActorRef } from 'xstate';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
 import type { ChatBroker } from '../../src/chat/broker.js';
 import { startChatUser, type UserNews } from '../../src/chat/chatUser.js';
@@ -24,9 +24,15 @@ const chatUser = (userId: string, broker: ChatBroker, inspect?: Parameters<typeo
 function startUser() {
   const seen: string[] = [];
   const user = chatUser('u1', memoryBroker(), (inspection) => {
-    if (inspection.type === '@xstate.event' && (inspection.actorRef as AnyActorRef).id === 'presence' && inspection.event.type !== 'xstate.init') seen.push(inspection.event.type);
+    if (
+      inspection.type === '@xstate.event' &&
+      (inspection.actorRef as AnyActorRef).id === 'presence' &&
+      inspection.event.type !== 'xstate.init'
+    )
+      seen.push(inspection.event.type);
   });
-  const presence = () => (user.actor.getSnapshot().children as { presence?: { getSnapshot(): { value: unknown } } }).presence?.getSnapshot().value;
+  const presence = () =>
+    (user.actor.getSnapshot().children as { presence?: { getSnapshot(): { value: unknown } } }).presence?.getSnapshot().value;
   return { user, seen, presence };
 }
 
@@ -70,7 +76,10 @@ describe('a chat user’s messages', () => {
     const sent = await a.sendMessage({ type: 'chat.send', roomId, text: 'hello', at: 0 });
     const [[, received]] = [...b.events.after(1)] as [[number, UserNews]];
     expect(received).toMatchObject({ type: 'chat.received', roomId, text: 'hello', seq: 1 });
-    expect(sent).toEqual({ status: 'sent', receipt: { roomId, messageId: (received as { messageId: string }).messageId, seq: 1, sentAt: expect.any(String) } });
+    expect(sent).toEqual({
+      status: 'sent',
+      receipt: { roomId, messageId: (received as { messageId: string }).messageId, seq: 1, sentAt: expect.any(String) },
+    });
     await expect(b.sendMessage({ type: 'chat.send', roomId: 'not-mine', text: 'x', at: 0 })).rejects.toThrow(/did not take chat.send/);
     for (const user of [a, b]) user.actor.stop();
     await broker.close();

@@ -42,8 +42,14 @@ describe('configuration in one place', () => {
   });
 
   it('takes the connection limits from flags and env, with defaults that fit together', () => {
-    expect(loadConfig(['--headers-timeout-ms', '2000', '--request-timeout-ms', '4000'], {})).toMatchObject({ headersTimeoutMs: 2000, requestTimeoutMs: 4000 });
-    expect(loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: '64', MCP_CHAT_STALLED_STREAM_MS: '5000' })).toMatchObject({ maxConnections: 64, stalledStreamMs: 5000 });
+    expect(loadConfig(['--headers-timeout-ms', '2000', '--request-timeout-ms', '4000'], {})).toMatchObject({
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 4000,
+    });
+    expect(loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: '64', MCP_CHAT_STALLED_STREAM_MS: '5000' })).toMatchObject({
+      maxConnections: 64,
+      stalledStreamMs: 5000,
+    });
     // Node refuses a head timeout longer than the whole request's.
     expect(defaultConfig.headersTimeoutMs).toBeLessThanOrEqual(defaultConfig.requestTimeoutMs);
     // Every session may hold a stream and still leave connections for its requests.
@@ -51,8 +57,12 @@ describe('configuration in one place', () => {
   });
 
   it('names the flag of a bad connection limit given in the environment', () => {
-    expect(() => loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: 'many' })).toThrow(/--max-connections \(MCP_CHAT_MAX_CONNECTIONS\) cannot be "many"/);
-    expect(() => loadConfig([], { MCP_CHAT_REQUEST_TIMEOUT_MS: '5000' })).toThrow(/--headers-timeout-ms \(10000\) cannot be more than --request-timeout-ms \(5000\)/);
+    expect(() => loadConfig([], { MCP_CHAT_MAX_CONNECTIONS: 'many' })).toThrow(
+      /--max-connections \(MCP_CHAT_MAX_CONNECTIONS\) cannot be "many"/,
+    );
+    expect(() => loadConfig([], { MCP_CHAT_REQUEST_TIMEOUT_MS: '5000' })).toThrow(
+      /--headers-timeout-ms \(10000\) cannot be more than --request-timeout-ms \(5000\)/,
+    );
   });
 
   it('never echoes a bad token', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
 import { UserDirectory } from '../../src/chat/userDirectory.js';
 import { eventsPage, readEventsPage } from '../../src/mcp/eventsResource.js';
-import { toChatMessage, type ChatMessage } from '../../src/mcp/notifications.js';
+import { type ChatMessage, toChatMessage } from '../../src/mcp/notifications.js';
 
 /** Two users paired on the in-memory broker, the first keeping at most three events. */
 async function pair() {
@@ -35,7 +35,11 @@ describe('a page of a user’s events', () => {
     expect(page).toEqual({
       events: [
         { id: '2', method: 'events.missed', params: { count: 2 } },
-        ...['m2', 'm3', 'm4'].map((message, n) => ({ id: String(n + 3), method: 'message.received', params: expect.objectContaining({ message }) })),
+        ...['m2', 'm3', 'm4'].map((message, n) => ({
+          id: String(n + 3),
+          method: 'message.received',
+          params: expect.objectContaining({ message }),
+        })),
       ],
       cursor: '5',
       missed: 2,

@@ -61,7 +61,12 @@ const FORBIDDEN: Record<string, string[]> = {
   'src/mcp/': ['src/session/', 'src/http/', 'src/server.ts'],
   'src/session/': ['src/http/', 'src/server.ts'],
   // The composition root alone chooses the broker: the HTTP layer serves whichever it is given.
-  'src/http/': ['src/chat/broker/memoryBroker.ts', 'src/chat/broker/redisBroker.ts', 'src/chat/broker/redis/', 'src/chat/broker/roomHost.ts'],
+  'src/http/': [
+    'src/chat/broker/memoryBroker.ts',
+    'src/chat/broker/redisBroker.ts',
+    'src/chat/broker/redis/',
+    'src/chat/broker/roomHost.ts',
+  ],
   'src/ops/': ['src/chat/', 'src/mcp/', 'src/session/', 'src/http/', 'src/server.ts'],
   'machines/': ['src/'],
 };

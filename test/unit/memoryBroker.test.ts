@@ -1,7 +1,7 @@
-import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import type { Delivery } from '../../src/chat/broker.js';
+import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
+import type { Delivery } from '../../src/chat/broker.js';
 import { describeBrokerContract } from './brokerContract.js';
 
 describeBrokerContract('memoryBroker', async () => {

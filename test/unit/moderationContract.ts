@@ -14,7 +14,12 @@ export type MakeStore = (now: () => number) => Promise<ModerationStore>;
 const START = Date.parse('2026-12-07T08:00:00.000Z');
 const MINUTE = 60_000;
 
-const reportOf = (n: number): ReportInput => ({ roomId: `room-${n}`, reason: `reason ${n}`, reported: `p.reported-${n}`, reporter: `p.reporter-${n}` });
+const reportOf = (n: number): ReportInput => ({
+  roomId: `room-${n}`,
+  reason: `reason ${n}`,
+  reported: `p.reported-${n}`,
+  reporter: `p.reporter-${n}`,
+});
 
 export function describeModerationContract(name: string, makeStore: MakeStore): void {
   describe(`ModerationStore contract: ${name}`, () => {
@@ -48,7 +53,9 @@ export function describeModerationContract(name: string, makeStore: MakeStore): 
       // In batches, each issued in order (a Redis connection runs them in the order they
       // were sent), small enough to meet the command timeout on a busy machine.
       for (let from = 0; from < MAX_REPORTS + extra; from += 500)
-        await Promise.all(Array.from({ length: Math.min(500, MAX_REPORTS + extra - from) }, (_, n) => moderation.report(reportOf(from + n))));
+        await Promise.all(
+          Array.from({ length: Math.min(500, MAX_REPORTS + extra - from) }, (_, n) => moderation.report(reportOf(from + n))),
+        );
       const kept = await moderation.reports();
       expect(kept).toHaveLength(MAX_REPORTS);
       expect(kept[0]).toMatchObject({ roomId: `room-${MAX_REPORTS + extra - 1}` });

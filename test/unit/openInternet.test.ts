@@ -12,7 +12,7 @@ import { eventsKeyOf } from '../../src/chat/userDirectory.js';
 import { ConfigError, helpText, loadConfig } from '../../src/config.js';
 import { addressResolver, plainAddress } from '../../src/http/clientAddress.js';
 import { checkListen, isListen } from '../../src/http/listenGate.js';
-import { isBareEventsUri, keyOfEventsUri, eventsUri } from '../../src/mcp/eventsResource.js';
+import { eventsUri, isBareEventsUri, keyOfEventsUri } from '../../src/mcp/eventsResource.js';
 import { ListenBus, type ListenScope } from '../../src/mcp/listenBus.js';
 import { AddressAllowance, allowanceSentence, type Holding } from '../../src/session/addressAllowance.js';
 
@@ -156,13 +156,17 @@ describe('configuration of the open-internet settings', () => {
     'refuses --trust-proxy=%s, naming the flag',
     (value) => {
       expect(() => loadConfig([`--trust-proxy=${value}`], {})).toThrow(ConfigError);
-      expect(() => loadConfig([`--trust-proxy=${value}`], {})).toThrow(`--trust-proxy (MCP_CHAT_TRUST_PROXY) cannot be ${JSON.stringify(value)}`);
+      expect(() => loadConfig([`--trust-proxy=${value}`], {})).toThrow(
+        `--trust-proxy (MCP_CHAT_TRUST_PROXY) cannot be ${JSON.stringify(value)}`,
+      );
       expect(() => loadConfig([], { MCP_CHAT_TRUST_PROXY: value })).toThrow(/^--trust-proxy \(MCP_CHAT_TRUST_PROXY\) cannot be/);
     },
   );
 
   it('--help shows trust-proxy off as `false`, not as JSON', () => {
-    const line = helpText().split('\n').find((row) => row.includes('--trust-proxy'));
+    const line = helpText()
+      .split('\n')
+      .find((row) => row.includes('--trust-proxy'));
     expect(line).toMatch(/MCP_CHAT_TRUST_PROXY .*\(default: false\)$/);
     expect(helpText()).not.toContain('{"hops"');
   });
@@ -176,7 +180,11 @@ describe('configuration of the open-internet settings', () => {
 
   it.each(limits)('--%s (%s) defaults to its documented value, shown in --help', (flag, _env, key, defaultValue) => {
     expect(loadConfig([], {})[key]).toBe(defaultValue);
-    expect(helpText().split('\n').find((row) => row.includes(`--${flag} `))).toMatch(new RegExp(`\\(default: ${defaultValue}\\)$`));
+    expect(
+      helpText()
+        .split('\n')
+        .find((row) => row.includes(`--${flag} `)),
+    ).toMatch(new RegExp(`\\(default: ${defaultValue}\\)$`));
   });
 
   it.each(limits)('--%s and its env twin %s set %s, the flag winning', (flag, env, key, _default, value) => {
@@ -526,12 +534,15 @@ describe('ListenBus', () => {
     expect(onError.mock.calls).toEqual([[boom], [boom]]);
   });
 
-  it.each(['tools_list_changed', 'prompts_list_changed', 'resources_list_changed'] as const)('%s reaches every listen, whatever URIs it names', (kind) => {
-    const bus = new ListenBus();
-    const listens = [listen(bus, scopeOf(U1)), listen(bus, scopeOf(U2, U3)), listen(bus, scopeOf())];
-    bus.publish({ kind });
-    expect(listens.map(({ heard }) => heard)).toEqual([[{ kind }], [{ kind }], [{ kind }]]);
-  });
+  it.each(['tools_list_changed', 'prompts_list_changed', 'resources_list_changed'] as const)(
+    '%s reaches every listen, whatever URIs it names',
+    (kind) => {
+      const bus = new ListenBus();
+      const listens = [listen(bus, scopeOf(U1)), listen(bus, scopeOf(U2, U3)), listen(bus, scopeOf())];
+      bus.publish({ kind });
+      expect(listens.map(({ heard }) => heard)).toEqual([[{ kind }], [{ kind }], [{ kind }]]);
+    },
+  );
 
   it('a listener subscribed outside any listen hears every update', () => {
     const bus = new ListenBus();
@@ -585,7 +596,9 @@ describe('checkListen and isListen', () => {
   });
 
   it('leaves a body without resourceSubscriptions (or a malformed one) to the SDK', () => {
-    expect(checkListen({ jsonrpc: '2.0', id: 1, method: 'subscriptions/listen', params: { notifications: {} } }, 8, everyone)).toEqual({ uris: [] });
+    expect(checkListen({ jsonrpc: '2.0', id: 1, method: 'subscriptions/listen', params: { notifications: {} } }, 8, everyone)).toEqual({
+      uris: [],
+    });
     expect(checkListen({ jsonrpc: '2.0', id: 1, method: 'subscriptions/listen' }, 8, everyone)).toEqual({ uris: [] });
     expect(checkListen(listenOf(URI), 8, everyone)).toEqual({ uris: [] });
     expect(checkListen(null, 8, everyone)).toEqual({ uris: [] });
@@ -622,7 +635,9 @@ describe('checkListen and isListen', () => {
     [null, 'null'],
     [{ uri: URI }, JSON.stringify({ uri: URI })],
   ])('refuses a URI that is not a string (%j), quoting it', (value, quoted) => {
-    expect(checkListen(listenOf([value]), 8, everyone)).toEqual({ refusal: expect.stringContaining(`${quoted} is not a user's events URI`) });
+    expect(checkListen(listenOf([value]), 8, everyone)).toEqual({
+      refusal: expect.stringContaining(`${quoted} is not a user's events URI`),
+    });
   });
 
   it('quotes a huge URI cut short', () => {

@@ -1,6 +1,6 @@
-import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { userMachine, type UserEvent } from '../../machines/user.js';
+import { createActor } from 'xstate';
+import { type UserEvent, userMachine } from '../../machines/user.js';
 import { whyNot } from '../../src/mcp/refusals.js';
 
 const input = {
@@ -30,7 +30,10 @@ const send = (roomId: string): UserEvent => ({ type: 'chat.send', roomId, text: 
 describe('refusals read the chart', () => {
   it('names the guard that refused: another room, or no send budget left', () => {
     const user = chatting();
-    expect(refusalOf(user, send('r2'))).toEqual({ reason: 'not_your_room', sentence: 'room_id "r2" is not your room; you are chatting in room r1.' });
+    expect(refusalOf(user, send('r2'))).toEqual({
+      reason: 'not_your_room',
+      sentence: 'room_id "r2" is not your room; you are chatting in room r1.',
+    });
     expect(refusalOf(user, { type: 'chat.leave', roomId: 'r2' }).reason).toBe('not_your_room');
     expect(refusalOf(user, { type: 'queue.enter' }).reason).toBe('already_chatting');
   });
@@ -53,6 +56,8 @@ describe('refusals read the chart', () => {
     expect(refusalOf(user, { type: 'chat.leave' }).sentence).toMatch(/nothing to leave/);
     user.send({ type: 'queue.enter' });
     expect(refusalOf(user, send('r1')).reason).toBe('still_waiting');
-    expect(refusalOf(user, { type: 'chat.leave', roomId: 'r1' }).sentence).toBe('You are waiting in the queue, not in room "r1". Call leave_chat without room_id to leave the queue.');
+    expect(refusalOf(user, { type: 'chat.leave', roomId: 'r1' }).sentence).toBe(
+      'You are waiting in the queue, not in room "r1". Call leave_chat without room_id to leave the queue.',
+    );
   });
 });

@@ -1,9 +1,9 @@
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { SESSION_STREAM, SessionEventStore } from '../../src/session/replay/eventStore.js';
-import { Ring } from '../../src/session/replay/ring.js';
 import { EventLog } from '../../src/chat/eventLog.js';
 import type { ChatMessage } from '../../src/mcp/notifications.js';
+import { SESSION_STREAM, SessionEventStore } from '../../src/session/replay/eventStore.js';
+import { Ring } from '../../src/session/replay/ring.js';
 
 /** A user's log holding at most `events` events. */
 const logOf = (events: number) => new EventLog<ChatMessage>({ events, bytes: 1 << 30 }, () => 1);
@@ -23,7 +23,11 @@ describe('Ring', () => {
     expect([ring.first, ring.last]).toEqual([1, 0]);
     for (const v of ['a', 'b', 'c', 'd', 'e']) ring.push(v);
     expect([ring.first, ring.last]).toEqual([3, 5]);
-    expect([...ring.after(0)]).toEqual([[3, 'c'], [4, 'd'], [5, 'e']]);
+    expect([...ring.after(0)]).toEqual([
+      [3, 'c'],
+      [4, 'd'],
+      [5, 'e'],
+    ]);
     expect([...ring.after(4)]).toEqual([[5, 'e']]);
     expect([...ring.after(5)]).toEqual([]);
   });
@@ -43,7 +47,10 @@ describe('SessionEventStore', () => {
     expect(await store.getStreamIdForEventId('2')).toBe(SESSION_STREAM);
     const { stream, sent } = await replay(store, '2');
     expect(stream).toBe(SESSION_STREAM);
-    expect(sent).toEqual([['3', note(3)], ['4', note(4)]]);
+    expect(sent).toEqual([
+      ['3', note(3)],
+      ['4', note(4)],
+    ]);
   });
 
   it('keeps request streams apart, with ids that name their stream', async () => {

@@ -35,7 +35,8 @@ export class LocalUsers {
   /** Hands a delivery to a user of this process; its room's end also answers its sends to that room still waiting. */
   deliver(userId: string, delivery: Delivery): void {
     if (delivery.type === 'room.closed')
-      for (const [messageId, sent] of this.#sent) if (sent.from === userId && sent.roomId === delivery.roomId) this.#settle(messageId)?.answer({ status: 'closed' });
+      for (const [messageId, sent] of this.#sent)
+        if (sent.from === userId && sent.roomId === delivery.roomId) this.#settle(messageId)?.answer({ status: 'closed' });
     this.#inboxes.get(userId)?.(delivery);
   }
 
@@ -54,7 +55,10 @@ export class LocalUsers {
       );
       // A room in this process has answered already: only a room elsewhere is waited for.
       if (this.#sent.has(messageId))
-        sent.timer = setTimeout(() => this.#settle(messageId)?.fail(new Error(`no receipt for the message within ${RECEIPT_WAIT_MS} ms`)), RECEIPT_WAIT_MS);
+        sent.timer = setTimeout(
+          () => this.#settle(messageId)?.fail(new Error(`no receipt for the message within ${RECEIPT_WAIT_MS} ms`)),
+          RECEIPT_WAIT_MS,
+        );
     });
   }
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createActor, type InspectionEvent, type Observer } from 'xstate';
-import { DEFAULT_QUEUE_INPUT, queueMachine, type QueueInput } from '../../../machines/queue.js';
+import { DEFAULT_QUEUE_INPUT, type QueueInput, queueMachine } from '../../../machines/queue.js';
 import type { ChatBroker } from '../broker.js';
 import { LocalUsers } from './localUsers.js';
 import { RoomHost } from './roomHost.js';

@@ -28,11 +28,11 @@ import type { DepartureReason, Receipt } from '../../../machines/user.js';
 import type { ChatBroker, Delivery } from '../broker.js';
 import { inProcess, processOf } from '../processDirectory.js';
 import { LocalUsers } from './localUsers.js';
-import { connectRedis, untilRedisReady, type RedisTarget } from './redis/connection.js';
+import { connectRedis, type RedisTarget, untilRedisReady } from './redis/connection.js';
 import { createMailbox } from './redis/mailbox.js';
 import { joinMembership, type Membership } from './redis/membership.js';
-import { QUEUE_INBOX, startQueueHolder, type QueueRecord } from './redis/queueHolder.js';
-import { RoomHost, type Pairing, type RoomMessage } from './roomHost.js';
+import { QUEUE_INBOX, type QueueRecord, startQueueHolder } from './redis/queueHolder.js';
+import { type Pairing, RoomHost, type RoomMessage } from './roomHost.js';
 import { placeIn } from './waitingPlace.js';
 
 /** What processes send each other. */
@@ -256,12 +256,14 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
    * the mailbox starts afresh, and the users who were waiting ask the new line again.
    */
   const afterReset = async () => {
-    for (const [roomId, { users }] of [...hostOf]) for (const userId of users) deliverHere(userId, { type: 'room.closed', roomId, reason: 'disconnected' }, processId);
+    for (const [roomId, { users }] of [...hostOf])
+      for (const userId of users) deliverHere(userId, { type: 'room.closed', roomId, reason: 'disconnected' }, processId);
     rooms.stop();
     const stale = mailbox;
     mailbox = openMailbox();
     await stale.close();
-    for (const request of waiting.values()) await toQueue({ kind: 'join', request, roomId: newId(), at: Date.now() }).catch((error: unknown) => onError?.(error));
+    for (const request of waiting.values())
+      await toQueue({ kind: 'join', request, roomId: newId(), at: Date.now() }).catch((error: unknown) => onError?.(error));
   };
 
   const newId = () => inProcess(processId, randomUUID());
@@ -274,7 +276,9 @@ export async function redisBroker(options: RedisBrokerOptions): Promise<RedisCha
     async join(request) {
       waiting.set(request.userId, request);
       const joinId = newId();
-      const answered = new Promise<void>((resolve) => undecided.set(joinId, { decided: resolve, timer: setTimeout(() => decided(joinId), JOIN_ANSWER_MS) }));
+      const answered = new Promise<void>((resolve) =>
+        undecided.set(joinId, { decided: resolve, timer: setTimeout(() => decided(joinId), JOIN_ANSWER_MS) }),
+      );
       try {
         await toQueue({ kind: 'join', request, roomId: joinId, at: Date.now() });
       } catch (error) {

@@ -4,9 +4,9 @@
  * says routed to its members — a message to the partner, its receipt to the sender, the
  * room's end to whoever stayed. Both brokers host their rooms with it.
  */
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { QueueEmitted } from '../../../machines/queue.js';
-import { roomMachine, type DepartureReason, type RoomEmitted, type RoomEvent } from '../../../machines/room.js';
+import { type DepartureReason, type RoomEmitted, type RoomEvent, roomMachine } from '../../../machines/room.js';
 import type { Receipt } from '../../../machines/user.js';
 import type { Delivery } from '../broker.js';
 
@@ -71,7 +71,8 @@ export class RoomHost {
   /** Every member here for whom `gone` holds leaves its room, `disconnected`. */
   disconnect(gone: (userId: string) => boolean): void {
     for (const room of [...this.#rooms.values()])
-      for (const member of room.getSnapshot().context.members) if (gone(member)) room.send({ type: 'room.leave', userId: member, reason: 'disconnected' });
+      for (const member of room.getSnapshot().context.members)
+        if (gone(member)) room.send({ type: 'room.leave', userId: member, reason: 'disconnected' });
   }
 
   /** Closes every room here under both members (`shutdown`). */

@@ -46,10 +46,26 @@ export function inSession({ services, clientOf, take }: McpRouteParts): McpHandl
     if (sessionId === undefined)
       return c.req.method === 'POST'
         ? undefined
-        : refuseHttp(c, metrics, 'no_session', 400, -32000, 'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.');
+        : refuseHttp(
+            c,
+            metrics,
+            'no_session',
+            400,
+            -32000,
+            'Bad Request: Mcp-Session-Id header is required; initialize with a POST first.',
+          );
     const session = sessions.get(sessionId);
     if (!(session instanceof StreamableSession))
-      return refuseHttp(c, metrics, 'session_not_found', 404, -32001, 'Session not found: it ended or never existed. Initialize a new session.', {}, id);
+      return refuseHttp(
+        c,
+        metrics,
+        'session_not_found',
+        404,
+        -32001,
+        'Session not found: it ended or never existed. Initialize a new session.',
+        {},
+        id,
+      );
     const stream = c.req.method === 'GET' ? holdStream(c, session) : undefined;
     if (stream instanceof Response) return stream;
     try {

@@ -5,7 +5,7 @@
 import type { RequestId } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
 import type { AppServices, ClientOf, Env, HealthCounts, TakeAllowance } from '../appServices.js';
-import type { RequestRouter, Owner } from '../routing.js';
+import type { Owner, RequestRouter } from '../routing.js';
 import type { SessionGate } from '../sessionGate.js';
 
 export interface McpRequest {

@@ -18,10 +18,9 @@
  * The SDK's example store cannot do the first part: it parses the stream id out of an
  * event id by splitting on `_`, and the standalone stream is called `_GET_stream`.
  */
-import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/server';
-import type { JSONRPCMessage } from '@modelcontextprotocol/server';
+import type { EventId, EventStore, JSONRPCMessage, StreamId } from '@modelcontextprotocol/server';
 import type { EventLog } from '../../chat/eventLog.js';
-import { isChatNotification, missedNotice, type ChatMessage } from '../../mcp/notifications.js';
+import { type ChatMessage, isChatNotification, missedNotice } from '../../mcp/notifications.js';
 import { Ring } from './ring.js';
 
 /** The SDK transport's name for the standalone GET stream. */
@@ -52,7 +51,6 @@ export interface SessionPosition {
 }
 
 const SIDE_EVENTS_KEPT = 64;
-
 
 /**
  * A side event's id names its place among the chat events too (`side.<chat>#<n>`), so

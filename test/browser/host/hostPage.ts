@@ -10,8 +10,9 @@
  * the server (recorded in `windowCalls`). With `separateSessions`, the model's calls
  * and the window's go through two clients, two MCP sessions, as Claude Desktop does.
  */
-import { AppBridge, getToolUiResourceUri, PostMessageTransport, type McpUiHostContext } from '@modelcontextprotocol/ext-apps/app-bridge';
+
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { AppBridge, getToolUiResourceUri, type McpUiHostContext, PostMessageTransport } from '@modelcontextprotocol/ext-apps/app-bridge';
 
 export interface OpenOptions {
   /** The mcp-chat endpoint. */
@@ -67,7 +68,8 @@ const testHost = {
 
     const read = await windowClient.readResource({ uri });
     const content = read.contents[0] as { text?: string; mimeType?: string; _meta?: { ui?: { csp?: Record<string, string[]> } } };
-    if (content.mimeType !== 'text/html;profile=mcp-app' || typeof content.text !== 'string') throw new Error(`${uri} is not an MCP App: ${content.mimeType}`);
+    if (content.mimeType !== 'text/html;profile=mcp-app' || typeof content.text !== 'string')
+      throw new Error(`${uri} is not an MCP App: ${content.mimeType}`);
 
     const frame = document.createElement('iframe');
     frame.id = 'window';
@@ -78,7 +80,12 @@ const testHost = {
     document.getElementById('frames')!.append(frame);
     await ready;
 
-    bridge = new AppBridge(windowClient, HOST_INFO, { serverTools: {}, serverResources: {}, logging: {} }, { hostContext: (options.hostContext ?? {}) as McpUiHostContext });
+    bridge = new AppBridge(
+      windowClient,
+      HOST_INFO,
+      { serverTools: {}, serverResources: {}, logging: {} },
+      { hostContext: (options.hostContext ?? {}) as McpUiHostContext },
+    );
     bridge.onsizechange = ({ height }) => {
       if (height !== undefined) frame.style.height = `${height + 2}px`;
     };

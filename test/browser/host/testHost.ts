@@ -91,7 +91,9 @@ export async function startTestHost(): Promise<TestHost> {
     '/host.html': { type: 'text/html; charset=utf-8', body: HOST_HTML },
     '/host.js': { type: 'text/javascript; charset=utf-8', body: script },
   });
-  const sandbox = serve({ '/sandbox.html': { type: 'text/html; charset=utf-8', body: SANDBOX_HTML, headers: { 'content-security-policy': DEFAULT_APP_CSP } } });
+  const sandbox = serve({
+    '/sandbox.html': { type: 'text/html; charset=utf-8', body: SANDBOX_HTML, headers: { 'content-security-policy': DEFAULT_APP_CSP } },
+  });
   const servers = [host, sandbox];
   for (const server of servers) {
     server.listen(0, '127.0.0.1');

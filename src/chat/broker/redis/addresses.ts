@@ -12,7 +12,14 @@
  * timeout, and a Redis that cannot be reached rejects it with a `RedisUnavailableError`.
  */
 import { isProcessId, newProcessId, newSecret, type ProcessDirectory } from '../../processDirectory.js';
-import { connectRedis, DEFAULT_KEY_PREFIX, redisFailure, untilRedisReady, type RedisConnectionOptions, type RedisTarget } from './connection.js';
+import {
+  connectRedis,
+  DEFAULT_KEY_PREFIX,
+  type RedisConnectionOptions,
+  type RedisTarget,
+  redisFailure,
+  untilRedisReady,
+} from './connection.js';
 
 export interface RedisProcessDirectoryOptions extends RedisTarget {
   /** This process's id; a new one when not given. */
@@ -44,7 +51,11 @@ export const addressesKey = (keyPrefix = DEFAULT_KEY_PREFIX) => `${keyPrefix}pro
 export async function redisProcessDirectory(options: RedisProcessDirectoryOptions): Promise<RedisProcessDirectory> {
   const { url, processId = newProcessId(), keyPrefix, commandTimeoutMs, onError, clusterSecret } = options;
   if (!isProcessId(processId)) throw new RangeError(`not a process id: ${JSON.stringify(processId)}`);
-  const connection: RedisConnectionOptions = { name: `${processId}:addresses`, ...(commandTimeoutMs !== undefined && { commandTimeoutMs }), ...(onError && { onError }) };
+  const connection: RedisConnectionOptions = {
+    name: `${processId}:addresses`,
+    ...(commandTimeoutMs !== undefined && { commandTimeoutMs }),
+    ...(onError && { onError }),
+  };
   const client = connectRedis({ url, tlsCa: options.tlsCa }, connection);
   try {
     await untilRedisReady(client, commandTimeoutMs);

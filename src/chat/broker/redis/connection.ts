@@ -136,7 +136,12 @@ export async function untilRedisReady(client: Redis, timeoutMs = DEFAULT_COMMAND
       else lastError = error;
     };
     const timer = setTimeout(
-      () => done(new RedisUnavailableError(`Redis did not accept a connection within ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}`)),
+      () =>
+        done(
+          new RedisUnavailableError(
+            `Redis did not accept a connection within ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ''}`,
+          ),
+        ),
       timeoutMs,
     );
     client.once('ready', onReady);
@@ -172,7 +177,8 @@ function refusalOf(error: Error): RedisRefusedError['reason'] | undefined {
 }
 
 /** What ioredis says when a command did not reach Redis or got no answer (not a Redis reply error). */
-const UNAVAILABLE = /max retries per request|Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/i;
+const UNAVAILABLE =
+  /max retries per request|Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/i;
 
 /**
  * The error to report for a failed command: a `RedisUnavailableError` ("Redis is

@@ -21,7 +21,7 @@
  * SDK's types.
  */
 import type { ServerEvent, ServerEventBus } from '@modelcontextprotocol/server';
-import { DEFAULT_KEY_PREFIX, redisFailure, type Redis, type RedisTarget } from './connection.js';
+import { DEFAULT_KEY_PREFIX, type Redis, type RedisTarget, redisFailure } from './connection.js';
 import { lastStreamId, readStream, type StreamEntry, type StreamReader } from './streamReader.js';
 
 /** `url` and `tlsCa` are for the reader's own connection. */

@@ -21,7 +21,7 @@
  *   and input position live in Redis for the next holder to continue from.
  */
 import { performance } from 'node:perf_hooks';
-import { DEFAULT_KEY_PREFIX, luaScript, type LuaScript, type Redis } from './connection.js';
+import { DEFAULT_KEY_PREFIX, type LuaScript, luaScript, type Redis } from './connection.js';
 
 export interface LeaseOptions {
   /** The connection the lease's commands go through. */

@@ -27,7 +27,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { DEFAULT_KEY_PREFIX, LUA_NOW, luaScript, redisFailure, type Redis, type RedisTarget } from './connection.js';
+import { DEFAULT_KEY_PREFIX, LUA_NOW, luaScript, type Redis, type RedisTarget, redisFailure } from './connection.js';
 import { lastStreamId, readStream, type StreamEntry, type StreamReader } from './streamReader.js';
 
 /** `url` and `tlsCa` are for the events reader's own connection. */
@@ -158,11 +158,11 @@ export async function joinMembership(options: MembershipOptions): Promise<Member
   const freshGeneration = () => randomBytes(12).toString('hex');
   const runBeat = async (join: boolean, expected: string) => {
     const startedAt = performance.now();
-    const reply = (await beatScript.run(client, [keys.generation, keys.members], [processId, expected, freshGeneration(), join ? '1' : '0'])) as [
-      number,
-      'alive' | 'dead' | 'reset',
-      string,
-    ];
+    const reply = (await beatScript.run(
+      client,
+      [keys.generation, keys.members],
+      [processId, expected, freshGeneration(), join ? '1' : '0'],
+    )) as [number, 'alive' | 'dead' | 'reset', string];
     return { startedAt, now: Number(reply[0]), status: reply[1], generation: reply[2] };
   };
 
@@ -194,7 +194,15 @@ export async function joinMembership(options: MembershipOptions): Promise<Member
       onMemberGone?.({ processId: gone, reason: fields.type === 'process.left' ? 'left' : 'dead' });
     }
   };
-  const reader: StreamReader = readStream({ url: options.url, tlsCa: options.tlsCa, key: keys.events, after, name: `members:${processId}`, onEntries: onEvents, onError });
+  const reader: StreamReader = readStream({
+    url: options.url,
+    tlsCa: options.tlsCa,
+    key: keys.events,
+    after,
+    name: `members:${processId}`,
+    onEntries: onEvents,
+    onError,
+  });
 
   const beat = async (): Promise<number> => {
     if (dead) throw new Error(`process ${processId} was declared dead`);
@@ -216,7 +224,11 @@ export async function joinMembership(options: MembershipOptions): Promise<Member
   };
 
   const sweep = async (): Promise<string[]> => {
-    const reply = await sweepScript.run(client, [keys.members, keys.dead, keys.events, keys.swept], [deadAfterMs, EVENTS_MAX_LENGTH, DEAD_RETENTION_MS]);
+    const reply = await sweepScript.run(
+      client,
+      [keys.members, keys.dead, keys.events, keys.swept],
+      [deadAfterMs, EVENTS_MAX_LENGTH, DEAD_RETENTION_MS],
+    );
     return Array.isArray(reply) ? reply.map(String) : [];
   };
 

@@ -9,16 +9,16 @@
  */
 import {
   ADDRESS_KEPT_MS,
+  type Ban,
   BanList,
   MAX_REPORTS,
-  newBan,
-  newReport,
-  type Ban,
   type ModerationOptions,
   type ModerationStore,
+  newBan,
+  newReport,
   type Report,
 } from '../../moderation.js';
-import { connectRedis, DEFAULT_KEY_PREFIX, redisFailure, untilRedisReady, type RedisTarget } from './connection.js';
+import { connectRedis, DEFAULT_KEY_PREFIX, type RedisTarget, redisFailure, untilRedisReady } from './connection.js';
 
 export interface RedisModerationOptions extends RedisTarget, ModerationOptions {
   keyPrefix?: string;
@@ -67,7 +67,13 @@ export async function redisModeration(options: RedisModerationOptions): Promise<
   return {
     async report(input) {
       const report = newReport(input, now());
-      await command(client.multi().lpush(keys.reports, JSON.stringify(report)).ltrim(keys.reports, 0, MAX_REPORTS - 1).exec());
+      await command(
+        client
+          .multi()
+          .lpush(keys.reports, JSON.stringify(report))
+          .ltrim(keys.reports, 0, MAX_REPORTS - 1)
+          .exec(),
+      );
       return report;
     },
     reports: async () => (await command(client.lrange(keys.reports, 0, -1))).map((json) => JSON.parse(json) as Report),

@@ -19,7 +19,7 @@
  *   duplicate. The reader sees the hole in the counters (mailbox.ts reports it).
  */
 import { performance } from 'node:perf_hooks';
-import { DEFAULT_KEY_PREFIX, luaScript, RedisUnavailableError, type Redis } from './connection.js';
+import { DEFAULT_KEY_PREFIX, luaScript, type Redis, RedisUnavailableError } from './connection.js';
 
 export interface OutboxOptions {
   /** The connection appends go through. */

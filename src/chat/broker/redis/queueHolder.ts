@@ -26,13 +26,20 @@
  * record, which every process appends when it learns of it; the holder takes that
  * process's waiting users out of the line.
  */
-import { createActor, type Actor } from 'xstate';
+import { type Actor, createActor } from 'xstate';
+import {
+  type JoinRequest,
+  type QueueInput,
+  queueMachine,
+  restoredQueue,
+  type StoredQueue,
+  type WaitingUser,
+} from '../../../../machines/queue.js';
 import type { Pairing } from '../roomHost.js';
-import { queueMachine, restoredQueue, type JoinRequest, type QueueInput, type StoredQueue, type WaitingUser } from '../../../../machines/queue.js';
 import type { Redis, RedisTarget } from './connection.js';
 import { DEFAULT_KEY_PREFIX } from './connection.js';
-import { inboxKeys } from './outbox.js';
 import { createLease, fencedScript, type Lease } from './lease.js';
+import { inboxKeys } from './outbox.js';
 import { readStream, type StreamEntry, type StreamReader } from './streamReader.js';
 
 /** The queue's inbox name: records to it are appended by every process's outbox. */

@@ -17,9 +17,9 @@ import { readFileSync } from 'node:fs';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { QueueInput } from '../../../../machines/queue.js';
 import { newProcessId } from '../../processDirectory.js';
-import { redisBroker, type RedisChatBroker } from '../redisBroker.js';
-import { redisProcessDirectory, type RedisProcessDirectory } from './addresses.js';
-import { isTlsUrl, maskedRedisUrl, RedisRefusedError, RedisUnavailableError, type RedisTarget } from './connection.js';
+import { type RedisChatBroker, redisBroker } from '../redisBroker.js';
+import { type RedisProcessDirectory, redisProcessDirectory } from './addresses.js';
+import { isTlsUrl, maskedRedisUrl, RedisRefusedError, type RedisTarget, RedisUnavailableError } from './connection.js';
 
 export interface ScaleOutOptions {
   /** `--redis-url`. */
@@ -85,7 +85,8 @@ function readTlsCa(path: string, url: string): string {
   } catch (error) {
     throw new Error(`--redis-tls-ca (MCP_CHAT_REDIS_TLS_CA): cannot read ${path}: ${(error as Error).message}`);
   }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--redis-tls-ca (MCP_CHAT_REDIS_TLS_CA): ${path} holds no PEM certificate`);
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error(`--redis-tls-ca (MCP_CHAT_REDIS_TLS_CA): ${path} holds no PEM certificate`);
   return pem;
 }
 

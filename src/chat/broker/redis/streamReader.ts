@@ -9,7 +9,7 @@
  * away before it was read is gone; the inbox counts such gaps.) `stop()` closes the
  * connection, which ends a blocked read at once, and resolves when the loop has ended.
  */
-import { connectRedis, redisFailure, type Redis, type RedisTarget } from './connection.js';
+import { connectRedis, type Redis, type RedisTarget, redisFailure } from './connection.js';
 
 export interface StreamEntry {
   /** The stream id, `<ms>-<seq>`. */
