@@ -145,8 +145,10 @@ export class WaitingIndex {
   }
 
   #bucket(key: string): Entry[] {
-    let bucket = this.#buckets.get(key);
-    if (!bucket) this.#buckets.set(key, (bucket = []));
+    const known = this.#buckets.get(key);
+    if (known) return known;
+    const bucket: Entry[] = [];
+    this.#buckets.set(key, bucket);
     return bucket;
   }
 

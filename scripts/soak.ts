@@ -42,7 +42,7 @@ function heapAfterGc(gc: () => void): number {
 }
 
 async function main(): Promise<number> {
-  let options;
+  let options: ReturnType<typeof readOptions>;
   try {
     options = readOptions();
   } catch (error) {

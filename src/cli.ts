@@ -21,15 +21,19 @@ async function startInspectorOrExit(port: number): Promise<InspectorBridge> {
   }
 }
 
-async function main(): Promise<void> {
-  let config;
+/** The settings of this run, or exit 2 naming what is wrong with them. */
+function configOrExit(): ReturnType<typeof loadConfig> {
   try {
-    config = loadConfig(process.argv.slice(2), process.env);
+    return loadConfig(process.argv.slice(2), process.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`mcp-chat: ${error.message}\n`);
     process.exit(2);
   }
+}
+
+async function main(): Promise<void> {
+  const config = configOrExit();
   if (config.help) {
     process.stdout.write(`${helpText()}\n`);
     return;

@@ -129,9 +129,8 @@ const trustProxy = (raw: string): TrustProxy | undefined => {
   if (value === 'false') return { hops: 0 };
   if (/^\d{1,2}$/.test(value)) return { hops: Number(value) };
   const cidrs = list(value);
-  return cidrs && cidrs.every(isCidr) ? { cidrs } : undefined;
+  return cidrs?.every(isCidr) ? { cidrs } : undefined;
 };
-const bool = (raw: string) => (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : undefined);
 const redisUrl = (raw: string) => (/^rediss?:\/\/[^\s]+$/.test(raw.trim()) ? raw.trim() : undefined);
 const secret = (raw: string) => (raw.length >= 16 && !/\s/.test(raw) ? raw : undefined);
 const optionalPort = (raw: string) =>
@@ -473,11 +472,10 @@ const SECRET_KEYS = new Set<keyof ChatConfig>(['token', 'adminToken', 'clusterSe
 /** Whether a command-line word is a flag's value rather than the next flag. */
 const hasValue = (next: string | undefined) => next !== undefined && !next.startsWith('-');
 
-/** Reads flags (winning) and env vars; throws ConfigError naming the flag of a bad value. */
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig & { help: boolean } {
-  let parsed;
+/** The command line's flags, each a string (the boolean `help` aside); throws ConfigError when one is unknown. */
+function parseFlags(argv: string[]) {
   try {
-    parsed = parseArgs({
+    return parseArgs({
       // `--inspect` may stand alone, like node's own flag; so may `--trust-proxy` (one hop).
       args: argv.map((arg, i) =>
         arg === '--inspect'
@@ -496,6 +494,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig &
   } catch (error) {
     throw new ConfigError(`${(error as Error).message}. Run mcp-chat --help for the flags.`);
   }
+}
+
+/** Reads flags (winning) and env vars; throws ConfigError naming the flag of a bad value. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): ChatConfig & { help: boolean } {
+  const parsed = parseFlags(argv);
   const config: Record<string, unknown> = { ...defaultConfig };
   for (const setting of settings) {
     const fromFlag = (parsed.values as Record<string, string | boolean | undefined>)[setting.flag];

@@ -105,7 +105,11 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
   const inFlight = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
   const track = (call: Promise<void>) => {
-    const settled: Promise<void> = call.catch((error: unknown) => void (failure ??= { error })).finally(() => inFlight.delete(settled));
+    const settled: Promise<void> = call
+      .catch((error: unknown) => {
+        failure ??= { error };
+      })
+      .finally(() => inFlight.delete(settled));
     inFlight.add(settled);
   };
   // The answer to the `room.send` a `chat.send` made, taken by sendMessage as the actor emits it.
@@ -176,7 +180,9 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
       };
     },
     detached: () => tell('client.detached'),
-    calledByToken: () => void (byToken = true),
+    calledByToken: () => {
+      byToken = true;
+    },
     bind(listener) {
       listeners.add(listener);
       let bound = true;

@@ -70,8 +70,12 @@ export function memoryProcessDirectory(self: string = newProcessId()): ProcessDi
     // Alone, it forwards nothing: a secret nobody else knows believes no claim.
     secret: newSecret(),
     addressOf: async (processId) => (processId === self ? address : undefined),
-    register: async (url) => void (address = url),
-    close: async () => void (address = undefined),
+    register: async (url) => {
+      address = url;
+    },
+    close: async () => {
+      address = undefined;
+    },
   };
 }
 

@@ -55,9 +55,8 @@ export class ListenBus implements ServerEventBus {
     const uris = scope?.uris ?? [];
     this.#all.add(listener);
     for (const uri of uris) {
-      let listeners = this.#byUri.get(uri);
-      if (!listeners) this.#byUri.set(uri, (listeners = new Set()));
-      listeners.add(listener);
+      const listeners = this.#byUri.get(uri) ?? new Set();
+      this.#byUri.set(uri, listeners.add(listener));
     }
     if (!scope) this.#wildcards.add(listener);
     scope?.subscribed();

@@ -15,6 +15,7 @@ const MAX_WAIT_S = 50;
 const DEFAULT_WAIT_S = 25;
 
 /** C0 controls but tab, line feed and carriage return; and DEL. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's whole job.
 const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 
 const roomIdInput = z
@@ -37,7 +38,7 @@ export const MAX_INTERESTS = 10;
 const MAX_INTEREST_LENGTH = 32;
 const MAX_REPORT_LENGTH = 200;
 
-const plainText = (what: string) => (text: string) => !CONTROL_CHARACTERS.test(text) && text.isWellFormed();
+const plainText = (text: string) => !CONTROL_CHARACTERS.test(text) && text.isWellFormed();
 
 /** What `enter_queue` and `next` may say about whom to meet; each kept until given again. */
 const preferenceInputs = {
@@ -49,7 +50,7 @@ const preferenceInputs = {
         .toLowerCase()
         .min(1, 'an interest is empty: give each interest as a word or two, e.g. "chess".')
         .max(MAX_INTEREST_LENGTH, `an interest is longer than ${MAX_INTEREST_LENGTH} characters: use a word or two.`)
-        .refine(plainText('interest'), 'an interest contains control characters or broken Unicode: use plain words.'),
+        .refine(plainText, 'an interest contains control characters or broken Unicode: use plain words.'),
     )
     .max(MAX_INTERESTS, `interests has more than ${MAX_INTERESTS} entries: give your ${MAX_INTERESTS} most important.`)
     .optional()
@@ -74,7 +75,7 @@ const verdictInputs = {
     .trim()
     .min(1, 'report is empty: say in a few words what was wrong, or leave report out.')
     .max(MAX_REPORT_LENGTH, `report is longer than ${MAX_REPORT_LENGTH} characters: say it in a sentence.`)
-    .refine(plainText('report'), 'report contains control characters or broken Unicode: write plain text.')
+    .refine(plainText, 'report contains control characters or broken Unicode: write plain text.')
     .optional()
     .describe(
       'Report this partner to the operator with a short reason (it blocks them too). The operator sees the reason and the room, never the messages',
@@ -179,8 +180,10 @@ function convertedOnce<S extends StandardSchemaWithJSON>(schema: S): S {
     (io: 'input' | 'output') =>
     (options: Parameters<S['~standard']['jsonSchema']['input']>[0]): Record<string, unknown> => {
       const key = `${io}|${options.target}`;
-      let json = memo.get(key);
-      if (!json) memo.set(key, (json = standard.jsonSchema[io](options)));
+      const known = memo.get(key);
+      if (known) return known;
+      const json = standard.jsonSchema[io](options);
+      memo.set(key, json);
       return json;
     };
   return { '~standard': { ...standard, jsonSchema: { input: once('input'), output: once('output') } } } as S;
@@ -198,8 +201,10 @@ const specsByLength = new Map<number, ReturnType<typeof buildToolSpecs>>();
 
 /** The tool specs for a message-length limit, built once (both eras register them). */
 export function toolSpecs(maxMessageLength: number): ReturnType<typeof buildToolSpecs> {
-  let specs = specsByLength.get(maxMessageLength);
-  if (!specs) specsByLength.set(maxMessageLength, (specs = buildToolSpecs(maxMessageLength)));
+  const known = specsByLength.get(maxMessageLength);
+  if (known) return known;
+  const specs = buildToolSpecs(maxMessageLength);
+  specsByLength.set(maxMessageLength, specs);
   return specs;
 }
 

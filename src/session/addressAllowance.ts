@@ -19,9 +19,9 @@ export class AddressAllowance {
 
   /** Takes one `kind` for `address`, or undefined when the address holds its allowance already. */
   take(address: string, kind: Holding): Release | undefined {
-    let held = this.#held.get(address);
-    if ((held?.[kind] ?? 0) >= this.perAddress) return undefined;
-    if (!held) this.#held.set(address, (held = { sessions: 0, streams: 0, waits: 0, listens: 0 }));
+    const held = this.#held.get(address) ?? { sessions: 0, streams: 0, waits: 0, listens: 0 };
+    if (held[kind] >= this.perAddress) return undefined;
+    this.#held.set(address, held);
     held[kind] += 1;
     let given = false;
     return () => {

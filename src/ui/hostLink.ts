@@ -100,7 +100,10 @@ export class HostLink implements ToolLink {
       else pending.resolve(message.result);
       return;
     }
-    if (message.id !== undefined) return this.#answer(message.id, message.method);
+    if (message.id !== undefined) {
+      this.#answer(message.id, message.method);
+      return;
+    }
     const params = message.params ?? {};
     if (message.method === 'ui/notifications/tool-input') this.events.toolInput((params.arguments as Record<string, unknown>) ?? {});
     else if (message.method === 'ui/notifications/tool-result') this.events.toolResult(params as ToolResult);

@@ -12,7 +12,7 @@ const memory = new Map<string, string>();
  * The tab's storage, or undefined where touching it throws. This is the one place that
  * decides such a failure is harmless: the window then remembers in memory only.
  */
-function session(use: (storage: Storage) => string | null | void): string | null | void {
+function session<T>(use: (storage: Storage) => T): T | undefined {
   try {
     return use(window.sessionStorage);
   } catch {

@@ -214,7 +214,10 @@ describe('matching: a big line', () => {
     const { join, paired, waiting } = startQueue();
     const topics = ['chess', 'go', 'jazz', 'rust', 'ml', 'poetry', 'film', 'math'];
     let seed = 7;
-    const random = () => (seed = (seed * 48271) % 0x7fffffff) / 0x7fffffff;
+    const random = () => {
+      seed = (seed * 48271) % 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
     const users = 2_000;
     for (let i = 0; i < users; i++)
       join(`u${i}`, {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AnyActorRef, createActor, type InspectionEvent, SimulatedClock } from 'xstate';
+import { createActor, type InspectionEvent, SimulatedClock } from 'xstate';
 import { type QueueEmitted, type QueueInput, queueMachine, restoredQueue, type StoredQueue } from '../../machines/queue.js';
 
 function startQueue(input: Partial<QueueInput> = {}, clock = new SimulatedClock()) {

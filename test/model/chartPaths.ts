@@ -18,7 +18,7 @@ import { type ActorLogic, type AnyActorScope, type AnyEventObject, createEmptyAc
 
 export interface ChartModel<S extends Snapshot<unknown>, E extends AnyEventObject> {
   /** A machine (its input, system and emitted events are the model's business, not the paths'). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: each chart has its own input, system and emitted types, and the paths read none of them.
   readonly logic: ActorLogic<S, E, any, any, any>;
   readonly input?: unknown;
   /**

@@ -144,7 +144,7 @@ describe('membership on Redis', () => {
       // The queue lease it held has expired: a live process takes it over.
       const lease = createLease({ client: a.client, name: 'queue', holder: 'proc-a', ttlMs: 800 });
       try {
-        expect(await eventually(() => lease.acquire().then((epoch) => (expect(epoch).toBe(2), epoch)), 3_000)).toBe(2);
+        await eventually(async () => expect(await lease.acquire()).toBe(2), 3_000);
         await lease.fenced(saveState, ['queue:state'], ['written by proc-a']);
 
         await sleep(3 * BEAT_MS); // more sweeps, by both: still one report each

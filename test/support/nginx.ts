@@ -62,7 +62,10 @@ export async function startNginx(site: (listen: string) => string): Promise<Test
   let failure: Error | undefined;
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => resolve());
-    child.once('error', (error) => resolve(void (failure = error)));
+    child.once('error', (error) => {
+      failure = error;
+      resolve();
+    });
   });
   const readLog = () => (existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '');
   const deadline = Date.now() + START_TIMEOUT_MS;

@@ -106,7 +106,10 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<S
   let killed = false;
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
-  const timer = setTimeout(() => ((killed = true), child.kill('SIGKILL')), graceMs);
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, graceMs);
   await exited;
   clearTimeout(timer);
   return { seconds: (performance.now() - startedAt) / 1000, killed };

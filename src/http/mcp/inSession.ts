@@ -26,7 +26,8 @@ export function inSession({ services, clientOf, take }: McpRouteParts): McpHandl
     if (!held) {
       const release = take(c, 'streams');
       if (release instanceof Response) return release;
-      streaming.set(session, (held = { open: 0, release }));
+      held = { open: 0, release };
+      streaming.set(session, held);
     }
     held.open += 1;
     const entry = held;

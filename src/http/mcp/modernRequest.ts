@@ -21,7 +21,13 @@ export function modernRequest({ services, live, clientOf, take }: McpRouteParts)
     const release = take(c, 'listens', id);
     if (release instanceof Response) return release;
     let subscribed = false;
-    const scope = { uris: checked.uris, subscribed: () => void (subscribed = true), unsubscribed: release };
+    const scope = {
+      uris: checked.uris,
+      subscribed: () => {
+        subscribed = true;
+      },
+      unsubscribed: release,
+    };
     try {
       return await listens.serveListen(scope, () => modern.fetch(c.req.raw, { parsedBody: body }));
     } finally {

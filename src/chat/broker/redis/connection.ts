@@ -104,7 +104,9 @@ export function watchRedisUp(client: Redis, listener: (up: boolean) => void): ()
   let last = isRedisUp(client);
   const check = () => {
     const up = isRedisUp(client);
-    if (up !== last) listener((last = up));
+    if (up === last) return;
+    last = up;
+    listener(up);
   };
   const events = ['ready', 'close', 'end', 'reconnecting'] as const;
   for (const event of events) client.on(event, check);
