@@ -5,10 +5,8 @@
  *
  * 2026-07-28 push needs no Redis here: a user's events are made by the process that
  * holds the user, and the router sends every listen naming that user's events there,
- * so the SDK's in-process bus reaches the listener. `RedisServerEventBus` (eventBus.ts)
- * carries push across processes for a listen naming users of several processes; it is
- * not wired in, because it would write to Redis on every event, and a pair on one
- * process must chat without touching Redis.
+ * so the SDK's in-process bus reaches the listener (a listen names users of one process
+ * only: src/http/listenGate.ts refuses any other URI).
  *
  * Start-up fails at once, naming the flag to fix, when the CA file cannot be read or
  * Redis refuses the credentials or the TLS handshake; the URL is printed masked.
