@@ -123,20 +123,20 @@ export class BenchTarget {
   async open(count: number, progress: ProgressFn): Promise<OpenFigures> {
     const shares = split(count, this.fleet.size);
     const cpu = new CpuMeter([this.server.pid]);
+    const command = {
+      type: 'open',
+      url: this.url.href,
+      concurrency: OPEN_CONCURRENCY_PER_WORKER,
+      postConnections: POST_CONNECTIONS_PER_WORKER,
+    } as const;
     const reports = await this.fleet.all(
-      shares.map((share) => ({
-        type: 'open',
-        url: this.url.href,
-        count: share,
-        concurrency: OPEN_CONCURRENCY_PER_WORKER,
-        postConnections: POST_CONNECTIONS_PER_WORKER,
-      })),
+      shares.map((count) => ({ ...command, count })),
       'opened',
       360_000,
       progress,
     );
     const { cpuSeconds: used } = cpu.stop();
-    reports.forEach((report, i) => (this.#sessions[i] = (this.#sessions[i] ?? 0) + report.opened));
+    for (const [i, report] of reports.entries()) this.#sessions[i] = (this.#sessions[i] ?? 0) + report.opened;
     const opened = reports.reduce((total, r) => total + r.opened, 0);
     const seconds = (Math.max(...reports.map((r) => r.endedAt)) - Math.min(...reports.map((r) => r.startedAt))) / 1000;
     const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
@@ -240,10 +240,11 @@ export class BenchTarget {
     let firstError: string | undefined;
     for (const [i, share] of shares.entries()) {
       if (share === 0) continue;
+      const url = this.url.href;
       const command = {
         type: 'pair',
         clients,
-        url: this.url.href,
+        url,
         postConnections: POST_CONNECTIONS_PER_WORKER,
         pairs: share,
         concurrency: PAIR_CONCURRENCY,

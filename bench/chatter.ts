@@ -112,6 +112,24 @@ export class PairedUser {
   }
 }
 
+/** What pair members' messages came to: accepted, read by the partner, lost, duplicated, out of order, misrouted; failed sends. */
+export function deliveryOf(users: readonly PairedUser[]) {
+  const sum = (pick: (user: PairedUser) => number) => users.reduce((total, user) => total + pick(user), 0);
+  const firstError = users.find((user) => user.firstError !== undefined)?.firstError;
+  return {
+    sent: sum((u) => u.acked),
+    received: sum((u) => u.reads.received),
+    lost: sum((u) => Math.max(0, (u.partner?.acked ?? 0) - u.reads.received)),
+    duplicated: sum((u) => u.reads.duplicated),
+    outOfOrder: sum((u) => u.reads.outOfOrder),
+    misrouted: sum((u) => u.misrouted),
+    sendErrors: sum((u) => u.sendErrors),
+    ...(firstError !== undefined && { firstError }),
+  };
+}
+
+export type PairDelivery = ReturnType<typeof deliveryOf>;
+
 export class Chatter<C extends ChatClient = ChatClient> {
   roomId = '';
   partner: Chatter | undefined;

@@ -5,14 +5,9 @@
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import type { TokenClientKind } from './leanSession.js';
 import { latencyHistogram } from './relayLoad.js';
-import type { DeliveryCounts, LoadMode, LoadReport } from './workerProtocol.js';
+import type { DeliveryCounts, LoadMode, LoadReport, ReleaseReport } from './workerProtocol.js';
 
-export interface Percentiles {
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-}
+export type Percentiles = { p50: number; p95: number; p99: number; max: number };
 
 export interface OpenFigures {
   sessions: number;
@@ -24,57 +19,54 @@ export interface OpenFigures {
   firstError?: string;
 }
 
+/**
+ * Idle sessions weighed: RSS before and after, per session; heap per session (null when
+ * the server does not say); the sessions the server itself counts, to check the client's;
+ * server CPU while they sat idle, in cores.
+ */
 export interface MemoryFigures {
   idleSessions: number;
   rssBeforeKiB: number;
   rssAfterKiB: number;
   rssPerSessionKiB: number;
-  /** null when the server does not say (mcp-chat's /healthz has no heap figure yet). */
   heapPerSessionKiB: number | null;
-  /** Sessions the server itself counts (its /healthz), to check the client's count. */
   serverSessions: number | null;
-  /** Server CPU while the sessions sat idle (no requests), in cores. */
   idleServerCores: number;
 }
 
-/** What users that keep no session cost the server while they wait, each holding a wait_for_events. */
+/** What users that keep no session cost the server while they wait, each holding a wait_for_events; entered per second (enter_queue, pairing, the first poll). */
 export interface UserMemoryFigures {
   users: number;
   failed: number;
   firstError?: string;
-  /** Users entered per second (enter_queue, pairing, the first poll). */
   usersPerSecond: number;
   rssBeforeKiB: number;
   rssAfterKiB: number;
   rssPerUserKiB: number;
-  /** null when the server does not say. */
   heapPerUserKiB: number | null;
 }
 
-export interface PairFigures {
-  pairs: number;
-  failed: number;
-  pairsPerSecond: number;
-  firstError?: string;
-}
+export type PairFigures = { pairs: number; failed: number; pairsPerSecond: number; firstError?: string };
 
+/**
+ * One load phase, summed over the workers. `latencyFromDueMs`: from when each message was
+ * due (open loop), so it includes waiting behind a slow previous send; `otherCores`: CPU
+ * of everything else on the machine meanwhile; `liveStreams`: GET streams still open at
+ * the end; `httpRequests` and `toolCalls`: what the server answered over the phase.
+ */
 export interface LoadFigures extends DeliveryCounts {
   mode: LoadMode;
   offeredRate: number | null;
   seconds: number;
   throughput: number;
   latencyMs: Percentiles;
-  /** From when each message was due (open-loop schedule): includes waiting behind a slow previous send. */
   latencyFromDueMs: Percentiles;
   serverCores: number;
   serverCpuUsPerMessage: number;
   generatorCores: number;
   generatorLoopDelayP99Ms: number;
-  /** CPU used meanwhile by everything else on the machine (the bench itself, other users). */
   otherCores: number;
-  /** Sessions whose GET stream was still open when the phase ended. */
   liveStreams: number;
-  /** What the server answered over the phase: HTTP requests, and tool calls among them. */
   httpRequests: number;
   toolCalls: number;
   httpRequestsPerSecond: number;
@@ -82,13 +74,8 @@ export interface LoadFigures extends DeliveryCounts {
   firstError?: string;
 }
 
-/** Token clients stopped, across the workers. */
-export interface ReleaseFigures {
-  clients: number;
-  /** wait_for_events calls that failed (the server refused, or the wire broke). */
-  pollErrors: number;
-  firstError?: string;
-}
+/** Token clients stopped, across the workers, and how many of their wait_for_events calls failed. */
+export type ReleaseFigures = Omit<ReleaseReport, 'type'>;
 
 /** A kind of token client against a server: its pairs, warm-up, saturated phase, and how its polls fared. */
 export interface KindRun {

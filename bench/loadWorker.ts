@@ -10,7 +10,7 @@ import { TokenClient } from '../test/support/tokenClient.js';
 import { Chatter } from './chatter.js';
 import { type LeanEndpoint, LeanSession, leanSender, WireTally } from './leanSession.js';
 import { latencyHistogram, RelayLoad } from './relayLoad.js';
-import { bounded, messageOf } from './timing.js';
+import { boundedTimes, messageOf } from './timing.js';
 import type { ClientKind, OpenReport, PairReport, ReleaseReport, WorkerCommand, WorkerReply } from './workerProtocol.js';
 
 /** Sessions with streams, opened by `open`. */
@@ -67,15 +67,6 @@ async function release(): Promise<ReleaseReport> {
   };
 }
 
-/** Runs `task(i)` for i in [0, count) with at most `concurrency` at a time, starting none after `ms`. */
-const eachLimited = (count: number, concurrency: number, ms: number, task: (i: number) => Promise<void>) =>
-  bounded(
-    Array.from({ length: count }, (_, i) => i),
-    concurrency,
-    task,
-    AbortSignal.timeout(ms),
-  );
-
 async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<OpenReport> {
   const target = endpointFor(new URL(command.url), command.postConnections);
   const latency = latencyHistogram();
@@ -84,7 +75,7 @@ async function open(command: Extract<WorkerCommand, { type: 'open' }>): Promise<
   let firstError: string | undefined;
   progress = () => opened;
   const startedAt = now();
-  await eachLimited(command.count, command.concurrency, 300_000, async () => {
+  await boundedTimes(command.count, { concurrency: command.concurrency, signal: AbortSignal.timeout(300_000) }, async () => {
     const session = new LeanSession(target);
     const began = performance.now();
     try {
@@ -143,7 +134,7 @@ async function pair(command: Extract<WorkerCommand, { type: 'pair' }>): Promise<
   progress = () => pairs;
   const startedAt = now();
   const deadline = performance.now() + command.deadlineMs;
-  await eachLimited(members.length, command.concurrency, command.deadlineMs, async (i) => {
+  await boundedTimes(members.length, { concurrency: command.concurrency, signal: AbortSignal.timeout(command.deadlineMs) }, async (i) => {
     const chatter = members[i]!;
     try {
       const answer = await chatter.client.call('enter_queue', {});
@@ -195,7 +186,7 @@ ticker.unref();
 
 process.on('message', (command: WorkerCommand) => {
   busy = true;
-  handle(command)
+  void handle(command)
     .catch((error: unknown): WorkerReply => ({ type: 'failed', message: messageOf(error) }))
     .then((answer) => {
       busy = false;

@@ -38,7 +38,10 @@ const TOPICS = ['chess', 'go', 'jazz', 'rust', 'ml', 'poetry', 'film', 'math', '
 /** A small, seeded generator: the same run each time. */
 function seeded(seed: number): () => number {
   let state = seed;
-  return () => (state = (state * 48271) % 0x7fffffff) / 0x7fffffff;
+  return () => {
+    state = (state * 48271) % 0x7fffffff;
+    return state / 0x7fffffff;
+  };
 }
 
 function randomRequest(random: () => number, userId: string): JoinRequest {

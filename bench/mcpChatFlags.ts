@@ -32,27 +32,16 @@ export function mcpChatFlags(cliPath: string, sessionsOpened: number): McpChatFl
   const has = (flag: string) => new RegExp(`^\\s*--${flag}\\b`, 'm').test(help);
   const args = ['--log-level', 'silent'];
   const raised: string[] = [];
-  if (has('messages-per-second')) {
-    args.push('--messages-per-second', '10000');
-    raised.push(`--messages-per-second 10000 (default ${defaultOf(help, 'messages-per-second')})`);
-  }
-  if (has('message-burst')) {
-    args.push('--message-burst', '100000');
-    raised.push(`--message-burst 100000 (default ${defaultOf(help, 'message-burst')})`);
-  }
-  if (has('new-users-per-minute')) {
-    args.push('--new-users-per-minute', '1000000');
-    raised.push(`--new-users-per-minute 1000000 (default ${defaultOf(help, 'new-users-per-minute')})`);
-  }
-  if (has('max-per-address')) {
-    args.push('--max-per-address', '1000000');
-    raised.push(`--max-per-address 1000000 (default ${defaultOf(help, 'max-per-address')})`);
-  }
-  const cap = defaultOf(help, 'max-sessions');
-  if (has('max-sessions') && !(cap >= sessionsOpened + 64)) {
-    args.push('--max-sessions', String(sessionsOpened + 1024));
-    raised.push(`--max-sessions ${sessionsOpened + 1024} (default ${cap})`);
-  }
+  const raise = (flag: string, value: number) => {
+    if (!has(flag)) return;
+    args.push(`--${flag}`, String(value));
+    raised.push(`--${flag} ${value} (default ${defaultOf(help, flag)})`);
+  };
+  raise('messages-per-second', 10_000);
+  raise('message-burst', 100_000);
+  raise('new-users-per-minute', 1_000_000);
+  raise('max-per-address', 1_000_000);
+  if (!(defaultOf(help, 'max-sessions') >= sessionsOpened + 64)) raise('max-sessions', sessionsOpened + 1024);
   return raised.length === 0
     ? { args }
     : { args, note: `mcp-chat ran with ${raised.join(', ')}, so that its limits never refuse the bench’s load; the limiters still run.` };

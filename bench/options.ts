@@ -2,34 +2,26 @@
  * The bench's flags (node:util parseArgs), the `--quick` preset, and the cap that the
  * open-file limit and the loopback port range put on how many sessions a run can hold.
  */
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
 
+/** The flags, as USAGE says; `kindDuration` is the phase length of the client kinds and eras, `capNote` why `sessions` was lowered. */
 export interface BenchOptions {
   quick: boolean;
-  /** Idle sessions opened (and weighed) per server, after a warm-up batch. */
   sessions: number;
   warmupSessions: number;
   pairs: number;
-  /** Pairs of each kind of token client (fresh session per call, no session, modern). */
   kindPairs: number;
-  /** Users (with a held wait_for_events each) weighed per era and server, after a warm-up batch. */
   users: number;
-  /** Most messages per load phase, across all pairs. */
   messages: number;
-  /** Length of each load phase, in seconds. */
   duration: number;
-  /** Length of each load phase of the token client kinds and eras, in seconds. */
   kindDuration: number;
-  /** Offered msgs/s for the latency phase; null = chosen from the saturation runs. */
   rate: number | null;
   workers: number;
   messageSize: number;
   serverArgs: string[];
   cpuProf: boolean;
-  /** One part run alone (`--only`); absent, the whole bench runs. */
   only?: BenchPart;
-  /** Why `sessions` was lowered, if it was. */
   capNote?: string;
 }
 
@@ -39,41 +31,20 @@ export type BenchPart = (typeof BENCH_PARTS)[number];
 
 export const USAGE = `Usage: npm run bench -- [flags]     (or: node dist/bench/run.js [flags])
 
-  --quick              a short run (< 90 s): 200 sessions, 50 pairs, 10 pairs of each
-                       token client kind, 100 users weighed per era, 3 s phases
-                       (2 s for the client kinds and eras); the scale-out run with
-                       1.5 s pairing rounds at 16, 64, 256 users in flight (until
-                       pairs/s stops rising), 40 users and 12 messages per pair (5 s
-                       rounds up to 1,024 in flight, 400 users and 100 messages
-                       otherwise)
+  --quick              a short run: 200 sessions, 50 pairs, 10 per client kind, 100 users per era, 3 s phases; shorter scale-out
   --sessions N         idle sessions opened and weighed per server (default 5000)
   --pairs N            pairs that chat during the load phases (default 500)
-  --kind-pairs N       pairs of each client kind that keeps no session — a fresh session
-                       per call, no session — chatting through wait_for_events against
-                       mcp-chat (default 100); also the pairs of the per-era comparison
-                       (mcp-chat, the v2 peer and the floor, each era's clients that keep
-                       no session)
-  --users N            users weighed per era and server: each entered and holding a
-                       wait_for_events (default 2000)
+  --kind-pairs N       pairs of each client kind that keeps no session, and of the per-era comparison (default 100)
+  --users N            users weighed per era and server, each holding a wait_for_events (default 2000)
   --messages N         most messages per load phase (default 1000000)
   --duration S         seconds per load phase (default 10)
-  --rate N             offered msgs/s for the latency phase (default: half the saturation
-                       throughput of the slower server)
+  --rate N             offered msgs/s for the latency phase (default: half the slower server's saturation)
   --workers N          load-generator processes per server (default 2)
   --message-size N     characters per message (default 128)
   --server-arg ARG     extra flag for mcp-chat, repeatable (e.g. --server-arg=--event-buffer=64)
-  --only PART          run one part alone; its fields of bench/results.json are replaced,
-                       the rest (from an earlier run) is kept. The parts, in run order:
-                         relay         mcp-chat beside a raw relay floor: idle sessions,
-                                       pairing, saturation, latency at one rate, client
-                                       kinds that keep no session, graceful shutdown
-                         eras          per protocol era, mcp-chat, the v2 peer and the
-                                       floor, each alone: saturation, users weighed
-                         matching      the queue chart alone, on a simulated clock
-                         scale-out     pairs/s and enter→paired latency of real processes,
-                                       in memory and 1–3 on one Redis, CPU per message
-                         under-attack  a pair's latency while one address holds its
-                                       full allowance
+  --only PART          one part alone, its fields of bench/results.json replaced: relay (beside the floor, by client
+                       kind), eras (beside the v2 peer and the floor), matching (the queue chart), scale-out (1–3
+                       processes, in memory and on Redis), under-attack (a pair while one address holds its allowance)
   --cpu-prof           write V8 CPU profiles of the servers and load workers to bench/profiles/
   --help               this text`;
 
@@ -88,33 +59,26 @@ function count(flag: string, raw: string | undefined, fallback: number, min = 1)
   return value;
 }
 
-export function readOptions(argv: string[]): BenchOptions | 'help' {
-  let values;
+const NUMBER = { type: 'string' as const };
+const FLAGS = {
+  quick: { type: 'boolean', default: false },
+  ...{ sessions: NUMBER, pairs: NUMBER, 'kind-pairs': NUMBER, users: NUMBER, messages: NUMBER, duration: NUMBER },
+  ...{ rate: NUMBER, workers: NUMBER, 'message-size': NUMBER, only: { type: 'string' } },
+  'server-arg': { type: 'string', multiple: true, default: [] },
+  'cpu-prof': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} satisfies ParseArgsConfig['options'];
+
+function parseFlags(argv: string[]) {
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: 'boolean', default: false },
-        sessions: { type: 'string' },
-        pairs: { type: 'string' },
-        'kind-pairs': { type: 'string' },
-        users: { type: 'string' },
-        messages: { type: 'string' },
-        duration: { type: 'string' },
-        rate: { type: 'string' },
-        workers: { type: 'string' },
-        'message-size': { type: 'string' },
-        'server-arg': { type: 'string', multiple: true, default: [] },
-        'cpu-prof': { type: 'boolean', default: false },
-        only: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    return parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+export function readOptions(argv: string[]): BenchOptions | 'help' {
+  const values = parseFlags(argv);
   if (values.help) return 'help';
   const quick = values.quick;
   const only = values.only;

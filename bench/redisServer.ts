@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REDIS_SERVER, whenRedisReady } from '../scripts/redisReady.js';
@@ -22,8 +22,6 @@ export interface BenchRedis {
   readonly pid: number;
   /** The first line of `redis-server --version`-like output it printed at start, if any. */
   readonly version: string | undefined;
-  /** Empties every database (between setups). */
-  flushAll(): Promise<void>;
   /** SIGTERM, SIGKILL after a few seconds; removes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -67,14 +65,9 @@ async function launch(port: number): Promise<BenchRedis> {
     dir,
     '--save',
     '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'no',
     '--logfile',
     '',
-    '--loglevel',
-    'notice',
+    ...'--appendonly no --daemonize no --loglevel notice'.split(' '),
   ];
   let child: ChildProcess;
   try {
@@ -88,11 +81,7 @@ async function launch(port: number): Promise<BenchRedis> {
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
   let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= stopChild(child, STOP_GRACE_MS).then(
-      () => removeDir(),
-      () => removeDir(),
-    ));
+  const stop = () => (stopped ??= stopChild(child, STOP_GRACE_MS).then(removeDir, removeDir));
   try {
     await whenRedisReady(child, () => output, START_TIMEOUT_MS);
   } catch (error) {
@@ -105,34 +94,6 @@ async function launch(port: number): Promise<BenchRedis> {
     port,
     pid: child.pid!,
     version,
-    flushAll: () => command(port, ['FLUSHALL']).then(() => undefined),
     stop,
   };
-}
-
-/** One command over a connection of its own, in RESP; answers the reply's first line. */
-function command(port: number, words: string[], timeoutMs = 5_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let reply = '';
-    const timer = setTimeout(() => finish(new Error(`redis ${words[0]}: no reply within ${timeoutMs} ms`)), timeoutMs);
-    const finish = (error?: Error, line?: string) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(line ?? '');
-    };
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`));
-    socket.on('data', (chunk: string) => {
-      reply += chunk;
-      const end = reply.indexOf('\r\n');
-      if (end < 0) return;
-      const line = reply.slice(0, end);
-      if (line.startsWith('-')) finish(new Error(`redis ${words[0]}: ${line.slice(1)}`));
-      else finish(undefined, line);
-    });
-    socket.on('error', (error) => finish(error));
-    socket.on('close', () => finish(new Error(`redis ${words[0]}: connection closed before a reply`)));
-  });
 }

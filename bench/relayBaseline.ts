@@ -102,7 +102,10 @@ function enterQueue(session: RelaySession): Record<string, unknown> {
 function waitForEvents(user: RelaySession, args: Record<string, unknown>, res: ServerResponse, id: RpcRequest['id']): void {
   const log = user.log ?? [];
   const after = Number(args.after ?? 0);
-  if (!Number.isInteger(after)) return toolResult(res, id, { error: 'after is not a cursor.' }, true);
+  if (!Number.isInteger(after)) {
+    toolResult(res, id, { error: 'after is not a cursor.' }, true);
+    return;
+  }
   // What the client acknowledges (its cursor) it has: forget it.
   while (log.length > 0 && Number(log[0]!.id) <= after) log.shift();
   // One poll held per user: a newer one answers the one held before.
@@ -112,7 +115,10 @@ function waitForEvents(user: RelaySession, args: Record<string, unknown>, res: S
     clearTimeout(timer);
     if (!res.writableEnded && !res.destroyed) toolResult(res, id, { events: log.slice(), cursor: log.at(-1)?.id ?? String(after) });
   };
-  if (log.length > 0) return toolResult(res, id, { events: log.slice(), cursor: log.at(-1)!.id });
+  if (log.length > 0) {
+    toolResult(res, id, { events: log.slice(), cursor: log.at(-1)!.id });
+    return;
+  }
   const timer = setTimeout(answer, Number(args.timeout_s ?? 25) * 1000);
   user.poll = answer;
   res.on('close', answer);
@@ -164,13 +170,22 @@ function handleTokenCall(body: RpcRequest, res: ServerResponse): void {
     user = newSession([]);
     tokenUsers.set(user.id, user);
   }
-  if (!user) return toolResult(res, body.id, { error: 'Unknown user_token: call enter_queue first.' }, true);
-  if (body.params?.name === 'wait_for_events') return waitForEvents(user, args, res, body.id);
+  if (!user) {
+    toolResult(res, body.id, { error: 'Unknown user_token: call enter_queue first.' }, true);
+    return;
+  }
+  if (body.params?.name === 'wait_for_events') {
+    waitForEvents(user, args, res, body.id);
+    return;
+  }
   answerTool(user, body, res);
 }
 
 function openStream(session: RelaySession, req: IncomingMessage, res: ServerResponse): void {
-  if (session.stream) return rpcError(res, 409, -32000, 'Conflict: only one SSE stream is allowed per session');
+  if (session.stream) {
+    rpcError(res, 409, -32000, 'Conflict: only one SSE stream is allowed per session');
+    return;
+  }
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache, no-transform',
@@ -187,18 +202,28 @@ function openStream(session: RelaySession, req: IncomingMessage, res: ServerResp
 
 function handlePost(session: RelaySession | undefined, body: RpcRequest, res: ServerResponse): void {
   if (!session) {
-    if (body.method === 'tools/call' && body.id !== undefined) return handleTokenCall(body, res);
-    if (body.method !== 'initialize') return rpcError(res, 400, -32000, 'Bad Request: initialize first');
+    if (body.method === 'tools/call' && body.id !== undefined) {
+      handleTokenCall(body, res);
+      return;
+    }
+    if (body.method !== 'initialize') {
+      rpcError(res, 400, -32000, 'Bad Request: initialize first');
+      return;
+    }
     const created = newSession(null);
     sessions.set(created.id, created);
     const result = { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'relay-baseline', version: '0.0.0' } };
-    return json(res, 200, { result, jsonrpc: '2.0', id: body.id }, { 'mcp-session-id': created.id });
+    json(res, 200, { result, jsonrpc: '2.0', id: body.id }, { 'mcp-session-id': created.id });
+    return;
   }
   if (body.id === undefined) {
     res.writeHead(202).end();
     return;
   }
-  if (body.method !== 'tools/call') return rpcError(res, 200, -32601, `Method not found: ${body.method}`, body.id);
+  if (body.method !== 'tools/call') {
+    rpcError(res, 200, -32601, `Method not found: ${body.method}`, body.id);
+    return;
+  }
   answerTool(session, body, res);
 }
 
@@ -207,14 +232,16 @@ function answerTool(session: RelaySession, body: RpcRequest, res: ServerResponse
   switch (body.params?.name) {
     case 'enter_queue': {
       const answer = enterQueue(session);
-      return toolResult(res, body.id, answer, 'error' in answer);
+      toolResult(res, body.id, answer, 'error' in answer);
+      return;
     }
     case 'send_message': {
       const answer = sendMessage(session, args);
-      return toolResult(res, body.id, answer, 'error' in answer);
+      toolResult(res, body.id, answer, 'error' in answer);
+      return;
     }
     default:
-      return rpcError(res, 200, -32602, `Unknown tool: ${body.params?.name}`, body.id);
+      rpcError(res, 200, -32602, `Unknown tool: ${body.params?.name}`, body.id);
   }
 }
 

@@ -11,11 +11,10 @@ import type { BenchOptions } from './options.js';
 import type { ProgressLine } from './progressLine.js';
 import { KIND_LABELS } from './report.js';
 import type { ServerRun } from './results.js';
+import { brief as show } from './table.js';
 import type { ClientKind } from './workerProtocol.js';
 
 export const TOKEN_CLIENT_KINDS: TokenClientKind[] = ['fresh-session', 'no-session'];
-
-export const show = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 
 /** Rounds to two significant digits, so a chosen rate reads as a round number. */
 export const roundRate = (rate: number) => {
@@ -23,15 +22,22 @@ export const roundRate = (rate: number) => {
   return Math.max(1, Math.round(rate / scale) * scale);
 };
 
+/** A server under test, and what a step on it needs. */
+export interface Step {
+  target: BenchTarget;
+  options: BenchOptions;
+  settings: LoadSettings;
+  progress: ProgressLine;
+}
+
 export async function loadPhase(
-  target: BenchTarget,
+  step: Step,
   label: string,
   mode: 'saturate' | 'rate',
   rate: number,
-  settings: LoadSettings,
-  progress: ProgressLine,
   clients: ClientKind = 'session',
 ): Promise<LoadFigures> {
+  const { target, settings, progress } = step;
   progress.begin(`${target.name} · ${label}`, 'msgs', { durationMs: settings.durationMs });
   const figures = await target.load(mode, rate, settings, (done) => progress.update(done), clients);
   progress.end(
@@ -46,12 +52,8 @@ export async function loadPhase(
 }
 
 /** For one server: idle sessions, pairs, warm-up, saturation. */
-export async function measure(
-  target: BenchTarget,
-  options: BenchOptions,
-  settings: LoadSettings,
-  progress: ProgressLine,
-): Promise<ServerRun> {
+export async function measure(step: Step): Promise<ServerRun> {
+  const { target, options, progress } = step;
   progress.begin(`${target.name} · open ${show(options.sessions)} idle sessions`, 'sessions', { total: options.sessions });
   const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 3000, (done) =>
     progress.update(done),
@@ -62,7 +64,7 @@ export async function measure(
   );
 
   const pairs = Math.min(options.pairs, Math.floor(target.openSessions / 2));
-  const { pair, warmup, saturate } = await pairAndSaturate(target, pairs, 'session', options, settings, progress);
+  const { pair, warmup, saturate } = await pairAndSaturate(step, pairs, 'session');
   const health = await target.health();
   const serverSessions = typeof health.sessions === 'number' ? health.sessions : Number.POSITIVE_INFINITY;
   // Held at once: streams still live after saturation, as both sides count them.
@@ -74,40 +76,31 @@ export async function measure(
 
 /** Pairs `pairs` pairs of `clients`, warms up, saturates. */
 async function pairAndSaturate(
-  target: BenchTarget,
+  step: Step,
   pairs: number,
   clients: ClientKind,
-  options: BenchOptions,
-  settings: LoadSettings,
-  progress: ProgressLine,
 ): Promise<{ pair: PairFigures; warmup: LoadFigures; saturate: LoadFigures }> {
+  const { target, options, settings, progress } = step;
   const kind = clients === 'session' ? '' : `${KIND_LABELS[clients]} · `;
   progress.begin(`${target.name} · ${kind}pair ${show(pairs)}`, 'pairs', { total: pairs });
   const pair = await target.pair(pairs, (done) => progress.update(done), clients);
   progress.end(`${show(pair.pairsPerSecond)} pairs/s${pair.firstError ? ` (${pair.failed} failed: ${pair.firstError})` : ''}`);
   if (pair.pairs === 0) throw new Error(`${target.name}: no ${clients} pairs formed: ${pair.firstError}`);
   const warmup = await loadPhase(
-    target,
+    { ...step, settings: { ...settings, durationMs: options.quick ? 500 : 2000 } },
     `${kind}warm-up`,
     'saturate',
     0,
-    { ...settings, durationMs: options.quick ? 500 : 2000 },
-    progress,
     clients,
   );
-  const saturate = await loadPhase(target, `${kind}saturate`, 'saturate', 0, settings, progress, clients);
+  const saturate = await loadPhase(step, `${kind}saturate`, 'saturate', 0, clients);
   return { pair, warmup, saturate };
 }
 
 /** One kind of token client: pair, warm up, saturate, then stop its polls. */
-export async function measureKind(
-  target: BenchTarget,
-  kind: TokenClientKind,
-  options: BenchOptions,
-  settings: LoadSettings,
-  progress: ProgressLine,
-): Promise<KindRun> {
-  const run = await pairAndSaturate(target, options.kindPairs, kind, options, settings, progress);
+export async function measureKind(step: Step, kind: TokenClientKind): Promise<KindRun> {
+  const { target, options, progress } = step;
+  const run = await pairAndSaturate(step, options.kindPairs, kind);
   const release = await target.release(kind);
   if (release.pollErrors > 0)
     progress.note(`  ${KIND_LABELS[kind]}: ${release.pollErrors} wait_for_events calls failed: ${release.firstError}`);
@@ -120,27 +113,16 @@ export async function measureKind(
  * warm, and so that no load follows the release of thousands of held polls (whose
  * teardown shows in a load's latency tail, whichever the server).
  */
-export async function measureEras(
-  target: BenchTarget,
-  server: EraServer,
-  options: BenchOptions,
-  settings: LoadSettings,
-  progress: ProgressLine,
-): Promise<EraRun[]> {
+export async function measureEras(step: Step, server: EraServer): Promise<EraRun[]> {
   const loads: KindRun[] = [];
-  for (const { kind } of ERAS) loads.push(await measureKind(target, kind, options, settings, progress));
+  for (const { kind } of ERAS) loads.push(await measureKind(step, kind));
   const runs: EraRun[] = [];
-  for (const load of loads) runs.push({ server, kind: load.kind, users: await weighUsers(target, load.kind, options, progress), load });
+  for (const load of loads) runs.push({ server, kind: load.kind, users: await weighUsers(step, load.kind), load });
   return runs;
 }
 
 /** Weighs `options.users` users of `kind` as they wait on `target`. */
-async function weighUsers(
-  target: BenchTarget,
-  kind: TokenClientKind,
-  options: BenchOptions,
-  progress: ProgressLine,
-): Promise<UserMemoryFigures> {
+async function weighUsers({ target, options, progress }: Step, kind: TokenClientKind): Promise<UserMemoryFigures> {
   progress.begin(`${target.name} · ${KIND_LABELS[kind]} · enter ${show(options.users)} waiting users`, 'users', { total: options.users });
   // Each weighing follows a forced full GC, so a short settle suffices.
   const users = await target.weighUsers(kind, options.users, options.quick ? 300 : 2000, (done) => progress.update(done));

@@ -58,113 +58,74 @@ export function deliveryFailuresOf(who: string, phases: LoadFigures[], saturate?
 }
 
 export function rows(mcp: ServerFigures, floor: ServerFigures, rate: number, mcpWarmup: LoadFigures[], floorWarmup: LoadFigures[]): Row[] {
-  const throughputRatio = mcp.saturate.throughput / floor.saturate.throughput;
-  const p99Ratio = mcp.rate && floor.rate ? mcp.rate.latencyMs.p99 / floor.rate.latencyMs.p99 : NaN;
-  const mcpFaults = deliveryFaults(mcp, mcpWarmup);
-  const floorFaults = deliveryFaults(floor, floorWarmup);
+  const faults = new Map([mcp, floor].map((f) => [f, deliveryFaults(f, f === mcp ? mcpWarmup : floorWarmup)] as const));
+  const misdelivered = (f: ServerFigures) => {
+    const { duplicated, outOfOrder, misrouted } = faults.get(f)!;
+    return duplicated + outOfOrder + misrouted;
+  };
+  /** A row of `pick` for both servers; `goal` as text and whether mcp-chat meets it, from mcp-chat's figure and the floor's. */
+  const row = (
+    label: string,
+    pick: (f: ServerFigures) => number | null | undefined,
+    digits?: number,
+    extra: { goal?: string; met?: (m: number, f: number) => boolean | null; ratio?: boolean } = {},
+  ): Row => {
+    const [m, f] = [pick(mcp) ?? null, pick(floor) ?? null];
+    return {
+      label,
+      mcp: m,
+      floor: f,
+      ...(digits !== undefined && { digits }),
+      ...(extra.goal !== undefined && { goal: extra.goal, met: extra.met?.(m ?? NaN, f ?? NaN) ?? null }),
+      ...(extra.ratio === false && { ratio: false }),
+    };
+  };
+  const absolute = { ratio: false };
   const rssKB = (f: ServerFigures) => f.memory.rssPerSessionKiB * KB_PER_KIB;
-  const heapKB = (f: ServerFigures) => (f.memory.heapPerSessionKiB === null ? null : f.memory.heapPerSessionKiB * KB_PER_KIB);
   const at = `@ ${show(rate)} msgs/s`;
+  const p99Ratio = mcp.rate && floor.rate ? mcp.rate.latencyMs.p99 / floor.rate.latencyMs.p99 : NaN;
   return [
-    {
-      label: 'session opens/s (init + initialized + GET)',
-      mcp: mcp.open.opensPerSecond,
-      floor: floor.open.opensPerSecond,
+    row('session opens/s (init + initialized + GET)', (f) => f.open.opensPerSecond, undefined, {
       goal: '≥ 1,500/s',
-      met: mcp.open.opensPerSecond >= 1500,
-    },
-    { label: '  open latency p50 (ms)', mcp: mcp.open.openLatencyMs.p50, floor: floor.open.openLatencyMs.p50, digits: 2 },
-    { label: '  open latency p99 (ms)', mcp: mcp.open.openLatencyMs.p99, floor: floor.open.openLatencyMs.p99, digits: 2 },
-    { label: '  server CPU per open (µs)', mcp: mcp.open.serverCpuUsPerOpen, floor: floor.open.serverCpuUsPerOpen },
-    { label: 'pairing rate (pairs/s)', mcp: mcp.pair.pairsPerSecond, floor: floor.pair.pairsPerSecond },
-    {
-      label: `relay throughput, saturated (msgs/s, ${mcp.saturate.senders} senders)`,
-      mcp: mcp.saturate.throughput,
-      floor: floor.saturate.throughput,
+      met: (m) => m >= 1500,
+    }),
+    row('  open latency p50 (ms)', (f) => f.open.openLatencyMs.p50, 2),
+    row('  open latency p99 (ms)', (f) => f.open.openLatencyMs.p99, 2),
+    row('  server CPU per open (µs)', (f) => f.open.serverCpuUsPerOpen),
+    row('pairing rate (pairs/s)', (f) => f.pair.pairsPerSecond),
+    row(`relay throughput, saturated (msgs/s, ${mcp.saturate.senders} senders)`, (f) => f.saturate.throughput, undefined, {
       goal: '≥ 0.9 × floor',
-      met: throughputRatio >= 0.9,
-    },
-    { label: '  server CPU, saturated (cores)', mcp: mcp.saturate.serverCores, floor: floor.saturate.serverCores, digits: 2 },
-    { label: '  server CPU per message (µs)', mcp: mcp.saturate.serverCpuUsPerMessage, floor: floor.saturate.serverCpuUsPerMessage },
-    {
-      label: '  relay capacity per server core (msgs/s)',
-      mcp: 1e6 / mcp.saturate.serverCpuUsPerMessage,
-      floor: 1e6 / floor.saturate.serverCpuUsPerMessage,
+      met: (m, f) => m / f >= 0.9,
+    }),
+    row('  server CPU, saturated (cores)', (f) => f.saturate.serverCores, 2),
+    row('  server CPU per message (µs)', (f) => f.saturate.serverCpuUsPerMessage),
+    row('  relay capacity per server core (msgs/s)', (f) => 1e6 / f.saturate.serverCpuUsPerMessage, undefined, {
       goal: '≥ 0.9 × floor',
-      met: floor.saturate.serverCpuUsPerMessage / mcp.saturate.serverCpuUsPerMessage >= 0.9,
-    },
-    { label: '  latency p99, saturated (ms)', mcp: mcp.saturate.latencyMs.p99, floor: floor.saturate.latencyMs.p99, digits: 2 },
-    { label: `relay latency p50 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p50 ?? null, floor: floor.rate?.latencyMs.p50 ?? null, digits: 2 },
-    { label: `relay latency p95 ${at} (ms)`, mcp: mcp.rate?.latencyMs.p95 ?? null, floor: floor.rate?.latencyMs.p95 ?? null, digits: 2 },
-    {
-      label: `relay latency p99 ${at} (ms)`,
-      mcp: mcp.rate?.latencyMs.p99 ?? null,
-      floor: floor.rate?.latencyMs.p99 ?? null,
-      digits: 2,
+      met: (m, f) => m / f >= 0.9,
+    }),
+    row('  latency p99, saturated (ms)', (f) => f.saturate.latencyMs.p99, 2),
+    row(`relay latency p50 ${at} (ms)`, (f) => f.rate?.latencyMs.p50, 2),
+    row(`relay latency p95 ${at} (ms)`, (f) => f.rate?.latencyMs.p95, 2),
+    row(`relay latency p99 ${at} (ms)`, (f) => f.rate?.latencyMs.p99, 2, {
       goal: '≤ 1.25 × floor',
-      met: Number.isNaN(p99Ratio) ? null : p99Ratio <= 1.25,
-    },
-    {
-      label: '  p99 from due time, open loop (ms)',
-      mcp: mcp.rate?.latencyFromDueMs.p99 ?? null,
-      floor: floor.rate?.latencyFromDueMs.p99 ?? null,
-      digits: 2,
-    },
-    { label: `  delivered ${at} (msgs/s)`, mcp: mcp.rate?.throughput ?? null, floor: floor.rate?.throughput ?? null },
-    { label: `  server CPU ${at} (cores)`, mcp: mcp.rate?.serverCores ?? null, floor: floor.rate?.serverCores ?? null, digits: 2 },
-    {
-      label: `RSS per idle session (KB, ${show(mcp.memory.idleSessions)} sessions)`,
-      mcp: rssKB(mcp),
-      floor: rssKB(floor),
-      digits: 1,
-      goal: '≤ 16 KB',
-      met: rssKB(mcp) <= 16,
-    },
-    { label: 'heap per idle session (KB)', mcp: heapKB(mcp), floor: heapKB(floor), digits: 1 },
-    { label: '  server CPU while they sit idle (cores)', mcp: mcp.memory.idleServerCores, floor: floor.memory.idleServerCores, digits: 3 },
-    {
-      label: 'max concurrent sessions (live GET streams)',
-      mcp: mcp.maxConcurrentSessions,
-      floor: floor.maxConcurrentSessions,
+      met: () => (Number.isNaN(p99Ratio) ? null : p99Ratio <= 1.25),
+    }),
+    row('  p99 from due time, open loop (ms)', (f) => f.rate?.latencyFromDueMs.p99, 2),
+    row(`  delivered ${at} (msgs/s)`, (f) => f.rate?.throughput),
+    row(`  server CPU ${at} (cores)`, (f) => f.rate?.serverCores, 2),
+    row(`RSS per idle session (KB, ${show(mcp.memory.idleSessions)} sessions)`, rssKB, 1, { goal: '≤ 16 KB', met: (m) => m <= 16 }),
+    row('heap per idle session (KB)', (f) => (f.memory.heapPerSessionKiB === null ? null : f.memory.heapPerSessionKiB * KB_PER_KIB), 1),
+    row('  server CPU while they sit idle (cores)', (f) => f.memory.idleServerCores, 3),
+    row('max concurrent sessions (live GET streams)', (f) => f.maxConcurrentSessions, undefined, {
       goal: '≥ 10,000',
-      met: mcp.maxConcurrentSessions >= 10_000,
-    },
-    { label: 'messages lost', mcp: mcpFaults.lost, floor: floorFaults.lost, ratio: false, goal: '0', met: mcpFaults.lost === 0 },
-    {
-      label: 'messages duplicated / out of order / misrouted',
-      mcp: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted,
-      floor: floorFaults.duplicated + floorFaults.outOfOrder + floorFaults.misrouted,
-      ratio: false,
-      goal: '0',
-      met: mcpFaults.duplicated + mcpFaults.outOfOrder + mcpFaults.misrouted === 0,
-    },
-    {
-      label: 'send_message refused / failed',
-      mcp: mcpFaults.refused + mcpFaults.errors,
-      floor: floorFaults.refused + floorFaults.errors,
-      ratio: false,
-    },
-    {
-      label: 'load generator CPU, saturated (cores)',
-      mcp: mcp.saturate.generatorCores,
-      floor: floor.saturate.generatorCores,
-      digits: 2,
-      ratio: false,
-    },
-    {
-      label: 'other CPU on the machine, saturated (cores)',
-      mcp: mcp.saturate.otherCores,
-      floor: floor.saturate.otherCores,
-      digits: 2,
-      ratio: false,
-    },
-    {
-      label: 'load generator loop delay p99, saturated (ms)',
-      mcp: mcp.saturate.generatorLoopDelayP99Ms,
-      floor: floor.saturate.generatorLoopDelayP99Ms,
-      digits: 1,
-      ratio: false,
-    },
+      met: (m) => m >= 10_000,
+    }),
+    row('messages lost', (f) => faults.get(f)!.lost, undefined, { ...absolute, goal: '0', met: (m) => m === 0 }),
+    row('messages duplicated / out of order / misrouted', misdelivered, undefined, { ...absolute, goal: '0', met: (m) => m === 0 }),
+    row('send_message refused / failed', (f) => faults.get(f)!.refused + faults.get(f)!.errors, undefined, absolute),
+    row('load generator CPU, saturated (cores)', (f) => f.saturate.generatorCores, 2, absolute),
+    row('other CPU on the machine, saturated (cores)', (f) => f.saturate.otherCores, 2, absolute),
+    row('load generator loop delay p99, saturated (ms)', (f) => f.saturate.generatorLoopDelayP99Ms, 1, absolute),
   ];
 }
 
@@ -179,27 +140,11 @@ export function formatTable(table: Row[]): string {
   return columns(header, body, (i) => i === 0 || i >= 4);
 }
 
-/** One client kind's figures against mcp-chat, as the second table shows them. */
-export interface KindRow {
-  kind: string;
-  pairs: number;
-  delivered: number;
-  serverCores: number;
-  serverCpuUsPerMessage: number;
-  toolCallsPerSecond: number;
-  httpRequestsPerSecond: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  /** Over the warm-up and the measured phase: messages the server accepted, and read by the partner. */
-  acked: number;
-  received: number;
-  lost: number;
-  /** Duplicated, out of order or misrouted. */
-  misdelivered: number;
-}
+/** One client kind's figures against mcp-chat, as the second table shows them; acked to misdelivered (duplicated, out of order or misrouted) over the warm-up and the measured phase. */
+export type KindRow = ReturnType<typeof kindRow>;
 
 /** Each client kind, saturated: what a delivered message costs the server and how many calls it answered. */
-export function kindRow(kind: string, pairs: number, saturate: LoadFigures, warmup: LoadFigures): KindRow {
+export function kindRow(kind: string, pairs: number, saturate: LoadFigures, warmup: LoadFigures) {
   const faults = faultsOver([warmup, saturate]);
   return {
     kind,
@@ -219,21 +164,10 @@ export function kindRow(kind: string, pairs: number, saturate: LoadFigures, warm
 }
 
 export function formatKindTable(kinds: KindRow[]): string {
-  const header = [
-    'mcp-chat, saturated, by client kind',
-    'pairs',
-    'msgs/s',
-    'cores',
-    'CPU/msg µs',
-    'tool calls/s',
-    'HTTP req/s',
-    'p50 ms',
-    'p99 ms',
-    'sent',
-    'delivered',
-    'lost',
-    'dup/ooo/misr',
-  ];
+  const header =
+    'mcp-chat, saturated, by client kind|pairs|msgs/s|cores|CPU/msg µs|tool calls/s|HTTP req/s|p50 ms|p99 ms|sent|delivered|lost|dup/ooo/misr'.split(
+      '|',
+    );
   const body = kinds.map((k) => [
     k.kind,
     ...[k.pairs, k.delivered, k.serverCores, k.serverCpuUsPerMessage, k.toolCallsPerSecond, k.httpRequestsPerSecond].map((v, i) =>

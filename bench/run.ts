@@ -18,11 +18,12 @@ import { mcpChatFlags } from './mcpChatFlags.js';
 import { BENCH_PARTS, type BenchOptions, type BenchPart, readOptions, USAGE, UsageError } from './options.js';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
 import { ProgressLine } from './progressLine.js';
-import { loadPhase, measure, measureEras, measureKind, roundRate, show, TOKEN_CLIENT_KINDS } from './relaySteps.js';
+import { loadPhase, measure, measureEras, measureKind, roundRate, type Step, TOKEN_CLIENT_KINDS } from './relaySteps.js';
 import { faultsOver, formatKindTable, formatTable } from './report.js';
 import { caveats, deliveryFailures, relayResults } from './results.js';
 import { measureScaleOut } from './scaleOut.js';
 import { formatScaleOut, scaleOutCaveats, scaleOutFailures, scaleOutSettings } from './scaleOutReport.js';
+import { brief as show } from './table.js';
 import { formatUnderAttack, measureUnderAttack, underAttackCaveats, underAttackFailures, underAttackSettings } from './underAttack.js';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -63,6 +64,11 @@ function spec(options: BenchOptions, name: string, entry: string, args: string[]
   };
 }
 
+/** A step on `target`, with the run's load settings (or `settings`). */
+function step({ options, settings }: RunContext, target: BenchTarget, loads = settings): Step {
+  return { target, options, settings: loads, progress };
+}
+
 async function started(context: RunContext, target: TargetSpec): Promise<BenchTarget> {
   const started = await BenchTarget.start(target, context.options.workers);
   context.targets.push(started);
@@ -71,11 +77,11 @@ async function started(context: RunContext, target: TargetSpec): Promise<BenchTa
 
 /** The floor, then mcp-chat: idle sessions, pairs, saturation; both at one rate for latency; mcp-chat's client kinds; each server's shutdown. */
 async function relayPart(context: RunContext): Promise<PartOutcome> {
-  const { options, settings, kindSettings } = context;
+  const { options, kindSettings } = context;
   const floor = await started(context, context.floorSpec);
-  const floorRun = await measure(floor, options, settings, progress);
+  const floorRun = await measure(step(context, floor));
   const mcp = await started(context, context.mcpSpec);
-  const mcpRun = await measure(mcp, options, settings, progress);
+  const mcpRun = await measure(step(context, mcp));
 
   const floorSat = floorRun.figures.saturate.throughput;
   const mcpSat = mcpRun.figures.saturate.throughput;
@@ -89,10 +95,10 @@ async function relayPart(context: RunContext): Promise<PartOutcome> {
         ? 'half the floor’s saturation throughput'
         : 'half of mcp-chat’s saturation throughput (below the floor’s)';
   progress.note(`bench: latency phases at ${show(rate)} msgs/s (${chosenBy})`);
-  floorRun.figures.rate = await loadPhase(floor, `${show(rate)} msgs/s`, 'rate', rate, settings, progress);
-  mcpRun.figures.rate = await loadPhase(mcp, `${show(rate)} msgs/s`, 'rate', rate, settings, progress);
+  floorRun.figures.rate = await loadPhase(step(context, floor), `${show(rate)} msgs/s`, 'rate', rate);
+  mcpRun.figures.rate = await loadPhase(step(context, mcp), `${show(rate)} msgs/s`, 'rate', rate);
   const kinds: KindRun[] = [];
-  for (const kind of TOKEN_CLIENT_KINDS) kinds.push(await measureKind(mcp, kind, options, kindSettings, progress));
+  for (const kind of TOKEN_CLIENT_KINDS) kinds.push(await measureKind(step(context, mcp, kindSettings), kind));
 
   progress.begin('stop the load workers, then each server (SIGTERM)', 'servers', { total: 2 });
   context.targets.length = 0;
@@ -122,7 +128,7 @@ async function erasPart(context: RunContext): Promise<PartOutcome> {
   const eras: EraRun[] = [];
   for (const server of ERA_SERVERS) {
     const target = await started(context, specs[server]);
-    eras.push(...(await measureEras(target, server, options, context.kindSettings, progress)));
+    eras.push(...(await measureEras(step(context, target, context.kindSettings), server)));
     context.targets.length = 0;
     await target.stop();
   }
@@ -213,7 +219,7 @@ function writeResults(options: BenchOptions, startedAt: Date, outcomes: PartOutc
 }
 
 async function main(): Promise<number> {
-  let options;
+  let options: ReturnType<typeof readOptions>;
   try {
     options = readOptions(process.argv.slice(2));
   } catch (error) {

@@ -13,10 +13,10 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { TokenClient } from '../test/support/tokenClient.js';
-import { PairedUser } from './chatter.js';
+import { PairedUser, deliveryOf as pairDelivery } from './chatter.js';
 import { startServer } from './children.js';
 import { type LeanEndpoint, leanSender } from './leanSession.js';
-import { cpuSeconds, machineBusySeconds } from './procStats.js';
+import { CpuMeter, machineBusySeconds } from './procStats.js';
 import type { ProgressLine } from './progressLine.js';
 import { type BenchRedis, startRedis } from './redisServer.js';
 import {
@@ -34,7 +34,7 @@ import {
   type ScaleOutSetupName,
   saturationOf,
 } from './scaleOutReport.js';
-import { bounded, messageOf, percentiles, until } from './timing.js';
+import { bounded, messageOf, percentiles, until, withDeadline } from './timing.js';
 
 /** A server of a setup, named for its error messages. */
 type ServerProcess = SpawnedServer & { name: string };
@@ -200,37 +200,21 @@ async function pairUp(
   return { errors, ...(firstError !== undefined && { firstError }) };
 }
 
-const cpuMs = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid) * 1000, 0);
-
-/** CPU seconds this process (the load generator) has used so far. */
-const ownCpuSeconds = () => {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
-};
-
 /** Starts reading CPU: the servers', Redis's, this process's and the machine's; `stop()` answers cores over the span. */
 function coresMeter(pids: number[], redisPid: number | null): { stop(holder: number | null): ScaleOutCores } {
-  const startedAt = performance.now();
-  const servers = pids.map(cpuSeconds);
-  const redis = redisPid === null ? 0 : cpuSeconds(redisPid);
-  const own = ownCpuSeconds();
+  const servers = pids.map((pid) => new CpuMeter([pid]));
+  const redis = redisPid === null ? null : new CpuMeter([redisPid]);
+  const own = new CpuMeter([process.pid]);
   const machine = machineBusySeconds();
   return {
     stop(holder) {
-      const wall = Math.max(0.001, (performance.now() - startedAt) / 1000);
-      const serverCores = pids.map((pid, i) => (cpuSeconds(pid) - servers[i]!) / wall);
-      const redisCores = redisPid === null ? null : (cpuSeconds(redisPid) - redis) / wall;
-      const loadGenerator = (ownCpuSeconds() - own) / wall;
-      const machineCores = (machineBusySeconds() - machine) / wall;
-      const ours = serverCores.reduce((sum, cores) => sum + cores, 0) + (redisCores ?? 0) + loadGenerator;
-      return {
-        servers: serverCores,
-        holder,
-        redis: redisCores,
-        loadGenerator,
-        machine: machineCores,
-        other: Math.max(0, machineCores - ours),
-      };
+      const loadGenerator = own.stop();
+      const serverCores = servers.map((meter) => meter.stop().cores);
+      const redisCores = redis?.stop().cores ?? null;
+      const machineCores = (machineBusySeconds() - machine) / Math.max(0.001, loadGenerator.wallSeconds);
+      const ours = serverCores.reduce((sum, cores) => sum + cores, 0) + (redisCores ?? 0) + loadGenerator.cores;
+      const other = Math.max(0, machineCores - ours);
+      return { servers: serverCores, holder, redis: redisCores, loadGenerator: loadGenerator.cores, machine: machineCores, other };
     },
   };
 }
@@ -429,21 +413,26 @@ async function pairingRound(
   };
 }
 
-/** Every message of `pairs` sent so far has been read. */
-const drained = (pairs: readonly Pair[]) => pairs.every(([a, b]) => a.reads.received >= b.acked && b.reads.received >= a.acked);
+/** Messages of one kind of pair, and the CPU the servers (and redis-server) used sending them, over its exchanges. */
+type Tally = { messages: number; seconds: number; serverCpuMs: number; redisCpuMs: number };
 
 /**
- * `perPair` messages in each pair, members in turn, each send awaited; then waits until
- * every accepted message was read. Answers the messages accepted and how long it took.
+ * `perPair` messages in each pair, members in turn, each send awaited, at most `concurrency`
+ * pairs at once; then waits until every accepted message was read. Answers the messages
+ * accepted; adds them, the time and the CPU of `pids` (and `redisPid`) to `tally`.
  */
 async function exchange(
   pairs: readonly Pair[],
   perPair: number,
   settings: ScaleOutSettings,
   signal: AbortSignal,
-): Promise<{ messages: number; seconds: number }> {
-  const ackedBefore = pairs.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0);
+  tally?: { into: Tally; pids: number[]; redisPid: number | null },
+): Promise<number> {
+  const acked = () => pairs.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0);
+  const ackedBefore = acked();
   const started = performance.now();
+  const server = new CpuMeter(tally?.pids ?? []);
+  const redis = tally?.redisPid ? new CpuMeter([tally.redisPid]) : null;
   await bounded(
     pairs,
     settings.concurrency,
@@ -452,45 +441,20 @@ async function exchange(
     },
     signal,
   );
-  await until(() => drained(pairs), DRAIN_MS, signal);
-  const messages = pairs.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0) - ackedBefore;
-  return { messages, seconds: (performance.now() - started) / 1000 };
+  await until(() => pairs.every(([a, b]) => a.reads.received >= b.acked && b.reads.received >= a.acked), DRAIN_MS, signal);
+  const messages = acked() - ackedBefore;
+  if (tally) {
+    tally.into.messages += messages;
+    tally.into.seconds += (performance.now() - started) / 1000;
+    tally.into.serverCpuMs += server.stop().cpuSeconds * 1000;
+    tally.into.redisCpuMs += (redis?.stop().cpuSeconds ?? 0) * 1000;
+  }
+  return messages;
 }
 
-interface Round {
-  messages: number;
-  seconds: number;
-  serverCpuMs: number;
-  redisCpuMs: number | null;
-}
-
-/** One exchange, with the CPU the server processes (and redis-server) used meanwhile. */
-async function measuredRound(
-  pairs: readonly Pair[],
-  perPair: number,
-  pids: number[],
-  redisPid: number | null,
-  settings: ScaleOutSettings,
-  signal: AbortSignal,
-): Promise<Round> {
-  const serverBefore = cpuMs(pids);
-  const redisBefore = redisPid === null ? 0 : cpuMs([redisPid]);
-  const { messages, seconds } = await exchange(pairs, perPair, settings, signal);
-  return {
-    messages,
-    seconds,
-    serverCpuMs: cpuMs(pids) - serverBefore,
-    redisCpuMs: redisPid === null ? null : cpuMs([redisPid]) - redisBefore,
-  };
-}
-
-function figuresOf(pairs: number, rounds: readonly Round[]): ScaleOutMessages | null {
-  if (rounds.length === 0) return null;
-  const sum = (pick: (round: Round) => number) => rounds.reduce((total, round) => total + pick(round), 0);
-  const messages = sum((r) => r.messages);
-  const seconds = sum((r) => r.seconds);
-  const serverCpuMs = sum((r) => r.serverCpuMs);
-  const redisCpuMs = rounds[0]!.redisCpuMs === null ? null : sum((r) => r.redisCpuMs ?? 0);
+function figuresOf(pairs: number, tally: Tally | undefined, onRedis: boolean): ScaleOutMessages | null {
+  if (!tally) return null;
+  const { messages, seconds, serverCpuMs, redisCpuMs } = tally;
   return {
     pairs,
     messages,
@@ -498,25 +462,86 @@ function figuresOf(pairs: number, rounds: readonly Round[]): ScaleOutMessages | 
     messagesPerS: seconds > 0 ? messages / seconds : 0,
     serverCpuMs,
     cpuMsPerMessage: messages > 0 ? serverCpuMs / messages : 0,
-    redisCpuMsPerMessage: redisCpuMs === null || messages === 0 ? null : redisCpuMs / messages,
+    redisCpuMsPerMessage: !onRedis || messages === 0 ? null : redisCpuMs / messages,
   };
 }
 
+/**
+ * Every pair warms up, then the measured messages: with both kinds of pair, half of each
+ * kind's, then the other half in reverse order (same, cross, cross, same), so that code
+ * still warming up, or a heap still growing, weighs on both kinds alike.
+ */
+async function measureMessages(
+  name: ScaleOutSetupName,
+  pairs: readonly Pair[],
+  same: number,
+  context: RoundContext,
+  progress: ProgressLine,
+) {
+  const { settings, signal } = context;
+  const groups = { same: pairs.slice(0, same), cross: pairs.slice(same) };
+  const sent = () => pairs.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0);
+  /** Runs `work` with a progress line counting the messages sent. */
+  const showing = async <T>(label: string, total: number, work: () => Promise<T>): Promise<T> => {
+    const from = sent();
+    progress.begin(`scale-out · ${name} · ${label}`, 'msgs', { total });
+    const tick = setInterval(() => progress.update(sent() - from), 200);
+    try {
+      return await work();
+    } finally {
+      clearInterval(tick);
+    }
+  };
+  const warmup = settings.warmupMessagesPerPair;
+  if (warmup > 0) {
+    const warmed = await showing(`warm-up, ${warmup} messages per pair`, pairs.length * warmup, () =>
+      exchange(pairs, warmup, settings, signal),
+    );
+    progress.end(`${warmed} messages`);
+  }
+  const all = settings.messagesPerPair;
+  const first = Math.ceil(all / 2);
+  const schedule: ['same' | 'cross', number][] =
+    groups.cross.length === 0
+      ? [['same', all]]
+      : [
+          ['same', first],
+          ['cross', first],
+          ['cross', all - first],
+          ['same', all - first],
+        ];
+  const tallies: Partial<Record<'same' | 'cross', Tally>> = {};
+  const pids = context.servers.map((server) => server.pid);
+  const redisPid = context.redis?.pid ?? null;
+  const label = `${all} messages per pair, ${groups.same.length} same-process pairs${groups.cross.length > 0 ? `, ${groups.cross.length} cross-process` : ''}`;
+  await showing(label, pairs.length * all, async () => {
+    for (const [kind, perPair] of schedule)
+      if (perPair > 0 && groups[kind].length > 0 && !signal.aborted) {
+        tallies[kind] ??= { messages: 0, seconds: 0, serverCpuMs: 0, redisCpuMs: 0 };
+        await exchange(groups[kind], perPair, settings, signal, { into: tallies[kind], pids, redisPid });
+      }
+  });
+  const samePair = figuresOf(groups.same.length, tallies.same, redisPid !== null);
+  const crossPair = figuresOf(groups.cross.length, tallies.cross, redisPid !== null);
+  const said = (label: string, figures: ScaleOutMessages | null) =>
+    figures
+      ? `${label} ${figures.cpuMsPerMessage.toFixed(2)} ms server CPU per message` +
+        (figures.redisCpuMsPerMessage === null ? '' : ` (+${figures.redisCpuMsPerMessage.toFixed(3)} ms redis-server)`) +
+        `, ${figures.messagesPerS.toFixed(0)} msgs/s`
+      : '';
+  progress.end([said('same-process:', samePair), said('cross-process:', crossPair)].filter(Boolean).join('; '));
+  return { samePair, crossPair };
+}
+
 function deliveryOf(users: readonly BenchUser[]): ScaleOutDelivery {
-  const sum = (pick: (user: BenchUser) => number) => users.reduce((total, user) => total + pick(user), 0);
+  const { sendErrors, firstError: _, ...counts } = pairDelivery(users);
+  const firstError = users.map((u) => u.firstError ?? u.client.firstPollError).find(Boolean);
   return {
-    sent: sum((u) => u.acked),
-    received: sum((u) => u.reads.received),
-    lost: sum((u) => Math.max(0, (u.partner?.acked ?? 0) - u.reads.received)),
-    duplicated: sum((u) => u.reads.duplicated),
-    outOfOrder: sum((u) => u.reads.outOfOrder),
-    misrouted: sum((u) => u.misrouted),
-    unexpected: sum((u) => u.unexpected),
-    sendErrors: sum((u) => u.sendErrors),
-    pollErrors: sum((u) => u.client.pollErrors),
-    ...(users.some((u) => u.firstError ?? u.client.firstPollError) && {
-      firstError: users.map((u) => u.firstError ?? u.client.firstPollError).find(Boolean)!,
-    }),
+    ...counts,
+    unexpected: users.reduce((sum, u) => sum + u.unexpected, 0),
+    sendErrors,
+    pollErrors: users.reduce((sum, u) => sum + u.client.pollErrors, 0),
+    ...(firstError && { firstError }),
   };
 }
 
@@ -567,31 +592,18 @@ async function runSetup(
   const processes = PROCESSES[name];
   const pairCount = Math.floor(settings.users / 2);
   const setup = emptySetup(name, pairCount);
-  const stop = new AbortController();
-  const timer = setTimeout(() => stop.abort(), settings.setupDeadlineMs);
-  const { signal } = stop;
-  // Every call in flight listens to it.
-  setMaxListeners(0, signal);
   const servers: ServerProcess[] = [];
   const clients: Client[] = [];
   const users: BenchUser[] = [];
-  try {
-    const args = [
-      '--log-level',
-      'warn',
-      // Every bench user comes from 127.0.0.1, and sends as fast as it is answered.
-      '--new-users-per-minute',
-      '1000000',
-      '--max-per-address',
-      '1000000',
-      '--max-users',
-      '1000000',
-      '--messages-per-second',
-      '10000',
-      '--message-burst',
-      '100000',
-      ...(redis ? ['--redis-url', redis.url] : []),
-    ];
+  const died = () => {
+    const exited = servers.find((server) => server.exited());
+    return exited && `${exited.name} exited (${exited.exited()}): ${exited.output().slice(-400)}`;
+  };
+  const error = await withDeadline(settings.setupDeadlineMs, died, async (signal) => {
+    // Every bench user comes from 127.0.0.1, and sends as fast as it is answered.
+    const limits =
+      '--new-users-per-minute 1000000 --max-per-address 1000000 --max-users 1000000 --messages-per-second 10000 --message-burst 100000';
+    const args = ['--log-level', 'warn', ...limits.split(' '), ...(redis ? ['--redis-url', redis.url] : [])];
     const started = await Promise.allSettled(
       Array.from({ length: processes }, async (_, i) =>
         Object.assign(await startServer({ entry: settings.cliPath, args }), { name: `mcp-chat ${i + 1} (${name})` }),
@@ -634,92 +646,20 @@ async function runSetup(
     if (split) throw new Error(`pair ${split[0].pair} was put in two rooms (${split[0].roomId}, ${split[1].roomId})`);
     progress.end(`${pairCount} pairs`);
 
-    const pids = servers.map((server) => server.pid);
-    const redisPid = redis?.pid ?? null;
-    const sameGroup = pairs.slice(0, same);
-    const crossGroup = pairs.slice(same);
-    const sentBy = (group: readonly Pair[]) => group.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0);
-    /** Runs `work` with a progress line counting the messages `group` sends. */
-    const showing = async <T>(label: string, group: readonly Pair[], total: number, work: () => Promise<T>): Promise<T> => {
-      const from = sentBy(group);
-      progress.begin(label, 'msgs', { total });
-      const tick = setInterval(() => progress.update(sentBy(group) - from), 200);
-      try {
-        return await work();
-      } finally {
-        clearInterval(tick);
-      }
-    };
-    // Every pair warms up first, so that neither group is measured on colder code than the other.
-    if (settings.warmupMessagesPerPair > 0) {
-      const warmed = await showing(
-        `scale-out · ${name} · warm-up, ${settings.warmupMessagesPerPair} messages per pair`,
-        pairs,
-        pairCount * settings.warmupMessagesPerPair,
-        () => exchange(pairs, settings.warmupMessagesPerPair, settings, signal),
-      );
-      progress.end(`${warmed.messages} messages`);
-    }
-    // With both kinds, half of each kind's messages, then the other half in reverse order
-    // (same, cross, cross, same): code still warming up, or a heap still growing, weighs
-    // on both kinds alike.
-    const first = Math.ceil(settings.messagesPerPair / 2);
-    const schedule: ['same' | 'cross', number][] =
-      crossGroup.length === 0
-        ? [['same', settings.messagesPerPair]]
-        : [
-            ['same', first],
-            ['cross', first],
-            ['cross', settings.messagesPerPair - first],
-            ['same', settings.messagesPerPair - first],
-          ];
-    const rounds = { same: [] as Round[], cross: [] as Round[] };
-    const total = (sameGroup.length + crossGroup.length) * settings.messagesPerPair;
-    await showing(
-      `scale-out · ${name} · ${settings.messagesPerPair} messages per pair, ${sameGroup.length} same-process pairs` +
-        (crossGroup.length > 0 ? `, ${crossGroup.length} cross-process` : ''),
-      pairs,
-      total,
-      async () => {
-        for (const [kind, perPair] of schedule) {
-          const group = kind === 'same' ? sameGroup : crossGroup;
-          if (perPair > 0 && group.length > 0 && !signal.aborted)
-            rounds[kind].push(await measuredRound(group, perPair, pids, redisPid, settings, signal));
-        }
-      },
-    );
-    setup.samePair = figuresOf(sameGroup.length, rounds.same);
-    setup.crossPair = figuresOf(crossGroup.length, rounds.cross);
-    const said = (label: string, figures: ScaleOutMessages | null) =>
-      figures
-        ? `${label} ${figures.cpuMsPerMessage.toFixed(2)} ms server CPU per message` +
-          (figures.redisCpuMsPerMessage === null ? '' : ` (+${figures.redisCpuMsPerMessage.toFixed(3)} ms redis-server)`) +
-          `, ${figures.messagesPerS.toFixed(0)} msgs/s`
-        : '';
-    progress.end([said('same-process:', setup.samePair), said('cross-process:', setup.crossPair)].filter(Boolean).join('; '));
-    if (signal.aborted) throw new Error('abandoned');
-    const exited = servers.find((server) => server.exited());
-    if (exited) throw new Error(`${exited.name} exited (${exited.exited()}): ${exited.output().slice(-400)}`);
-  } catch (error) {
-    const died = servers.find((server) => server.exited());
-    const why = signal.aborted ? `did not finish within ${settings.setupDeadlineMs / 1000} s (${messageOf(error)})` : messageOf(error);
+    Object.assign(setup, await measureMessages(name, pairs, same, context, progress));
+  });
+  if (error) {
     // Figures of a setup cut short would mislead: its table cells say it failed.
-    setup.samePair = null;
-    setup.crossPair = null;
-    setup.error =
-      why + (died && !messageOf(error).includes(died.name) ? `; ${died.name} exited (${died.exited()}): ${died.output().slice(-400)}` : '');
-    progress.note(`scale-out · ${name}: ${setup.error}`);
-  } finally {
-    clearTimeout(timer);
-    setup.delivery = deliveryOf(users);
-    if (setup.delivery.pollErrors > 0)
-      progress.note(`scale-out · ${name}: ${setup.delivery.pollErrors} wait_for_events calls failed (${setup.delivery.firstError})`);
-    stop.abort();
-    // Every poll was abandoned with the signal; each loop ends at once.
-    await Promise.allSettled(users.map((user) => user.client.stop()));
-    await Promise.allSettled(clients.map((client) => client.close()));
-    await Promise.allSettled(servers.map((server) => stopChild(server.child, STOP_GRACE_MS)));
+    Object.assign(setup, { samePair: null, crossPair: null, error });
+    progress.note(`scale-out · ${name}: ${error}`);
   }
+  setup.delivery = deliveryOf(users);
+  if (setup.delivery.pollErrors > 0)
+    progress.note(`scale-out · ${name}: ${setup.delivery.pollErrors} wait_for_events calls failed (${setup.delivery.firstError})`);
+  // Every poll was abandoned with the signal; each loop ends at once.
+  await Promise.allSettled(users.map((user) => user.client.stop()));
+  await Promise.allSettled(clients.map((client) => client.close()));
+  await Promise.allSettled(servers.map((server) => stopChild(server.child, STOP_GRACE_MS)));
   return setup;
 }
 
@@ -750,7 +690,7 @@ export async function measureScaleOut(settings: ScaleOutSettings, progress: Prog
         continue;
       }
       // Nothing of the last setup (its line, its processes' records) is left for the next.
-      await redis.flushAll();
+      await redisClient!.flushall();
       setups.push(await runSetup(name, settings, redis, redisClient, progress));
     }
   } finally {

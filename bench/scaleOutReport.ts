@@ -3,6 +3,7 @@
  * and a full run, what limited pairs/s in a setup (saturationOf), and its table, notes and
  * failures. The measuring is scaleOut.ts.
  */
+import type { PairDelivery } from './chatter.js';
 import type { Percentiles } from './figures.js';
 import type { BenchOptions } from './options.js';
 import { columns, show } from './table.js';
@@ -16,19 +17,22 @@ export const PROCESSES: Record<ScaleOutSetupName, number> = {
   '3 processes on Redis': 3,
 };
 
+/**
+ * Per setup: `users` paired for the messages (users / 2 pairs, each sending `messagesPerPair`
+ * after `warmupMessagesPerPair`), `concurrency` pairs sending at once (and enter_queue calls
+ * in flight as they pair); pairing rounds of `roundMs` at each of `inFlight` users in flight,
+ * after `warmupRoundMs` unmeasured, each making at most `maxRoundUsers`; deadlines of one
+ * setup and of the part.
+ */
 export interface ScaleOutSettings {
   cliPath: string;
-  /** Users paired for the messages (users / 2 pairs), each pair sending `messagesPerPair` after `warmupMessagesPerPair`. */
   users: number;
   messagesPerPair: number;
   warmupMessagesPerPair: number;
   messageSize: number;
-  /** Pairs sending at once, and enter_queue calls in flight when the message users pair. */
   concurrency: number;
-  /** Users in flight in each pairing round, rising until pairs/s stops rising; each round measures a window of `roundMs`. */
   inFlight: number[];
   roundMs: number;
-  /** Unmeasured pairing before the rounds; most users one round makes; deadlines of one setup and of the part. */
   warmupRoundMs: number;
   maxRoundUsers: number;
   setupDeadlineMs: number;
@@ -65,19 +69,8 @@ export interface ScaleOutMessages {
   redisCpuMsPerMessage: number | null;
 }
 
-/** Every message checked; misrouted: read in another room or from someone else; unexpected: events other than chatroom.found and message.received. */
-export interface ScaleOutDelivery {
-  sent: number;
-  received: number;
-  lost: number;
-  duplicated: number;
-  outOfOrder: number;
-  misrouted: number;
-  unexpected: number;
-  sendErrors: number;
-  pollErrors: number;
-  firstError?: string;
-}
+/** Every message checked (pairDelivery); unexpected: events other than chatroom.found and message.received. */
+export type ScaleOutDelivery = Omit<PairDelivery, 'firstError'> & { unexpected: number; pollErrors: number; firstError?: string };
 
 /** CPU over a round's window, in cores: each server (`holder`: which held the queue, null when unknown), redis-server, this process, the machine, and the machine less all those. */
 export interface ScaleOutCores {
@@ -108,10 +101,10 @@ export interface ScaleOutPairingRound {
   waitingFor: { samples: number; answer: number; found: number };
 }
 
+/** One setup: the highest pairs/s of its rounds and what limited it; `error`, why it could not finish. */
 export interface ScaleOutSetup {
   name: ScaleOutSetupName;
   processes: number;
-  /** The highest pairs/s of its rounds, and what limited it. */
   pairsPerS: number | null;
   pairing: ScaleOutPairingRound[];
   saturation: string | null;
@@ -120,7 +113,6 @@ export interface ScaleOutSetup {
   samePair: ScaleOutMessages | null;
   crossPair: ScaleOutMessages | null;
   delivery: ScaleOutDelivery;
-  /** Why the setup could not finish, if it could not. */
   error?: string;
 }
 
@@ -132,7 +124,6 @@ export interface ScaleOutFigures {
   concurrency: number;
   inFlight: number[];
   roundSeconds: number;
-  /** Cores of the machine, shared by everything running. */
   cores: number;
   redisVersion: string | null;
   setups: ScaleOutSetup[];
@@ -275,14 +266,16 @@ export function formatScaleOut(figures: ScaleOutFigures): string {
       return !setup ? '-' : setup.error && pick(setup) === '-' ? 'failed' : pick(setup);
     });
   const row = (label: string, pick: (setup: ScaleOutSetup) => string) => [label, ...cells(pick)];
-  const top = (setup: ScaleOutSetup) => setup.pairing.at(-1);
-  const atTop = (pick: (round: ScaleOutPairingRound) => string) => (setup: ScaleOutSetup) => {
-    const round = top(setup);
-    return round ? pick(round) : '-';
-  };
-  const byInFlight = (label: (inFlight: number) => string, pick: (round: ScaleOutPairingRound) => string) =>
+  /** A row of the last round's figures (the most in flight). */
+  const atTop = (label: string, pick: (round: ScaleOutPairingRound) => string) =>
+    row(label, (setup) => {
+      const round = setup.pairing.at(-1);
+      return round ? pick(round) : '-';
+    });
+  /** A row per number in flight, `#` in `label` standing for it. */
+  const byInFlight = (label: string, pick: (round: ScaleOutPairingRound) => string) =>
     figures.inFlight.map((inFlight) =>
-      row(label(inFlight), (s) => {
+      row(label.replace('#', String(inFlight)), (s) => {
         const round = s.pairing.find((r) => r.inFlight === inFlight);
         return round ? pick(round) : '-';
       }),
@@ -292,30 +285,16 @@ export function formatScaleOut(figures: ScaleOutFigures): string {
       ? 'n/a'
       : [setup.samePair, ...(setup.crossPair ? [setup.crossPair] : [])].map((m) => n(m?.redisCpuMsPerMessage, 3)).join(' / ');
   const body = [
-    ...byInFlight(
-      (k) => `pairs/s, ${k} users in flight`,
-      (r) => n(r.pairsPerS),
+    ...byInFlight('pairs/s, # users in flight', (r) => n(r.pairsPerS)),
+    ...byInFlight('enter_queue → paired p50 / p99 ms, # in flight', (r) => `${n(r.enterToFoundMs.p50)} / ${n(r.enterToFoundMs.p99)}`),
+    atTop('at the most in flight: awaiting answer / found', (r) => `${n(r.waitingFor.answer)} / ${n(r.waitingFor.found)}`),
+    atTop('  … cores: servers (h: queue holder)', ({ cores: c }) =>
+      c.servers.map((x, i) => `${n(x, 2)}${c.servers.length > 1 && i === c.holder ? 'h' : ''}`).join(' '),
     ),
-    ...byInFlight(
-      (k) => `enter_queue → paired p50 / p99 ms, ${k} in flight`,
-      (r) => `${n(r.enterToFoundMs.p50)} / ${n(r.enterToFoundMs.p99)}`,
+    atTop('  … redis-server / load generator / other work', ({ cores: c }) =>
+      [c.redis === null ? 'n/a' : n(c.redis, 2), n(c.loadGenerator, 2), n(c.other, 2)].join(' / '),
     ),
-    row(
-      'at the most in flight: awaiting answer / found',
-      atTop((r) => `${n(r.waitingFor.answer)} / ${n(r.waitingFor.found)}`),
-    ),
-    row(
-      '  … cores: servers (h: queue holder)',
-      atTop(({ cores: c }) => c.servers.map((x, i) => `${n(x, 2)}${c.servers.length > 1 && i === c.holder ? 'h' : ''}`).join(' ')),
-    ),
-    row(
-      '  … redis-server / load generator / other work',
-      atTop(({ cores: c }) => `${c.redis === null ? 'n/a' : n(c.redis, 2)} / ${n(c.loadGenerator, 2)} / ${n(c.other, 2)}`),
-    ),
-    row(
-      '  … server CPU ms per pair',
-      atTop((r) => n(r.serverCpuMsPerPair, 1)),
-    ),
+    atTop('  … server CPU ms per pair', (r) => n(r.serverCpuMsPerPair, 1)),
     row('CPU ms per message (same-process pairs)', (s) => n(s.samePair?.cpuMsPerMessage, 2)),
     row('CPU ms per message (cross-process pairs)', (s) => (s.processes < 2 ? 'n/a' : n(s.crossPair?.cpuMsPerMessage, 2))),
     row('redis-server CPU ms per message (same / cross)', redisCell),

@@ -1,4 +1,5 @@
 /** Small tools the bench's in-process parts (scale-out, under attack) share: waits, percentiles, errors. */
+import { setMaxListeners } from 'node:events';
 import type { Percentiles } from './figures.js';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -35,4 +36,43 @@ export async function bounded<T>(
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
+/** Runs `task(i)` for i in [0, count), at most `concurrency` at once, until done or `signal` aborts. */
+export const boundedTimes = (count: number, limits: { concurrency: number; signal?: AbortSignal }, task: (i: number) => Promise<void>) =>
+  bounded(
+    Array.from({ length: count }, (_, i) => i),
+    limits.concurrency,
+    task,
+    limits.signal,
+  );
+
 export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Runs `work` with a signal that aborts after `ms`, or once `work` is done; then asks `died()`
+ * whether a process it needs died. Answers why it could not finish, in a sentence, or
+ * undefined. Cleaning up is the caller's, after: every wait on the signal has ended.
+ */
+export async function withDeadline(
+  ms: number,
+  died: () => string | undefined,
+  work: (signal: AbortSignal) => Promise<void>,
+): Promise<string | undefined> {
+  const stop = new AbortController();
+  // Every call in flight listens to it.
+  setMaxListeners(0, stop.signal);
+  const timer = setTimeout(() => stop.abort(), ms);
+  try {
+    await work(stop.signal);
+    if (stop.signal.aborted) throw new Error('abandoned');
+    const death = died();
+    if (death) throw new Error(death);
+    return undefined;
+  } catch (error) {
+    const why = stop.signal.aborted ? `did not finish within ${ms / 1000} s (${messageOf(error)})` : messageOf(error);
+    const death = died();
+    return death && !why.includes(death) ? `${why}; ${death}` : why;
+  } finally {
+    clearTimeout(timer);
+    stop.abort();
+  }
+}

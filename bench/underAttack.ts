@@ -14,7 +14,7 @@ import { ToolRefusal } from '../test/support/chatClient.js';
 import { MODERN_META, modernHeaders, SseParser, WireError } from '../test/support/jsonRpcWire.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { metricGauge } from './benchTarget.js';
-import { PairedUser } from './chatter.js';
+import { deliveryOf, type PairDelivery, PairedUser } from './chatter.js';
 import { startServer, tailOf } from './children.js';
 import type { Percentiles } from './figures.js';
 import { type LeanEndpoint, LeanSession } from './leanSession.js';
@@ -23,23 +23,23 @@ import type { BenchOptions } from './options.js';
 import { rssKiB } from './procStats.js';
 import type { ProgressLine } from './progressLine.js';
 import { columns, show } from './table.js';
-import { bounded, messageOf, percentiles, sleep, until } from './timing.js';
+import { boundedTimes, messageOf, percentiles, sleep, until, withDeadline } from './timing.js';
 
 /** What one client address holds at once, each up to `--max-per-address` (src/session/addressAllowance.ts). */
 export type Holding = 'sessions' | 'streams' | 'waits' | 'listens';
 const HOLDINGS: Holding[] = ['listens', 'waits', 'sessions', 'streams'];
 
+/**
+ * `messages` send_message round trips measured per phase (idle, under attack), one at a
+ * time, the members in turn, after `warmupMessages` unmeasured; `settleMs` after each
+ * forced full GC, before a weighing or a phase; `deadlineMs` for the whole part.
+ */
 export interface UnderAttackSettings {
-  /** dist/src/cli.js */
   cliPath: string;
-  /** send_message round trips measured per phase (idle, under attack): one at a time, the members in turn. */
   messages: number;
-  /** Unmeasured round trips before the idle phase. */
   warmupMessages: number;
   messageSize: number;
-  /** Pause after each forced full GC in the server, before a weighing or a phase. */
   settleMs: number;
-  /** Longest the whole part may take, start to stop. */
   deadlineMs: number;
 }
 
@@ -50,67 +50,54 @@ export interface Allowance {
   waitsPerUser: number;
 }
 
+/** Round trip: send_message sent → its answer read; delivered: → the partner's message.received read off its GET stream. */
 export interface UnderAttackPhase {
   roundTrips: number;
-  /** From send_message sent to its answer read. */
   roundTripMs: Percentiles;
-  /** From send_message sent to the partner's message.received read off its GET stream. */
   deliveredMs: Percentiles;
   seconds: number;
 }
 
+/**
+ * What the attacker held: `users` made with enter_queue (2026-07-28 calls), paired among
+ * themselves; listens, held waits, 2025-era sessions with one GET stream each. `setupSeconds`
+ * from its first enter_queue until all was held. `refusedBeyond`: one more of each was
+ * refused (HTTP 429, or the tool's refusal) — streams have no such check (a GET replaces
+ * the session's last), so `streams` equal to the allowance is theirs. `otherAddressServed`:
+ * a session from the pair's address opened meanwhile. `serverListens`/`serverSessions`:
+ * the server's /metrics once all was held; `dropped`: holdings that ended during the attack phase.
+ */
 export interface AttackerHoldings {
   address: string;
-  /** Users it made with enter_queue (2026-07-28 calls), paired among themselves. */
   users: number;
   listens: number;
   urisPerListen: number;
   waits: number;
   waitTimeoutS: number;
   sessions: number;
-  /** One GET stream per session: what keeps a 2025-era session open. */
   streams: number;
-  /** From its first enter_queue until everything was held. */
   setupSeconds: number;
-  /**
-   * Whether one more of each was refused (HTTP 429, or the tool's refusal): the allowance
-   * was full. Streams have no such check: a GET on a session that has one replaces it,
-   * and a session more is refused, so `streams` equal to the allowance is the check.
-   */
   refusedBeyond: Record<Exclude<Holding, 'streams'>, boolean>;
-  /** A session from the pair's address opened meanwhile: the allowance is per address. */
   otherAddressServed: boolean;
-  /** What the server counts once everything is held (its /metrics). */
   serverListens: number | null;
   serverSessions: number | null;
-  /** Holdings that ended while the attack phase ran; all 0 when held throughout. */
   dropped: Record<Holding, number>;
   firstError?: string;
 }
 
+/** `serverFlags`: besides --port 0 --host 127.0.0.1; `memory`: the server after a full GC, before the attacker's first request and once it held everything. */
 export interface UnderAttackFigures {
   startedAt: string;
   baseline: string;
   allowance: Allowance;
-  /** Flags the server ran with, besides --port 0 --host 127.0.0.1. */
   serverFlags: string[];
   pair: { address: string; client: string; messageSize: number; warmupMessages: number };
   idle: UnderAttackPhase | null;
   underAttack: UnderAttackPhase | null;
   attacker: AttackerHoldings | null;
-  /** The server after a full GC: just before the attacker's first request, and once it held everything. */
   memory: { rssBeforeKiB: number; rssAfterKiB: number; heapBeforeBytes: number | null; heapAfterBytes: number | null } | null;
-  delivery: {
-    sent: number;
-    received: number;
-    lost: number;
-    duplicated: number;
-    outOfOrder: number;
-    sendErrors: number;
-    firstError?: string;
-  };
+  delivery: Omit<PairDelivery, 'misrouted'>;
   seconds: number;
-  /** Why the part could not finish, if it could not. */
   error?: string;
 }
 
@@ -337,14 +324,10 @@ class Attacker {
   /** Opens `count` listens of `size` URIs each, the users' events URIs in turn. */
   async listen(count: number, size: number): Promise<void> {
     const uris = this.users.map((user) => user.eventsUri);
-    await bounded(
-      Array.from({ length: count }, (_, i) => i),
-      OPEN_CONCURRENCY,
-      async (i) => {
-        const named = Array.from({ length: size }, (_, k) => uris[(i * size + k) % uris.length]!);
-        this.#listens.push(await openListen(this.pool, this.path, named, this.#stop.signal, (why) => this.#ended('listens', why)));
-      },
-    );
+    await boundedTimes(count, { concurrency: OPEN_CONCURRENCY }, async (i) => {
+      const named = Array.from({ length: size }, (_, k) => uris[(i * size + k) % uris.length]!);
+      this.#listens.push(await openListen(this.pool, this.path, named, this.#stop.signal, (why) => this.#ended('listens', why)));
+    });
   }
 
   /** Holds `perUser` wait_for_events on each of `users` users; each one answered is asked again. */
@@ -375,15 +358,11 @@ class Attacker {
 
   /** Opens `count` 2025-era sessions, each with its GET stream. */
   async openSessions(count: number): Promise<void> {
-    await bounded(
-      Array.from({ length: count }, (_, i) => i),
-      OPEN_CONCURRENCY,
-      async () => {
-        const session = new LeanSession(this.endpoint);
-        await session.open();
-        this.sessions.push(session);
-      },
-    );
+    await boundedTimes(count, { concurrency: OPEN_CONCURRENCY }, async () => {
+      const session = new LeanSession(this.endpoint);
+      await session.open();
+      this.sessions.push(session);
+    });
   }
 
   #ended(kind: Holding, why: string): void {
@@ -454,16 +433,7 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
   // Rate limits raised so that the pair's back-to-back sends and the attacker's users
   // are not refused. Not mcpChatFlags(): it lifts --max-per-address too, and what one
   // address may hold must stay at the server's defaults here.
-  const serverFlags = [
-    '--log-level',
-    'silent',
-    '--messages-per-second',
-    '10000',
-    '--message-burst',
-    '100000',
-    '--new-users-per-minute',
-    '1000',
-  ];
+  const serverFlags = '--log-level silent --messages-per-second 10000 --message-burst 100000 --new-users-per-minute 1000'.split(' ');
   const figures: UnderAttackFigures = {
     startedAt: startedAt.toISOString(),
     baseline: 'the same server process and pair, before the attacker’s first request',
@@ -482,15 +452,15 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
     delivery: { sent: 0, received: 0, lost: 0, duplicated: 0, outOfOrder: 0, sendErrors: 0 },
     seconds: 0,
   };
-  const stop = new AbortController();
-  const timer = setTimeout(() => stop.abort(), settings.deadlineMs);
-  const { signal } = stop;
-  setMaxListeners(0, signal);
   let server: SpawnedServer | undefined;
   const pools: Pool[] = [];
   let attacker: Attacker | undefined;
   let pair: Pair | undefined;
-  try {
+  const died = () => {
+    const exited = server?.exited();
+    return exited && server && `the server exited (${exited}): ${tailOf(server).slice(-400)}`;
+  };
+  const error = await withDeadline(settings.deadlineMs, died, async (signal) => {
     server = await startServer({
       entry: settings.cliPath,
       nodeArgs: ['--expose-gc', '--import', here('./forcedGc.js')],
@@ -568,34 +538,19 @@ export async function measureUnderAttack(settings: UnderAttackSettings, progress
     holdings.dropped = Object.fromEntries(HOLDINGS.map((k) => [k, lostAfter[k] - lostBefore[k]])) as Record<Holding, number>;
     if (attacker.firstError) holdings.firstError = attacker.firstError;
     progress.end(`round trip p50 ${figures.underAttack.roundTripMs.p50} ms, p99 ${figures.underAttack.roundTripMs.p99} ms`);
-    if (signal.aborted) throw new Error('abandoned');
-    if (server.exited()) throw new Error(`the server exited (${server.exited()}): ${tailOf(server).slice(-400)}`);
-  } catch (error) {
-    const died = server?.exited();
-    figures.error =
-      (signal.aborted ? `did not finish within ${settings.deadlineMs / 1000} s (${messageOf(error)})` : messageOf(error)) +
-      (died && server ? `; the server exited (${died}): ${tailOf(server).slice(-400)}` : '');
-    progress.note(`under attack: ${figures.error}`);
-  } finally {
-    clearTimeout(timer);
-    if (pair) {
-      const firstError = pair[0].firstError ?? pair[1].firstError;
-      figures.delivery = {
-        sent: pair[0].acked + pair[1].acked,
-        received: pair[0].reads.received + pair[1].reads.received,
-        lost: pair.reduce((sum, m) => sum + Math.max(0, m.partner.acked - m.reads.received), 0),
-        duplicated: pair[0].reads.duplicated + pair[1].reads.duplicated,
-        outOfOrder: pair[0].reads.outOfOrder + pair[1].reads.outOfOrder,
-        sendErrors: pair[0].sendErrors + pair[1].sendErrors,
-        ...(firstError !== undefined && { firstError }),
-      };
-    }
-    stop.abort();
-    await attacker?.release();
-    await Promise.allSettled(pools.map((pool) => pool.destroy()));
-    if (server) await stopChild(server.child, STOP_GRACE_MS);
-    figures.seconds = (Date.now() - startedAt.getTime()) / 1000;
+  });
+  if (error) {
+    figures.error = error;
+    progress.note(`under attack: ${error}`);
   }
+  if (pair) {
+    const { misrouted: _, ...delivery } = deliveryOf(pair);
+    figures.delivery = delivery;
+  }
+  await attacker?.release();
+  await Promise.allSettled(pools.map((pool) => pool.destroy()));
+  if (server) await stopChild(server.child, STOP_GRACE_MS);
+  figures.seconds = (Date.now() - startedAt.getTime()) / 1000;
   return figures;
 }
 

@@ -18,11 +18,11 @@ export type WorkerCommand =
   | { type: 'open'; url: string; count: number; concurrency: number; postConnections: number }
   | { type: 'pair'; clients: ClientKind; url: string; postConnections: number; pairs: number; concurrency: number; deadlineMs: number }
   | { type: 'release' }
+  /** `rate`: messages per second this worker offers (rate mode). */
   | {
       type: 'load';
       clients: ClientKind;
       mode: LoadMode;
-      /** Messages per second offered by this worker (rate mode). */
       rate: number;
       maxMessages: number;
       durationMs: number;
@@ -30,7 +30,10 @@ export type WorkerCommand =
       drainMs: number;
     };
 
-/** Timestamps are absolute milliseconds (performance.timeOrigin + now), comparable across processes. */
+/**
+ * Timestamps are absolute milliseconds (performance.timeOrigin + now), comparable across
+ * processes; latencies are µs histograms, hdr-histogram-js compressed base64.
+ */
 export interface OpenReport {
   type: 'opened';
   opened: number;
@@ -39,7 +42,6 @@ export interface OpenReport {
   liveStreams: number;
   startedAt: number;
   endedAt: number;
-  /** Per-open latency in µs, hdr-histogram-js compressed base64. */
   latency: string;
 }
 
@@ -52,40 +54,43 @@ export interface PairReport {
   endedAt: number;
 }
 
-/** What a load phase counts: per worker, and summed over the workers. */
+/**
+ * What a load phase counts, per worker and summed: send_message calls made, answered
+ * `sent`, refused (isError), failed on the wire, offered in rate mode but never sent (one
+ * still in flight when the phase ended); messages read, duplicated, out of order, lost,
+ * and notifications not from the receiver's partner or room (misrouted).
+ */
 export interface DeliveryCounts {
   senders: number;
-  /** send_message calls made, answered `sent`, refused (isError), failed on the wire. */
   sent: number;
   acked: number;
   refused: number;
   errors: number;
-  /** Offered in rate mode but never sent: the sender still had one in flight when the phase ended. */
   unsent: number;
   received: number;
   duplicated: number;
   outOfOrder: number;
   lost: number;
-  /** Notifications that were not from the receiver's partner or room. */
   misrouted: number;
   drained: boolean;
 }
 
+/**
+ * A load phase's report: when sending stopped and the last message was read; latency
+ * from when each call was made and from when it was due; the worker's event-loop delay
+ * p99 (a sign of a saturated generator); its sessions whose GET stream is still open;
+ * what the server answered meanwhile (HTTP requests, tool calls among them).
+ */
 export interface LoadReport extends DeliveryCounts {
   type: 'loaded';
   firstError?: string;
   startedAt: number;
-  /** When sending stopped, and when the last message of the phase was read. */
   sendEndedAt: number;
   lastReceivedAt: number;
-  /** Send → receive latency in µs, from when the call was made and from when it was due. */
   latency: string;
   latencyFromDue: string;
-  /** The worker's own event-loop delay p99, in ms: a sign of a saturated generator. */
   loopDelayP99Ms: number;
-  /** Sessions of this worker (paired or idle) whose GET stream is still open at the end. */
   liveStreams: number;
-  /** What the server answered during the phase: HTTP requests, and tool calls among them. */
   httpRequests: number;
   toolCalls: number;
 }
