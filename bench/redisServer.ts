@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REDIS_SERVER, whenRedisReady } from '../scripts/redisReady.js';
+import { baseRedisArgs, REDIS_SERVER, whenRedisReady } from '../scripts/redisReady.js';
 import { stopChild } from '../test/support/serverProcess.js';
 import { spawnTracked } from './children.js';
 
@@ -56,19 +56,7 @@ async function launch(port: number): Promise<BenchRedis> {
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   // Also on an abrupt exit (the run's deadline), after which the child is SIGKILLed.
   process.once('exit', removeDir);
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--logfile',
-    '',
-    ...'--appendonly no --daemonize no --loglevel notice'.split(' '),
-  ];
+  const args = ['--port', String(port), ...baseRedisArgs(dir), '--appendonly', 'no'];
   let child: ChildProcess;
   try {
     child = spawnTracked(REDIS_SERVER, args);

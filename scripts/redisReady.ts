@@ -6,6 +6,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
+/** The flags every Redis of ours starts with: loopback only, data in `dir`, no snapshots, in the foreground, logging to stdout. */
+export const baseRedisArgs = (dir: string): string[] => [
+  ...['--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+  ...['--daemonize', 'no', '--logfile', '', '--loglevel', 'notice'],
+];
+
 /** Where Debian's package (which CI installs with apt) puts it; PATH otherwise. */
 export const REDIS_SERVER = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server';
 

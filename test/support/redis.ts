@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { REDIS_SERVER, whenRedisReady } from '../../scripts/redisReady.js';
+import { baseRedisArgs, REDIS_SERVER, whenRedisReady } from '../../scripts/redisReady.js';
 import { freePort, markedEnv } from './processes.js';
 
 /** How long redis-server may take to say it accepts connections. */
@@ -83,22 +83,11 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
       : []),
     ...(password ? ['--requirepass', password] : []),
     ...aclUsers.flatMap((words) => ['--user', ...words]),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
+    ...baseRedisArgs(dir),
     '--appendonly',
     persistence === 'aof' ? 'yes' : 'no',
     '--appendfsync',
     'always',
-    '--daemonize',
-    'no',
-    '--logfile',
-    '',
-    '--loglevel',
-    'notice',
     // Redis's process title is written over its environment, marker included: keep both.
     '--set-proc-title',
     'no',
