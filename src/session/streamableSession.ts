@@ -27,7 +27,7 @@ export class StreamableSession extends ChatSession {
 
   protected readonly dropsWhenIdle: boolean;
 
-  constructor(services: SessionServices, stateful = true) {
+  constructor(services: SessionServices, stateful = true, json = false) {
     // A session id names its process, so any process can send the session's requests on to it.
     super(services, stateful ? inProcess(services.processId, randomUUID()) : `stateless-${randomUUID()}`);
     this.dropsWhenIdle = stateful;
@@ -36,15 +36,19 @@ export class StreamableSession extends ChatSession {
       eventStore: stateful ? this.events : undefined,
       onsessioninitialized: () => this.opened(),
       keepAliveMs: services.config.keepAliveMs,
+      enableJsonResponse: json,
       maxRequestBodySize: services.config.maxBodyBytes,
     });
     // DELETE from the client closes the transport: the session ends with it.
     this.transport.onclose = () => void this.end('gone');
   }
 
-  /** A session for one request that came without `Mcp-Session-Id`; end it after. */
-  static stateless(services: SessionServices): StreamableSession {
-    return new StreamableSession(services, false);
+  /**
+   * A session for one request that came without `Mcp-Session-Id`; end it after. Its
+   * answer is one JSON body, unless the call asked for progress (then an SSE stream).
+   */
+  static stateless(services: SessionServices, body: unknown): StreamableSession {
+    return new StreamableSession(services, false, !asksForProgress(body));
   }
 
   protected async deliver(message: ChatMessage, id: number): Promise<void> {
@@ -131,6 +135,12 @@ export class StreamableSession extends ChatSession {
       { once: true },
     );
   }
+}
+
+/** Whether a request carries a progress token: only then may its answer be a stream of progress notes. */
+function asksForProgress(body: unknown): boolean {
+  const meta = (body as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta;
+  return typeof meta === 'object' && meta !== null && meta.progressToken !== undefined;
 }
 
 function staleStreamRefused(): Response {

@@ -12,7 +12,7 @@ import type { McpHandler, McpRouteParts } from './mcpRequest.js';
 export function sessionlessRequest({ services, clientOf }: McpRouteParts): McpHandler {
   return async ({ c, body, id }) => {
     if (isInitializeRequest(body)) return undefined;
-    const session = StreamableSession.stateless(services);
+    const session = StreamableSession.stateless(services, body);
     await session.connect();
     const outgoing = c.env?.outgoing;
     const response = await serveInSession(c, services, session, body, clientOf, () => session.handle(c.req.raw, body));
