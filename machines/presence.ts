@@ -2,7 +2,8 @@
  * presenceMachine — whether anyone is still behind a user. Runs as a child of the user
  * actor. The server counts the user's links — calls in flight that act for it (by its
  * token or its session) and streams of sessions bound to it — and reports only the
- * edges: `client.online` when the first opens, `client.offline` when the last closes.
+ * edges: `client.online` when the first opens, `client.offline` when the last closes
+ * (a moment later, and not at all if a call follows at once: src/chat/chatUser.ts).
  * It reports `client.detached` when the last session bound to the user went away
  * (DELETE, or a legacy SSE stream that closed), and `client.leaving` when the person
  * is closing or reloading the page (`leave_chat` with `grace`).

@@ -8,7 +8,7 @@
  */
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { IAm } from '../../machines/matching.js';
-import { LEAVING, type PresenceInput } from '../../machines/presence.js';
+import { LEAVING, type PresenceEvent, type PresenceInput } from '../../machines/presence.js';
 import { type RateLimit, type UserEmitted, type UserEvent, type UserState, userMachine } from '../../machines/user.js';
 import type { ChatBroker, SendResult } from './broker.js';
 import { EventLog, type LogBudget, type LogLimits } from './eventLog.js';
@@ -17,6 +17,9 @@ import { EventLog, type LogBudget, type LogLimits } from './eventLog.js';
 export type UserNews = Extract<UserEmitted, { type: 'chat.matched' | 'chat.received' | 'chat.partnerLeft' }>;
 const NEWS = new Set<UserEmitted['type']>(['chat.matched', 'chat.received', 'chat.partnerLeft']);
 const isNews = (event: UserEmitted): event is UserNews => NEWS.has(event.type);
+
+/** The longest a closed last link waits before the user's presence hears it (a call may follow at once). */
+const MAX_OFFLINE_DELAY_MS = 250;
 
 /** The user chart running: where a user's calls are decided. */
 export type UserActor = Actor<typeof userMachine>;
@@ -44,7 +47,9 @@ export interface ChatUser<E> {
    * the returned function is called. The actor hears only the edges, `client.online`
    * when the first link opens and `client.offline` when the last closes, so a call on
    * a session whose stream is open costs its actors nothing — except while a leave
-   * waits out its page grace, when every new link is news.
+   * waits out its page grace, when every new link is news. The last close is told a
+   * moment later (at most 250 ms), and not at all when a link opens before: a client
+   * that calls again at once never went offline.
    */
   openLink(): () => void;
   /** The last session bound to this user went away (DELETE, or a legacy stream gone). */
@@ -133,6 +138,25 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
     onNews?.(user, entry, id);
     for (const listener of listeners) listener(entry, id);
   });
+  let links = 0;
+  let byToken = false;
+  const tell = (type: PresenceEvent['type']) => {
+    if (actor.getSnapshot().status === 'active') actor.send({ type });
+  };
+  // The last link's close is told a moment later, and not at all if a link opens before:
+  // a client that calls again at once (the next wait_for_events) never went offline.
+  const offlineAfterMs = Math.min(MAX_OFFLINE_DELAY_MS, presence.pairableMs / 20);
+  let offline: NodeJS.Timeout | undefined;
+  const tellOffline = () => {
+    clearTimeout(offline);
+    offline = undefined;
+    tell('client.offline');
+  };
+  // A pending offline is told first, so that `client.detached` finds the chart offline, as it would have.
+  const tellDetached = () => {
+    if (offline) tellOffline();
+    tell('client.detached');
+  };
   const detach = broker.attach(userId, (delivery) => actor.send(delivery));
   const release = () => {
     listeners.clear();
@@ -140,12 +164,14 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
   };
   actor.subscribe({
     complete: () => {
+      clearTimeout(offline);
       detach();
       release();
     },
     // A failed actor says nothing more: take it out of the queue and its room here, so
     // nobody is paired with it and its partner hears it is gone.
     error: () => {
+      clearTimeout(offline);
       detach();
       release();
       const { roomId } = actor.getSnapshot().context;
@@ -154,11 +180,6 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
     },
   });
   actor.start();
-  let links = 0;
-  let byToken = false;
-  const tell = (type: 'client.online' | 'client.offline' | 'client.detached') => {
-    if (actor.getSnapshot().status === 'active') actor.send({ type });
-  };
   // While a leave waits out its page grace, any new link is the call that keeps the user, not only the first.
   const leaving = () => actor.getSnapshot().children.presence?.getSnapshot().hasTag(LEAVING) === true;
   const user: ChatUser<E> = {
@@ -171,15 +192,19 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
       return actor.getSnapshot().value as UserState;
     },
     openLink() {
-      if (links++ === 0 || leaving()) tell('client.online');
+      // An offline not yet told is taken back: for the chart, the user never left.
+      const chartHeardOffline = offline === undefined;
+      clearTimeout(offline);
+      offline = undefined;
+      if ((links++ === 0 && chartHeardOffline) || leaving()) tell('client.online');
       let open = true;
       return () => {
         if (!open) return;
         open = false;
-        if (--links === 0) tell('client.offline');
+        if (--links === 0) offline = setTimeout(tellOffline, offlineAfterMs).unref();
       };
     },
-    detached: () => tell('client.detached'),
+    detached: tellDetached,
     calledByToken: () => {
       byToken = true;
     },
@@ -190,7 +215,7 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
         if (!bound) return;
         bound = false;
         listeners.delete(listener);
-        if (gone && listeners.size === 0 && !byToken) tell('client.detached');
+        if (gone && listeners.size === 0 && !byToken) tellDetached();
       };
     },
     async settled() {

@@ -3,6 +3,7 @@ import type { AnyActorRef } from 'xstate';
 import { memoryBroker } from '../../src/chat/broker/memoryBroker.js';
 import type { ChatBroker } from '../../src/chat/broker.js';
 import { startChatUser, type UserNews } from '../../src/chat/chatUser.js';
+import { sleep } from '../support/eventually.js';
 
 /** A real chat user on `broker`, its log keeping its news as the actor emits it. */
 const chatUser = (userId: string, broker: ChatBroker, inspect?: Parameters<typeof startChatUser>[0]['inspect']) =>
@@ -36,8 +37,11 @@ function startUser() {
   return { user, seen, presence };
 }
 
+/** The chart hears a closed last link within 250 ms (pairable time / 20, at most 250 ms); a generous margin. */
+const OFFLINE_TOLD_WITHIN_MS = 400;
+
 describe('a chat user’s links', () => {
-  it('tells the actor only the edges: online at the first link, offline when the last closes', () => {
+  it('tells the actor only the edges: online at the first link, offline a moment after the last closes', async () => {
     const { user, seen, presence } = startUser();
     expect(presence()).toEqual({ offline: 'recent' });
     const stream = user.openLink();
@@ -48,8 +52,32 @@ describe('a chat user’s links', () => {
     call();
     expect(presence()).toBe('online');
     stream();
+    expect(presence()).toBe('online');
+    await sleep(OFFLINE_TOLD_WITHIN_MS);
     expect(presence()).toEqual({ offline: 'recent' });
     expect(seen).toEqual(['client.online', 'client.offline']);
+  });
+
+  it('tells nothing when a link opens right after the last closed (the next call of a client that keeps calling)', async () => {
+    const { user, seen, presence } = startUser();
+    const poll = user.openLink();
+    poll();
+    const next = user.openLink();
+    await sleep(OFFLINE_TOLD_WITHIN_MS);
+    expect(presence()).toBe('online');
+    next();
+    await sleep(OFFLINE_TOLD_WITHIN_MS);
+    expect(presence()).toEqual({ offline: 'recent' });
+    expect(seen).toEqual(['client.online', 'client.offline']);
+  });
+
+  it('tells an offline still pending before the last session detaches, so the chart hears both in order', () => {
+    const { user, seen, presence } = startUser();
+    const unbind = user.bind(() => {});
+    user.openLink()();
+    unbind(true);
+    expect(presence()).toBe('detached');
+    expect(seen).toEqual(['client.online', 'client.offline', 'client.detached']);
   });
 
   it('counts a link closed twice once, and says nothing once the actor has stopped', () => {
