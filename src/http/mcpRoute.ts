@@ -7,7 +7,6 @@
  * 4. `modernRequest` — the 2026-07-28 revision; 5. `sessionlessRequest` — a 2025 call without
  *    a session; 6. `initialize` — a 2025 `initialize`, which opens a session.
  */
-import { isInitializeRequest } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
 import type { Env } from './appServices.js';
 import { readJsonRpcBody } from './jsonRpcBody.js';
@@ -17,7 +16,7 @@ import { inSession } from './mcp/inSession.js';
 import type { McpHandler, McpRequest, McpRouteParts } from './mcp/mcpRequest.js';
 import { modernRequest } from './mcp/modernRequest.js';
 import { sessionlessRequest } from './mcp/sessionlessRequest.js';
-import { requestIdOf } from './requestInfo.js';
+import { isInitialize, requestIdOf } from './requestInfo.js';
 import { mcpRequestOwner } from './routing.js';
 
 /** The methods a request to /mcp that belongs to another process may come with (no preflights). */
@@ -54,5 +53,5 @@ function mcpRequest(c: Context<Env>, body: unknown, bytes: Uint8Array | undefine
 
 /** A POST without a session while the server takes none (closing, failed) or, for `initialize`, is full: 503. */
 function whileClosed({ gate }: McpRouteParts): McpHandler {
-  return async ({ c, body, id }) => (isInitializeRequest(body) ? gate.refuseNewSession(c, id) : gate.refuseWithoutSession(c, id));
+  return async ({ c, body, id }) => (isInitialize(body) ? gate.refuseNewSession(c, id) : gate.refuseWithoutSession(c, id));
 }

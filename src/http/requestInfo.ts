@@ -3,12 +3,16 @@
  * every error answer carries it), and the client's address (for limits per client).
  */
 import type { HttpBindings } from '@hono/node-server';
-import type { RequestId } from '@modelcontextprotocol/server';
+import { isInitializeRequest, type RequestId } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
 import type { AddressResolver } from './clientAddress.js';
 
 export const isRequest = (body: unknown): body is { id: RequestId; method: string } =>
   typeof body === 'object' && body !== null && 'method' in body && 'id' in body;
+
+/** The SDK's own test for `initialize`, asked only of a body whose method says so (it runs a zod schema). */
+export const isInitialize = (body: unknown): boolean =>
+  (body as { method?: unknown } | null)?.method === 'initialize' && isInitializeRequest(body);
 
 /** The JSON-RPC id of a request body, when it has a readable one. */
 export function requestIdOf(body: unknown): RequestId | null {

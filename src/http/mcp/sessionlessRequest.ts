@@ -3,22 +3,28 @@
  * session send them: served on its own in a session without an id that lives as long
  * as its response; the call acts for its `user_token`.
  */
-import { isInitializeRequest } from '@modelcontextprotocol/server';
+import type { ServerResponse } from 'node:http';
 import { StreamableSession } from '../../session/streamableSession.js';
-import { withRequestId } from '../requestInfo.js';
+import { isInitialize, withRequestId } from '../requestInfo.js';
 import { serveInSession } from '../serveInSession.js';
 import type { McpHandler, McpRouteParts } from './mcpRequest.js';
 
 export function sessionlessRequest({ services, clientOf }: McpRouteParts): McpHandler {
   return async ({ c, body, id }) => {
-    if (isInitializeRequest(body)) return undefined;
+    if (isInitialize(body)) return undefined;
     const session = StreamableSession.stateless(services, body);
     await session.connect();
-    const outgoing = c.env?.outgoing;
     const response = await serveInSession(c, services, session, body, clientOf, () => session.handle(c.req.raw, body));
-    // Its response may be a stream (progress, then the answer): the session lives as long.
-    if (outgoing) outgoing.once('close', () => void session.end('dropped'));
-    else void session.end('dropped');
+    endWithResponse(session, c.env?.outgoing);
     return withRequestId(response, id);
   };
+}
+
+/**
+ * Its response may be a stream (progress, then the answer): the session lives as long.
+ * (A function of its own, so that the listener holds the session alone, not the request.)
+ */
+function endWithResponse(session: StreamableSession, outgoing: ServerResponse | undefined): void {
+  if (outgoing) outgoing.once('close', () => void session.end('dropped'));
+  else void session.end('dropped');
 }
