@@ -25,6 +25,7 @@ import type { ChatMetrics } from '../ops/metrics.js';
 import { registerChatWindow } from './chatWindow.js';
 import { EVENTS_URI_TEMPLATE, eventsUri } from './eventsResource.js';
 import type { SessionMux } from './sessionMux.js';
+import { toolSpecs } from './toolSpecs.js';
 import { type CallUsers, registerChatTools } from './tools.js';
 
 /** A session as the MCP server sees it: where its log level goes. */
@@ -76,7 +77,9 @@ export type ReadEvents = (eventsKey: string, after: string | undefined) => Recor
 /**
  * The handler of 2026-07-28 requests: a server per request (the SDK's rule: one
  * instance serves one request), with the tools of the 2025 era and the user-events
- * resource. `users` finds users by token only: these requests have no session.
+ * resource — or, for a call of one of those tools, with that tool alone (a held
+ * `wait_for_events` keeps its server for the whole wait). `users` finds users by token
+ * only: these requests have no session.
  */
 export function modernHandler(
   config: ChatConfig,
@@ -86,13 +89,19 @@ export function modernHandler(
   readEvents: ReadEvents,
 ): McpHttpHandler {
   const template = new ResourceTemplate(EVENTS_URI_TEMPLATE, { list: undefined });
-  return createMcpHandler(
-    () => {
+  // The body of each request, as the route read it: a server built for a tool call needs that tool alone.
+  const bodies = new WeakMap<Request, unknown>();
+  const tools = new Set(Object.keys(toolSpecs(config.maxMessageLength)));
+  const handler = createMcpHandler(
+    ({ requestInfo }) => {
       const server = new McpServer(SERVER_INFO, {
         capabilities: { tools: { listChanged: false }, resources: { subscribe: true, listChanged: false } },
         instructions: `${INSTRUCTIONS} Push: subscriptions/listen to the events_uri that enter_queue returns (${eventsUri('<events_key>')}); each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`,
       });
-      registerChatTools(server, { limits: config, metrics, users, eventsUriOf: (user) => eventsUri(user.eventsKey) });
+      const only = calledTool(requestInfo && bodies.get(requestInfo), tools);
+      registerChatTools(server, { limits: config, metrics, users, eventsUriOf: (user) => eventsUri(user.eventsKey), only });
+      // A tool call reads no resource: only a server for other requests gets them.
+      if (only !== undefined) return server;
       registerChatWindow(server);
       server.registerResource(
         'user-events',
@@ -119,4 +128,18 @@ export function modernHandler(
       bus,
     },
   );
+  return {
+    ...handler,
+    fetch: (request, options) => {
+      if (options?.parsedBody !== undefined) bodies.set(request, options.parsedBody);
+      return handler.fetch(request, options);
+    },
+  };
+}
+
+/** The tool a `tools/call` names, if it is one of ours (any other call gets the whole server, which answers it). */
+function calledTool(body: unknown, tools: ReadonlySet<string>): string | undefined {
+  const { method, params } = (body ?? {}) as { method?: unknown; params?: { name?: unknown } };
+  const name = method === 'tools/call' ? params?.name : undefined;
+  return typeof name === 'string' && tools.has(name) ? name : undefined;
 }

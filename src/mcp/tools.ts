@@ -43,6 +43,8 @@ export interface ToolOptions {
   users: CallUsers;
   /** The 2026-07-28 era's: the URI of a user's events resource, which enter_queue, next and get_status then name. */
   eventsUriOf?: (user: ChatUser<ChatMessage>) => string;
+  /** Registers this tool alone (a server built for one call of it); all of them without. */
+  only?: string;
 }
 
 /** Progress is reported five times over a wait, at most every 5 s and at least 200 ms apart. */
@@ -89,7 +91,10 @@ function answer(structured: Record<string, unknown>): CallToolResult {
 const isRefusal = (found: ChatUser<ChatMessage> | Refusal | undefined): found is Refusal => found !== undefined && 'sentence' in found;
 
 /** Registers the chat tools on the server that serves every session. */
-export function registerChatTools(server: McpServer, { limits, metrics, users, eventsUriOf }: ToolOptions): void {
+export function registerChatTools(server: McpServer, { limits, metrics, users, eventsUriOf, only }: ToolOptions): void {
+  const registerTool = ((...tool: Parameters<McpServer['registerTool']>) => {
+    if (only === undefined || only === tool[0]) server.registerTool(...tool);
+  }) as McpServer['registerTool'];
   const refuse = ({ reason, sentence }: Refusal): CallToolResult => {
     metrics.refused(reason);
     return { content: [{ type: 'text', text: sentence }], isError: true };
@@ -173,13 +178,13 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
 
   const spec = toolSpecs(limits.maxMessageLength);
 
-  server.registerTool(
+  registerTool(
     'enter_queue',
     spec.enter_queue,
     forUserOrNew((user, args: PreferenceArgs & TokenArg) => attempt(user, enterQueueEvent(args), () => queueResult(user))),
   );
 
-  server.registerTool(
+  registerTool(
     'send_message',
     spec.send_message,
     forUser(async (user, args: { room_id: string; message: string } & TokenArg) => {
@@ -196,7 +201,7 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
     }),
   );
 
-  server.registerTool(
+  registerTool(
     'leave_chat',
     spec.leave_chat,
     forUser((user, args: LeaveArgs & TokenArg) => {
@@ -214,19 +219,19 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
     }),
   );
 
-  server.registerTool(
+  registerTool(
     'next',
     spec.next,
     forUserOrNew((user, args: PreferenceArgs & VerdictArgs & TokenArg) => attempt(user, nextEvent(args), () => queueResult(user))),
   );
 
-  server.registerTool(
+  registerTool(
     'get_status',
     spec.get_status,
     forUser(async (user) => answer({ ...(await user.status()), ...names(user) })),
   );
 
-  server.registerTool(
+  registerTool(
     'wait_for_events',
     spec.wait_for_events,
     forUser(async ({ events }, { after, timeout_s }: { after?: string; timeout_s: number } & TokenArg, extra) => {
