@@ -21,6 +21,9 @@ const isNews = (event: UserEmitted): event is UserNews => NEWS.has(event.type);
 /** The longest a closed last link waits before the user's presence hears it (a call may follow at once). */
 const MAX_OFFLINE_DELAY_MS = 250;
 
+/** What a user does with each intent its actor emits. */
+type EmittedHandlers = { [T in UserEmitted['type']]?: (event: Extract<UserEmitted, { type: T }>) => void };
+
 /** The user chart running: where a user's calls are decided. */
 export type UserActor = Actor<typeof userMachine>;
 
@@ -119,20 +122,27 @@ export function startChatUser<E>(options: ChatUserOptions<E>): ChatUser<E> {
   };
   // The answer to the `room.send` a `chat.send` made, taken by sendMessage as the actor emits it.
   const sends: Promise<SendResult>[] = [];
-  actor.on('queue.join', ({ type: _join, ...request }) => track(broker.join(request)));
-  actor.on('chat.reported', ({ type: _report, ...report }) => onReport?.(report));
-  actor.on('queue.leave', (e) => track(broker.leaveQueue(e.userId)));
-  actor.on('queue.away', (e) => track(broker.away(e.userId)));
-  actor.on('queue.back', (e) => track(broker.back(e.userId)));
-  actor.on('room.send', (e) => {
-    const sent = broker.send(e.roomId, e.userId, e.text);
-    // Its caller hears of a failure; a chat.send sent to the actor directly has none.
-    sent.catch(() => {});
-    sends.push(sent);
-  });
-  actor.on('room.leave', (e) => track(broker.leaveRoom(e.roomId, e.userId, e.reason)));
+  // The actor's intents become broker calls; its news goes to the log and to the bound sessions.
+  const intents: EmittedHandlers = {
+    'queue.join': ({ type: _join, ...request }) => track(broker.join(request)),
+    'chat.reported': ({ type: _report, ...report }) => onReport?.(report),
+    'queue.leave': (e) => track(broker.leaveQueue(e.userId)),
+    'queue.away': (e) => track(broker.away(e.userId)),
+    'queue.back': (e) => track(broker.back(e.userId)),
+    'room.send': (e) => {
+      const sent = broker.send(e.roomId, e.userId, e.text);
+      // Its caller hears of a failure; a chat.send sent to the actor directly has none.
+      sent.catch(() => {});
+      sends.push(sent);
+    },
+    'room.leave': (e) => track(broker.leaveRoom(e.roomId, e.userId, e.reason)),
+  };
+  // One listener for all of them: each `actor.on` costs every user a map entry and a bound wrapper.
   actor.on('*', (e) => {
-    if (!isNews(e)) return;
+    if (!isNews(e)) {
+      (intents[e.type] as ((event: UserEmitted) => void) | undefined)?.(e);
+      return;
+    }
     const entry = toEntry(e);
     const id = events.append(entry);
     onNews?.(user, entry, id);
