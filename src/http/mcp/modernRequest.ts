@@ -3,7 +3,7 @@
  * The SDK's handler serves it; a `subscriptions/listen` is first checked (its URIs) and
  * holds one of its client's listens while its stream is open.
  */
-import { isLegacyRequest, type RequestId } from '@modelcontextprotocol/server';
+import { isLegacyRequest, PROTOCOL_VERSION_META_KEY, type RequestId, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
 import type { Env } from '../appServices.js';
 import { refuseHttp } from '../guards.js';
@@ -37,9 +37,31 @@ export function modernRequest({ services, live, clientOf, take }: McpRouteParts)
   };
 
   return async ({ c, body, id }) => {
-    if (await isLegacyRequest(c.req.raw, body)) return undefined;
+    if (!mayBeModern(c.req.raw, body) || (await isLegacyRequest(c.req.raw, body))) return undefined;
     services.mcp.annotateSessionless(c.req.raw, { address: clientOf(c) });
     const answer = isListen(body) ? await serveListen(c, body, id) : await modern.fetch(c.req.raw, { parsedBody: body });
     return withRequestId(answer, id);
   };
+}
+
+/** The 2025-era revisions (the SDK's list): a header naming one of them says nothing of the 2026-07-28 era. */
+const ERA_2025 = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
+
+/**
+ * Whether the SDK might take a request for the 2026-07-28 revision: only one whose header
+ * names no 2025-era revision, or whose message claims a version in its `_meta`, can be.
+ * Any other 2025 request or notification skips the SDK's classification (a few zod parses).
+ */
+function mayBeModern(request: Request, body: unknown): boolean {
+  const version = request.headers.get('mcp-protocol-version');
+  if (version !== null && !ERA_2025.has(version.trim())) return true;
+  // What does not even look like JSON-RPC goes to the SDK too, which says precisely what is wrong with it.
+  const mayBe = (message: unknown) => {
+    const { jsonrpc, method, params } = (message ?? {}) as { jsonrpc?: unknown; method?: unknown; params?: { _meta?: unknown } };
+    const meta = params?._meta;
+    return (
+      jsonrpc !== '2.0' || typeof method !== 'string' || (typeof meta === 'object' && meta !== null && PROTOCOL_VERSION_META_KEY in meta)
+    );
+  };
+  return Array.isArray(body) ? body.some(mayBe) : mayBe(body);
 }
