@@ -8,7 +8,7 @@
  * user actor, never here.
  */
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import { secretHint } from '../chat/processDirectory.js';
 import { chatWindow } from '../mcp/chatWindow.js';
 import { allowanceSentence } from '../session/addressAllowance.js';
@@ -16,8 +16,8 @@ import { LegacySseSession } from '../session/legacySseSession.js';
 import { adminRoutes } from './admin.js';
 import type { AppServices, ClientOf, Env, HealthCounts, TakeAllowance } from './appServices.js';
 import { addressResolver } from './clientAddress.js';
-import { claimOf, trustForwarded } from './forwardTrust.js';
-import { originGuard, refuseHttp, tokenGuard } from './guards.js';
+import { believeForwarded, claimOf } from './forwardTrust.js';
+import { frontDoor, refuseHttp } from './guards.js';
 import { type BodyResult, readJsonRpcBody } from './jsonRpcBody.js';
 import { mcpRoute } from './mcpRoute.js';
 import { clientAddress, requestIdOf } from './requestInfo.js';
@@ -52,12 +52,12 @@ export function createHttpApp(services: AppServices, live: HealthCounts): AppCon
 
   app.use(
     '*',
-    oneWritePerTick,
-    ...originGuard(config, metrics),
-    trustForwarded(() => services.processDirectory.secret),
+    frontDoor(
+      config,
+      metrics,
+      believeForwarded(() => services.processDirectory.secret),
+    ),
   );
-  // /healthz stays open for liveness probes; everything else needs the token when one is set.
-  for (const path of ['/mcp', '/sse', '/messages', '/metrics']) app.use(path, tokenGuard(config, metrics));
 
   app.all('/mcp', mcpRoute({ services, live, clientOf, take, gate, router }));
 
@@ -166,20 +166,3 @@ export function createHttpApp(services: AppServices, live: HealthCounts): AppCon
     fail: () => gate.fail(),
   };
 }
-
-/**
- * Holds a response's socket writes until the end of the tick that produced it, so the
- * status line, headers, SSE priming event, result and end of a tool call leave in one
- * write instead of three or four (@hono/node-server flushes headers on their own, and
- * Node writes each chunk apart). A stream whose events come later has its headers sent
- * when the tick ends. The socket is corked, not the response: Node 22 buffers a corked
- * response's chunks apart from the socket and writes its end before them.
- */
-const oneWritePerTick: MiddlewareHandler<Env> = async (c, next) => {
-  await next();
-  // The response is written in the microtasks that follow; the tick ends after them.
-  const socket = c.env?.outgoing?.writableEnded === false ? c.env.outgoing.socket : null;
-  if (!socket || socket.destroyed) return;
-  socket.cork();
-  process.nextTick(() => socket.uncork());
-};

@@ -8,7 +8,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 
 /** Marks a request one process sent to another, with the sender's id: it is never sent on again. */
 export const FORWARDED_HEADER = 'x-mcp-chat-forwarded';
@@ -65,15 +65,13 @@ const claims = new WeakMap<Request, ForwardClaim>();
 /** The believed forwarding claim of a request, if it has one. */
 export const claimOf = (request: Request): ForwardClaim | undefined => claims.get(request);
 
-/** Checks every request that claims to be forwarded; only a good signature makes it one. */
-export function trustForwarded(secret: () => string): MiddlewareHandler {
-  return async (c, next) => {
-    if (c.req.header(FORWARDED_HEADER) !== undefined) {
-      const url = new URL(c.req.url);
-      const claim = verifiedClaim(secret(), c.req.raw.headers, c.req.method, url.pathname + url.search);
-      if (claim) claims.set(c.req.raw, claim);
-    }
-    await next();
+/** Checks a request that claims to be forwarded; only a good signature makes it one. */
+export function believeForwarded(secret: () => string): (c: Context) => void {
+  return (c) => {
+    if (c.req.header(FORWARDED_HEADER) === undefined) return;
+    const url = new URL(c.req.url);
+    const claim = verifiedClaim(secret(), c.req.raw.headers, c.req.method, url.pathname + url.search);
+    if (claim) claims.set(c.req.raw, claim);
   };
 }
 

@@ -6,12 +6,13 @@
  * body whose message says what to do.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import { cors } from 'hono/cors';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ChatConfig } from '../config.js';
 import { jsonRpcError } from '../mcp/jsonRpc.js';
 import type { ChatMetrics, RefusalReason } from '../ops/metrics.js';
+import type { Env } from './appServices.js';
 
 /** Answers a refusal: counted, logged by the caller if it wishes, and explained. */
 export function refuseHttp(
@@ -61,9 +62,9 @@ function isSameOrigin(origin: string, host: string): boolean {
 /** Request headers browsers may send: the 2025 era's, and the 2026-07-28 revision's Mcp-Method and Mcp-Name. */
 const MCP_HEADERS = ['content-type', 'authorization', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'mcp-method', 'mcp-name'];
 
-/** Host and Origin checks, then CORS for allowed origins. */
-export function originGuard(config: ChatConfig, metrics: ChatMetrics): MiddlewareHandler[] {
-  const checkHostAndOrigin: MiddlewareHandler = async (c, next) => {
+/** Why a request's Host or Origin is refused (DNS-rebinding protection), if it is. */
+function hostAndOriginCheck(config: ChatConfig, metrics: ChatMetrics): (c: Context) => Response | undefined {
+  return (c) => {
     const host = c.req.header('host') ?? '';
     if (!matchesAllowList(host, config.allowedHosts))
       return refuseHttp(
@@ -84,8 +85,35 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
         -32000,
         `Forbidden: Origin ${JSON.stringify(origin)} is not allowed. Start the server with --allowed-origins to accept it.`,
       );
-    await next();
+    return undefined;
   };
+}
+
+/** The paths that need the server token when one is set (/healthz stays open for liveness probes; /admin has its own). */
+const TOKEN_PATHS = new Set(['/mcp', '/sse', '/messages', '/metrics']);
+
+/** Why a request lacks the server token it needs, if it does. */
+function tokenCheck(config: ChatConfig, metrics: ChatMetrics): (c: Context) => Response | undefined {
+  const carriesToken = config.token === null ? null : bearerCheck(config.token);
+  return (c) => {
+    if (carriesToken === null || c.req.method === 'OPTIONS' || !TOKEN_PATHS.has(c.req.path)) return undefined;
+    if (carriesToken(c.req.header('authorization'))) return undefined;
+    return refuseHttp(c, metrics, 'unauthorized', 401, -32001, 'Unauthorized: send the server token as Authorization: Bearer <token>.', {
+      'WWW-Authenticate': 'Bearer realm="mcp-chat"',
+    });
+  };
+}
+
+/**
+ * Everything a request passes before its route, as one middleware (each costs every
+ * request a frame, and a held call keeps its frames for the whole wait): an allowed Host
+ * and Origin; CORS for allowed browser origins; the server token on the paths that need
+ * it (inside CORS, so a browser can read the 401); a forwarding claim checked by
+ * `believe`; then the response leaves in one socket write (`oneWriteThisTick`).
+ */
+export function frontDoor(config: ChatConfig, metrics: ChatMetrics, believe: (c: Context) => void): MiddlewareHandler<Env> {
+  const hostAndOrigin = hostAndOriginCheck(config, metrics);
+  const token = tokenCheck(config, metrics);
   const allowedOrigin = cors({
     origin: (origin) => (matchesAllowList(origin, config.allowedOrigins) ? origin : null),
     allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
@@ -93,14 +121,44 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
     exposeHeaders: ['mcp-session-id', 'mcp-protocol-version', 'www-authenticate'],
     maxAge: 600,
   });
-  // Requests without Origin (every non-browser client) need no CORS headers: skip the work.
-  const corsForBrowsers: MiddlewareHandler = async (c, next) => {
-    if (c.req.header('origin') !== undefined) return allowedOrigin(c, next);
+  const guarded = async (c: Context<Env>, next: Next) => {
+    const refused = token(c);
+    if (refused) {
+      c.res = refused;
+      return;
+    }
+    believe(c);
     await next();
-    // Caches must still know the answer depends on Origin.
-    c.res.headers.append('Vary', 'Origin');
   };
-  return [checkHostAndOrigin, corsForBrowsers];
+  return async (c, next) => {
+    try {
+      const refused = hostAndOrigin(c);
+      if (refused) return refused;
+      // Requests without Origin (every non-browser client) need no CORS headers: skip the work.
+      if (c.req.header('origin') !== undefined) return await allowedOrigin(c, () => guarded(c, next));
+      await guarded(c, next);
+      // Caches must still know the answer depends on Origin.
+      c.res.headers.append('Vary', 'Origin');
+    } finally {
+      oneWriteThisTick(c);
+    }
+  };
+}
+
+/**
+ * Holds a response's socket writes until the end of the tick that produced it, so the
+ * status line, headers, SSE priming event, result and end of a tool call leave in one
+ * write instead of three or four (@hono/node-server flushes headers on their own, and
+ * Node writes each chunk apart). A stream whose events come later has its headers sent
+ * when the tick ends. The socket is corked, not the response: Node 22 buffers a corked
+ * response's chunks apart from the socket and writes its end before them.
+ */
+function oneWriteThisTick(c: Context<Env>): void {
+  // The response is written in the microtasks that follow; the tick ends after them.
+  const socket = c.env?.outgoing?.writableEnded === false ? c.env.outgoing.socket : null;
+  if (!socket || socket.destroyed) return;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -114,18 +172,5 @@ export function bearerCheck(secret: string): (authorization: string | undefined)
   return (authorization) => {
     const presented = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
     return presented !== undefined && timingSafeEqual(digest(presented), expected);
-  };
-}
-
-/** Requires `Authorization: Bearer <token>` when a token is configured. */
-export function tokenGuard(config: ChatConfig, metrics: ChatMetrics): MiddlewareHandler {
-  const carriesToken = config.token === null ? null : bearerCheck(config.token);
-  return async (c, next) => {
-    if (carriesToken === null || c.req.method === 'OPTIONS') return next();
-    if (!carriesToken(c.req.header('authorization')))
-      return refuseHttp(c, metrics, 'unauthorized', 401, -32001, 'Unauthorized: send the server token as Authorization: Bearer <token>.', {
-        'WWW-Authenticate': 'Bearer realm="mcp-chat"',
-      });
-    await next();
   };
 }
