@@ -49,7 +49,6 @@ export interface ChatServerOptions {
 /** What a server is made of: what its sessions share, the open sessions, the users, the metrics. */
 export interface ServerParts extends AppServices {
   readonly broker: ChatBroker;
-  readonly users: UserDirectory<ChatMessage>;
   readonly logBudget: LogBudget;
 }
 

@@ -9,7 +9,9 @@ import type { Context } from 'hono';
 import type { UserState } from '../../machines/user.js';
 import type { ModerationStore } from '../chat/moderation.js';
 import type { ProcessDirectory } from '../chat/processDirectory.js';
+import type { UserDirectory } from '../chat/userDirectory.js';
 import type { ListenBus } from '../mcp/listenBus.js';
+import type { ChatMessage } from '../mcp/notifications.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { AddressAllowance, Holding } from '../session/addressAllowance.js';
 import type { SessionServices } from '../session/chatSession.js';
@@ -32,6 +34,8 @@ export interface AppServices extends SessionServices {
   readonly allowance: AddressAllowance;
   /** Users' reports and operators' bans, for the operators' routes (src/http/admin.ts). */
   readonly moderation: ModerationStore;
+  /** The users alive in this process, by token: a held `wait_for_events` waits on its user's log (src/http/mcp/heldWait.ts). */
+  readonly users: UserDirectory<ChatMessage>;
 }
 
 /** The counts /healthz reports. */

@@ -4,13 +4,15 @@
  * 1. `forwardToOwner` — a request whose session or user is another process's;
  * 2. `inSession` — a request in a session (and GET or DELETE without one: 400);
  * 3. `whileClosed` — no call without a session nor new session while the server cannot take them;
- * 4. `modernRequest` — the 2026-07-28 revision; 5. `sessionlessRequest` — a 2025 call without
- *    a session; 6. `initialize` — a 2025 `initialize`, which opens a session.
+ * 4. `heldWait` — a `wait_for_events` without a session waits here, then goes on to the SDK;
+ * 5. `modernRequest` — the 2026-07-28 revision; 6. `sessionlessRequest` — a 2025 call without
+ *    a session; 7. `initialize` — a 2025 `initialize`, which opens a session.
  */
 import type { Context } from 'hono';
 import type { Env } from './appServices.js';
 import { readJsonRpcBody } from './jsonRpcBody.js';
 import { forwardToOwner } from './mcp/forwardToOwner.js';
+import { heldWait } from './mcp/heldWait.js';
 import { initialize } from './mcp/initialize.js';
 import { inSession } from './mcp/inSession.js';
 import type { McpHandler, McpRequest, McpRouteParts } from './mcp/mcpRequest.js';
@@ -25,20 +27,23 @@ const ROUTED_METHODS = new Set(['GET', 'POST', 'DELETE']);
 /** The handler of `app.all('/mcp', …)`. */
 export function mcpRoute(parts: McpRouteParts): (c: Context<Env>) => Promise<Response> {
   const { config, metrics } = parts.services;
-  const passing: McpHandler[] = [forwardToOwner, inSession, whileClosed, modernRequest, sessionlessRequest].map((handler) =>
+  const passing: McpHandler[] = [forwardToOwner, inSession, whileClosed, heldWait, modernRequest, sessionlessRequest].map((handler) =>
     handler(parts),
   );
   // The last answers whatever reaches it.
   const last = initialize(parts);
-  return async (c) => {
-    const read = c.req.method === 'POST' ? await readJsonRpcBody(c, config, metrics) : undefined;
-    if (read && !read.ok) return read.response;
-    const request = mcpRequest(c, read?.body, read?.bytes);
-    for (const handler of passing) {
-      const answer = await handler(request);
+  /** Serves `request` from handler `from` on: the whole chain, or the rest after a handler that hands it on. */
+  const serveFrom = async (request: McpRequest, from: number): Promise<Response> => {
+    for (let i = from; i < passing.length; i++) {
+      const answer = await passing[i]!(request, (handedOn) => serveFrom(handedOn, i + 1));
       if (answer) return answer;
     }
     return last(request);
+  };
+  return async (c) => {
+    const read = c.req.method === 'POST' ? await readJsonRpcBody(c, config, metrics) : undefined;
+    if (read && !read.ok) return read.response;
+    return serveFrom(mcpRequest(c, read?.body, read?.bytes), 0);
   };
 }
 

@@ -4,6 +4,7 @@
  * transport from the HTTP layer.
  */
 import type { Context } from 'hono';
+import type { HeldWait } from '../mcp/sessionMux.js';
 import type { ChatSession } from '../session/chatSession.js';
 import type { AppServices, ClientOf, Env } from './appServices.js';
 import { isRequest, requestIdOf } from './requestInfo.js';
@@ -13,7 +14,7 @@ import { isRequest, requestIdOf } from './requestInfo.js';
  * user) is present. The MCP server learns the client's address for the request; and
  * when the client closes the response before the answer, the call is abandoned: it ends
  * at once and takes nothing (clients that give up on a held call often send no
- * `notifications/cancelled`).
+ * `notifications/cancelled`). A `wait_for_events` held before (`heldWait`) says so to the tool.
  */
 export async function serveInSession(
   c: Context<Env>,
@@ -22,10 +23,11 @@ export async function serveInSession(
   body: unknown,
   clientOf: ClientOf,
   serve: () => Promise<Response>,
+  heldWait?: HeldWait,
 ): Promise<Response> {
   const closed = session.openLink();
   const id = isRequest(body) ? requestIdOf(body) : null;
-  if (id !== null) services.mcp.annotate(session, id, { address: clientOf(c) });
+  if (id !== null) services.mcp.annotate(session, id, { address: clientOf(c), ...(heldWait && { heldWait }) });
   const outgoing = c.env?.outgoing;
   if (outgoing)
     outgoing.once('close', () => {

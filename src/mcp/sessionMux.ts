@@ -26,6 +26,16 @@ const isResponse = (message: JSONRPCMessage): message is JSONRPCMessage & { id: 
 export interface RequestMeta {
   /** The client's address (for limits per client). */
   address: string;
+  /** A `wait_for_events` the HTTP layer held before handing it on (src/http/mcp/heldWait.ts). */
+  heldWait?: HeldWait;
+}
+
+/**
+ * A `wait_for_events` held at the HTTP layer: it holds its client's wait allowance for
+ * the call until answered, and was `superseded` if a newer wait replaced it meanwhile.
+ */
+export interface HeldWait {
+  superseded: boolean;
 }
 
 interface Member<S> {

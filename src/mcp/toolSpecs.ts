@@ -148,7 +148,11 @@ const messageInput = (maxLength: number) =>
     })
     .strict();
 
-const waitInput = z
+/**
+ * `wait_for_events`'s input: the tool's, and the HTTP layer's test of a call it may hold
+ * before the server (src/http/mcp/heldWait.ts).
+ */
+export const waitInput = z
   .object({
     user_token: userToken,
     after: z

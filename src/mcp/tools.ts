@@ -35,6 +35,8 @@ export interface CallUsers {
   create(extra: ToolExtra): ChatUser<ChatMessage> | Refusal;
   /** Holds one `wait_for_events` for the call's client address until the returned function is called; refused past its allowance. */
   holdWait(extra: ToolExtra): (() => void) | Refusal;
+  /** Whether the HTTP layer held this `wait_for_events` until a newer one replaced it (src/http/mcp/heldWait.ts). */
+  replacedWhileHeld(extra: ToolExtra): boolean;
 }
 
 export interface ToolOptions {
@@ -241,6 +243,17 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
           reason: 'bad_cursor',
           sentence: `after ${JSON.stringify(after)} is not a cursor from wait_for_events. Pass the cursor of your last call, or leave after out.`,
         });
+      // A call the client gave up on (or, the oldest of too many held, a newer call replaced) takes nothing.
+      const takesNothing = (superseded: boolean) =>
+        answer({
+          events: [],
+          cursor: String(cursor ?? events.last),
+          ...(superseded && {
+            note: `A newer wait_for_events replaced this call: at most ${limits.maxWaitsPerUser} may be held for one user at once.`,
+          }),
+        });
+      // Held at the HTTP layer before it came here, and replaced there.
+      if (users.replacedWhileHeld(extra)) return takesNothing(true);
       // A call that would be held counts against what its client address may hold.
       const slot = events.isEmptyAfter(cursor) ? users.holdWait(extra) : undefined;
       if (slot !== undefined && typeof slot !== 'function') return refuse(slot);
@@ -253,15 +266,7 @@ export function registerChatTools(server: McpServer, { limits, metrics, users, e
           if (held !== 'ready' || !events.isEmptyAfter(cursor) || Date.now() >= deadline) return held;
         }
       }).finally(slot);
-      // A call the client gave up on (or, the oldest of too many held, a newer call replaced) takes nothing.
-      if (end === 'aborted' || end === 'superseded' || extra.mcpReq.signal.aborted)
-        return answer({
-          events: [],
-          cursor: String(cursor ?? events.last),
-          ...(end === 'superseded' && {
-            note: `A newer wait_for_events replaced this call: at most ${limits.maxWaitsPerUser} may be held for one user at once.`,
-          }),
-        });
+      if (end === 'aborted' || end === 'superseded' || extra.mcpReq.signal.aborted) return takesNothing(end === 'superseded');
       return answer(eventsPage(events, cursor));
     }),
   );

@@ -12,7 +12,7 @@ import { secretHint } from '../chat/processDirectory.js';
 import type { UserDirectory } from '../chat/userDirectory.js';
 import type { ChatMessage } from '../mcp/notifications.js';
 import type { Refusal } from '../mcp/refusals.js';
-import type { SessionMux } from '../mcp/sessionMux.js';
+import type { RequestMeta, SessionMux } from '../mcp/sessionMux.js';
 import type { CallUsers, ToolExtra } from '../mcp/tools.js';
 import { allowanceSentence, type Release } from './addressAllowance.js';
 import type { ChatSession } from './chatSession.js';
@@ -24,8 +24,8 @@ interface CallUsersOptions {
   limits: UserLimits;
   /** The session a call came in, if it has one. */
   sessionOf(extra: ToolExtra): ChatSession | undefined;
-  /** The address of the client that made the call. */
-  addressOf(extra: ToolExtra): string | undefined;
+  /** What the HTTP layer said of the call: its client's address, and whether it held it. */
+  metaOf(extra: ToolExtra): RequestMeta | undefined;
 }
 
 /** The 2025 era's: calls through the mux, which knows their sessions and addresses. */
@@ -34,14 +34,14 @@ export const sessionCallUsers = (directory: UserDirectory<ChatMessage>, limits: 
     directory,
     limits,
     sessionOf: (extra) => mux.sessionOf(extra.mcpReq.id),
-    addressOf: (extra) => mux.metaOf(extra.mcpReq.id)?.address,
+    metaOf: (extra) => mux.metaOf(extra.mcpReq.id),
   });
 
 /** The 2026-07-28 era's: calls without sessions, by token alone. */
 export const sessionlessCallUsers = (directory: UserDirectory<ChatMessage>, limits: UserLimits, mux: SessionMux<ChatSession>): CallUsers =>
-  callUsers({ directory, limits, sessionOf: () => undefined, addressOf: (extra) => mux.metaOfSessionless(extra.http?.req)?.address });
+  callUsers({ directory, limits, sessionOf: () => undefined, metaOf: (extra) => mux.metaOfSessionless(extra.http?.req) });
 
-function callUsers({ directory, limits, sessionOf, addressOf }: CallUsersOptions): CallUsers {
+function callUsers({ directory, limits, sessionOf, metaOf }: CallUsersOptions): CallUsers {
   const { allowance, bans } = limits;
   /** The user, unless it asks to meet someone and is banned: then the call is refused, and nothing else changes. */
   const unlessBanned = (user: ChatUser<ChatMessage>, joining: boolean): ChatUser<ChatMessage> | Refusal => {
@@ -63,13 +63,17 @@ function callUsers({ directory, limits, sessionOf, addressOf }: CallUsersOptions
       return unlessBanned(user, joining);
     },
     create(extra) {
-      const admitted = admitNewUser(directory, limits, addressOf(extra));
+      const admitted = admitNewUser(directory, limits, metaOf(extra)?.address);
       if (!('sentence' in admitted)) sessionOf(extra)?.bind(admitted);
       return admitted;
     },
     holdWait(extra): Release | Refusal {
-      const release = allowance.take(addressOf(extra) ?? 'unknown', 'waits');
+      const meta = metaOf(extra);
+      // A call the HTTP layer held holds its allowance already, until it is answered.
+      if (meta?.heldWait) return () => {};
+      const release = allowance.take(meta?.address ?? 'unknown', 'waits');
       return release ?? { reason: 'address_waits', sentence: allowanceSentence('waits', allowance.perAddress) };
     },
+    replacedWhileHeld: (extra) => metaOf(extra)?.heldWait?.superseded === true,
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { RequestId } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
+import type { HeldWait } from '../../mcp/sessionMux.js';
 import type { AppServices, ClientOf, Env, HealthCounts, TakeAllowance } from '../appServices.js';
 import type { Owner, RequestRouter } from '../routing.js';
 import type { SessionGate } from '../sessionGate.js';
@@ -22,10 +23,19 @@ export interface McpRequest {
    * this process that came in another process's session (then served without one).
    */
   readonly sessionId: string | undefined;
+  /** Set when it is a `wait_for_events` held before the server (heldWait.ts), then handed on. */
+  readonly heldWait?: HeldWait;
 }
 
-/** One kind of `/mcp` request: answers a request of its kind, or passes it on (undefined). */
-export type McpHandler = (request: McpRequest) => Promise<Response | undefined>;
+/** The handlers after one, serving a request it hands on (changed, maybe) to an answer. */
+export type McpNext = (request: McpRequest) => Promise<Response>;
+
+/**
+ * One kind of `/mcp` request: answers a request of its kind, or passes it on untouched
+ * (undefined); or hands the rest of the chain a changed request (`next`) and answers
+ * what they answer, once they have.
+ */
+export type McpHandler = (request: McpRequest, next: McpNext) => Promise<Response | undefined>;
 
 /** What the handlers serve with. */
 export interface McpRouteParts {

@@ -36,9 +36,9 @@ export function modernRequest({ services, live, clientOf, take }: McpRouteParts)
     }
   };
 
-  return async ({ c, body, id }) => {
+  return async ({ c, body, id, heldWait }) => {
     if (!mayBeModern(c.req.raw, body) || (await isLegacyRequest(c.req.raw, body))) return undefined;
-    services.mcp.annotateSessionless(c.req.raw, { address: clientOf(c) });
+    services.mcp.annotateSessionless(c.req.raw, { address: clientOf(c), ...(heldWait && { heldWait }) });
     const answer = isListen(body) ? await serveListen(c, body, id) : await modern.fetch(c.req.raw, { parsedBody: body });
     return withRequestId(answer, id);
   };

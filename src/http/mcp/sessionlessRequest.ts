@@ -10,11 +10,11 @@ import { serveInSession } from '../serveInSession.js';
 import type { McpHandler, McpRouteParts } from './mcpRequest.js';
 
 export function sessionlessRequest({ services, clientOf }: McpRouteParts): McpHandler {
-  return async ({ c, body, id }) => {
+  return async ({ c, body, id, heldWait }) => {
     if (isInitialize(body)) return undefined;
     const session = StreamableSession.stateless(services, body);
     await session.connect();
-    const response = await serveInSession(c, services, session, body, clientOf, () => session.handle(c.req.raw, body));
+    const response = await serveInSession(c, services, session, body, clientOf, () => session.handle(c.req.raw, body), heldWait);
     endWithResponse(session, c.env?.outgoing);
     return withRequestId(response, id);
   };

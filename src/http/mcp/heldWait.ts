@@ -1,0 +1,158 @@
+/**
+ * A `wait_for_events` without a session that has nothing to answer yet waits here, before
+ * the SDK, so that a waiting user keeps none of the SDK's per-call machinery alive (the
+ * 2026-07-28 era's server per request, the 2025 era's session without an id). Once an
+ * event comes, its time runs out or a newer wait replaces it, the call goes on to the SDK
+ * with the time it has left, and the tool answers it at once, as it would have. Anything
+ * else, and anything the SDK would refuse, passes on untouched.
+ */
+import type { ServerResponse } from 'node:http';
+import { classifyInboundRequest, isJSONRPCRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
+import type { Context } from 'hono';
+import type { ChatUser } from '../../chat/chatUser.js';
+import type { UserDirectory } from '../../chat/userDirectory.js';
+import type { ChatMessage } from '../../mcp/notifications.js';
+import { waitInput } from '../../mcp/toolSpecs.js';
+import type { Release } from '../../session/addressAllowance.js';
+import type { Env } from '../appServices.js';
+import type { McpHandler, McpRouteParts } from './mcpRequest.js';
+
+const TOOL = 'wait_for_events';
+/** The modern revision the SDK serves (its list is not exported): a call that names another passes on, and the SDK answers it. */
+const MODERN_REVISION = '2026-07-28';
+
+type JsonObject = Record<string, unknown>;
+
+/** A call that may be held: its user, where it reads from and for how long, and its parts as they came. */
+interface HoldableWait {
+  readonly user: ChatUser<ChatMessage>;
+  readonly cursor: number | null;
+  readonly timeoutS: number;
+  readonly body: JsonObject;
+  readonly params: JsonObject;
+  readonly args: JsonObject;
+}
+
+export function heldWait({ services, clientOf }: McpRouteParts): McpHandler {
+  const { users, allowance, config } = services;
+  return async (request, next) => {
+    const { c } = request;
+    const wait = holdableWait(c, request.body, users);
+    if (!wait) return undefined;
+    // Past its client's allowance the call goes on: the tool answers the refusal.
+    const release = allowance.take(clientOf(c), 'waits');
+    if (!release) return undefined;
+    const outgoing = c.env?.outgoing;
+    const held = holdWhileOpen(wait.user, release, outgoing);
+    const deadline = Date.now() + wait.timeoutS * 1000;
+    const end = await wait.user.events.hold(wait.cursor, wait.timeoutS * 1000, held.signal, config.maxWaitsPerUser);
+    if (end === 'aborted' || held.signal.aborted) {
+      // The client is gone: nobody reads an answer, and the SDK never hears of the call.
+      held.end();
+      return new Response(null, { status: 499 });
+    }
+    try {
+      return await next({
+        ...request,
+        body: withTimeLeft(wait, deadline),
+        bytes: undefined,
+        heldWait: { superseded: end === 'superseded' },
+      });
+    } finally {
+      if (!outgoing) held.end();
+    }
+  };
+}
+
+/**
+ * Holds the user present and the client's wait allowance until the response closes (the
+ * SDK has answered, or the client left); the signal aborts when the client leaves before
+ * its answer. (A function of its own, so that the listener holds only these.)
+ */
+function holdWhileOpen(
+  user: ChatUser<ChatMessage>,
+  release: Release,
+  outgoing: ServerResponse | undefined,
+): { signal: AbortSignal; end: () => void } {
+  const closeLink = user.openLink();
+  const controller = new AbortController();
+  let open = true;
+  const end = () => {
+    if (!open) return;
+    open = false;
+    closeLink();
+    release();
+  };
+  if (outgoing?.destroyed) controller.abort();
+  outgoing?.once('close', () => {
+    if (!outgoing.writableFinished) controller.abort();
+    end();
+  });
+  return { signal: controller.signal, end };
+}
+
+/**
+ * The call, when it is a `wait_for_events` that the SDK would serve and that would wait:
+ * no progress token (a call with one reports progress from the tool), arguments the
+ * tool's own schema takes, a live user, a cursor of its log with nothing after it, and
+ * time to wait. Cheap tests first: most calls fail one early.
+ */
+function holdableWait(c: Context<Env>, body: unknown, users: UserDirectory<ChatMessage>): HoldableWait | undefined {
+  if (!isObject(body) || body.method !== 'tools/call' || !isObject(body.params)) return undefined;
+  const { params } = body;
+  const args = params.arguments;
+  if (params.name !== TOOL || !isObject(args) || (isObject(params._meta) && params._meta.progressToken !== undefined)) return undefined;
+  // Found as the tools find it, by token; never made here.
+  const user = typeof args.user_token === 'string' ? users.byToken(args.user_token) : undefined;
+  if (!user) return undefined;
+  const parsed = waitInput.safeParse(args);
+  if (!parsed.success || parsed.data.timeout_s <= 0) return undefined;
+  const cursor = parsed.data.after === undefined ? null : user.events.parseCursor(parsed.data.after);
+  if (cursor === undefined || !user.events.isEmptyAfter(cursor) || !acceptedBySdk(c, body)) return undefined;
+  return { user, cursor, timeoutS: parsed.data.timeout_s, body, params, args };
+}
+
+/**
+ * Whether the SDK would serve this POST rather than refuse it, asked with its own tests
+ * where it exports them: a JSON body that is a JSON-RPC request, classified by era. A
+ * 2025 call must accept both JSON and event streams and name a version the SDK supports,
+ * if any; a 2026-07-28 call needs a valid envelope (the classifier checks it, and that
+ * the headers present match the body) and the MCP-Protocol-Version, Mcp-Method and
+ * Mcp-Name headers (the SDK's own test of those is not exported: the name must be plain).
+ */
+function acceptedBySdk(c: Context<Env>, body: unknown): boolean {
+  const header = (name: string) => c.req.header(name);
+  if (!isJsonContentType(header('content-type') ?? null) || !isJSONRPCRequest(body)) return false;
+  const version = header('mcp-protocol-version');
+  const route = classifyInboundRequest({
+    httpMethod: 'POST',
+    protocolVersionHeader: version,
+    mcpMethodHeader: header('mcp-method'),
+    mcpNameHeader: header('mcp-name'),
+    body,
+  });
+  if (route.kind === 'legacy') {
+    const accept = header('accept') ?? '';
+    return (
+      route.reason === 'no-claim' &&
+      accept.includes('application/json') &&
+      accept.includes('text/event-stream') &&
+      (version === undefined || SUPPORTED_PROTOCOL_VERSIONS.includes(version))
+    );
+  }
+  return (
+    route.kind === 'modern' &&
+    route.classification.revision === MODERN_REVISION &&
+    version !== undefined &&
+    header('mcp-method') !== undefined &&
+    header('mcp-name')?.trim() === TOOL
+  );
+}
+
+/** The call as it came, but for the time it has left (0 once past its deadline). */
+function withTimeLeft({ body, params, args }: HoldableWait, deadline: number): JsonObject {
+  const timeLeftS = Math.max(0, deadline - Date.now()) / 1000;
+  return { ...body, params: { ...params, arguments: { ...args, timeout_s: timeLeftS } } };
+}
+
+const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
