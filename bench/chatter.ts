@@ -6,6 +6,7 @@
  * partner can check order and measure latency without any shared table.
  */
 import type { NotificationHandler } from './leanSession.js';
+import { bounded, messageOf, until } from './timing.js';
 
 /** What a chatter needs of its client, whichever kind it is: calls out, notifications in. */
 export interface ChatClient {
@@ -68,48 +69,112 @@ export class SequenceCheck {
   }
 }
 
-/** One member of a pair in the in-process parts (scale-out, under attack): sends numbered messages, checks its partner's. */
-export class PairedUser {
+/** What a pair member needs of its client (a TokenClient, or a LeanSession with its stream): calls out, events in. */
+export interface PairClient {
+  onNotification: NotificationHandler;
+  call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>>;
+}
+
+/**
+ * One member of a pair in the in-process parts (scale-out, under attack): learns its room
+ * (from enter_queue's answer or chatroom.found), sends numbered messages, checks its partner's.
+ */
+export class PairedUser<C extends PairClient = PairClient> {
   roomId: string | undefined;
   partner: PairedUser | undefined;
+  /** Resolves once the room is known; `foundAt` is when (performance.now()). */
+  readonly found: Promise<void>;
+  foundAt = 0;
   readonly reads = new SequenceCheck();
   nextN = 1;
   acked = 0;
   sendErrors = 0;
-  /** Read in another room, or from someone other than the partner. */
+  /** Read in another room, from someone other than the partner, or an event no chat sends it. */
   misrouted = 0;
   firstError: string | undefined;
+  #found = () => {};
 
   constructor(
     readonly index: number,
-    readonly client: { call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<unknown> },
-  ) {}
+    readonly client: C,
+  ) {
+    this.found = new Promise((resolve) => (this.#found = resolve));
+    client.onNotification = (method, params) => {
+      if (method === 'message.received') this.read(params);
+      else if (method === 'chatroom.found' && typeof params.room_id === 'string') this.joined(params.room_id);
+      else if (!method.startsWith('notifications/')) this.#wrong(`unexpected ${method} ${JSON.stringify(params).slice(0, 120)}`);
+    };
+  }
+
+  /** Its room, once told (a second, other room is an error). */
+  joined(roomId: string): void {
+    if (this.roomId === undefined) {
+      this.roomId = roomId;
+      this.foundAt = performance.now();
+      this.#found();
+    } else if (roomId !== this.roomId) this.#wrong(`user ${this.index} (room ${this.roomId}) was told of a second room ${roomId}`);
+  }
+
+  #wrong(what: string): void {
+    this.misrouted += 1;
+    this.firstError ??= what;
+  }
 
   /** Checks a message.received; answers its number when it is the partner's, read for the first time. */
   read(params: Record<string, unknown>): number | undefined {
     const [sender, n] = String(params.message).split('.', 2).map(Number);
     if (params.room_id !== this.roomId || sender !== this.partner?.index || n === undefined || !Number.isInteger(n)) {
-      this.misrouted += 1;
-      this.firstError ??= `user ${this.index} (room ${this.roomId}) read ${JSON.stringify(params).slice(0, 120)}`;
+      this.#wrong(`user ${this.index} (room ${this.roomId}) read ${JSON.stringify(params).slice(0, 120)}`);
       return undefined;
     }
     return this.reads.accept(n) === 'duplicate' ? undefined : n;
   }
 
   /** Sends the next numbered message; answers whether it was accepted. */
-  async send(size: number, signal: AbortSignal, sending: (n: number) => void = () => {}): Promise<boolean> {
+  async send(size: number, signal: AbortSignal): Promise<boolean> {
     const n = this.nextN++;
-    sending(n);
     try {
       await this.client.call('send_message', { room_id: this.roomId, message: messageText(size, this.index, n) }, signal);
       this.acked += 1;
       return true;
     } catch (error) {
       this.sendErrors += 1;
-      if (!signal.aborted) this.firstError ??= `send_message: ${error instanceof Error ? error.message : String(error)}`;
+      if (!signal.aborted) this.firstError ??= `send_message: ${messageOf(error)}`;
       return false;
     }
   }
+}
+
+export type Pair<U extends PairedUser = PairedUser> = readonly [U, U];
+
+/** Makes two users partners. */
+export function partners<U extends PairedUser>(a: U, b: U): Pair<U> {
+  a.partner = b;
+  b.partner = a;
+  return [a, b];
+}
+
+/**
+ * `perPair` messages in each pair, members in turn, each send awaited, at most `concurrency`
+ * pairs at once; then waits (up to `drainMs`) until every accepted message was read.
+ * `roundTrips` gets each accepted send's round trip (ms). Answers the messages accepted.
+ */
+export async function exchange(
+  pairs: readonly Pair[],
+  perPair: number,
+  limits: { size: number; concurrency: number; drainMs: number; signal: AbortSignal; roundTrips?: number[] },
+): Promise<number> {
+  const { size, signal, roundTrips } = limits;
+  const acked = () => pairs.reduce((sum, [a, b]) => sum + a.acked + b.acked, 0);
+  const before = acked();
+  await bounded(pairs, limits.concurrency, async (pair) => {
+    for (let k = 0; k < perPair && !signal.aborted; k++) {
+      const started = performance.now();
+      if ((await pair[k % 2]!.send(size, signal)) && roundTrips) roundTrips.push(performance.now() - started);
+    }
+  });
+  await until(() => pairs.every(([a, b]) => a.reads.received >= b.acked && b.reads.received >= a.acked), limits.drainMs, signal);
+  return acked() - before;
 }
 
 /** What pair members' messages came to: accepted, read by the partner, lost, duplicated, out of order, misrouted; failed sends. */
@@ -129,6 +194,19 @@ export function deliveryOf(users: readonly PairedUser[]) {
 }
 
 export type PairDelivery = ReturnType<typeof deliveryOf>;
+
+/** A part's delivery failures, one sentence each; `cutShort` (the part did not finish) excuses messages left unread and failed sends. */
+export function pairFailures(label: string, d: PairDelivery, cutShort: boolean): string[] {
+  const lost = cutShort ? 0 : d.lost;
+  const first = d.firstError ? ` (first: ${d.firstError})` : '';
+  return [
+    ...(lost + d.duplicated + d.outOfOrder + d.misrouted > 0
+      ? [`${label}: messages lost ${lost}, duplicated ${d.duplicated}, out of order ${d.outOfOrder}, misrouted ${d.misrouted}${first}`]
+      : []),
+    ...(d.sendErrors > 0 && !cutShort ? [`${label}: ${d.sendErrors} send_message calls failed${first}`] : []),
+    ...(!cutShort && d.sent === 0 ? [`${label} accepted no message: delivery went unchecked`] : []),
+  ];
+}
 
 export class Chatter<C extends ChatClient = ChatClient> {
   roomId = '';

@@ -5,9 +5,8 @@
 import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import type { TokenClientKind } from './leanSession.js';
 import { latencyHistogram } from './relayLoad.js';
+import type { Percentiles } from './timing.js';
 import type { DeliveryCounts, LoadMode, LoadReport, ReleaseReport } from './workerProtocol.js';
-
-export type Percentiles = { p50: number; p95: number; p99: number; max: number };
 
 export interface OpenFigures {
   sessions: number;

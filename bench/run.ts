@@ -21,10 +21,9 @@ import { ProgressLine } from './progressLine.js';
 import { loadPhase, measure, measureEras, measureKind, roundRate, type Step, TOKEN_CLIENT_KINDS } from './relaySteps.js';
 import { faultsOver, formatKindTable, formatTable } from './report.js';
 import { caveats, deliveryFailures, relayResults } from './results.js';
-import { measureScaleOut } from './scaleOut.js';
-import { formatScaleOut, scaleOutCaveats, scaleOutFailures, scaleOutSettings } from './scaleOutReport.js';
-import { brief as show } from './table.js';
-import { formatUnderAttack, measureUnderAttack, underAttackCaveats, underAttackFailures, underAttackSettings } from './underAttack.js';
+import { scaleOutPart, scaleOutSettings } from './scaleOut.js';
+import { type PartOutcome, brief as show } from './table.js';
+import { underAttackPart, underAttackSettings } from './underAttack.js';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const CLI = here('../src/cli.js');
@@ -32,14 +31,6 @@ const RESULTS = here('../../bench/results.json');
 const PROFILES = here('../../bench/profiles');
 
 const progress = new ProgressLine();
-
-/** What a part adds to the run: its fields of results.json, its printed tables, notes and failures. */
-interface PartOutcome {
-  json: Record<string, unknown>;
-  tables: string[];
-  notes: string[];
-  failures: string[];
-}
 
 interface RunContext {
   options: BenchOptions;
@@ -149,32 +140,12 @@ function matchingPart({ options }: RunContext): Promise<PartOutcome> {
   return Promise.resolve({ json: { matching }, tables: [formatMatching(matching)], notes: [], failures: [] });
 }
 
-async function scaleOutPart({ options }: RunContext): Promise<PartOutcome> {
-  const scaleOut = await measureScaleOut(scaleOutSettings(CLI, options), progress);
-  return {
-    json: { scaleOut },
-    tables: [formatScaleOut(scaleOut)],
-    notes: scaleOutCaveats(scaleOut, options.quick),
-    failures: scaleOutFailures(scaleOut),
-  };
-}
-
-async function underAttackPart({ options }: RunContext): Promise<PartOutcome> {
-  const underAttack = await measureUnderAttack(underAttackSettings(CLI, options), progress);
-  return {
-    json: { underAttack },
-    tables: [formatUnderAttack(underAttack)],
-    notes: underAttackCaveats(underAttack, options.quick),
-    failures: underAttackFailures(underAttack),
-  };
-}
-
 const PARTS: Record<BenchPart, (context: RunContext) => Promise<PartOutcome>> = {
   relay: relayPart,
   eras: erasPart,
   matching: matchingPart,
-  'scale-out': scaleOutPart,
-  'under-attack': underAttackPart,
+  'scale-out': ({ options }) => scaleOutPart(CLI, options, progress),
+  'under-attack': ({ options }) => underAttackPart(CLI, options, progress),
 };
 
 /**
@@ -188,7 +159,7 @@ function deadlineS(parts: readonly BenchPart[], options: BenchOptions): number {
     eras: 2 * ERA_SERVERS.length * ERAS.length * phaseS + (ERA_SERVERS.length * ERAS.length * options.users) / 50,
     matching: 60,
     'scale-out': scaleOutSettings(CLI, options).deadlineMs / 1000,
-    'under-attack': underAttackSettings(CLI, options).deadlineMs / 1000,
+    'under-attack': underAttackSettings(options).deadlineMs / 1000,
   };
   return Math.round(120 + parts.reduce((sum, part) => sum + seconds[part], 0));
 }

@@ -26,3 +26,11 @@ export function columns(header: string[], body: string[][], left: (i: number) =>
           .trimEnd();
   return [line(header), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
+
+/** What a part of the bench adds to the run: its fields of results.json, its printed tables, notes and failures. */
+export interface PartOutcome {
+  json: Record<string, unknown>;
+  tables: string[];
+  notes: string[];
+  failures: string[];
+}

@@ -1,6 +1,7 @@
 /** Small tools the bench's in-process parts (scale-out, under attack) share: waits, percentiles, errors. */
 import { setMaxListeners } from 'node:events';
-import type { Percentiles } from './figures.js';
+
+export type Percentiles = { p50: number; p95: number; p99: number; max: number };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -21,6 +22,15 @@ export async function until(done: () => boolean, ms: number, signal: AbortSignal
   }
   return true;
 }
+
+/** `promise`, or a rejection once `signal` aborts. */
+export const orAbort = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> =>
+  signal.aborted
+    ? Promise.reject(new Error('aborted'))
+    : Promise.race([
+        promise,
+        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+      ]);
 
 /** Runs `work` over `items`, at most `concurrency` at once, until done or `signal` aborts. */
 export async function bounded<T>(
