@@ -2,12 +2,13 @@
  * The bench's child processes — servers under test, load workers, redis-server — tracked
  * in one place and killed when the bench exits for any reason.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { type SpawnedServer, type SpawnOptions, spawnServer } from '../test/support/serverProcess.js';
 
 const children = new Set<ChildProcess>();
 
-function track(child: ChildProcess): ChildProcess {
+/** Kills `child` with the others when the bench exits. */
+export function track(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -26,11 +27,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 /** A server under test (test/support/serverProcess.ts), killed with the others when the bench exits. */
 export function startServer(options: SpawnOptions): Promise<SpawnedServer> {
   return spawnServer({ ...options, onSpawn: track });
-}
-
-/** Spawns any program (redis-server) as a tracked child. */
-export function spawnTracked(command: string, args: string[]): ChildProcess {
-  return track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Forks a compiled bench module (a load worker) with an IPC channel. */

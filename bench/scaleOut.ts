@@ -10,15 +10,15 @@
 import { setMaxListeners } from 'node:events';
 import { cpus } from 'node:os';
 import { Pool } from 'undici';
+import { startRedis, type TestRedis } from '../test/support/redis.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
-import { startServer } from './children.js';
+import { startServer, track } from './children.js';
 import { type LeanEndpoint, leanSender } from './leanSession.js';
 import type { BenchOptions } from './options.js';
 import { CpuMeter, machineBusySeconds } from './procStats.js';
 import type { ProgressLine } from './progressLine.js';
-import { type BenchRedis, startRedis } from './redisServer.js';
 import { columns, type PartOutcome, show } from './table.js';
 import { messageOf, orAbort, percentiles, withDeadline } from './timing.js';
 
@@ -153,7 +153,7 @@ type Cores = ReturnType<ReturnType<typeof coresMeter>>;
 interface Running {
   servers: SpawnedServer[];
   clients: Client[];
-  redis: BenchRedis | null;
+  redis: TestRedis | null;
   settings: Settings;
   signal: AbortSignal;
   nextPair: number;
@@ -336,17 +336,17 @@ async function runSetup(name: SetupName, processes: number, settings: Settings, 
   const servers: SpawnedServer[] = [];
   const clients: Client[] = [];
   const users: BenchUser[] = [];
-  let redis: BenchRedis | null = null;
+  let redis: TestRedis | null = null;
   const died = () => {
     const i = servers.findIndex((server) => server.exited());
     return i < 0 ? undefined : `mcp-chat ${i + 1} exited (${servers[i]!.exited()}): ${servers[i]!.output().slice(-400)}`;
   };
   setup.error = await withDeadline(settings.setupDeadlineMs, died, async (signal) => {
     if (name !== 'in-memory') {
-      redis = await startRedis().catch((error: unknown) => {
+      redis = await startRedis({ onSpawn: track }).catch((error: unknown) => {
         throw new Error(`could not start redis-server (install Redis 7: apt-get install redis-server): ${messageOf(error)}`);
       });
-      setup.redisVersion = redis.version ?? null;
+      setup.redisVersion = /Redis version=([^\s,]+)/.exec(redis.output())?.[1] ?? null;
     }
     const args = ['--log-level', 'warn', ...LIMITS.split(' '), ...(redis ? ['--redis-url', redis.url] : [])];
     for (let i = 0; i < processes; i++) servers.push(await startServer({ entry: settings.cliPath, args }));
@@ -388,7 +388,7 @@ async function runSetup(name: SetupName, processes: number, settings: Settings, 
   await Promise.allSettled(users.map((user) => user.client.stop()));
   await Promise.allSettled(clients.map((client) => client.close()));
   await Promise.allSettled(servers.map((server) => stopChild(server.child, 5_000)));
-  await (redis as BenchRedis | null)?.stop();
+  await (redis as TestRedis | null)?.stop();
   return setup;
 }
 type Setup = Awaited<ReturnType<typeof runSetup>>;

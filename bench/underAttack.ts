@@ -11,7 +11,8 @@ import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { ToolRefusal } from '../test/support/chatClient.js';
-import { MODERN_META, modernHeaders, SseParser, WireError } from '../test/support/jsonRpcWire.js';
+import { listenFrom, type OpenResponse } from '../test/support/fromAddress.js';
+import { WireError } from '../test/support/jsonRpcWire.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { metricGauge } from './benchTarget.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
@@ -78,48 +79,6 @@ const refusedForAllowance = (error: unknown) =>
 const modernCall = (endpoint: LeanEndpoint, name: string, args: Record<string, unknown>, signal: AbortSignal, holdMs = CALL_TIMEOUT_MS) =>
   new LeanSession(endpoint, 'modern').call(name, args, signal, holdMs);
 
-/** Opens a `subscriptions/listen` on `uris`; resolves once acknowledged, with a function that closes it. `onEnded` hears of a stream that ended unasked. */
-async function openListen(endpoint: LeanEndpoint, uris: readonly string[], signal: AbortSignal, onEnded: (why: string) => void) {
-  const response = await endpoint.posts.request({
-    path: endpoint.path,
-    method: 'POST',
-    headers: modernHeaders('subscriptions/listen'),
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'subscriptions/listen',
-      params: { _meta: MODERN_META, notifications: { resourceSubscriptions: uris } },
-    }),
-    headersTimeout: CALL_TIMEOUT_MS,
-    bodyTimeout: 0,
-    signal,
-  });
-  if (response.statusCode !== 200) throw new WireError(`HTTP ${response.statusCode}: ${(await response.body.text()).slice(0, 200)}`);
-  const body = response.body;
-  let closing = false;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new WireError('subscriptions/listen: no acknowledgement within 10 s')), CALL_TIMEOUT_MS);
-    const parser = new SseParser((data) => {
-      if (data.includes('notifications/subscriptions/acknowledged')) resolve(clearTimeout(timer));
-    });
-    body.setEncoding('utf8');
-    body.on('data', (chunk: string) => parser.push(chunk));
-    const ended = (why: string) => () => {
-      if (closing) return;
-      closing = true;
-      clearTimeout(timer);
-      reject(new WireError(`subscriptions/listen ${why}`));
-      onEnded(`subscriptions/listen ${why}`);
-    };
-    body.once('end', ended('stream ended'));
-    body.once('error', ended('stream failed'));
-  });
-  return () => {
-    closing = true;
-    body.destroy();
-  };
-}
-
 /** The attacker: one client address, its users, and what it holds. */
 class Attacker {
   readonly #pool: Pool;
@@ -127,13 +86,17 @@ class Attacker {
   readonly #stop = new AbortController();
   readonly users: { token: string; eventsUri: string; cursor: string }[] = [];
   readonly sessions: LeanSession[] = [];
-  readonly #listens: (() => void)[] = [];
+  readonly #listens: OpenResponse[] = [];
+  #nextId = 1;
   readonly #waits: Promise<void>[] = [];
-  /** Holdings that ended unasked (a wait answered or failed, a listen's stream ended), so far. */
-  readonly ended: Record<Holding, number> = { listens: 0, waits: 0, sessions: 0, streams: 0 };
+  /** Waits that ended unasked (answered or failed), so far. */
+  endedWaits = 0;
   firstError: string | undefined;
 
-  constructor(server: SpawnedServer, signal: AbortSignal) {
+  constructor(
+    private readonly server: SpawnedServer,
+    signal: AbortSignal,
+  ) {
     // Unbounded: every held wait, listen and stream keeps a connection of its own.
     this.#pool = new Pool(server.url.origin, { connections: null, pipelining: 1, localAddress: ATTACKER_ADDRESS });
     this.endpoint = { posts: this.#pool, streams: this.#pool, path: server.url.pathname };
@@ -161,7 +124,7 @@ class Attacker {
     const uris = this.users.map((user) => user.eventsUri);
     await boundedTimes(perAddress, { concurrency: OPEN_CONCURRENCY }, async (i) => {
       const named = Array.from({ length: listenUris }, (_, k) => uris[(i * listenUris + k) % uris.length]!);
-      this.#listens.push(await openListen(this.endpoint, named, signal, (why) => this.#ended('listens', why)));
+      this.#listens.push(await this.#listen(named));
     });
     step(2);
     for (const user of this.users.slice(0, waitUsers)) for (let k = 0; k < waitsPerUser; k++) this.#waits.push(this.#holdWait(user));
@@ -185,17 +148,30 @@ class Attacker {
       try {
         const page = await this.#page(user, WAIT_TIMEOUT_S);
         if (typeof page.cursor === 'string') user.cursor = page.cursor;
-        this.#ended('waits', `a wait_for_events was answered early (${JSON.stringify(page).slice(0, 120)})`);
+        this.#endedWait(`a wait_for_events was answered early (${JSON.stringify(page).slice(0, 120)})`);
       } catch (error) {
         if (this.#stop.signal.aborted) return;
-        this.#ended('waits', `wait_for_events: ${messageOf(error)}`);
+        this.#endedWait(`wait_for_events: ${messageOf(error)}`);
         await sleep(100);
       }
     }
   }
 
-  #ended(kind: Holding, why: string): void {
-    this.ended[kind] += 1;
+  /** A `subscriptions/listen` from the attacker's address (a connection of its own), once acknowledged. */
+  async #listen(uris: readonly string[]): Promise<OpenResponse> {
+    const listen = await listenFrom(ATTACKER_ADDRESS, this.server.url, this.#nextId++, uris);
+    try {
+      if (listen.status !== 200) throw new WireError(`subscriptions/listen: HTTP ${listen.status}`);
+      await listen.until('notifications/subscriptions/acknowledged', CALL_TIMEOUT_MS);
+      return listen;
+    } catch (error) {
+      listen.close();
+      throw error;
+    }
+  }
+
+  #endedWait(why: string): void {
+    this.endedWaits += 1;
     this.firstError ??= why;
   }
 
@@ -209,7 +185,7 @@ class Attacker {
           return refusedForAllowance(error);
         },
       );
-    const listens = await refused(async () => (await openListen(this.endpoint, [this.users[0]!.eventsUri], this.#stop.signal, () => {}))());
+    const listens = await refused(async () => (await this.#listen([this.users[0]!.eventsUri])).close());
     // The waits were sent without waiting for their answers: asked until they are all held (or 3 s pass).
     let waits = false;
     for (let tries = 0; !waits && tries < 30; tries++) {
@@ -224,16 +200,16 @@ class Attacker {
     return { listens, waits, sessions };
   }
 
-  /** Holdings lost so far: ended unasked, or a session whose stream closed. */
+  /** Holdings lost so far: a wait ended unasked, a listen's stream ended, a session whose stream closed. */
   lost(): Record<Holding, number> {
     const closed = this.sessions.filter((session) => !session.streamOpen).length;
-    return { ...this.ended, streams: closed, sessions: closed };
+    return { listens: this.#listens.filter((listen) => listen.ended()).length, waits: this.endedWaits, streams: closed, sessions: closed };
   }
 
   /** Lets go of everything: waits abandoned, listens and streams closed, connections gone. */
   async release(): Promise<void> {
     this.#stop.abort();
-    for (const close of this.#listens) close();
+    for (const listen of this.#listens) listen.close();
     await Promise.allSettled(this.#waits);
     await this.#pool.destroy().catch(() => {});
   }
@@ -348,7 +324,7 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
       serverListens: await metricGauge(running.url, 'mcp_chat_listens', posts),
       serverSessions: await metricGauge(running.url, 'mcp_chat_sessions', posts),
       /** Holdings that ended during the attack phase. */
-      dropped: { ...attacker.ended },
+      dropped: attacker.lost(),
       firstError: undefined as string | undefined,
     };
     figures.attacker = holdings;
