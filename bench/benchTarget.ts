@@ -6,15 +6,15 @@
  * and, for CPU and memory, from /proc. A worker that dies or overstays fails the bench.
  */
 import type { ChildProcess } from 'node:child_process';
+import { on } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { type Dispatcher, request } from 'undici';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
-import { forkModule, startServer, tailOf } from './children.js';
 import type { TokenClientKind } from './leanSession.js';
 import type { ClientKind, LoadReport, WorkerCommand, WorkerReply } from './loadWorker.js';
 import type { BenchOptions } from './options.js';
-import { CpuMeter, machineBusySeconds, rssKiB } from './procStats.js';
-import type { ProgressLine } from './progressLine.js';
+import { CpuMeter, forkModule, machineBusySeconds, rssKiB, startServer, tailOf } from './procStats.js';
+import type { ProgressLine } from './table.js';
 import { brief as show } from './table.js';
 import { percentiles, sleep } from './timing.js';
 
@@ -42,6 +42,7 @@ export const KIND_LABELS: Record<ClientKind, string> = {
 };
 
 const WORKER = fileURLToPath(new URL('./loadWorker.js', import.meta.url));
+type Reply = WorkerReply | { type: 'progress'; done: number } | { type: 'failed'; message: string };
 
 /** Splits `total` into `parts` near-equal whole shares. */
 const split = (total: number, parts: number) =>
@@ -121,42 +122,32 @@ export class BenchTarget {
     return this.server.url;
   }
 
-  /** Sends `command` to worker `index` and resolves with its answer. */
-  #ask<T extends WorkerReply['type']>(
-    index: number,
-    command: WorkerCommand,
-    expect: T,
-    deadlineMs: number,
-  ): Promise<Extract<WorkerReply, { type: T }>> {
+  /** Sends `command` to worker `index` and resolves with its answer (of type `expect`); a worker that fails, dies or overstays rejects. */
+  async #ask<T extends WorkerReply['type']>(index: number, command: WorkerCommand, expect: T, deadlineMs: number) {
     const worker = this.#workers[index]!;
+    const failed = (why: string) => new Error(`load worker ${index} ${why} during '${command.type}'`);
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(failed(`did not finish within ${Math.round(deadlineMs / 1000)} s`)), deadlineMs);
+    const onExit = (code: number | null, signal: string | null) => stop.abort(failed(`exited (${signal ?? code})`));
+    worker.once('exit', onExit);
     this.#progress[index] = 0;
-    return new Promise((resolve, reject) => {
-      const finish = (error?: Error, reply?: WorkerReply) => {
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        if (error) reject(error);
-        else resolve(reply as Extract<WorkerReply, { type: T }>);
-      };
-      const timer = setTimeout(
-        () => finish(new Error(`load worker ${index} did not finish '${command.type}' within ${Math.round(deadlineMs / 1000)} s`)),
-        deadlineMs,
-      );
-      const onExit = (code: number | null, signal: string | null) =>
-        finish(new Error(`load worker ${index} exited (${signal ?? code}) during '${command.type}'`));
-      const onMessage = (reply: WorkerReply | { type: 'progress'; done: number } | { type: 'failed'; message: string }) => {
+    worker.send(command);
+    try {
+      for await (const [reply] of on(worker, 'message', { signal: stop.signal }) as AsyncIterable<[Reply]>) {
         if (reply.type === 'progress') {
           this.#progress[index] = reply.done;
-          return this.progress.update(sum(this.#progress, (done) => done));
-        }
-        if (reply.type === 'failed') finish(new Error(`load worker ${index}: ${reply.message}`));
-        else if (reply.type !== expect) finish(new Error(`load worker ${index} answered '${reply.type}' to '${command.type}'`));
-        else finish(undefined, reply);
-      };
-      worker.on('message', onMessage);
-      worker.once('exit', onExit);
-      worker.send(command);
-    });
+          this.progress.update(sum(this.#progress, (done) => done));
+        } else if (reply.type === 'failed') throw failed(`failed: ${reply.message}`);
+        else if (reply.type !== expect) throw failed(`answered '${reply.type}'`);
+        else return reply as Extract<WorkerReply, { type: T }>;
+      }
+      throw failed('went silent');
+    } catch (error) {
+      throw stop.signal.reason ?? error;
+    } finally {
+      clearTimeout(timer);
+      worker.off('exit', onExit);
+    }
   }
 
   /** Sends each worker its command at once and waits for all answers. */

@@ -13,7 +13,7 @@ import { Pool } from 'undici';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, drained, PairedUser, partners } from './chatter.js';
 import { type LeanEndpoint, LeanSession, leanSender, type TokenClientKind, WireTally } from './leanSession.js';
-import { boundedTimes, messageOf, orAbort, until } from './timing.js';
+import { bounded, messageOf, orAbort, until } from './timing.js';
 
 /** `session`: an MCP session with its GET stream, opened by `open`; or a token client that keeps none, made by `pair` and stopped by `release`. */
 export type ClientKind = 'session' | TokenClientKind;
@@ -73,18 +73,23 @@ async function open({ url, count }: Extract<WorkerCommand, { type: 'open' }>) {
   let firstError: string | undefined;
   const startedAt = now();
   progress = () => latencyMs.length;
-  await boundedTimes(count, { concurrency: OPEN_CONCURRENCY, signal: AbortSignal.timeout(300_000) }, async () => {
-    const session = new LeanSession(target);
-    const began = performance.now();
-    try {
-      await session.open();
-      latencyMs.push(performance.now() - began);
-      sessions.push(new PairedUser(sessions.length, session));
-    } catch (error) {
-      failed += 1;
-      firstError ??= messageOf(error);
-    }
-  });
+  await bounded(
+    Array.from({ length: count }),
+    OPEN_CONCURRENCY,
+    async () => {
+      const session = new LeanSession(target);
+      const began = performance.now();
+      try {
+        await session.open();
+        latencyMs.push(performance.now() - began);
+        sessions.push(new PairedUser(sessions.length, session));
+      } catch (error) {
+        failed += 1;
+        firstError ??= messageOf(error);
+      }
+    },
+    AbortSignal.timeout(300_000),
+  );
   return {
     type: 'opened' as const,
     opened: latencyMs.length,
@@ -118,18 +123,22 @@ async function pair(command: Extract<WorkerCommand, { type: 'pair' }>) {
   progress = () => members.filter((user) => user.roomId !== undefined).length / 2;
   const startedAt = now();
   const deadline = AbortSignal.timeout(command.deadlineMs);
-  await boundedTimes(members.length, { concurrency: PAIR_CONCURRENCY, signal: deadline }, async (i) => {
-    const user = members[i]!;
-    try {
-      const answer = await user.client.call('enter_queue', {});
-      if (user.client instanceof TokenClient) user.client.poll(POLL_S);
-      if (answer.status === 'matched' && typeof answer.room_id === 'string') user.joined(answer.room_id);
-      else if (answer.status !== 'waiting') throw new Error(`enter_queue answered ${JSON.stringify(answer)}`);
-    } catch (error) {
-      failed += 1;
-      firstError ??= messageOf(error);
-    }
-  });
+  await bounded(
+    members,
+    PAIR_CONCURRENCY,
+    async (user) => {
+      try {
+        const answer = await user.client.call('enter_queue', {});
+        if (user.client instanceof TokenClient) user.client.poll(POLL_S);
+        if (answer.status === 'matched' && typeof answer.room_id === 'string') user.joined(answer.room_id);
+        else if (answer.status !== 'waiting') throw new Error(`enter_queue answered ${JSON.stringify(answer)}`);
+      } catch (error) {
+        failed += 1;
+        firstError ??= messageOf(error);
+      }
+    },
+    deadline,
+  );
   if (failed === 0) await orAbort(Promise.all(members.map((user) => user.found)), deadline).catch(() => {});
   const endedAt = now();
   const rooms = new Map<string, PairedUser[]>();

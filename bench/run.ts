@@ -13,13 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { BenchTarget, type KindRun, type LoadSettings, type TargetSpec } from './benchTarget.js';
 import type { TokenClientKind } from './leanSession.js';
 import { formatMatching, measureMatching } from './matching.js';
-import { mcpChatFlags } from './mcpChatFlags.js';
-import { BENCH_PARTS, type BenchOptions, type BenchPart, readOptions, USAGE, UsageError } from './options.js';
+import { BENCH_PARTS, type BenchOptions, type BenchPart, mcpChatFlags, readOptions, USAGE, UsageError } from './options.js';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
-import { ProgressLine } from './progressLine.js';
 import { ERA_SERVERS, ERAS, type EraRun, type EraServer, erasOutcome, relayOutcome, type ServerRun } from './report.js';
 import { scaleOutPart, scaleOutSettings } from './scaleOut.js';
-import { type PartOutcome, brief as show } from './table.js';
+import { type PartOutcome, ProgressLine, brief as show } from './table.js';
 import { underAttackPart, underAttackSettings } from './underAttack.js';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -201,7 +199,7 @@ async function main(): Promise<number> {
   const mcpFlags = mcpChatFlags(CLI, options.sessions + options.warmupSessions + 2);
   if (parts.includes('relay') || parts.includes('eras')) {
     if (options.capNote) progress.note(`bench: ${options.capNote}`);
-    notes.push(...(options.capNote ? [options.capNote] : []), ...(mcpFlags.note ? [mcpFlags.note] : []));
+    notes.push(...(options.capNote ? [options.capNote] : []), mcpFlags.note);
     progress.note(
       `bench: ${options.quick ? 'quick, ' : ''}${show(options.sessions)} idle sessions (+${options.warmupSessions} warm-up), ${show(options.pairs)} pairs (${show(options.kindPairs)} of each client kind), ` +
         `${options.duration} s phases, ${options.workers} load workers per server, ${options.messageSize}-char messages, ${cpus().length} cores`,

@@ -14,13 +14,12 @@ import { startRedis, type TestRedis } from '../test/support/redis.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
-import { startServer, track } from './children.js';
 import { type LeanEndpoint, leanSender } from './leanSession.js';
 import type { BenchOptions } from './options.js';
-import { CpuMeter, machineBusySeconds } from './procStats.js';
-import type { ProgressLine } from './progressLine.js';
+import { CpuMeter, machineBusySeconds, startServer, track } from './procStats.js';
+import type { ProgressLine } from './table.js';
 import { columns, type PartOutcome, show } from './table.js';
-import { messageOf, orAbort, percentiles, withDeadline } from './timing.js';
+import { bounded, messageOf, orAbort, percentiles, withDeadline } from './timing.js';
 
 export const SCALE_OUT_SETUPS = ['in-memory', '1 process on Redis', '2 processes on Redis', '3 processes on Redis'] as const;
 type SetupName = (typeof SCALE_OUT_SETUPS)[number];
@@ -57,17 +56,10 @@ export function scaleOutSettings(cliPath: string, { quick, messageSize }: Pick<B
   };
 }
 type Settings = ReturnType<typeof scaleOutSettings>;
+type Client = ReturnType<typeof clientFor>;
 
-/** A server's two pools: calls on keep-alive connections, each held poll on one of its own. */
-interface Client {
-  readonly calls: LeanEndpoint;
-  readonly polls: LeanEndpoint;
-  /** Opens `count` connections in each pool (a GET /healthz on each), so that a round starts on them. */
-  connect(count: number, signal: AbortSignal): Promise<unknown>;
-  close(): Promise<unknown>;
-}
-
-function clientFor(server: SpawnedServer, connections: number): Client {
+/** A server's two pools: calls on keep-alive connections, each held poll on one of its own; `connect` opens `count` connections in each (a GET /healthz on each), so that a round starts on them. */
+function clientFor(server: SpawnedServer, connections: number) {
   const posts = new Pool(server.url.origin, { connections, pipelining: 1, keepAliveTimeout: 4_000 });
   const held = new Pool(server.url.origin, { connections: null, pipelining: 1 });
   const path = server.url.pathname;
@@ -81,7 +73,8 @@ function clientFor(server: SpawnedServer, connections: number): Client {
   return {
     calls: { posts, streams: posts, path },
     polls: { posts: held, streams: held, path },
-    connect: (count, signal) => Promise.all([open(posts, Math.min(count, connections), signal), open(held, count, signal)]),
+    connect: (count: number, signal: AbortSignal) =>
+      Promise.all([open(posts, Math.min(count, connections), signal), open(held, count, signal)]),
     close: () => Promise.allSettled([posts.destroy(), held.destroy()]),
   };
 }
@@ -93,7 +86,6 @@ class BenchUser extends PairedUser<TokenClient> {
   constructor(
     index: number,
     readonly pair: number,
-    readonly server: number,
     client: Client,
   ) {
     super(
@@ -123,7 +115,7 @@ function pairOf(
   clients: readonly Client[],
   at = (member: number) => (p + member * Math.floor(p / clients.length)) % clients.length,
 ) {
-  return partners(new BenchUser(2 * p, p, at(0), clients[at(0)]!), new BenchUser(2 * p + 1, p, at(1), clients[at(1)]!));
+  return partners(new BenchUser(2 * p, p, clients[at(0)]!), new BenchUser(2 * p + 1, p, clients[at(1)]!));
 }
 
 /** Enters both members and waits until both know their room, which must be the same. */
@@ -224,100 +216,80 @@ type Round = Awaited<ReturnType<typeof pairingRound>>;
 
 const fixed = (value: number, digits = 2) => value.toFixed(digits);
 
-/** Whether more in flight still raised pairs/s, the busiest process at the most in flight, and how busy the machine was. */
-function saturationOf(rounds: readonly Round[], machineCores: number): string {
-  const last = rounds.at(-1);
-  if (!last) return 'unknown: no pairing round finished';
-  const before = rounds.at(-2);
-  const ramp = `${rounds.map((round) => `${fixed(round.pairsPerS, 0)} at ${round.inFlight}`).join(', ')} in flight`;
-  const { cores } = last;
-  const named: [string, number][] = [
-    ...cores.servers.map((c, i): [string, number] => [cores.servers.length > 1 ? `mcp-chat ${i + 1}` : 'the server', c]),
-    ...(cores.redis === null ? [] : [['redis-server', cores.redis] as [string, number]]),
-    ['the load generator', cores.loadGenerator],
-  ];
-  const [who, busiest] = named.reduce((most, next) => (next[1] > most[1] ? next : most));
-  const rising = before && last.pairsPerS >= RAMP_GAIN * before.pairsPerS ? 'pairs/s still rose' : 'more in flight did not raise pairs/s';
-  return `${rising} (${ramp}); busiest: ${who} at ${fixed(busiest)} cores; the machine ${fixed(cores.machine)} of ${machineCores} cores busy, ${fixed(cores.other)} of them other work`;
-}
-
-/** Messages of one kind of pair (same-process or cross-process); CPU of the mcp-chat processes summed, redis-server's apart (null in memory). */
-function messagesFigures(pairs: number, t: { messages: number; seconds: number; serverCpuMs: number; redisCpuMs: number | null }) {
-  return {
-    pairs,
-    ...t,
-    messagesPerS: t.seconds > 0 ? t.messages / t.seconds : 0,
-    cpuMsPerMessage: t.messages > 0 ? t.serverCpuMs / t.messages : NaN,
-    redisCpuMsPerMessage: t.redisCpuMs === null || t.messages === 0 ? null : t.redisCpuMs / t.messages,
-  };
-}
-
 /**
  * Pairs the message pairs — [0, same) with both members on one process (each process in
  * turn), the rest across two — warms them up, then measures: half of each kind's messages,
  * then the other half in reverse order (same, cross, cross, same), so that code still
- * warming up weighs on both kinds alike.
+ * warming up weighs on both kinds alike. Per kind: messages, their time, and the CPU of
+ * the mcp-chat processes summed, redis-server's apart (null in memory).
  */
 async function measureMessages(setup: Running, name: SetupName, users: BenchUser[], progress: ProgressLine) {
   const { settings, signal, clients } = setup;
-  const n = clients.length;
-  const count = Math.floor(settings.users / 2);
+  const [n, count] = [clients.length, Math.floor(settings.users / 2)];
   const same = n === 1 ? count : Math.ceil(count / 2);
   const pairs = Array.from({ length: count }, (_, p) =>
     pairOf(setup.nextPair + p, clients, (member) => (p < same ? p % n : (p + member) % n)),
   );
   users.push(...pairs.flat());
   progress.begin(`scale-out · ${name} · pair ${count} for the messages`, 'pairs', { total: count });
-  let next = 0;
   let paired = 0;
-  const slot = async () => {
-    for (let pair = pairs[next++]; pair && !signal.aborted; pair = pairs[next++]) {
-      await pairUp(pair, true, signal);
-      progress.update(++paired);
-    }
+  const enter = async (pair: Pair<BenchUser>) => {
+    await pairUp(pair, true, signal);
+    progress.update(++paired);
   };
-  await Promise.all(Array.from({ length: settings.concurrency }, slot));
+  await bounded(pairs, settings.concurrency, enter, signal);
   progress.end(`${paired} pairs`);
 
   const limits = { size: settings.messageSize, concurrency: settings.concurrency, drainMs: DRAIN_MS, signal };
-  const groups = { same: pairs.slice(0, same), cross: pairs.slice(same) };
-  const all = settings.messagesPerPair;
-  const half = Math.ceil(all / 2);
-  const schedule: ['same' | 'cross', number][] = [
-    ['same', half],
-    ['cross', half],
-    ['cross', all - half],
-    ['same', all - half],
-  ];
+  const [all, half] = [settings.messagesPerPair, Math.ceil(settings.messagesPerPair / 2)];
+  const kinds = { same: pairs.slice(0, same), cross: pairs.slice(same) };
   const tallies = {
     same: { messages: 0, seconds: 0, serverCpuMs: 0, redisCpuMs: 0 },
     cross: { messages: 0, seconds: 0, serverCpuMs: 0, redisCpuMs: 0 },
   };
   progress.begin(`scale-out · ${name} · ${all} messages per pair, ${same} same-process pairs, ${count - same} cross-process`, 'runs', {
-    total: schedule.length,
+    total: 4,
   });
   await exchange(pairs, settings.warmupMessagesPerPair, limits);
-  for (const [i, [kind, perPair]] of schedule.entries()) {
-    if (groups[kind].length === 0 || perPair === 0) continue;
-    const server = new CpuMeter(setup.servers.map((s) => s.pid));
-    const redis = setup.redis && new CpuMeter([setup.redis.pid]);
-    const started = performance.now();
-    tallies[kind].messages += await exchange(groups[kind], perPair, limits);
+  for (const [i, [kind, perPair]] of (
+    [
+      ['same', half],
+      ['cross', half],
+      ['cross', all - half],
+      ['same', all - half],
+    ] as const
+  ).entries()) {
+    if (kinds[kind].length === 0 || perPair === 0) continue;
+    const [server, redis, started] = [
+      new CpuMeter(setup.servers.map((s) => s.pid)),
+      setup.redis && new CpuMeter([setup.redis.pid]),
+      performance.now(),
+    ];
+    tallies[kind].messages += await exchange(kinds[kind], perPair, limits);
     tallies[kind].seconds += (performance.now() - started) / 1000;
     tallies[kind].serverCpuMs += server.stop().cpuSeconds * 1000;
     tallies[kind].redisCpuMs += (redis?.stop().cpuSeconds ?? 0) * 1000;
     progress.update(i + 1);
   }
-  const figures = (kind: 'same' | 'cross') =>
-    groups[kind].length === 0
+  const figures = (kind: 'same' | 'cross') => {
+    const t = tallies[kind];
+    return kinds[kind].length === 0
       ? null
-      : messagesFigures(groups[kind].length, { ...tallies[kind], redisCpuMs: setup.redis ? tallies[kind].redisCpuMs : null });
+      : {
+          pairs: kinds[kind].length,
+          ...t,
+          messagesPerS: t.seconds > 0 ? t.messages / t.seconds : 0,
+          cpuMsPerMessage: t.messages > 0 ? t.serverCpuMs / t.messages : NaN,
+          redisCpuMsPerMessage: setup.redis && t.messages > 0 ? t.redisCpuMs / t.messages : null,
+        };
+  };
   const result = { samePair: figures('same'), crossPair: figures('cross') };
   const said = (label: string, f: ReturnType<typeof figures>) =>
     f ? [`${label} ${fixed(f.cpuMsPerMessage)} ms server CPU per message, ${fixed(f.messagesPerS, 0)} msgs/s`] : [];
   progress.end([...said('same-process:', result.samePair), ...said('cross-process:', result.crossPair)].join('; '));
   return result;
 }
+type Messages = Awaited<ReturnType<typeof measureMessages>>['samePair'];
 
 /** One setup, from starting its Redis and server(s) to stopping them. */
 async function runSetup(name: SetupName, processes: number, settings: Settings, progress: ProgressLine) {
@@ -326,9 +298,8 @@ async function runSetup(name: SetupName, processes: number, settings: Settings, 
     processes,
     pairsPerS: null as number | null,
     pairing: [] as Round[],
-    saturation: null as string | null,
-    samePair: null as ReturnType<typeof messagesFigures> | null,
-    crossPair: null as ReturnType<typeof messagesFigures> | null,
+    samePair: null as Messages,
+    crossPair: null as Messages,
     delivery: { ...deliveryOf([]), pollErrors: 0 },
     redisVersion: null as string | null,
     error: undefined as string | undefined,
@@ -353,7 +324,6 @@ async function runSetup(name: SetupName, processes: number, settings: Settings, 
     // Every enter_queue in flight holds a connection: on Redis it is answered once the queue holder decided.
     for (const server of servers) clients.push(clientFor(server, Math.max(settings.concurrency, ...settings.inFlight) + 4));
     const running: Running = { servers, clients, redis, settings, signal, nextPair: 0 };
-    const machineCores = cpus().length;
     for (const inFlight of settings.inFlight) {
       // A busy Node server takes a new connection's first request only after the requests
       // ready on its open ones: a round that opened connections as it went would time that.
@@ -371,7 +341,6 @@ async function runSetup(name: SetupName, processes: number, settings: Settings, 
       if (previous && round.pairsPerS < RAMP_GAIN * previous.pairsPerS) break;
     }
     setup.pairsPerS = Math.max(...setup.pairing.map((round) => round.pairsPerS));
-    setup.saturation = saturationOf(setup.pairing, machineCores);
     Object.assign(setup, await measureMessages(running, name, users, progress));
   });
   if (setup.error) {
@@ -425,6 +394,7 @@ function formatScaleOut(figures: Figures): string {
     round('  … redis-server / load generator / other work', ({ cores: c }) =>
       [c.redis === null ? 'n/a' : n(c.redis, 2), n(c.loadGenerator, 2), n(c.other, 2)].join(' / '),
     ),
+    round(`  … machine busy (cores of ${figures.cores})`, (r) => n(r.cores.machine, 2)),
     round('  … server CPU ms per pair', (r) => n(r.serverCpuMsPerPair, 1)),
     row('CPU ms per message (same-process pairs)', (s) => n(s.samePair?.cpuMsPerMessage, 2)),
     row('CPU ms per message (cross-process pairs)', (s) => (s.processes < 2 ? 'n/a' : n(s.crossPair?.cpuMsPerMessage, 2))),
@@ -437,8 +407,7 @@ function formatScaleOut(figures: Figures): string {
   return [
     `scale-out (real processes, sessionless clients by user_token; pairing rounds of ${figures.roundMs / 1000} s; ${n(figures.users)} users, ${n(figures.messagesPerPair)} messages per pair for CPU per message; ${figures.cores} cores)`,
     columns(['', ...SCALE_OUT_SETUPS], body),
-    '  what limited pairs/s (at the most in flight):',
-    ...figures.setups.map((s) => `    ${s.name}: ${s.saturation ?? (s.error ? `failed (${s.error})` : 'unknown')}`),
+    ...figures.setups.flatMap((s) => (s.error ? [`  ${s.name} failed: ${s.error}`] : [])),
   ].join('\n');
 }
 

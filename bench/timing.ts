@@ -46,15 +46,6 @@ export async function bounded<T>(
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
-/** Runs `task(i)` for i in [0, count), at most `concurrency` at once, until done or `signal` aborts. */
-export const boundedTimes = (count: number, limits: { concurrency: number; signal?: AbortSignal }, task: (i: number) => Promise<void>) =>
-  bounded(
-    Array.from({ length: count }, (_, i) => i),
-    limits.concurrency,
-    task,
-    limits.signal,
-  );
-
 export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**

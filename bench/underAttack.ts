@@ -14,16 +14,14 @@ import { ToolRefusal } from '../test/support/chatClient.js';
 import { listenFrom, type OpenResponse } from '../test/support/fromAddress.js';
 import { WireError } from '../test/support/jsonRpcWire.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
-import { metricGauge } from './benchTarget.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
-import { startServer, tailOf } from './children.js';
 import { type LeanEndpoint, LeanSession } from './leanSession.js';
-import { defaultOf, helpOf } from './mcpChatFlags.js';
 import type { BenchOptions } from './options.js';
-import { rssKiB } from './procStats.js';
-import type { ProgressLine } from './progressLine.js';
+import { defaultOf, helpOf } from './options.js';
+import { rssKiB, startServer, tailOf } from './procStats.js';
+import type { ProgressLine } from './table.js';
 import { columns, type PartOutcome, show } from './table.js';
-import { boundedTimes, messageOf, orAbort, percentiles, sleep, withDeadline } from './timing.js';
+import { bounded, messageOf, orAbort, percentiles, sleep, withDeadline } from './timing.js';
 
 /** What one client address holds at once, each up to `--max-per-address` (src/session/addressAllowance.ts). */
 const HOLDINGS = ['listens', 'waits', 'sessions', 'streams'] as const;
@@ -122,13 +120,13 @@ class Attacker {
     for (const user of this.users) user.cursor = String((await this.#page(user, 0)).cursor);
     step(1);
     const uris = this.users.map((user) => user.eventsUri);
-    await boundedTimes(perAddress, { concurrency: OPEN_CONCURRENCY }, async (i) => {
+    await bounded([...Array(perAddress).keys()], OPEN_CONCURRENCY, async (i) => {
       const named = Array.from({ length: listenUris }, (_, k) => uris[(i * listenUris + k) % uris.length]!);
       this.#listens.push(await this.#listen(named));
     });
     step(2);
     for (const user of this.users.slice(0, waitUsers)) for (let k = 0; k < waitsPerUser; k++) this.#waits.push(this.#holdWait(user));
-    await boundedTimes(perAddress, { concurrency: OPEN_CONCURRENCY }, async () => {
+    await bounded(Array.from({ length: perAddress }), OPEN_CONCURRENCY, async () => {
       const session = new LeanSession(this.endpoint);
       await session.open();
       this.sessions.push(session);
@@ -227,8 +225,8 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
     idle: null as ReturnType<typeof phase> | null,
     underAttack: null as ReturnType<typeof phase> | null,
     attacker: null as (Holdings & Record<string, unknown>) | null,
-    /** The server after a full GC, before the attacker's first request and once it held everything. */
-    memory: null as { rssBeforeKiB: number; rssAfterKiB: number; heapBeforeBytes: number | null; heapAfterBytes: number | null } | null,
+    /** The server's RSS after a full GC, before the attacker's first request and once it held everything. */
+    rssKiB: null as { before: number; after: number } | null,
     delivery: deliveryOf([]),
     seconds: 0,
     error: undefined as string | undefined,
@@ -253,11 +251,11 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
     const streams = new Pool(running.url.origin, { connections: null, pipelining: 1, localAddress: PAIR_ADDRESS });
     pools.push(posts, streams);
     const endpoint: LeanEndpoint = { posts, streams, path: running.url.pathname };
-    /** A full GC in the server (it preloads forcedGc.js), a pause, then its RSS and heap. */
+    /** A full GC in the server (it preloads forcedGc.js), a pause, then its RSS. */
     const weigh = async () => {
       process.kill(running.pid, 'SIGUSR2');
       await sleep(settings.settleMs);
-      return { rssKiB: rssKiB(running.pid), heapBytes: await metricGauge(running.url, 'nodejs_heap_size_used_bytes', posts) };
+      return rssKiB(running.pid);
     };
     const limits = { size: settings.messageSize, concurrency: 1, drainMs: 5_000, signal };
     const measured = async (label: string) => {
@@ -302,13 +300,7 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
       () => other.close().then(() => true),
       () => false,
     );
-    const after = await weigh();
-    figures.memory = {
-      rssBeforeKiB: before.rssKiB,
-      rssAfterKiB: after.rssKiB,
-      heapBeforeBytes: before.heapBytes,
-      heapAfterBytes: after.heapBytes,
-    };
+    figures.rssKiB = { before, after: await weigh() };
     const holdings = {
       address: ATTACKER_ADDRESS,
       users: attacker.users.length,
@@ -321,8 +313,6 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
       setupSeconds,
       refusedBeyond,
       otherAddressServed,
-      serverListens: await metricGauge(running.url, 'mcp_chat_listens', posts),
-      serverSessions: await metricGauge(running.url, 'mcp_chat_sessions', posts),
       /** Holdings that ended during the attack phase. */
       dropped: attacker.lost(),
       firstError: undefined as string | undefined,
@@ -330,8 +320,7 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
     figures.attacker = holdings;
     const full = Object.values(refusedBeyond).every(Boolean) && holdings.streams === perAddress;
     progress.end(
-      `in ${show(setupSeconds, 1)} s; allowance full (one more refused): ${full ? 'yes' : 'NO'}; server counts ${holdings.serverListens ?? '?'} listens, ` +
-        `${holdings.serverSessions ?? '?'} sessions; RSS ${show(before.rssKiB / 1024, 1)} → ${show(after.rssKiB / 1024, 1)} MB`,
+      `in ${show(setupSeconds, 1)} s; allowance full (one more refused): ${full ? 'yes' : 'NO'}; RSS ${show(before / 1024, 1)} → ${show(figures.rssKiB.after / 1024, 1)} MB`,
     );
 
     const lostBefore = attacker.lost();
@@ -383,14 +372,7 @@ function formatUnderAttack(figures: Figures): string {
     const [idle, attacked] = [figures.idle, figures.underAttack].map((phase) => (phase ? pick(phase) : undefined));
     return [label, n(idle, 2), n(attacked, 2), idle && attacked !== undefined ? `${(attacked / idle).toFixed(2)}×` : '-'];
   };
-  const m = figures.memory;
-  const mb = (value: number | null | undefined, per: number) => (value === null || value === undefined ? null : value / per);
-  const memory = (label: string, before: number | null, after: number | null) => [
-    label,
-    n(before, 1),
-    n(after, 1),
-    before === null || after === null ? '-' : `${after >= before ? '+' : ''}${n(after - before, 1)}`,
-  ];
+  const rss = figures.rssKiB;
   const a = figures.allowance;
   return [
     `under attack (one address holds its full allowance of ${a.perAddress} each: listens of ${a.listenUris} URIs, held wait_for_events, sessions with GET streams; ` +
@@ -401,8 +383,12 @@ function formatUnderAttack(figures: Figures): string {
         latency('send_message round trip p50 (ms)', (p) => p.roundTripMs.p50),
         latency('send_message round trip p95 (ms)', (p) => p.roundTripMs.p95),
         latency('send_message round trip p99 (ms)', (p) => p.roundTripMs.p99),
-        memory('server RSS after full GC (MB)', mb(m?.rssBeforeKiB, 1024), mb(m?.rssAfterKiB, 1024)),
-        memory('server heap used after full GC (MB)', mb(m?.heapBeforeBytes, 1024 * 1024), mb(m?.heapAfterBytes, 1024 * 1024)),
+        [
+          'server RSS after full GC (MB)',
+          n(rss && rss.before / 1024, 1),
+          n(rss && rss.after / 1024, 1),
+          rss ? `+${n((rss.after - rss.before) / 1024, 1)}` : '-',
+        ],
       ],
     ),
   ].join('\n');
