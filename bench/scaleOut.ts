@@ -14,7 +14,7 @@ import { startRedis, type TestRedis } from '../test/support/redis.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
-import { type LeanEndpoint, leanSender } from './leanSession.js';
+import { leanSender } from './leanSession.js';
 import type { BenchOptions } from './options.js';
 import { CpuMeter, machineBusySeconds, startServer, track } from './procStats.js';
 import type { ProgressLine } from './table.js';
