@@ -47,7 +47,8 @@ export class WireTally {
 
 export type NotificationHandler = (method: string, params: Record<string, unknown>, at: number) => void;
 
-const REQUEST_TIMEOUT_MS = 30_000;
+/** Longer than the longest wait_for_events the server holds (50 s). */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export class LeanSession {
   sessionId = '';

@@ -14,8 +14,9 @@ import { ToolRefusal } from '../test/support/chatClient.js';
 import { listenFrom, type OpenResponse } from '../test/support/fromAddress.js';
 import { WireError } from '../test/support/jsonRpcWire.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
+import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
-import { type LeanEndpoint, LeanSession } from './leanSession.js';
+import { type LeanEndpoint, LeanSession, leanSender } from './leanSession.js';
 import type { BenchOptions } from './options.js';
 import { defaultOf, helpOf } from './options.js';
 import { rssKiB, startServer, tailOf } from './procStats.js';
@@ -73,22 +74,18 @@ type Holdings = {
 const refusedForAllowance = (error: unknown) =>
   (error instanceof WireError && error.message.includes('HTTP 429')) || (error instanceof ToolRefusal && /too many/i.test(error.message));
 
-/** A 2026-07-28 tools/call that may be held up to `holdMs`. */
-const modernCall = (endpoint: LeanEndpoint, name: string, args: Record<string, unknown>, signal: AbortSignal, holdMs = CALL_TIMEOUT_MS) =>
-  new LeanSession(endpoint, 'modern').call(name, args, signal, holdMs);
-
 /** The attacker: one client address, its users, and what it holds. */
 class Attacker {
   readonly #pool: Pool;
   readonly endpoint: LeanEndpoint;
   readonly #stop = new AbortController();
-  readonly users: { token: string; eventsUri: string; cursor: string }[] = [];
+  readonly users: { client: TokenClient; eventsUri: string }[] = [];
   readonly sessions: LeanSession[] = [];
   readonly #listens: OpenResponse[] = [];
   #nextId = 1;
-  readonly #waits: Promise<void>[] = [];
-  /** Waits that ended unasked (answered or failed), so far. */
-  endedWaits = 0;
+  readonly #waits: TokenClient[] = [];
+  /** Held waits answered (with events) while they should have been held. */
+  #answeredWaits = 0;
   firstError: string | undefined;
 
   constructor(
@@ -112,12 +109,13 @@ class Attacker {
     const waitUsers = Math.ceil(perAddress / waitsPerUser);
     const users = Math.max(waitUsers, listenUris) + 1;
     for (let i = 0; i < users + (users % 2); i++) {
-      const entered = await modernCall(this.endpoint, 'enter_queue', {}, signal);
-      if (typeof entered.user_token !== 'string' || typeof entered.events_uri !== 'string')
+      const client = new TokenClient(leanSender('modern', this.endpoint));
+      const entered = await client.call('enter_queue', {}, signal);
+      if (client.token === undefined || typeof entered.events_uri !== 'string')
         throw new Error(`enter_queue answered no user_token or events_uri: ${JSON.stringify(entered).slice(0, 200)}`);
-      this.users.push({ token: entered.user_token, eventsUri: entered.events_uri, cursor: '0' });
+      this.users.push({ client, eventsUri: entered.events_uri });
     }
-    for (const user of this.users) user.cursor = String((await this.#page(user, 0)).cursor);
+    for (const { client } of this.users) await client.waitForEvents(0, signal);
     step(1);
     const uris = this.users.map((user) => user.eventsUri);
     await bounded([...Array(perAddress).keys()], OPEN_CONCURRENCY, async (i) => {
@@ -125,34 +123,26 @@ class Attacker {
       this.#listens.push(await this.#listen(named));
     });
     step(2);
-    for (const user of this.users.slice(0, waitUsers)) for (let k = 0; k < waitsPerUser; k++) this.#waits.push(this.#holdWait(user));
+    // Each held wait is a client of its user's token, polling on: an answer is a wait that ended.
+    for (const { client } of this.users.slice(0, waitUsers))
+      for (let k = 0; k < waitsPerUser; k++) {
+        const wait = Object.assign(new TokenClient(leanSender('modern', this.endpoint), { cursor: client.cursor! }), {
+          token: client.token,
+        });
+        wait.onNotification = (method) => {
+          this.#answeredWaits += 1;
+          this.firstError ??= `a wait_for_events was answered early (${method})`;
+        };
+        wait.poll(WAIT_TIMEOUT_S);
+        this.#waits.push(wait);
+      }
     await bounded(Array.from({ length: perAddress }), OPEN_CONCURRENCY, async () => {
       const session = new LeanSession(this.endpoint);
       await session.open();
       this.sessions.push(session);
     });
     step(3);
-    return { waits: waitUsers * waitsPerUser, refusedBeyond: await this.#oneMoreOfEach(this.users.at(-1)!) };
-  }
-
-  #page(user: { token: string; cursor: string }, timeoutS: number) {
-    const args = { user_token: user.token, after: user.cursor, timeout_s: timeoutS };
-    return modernCall(this.endpoint, 'wait_for_events', args, this.#stop.signal, (timeoutS + 10) * 1000);
-  }
-
-  /** Holds one wait_for_events on `user`; each one answered is asked again. */
-  async #holdWait(user: { token: string; cursor: string }): Promise<void> {
-    while (!this.#stop.signal.aborted) {
-      try {
-        const page = await this.#page(user, WAIT_TIMEOUT_S);
-        if (typeof page.cursor === 'string') user.cursor = page.cursor;
-        this.#endedWait(`a wait_for_events was answered early (${JSON.stringify(page).slice(0, 120)})`);
-      } catch (error) {
-        if (this.#stop.signal.aborted) return;
-        this.#endedWait(`wait_for_events: ${messageOf(error)}`);
-        await sleep(100);
-      }
-    }
+    return { waits: waitUsers * waitsPerUser, refusedBeyond: await this.#oneMoreOfEach(this.users.at(-1)!.client) };
   }
 
   /** A `subscriptions/listen` from the attacker's address (a connection of its own), once acknowledged. */
@@ -168,13 +158,8 @@ class Attacker {
     }
   }
 
-  #endedWait(why: string): void {
-    this.endedWaits += 1;
-    this.firstError ??= why;
-  }
-
   /** Tries one more of each kind (streams have no such check: a GET replaces the session's last); answers which were refused for the allowance. */
-  async #oneMoreOfEach(spare: { token: string; cursor: string }): Promise<Record<Exclude<Holding, 'streams'>, boolean>> {
+  async #oneMoreOfEach(spare: TokenClient): Promise<Record<Exclude<Holding, 'streams'>, boolean>> {
     const refused = (attempt: () => Promise<unknown>) =>
       attempt().then(
         () => false,
@@ -187,7 +172,7 @@ class Attacker {
     // The waits were sent without waiting for their answers: asked until they are all held (or 3 s pass).
     let waits = false;
     for (let tries = 0; !waits && tries < 30; tries++) {
-      waits = await refused(() => this.#page(spare, 0));
+      waits = await refused(() => spare.waitForEvents(0, this.#stop.signal));
       if (!waits) await sleep(100);
     }
     const sessions = await refused(async () => {
@@ -201,14 +186,16 @@ class Attacker {
   /** Holdings lost so far: a wait ended unasked, a listen's stream ended, a session whose stream closed. */
   lost(): Record<Holding, number> {
     const closed = this.sessions.filter((session) => !session.streamOpen).length;
-    return { listens: this.#listens.filter((listen) => listen.ended()).length, waits: this.endedWaits, streams: closed, sessions: closed };
+    const waits = this.#answeredWaits + this.#waits.reduce((sum, wait) => sum + wait.pollErrors, 0);
+    this.firstError ??= this.#waits.find((wait) => wait.firstPollError)?.firstPollError;
+    return { listens: this.#listens.filter((listen) => listen.ended()).length, waits, streams: closed, sessions: closed };
   }
 
   /** Lets go of everything: waits abandoned, listens and streams closed, connections gone. */
   async release(): Promise<void> {
     this.#stop.abort();
     for (const listen of this.#listens) listen.close();
-    await Promise.allSettled(this.#waits);
+    await Promise.allSettled(this.#waits.map((wait) => wait.stop()));
     await this.#pool.destroy().catch(() => {});
   }
 }
