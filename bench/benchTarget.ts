@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { on } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { type Dispatcher, request } from 'undici';
-import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
+import { type SpawnedServer, type StopReport, stopChild } from '../test/support/serverProcess.js';
 import type { TokenClientKind } from './leanSession.js';
 import type { ClientKind, LoadReport, WorkerCommand, WorkerReply } from './loadWorker.js';
 import type { BenchOptions } from './options.js';
@@ -160,10 +160,16 @@ export class BenchTarget {
     return (await response.body.json()) as Record<string, unknown>;
   }
 
-  /** Heap used, in bytes: the floor and the peer say it in /healthz, mcp-chat at /metrics (null if neither). */
-  async #heapUsed(): Promise<number | null> {
+  /** RSS (KiB, from /proc) and heap used (bytes: the floor and the peer say it in /healthz, mcp-chat at /metrics; null if neither). */
+  async #weigh() {
     const { memory } = (await this.health()) as { memory?: { heapUsed?: number } };
-    return memory?.heapUsed ?? (await metricGauge(this.url, 'nodejs_heap_size_used_bytes'));
+    return { rssKiB: rssKiB(this.server.pid), heap: memory?.heapUsed ?? (await metricGauge(this.url, 'nodejs_heap_size_used_bytes')) };
+  }
+
+  /** RSS and heap per unit (KiB) between two weighings. */
+  static #per(before: { rssKiB: number; heap: number | null }, after: typeof before, count: number) {
+    const heap = before.heap === null || after.heap === null ? null : perUnit((after.heap - before.heap) / 1024, count);
+    return { rssBeforeKiB: before.rssKiB, rssAfterKiB: after.rssKiB, rss: perUnit(after.rssKiB - before.rssKiB, count), heap };
   }
 
   /** A full GC in the server (forcedGc.js), then a pause: the signal is handled before a request sent after it. */
@@ -196,28 +202,29 @@ export class BenchTarget {
   }
 
   /**
-   * Opens `warmup` sessions (JIT, keep-alive connections), weighs the server, opens `count`
-   * more idle sessions with live streams, lets it settle (what holding them costs, with no
-   * request coming in, is measured meanwhile), weighs it again. No GC is forced.
+   * The relay part on one server: opens the warm-up sessions (JIT, keep-alive connections),
+   * weighs the server, opens the idle sessions with live streams, lets it settle (what
+   * holding them costs, with no request coming in, is measured meanwhile), weighs it again
+   * (no GC forced); then pairs some of them, warms up and saturates.
    */
-  async openIdle(warmup: number, count: number, settleMs: number) {
+  async measureSessions(options: BenchOptions, settings: LoadSettings) {
+    const [warmup, count, settleMs] = [options.warmupSessions, options.sessions, options.quick ? 500 : 3000];
     this.progress.begin(`${this.name} · open ${show(count)} idle sessions`, 'sessions', { total: count });
     const warm = await this.#open(warmup);
     if (warm.failed > 0) throw new Error(`${this.name}: ${warm.failed} warm-up sessions failed to open: ${warm.firstError}`);
     await sleep(settleMs / 2);
-    const [rssBeforeKiB, heapBefore] = [rssKiB(this.server.pid), await this.#heapUsed()];
+    const before = await this.#weigh();
     const open = await this.#open(count);
     const idle = new CpuMeter([this.server.pid]);
     await sleep(settleMs);
     const idleServerCores = idle.stop().cores;
-    const [rssAfterKiB, heapAfter] = [rssKiB(this.server.pid), await this.#heapUsed()];
+    const { rss, heap, ...weighed } = BenchTarget.#per(before, await this.#weigh(), open.sessions);
     const { sessions } = await this.health();
     const memory = {
       idleSessions: open.sessions,
-      rssBeforeKiB,
-      rssAfterKiB,
-      rssPerSessionKiB: perUnit(rssAfterKiB - rssBeforeKiB, open.sessions),
-      heapPerSessionKiB: heapBefore === null || heapAfter === null ? null : perUnit((heapAfter - heapBefore) / 1024, open.sessions),
+      ...weighed,
+      rssPerSessionKiB: rss,
+      heapPerSessionKiB: heap,
       serverSessions: typeof sessions === 'number' ? sessions : null,
       idleServerCores,
     };
@@ -225,7 +232,22 @@ export class BenchTarget {
     this.progress.end(
       `${show(open.opensPerSecond)} opens/s, ${show(memory.rssPerSessionKiB * 1.024, 1)} KB RSS per session, ${show(open.liveStreams)} live streams`,
     );
-    return { open, memory };
+    const run = await this.pairAndSaturate(Math.min(options.pairs, Math.floor((open.sessions + warmup) / 2)), 'session', options, settings);
+    const health = await this.health();
+    // Held at once: streams still live after saturation, as both sides count them.
+    const maxConcurrentSessions = Math.min(
+      run.saturate.liveStreams,
+      typeof health.sessions === 'number' ? health.sessions : Number.POSITIVE_INFINITY,
+    );
+    return {
+      name: this.name,
+      open,
+      memory,
+      maxConcurrentSessions,
+      ...run,
+      rate: undefined as LoadFigures | undefined,
+      shutdown: undefined as StopReport | undefined,
+    };
   }
 
   /** Pairs `pairs` pairs of `clients`, one worker at a time so that every pair is inside one worker: of the sessions opened, or of token clients made now. */
@@ -348,26 +370,23 @@ export class BenchTarget {
     await this.#collectGarbage();
     await sleep(settleMs / 2);
     await this.#collectGarbage();
-    const [heapBefore, rssBeforeKiB] = [await this.#heapUsed(), rssKiB(this.server.pid)];
+    const before = await this.#weigh();
     const pair = await this.pair(Math.floor(count / 2), kind);
     await sleep(settleMs);
     await this.#collectGarbage();
-    const [heapAfter, rssAfterKiB] = [await this.#heapUsed(), rssKiB(this.server.pid)];
-    await this.#release(kind);
     const users = 2 * pair.pairs;
+    const { rss, heap, ...weighed } = BenchTarget.#per(before, await this.#weigh(), users);
+    await this.#release(kind);
     const figures = {
       users,
       failed: pair.failed,
       firstError: pair.firstError,
       usersPerSecond: 2 * pair.pairsPerSecond,
-      rssBeforeKiB,
-      rssAfterKiB,
-      rssPerUserKiB: perUnit(rssAfterKiB - rssBeforeKiB, users),
-      heapPerUserKiB: heapBefore === null || heapAfter === null ? null : perUnit((heapAfter - heapBefore) / 1024, users),
+      ...weighed,
+      rssPerUserKiB: rss,
+      heapPerUserKiB: heap,
     };
-    this.progress.note(
-      `  ${show(figures.rssPerUserKiB * 1.024, 1)} KB RSS and ${show(figures.heapPerUserKiB === null ? NaN : figures.heapPerUserKiB * 1.024, 1)} KB heap per waiting user`,
-    );
+    this.progress.note(`  ${show(rss * 1.024, 1)} KB RSS and ${show(heap === null ? NaN : heap * 1.024, 1)} KB heap per waiting user`);
     return figures;
   }
 
@@ -387,4 +406,4 @@ export class BenchTarget {
 
 export type KindRun = Awaited<ReturnType<BenchTarget['measureKind']>>;
 export type UserFigures = Awaited<ReturnType<BenchTarget['weighUsers']>>;
-export type IdleFigures = Awaited<ReturnType<BenchTarget['openIdle']>>;
+export type ServerRun = Awaited<ReturnType<BenchTarget['measureSessions']>>;

@@ -61,7 +61,7 @@ export class PairedUser<C extends PairClient = PairClient> {
   /** A send_message in flight. */
   sending = false;
   /** send_message calls refused or failed: their numbers are never expected at the partner. */
-  sendErrors = 0;
+  failed = 0;
   /** Read in another room, from someone other than the partner, or an event no chat sends it. */
   misrouted = 0;
   firstError: string | undefined;
@@ -114,7 +114,7 @@ export class PairedUser<C extends PairClient = PairClient> {
       this.acked += 1;
       return true;
     } catch (error) {
-      this.sendErrors += 1;
+      this.failed += 1;
       if (!signal?.aborted) this.firstError ??= `send_message: ${messageOf(error)}`;
       return false;
     } finally {
@@ -163,13 +163,13 @@ export function deliveryOf(users: readonly PairedUser[]) {
   const sum = (pick: (user: PairedUser) => number) => users.reduce((total, user) => total + pick(user), 0);
   const firstError = users.find((user) => user.firstError !== undefined)?.firstError;
   return {
-    sent: sum((u) => u.acked),
+    acked: sum((u) => u.acked),
     received: sum((u) => u.reads.received),
     lost: sum((u) => Math.max(0, (u.partner?.acked ?? 0) - u.reads.received)),
     duplicated: sum((u) => u.reads.duplicated),
     outOfOrder: sum((u) => u.reads.outOfOrder),
     misrouted: sum((u) => u.misrouted),
-    sendErrors: sum((u) => u.sendErrors),
+    failed: sum((u) => u.failed),
     ...(firstError !== undefined && { firstError }),
   };
 }
@@ -177,14 +177,14 @@ export function deliveryOf(users: readonly PairedUser[]) {
 export type Delivery = ReturnType<typeof deliveryOf>;
 
 /** Delivery failures, one sentence each; `cutShort` (the part did not finish) excuses messages left unread and failed sends. */
-export function pairFailures(label: string, d: Delivery, cutShort = false): string[] {
+export function pairFailures(label: string, d: Omit<Delivery, 'received'>, cutShort = false): string[] {
   const lost = cutShort ? 0 : d.lost;
   const first = d.firstError ? ` (first: ${d.firstError})` : '';
   return [
     ...(lost + d.duplicated + d.outOfOrder + d.misrouted > 0
       ? [`${label}: messages lost ${lost}, duplicated ${d.duplicated}, out of order ${d.outOfOrder}, misrouted ${d.misrouted}${first}`]
       : []),
-    ...(d.sendErrors > 0 && !cutShort ? [`${label}: ${d.sendErrors} send_message calls failed${first}`] : []),
-    ...(!cutShort && d.sent === 0 ? [`${label} accepted no message: delivery went unchecked`] : []),
+    ...(d.failed > 0 && !cutShort ? [`${label}: ${d.failed} send_message calls failed${first}`] : []),
+    ...(!cutShort && d.acked === 0 ? [`${label} accepted no message: delivery went unchecked`] : []),
   ];
 }

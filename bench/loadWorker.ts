@@ -218,20 +218,18 @@ async function load(command: Extract<WorkerCommand, { type: 'load' }>) {
   loopDelay.disable();
   for (const user of users) user.onRead = () => {};
   const after = deliveryOf(users);
-  const delta = (key: 'sent' | 'received' | 'lost' | 'duplicated' | 'outOfOrder' | 'misrouted' | 'sendErrors') => after[key] - before[key];
+  const counted = ['acked', 'failed', 'received', 'lost', 'duplicated', 'outOfOrder', 'misrouted'] as const;
+  const counts = Object.fromEntries(counted.map((key) => [key, Math.max(0, after[key] - before[key])])) as Record<
+    (typeof counted)[number],
+    number
+  >;
   const absolute = (at: number) => performance.timeOrigin + at;
   return {
     type: 'loaded' as const,
     senders: users.length,
     sent,
-    acked: delta('sent'),
-    failed: delta('sendErrors'),
     unsent,
-    received: delta('received'),
-    duplicated: delta('duplicated'),
-    outOfOrder: delta('outOfOrder'),
-    lost: Math.max(0, delta('lost')),
-    misrouted: delta('misrouted'),
+    ...counts,
     drained: isDrained,
     firstError: after.firstError,
     startedAt: absolute(startedAt),

@@ -6,23 +6,10 @@
  * and the delivery failures that make the bench exit 1.
  */
 import { cpus } from 'node:os';
-import type { StopReport } from '../test/support/serverProcess.js';
-import { type IdleFigures, KIND_LABELS, type KindRun, type LoadFigures, type UserFigures } from './benchTarget.js';
+import { KIND_LABELS, type KindRun, type LoadFigures, type ServerRun, type UserFigures } from './benchTarget.js';
+import { pairFailures } from './chatter.js';
 import type { TokenClientKind } from './leanSession.js';
 import { brief, columns, show } from './table.js';
-
-/** One server's run in the relay part. */
-export interface ServerRun {
-  name: string;
-  open: IdleFigures['open'];
-  memory: IdleFigures['memory'];
-  maxConcurrentSessions: number;
-  pair: KindRun['pair'];
-  warmup: LoadFigures;
-  saturate: LoadFigures;
-  rate?: LoadFigures;
-  shutdown?: StopReport;
-}
 
 export const ERA_SERVERS = ['mcp-chat', 'v2 peer', 'floor'] as const;
 export type EraServer = (typeof ERA_SERVERS)[number];
@@ -39,32 +26,19 @@ export interface EraRun {
 }
 
 const KB = 1.024;
-const FAULTS = ['lost', 'duplicated', 'outOfOrder', 'misrouted', 'failed', 'unsent'] as const;
+const FAULTS = ['acked', 'lost', 'duplicated', 'outOfOrder', 'misrouted', 'failed', 'unsent'] as const;
 
-/** Every correctness counter of some load phases, added up. */
-export function faultsOver(phases: (LoadFigures | undefined)[]): Record<(typeof FAULTS)[number], number> {
+/** Every correctness counter of some load phases, added up, with the first error. */
+export function faultsOver(phases: (LoadFigures | undefined)[]) {
   const present = phases.filter((p) => p !== undefined);
-  return Object.fromEntries(FAULTS.map((key) => [key, present.reduce((sum, phase) => sum + phase[key], 0)])) as Record<
-    (typeof FAULTS)[number],
-    number
-  >;
+  const counts = Object.fromEntries(FAULTS.map((key) => [key, present.reduce((sum, phase) => sum + phase[key], 0)]));
+  return { ...(counts as Record<(typeof FAULTS)[number], number>), firstError: present.find((p) => p.firstError)?.firstError };
 }
 
 const serverPhases = (s: ServerRun) => [s.warmup, s.saturate, s.rate];
 const misdelivered = (f: ReturnType<typeof faultsOver>) => f.duplicated + f.outOfOrder + f.misrouted;
-
-/** Delivery that was not exactly-once and in order over `phases`; and a saturated phase that got no message through (delivery unchecked). */
-function failuresOf(who: string, phases: (LoadFigures | undefined)[], saturate: LoadFigures): string[] {
-  const f = faultsOver(phases);
-  return [
-    ...(f.lost + misdelivered(f) > 0
-      ? [
-          `${who} delivery was not exactly-once and in order (lost ${f.lost}, duplicated ${f.duplicated}, out of order ${f.outOfOrder}, misrouted ${f.misrouted})`,
-        ]
-      : []),
-    ...(saturate.acked === 0 ? [`${who} accepted no message (${saturate.firstError ?? 'no error given'}): delivery went unchecked`] : []),
-  ];
-}
+/** Delivery that was not exactly-once and in order over `phases`, failed sends, or no message accepted (delivery unchecked): as in every part. */
+const failuresOf = (who: string, phases: (LoadFigures | undefined)[]) => pairFailures(who, faultsOver(phases));
 
 /** A metric for a set of servers: its label, digits, how to read it, and (relay) the goal and whether mcp-chat meets it. */
 type Metric<T> = [
@@ -235,8 +209,8 @@ export function relayOutcome(rate: number, chosenBy: string, floor: ServerRun, m
     ],
     notes: [...notes, ...METHOD_NOTES],
     failures: [
-      ...[mcp, floor].flatMap((s) => failuresOf(s.name, serverPhases(s), s.saturate)),
-      ...kinds.flatMap((k) => failuresOf(`mcp-chat (${KIND_LABELS[k.kind]})`, [k.warmup, k.saturate], k.saturate)),
+      ...[mcp, floor].flatMap((s) => failuresOf(s.name, serverPhases(s))),
+      ...kinds.flatMap((k) => failuresOf(`mcp-chat (${KIND_LABELS[k.kind]})`, [k.warmup, k.saturate])),
     ],
   };
 }
@@ -297,6 +271,6 @@ export function erasOutcome(runs: EraRun[], pairs: number, users: number, quick:
     },
     tables: [`${title}\n${columns(['', ...ERA_SERVERS, 'mcp/peer', 'mcp/floor'], body)}`],
     notes,
-    failures: runs.flatMap((r) => failuresOf(who(r), [r.load.warmup, r.load.saturate], r.load.saturate)),
+    failures: runs.flatMap((r) => failuresOf(who(r), [r.load.warmup, r.load.saturate])),
   };
 }

@@ -15,7 +15,7 @@ import type { TokenClientKind } from './leanSession.js';
 import { formatMatching, measureMatching } from './matching.js';
 import { BENCH_PARTS, type BenchOptions, type BenchPart, mcpChatFlags, readOptions, USAGE, UsageError } from './options.js';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
-import { ERA_SERVERS, ERAS, type EraRun, type EraServer, erasOutcome, relayOutcome, type ServerRun } from './report.js';
+import { ERA_SERVERS, ERAS, type EraRun, type EraServer, erasOutcome, relayOutcome } from './report.js';
 import { scaleOutPart, scaleOutSettings } from './scaleOut.js';
 import { type PartOutcome, ProgressLine, brief as show } from './table.js';
 import { underAttackPart, underAttackSettings } from './underAttack.js';
@@ -55,24 +55,13 @@ function stopped(context: RunContext, target: BenchTarget) {
   return target.stop();
 }
 
-/** For one server: idle sessions, pairs, warm-up, saturation. */
-async function measureSessions(target: BenchTarget, { options, settings }: RunContext): Promise<ServerRun> {
-  const { open, memory } = await target.openIdle(options.warmupSessions, options.sessions, options.quick ? 500 : 3000);
-  const pairs = Math.min(options.pairs, Math.floor((open.sessions + options.warmupSessions) / 2));
-  const run = await target.pairAndSaturate(pairs, 'session', options, settings);
-  const { sessions } = await target.health();
-  // Held at once: streams still live after saturation, as both sides count them.
-  const maxConcurrentSessions = Math.min(run.saturate.liveStreams, typeof sessions === 'number' ? sessions : Number.POSITIVE_INFINITY);
-  return { name: target.name, open, memory, maxConcurrentSessions, ...run };
-}
-
 /** The floor, then mcp-chat: idle sessions, pairs, saturation; both at one rate for latency; mcp-chat's client kinds; each server's shutdown. */
 async function relayPart(context: RunContext): Promise<PartOutcome> {
   const { options, settings } = context;
   const floor = await started(context, 'floor');
-  const floorRun = await measureSessions(floor, context);
+  const floorRun = await floor.measureSessions(options, settings);
   const mcp = await started(context, 'mcp-chat');
-  const mcpRun = await measureSessions(mcp, context);
+  const mcpRun = await mcp.measureSessions(options, settings);
   const [floorSat, mcpSat] = [floorRun.saturate.throughput, mcpRun.saturate.throughput];
   // Half of the slower server's saturation, rounded to two digits: a load both can carry,
   // so that latency is compared below saturation.

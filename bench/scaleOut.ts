@@ -19,7 +19,7 @@ import type { BenchOptions } from './options.js';
 import { CpuMeter, machineBusySeconds, startServer, track } from './procStats.js';
 import type { ProgressLine } from './table.js';
 import { columns, type PartOutcome, show } from './table.js';
-import { bounded, messageOf, orAbort, percentiles, withDeadline } from './timing.js';
+import { bounded, messageOf, orAbort, percentiles, sleep, withDeadline } from './timing.js';
 
 export const SCALE_OUT_SETUPS = ['in-memory', '1 process on Redis', '2 processes on Redis', '3 processes on Redis'] as const;
 type SetupName = (typeof SCALE_OUT_SETUPS)[number];
@@ -139,7 +139,6 @@ function coresMeter(pids: number[], redisPid: number | null) {
     return { servers: serverCores, redis: redisCores, loadGenerator: loadGenerator.cores, machine, other: Math.max(0, machine - ours) };
   };
 }
-type Cores = ReturnType<ReturnType<typeof coresMeter>>;
 
 /** A setup while it runs: its servers, their clients, its Redis, the next pair number (every pair's interest is its own). */
 interface Running {
@@ -164,17 +163,16 @@ async function pairingRound(setup: Running, inFlight: number, onPairs: (pairs: n
   const to = from + settings.roundMs;
   // Every call in flight listens to it.
   setMaxListeners(0, stop);
-  let stopMeter: (() => Cores) | undefined;
-  let cores: Cores | undefined;
-  const opened = setTimeout(
-    () =>
-      (stopMeter = coresMeter(
-        setup.servers.map((s) => s.pid),
-        setup.redis?.pid ?? null,
-      )),
-    settings.settleMs,
-  );
-  const closed = setTimeout(() => (cores = stopMeter?.()), settings.settleMs + settings.roundMs);
+  // CPU over the window only (undefined if a process is gone by its end).
+  const window = (async () => {
+    await sleep(settings.settleMs);
+    const stopMeter = coresMeter(
+      setup.servers.map((s) => s.pid),
+      setup.redis?.pid ?? null,
+    );
+    await sleep(settings.roundMs);
+    return stopMeter();
+  })().catch(() => undefined);
   const pairs: Pair<BenchUser>[] = [];
   try {
     const slot = async () => {
@@ -190,14 +188,12 @@ async function pairingRound(setup: Running, inFlight: number, onPairs: (pairs: n
     const waiting = pairs.flat().filter((user) => user.roomId === undefined).length;
     throw new Error(`at ${inFlight} in flight, ${waiting} of ${2 * pairs.length} users were not paired: ${messageOf(error)}`);
   } finally {
-    clearTimeout(opened);
-    clearTimeout(closed);
     await Promise.allSettled(pairs.flat().map((user) => user.client.stop()));
   }
-  cores ??= stopMeter?.();
+  const cores = await window;
   const confused = pairs.flat().find((user) => user.misrouted > 0);
   if (confused) throw new Error(`a user at ${inFlight} in flight read what it should not: ${confused.firstError}`);
-  if (!cores) throw new Error(`the round at ${inFlight} in flight ended before its window opened`);
+  if (!cores) throw new Error(`the CPU of the round at ${inFlight} in flight could not be read`);
   const seconds = settings.roundMs / 1000;
   const complete = pairs.filter(([a, b]) => Math.max(a.foundAt, b.foundAt) > from && Math.max(a.foundAt, b.foundAt) <= to).length;
   const measured = pairs.flat().filter((user) => user.enteredAt >= from && user.enteredAt < to);
