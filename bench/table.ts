@@ -44,20 +44,12 @@ const RENDER_EVERY_MS = 100;
 
 export class ProgressLine {
   readonly #tty = process.stderr.isTTY === true;
-  #label = '';
-  #unit = '';
-  #total = 0;
-  #durationMs = 0;
-  #startedAt = 0;
+  #phase = { label: '', unit: '', total: 0, durationMs: 0, startedAt: 0 };
   #renderedAt = 0;
 
   /** Starts a phase measured by count (`total`) or by time (`durationMs`). */
-  begin(label: string, unit: string, bound: { total?: number; durationMs?: number }): void {
-    this.#label = label;
-    this.#unit = unit;
-    this.#total = bound.total ?? 0;
-    this.#durationMs = bound.durationMs ?? 0;
-    this.#startedAt = performance.now();
+  begin(label: string, unit: string, { total = 0, durationMs = 0 }: { total?: number; durationMs?: number }): void {
+    this.#phase = { label, unit, total, durationMs, startedAt: performance.now() };
     this.#renderedAt = 0;
     this.update(0);
   }
@@ -66,20 +58,19 @@ export class ProgressLine {
     const now = performance.now();
     if (!this.#tty || now - this.#renderedAt < RENDER_EVERY_MS) return;
     this.#renderedAt = now;
-    const elapsed = (now - this.#startedAt) / 1000;
-    const fraction = Math.min(1, this.#total > 0 ? done / this.#total : this.#durationMs > 0 ? (elapsed * 1000) / this.#durationMs : 0);
-    const filled = Math.round(fraction * WIDTH);
-    const bar = '█'.repeat(filled) + '░'.repeat(WIDTH - filled);
-    const rate = elapsed > 0 ? Math.round(done / elapsed).toLocaleString('en-US') : '0';
+    const { label, unit, total, durationMs, startedAt } = this.#phase;
+    const elapsed = (now - startedAt) / 1000;
+    const fraction = Math.min(1, total > 0 ? done / total : durationMs > 0 ? (elapsed * 1000) / durationMs : 0);
+    const bar = '█'.repeat(Math.round(fraction * WIDTH)).padEnd(WIDTH, '░');
+    const rate = elapsed > 0 ? brief(done / elapsed) : '0';
     process.stderr.write(
-      `\r\x1b[K[${bar}] ${String(Math.round(fraction * 100)).padStart(3)}% ${this.#label} · ${done.toLocaleString('en-US')} ${this.#unit} · ${rate}/s · ${elapsed.toFixed(1)} s`,
+      `\r\x1b[K[${bar}] ${String(Math.round(fraction * 100)).padStart(3)}% ${label} · ${brief(done)} ${unit} · ${rate}/s · ${elapsed.toFixed(1)} s`,
     );
   }
 
   /** Ends the phase with a summary line that stays. */
   end(summary: string): void {
-    const elapsed = ((performance.now() - this.#startedAt) / 1000).toFixed(1);
-    process.stderr.write(`${this.#tty ? '\r\x1b[K' : ''}✓ ${this.#label}: ${summary} (${elapsed} s)\n`);
+    this.note(`✓ ${this.#phase.label}: ${summary} (${((performance.now() - this.#phase.startedAt) / 1000).toFixed(1)} s)`);
   }
 
   note(text: string): void {
