@@ -288,13 +288,10 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
       () => false,
     );
     figures.rssKiB = { before, after: await weigh() };
+    // Listens and waits as the allowance says (their one more was refused), each wait held WAIT_TIMEOUT_S.
     const holdings = {
-      address: ATTACKER_ADDRESS,
       users: attacker.users.length,
-      listens: perAddress,
-      urisPerListen: listenUris,
       waits,
-      waitTimeoutS: WAIT_TIMEOUT_S,
       sessions: attacker.sessions.length,
       streams: attacker.sessions.filter((s) => s.streamOpen).length,
       setupSeconds,
