@@ -8,7 +8,7 @@
  * `_meta` envelope on every call, never a session).
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Dispatcher } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { ToolRefusal } from '../test/support/chatClient.js';
 import {
   jsonHeaders,
@@ -37,6 +37,26 @@ export interface LeanEndpoint {
   readonly path: string;
   /** Counts what the server answered, when someone is counting. */
   readonly tally?: WireTally;
+}
+
+/**
+ * An endpoint on `url` (from `localAddress`, if given): `connections` pooled keep-alive
+ * connections for POSTs (null: as many as needed), idle ones dropped after 4 s, before
+ * Node's 5 s server-side keep-alive timeout, so that a POST never races the server closing
+ * its connection; and one connection per open GET stream or held poll.
+ */
+export function leanEndpoint(url: URL, connections: number | null, options: { localAddress?: string; tally?: WireTally } = {}) {
+  const { localAddress, tally } = options;
+  const pool = (n: number | null) =>
+    new Pool(url.origin, { connections: n, pipelining: 1, keepAliveTimeout: 4_000, ...(localAddress && { localAddress }) });
+  const [posts, streams] = [pool(connections), pool(null)];
+  return {
+    posts,
+    streams,
+    path: url.pathname,
+    ...(tally && { tally }),
+    close: () => Promise.allSettled([posts.destroy(), streams.destroy()]),
+  };
 }
 
 /** Requests the server answered (any status), and tool calls among them that got a JSON-RPC answer. */

@@ -9,10 +9,9 @@
  * stops at a deadline; the process exits when its parent goes away.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Pool } from 'undici';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, drained, PairedUser, partners } from './chatter.js';
-import { type LeanEndpoint, LeanSession, leanSender, type TokenClientKind, WireTally } from './leanSession.js';
+import { type LeanEndpoint, LeanSession, leanEndpoint, leanSender, type TokenClientKind, WireTally } from './leanSession.js';
 import { bounded, messageOf, orAbort, until } from './timing.js';
 
 /** `session`: an MCP session with its GET stream, opened by `open`; or a token client that keeps none, made by `pair` and stopped by `release`. */
@@ -54,15 +53,7 @@ const liveStreams = () => sessions.filter((user) => user.client.streamOpen).leng
 
 function endpointFor(url: URL): LeanEndpoint {
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error(`refusing non-loopback target ${url.href}`);
-  endpoint ??= {
-    // Idle connections are dropped after 4 s, before Node's 5 s server-side keep-alive
-    // timeout, so that a POST never races the server closing the connection under it.
-    posts: new Pool(url.origin, { connections: POST_CONNECTIONS, pipelining: 1, keepAliveTimeout: 4_000 }),
-    // One connection per open GET stream or held poll; such a connection is never reused meanwhile.
-    streams: new Pool(url.origin, { connections: null, pipelining: 1 }),
-    path: url.pathname,
-    tally,
-  };
+  endpoint ??= leanEndpoint(url, POST_CONNECTIONS, { tally });
   return endpoint;
 }
 

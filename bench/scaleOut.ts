@@ -9,12 +9,12 @@
  */
 import { setMaxListeners } from 'node:events';
 import { cpus } from 'node:os';
-import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { startRedis, type TestRedis } from '../test/support/redis.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
-import { leanSender } from './leanSession.js';
+import { leanEndpoint, leanSender } from './leanSession.js';
 import type { BenchOptions } from './options.js';
 import { CpuMeter, machineBusySeconds, startServer, track } from './procStats.js';
 import type { ProgressLine } from './table.js';
@@ -58,12 +58,10 @@ export function scaleOutSettings(cliPath: string, { quick, messageSize }: Pick<B
 type Settings = ReturnType<typeof scaleOutSettings>;
 type Client = ReturnType<typeof clientFor>;
 
-/** A server's two pools: calls on keep-alive connections, each held poll on one of its own; `connect` opens `count` connections in each (a GET /healthz on each), so that a round starts on them. */
+/** A server's two pools (calls on keep-alive connections, each held poll on one of its own); `connect` opens `count` connections in each (a GET /healthz on each), so that a round starts on them. */
 function clientFor(server: SpawnedServer, connections: number) {
-  const posts = new Pool(server.url.origin, { connections, pipelining: 1, keepAliveTimeout: 4_000 });
-  const held = new Pool(server.url.origin, { connections: null, pipelining: 1 });
-  const path = server.url.pathname;
-  const open = (pool: Pool, count: number, signal: AbortSignal) =>
+  const endpoint = leanEndpoint(server.url, connections);
+  const open = (pool: Dispatcher, count: number, signal: AbortSignal) =>
     Promise.all(
       Array.from({ length: count }, async () => {
         const response = await pool.request({ path: '/healthz', method: 'GET', headersTimeout: 10_000, bodyTimeout: 10_000, signal });
@@ -71,11 +69,11 @@ function clientFor(server: SpawnedServer, connections: number) {
       }),
     );
   return {
-    calls: { posts, streams: posts, path },
-    polls: { posts: held, streams: held, path },
+    calls: endpoint,
+    polls: { ...endpoint, posts: endpoint.streams },
     connect: (count: number, signal: AbortSignal) =>
-      Promise.all([open(posts, Math.min(count, connections), signal), open(held, count, signal)]),
-    close: () => Promise.allSettled([posts.destroy(), held.destroy()]),
+      Promise.all([open(endpoint.posts, Math.min(count, connections), signal), open(endpoint.streams, count, signal)]),
+    close: endpoint.close,
   };
 }
 

@@ -9,14 +9,13 @@
  */
 import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
 import { ToolRefusal } from '../test/support/chatClient.js';
 import { listenFrom, type OpenResponse } from '../test/support/fromAddress.js';
 import { WireError } from '../test/support/jsonRpcWire.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
 import { TokenClient } from '../test/support/tokenClient.js';
 import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
-import { type LeanEndpoint, LeanSession, leanSender } from './leanSession.js';
+import { LeanSession, leanEndpoint, leanSender } from './leanSession.js';
 import type { BenchOptions } from './options.js';
 import { defaultOf, helpOf } from './options.js';
 import { rssKiB, startServer, tailOf } from './procStats.js';
@@ -76,8 +75,7 @@ const refusedForAllowance = (error: unknown) =>
 
 /** The attacker: one client address, its users, and what it holds. */
 class Attacker {
-  readonly #pool: Pool;
-  readonly endpoint: LeanEndpoint;
+  readonly endpoint: ReturnType<typeof leanEndpoint>;
   readonly #stop = new AbortController();
   readonly users: { client: TokenClient; eventsUri: string }[] = [];
   readonly sessions: LeanSession[] = [];
@@ -93,8 +91,7 @@ class Attacker {
     signal: AbortSignal,
   ) {
     // Unbounded: every held wait, listen and stream keeps a connection of its own.
-    this.#pool = new Pool(server.url.origin, { connections: null, pipelining: 1, localAddress: ATTACKER_ADDRESS });
-    this.endpoint = { posts: this.#pool, streams: this.#pool, path: server.url.pathname };
+    this.endpoint = leanEndpoint(server.url, null, { localAddress: ATTACKER_ADDRESS });
     signal.addEventListener('abort', () => this.#stop.abort(), { once: true });
     setMaxListeners(0, this.#stop.signal);
   }
@@ -196,7 +193,7 @@ class Attacker {
     this.#stop.abort();
     for (const listen of this.#listens) listen.close();
     await Promise.allSettled(this.#waits.map((wait) => wait.stop()));
-    await this.#pool.destroy().catch(() => {});
+    await this.endpoint.close();
   }
 }
 
@@ -219,7 +216,7 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
     error: undefined as string | undefined,
   };
   let server: SpawnedServer | undefined;
-  const pools: Pool[] = [];
+  let endpoint: ReturnType<typeof leanEndpoint> | undefined;
   let attacker: Attacker | undefined;
   let pair: Pair<PairedUser<LeanSession>> | undefined;
   const died = () => {
@@ -234,10 +231,8 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
       args: ['--host', PAIR_ADDRESS, ...SERVER_FLAGS],
     });
     server = running;
-    const posts = new Pool(running.url.origin, { connections: 4, pipelining: 1, localAddress: PAIR_ADDRESS });
-    const streams = new Pool(running.url.origin, { connections: null, pipelining: 1, localAddress: PAIR_ADDRESS });
-    pools.push(posts, streams);
-    const endpoint: LeanEndpoint = { posts, streams, path: running.url.pathname };
+    const pairs = leanEndpoint(running.url, 4, { localAddress: PAIR_ADDRESS });
+    endpoint = pairs;
     /** A full GC in the server (it preloads forcedGc.js), a pause, then its RSS. */
     const weigh = async () => {
       process.kill(running.pid, 'SIGUSR2');
@@ -258,7 +253,7 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
     progress.begin(`under attack · pair 2 users on ${PAIR_ADDRESS}, warm up ${settings.warmupMessages} messages`, 'msgs', {
       total: settings.warmupMessages,
     });
-    pair = partners(new PairedUser(0, new LeanSession(endpoint)), new PairedUser(1, new LeanSession(endpoint)));
+    pair = partners(new PairedUser(0, new LeanSession(pairs)), new PairedUser(1, new LeanSession(pairs)));
     const [a, b] = pair;
     await a.client.open();
     await b.client.open();
@@ -282,7 +277,7 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
     attacker = new Attacker(running, signal);
     const { waits, refusedBeyond } = await attacker.takeAll(allowance, (step) => progress.update(step));
     const setupSeconds = (performance.now() - setupStart) / 1000;
-    const other = new LeanSession(endpoint);
+    const other = new LeanSession(pairs);
     const otherAddressServed = await other.open({ stream: false }).then(
       () => other.close().then(() => true),
       () => false,
@@ -316,7 +311,7 @@ async function measureUnderAttack(cliPath: string, settings: Settings, progress:
   if (figures.error) progress.note(`under attack: ${figures.error}`);
   if (pair) figures.delivery = deliveryOf(pair);
   await attacker?.release();
-  await Promise.allSettled(pools.map((pool) => pool.destroy()));
+  await endpoint?.close();
   if (server) await stopChild(server.child, 5_000);
   figures.seconds = (performance.now() - startedAt) / 1000;
   return figures;
