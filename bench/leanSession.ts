@@ -8,7 +8,7 @@
  * `_meta` envelope on every call, never a session).
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Dispatcher } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { ToolRefusal } from '../test/support/chatClient.js';
 import {
   jsonHeaders,
@@ -39,6 +39,26 @@ export interface LeanEndpoint {
   readonly tally?: WireTally;
 }
 
+/**
+ * An endpoint on `url` (from `localAddress`, if given): `connections` pooled keep-alive
+ * connections for POSTs (null: as many as needed), idle ones dropped after 4 s, before
+ * Node's 5 s server-side keep-alive timeout, so that a POST never races the server closing
+ * its connection; and one connection per open GET stream or held poll.
+ */
+export function leanEndpoint(url: URL, connections: number | null, options: { localAddress?: string; tally?: WireTally } = {}) {
+  const { localAddress, tally } = options;
+  const pool = (n: number | null) =>
+    new Pool(url.origin, { connections: n, pipelining: 1, keepAliveTimeout: 4_000, ...(localAddress && { localAddress }) });
+  const [posts, streams] = [pool(connections), pool(null)];
+  return {
+    posts,
+    streams,
+    path: url.pathname,
+    ...(tally && { tally }),
+    close: () => Promise.allSettled([posts.destroy(), streams.destroy()]),
+  };
+}
+
 /** Requests the server answered (any status), and tool calls among them that got a JSON-RPC answer. */
 export class WireTally {
   httpRequests = 0;
@@ -47,7 +67,8 @@ export class WireTally {
 
 export type NotificationHandler = (method: string, params: Record<string, unknown>, at: number) => void;
 
-const REQUEST_TIMEOUT_MS = 30_000;
+/** Longer than the longest wait_for_events the server holds (50 s). */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export class LeanSession {
   sessionId = '';
@@ -65,84 +86,57 @@ export class LeanSession {
   /** Opens the session; `stream: false` leaves out the GET, for a session that lives one call. */
   async open({ stream = true } = {}): Promise<void> {
     const id = this.#nextId++;
-    const init = await this.#answered({
-      path: this.endpoint.path,
-      method: 'POST',
-      headers: POST_HEADERS,
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id,
-        method: 'initialize',
-        params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcp-chat-bench', version: '1.0.0' } },
-      }),
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: REQUEST_TIMEOUT_MS,
-    });
+    const clientInfo = { name: 'mcp-chat-bench', version: '1.0.0' };
+    const init = await this.#send(
+      { id, method: 'initialize', params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo } },
+      POST_HEADERS,
+    );
     const sessionId = responseHeader(init, 'mcp-session-id');
     const answer = await readRpcResponse(init, id);
     if (!sessionId || answer.error) throw new WireError(`initialize failed: ${answer.error?.message ?? 'no mcp-session-id header'}`);
     this.sessionId = sessionId;
     this.#headers = jsonHeaders(sessionId);
-    await this.#notify('notifications/initialized');
+    const initialized = await this.#send({ method: 'notifications/initialized' }, this.#headers);
+    await initialized.body.dump();
+    if (initialized.statusCode !== 202) throw new WireError(`notifications/initialized answered HTTP ${initialized.statusCode}`);
     if (stream) await this.#openStream();
   }
 
-  /** A POST (or DELETE) on the pooled connections, counted once answered. */
-  async #answered(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
-    const response = await this.endpoint.posts.request(options);
+  /** A JSON-RPC POST of `message` (a DELETE without one) on the pooled connections, counted once answered. */
+  async #send(message: object | undefined, headers: Record<string, string>, timeoutMs = REQUEST_TIMEOUT_MS, signal?: AbortSignal) {
+    const response = await this.endpoint.posts.request({
+      path: this.endpoint.path,
+      method: message ? 'POST' : 'DELETE',
+      headers,
+      ...(message && { body: JSON.stringify({ jsonrpc: '2.0', ...message }) }),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      ...(signal && { signal }),
+    });
     if (this.endpoint.tally) this.endpoint.tally.httpRequests += 1;
     return response;
   }
 
-  async #notify(method: string): Promise<void> {
-    const response = await this.#answered({
-      path: this.endpoint.path,
-      method: 'POST',
-      headers: this.#headers,
-      body: JSON.stringify({ jsonrpc: '2.0', method }),
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: REQUEST_TIMEOUT_MS,
-    });
-    await response.body.dump();
-    if (response.statusCode !== 202) throw new WireError(`${method} answered HTTP ${response.statusCode}`);
-  }
-
   async #openStream(): Promise<void> {
     const { 'content-type': _type, ...headers } = this.#headers;
-    const response = await this.endpoint.streams.request({
-      path: this.endpoint.path,
-      method: 'GET',
-      headers: { ...headers, accept: 'text/event-stream' },
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: 0,
-    });
-    if (response.statusCode !== 200) {
-      const text = await response.body.text();
-      throw new WireError(`GET stream answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
-    }
+    const request = { path: this.endpoint.path, method: 'GET', headers: { ...headers, accept: 'text/event-stream' } } as const;
+    const response = await this.endpoint.streams.request({ ...request, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: 0 });
+    if (response.statusCode !== 200)
+      throw new WireError(`GET stream answered HTTP ${response.statusCode}: ${(await response.body.text()).slice(0, 200)}`);
     const parser = new SseParser((data) => this.#onData(data));
-    const body = response.body;
-    this.#stream = body;
+    this.#stream = response.body;
     this.streamOpen = true;
-    body.setEncoding('utf8');
-    body.on('data', (chunk: string) => parser.push(chunk));
-    const closed = () => {
-      this.streamOpen = false;
-    };
-    body.on('end', closed);
-    body.on('error', closed);
-    body.on('close', closed);
+    response.body.setEncoding('utf8');
+    response.body.on('data', (chunk: string) => parser.push(chunk));
+    for (const end of ['end', 'error', 'close']) response.body.on(end, () => (this.streamOpen = false));
   }
 
+  /** Passes on a notification; what is not JSON goes on under a method no one expects, so it is counted, not thrown. */
   #onData(data: string): void {
-    let message: { method?: unknown; params?: Record<string, unknown>; id?: unknown };
+    let message: { method?: unknown; params?: Record<string, unknown>; id?: unknown } = { method: '(malformed)', params: { data } };
     try {
       message = JSON.parse(data) as typeof message;
-    } catch {
-      // Not JSON: passed on under a method no one expects, so it is counted, not thrown.
-      this.onNotification('(malformed)', { data }, performance.now());
-      return;
-    }
+    } catch {}
     if (typeof message.method === 'string' && message.id === undefined)
       this.onNotification(message.method, message.params ?? {}, performance.now());
   }
@@ -164,20 +158,13 @@ export class LeanSession {
   ): Promise<CallToolResult> {
     const id = this.#nextId++;
     const modern = this.era === 'modern';
-    const response = await this.#answered({
-      path: this.endpoint.path,
-      method: 'POST',
-      headers: modern ? modernHeaders('tools/call', name) : this.#headers,
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id,
-        method: 'tools/call',
-        params: { name, arguments: args, ...(modern && { _meta: MODERN_META }) },
-      }),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      ...(signal && { signal }),
-    });
+    const params = { name, arguments: args, ...(modern && { _meta: MODERN_META }) };
+    const response = await this.#send(
+      { id, method: 'tools/call', params },
+      modern ? modernHeaders('tools/call', name) : this.#headers,
+      timeoutMs,
+      signal,
+    );
     const answer = await readRpcResponse(response, id);
     if (this.endpoint.tally) this.endpoint.tally.toolCalls += 1;
     if (answer.error) throw new WireError(`${name}: JSON-RPC error ${answer.error.code} ${answer.error.message}`);
@@ -188,13 +175,7 @@ export class LeanSession {
   async close(): Promise<void> {
     if (!this.sessionId) return;
     try {
-      const response = await this.#answered({
-        path: this.endpoint.path,
-        method: 'DELETE',
-        headers: this.#headers,
-        headersTimeout: 5_000,
-        bodyTimeout: 5_000,
-      });
+      const response = await this.#send(undefined, this.#headers, 5_000);
       await response.body.dump();
     } finally {
       this.#stream?.destroy();

@@ -10,28 +10,7 @@ import { createActor, SimulatedClock } from 'xstate';
 import type { IAm, Meet } from '../machines/matching.js';
 import { DEFAULT_QUEUE_INPUT, type JoinRequest, queueMachine } from '../machines/queue.js';
 import { columns, show } from './table.js';
-
-export interface MatchingFigures {
-  /** Users in the long line, and arrivals in the crowd. */
-  users: number;
-  /** Into the line of `users`. */
-  longLine: { joinsPerS: number; baselineJoinsPerS: number; newcomers: number };
-  /** Into lines of 100, 1,000 and `users` (the last is `longLine`'s). */
-  lines: { users: number; joinsPerS: number }[];
-  crowd: CrowdFigures;
-  baselineCrowd: CrowdFigures;
-}
-
-export interface CrowdFigures {
-  joinsPerS: number;
-  paired: number;
-  /** Pairs who share an interest, of all pairs. */
-  sharedInterestShare: number;
-  stillWaiting: number;
-  longestLine: number;
-  /** Simulated seconds from a user's join to its pairing. */
-  timeToPairS: { p50: number; p95: number; max: number };
-}
+import { percentiles } from './timing.js';
 
 const TOPICS = ['chess', 'go', 'jazz', 'rust', 'ml', 'poetry', 'film', 'math', 'hiking', 'cooking', 'games', 'music'];
 
@@ -90,7 +69,8 @@ function longLine(users: number, newcomers: number, filled: boolean): number {
   return (newcomers * 1000) / ms;
 }
 
-function crowd(users: number, withPreferences: boolean): CrowdFigures {
+/** Joins/s; pairs, the share sharing an interest, those never paired, the longest line; simulated seconds from join to pairing. */
+function crowd(users: number, withPreferences: boolean) {
   const clock = new SimulatedClock();
   const { queue, pairs, join } = startQueue(clock);
   const random = seeded(7);
@@ -119,22 +99,21 @@ function crowd(users: number, withPreferences: boolean): CrowdFigures {
   collect();
   const stillWaiting = queue.getSnapshot().context.waiting.size;
   queue.stop();
-  waits.sort((a, b) => a - b);
-  const at = (q: number) => waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] ?? 0;
   return {
     joinsPerS: (users * 1000) / ms,
     paired: pairs.length,
     sharedInterestShare: pairs.length === 0 ? 0 : pairs.filter((p) => p.commonInterests.length > 0).length / pairs.length,
     stillWaiting,
     longestLine: longest,
-    timeToPairS: { p50: at(0.5), p95: at(0.95), max: waits.at(-1) ?? 0 },
+    timeToPairS: percentiles(waits),
   };
 }
 
 /** The lines newcomers join: 100, 1,000 and `users` waiting. */
 const lineLengths = (users: number) => [...[100, 1_000].filter((length) => length < users), users];
 
-export function measureMatching(users: number): MatchingFigures {
+/** `users` in the long line (into lines of 100, 1,000 and `users`, the last `longLine`'s), and arrivals in the crowd. */
+export function measureMatching(users: number) {
   const newcomers = Math.min(2_000, users);
   // Warm up: no timed run should pay for compiling the chart (one run is not enough).
   for (let run = 0; run < 3; run++) longLine(1_000, newcomers, true);
@@ -148,9 +127,9 @@ export function measureMatching(users: number): MatchingFigures {
   };
 }
 
-export function formatMatching(figures: MatchingFigures): string {
+export function formatMatching(figures: ReturnType<typeof measureMatching>): string {
   const { longLine: line, crowd: c, baselineCrowd: b } = figures;
-  const both = (pick: (crowd: CrowdFigures) => string) => [pick(c), pick(b)];
+  const both = (pick: (figures: typeof c) => string) => [pick(c), pick(b)];
   const body = [
     ...figures.lines.map(({ users, joinsPerS }) => [
       `joins/s into a line of ${show(users)} (vs empty)`,

@@ -1,29 +1,14 @@
 /**
  * The bench's flags (node:util parseArgs), the `--quick` preset, and the cap that the
  * open-file limit and the loopback port range put on how many sessions a run can hold.
+ * Also the flags mcp-chat is started with: its per-user message rate limit and its limits
+ * on new users and on what one client address holds (every bench user comes from
+ * 127.0.0.1) would refuse the bench's own load, so they are raised — the limiters still
+ * run, they just never say no — and the session cap is lifted above the sessions the run opens.
  */
+import { execFileSync } from 'node:child_process';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
-
-/** The flags, as USAGE says; `kindDuration` is the phase length of the client kinds and eras, `capNote` why `sessions` was lowered. */
-export interface BenchOptions {
-  quick: boolean;
-  sessions: number;
-  warmupSessions: number;
-  pairs: number;
-  kindPairs: number;
-  users: number;
-  messages: number;
-  duration: number;
-  kindDuration: number;
-  rate: number | null;
-  workers: number;
-  messageSize: number;
-  serverArgs: string[];
-  cpuProf: boolean;
-  only?: BenchPart;
-  capNote?: string;
-}
 
 /** The parts of the bench, in the order a whole run runs them; `--only` runs one alone. */
 export const BENCH_PARTS = ['relay', 'eras', 'matching', 'scale-out', 'under-attack'] as const;
@@ -77,15 +62,15 @@ function parseFlags(argv: string[]) {
   }
 }
 
-export function readOptions(argv: string[]): BenchOptions | 'help' {
-  const values = parseFlags(argv);
-  if (values.help) return 'help';
-  const quick = values.quick;
-  const only = values.only;
+/** The flags, as USAGE says; `kindDuration` is the phase length of the client kinds and eras, `capNote` why `sessions` was lowered. */
+export type BenchOptions = ReturnType<typeof optionsOf> & { capNote?: string };
+
+function optionsOf(values: ReturnType<typeof parseFlags>) {
+  const { quick, only } = values;
   if (only !== undefined && !(BENCH_PARTS as readonly string[]).includes(only))
     throw new UsageError(`--only must be one of ${BENCH_PARTS.join(', ')}, not ${JSON.stringify(only)}`);
   const sessions = count('sessions', values.sessions, quick ? 200 : 5000, 2);
-  const options: BenchOptions = {
+  return {
     quick,
     sessions,
     warmupSessions: Math.min(256, Math.max(16, Math.round(sessions / 10))),
@@ -100,40 +85,69 @@ export function readOptions(argv: string[]): BenchOptions | 'help' {
     messageSize: count('message-size', values['message-size'], 128, 40),
     serverArgs: values['server-arg'],
     cpuProf: values['cpu-prof'],
-    ...(only !== undefined && { only: only as BenchPart }),
+    only: only as BenchPart | undefined,
   };
-  return capSessions(options);
+}
+
+export function readOptions(argv: string[]): BenchOptions | 'help' {
+  const values = parseFlags(argv);
+  return values.help ? 'help' : capSessions(optionsOf(values));
 }
 
 /**
  * Every session holds a socket in the server and one in a worker, and every socket
- * towards one server port needs its own loopback port: cap `sessions` so that neither
- * the open-file limit (`ulimit -n`) nor the port range is exceeded, and say so. The
- * users weighed per era (each holding a poll's socket) are capped alike; they are held
- * later, on servers without sessions.
+ * towards one server port needs its own loopback port: cap `sessions` (and the users
+ * weighed per era, each holding a poll's socket) so that neither the open-file limit
+ * (`ulimit -n`) nor the port range is exceeded, and say so.
  */
-export function capSessions(options: BenchOptions, postConnectionsPerWorker = 64): BenchOptions {
-  // Token clients hold one connection each for their polls, beside the pooled ones.
-  const overhead = options.workers * postConnectionsPerWorker + 128 + options.warmupSessions + 2 * options.kindPairs;
-  const fds = openFileLimit();
-  const ports = ephemeralPortCount();
-  const fit = Math.min(fds, ports) - overhead;
-  let result = options;
-  if (options.sessions > fit) {
-    const limit = fds <= ports ? `ulimit -n is ${fds}` : `the loopback port range holds ${ports} ports`;
-    result = {
-      ...options,
-      sessions: Math.max(2, fit),
-      capNote: `--sessions ${options.sessions} lowered to ${Math.max(2, fit)}: ${limit}, and the server needs one socket per session plus ${overhead} for pooled connections and warm-up (raise ulimit -n / widen net.ipv4.ip_local_port_range to go further)`,
-    };
+function capSessions(options: BenchOptions): BenchOptions {
+  // Pooled POST connections (64 per worker), warm-up sessions, and a held poll per token client.
+  const overhead = options.workers * 64 + 128 + options.warmupSessions + 2 * options.kindPairs;
+  const [fds, ports] = [openFileLimit(), ephemeralPortCount()];
+  const fit = Math.max(2, Math.min(fds, ports) - overhead);
+  const limit = fds <= ports ? `ulimit -n is ${fds}` : `the loopback port range holds ${ports} ports`;
+  const lowered = (['sessions', 'users'] as const).filter((key) => options[key] > fit).map((key) => `--${key} ${options[key]}`);
+  const sessions = Math.min(options.sessions, fit);
+  return {
+    ...options,
+    sessions,
+    users: Math.min(options.users, fit),
+    pairs: Math.min(options.pairs, Math.floor((sessions + options.warmupSessions) / 2)),
+    ...(lowered.length > 0 && {
+      capNote: `${lowered.join(' and ')} lowered to ${fit}: ${limit}, and the server needs one socket per session plus ${overhead} for pooled connections and warm-up (raise ulimit -n / widen net.ipv4.ip_local_port_range to go further)`,
+    }),
+  };
+}
+
+/** What `mcp-chat --help` prints. */
+export function helpOf(cliPath: string): string {
+  try {
+    return execFileSync(process.execPath, [cliPath, '--help'], { encoding: 'utf8', timeout: 15_000 });
+  } catch (error) {
+    throw new Error(`node ${cliPath} --help failed (is the build current? run npm run build): ${(error as Error).message}`);
   }
-  if (result.users > fit)
-    result = {
-      ...result,
-      users: Math.max(2, fit),
-      capNote: `${result.capNote ? `${result.capNote}; ` : ''}--users ${options.users} lowered to ${Math.max(2, fit)} alike`,
-    };
-  const maxPairs = Math.floor((result.sessions + result.warmupSessions) / 2);
-  if (result.pairs > maxPairs) result = { ...result, pairs: maxPairs };
-  return result;
+}
+
+/** A flag's default as `--help` lists it; NaN when it lists none. */
+export const defaultOf = (help: string, flag: string) =>
+  Number(new RegExp(`^\\s*--${flag}\\b.*\\(default: (\\d+)\\)`, 'm').exec(help)?.[1] ?? NaN);
+
+/** mcp-chat's flags for the relay and eras parts, and a note of what was raised from which default. */
+export function mcpChatFlags(cliPath: string, sessionsOpened: number) {
+  const help = helpOf(cliPath);
+  const raised = {
+    'messages-per-second': 10_000,
+    'message-burst': 100_000,
+    'new-users-per-minute': 1_000_000,
+    'max-per-address': 1_000_000,
+  };
+  const flags = Object.assign(
+    raised,
+    defaultOf(help, 'max-sessions') >= sessionsOpened + 64 ? {} : { 'max-sessions': sessionsOpened + 1024 },
+  );
+  const said = Object.entries(flags).map(([flag, value]) => `--${flag} ${value} (default ${defaultOf(help, flag)})`);
+  return {
+    args: ['--log-level', 'silent', ...Object.entries(flags).flatMap(([flag, value]) => [`--${flag}`, String(value)])],
+    note: `mcp-chat ran with ${said.join(', ')}, so that its limits never refuse the bench’s load; the limiters still run.`,
+  };
 }

@@ -1,10 +1,45 @@
 /**
- * What Linux says about another process: CPU time from /proc/<pid>/stat (utime + stime,
- * in clock ticks of 1/100 s) and resident memory from /proc/<pid>/status (VmRSS), plus
- * this process's open-file limit and the loopback port range, which bound how many
- * sessions one run can hold.
+ * The bench's child processes — servers under test, load workers, redis-server — tracked
+ * in one place and killed when the bench exits for any reason; and what Linux says about
+ * a process: CPU time from /proc/<pid>/stat (utime + stime, in clock ticks of 1/100 s),
+ * resident memory from /proc/<pid>/status (VmRSS), plus this process's open-file limit and
+ * the loopback port range, which bound how many sessions one run can hold.
  */
+import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { type SpawnedServer, type SpawnOptions, spawnServer } from '../test/support/serverProcess.js';
+
+const children = new Set<ChildProcess>();
+
+/** Kills `child` with the others when the bench exits. */
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\nbench: ${signal}, stopping the servers and workers\n`);
+    process.exit(130);
+  });
+}
+
+/** A server under test (test/support/serverProcess.ts), killed with the others when the bench exits. */
+export function startServer(options: SpawnOptions): Promise<SpawnedServer> {
+  return spawnServer({ ...options, onSpawn: track });
+}
+
+/** Forks a compiled bench module (a load worker) with an IPC channel. */
+export function forkModule(modulePath: string, execArgv: string[] = []): ChildProcess {
+  return track(fork(modulePath, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' }));
+}
+
+/** The last 2,000 characters a server printed, for a diagnosis. */
+export const tailOf = (server: SpawnedServer) => server.output().slice(-2000);
 
 const CLOCK_TICKS_PER_S = 100;
 

@@ -10,43 +10,29 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { BenchTarget, type LoadSettings, type TargetSpec } from './benchTarget.js';
-import { ERA_SERVERS, ERAS, type EraRun, type EraServer, eraCaveats, eraFailures, eraJson, formatEraTable } from './eraComparison.js';
-import type { KindRun } from './figures.js';
+import { BenchTarget, type KindRun, type LoadSettings, type TargetSpec } from './benchTarget.js';
+import type { TokenClientKind } from './leanSession.js';
 import { formatMatching, measureMatching } from './matching.js';
-import { mcpChatFlags } from './mcpChatFlags.js';
-import { BENCH_PARTS, type BenchOptions, type BenchPart, readOptions, USAGE, UsageError } from './options.js';
+import { BENCH_PARTS, type BenchOptions, type BenchPart, mcpChatFlags, readOptions, USAGE, UsageError } from './options.js';
 import { ephemeralPortCount, openFileLimit } from './procStats.js';
-import { ProgressLine } from './progressLine.js';
-import { loadPhase, measure, measureEras, measureKind, roundRate, type Step, TOKEN_CLIENT_KINDS } from './relaySteps.js';
-import { faultsOver, formatKindTable, formatTable } from './report.js';
-import { caveats, deliveryFailures, relayResults } from './results.js';
-import { measureScaleOut } from './scaleOut.js';
-import { formatScaleOut, scaleOutCaveats, scaleOutFailures, scaleOutSettings } from './scaleOutReport.js';
-import { brief as show } from './table.js';
-import { formatUnderAttack, measureUnderAttack, underAttackCaveats, underAttackFailures, underAttackSettings } from './underAttack.js';
+import { ERA_SERVERS, ERAS, type EraRun, type EraServer, erasOutcome, relayOutcome } from './report.js';
+import { scaleOutPart, scaleOutSettings } from './scaleOut.js';
+import { type PartOutcome, ProgressLine, brief as show } from './table.js';
+import { underAttackPart, underAttackSettings } from './underAttack.js';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const CLI = here('../src/cli.js');
 const RESULTS = here('../../bench/results.json');
 const PROFILES = here('../../bench/profiles');
+const TOKEN_CLIENT_KINDS: TokenClientKind[] = ['fresh-session', 'no-session'];
 
 const progress = new ProgressLine();
-
-/** What a part adds to the run: its fields of results.json, its printed tables, notes and failures. */
-interface PartOutcome {
-  json: Record<string, unknown>;
-  tables: string[];
-  notes: string[];
-  failures: string[];
-}
 
 interface RunContext {
   options: BenchOptions;
   settings: LoadSettings;
   kindSettings: LoadSettings;
-  mcpSpec: TargetSpec;
-  floorSpec: TargetSpec;
+  specs: Record<EraServer, TargetSpec>;
   /** Servers running now, stopped on the way out of a failed run. */
   targets: BenchTarget[];
 }
@@ -54,40 +40,34 @@ interface RunContext {
 /** A server to start: `node [--cpu-prof …] --expose-gc --import forcedGc.js <entry> --port 0 <args>`, taking a full GC on SIGUSR2. */
 function spec(options: BenchOptions, name: string, entry: string, args: string[] = []): TargetSpec {
   const profiled = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${PROFILES}`] : [];
-  return {
-    name,
-    entry,
-    nodeArgs: [...profiled, '--expose-gc', '--import', here('./forcedGc.js')],
-    args,
-    workerExecArgv: profiled,
-    gcOnSignal: true,
-  };
+  return { name, entry, nodeArgs: [...profiled, '--expose-gc', '--import', here('./forcedGc.js')], args, workerExecArgv: profiled };
 }
 
-/** A step on `target`, with the run's load settings (or `settings`). */
-function step({ options, settings }: RunContext, target: BenchTarget, loads = settings): Step {
-  return { target, options, settings: loads, progress };
+async function started(context: RunContext, server: EraServer): Promise<BenchTarget> {
+  const target = await BenchTarget.start(context.specs[server], context.options.workers, progress);
+  context.targets.push(target);
+  return target;
 }
 
-async function started(context: RunContext, target: TargetSpec): Promise<BenchTarget> {
-  const started = await BenchTarget.start(target, context.options.workers);
-  context.targets.push(started);
-  return started;
+/** Stops a server and its workers (SIGTERM): how long it took. */
+function stopped(context: RunContext, target: BenchTarget) {
+  context.targets.splice(context.targets.indexOf(target), 1);
+  return target.stop();
 }
 
 /** The floor, then mcp-chat: idle sessions, pairs, saturation; both at one rate for latency; mcp-chat's client kinds; each server's shutdown. */
 async function relayPart(context: RunContext): Promise<PartOutcome> {
-  const { options, kindSettings } = context;
-  const floor = await started(context, context.floorSpec);
-  const floorRun = await measure(step(context, floor));
-  const mcp = await started(context, context.mcpSpec);
-  const mcpRun = await measure(step(context, mcp));
-
-  const floorSat = floorRun.figures.saturate.throughput;
-  const mcpSat = mcpRun.figures.saturate.throughput;
-  // Half of the slower server's saturation: a load both can carry, so that latency is
-  // compared below saturation (once mcp-chat keeps up with the floor, half the floor's).
-  const rate = options.rate ?? roundRate(0.5 * Math.min(floorSat, mcpSat));
+  const { options, settings } = context;
+  const floor = await started(context, 'floor');
+  const floorRun = await floor.measureSessions(options, settings);
+  const mcp = await started(context, 'mcp-chat');
+  const mcpRun = await mcp.measureSessions(options, settings);
+  const [floorSat, mcpSat] = [floorRun.saturate.throughput, mcpRun.saturate.throughput];
+  // Half of the slower server's saturation, rounded to two digits: a load both can carry,
+  // so that latency is compared below saturation.
+  const half = 0.5 * Math.min(floorSat, mcpSat);
+  const scale = 10 ** Math.max(0, Math.floor(Math.log10(Math.max(1, half))) - 1);
+  const rate = options.rate ?? Math.max(1, Math.round(half / scale) * scale);
   const chosenBy =
     options.rate !== null
       ? '--rate'
@@ -95,50 +75,37 @@ async function relayPart(context: RunContext): Promise<PartOutcome> {
         ? 'half the floor’s saturation throughput'
         : 'half of mcp-chat’s saturation throughput (below the floor’s)';
   progress.note(`bench: latency phases at ${show(rate)} msgs/s (${chosenBy})`);
-  floorRun.figures.rate = await loadPhase(step(context, floor), `${show(rate)} msgs/s`, 'rate', rate);
-  mcpRun.figures.rate = await loadPhase(step(context, mcp), `${show(rate)} msgs/s`, 'rate', rate);
+  floorRun.rate = await floor.load(`${show(rate)} msgs/s`, 'rate', rate, settings);
+  mcpRun.rate = await mcp.load(`${show(rate)} msgs/s`, 'rate', rate, settings);
   const kinds: KindRun[] = [];
-  for (const kind of TOKEN_CLIENT_KINDS) kinds.push(await measureKind(step(context, mcp, kindSettings), kind));
-
+  for (const kind of TOKEN_CLIENT_KINDS) kinds.push(await mcp.measureKind(kind, options, context.kindSettings));
   progress.begin('stop the load workers, then each server (SIGTERM)', 'servers', { total: 2 });
-  context.targets.length = 0;
-  floorRun.shutdown = await floor.stop();
-  mcpRun.shutdown = await mcp.stop();
+  floorRun.shutdown = await stopped(context, floor);
+  mcpRun.shutdown = await stopped(context, mcp);
   progress.end(
     `floor in ${show(floorRun.shutdown.seconds, 1)} s, mcp-chat in ${show(mcpRun.shutdown.seconds, 1)} s${mcpRun.shutdown.killed ? ' (killed)' : ''}`,
   );
-
-  const { table, kindTable, json } = relayResults({ rate, chosenBy, floor: floorRun, mcp: mcpRun, kinds });
-  return {
-    json,
-    tables: [formatTable(table), formatKindTable(kindTable)],
-    notes: caveats(floorRun, mcpRun, rate, kinds),
-    failures: deliveryFailures(floorRun, mcpRun, kinds),
-  };
+  return relayOutcome(rate, chosenBy, floorRun, mcpRun, kinds);
 }
 
-/** mcp-chat, the v2 peer and the floor, each started afresh and measured alone per era, so that none is weighed beside another's sessions. */
+/**
+ * mcp-chat, the v2 peer and the floor, each started afresh and measured alone: each era's
+ * pairs saturated, then each era's users weighed as they wait — after the loads, so that
+ * a fresh server is weighed warm, and no load follows the release of thousands of polls.
+ */
 async function erasPart(context: RunContext): Promise<PartOutcome> {
   const { options } = context;
-  const specs: Record<EraServer, TargetSpec> = {
-    'mcp-chat': context.mcpSpec,
-    'v2 peer': spec(options, 'v2 peer', here('./v2Peer.js')),
-    floor: context.floorSpec,
-  };
-  const eras: EraRun[] = [];
+  const runs: EraRun[] = [];
   for (const server of ERA_SERVERS) {
-    const target = await started(context, specs[server]);
-    eras.push(...(await measureEras(step(context, target, context.kindSettings), server)));
-    context.targets.length = 0;
-    await target.stop();
+    const target = await started(context, server);
+    const loads: KindRun[] = [];
+    for (const { kind } of ERAS) loads.push(await target.measureKind(kind, options, context.kindSettings));
+    // Each weighing follows a forced full GC, so a short settle suffices.
+    for (const load of loads)
+      runs.push({ server, load, users: await target.weighUsers(load.kind, options.users, options.quick ? 300 : 2000) });
+    await stopped(context, target);
   }
-  const delivery = Object.fromEntries(eras.map((e) => [`${e.server} (per era), ${e.kind}`, faultsOver([e.load.warmup, e.load.saturate])]));
-  return {
-    json: { eras: eraJson(ERAS, eras), delivery },
-    tables: [formatEraTable(ERAS, eras, options.kindPairs, options.users)],
-    notes: eraCaveats(eras, options.users, options.quick),
-    failures: eraFailures(eras),
-  };
+  return erasOutcome(runs, options.kindPairs, options.users, options.quick);
 }
 
 function matchingPart({ options }: RunContext): Promise<PartOutcome> {
@@ -149,38 +116,15 @@ function matchingPart({ options }: RunContext): Promise<PartOutcome> {
   return Promise.resolve({ json: { matching }, tables: [formatMatching(matching)], notes: [], failures: [] });
 }
 
-async function scaleOutPart({ options }: RunContext): Promise<PartOutcome> {
-  const scaleOut = await measureScaleOut(scaleOutSettings(CLI, options), progress);
-  return {
-    json: { scaleOut },
-    tables: [formatScaleOut(scaleOut)],
-    notes: scaleOutCaveats(scaleOut, options.quick),
-    failures: scaleOutFailures(scaleOut),
-  };
-}
-
-async function underAttackPart({ options }: RunContext): Promise<PartOutcome> {
-  const underAttack = await measureUnderAttack(underAttackSettings(CLI, options), progress);
-  return {
-    json: { underAttack },
-    tables: [formatUnderAttack(underAttack)],
-    notes: underAttackCaveats(underAttack, options.quick),
-    failures: underAttackFailures(underAttack),
-  };
-}
-
 const PARTS: Record<BenchPart, (context: RunContext) => Promise<PartOutcome>> = {
   relay: relayPart,
   eras: erasPart,
   matching: matchingPart,
-  'scale-out': scaleOutPart,
-  'under-attack': underAttackPart,
+  'scale-out': ({ options }) => scaleOutPart(CLI, options, progress),
+  'under-attack': ({ options }) => underAttackPart(CLI, options, progress),
 };
 
-/**
- * Generous for what each part asks — its load phases, opening sessions and entering the
- * users weighed at ≥ 50/s on each server, the in-process parts' own deadlines — but finite.
- */
+/** Generous for what each part asks — its load phases, opening sessions and entering users at ≥ 50/s, the in-process parts' own deadlines — but finite. */
 function deadlineS(parts: readonly BenchPart[], options: BenchOptions): number {
   const phaseS = Math.max(options.duration, options.kindDuration) + 10;
   const seconds: Record<BenchPart, number> = {
@@ -188,7 +132,7 @@ function deadlineS(parts: readonly BenchPart[], options: BenchOptions): number {
     eras: 2 * ERA_SERVERS.length * ERAS.length * phaseS + (ERA_SERVERS.length * ERAS.length * options.users) / 50,
     matching: 60,
     'scale-out': scaleOutSettings(CLI, options).deadlineMs / 1000,
-    'under-attack': underAttackSettings(CLI, options).deadlineMs / 1000,
+    'under-attack': underAttackSettings(options).deadlineMs / 1000,
   };
   return Math.round(120 + parts.reduce((sum, part) => sum + seconds[part], 0));
 }
@@ -240,19 +184,11 @@ async function main(): Promise<number> {
   }, runDeadlineS * 1000).unref();
 
   const notes: string[] = [];
-  const settings: LoadSettings = {
-    durationMs: options.duration * 1000,
-    maxMessages: options.messages,
-    messageSize: options.messageSize,
-    drainMs: 5000,
-  };
+  const settings: LoadSettings = { durationMs: options.duration * 1000, maxMessages: options.messages, messageSize: options.messageSize };
   const mcpFlags = mcpChatFlags(CLI, options.sessions + options.warmupSessions + 2);
   if (parts.includes('relay') || parts.includes('eras')) {
-    if (options.capNote) {
-      notes.push(options.capNote);
-      progress.note(`bench: ${options.capNote}`);
-    }
-    if (mcpFlags.note) notes.push(mcpFlags.note);
+    if (options.capNote) progress.note(`bench: ${options.capNote}`);
+    notes.push(...(options.capNote ? [options.capNote] : []), mcpFlags.note);
     progress.note(
       `bench: ${options.quick ? 'quick, ' : ''}${show(options.sessions)} idle sessions (+${options.warmupSessions} warm-up), ${show(options.pairs)} pairs (${show(options.kindPairs)} of each client kind), ` +
         `${options.duration} s phases, ${options.workers} load workers per server, ${options.messageSize}-char messages, ${cpus().length} cores`,
@@ -262,8 +198,11 @@ async function main(): Promise<number> {
     options,
     settings,
     kindSettings: { ...settings, durationMs: options.kindDuration * 1000 },
-    mcpSpec: spec(options, 'mcp-chat', CLI, [...mcpFlags.args, ...options.serverArgs]),
-    floorSpec: spec(options, 'floor', here('./relayBaseline.js')),
+    specs: {
+      'mcp-chat': spec(options, 'mcp-chat', CLI, [...mcpFlags.args, ...options.serverArgs]),
+      'v2 peer': spec(options, 'v2 peer', here('./v2Peer.js')),
+      floor: spec(options, 'floor', here('./relayBaseline.js')),
+    },
     targets: [],
   };
   const outcomes: PartOutcome[] = [];
@@ -285,9 +224,8 @@ async function main(): Promise<number> {
   writeResults(options, startedAt, outcomes, notes);
   process.stdout.write(`\n${outcomes.flatMap((outcome) => outcome.tables).join('\n\n')}\n\n`);
   for (const note of notes) process.stdout.write(`note: ${note}\n`);
-  process.stdout.write(
-    `results: ${RESULTS}${options.only ? ` (${Object.keys(outcomes[0]!.json).join(', ')})` : ''}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`,
-  );
+  const only = options.only ? ` (${Object.keys(outcomes[0]!.json).join(', ')})` : '';
+  process.stdout.write(`results: ${RESULTS}${only}${options.cpuProf ? `; CPU profiles: ${PROFILES}` : ''}\n`);
   const failures = outcomes.flatMap((outcome) => outcome.failures);
   for (const failure of failures) process.stderr.write(`bench: FAILED: ${failure}\n`);
   return failures.length === 0 ? 0 : 1;

@@ -1,6 +1,7 @@
 /** Small tools the bench's in-process parts (scale-out, under attack) share: waits, percentiles, errors. */
 import { setMaxListeners } from 'node:events';
-import type { Percentiles } from './figures.js';
+
+export type Percentiles = { p50: number; p95: number; p99: number; max: number };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -22,6 +23,15 @@ export async function until(done: () => boolean, ms: number, signal: AbortSignal
   return true;
 }
 
+/** `promise`, or a rejection once `signal` aborts. */
+export const orAbort = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> =>
+  signal.aborted
+    ? Promise.reject(new Error('aborted'))
+    : Promise.race([
+        promise,
+        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+      ]);
+
 /** Runs `work` over `items`, at most `concurrency` at once, until done or `signal` aborts. */
 export async function bounded<T>(
   items: readonly T[],
@@ -35,15 +45,6 @@ export async function bounded<T>(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
-
-/** Runs `task(i)` for i in [0, count), at most `concurrency` at once, until done or `signal` aborts. */
-export const boundedTimes = (count: number, limits: { concurrency: number; signal?: AbortSignal }, task: (i: number) => Promise<void>) =>
-  bounded(
-    Array.from({ length: count }, (_, i) => i),
-    limits.concurrency,
-    task,
-    limits.signal,
-  );
 
 export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 

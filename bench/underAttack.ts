@@ -1,5 +1,5 @@
 /**
- * The "under attack" part of `npm run bench`: a chatting pair's send_message latency on
+ * The "under attack" part of `npm run bench`: a chatting pair's send_message round trip on
  * the real server (dist/src/cli.js) while ONE other client address holds all that the
  * default `--max-per-address` lets it hold at once — listens naming `--max-listen-uris`
  * users each, held `wait_for_events`, 2025-era sessions with their GET streams — against
@@ -9,122 +9,48 @@
  */
 import { setMaxListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { type Dispatcher, Pool } from 'undici';
 import { ToolRefusal } from '../test/support/chatClient.js';
-import { MODERN_META, modernHeaders, SseParser, WireError } from '../test/support/jsonRpcWire.js';
+import { listenFrom, type OpenResponse } from '../test/support/fromAddress.js';
+import { WireError } from '../test/support/jsonRpcWire.js';
 import { type SpawnedServer, stopChild } from '../test/support/serverProcess.js';
-import { metricGauge } from './benchTarget.js';
-import { deliveryOf, type PairDelivery, PairedUser } from './chatter.js';
-import { startServer, tailOf } from './children.js';
-import type { Percentiles } from './figures.js';
-import { type LeanEndpoint, LeanSession } from './leanSession.js';
-import { defaultOf, helpOf } from './mcpChatFlags.js';
+import { TokenClient } from '../test/support/tokenClient.js';
+import { deliveryOf, exchange, type Pair, PairedUser, pairFailures, partners } from './chatter.js';
+import { LeanSession, leanEndpoint, leanSender } from './leanSession.js';
 import type { BenchOptions } from './options.js';
-import { rssKiB } from './procStats.js';
-import type { ProgressLine } from './progressLine.js';
-import { columns, show } from './table.js';
-import { boundedTimes, messageOf, percentiles, sleep, until, withDeadline } from './timing.js';
+import { defaultOf, helpOf } from './options.js';
+import { rssKiB, startServer, tailOf } from './procStats.js';
+import type { ProgressLine } from './table.js';
+import { columns, type PartOutcome, show } from './table.js';
+import { bounded, messageOf, orAbort, percentiles, sleep, withDeadline } from './timing.js';
 
 /** What one client address holds at once, each up to `--max-per-address` (src/session/addressAllowance.ts). */
-export type Holding = 'sessions' | 'streams' | 'waits' | 'listens';
-const HOLDINGS: Holding[] = ['listens', 'waits', 'sessions', 'streams'];
-
-/**
- * `messages` send_message round trips measured per phase (idle, under attack), one at a
- * time, the members in turn, after `warmupMessages` unmeasured; `settleMs` after each
- * forced full GC, before a weighing or a phase; `deadlineMs` for the whole part.
- */
-export interface UnderAttackSettings {
-  cliPath: string;
-  messages: number;
-  warmupMessages: number;
-  messageSize: number;
-  settleMs: number;
-  deadlineMs: number;
-}
-
-/** The server's defaults for what one address may hold, read from its `--help`. */
-export interface Allowance {
-  perAddress: number;
-  listenUris: number;
-  waitsPerUser: number;
-}
-
-/** Round trip: send_message sent → its answer read; delivered: → the partner's message.received read off its GET stream. */
-export interface UnderAttackPhase {
-  roundTrips: number;
-  roundTripMs: Percentiles;
-  deliveredMs: Percentiles;
-  seconds: number;
-}
-
-/**
- * What the attacker held: `users` made with enter_queue (2026-07-28 calls), paired among
- * themselves; listens, held waits, 2025-era sessions with one GET stream each. `setupSeconds`
- * from its first enter_queue until all was held. `refusedBeyond`: one more of each was
- * refused (HTTP 429, or the tool's refusal) — streams have no such check (a GET replaces
- * the session's last), so `streams` equal to the allowance is theirs. `otherAddressServed`:
- * a session from the pair's address opened meanwhile. `serverListens`/`serverSessions`:
- * the server's /metrics once all was held; `dropped`: holdings that ended during the attack phase.
- */
-export interface AttackerHoldings {
-  address: string;
-  users: number;
-  listens: number;
-  urisPerListen: number;
-  waits: number;
-  waitTimeoutS: number;
-  sessions: number;
-  streams: number;
-  setupSeconds: number;
-  refusedBeyond: Record<Exclude<Holding, 'streams'>, boolean>;
-  otherAddressServed: boolean;
-  serverListens: number | null;
-  serverSessions: number | null;
-  dropped: Record<Holding, number>;
-  firstError?: string;
-}
-
-/** `serverFlags`: besides --port 0 --host 127.0.0.1; `memory`: the server after a full GC, before the attacker's first request and once it held everything. */
-export interface UnderAttackFigures {
-  startedAt: string;
-  baseline: string;
-  allowance: Allowance;
-  serverFlags: string[];
-  pair: { address: string; client: string; messageSize: number; warmupMessages: number };
-  idle: UnderAttackPhase | null;
-  underAttack: UnderAttackPhase | null;
-  attacker: AttackerHoldings | null;
-  memory: { rssBeforeKiB: number; rssAfterKiB: number; heapBeforeBytes: number | null; heapAfterBytes: number | null } | null;
-  delivery: Omit<PairDelivery, 'misrouted'>;
-  seconds: number;
-  error?: string;
-}
+const HOLDINGS = ['listens', 'waits', 'sessions', 'streams'] as const;
+type Holding = (typeof HOLDINGS)[number];
 
 const ATTACKER_ADDRESS = '127.0.0.2';
 const PAIR_ADDRESS = '127.0.0.1';
 /** The longest wait_for_events the server takes, as an attacker would hold it. */
 const WAIT_TIMEOUT_S = 50;
 const CALL_TIMEOUT_MS = 10_000;
-const DRAIN_MS = 5_000;
-const STOP_GRACE_MS = 5_000;
 const OPEN_CONCURRENCY = 16;
+/** Rate limits raised so that the pair's back-to-back sends and the attacker's users are not refused; what one address may hold stays at its defaults. */
+const SERVER_FLAGS = '--log-level silent --messages-per-second 10000 --message-burst 100000 --new-users-per-minute 1000'.split(' ');
 
-const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const noneOf = (): Record<Holding, number> => ({ listens: 0, waits: 0, sessions: 0, streams: 0 });
-
-export function underAttackSettings(cliPath: string, options: BenchOptions): UnderAttackSettings {
+export function underAttackSettings(options: Pick<BenchOptions, 'quick' | 'messageSize'>) {
+  const { quick } = options;
+  /** Round trips per phase, one at a time, the members in turn, after `warmupMessages`; `settleMs` after each forced full GC. */
   return {
-    cliPath,
-    messages: options.quick ? 200 : 1000,
-    warmupMessages: options.quick ? 300 : 500,
+    messages: quick ? 200 : 1000,
+    warmupMessages: quick ? 300 : 500,
     messageSize: options.messageSize,
-    settleMs: options.quick ? 300 : 1000,
-    deadlineMs: (options.quick ? 60 : 180) * 1000,
+    settleMs: quick ? 300 : 1000,
+    deadlineMs: (quick ? 60 : 180) * 1000,
   };
 }
+type Settings = ReturnType<typeof underAttackSettings>;
 
-function defaultAllowance(cliPath: string): Allowance {
+/** The server's defaults for what one address may hold, from its `--help`. */
+function defaultAllowance(cliPath: string) {
   const help = helpOf(cliPath);
   const of = (flag: string) => {
     const value = defaultOf(help, flag);
@@ -133,245 +59,104 @@ function defaultAllowance(cliPath: string): Allowance {
   };
   return { perAddress: of('max-per-address'), listenUris: of('max-listen-uris'), waitsPerUser: of('max-waits-per-user') };
 }
-
-/** One member of the chatting pair: a 2025-era session with its GET stream, timing what its partner sends. */
-class PairMember extends PairedUser {
-  declare readonly client: LeanSession;
-  declare partner: PairMember;
-  /** When each message not yet read by the partner was sent, by number. */
-  readonly sentAt = new Map<number, number>();
-  /** Delivery times of the phase being measured. */
-  delivered: number[] = [];
-
-  constructor(index: number, endpoint: LeanEndpoint) {
-    super(index, new LeanSession(endpoint));
-    this.client.onNotification = (method, params, at) => {
-      if (method === 'chatroom.found' && typeof params.room_id === 'string') this.roomId ??= params.room_id;
-      if (method !== 'message.received') return;
-      const n = this.read(params);
-      const sentAt = n === undefined ? undefined : this.partner.sentAt.get(n);
-      if (sentAt !== undefined) this.delivered.push(at - sentAt);
-      if (n !== undefined) this.partner.sentAt.delete(n);
-    };
-  }
-
-  async timedSend(size: number, signal: AbortSignal, roundTrips: number[]): Promise<void> {
-    const started = performance.now();
-    const sent = await this.send(size, signal, (n) => this.sentAt.set(n, started));
-    if (sent) roundTrips.push(performance.now() - started);
-    else this.sentAt.delete(this.nextN - 1);
-  }
-}
-
-type Pair = readonly [PairMember, PairMember];
-
-/** Opens both members' sessions (with their streams) and puts them in one room. */
-async function pairUp([a, b]: Pair, signal: AbortSignal): Promise<void> {
-  a.partner = b;
-  b.partner = a;
-  await a.client.open();
-  await b.client.open();
-  await a.client.call('enter_queue', {}, signal);
-  const matched = await b.client.call('enter_queue', {}, signal);
-  if (typeof matched.room_id === 'string') b.roomId ??= matched.room_id;
-  if (!(await until(() => a.roomId !== undefined && b.roomId !== undefined, CALL_TIMEOUT_MS, signal)))
-    throw new Error('the pair was not put in a room');
-  if (a.roomId !== b.roomId) throw new Error(`the pair was put in two rooms (${a.roomId}, ${b.roomId})`);
-}
-
-/** `count` send_message round trips, one at a time, the members in turn; then waits until every accepted message was read. */
-async function exchange(pair: Pair, count: number, size: number, signal: AbortSignal): Promise<UnderAttackPhase> {
-  const roundTrips: number[] = [];
-  for (const member of pair) member.delivered = [];
-  const started = performance.now();
-  for (let k = 0; k < count && !signal.aborted; k++) await pair[k % 2]!.timedSend(size, signal, roundTrips);
-  await until(() => pair.every((m) => m.reads.received >= m.partner.acked), DRAIN_MS, signal);
-  return {
-    roundTrips: roundTrips.length,
-    roundTripMs: percentiles(roundTrips),
-    deliveredMs: percentiles([...pair[0].delivered, ...pair[1].delivered]),
-    seconds: (performance.now() - started) / 1000,
-  };
-}
+type Allowance = ReturnType<typeof defaultAllowance>;
+/** What the attacker held (besides its counts): which one-more were refused, what ended during the attack phase, whether another address was served. */
+type Holdings = {
+  streams: number;
+  refusedBeyond: Record<string, boolean>;
+  dropped: Record<Holding, number>;
+  otherAddressServed: boolean;
+  firstError: string | undefined;
+};
 
 /** Whether a failed request was the server saying no for the address's allowance. */
 const refusedForAllowance = (error: unknown) =>
   (error instanceof WireError && error.message.includes('HTTP 429')) || (error instanceof ToolRefusal && /too many/i.test(error.message));
 
-/** A 2026-07-28 tools/call that may be held up to `holdMs` (a wait's answer, and its headers, come when it ends). */
-const modernCall = (endpoint: LeanEndpoint, name: string, args: Record<string, unknown>, signal: AbortSignal, holdMs = CALL_TIMEOUT_MS) =>
-  new LeanSession(endpoint, 'modern').call(name, args, signal, holdMs);
-
-let nextRpcId = 1;
-
-/**
- * Opens a `subscriptions/listen` on `uris`; resolves once the server acknowledged it, with
- * a function that closes it. `onEnded` hears of a stream that ended unasked.
- */
-async function openListen(
-  pool: Dispatcher,
-  path: string,
-  uris: readonly string[],
-  signal: AbortSignal,
-  onEnded: (why: string) => void,
-): Promise<() => void> {
-  const id = nextRpcId++;
-  const response = await pool.request({
-    path,
-    method: 'POST',
-    headers: modernHeaders('subscriptions/listen'),
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id,
-      method: 'subscriptions/listen',
-      params: { _meta: MODERN_META, notifications: { resourceSubscriptions: uris } },
-    }),
-    headersTimeout: CALL_TIMEOUT_MS,
-    bodyTimeout: 0,
-    signal,
-  });
-  if (response.statusCode !== 200) throw new WireError(`HTTP ${response.statusCode}: ${(await response.body.text()).slice(0, 200)}`);
-  const body = response.body;
-  let closing = false;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new WireError('subscriptions/listen: no acknowledgement within 10 s')), CALL_TIMEOUT_MS);
-    const parser = new SseParser((data) => {
-      if (!data.includes('notifications/subscriptions/acknowledged')) return;
-      clearTimeout(timer);
-      resolve();
-    });
-    body.setEncoding('utf8');
-    body.on('data', (chunk: string) => parser.push(chunk));
-    const ended = (why: string) => () => {
-      if (closing) return;
-      closing = true;
-      clearTimeout(timer);
-      reject(new WireError(`subscriptions/listen ${why}`));
-      onEnded(`subscriptions/listen ${why}`);
-    };
-    body.once('end', ended('stream ended'));
-    body.once('error', ended('stream failed'));
-  });
-  return () => {
-    closing = true;
-    body.destroy();
-  };
-}
-
 /** The attacker: one client address, its users, and what it holds. */
 class Attacker {
-  readonly pool: Pool;
-  readonly endpoint: LeanEndpoint;
+  readonly endpoint: ReturnType<typeof leanEndpoint>;
   readonly #stop = new AbortController();
-  readonly users: { token: string; eventsUri: string; cursor: string }[] = [];
+  readonly users: { client: TokenClient; eventsUri: string }[] = [];
   readonly sessions: LeanSession[] = [];
-  readonly #listens: (() => void)[] = [];
-  readonly #waits: Promise<void>[] = [];
-  /** Holdings that ended unasked (a wait answered or failed, a listen's stream ended), so far. */
-  readonly ended = noneOf();
+  readonly #listens: OpenResponse[] = [];
+  #nextId = 1;
+  readonly #waits: TokenClient[] = [];
+  /** Held waits answered (with events) while they should have been held. */
+  #answeredWaits = 0;
   firstError: string | undefined;
 
   constructor(
-    origin: string,
-    readonly path: string,
-    readonly signal: AbortSignal,
+    private readonly server: SpawnedServer,
+    signal: AbortSignal,
   ) {
     // Unbounded: every held wait, listen and stream keeps a connection of its own.
-    this.pool = new Pool(origin, { connections: null, pipelining: 1, localAddress: ATTACKER_ADDRESS });
-    this.endpoint = { posts: this.pool, streams: this.pool, path };
+    this.endpoint = leanEndpoint(server.url, null, { localAddress: ATTACKER_ADDRESS });
     signal.addEventListener('abort', () => this.#stop.abort(), { once: true });
     setMaxListeners(0, this.#stop.signal);
   }
 
   /**
    * Takes all of `allowance`: users enough for the waits (`waitsPerUser` each) and the
-   * listens, plus a spare; then listens, waits and sessions. `step` hears of each step.
+   * listens, plus a spare, paired among themselves (an even count, so none waits); then
+   * listens, waits and sessions; then tries one more of each. `step` hears of each step.
    */
-  async takeAll(
-    allowance: Allowance,
-    step: (done: number) => void,
-  ): Promise<{ waits: number; refusedBeyond: AttackerHoldings['refusedBeyond'] }> {
-    const waitUsers = Math.ceil(allowance.perAddress / allowance.waitsPerUser);
-    const users = Math.max(waitUsers, allowance.listenUris) + 1;
-    // An even count, so every user is paired with another of the attacker's and none waits.
-    await this.makeUsers(users + (users % 2));
-    step(1);
-    await this.listen(allowance.perAddress, allowance.listenUris);
-    step(2);
-    this.holdWaits(waitUsers, allowance.waitsPerUser);
-    await this.openSessions(allowance.perAddress);
-    step(3);
-    return { waits: waitUsers * allowance.waitsPerUser, refusedBeyond: await this.oneMoreOfEach(this.users.at(-1)!) };
-  }
-
-  /** Makes `count` users, in turn (so they pair among themselves), and reads each one's cursor. */
-  async makeUsers(count: number): Promise<void> {
-    for (let i = 0; i < count; i++) {
-      const entered = await modernCall(this.endpoint, 'enter_queue', {}, this.signal);
-      if (typeof entered.user_token !== 'string' || typeof entered.events_uri !== 'string')
-        throw new Error(`enter_queue answered no user_token or events_uri: ${JSON.stringify(entered).slice(0, 200)}`);
-      this.users.push({ token: entered.user_token, eventsUri: entered.events_uri, cursor: '0' });
-    }
-    for (const user of this.users) user.cursor = await this.#cursorOf(user.token, user.cursor);
-  }
-
-  async #cursorOf(token: string, after: string): Promise<string> {
-    const page = await modernCall(this.endpoint, 'wait_for_events', { user_token: token, after, timeout_s: 0 }, this.signal);
-    if (typeof page.cursor !== 'string') throw new Error(`wait_for_events answered no cursor: ${JSON.stringify(page).slice(0, 200)}`);
-    return page.cursor;
-  }
-
-  /** Opens `count` listens of `size` URIs each, the users' events URIs in turn. */
-  async listen(count: number, size: number): Promise<void> {
-    const uris = this.users.map((user) => user.eventsUri);
-    await boundedTimes(count, { concurrency: OPEN_CONCURRENCY }, async (i) => {
-      const named = Array.from({ length: size }, (_, k) => uris[(i * size + k) % uris.length]!);
-      this.#listens.push(await openListen(this.pool, this.path, named, this.#stop.signal, (why) => this.#ended('listens', why)));
-    });
-  }
-
-  /** Holds `perUser` wait_for_events on each of `users` users; each one answered is asked again. */
-  holdWaits(users: number, perUser: number): void {
-    for (const user of this.users.slice(0, users)) for (let k = 0; k < perUser; k++) this.#waits.push(this.#holdWait(user));
-  }
-
-  async #holdWait(user: { token: string; cursor: string }): Promise<void> {
+  async takeAll({ perAddress, listenUris, waitsPerUser }: Allowance, step: (done: number) => void) {
     const { signal } = this.#stop;
-    while (!signal.aborted) {
-      try {
-        const page = await modernCall(
-          this.endpoint,
-          'wait_for_events',
-          { user_token: user.token, after: user.cursor, timeout_s: WAIT_TIMEOUT_S },
-          signal,
-          (WAIT_TIMEOUT_S + 10) * 1000,
-        );
-        if (typeof page.cursor === 'string') user.cursor = page.cursor;
-        this.#ended('waits', `a wait_for_events was answered early (${JSON.stringify(page).slice(0, 120)})`);
-      } catch (error) {
-        if (signal.aborted) return;
-        this.#ended('waits', `wait_for_events: ${messageOf(error)}`);
-        await sleep(100);
-      }
+    const waitUsers = Math.ceil(perAddress / waitsPerUser);
+    const users = Math.max(waitUsers, listenUris) + 1;
+    for (let i = 0; i < users + (users % 2); i++) {
+      const client = new TokenClient(leanSender('modern', this.endpoint));
+      const entered = await client.call('enter_queue', {}, signal);
+      if (client.token === undefined || typeof entered.events_uri !== 'string')
+        throw new Error(`enter_queue answered no user_token or events_uri: ${JSON.stringify(entered).slice(0, 200)}`);
+      this.users.push({ client, eventsUri: entered.events_uri });
     }
-  }
-
-  /** Opens `count` 2025-era sessions, each with its GET stream. */
-  async openSessions(count: number): Promise<void> {
-    await boundedTimes(count, { concurrency: OPEN_CONCURRENCY }, async () => {
+    for (const { client } of this.users) await client.waitForEvents(0, signal);
+    step(1);
+    const uris = this.users.map((user) => user.eventsUri);
+    await bounded([...Array(perAddress).keys()], OPEN_CONCURRENCY, async (i) => {
+      const named = Array.from({ length: listenUris }, (_, k) => uris[(i * listenUris + k) % uris.length]!);
+      this.#listens.push(await this.#listen(named));
+    });
+    step(2);
+    // Each held wait is a client of its user's token, polling on: an answer is a wait that ended.
+    for (const { client } of this.users.slice(0, waitUsers))
+      for (let k = 0; k < waitsPerUser; k++) {
+        const wait = Object.assign(new TokenClient(leanSender('modern', this.endpoint), { cursor: client.cursor! }), {
+          token: client.token,
+        });
+        wait.onNotification = (method) => {
+          this.#answeredWaits += 1;
+          this.firstError ??= `a wait_for_events was answered early (${method})`;
+        };
+        wait.poll(WAIT_TIMEOUT_S);
+        this.#waits.push(wait);
+      }
+    await bounded(Array.from({ length: perAddress }), OPEN_CONCURRENCY, async () => {
       const session = new LeanSession(this.endpoint);
       await session.open();
       this.sessions.push(session);
     });
+    step(3);
+    return { waits: waitUsers * waitsPerUser, refusedBeyond: await this.#oneMoreOfEach(this.users.at(-1)!.client) };
   }
 
-  #ended(kind: Holding, why: string): void {
-    this.ended[kind] += 1;
-    this.firstError ??= why;
+  /** A `subscriptions/listen` from the attacker's address (a connection of its own), once acknowledged. */
+  async #listen(uris: readonly string[]): Promise<OpenResponse> {
+    const listen = await listenFrom(ATTACKER_ADDRESS, this.server.url, this.#nextId++, uris);
+    try {
+      if (listen.status !== 200) throw new WireError(`subscriptions/listen: HTTP ${listen.status}`);
+      await listen.until('notifications/subscriptions/acknowledged', CALL_TIMEOUT_MS);
+      return listen;
+    } catch (error) {
+      listen.close();
+      throw error;
+    }
   }
 
-  /** Tries one more of each kind; answers which were refused for the allowance. */
-  async oneMoreOfEach(spare: { token: string; cursor: string }): Promise<AttackerHoldings['refusedBeyond']> {
+  /** Tries one more of each kind (streams have no such check: a GET replaces the session's last); answers which were refused for the allowance. */
+  async #oneMoreOfEach(spare: TokenClient): Promise<Record<Exclude<Holding, 'streams'>, boolean>> {
     const refused = (attempt: () => Promise<unknown>) =>
       attempt().then(
         () => false,
@@ -380,15 +165,11 @@ class Attacker {
           return refusedForAllowance(error);
         },
       );
-    const listens = await refused(async () =>
-      (await openListen(this.pool, this.path, [this.users[0]!.eventsUri], this.signal, () => {}))(),
-    );
+    const listens = await refused(async () => (await this.#listen([this.users[0]!.eventsUri])).close());
     // The waits were sent without waiting for their answers: asked until they are all held (or 3 s pass).
     let waits = false;
     for (let tries = 0; !waits && tries < 30; tries++) {
-      waits = await refused(() =>
-        modernCall(this.endpoint, 'wait_for_events', { user_token: spare.token, after: spare.cursor, timeout_s: 0 }, this.signal),
-      );
+      waits = await refused(() => spare.waitForEvents(0, this.#stop.signal));
       if (!waits) await sleep(100);
     }
     const sessions = await refused(async () => {
@@ -399,241 +180,209 @@ class Attacker {
     return { listens, waits, sessions };
   }
 
-  /** Holdings lost so far: ended unasked, or a session whose stream closed. */
+  /** Holdings lost so far: a wait ended unasked, a listen's stream ended, a session whose stream closed. */
   lost(): Record<Holding, number> {
     const closed = this.sessions.filter((session) => !session.streamOpen).length;
-    return { ...this.ended, streams: closed, sessions: closed };
+    const waits = this.#answeredWaits + this.#waits.reduce((sum, wait) => sum + wait.pollErrors, 0);
+    this.firstError ??= this.#waits.find((wait) => wait.firstPollError)?.firstPollError;
+    return { listens: this.#listens.filter((listen) => listen.ended()).length, waits, streams: closed, sessions: closed };
   }
 
   /** Lets go of everything: waits abandoned, listens and streams closed, connections gone. */
   async release(): Promise<void> {
     this.#stop.abort();
-    for (const close of this.#listens) close();
-    await Promise.allSettled(this.#waits);
-    await this.pool.destroy().catch(() => {});
+    for (const listen of this.#listens) listen.close();
+    await Promise.allSettled(this.#waits.map((wait) => wait.stop()));
+    await this.endpoint.close();
   }
 }
 
-/** A full GC in the server (it preloads forcedGc.js), then a pause. */
-async function collected(server: SpawnedServer, settleMs: number): Promise<void> {
-  process.kill(server.pid, 'SIGUSR2');
-  await sleep(settleMs);
-}
-
-async function weigh(server: SpawnedServer, pool: Dispatcher, settleMs: number): Promise<{ rssKiB: number; heapBytes: number | null }> {
-  await collected(server, settleMs);
-  const heapBytes = await metricGauge(server.url, 'nodejs_heap_size_used_bytes', pool);
-  return { rssKiB: rssKiB(server.pid), heapBytes };
-}
-
 /** Starts the server, measures the pair idle and under attack, and stops everything. */
-export async function measureUnderAttack(settings: UnderAttackSettings, progress: ProgressLine): Promise<UnderAttackFigures> {
-  const startedAt = new Date();
-  const allowance = defaultAllowance(settings.cliPath);
-  // Rate limits raised so that the pair's back-to-back sends and the attacker's users
-  // are not refused. Not mcpChatFlags(): it lifts --max-per-address too, and what one
-  // address may hold must stay at the server's defaults here.
-  const serverFlags = '--log-level silent --messages-per-second 10000 --message-burst 100000 --new-users-per-minute 1000'.split(' ');
-  const figures: UnderAttackFigures = {
-    startedAt: startedAt.toISOString(),
-    baseline: 'the same server process and pair, before the attacker’s first request',
+async function measureUnderAttack(cliPath: string, settings: Settings, progress: ProgressLine) {
+  const startedAt = performance.now();
+  const allowance = defaultAllowance(cliPath);
+  const phase = (roundTrips: number[]) => ({ roundTrips: roundTrips.length, roundTripMs: percentiles(roundTrips) });
+  const figures = {
     allowance,
-    serverFlags,
-    pair: {
-      address: PAIR_ADDRESS,
-      client: '2025-era sessions, each with its GET stream',
-      messageSize: settings.messageSize,
-      warmupMessages: settings.warmupMessages,
-    },
-    idle: null,
-    underAttack: null,
-    attacker: null,
-    memory: null,
-    delivery: { sent: 0, received: 0, lost: 0, duplicated: 0, outOfOrder: 0, sendErrors: 0 },
+    serverFlags: SERVER_FLAGS,
+    pair: { address: PAIR_ADDRESS, client: '2025-era sessions, each with its GET stream', warmupMessages: settings.warmupMessages },
+    idle: null as ReturnType<typeof phase> | null,
+    underAttack: null as ReturnType<typeof phase> | null,
+    attacker: null as (Holdings & Record<string, unknown>) | null,
+    /** The server's RSS after a full GC, before the attacker's first request and once it held everything. */
+    rssKiB: null as { before: number; after: number } | null,
+    delivery: deliveryOf([]),
     seconds: 0,
+    error: undefined as string | undefined,
   };
   let server: SpawnedServer | undefined;
-  const pools: Pool[] = [];
+  let endpoint: ReturnType<typeof leanEndpoint> | undefined;
   let attacker: Attacker | undefined;
-  let pair: Pair | undefined;
+  let pair: Pair<PairedUser<LeanSession>> | undefined;
   const died = () => {
     const exited = server?.exited();
     return exited && server && `the server exited (${exited}): ${tailOf(server).slice(-400)}`;
   };
-  const error = await withDeadline(settings.deadlineMs, died, async (signal) => {
-    server = await startServer({
-      entry: settings.cliPath,
+  figures.error = await withDeadline(settings.deadlineMs, died, async (signal) => {
+    const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+    const running = await startServer({
+      entry: cliPath,
       nodeArgs: ['--expose-gc', '--import', here('./forcedGc.js')],
-      args: ['--host', PAIR_ADDRESS, ...serverFlags],
+      args: ['--host', PAIR_ADDRESS, ...SERVER_FLAGS],
     });
-    const posts = new Pool(server.url.origin, { connections: 4, pipelining: 1, localAddress: PAIR_ADDRESS });
-    const streams = new Pool(server.url.origin, { connections: null, pipelining: 1, localAddress: PAIR_ADDRESS });
-    pools.push(posts, streams);
-    const endpoint: LeanEndpoint = { posts, streams, path: server.url.pathname };
+    server = running;
+    const pairs = leanEndpoint(running.url, 4, { localAddress: PAIR_ADDRESS });
+    endpoint = pairs;
+    /** A full GC in the server (it preloads forcedGc.js), a pause, then its RSS. */
+    const weigh = async () => {
+      process.kill(running.pid, 'SIGUSR2');
+      await sleep(settings.settleMs);
+      return rssKiB(running.pid);
+    };
+    const limits = { size: settings.messageSize, concurrency: 1, drainMs: 5_000, signal };
+    const measured = async (label: string) => {
+      progress.begin(`under attack · ${label} · ${settings.messages} send_message, one at a time`, 'msgs', { total: settings.messages });
+      await weigh();
+      const roundTrips: number[] = [];
+      await exchange([pair!], settings.messages, { ...limits, roundTrips });
+      const result = phase(roundTrips);
+      progress.end(`round trip p50 ${show(result.roundTripMs.p50, 2)} ms, p99 ${show(result.roundTripMs.p99, 2)} ms`);
+      return result;
+    };
 
     progress.begin(`under attack · pair 2 users on ${PAIR_ADDRESS}, warm up ${settings.warmupMessages} messages`, 'msgs', {
       total: settings.warmupMessages,
     });
-    pair = [new PairMember(0, endpoint), new PairMember(1, endpoint)];
-    await pairUp(pair, signal);
-    await exchange(pair, settings.warmupMessages, settings.messageSize, signal);
-    progress.end(`room ${pair[0].roomId!.slice(0, 8)}…`);
+    pair = partners(new PairedUser(0, new LeanSession(pairs)), new PairedUser(1, new LeanSession(pairs)));
+    const [a, b] = pair;
+    await a.client.open();
+    await b.client.open();
+    await a.client.call('enter_queue', {}, signal);
+    const matched = await b.client.call('enter_queue', {}, signal);
+    if (typeof matched.room_id === 'string') b.joined(matched.room_id);
+    await orAbort(Promise.all([a.found, b.found]), AbortSignal.any([signal, AbortSignal.timeout(CALL_TIMEOUT_MS)]));
+    if (a.roomId !== b.roomId) throw new Error(`the pair was put in two rooms (${a.roomId}, ${b.roomId})`);
+    await exchange([pair], settings.warmupMessages, limits);
+    progress.end(`room ${a.roomId!.slice(0, 8)}…`);
+    figures.idle = await measured('idle server');
 
-    progress.begin(`under attack · idle server · ${settings.messages} send_message, one at a time`, 'msgs', { total: settings.messages });
-    await collected(server, settings.settleMs);
-    figures.idle = await exchange(pair, settings.messages, settings.messageSize, signal);
-    progress.end(`round trip p50 ${figures.idle.roundTripMs.p50} ms, p99 ${figures.idle.roundTripMs.p99} ms`);
-
-    const label =
-      `${allowance.perAddress} listens × ${allowance.listenUris} URIs, ${allowance.perAddress} held waits, ` +
-      `${allowance.perAddress} sessions with GET streams`;
-    progress.begin(`under attack · ${ATTACKER_ADDRESS} takes ${label}`, 'steps', { total: 4 });
-    const before = await weigh(server, posts, settings.settleMs);
+    const { perAddress, listenUris } = allowance;
+    progress.begin(
+      `under attack · ${ATTACKER_ADDRESS} takes ${perAddress} listens × ${listenUris} URIs, ${perAddress} held waits, ${perAddress} sessions with GET streams`,
+      'steps',
+      { total: 4 },
+    );
+    const before = await weigh();
     const setupStart = performance.now();
-    attacker = new Attacker(server.url.origin, server.url.pathname, signal);
+    attacker = new Attacker(running, signal);
     const { waits, refusedBeyond } = await attacker.takeAll(allowance, (step) => progress.update(step));
-    const full = Object.values(refusedBeyond).every(Boolean) && attacker.sessions.every((session) => session.streamOpen);
     const setupSeconds = (performance.now() - setupStart) / 1000;
-    const other = new LeanSession(endpoint);
+    const other = new LeanSession(pairs);
     const otherAddressServed = await other.open({ stream: false }).then(
       () => other.close().then(() => true),
       () => false,
     );
-    const after = await weigh(server, posts, settings.settleMs);
-    figures.memory = {
-      rssBeforeKiB: before.rssKiB,
-      rssAfterKiB: after.rssKiB,
-      heapBeforeBytes: before.heapBytes,
-      heapAfterBytes: after.heapBytes,
-    };
-    const holdings: AttackerHoldings = {
-      address: ATTACKER_ADDRESS,
+    figures.rssKiB = { before, after: await weigh() };
+    // Listens and waits as the allowance says (their one more was refused), each wait held WAIT_TIMEOUT_S.
+    const holdings = {
       users: attacker.users.length,
-      listens: allowance.perAddress,
-      urisPerListen: allowance.listenUris,
       waits,
-      waitTimeoutS: WAIT_TIMEOUT_S,
       sessions: attacker.sessions.length,
       streams: attacker.sessions.filter((s) => s.streamOpen).length,
       setupSeconds,
       refusedBeyond,
       otherAddressServed,
-      serverListens: await metricGauge(server.url, 'mcp_chat_listens', posts),
-      serverSessions: await metricGauge(server.url, 'mcp_chat_sessions', posts),
-      dropped: noneOf(),
+      /** Holdings that ended during the attack phase. */
+      dropped: attacker.lost(),
+      firstError: undefined as string | undefined,
     };
     figures.attacker = holdings;
-    const mb = (kib: number) => (kib / 1024).toFixed(1);
+    const full = Object.values(refusedBeyond).every(Boolean) && holdings.streams === perAddress;
     progress.end(
-      `in ${setupSeconds.toFixed(1)} s; allowance full (one more refused): ${full ? 'yes' : 'NO'}; ` +
-        `server counts ${holdings.serverListens ?? '?'} listens, ${holdings.serverSessions ?? '?'} sessions; RSS ${mb(before.rssKiB)} → ${mb(after.rssKiB)} MB`,
+      `in ${show(setupSeconds, 1)} s; allowance full (one more refused): ${full ? 'yes' : 'NO'}; RSS ${show(before / 1024, 1)} → ${show(figures.rssKiB.after / 1024, 1)} MB`,
     );
 
-    progress.begin(`under attack · attacked server · ${settings.messages} send_message, one at a time`, 'msgs', {
-      total: settings.messages,
-    });
     const lostBefore = attacker.lost();
-    figures.underAttack = await exchange(pair, settings.messages, settings.messageSize, signal);
+    figures.underAttack = await measured('attacked server');
     const lostAfter = attacker.lost();
     holdings.dropped = Object.fromEntries(HOLDINGS.map((k) => [k, lostAfter[k] - lostBefore[k]])) as Record<Holding, number>;
-    if (attacker.firstError) holdings.firstError = attacker.firstError;
-    progress.end(`round trip p50 ${figures.underAttack.roundTripMs.p50} ms, p99 ${figures.underAttack.roundTripMs.p99} ms`);
+    holdings.firstError = attacker.firstError;
   });
-  if (error) {
-    figures.error = error;
-    progress.note(`under attack: ${error}`);
-  }
-  if (pair) {
-    const { misrouted: _, ...delivery } = deliveryOf(pair);
-    figures.delivery = delivery;
-  }
+  if (figures.error) progress.note(`under attack: ${figures.error}`);
+  if (pair) figures.delivery = deliveryOf(pair);
   await attacker?.release();
-  await Promise.allSettled(pools.map((pool) => pool.destroy()));
-  if (server) await stopChild(server.child, STOP_GRACE_MS);
-  figures.seconds = (Date.now() - startedAt.getTime()) / 1000;
+  await endpoint?.close();
+  if (server) await stopChild(server.child, 5_000);
+  figures.seconds = (performance.now() - startedAt) / 1000;
   return figures;
 }
+type Figures = Awaited<ReturnType<typeof measureUnderAttack>>;
 
 /** What went wrong, one sentence each: the part could not finish, the pair's delivery was wrong, or the attacker did not hold its full allowance throughout. */
-export function underAttackFailures(figures: UnderAttackFigures): string[] {
-  const failures: string[] = [];
-  if (figures.error) failures.push(`under attack did not finish: ${figures.error}`);
-  const d = figures.delivery;
-  // A part cut short leaves messages unread: only what no abandonment explains is counted.
-  const lost = figures.error ? 0 : d.lost;
-  if (lost + d.duplicated + d.outOfOrder > 0)
-    failures.push(
-      `under attack: the pair's messages lost ${lost}, duplicated ${d.duplicated}, out of order ${d.outOfOrder}${d.firstError ? ` (first: ${d.firstError})` : ''}`,
-    );
-  if (d.sendErrors > 0 && !figures.error)
-    failures.push(`under attack: ${d.sendErrors} of the pair's send_message calls failed (${d.firstError ?? 'no error given'})`);
+function underAttackFailures(figures: Figures): string[] {
+  const failures = [
+    ...(figures.error ? [`under attack did not finish: ${figures.error}`] : []),
+    ...pairFailures("under attack: the pair's", figures.delivery, figures.error !== undefined),
+  ];
   const attacker = figures.attacker;
-  if (attacker) {
-    const notRefused = Object.entries(attacker.refusedBeyond).flatMap(([kind, refused]) => (refused ? [] : [kind]));
-    if (notRefused.length > 0)
-      failures.push(
-        `under attack: one more ${notRefused.join(', ')} than ${figures.allowance.perAddress} was not refused — the attacker did not hold its full allowance (${attacker.firstError ?? 'no error given'})`,
-      );
-    if (attacker.streams < figures.allowance.perAddress)
-      failures.push(
-        `under attack: the attacker held ${attacker.streams} GET streams, not ${figures.allowance.perAddress} (${attacker.firstError ?? 'no error given'})`,
-      );
-    const dropped = HOLDINGS.filter((k) => attacker.dropped[k] > 0);
-    if (dropped.length > 0)
-      failures.push(
-        `under attack: the attacker's ${dropped.map((k) => `${attacker.dropped[k]} ${k}`).join(', ')} ended during the attack phase (${attacker.firstError ?? 'no error given'})`,
-      );
-    if (!attacker.otherAddressServed)
-      failures.push(`under attack: a session from ${figures.pair.address} was refused while ${attacker.address} held its allowance`);
-  }
+  if (!attacker) return failures;
+  const why = `(${attacker.firstError ?? 'no error given'})`;
+  const { perAddress } = figures.allowance;
+  const notRefused = Object.entries(attacker.refusedBeyond).flatMap(([kind, refused]) => (refused ? [] : [kind]));
+  if (notRefused.length > 0)
+    failures.push(
+      `under attack: one more ${notRefused.join(', ')} than ${perAddress} was not refused — the attacker did not hold its full allowance ${why}`,
+    );
+  if (attacker.streams < perAddress)
+    failures.push(`under attack: the attacker held ${attacker.streams} GET streams, not ${perAddress} ${why}`);
+  const dropped = HOLDINGS.filter((k) => attacker.dropped[k] > 0);
+  if (dropped.length > 0)
+    failures.push(
+      `under attack: the attacker's ${dropped.map((k) => `${attacker.dropped[k]} ${k}`).join(', ')} ended during the attack phase ${why}`,
+    );
+  if (!attacker.otherAddressServed)
+    failures.push(`under attack: a session from ${PAIR_ADDRESS} was refused while ${ATTACKER_ADDRESS} held its allowance`);
   return failures;
 }
 
-/** What to keep in mind reading the under-attack table. */
-export function underAttackCaveats(figures: UnderAttackFigures, quick: boolean): string[] {
-  const a = figures.allowance;
-  return [
-    `Under attack: one mcp-chat process started afresh with ${figures.serverFlags.join(' ')} (so the pair’s back-to-back sends and the attacker’s ${figures.attacker?.users ?? '?'} users are not rate-limited) and --max-per-address ${a.perAddress}, --max-listen-uris ${a.listenUris}, --max-waits-per-user ${a.waitsPerUser} at their defaults. ` +
-      `The baseline is ${figures.baseline}, after ${figures.pair.warmupMessages} warm-up messages; each phase and each weighing follows a full GC in the server. ` +
-      `The pair (${figures.pair.client}, ${figures.pair.address}) and the attacker (${figures.attacker?.address ?? ATTACKER_ADDRESS}: users made with enter_queue, paired among themselves; listens naming their events URIs; ${WAIT_TIMEOUT_S} s waits, ${a.waitsPerUser} per user; sessions kept open by their GET streams) run in the bench’s own process. ` +
-      'Round trip: send_message sent → its answer read; delivered: → the partner’s message.received read off its stream. The attacker only holds (nothing it holds is updated meanwhile), so this is the cost of holding, not of traffic.' +
-      (quick
-        ? ` Quick: ${figures.idle?.roundTrips ?? 0} round trips per phase, so p99 is the third-slowest; run without --quick for 1,000.`
-        : ''),
-  ];
-}
-
-export function formatUnderAttack(figures: UnderAttackFigures): string {
+function formatUnderAttack(figures: Figures): string {
   const n = (value: number | null | undefined, digits: number) => show(value, digits, '-');
-  const latency = (label: string, pick: (phase: UnderAttackPhase) => number) => {
+  const latency = (label: string, pick: (phase: NonNullable<Figures['idle']>) => number) => {
     const [idle, attacked] = [figures.idle, figures.underAttack].map((phase) => (phase ? pick(phase) : undefined));
     return [label, n(idle, 2), n(attacked, 2), idle && attacked !== undefined ? `${(attacked / idle).toFixed(2)}×` : '-'];
   };
-  const m = figures.memory;
-  const memory = (label: string, before: number | null | undefined, after: number | null | undefined) => {
-    const change =
-      before === null || before === undefined || after === null || after === undefined
-        ? '-'
-        : `${after >= before ? '+' : ''}${n(after - before, 1)}`;
-    return [label, n(before, 1), n(after, 1), change];
-  };
-  const mb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? null : bytes / 1024 / 1024);
+  const rss = figures.rssKiB;
   const a = figures.allowance;
-  const rounds = figures.underAttack?.roundTrips ?? figures.idle?.roundTrips ?? 0;
   return [
     `under attack (one address holds its full allowance of ${a.perAddress} each: listens of ${a.listenUris} URIs, held wait_for_events, sessions with GET streams; ` +
-      `a pair on another address, ${n(rounds, 0)} send_message one at a time per phase)` +
-      (figures.error ? ` — FAILED: ${figures.error}` : ''),
+      `a pair on another address, ${n(figures.idle?.roundTrips, 0)} send_message one at a time per phase)${figures.error ? ` — FAILED: ${figures.error}` : ''}`,
     columns(
       ['', 'idle server', 'under attack', 'change'],
       [
         latency('send_message round trip p50 (ms)', (p) => p.roundTripMs.p50),
+        latency('send_message round trip p95 (ms)', (p) => p.roundTripMs.p95),
         latency('send_message round trip p99 (ms)', (p) => p.roundTripMs.p99),
-        latency('delivered to the partner p50 (ms)', (p) => p.deliveredMs.p50),
-        latency('delivered to the partner p99 (ms)', (p) => p.deliveredMs.p99),
-        memory('server RSS after full GC (MB)', m ? m.rssBeforeKiB / 1024 : null, m ? m.rssAfterKiB / 1024 : null),
-        memory('server heap used after full GC (MB)', mb(m?.heapBeforeBytes), mb(m?.heapAfterBytes)),
+        [
+          'server RSS after full GC (MB)',
+          n(rss && rss.before / 1024, 1),
+          n(rss && rss.after / 1024, 1),
+          rss ? `+${n((rss.after - rss.before) / 1024, 1)}` : '-',
+        ],
       ],
     ),
   ].join('\n');
+}
+
+export async function underAttackPart(cliPath: string, options: BenchOptions, progress: ProgressLine): Promise<PartOutcome> {
+  const underAttack = await measureUnderAttack(cliPath, underAttackSettings(options), progress);
+  const a = underAttack.allowance;
+  const note =
+    `Under attack: one mcp-chat process started afresh with ${SERVER_FLAGS.join(' ')} (so the pair’s back-to-back sends and the attacker’s users are not rate-limited) and --max-per-address ${a.perAddress}, --max-listen-uris ${a.listenUris}, --max-waits-per-user ${a.waitsPerUser} at their defaults. ` +
+    `The baseline is the same server process and pair before the attacker’s first request, after ${underAttack.pair.warmupMessages} warm-up messages; each phase and each weighing follows a full GC in the server. ` +
+    `The pair (${underAttack.pair.client}, ${PAIR_ADDRESS}) and the attacker (${ATTACKER_ADDRESS}: users made with enter_queue, paired among themselves; listens naming their events URIs; ${WAIT_TIMEOUT_S} s waits, ${a.waitsPerUser} per user; sessions kept open by their GET streams) run in the bench’s own process. ` +
+    'Round trip: send_message sent → its answer read; every message is also checked read once, in order, by the partner. The attacker only holds (nothing it holds is updated meanwhile), so this is the cost of holding, not of traffic.' +
+    (options.quick
+      ? ` Quick: ${underAttack.idle?.roundTrips ?? 0} round trips per phase, so p99 is the third-slowest; run without --quick for 1,000.`
+      : '');
+  return { json: { underAttack }, tables: [formatUnderAttack(underAttack)], notes: [note], failures: underAttackFailures(underAttack) };
 }

@@ -1,7 +1,6 @@
 /**
- * Where the redis-server binary is, and how to know a freshly spawned one is ready: what
- * the bench's own Redis (bench/redisServer.ts) and the tests' (test/support/redis.ts)
- * share.
+ * Where the redis-server binary is, and how to know a freshly spawned one is ready, for
+ * test/support/redis.ts, which starts the tests' Redis and the bench's alike.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';

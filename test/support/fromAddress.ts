@@ -20,6 +20,8 @@ export interface OpenResponse {
   text(): string;
   /** Resolves once the body holds `needle` (or rejects after `ms`). */
   until(needle: string | RegExp, ms?: number): Promise<string>;
+  /** Whether the response has ended or its connection closed (asked or not). */
+  ended(): boolean;
   /** Closes the connection, as a client that goes away does. */
   close(): void;
 }
@@ -39,7 +41,9 @@ export function requestFrom(
       { method: options.method ?? 'GET', headers: options.headers, localAddress, agent: false },
       (response: IncomingMessage) => {
         let text = '';
+        let ended = false;
         const waiters = new Set<() => void>();
+        response.once('close', () => (ended = true));
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => {
           text += chunk;
@@ -68,6 +72,7 @@ export function requestFrom(
               response.once('end', wake);
             });
           },
+          ended: () => ended,
           close: () => request.destroy(),
         });
       },

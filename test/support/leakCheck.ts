@@ -5,9 +5,11 @@
  * a failing run leaves nothing behind either.
  */
 import { afterAll, beforeAll, expect } from 'vitest';
-import { survivorsOf } from './processes.js';
+import { markTestsBy, survivorsOf } from './processes.js';
 
 const GRACE_MS = 3_000;
+
+markTestsBy(() => expect.getState());
 
 let testPath = '';
 beforeAll(() => {

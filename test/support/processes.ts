@@ -5,19 +5,28 @@
  * marker naming the test; whatever it starts in turn (npm → sh → node) inherits it.
  * After each test file, `survivorsOf` finds any process still carrying one of that
  * file's markers — including a server that its npm parent left behind — so the check
- * (test/support/leakCheck.ts) can fail naming the test.
+ * (test/support/leakCheck.ts) can fail naming the test. Only leakCheck.ts, the vitest
+ * setup file, knows the running test (`markTestsBy`), so this file needs no vitest and the
+ * bench shares it (its processes carry no marker).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { expect } from 'vitest';
 import { type SpawnedServer, type SpawnOptions, spawnServer } from './serverProcess.js';
 
 const MARKER = 'MCP_CHAT_TEST_SPAWN';
 let spawned = 0;
 
-/** The marker for a process started now by the running test: its file, its name, a number. */
-function markerForCurrentTest(): string {
-  const { testPath, currentTestName } = expect.getState();
+let currentTest: (() => { testPath?: string | undefined; currentTestName?: string | undefined }) | undefined;
+
+/** Tells this file where the running test is (vitest's `expect.getState`); leakCheck.ts does, before every test file. */
+export function markTestsBy(state: NonNullable<typeof currentTest>): void {
+  currentTest = state;
+}
+
+/** The marker for a process started now by the running test: its file, its name, a number; none outside the tests. */
+function markerForCurrentTest(): string | undefined {
+  if (!currentTest) return undefined;
+  const { testPath, currentTestName } = currentTest();
   return `${testPath ?? '?'}::${currentTestName ?? '(outside a test)'}::${process.pid}.${++spawned}`;
 }
 
@@ -98,6 +107,7 @@ export interface ServerProcess extends SpawnedServer {
  */
 export async function startServerProcess(options: SpawnOptions = {}): Promise<ServerProcess> {
   const marker = markerForCurrentTest();
+  if (!marker) throw new Error('startServerProcess marks its process for the leak check: call it from a test');
   const server = await spawnServer({ ...options, env: { ...options.env, [MARKER]: marker } });
   const [serverPid] = pidsWith(marker, 'dist/src/cli.js');
   if (serverPid === undefined) throw new Error(`started, but no process runs dist/src/cli.js: ${server.output()}`);
@@ -120,7 +130,8 @@ function pidsWith(marker: string, needle: string): number[] {
   return pids;
 }
 
-/** The environment marker for a process a test starts itself (e.g. a client CLI). */
+/** The environment marker for a process a test starts itself (e.g. a client CLI); empty outside the tests. */
 export function markedEnv(): NodeJS.ProcessEnv {
-  return { [MARKER]: markerForCurrentTest() };
+  const marker = markerForCurrentTest();
+  return marker ? { [MARKER]: marker } : {};
 }

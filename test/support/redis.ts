@@ -6,7 +6,8 @@
  *
  * The process carries the running test's environment marker (test/support/processes.ts),
  * so the leak check fails the file naming the test if it outlives it: every test that
- * starts one stops it (`await redis.stop()`, usually in a `finally`).
+ * starts one stops it (`await redis.stop()`, usually in a `finally`). The bench starts its
+ * Redis here too (no marker there; `onSpawn` tells it of the process to kill on exit).
  *
  * As operators run it: `password` (`--requirepass`, carried in `url`), ACL users, and
  * `tls` (TLS only, with a certificate for 127.0.0.1 from a private CA that `openssl`
@@ -16,7 +17,7 @@
  * connections the way a network does: commands already sent still run, their replies
  * are lost — the case in which ioredis resends a command Redis already executed.
  */
-import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -39,6 +40,8 @@ export interface RedisServerOptions {
   aclUsers?: string[][];
   /** TLS only: no plain port, `url` is `rediss://`, `caFile` the private CA that signed its certificate. */
   tls?: boolean;
+  /** Told of each redis-server process as soon as it is spawned. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface TestRedis {
@@ -69,7 +72,7 @@ export interface TestRedis {
 
 /** Starts a redis-server for the running test. */
 export async function startRedis(options: RedisServerOptions = {}): Promise<TestRedis> {
-  const { persistence = 'none', password, aclUsers = [], tls = false } = options;
+  const { persistence = 'none', password, aclUsers = [], tls = false, onSpawn } = options;
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mcp-chat-redis-'));
   const url = `${tls ? 'rediss' : 'redis'}://${password ? `:${encodeURIComponent(password)}@` : ''}127.0.0.1:${port}`;
@@ -95,7 +98,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
   // The marker is taken once, while a test runs, and reused by every restart.
   const env = { ...process.env, ...markedEnv() };
 
-  let child = await launch(args, env);
+  let child = await launch(args, env, onSpawn);
   let stopped = false;
 
   const waitExit = async (signal: NodeJS.Signals) => {
@@ -129,7 +132,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Test
       child.process.kill('SIGCONT');
       await waitExit('SIGTERM');
       if (wipe) for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
-      child = await launch(args, env);
+      child = await launch(args, env, onSpawn);
     },
     freeze: () => void child.process.kill('SIGSTOP'),
     thaw: () => void child.process.kill('SIGCONT'),
@@ -209,8 +212,9 @@ interface Launched {
   output(): string;
 }
 
-async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<Launched> {
+async function launch(args: string[], env: NodeJS.ProcessEnv, onSpawn?: (child: ChildProcess) => void): Promise<Launched> {
   const child = spawn(REDIS_SERVER, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  onSpawn?.(child);
   let output = '';
   // Keep reading both pipes for the life of the process, so it never blocks on one.
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
