@@ -73,7 +73,8 @@ export function trustForwarded(secret: () => string): MiddlewareHandler {
       const claim = verifiedClaim(secret(), c.req.raw.headers, c.req.method, url.pathname + url.search);
       if (claim) claims.set(c.req.raw, claim);
     }
-    await next();
+    // Returned, not awaited: nothing follows, and a held call keeps no frame of this alive.
+    return next();
   };
 }
 

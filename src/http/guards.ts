@@ -84,7 +84,8 @@ export function originGuard(config: ChatConfig, metrics: ChatMetrics): Middlewar
         -32000,
         `Forbidden: Origin ${JSON.stringify(origin)} is not allowed. Start the server with --allowed-origins to accept it.`,
       );
-    await next();
+    // Returned, not awaited: nothing follows, and a held call keeps no frame of this alive.
+    return next();
   };
   const allowedOrigin = cors({
     origin: (origin) => (matchesAllowList(origin, config.allowedOrigins) ? origin : null),
