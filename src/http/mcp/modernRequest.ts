@@ -37,7 +37,8 @@ export function modernRequest({ services, live, clientOf, take }: McpRouteParts)
   };
 
   return async ({ c, body, id, heldWait }) => {
-    if (!mayBeModern(c.req.raw, body) || (await isLegacyRequest(c.req.raw, body))) return undefined;
+    const era = eraOf(c.req.raw, body);
+    if (era === '2025' || (era === 'ask the SDK' && (await isLegacyRequest(c.req.raw, body)))) return undefined;
     services.mcp.annotateSessionless(c.req.raw, { address: clientOf(c), ...(heldWait && { heldWait }) });
     const answer = isListen(body) ? await serveListen(c, body, id) : await modern.fetch(c.req.raw, { parsedBody: body });
     return withRequestId(answer, id);
@@ -47,21 +48,30 @@ export function modernRequest({ services, live, clientOf, take }: McpRouteParts)
 /** The 2025-era revisions (the SDK's list): a header naming one of them says nothing of the 2026-07-28 era. */
 const ERA_2025 = new Set<string>(SUPPORTED_PROTOCOL_VERSIONS);
 
+/** Whether a message claims a protocol version in its `_meta`, as only 2026-07-28 messages do. */
+const claimsVersion = (message: unknown): boolean => {
+  const meta = (message as { params?: { _meta?: unknown } } | null)?.params?._meta;
+  return typeof meta === 'object' && meta !== null && PROTOCOL_VERSION_META_KEY in meta;
+};
+
+/** Whether a message is plainly JSON-RPC of the 2025 era as far as its body says: a method, no claim. */
+const plain2025 = (message: unknown): boolean => {
+  const { jsonrpc, method } = (message ?? {}) as { jsonrpc?: unknown; method?: unknown };
+  return jsonrpc === '2.0' && typeof method === 'string' && !claimsVersion(message);
+};
+
 /**
- * Whether the SDK might take a request for the 2026-07-28 revision: only one whose header
- * names no 2025-era revision, or whose message claims a version in its `_meta`, can be.
- * Any other 2025 request or notification skips the SDK's classification (a few zod parses).
+ * The era of a request without asking the SDK, where its names settle it: a message that
+ * claims a version is the 2026-07-28 revision's to answer (the SDK's classifier never
+ * calls it legacy, valid or not); a plain 2025 message whose header, if any, names a
+ * 2025-era revision is the 2025 era's. Anything else (a header naming another version, a
+ * body that does not look like JSON-RPC) is the SDK's to classify. The classifier is a few zod parses, which the path taken then repeats.
  */
-function mayBeModern(request: Request, body: unknown): boolean {
+function eraOf(request: Request, body: unknown): '2026-07-28' | '2025' | 'ask the SDK' {
+  // (A batch never comes this far: the body reader refuses it.)
+  if (Array.isArray(body)) return 'ask the SDK';
+  if (claimsVersion(body)) return '2026-07-28';
   const version = request.headers.get('mcp-protocol-version');
-  if (version !== null && !ERA_2025.has(version.trim())) return true;
-  // What does not even look like JSON-RPC goes to the SDK too, which says precisely what is wrong with it.
-  const mayBe = (message: unknown) => {
-    const { jsonrpc, method, params } = (message ?? {}) as { jsonrpc?: unknown; method?: unknown; params?: { _meta?: unknown } };
-    const meta = params?._meta;
-    return (
-      jsonrpc !== '2.0' || typeof method !== 'string' || (typeof meta === 'object' && meta !== null && PROTOCOL_VERSION_META_KEY in meta)
-    );
-  };
-  return Array.isArray(body) ? body.some(mayBe) : mayBe(body);
+  if (version !== null && !ERA_2025.has(version.trim())) return 'ask the SDK';
+  return plain2025(body) ? '2025' : 'ask the SDK';
 }
