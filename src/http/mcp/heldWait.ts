@@ -6,11 +6,15 @@
  * with the time it has left, and the tool answers it at once, as it would have. Anything
  * else, and anything the SDK would refuse, passes on untouched.
  */
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { classifyInboundRequest, isJSONRPCRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
+import type { Logger } from 'pino';
 import type { ChatUser } from '../../chat/chatUser.js';
+import type { HoldEnd } from '../../chat/eventLog.js';
 import type { UserDirectory } from '../../chat/userDirectory.js';
+import { jsonRpcError } from '../../mcp/jsonRpc.js';
 import type { ChatMessage } from '../../mcp/notifications.js';
 import { waitInput } from '../../mcp/toolSpecs.js';
 import type { Release } from '../../session/addressAllowance.js';
@@ -34,7 +38,7 @@ interface HoldableWait {
 }
 
 export function heldWait({ services, clientOf }: McpRouteParts): McpHandler {
-  const { users, allowance, config } = services;
+  const { users, allowance, config, log } = services;
   return async (request, next) => {
     const { c } = request;
     const wait = holdableWait(c, request.body, users);
@@ -45,23 +49,59 @@ export function heldWait({ services, clientOf }: McpRouteParts): McpHandler {
     const outgoing = c.env?.outgoing;
     const held = holdWhileOpen(wait.user, release, outgoing);
     const deadline = Date.now() + wait.timeoutS * 1000;
-    const end = await wait.user.events.hold(wait.cursor, wait.timeoutS * 1000, held.signal, config.maxWaitsPerUser);
+    const hold = () => wait.user.events.hold(wait.cursor, wait.timeoutS * 1000, held.signal, config.maxWaitsPerUser);
+    const answer = (end: HoldEnd) =>
+      next({ ...request, body: withTimeLeft(wait, deadline), bytes: undefined, heldWait: { superseded: end === 'superseded' } });
+    // A client that is no browser (so needs no CORS headers) waits outside Hono's chain,
+    // which would hold its frames for the whole wait; its answer is written here.
+    if (outgoing && c.req.header('origin') === undefined) {
+      void answerWhenWoken(outgoing, held, hold, answer, log);
+      return RESPONSE_ALREADY_SENT;
+    }
+    const end = await hold();
     if (end === 'aborted' || held.signal.aborted) {
       // The client is gone: nobody reads an answer, and the SDK never hears of the call.
       held.end();
       return new Response(null, { status: 499 });
     }
     try {
-      return await next({
-        ...request,
-        body: withTimeLeft(wait, deadline),
-        bytes: undefined,
-        heldWait: { superseded: end === 'superseded' },
-      });
+      return await answer(end);
     } finally {
       if (!outgoing) held.end();
     }
   };
+}
+
+/**
+ * Waits out a call held outside Hono's chain, then writes the answer the rest of the
+ * chain gives to the Node response, as @hono/node-server would (and with the
+ * `Vary: Origin` that the front door gives answers to clients without an Origin).
+ */
+async function answerWhenWoken(
+  outgoing: ServerResponse,
+  held: { signal: AbortSignal; end: () => void },
+  hold: () => Promise<HoldEnd>,
+  answer: (end: HoldEnd) => Promise<Response>,
+  log: Logger,
+): Promise<void> {
+  try {
+    const end = await hold();
+    // The client is gone: nobody reads an answer, and the SDK never hears of the call.
+    if (end === 'aborted' || held.signal.aborted) return held.end();
+    const response = await answer(end);
+    const body = Buffer.from(await response.arrayBuffer());
+    const headers: OutgoingHttpHeaders = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    headers.vary = headers.vary ? `${String(headers.vary)}, Origin` : 'Origin';
+    headers['content-length'] = body.length;
+    outgoing.writeHead(response.status, headers).end(body);
+  } catch (error) {
+    log.error({ err: error }, 'a held wait_for_events could not be answered');
+    if (!outgoing.headersSent) outgoing.writeHead(500, { 'content-type': 'application/json' });
+    outgoing.end(JSON.stringify(jsonRpcError(-32603, 'Internal error: the call could not be answered.')));
+  }
 }
 
 /**
