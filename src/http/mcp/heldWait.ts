@@ -1,7 +1,8 @@
 /**
  * A `wait_for_events` without a session that has nothing to answer yet waits here, before
- * the SDK, so that a waiting user keeps none of the SDK's per-call machinery alive (the
- * 2026-07-28 era's server per request, the 2025 era's session without an id). Once an
+ * the SDK (and outside Hono's chain, unless a browser sent it), so that a waiting user
+ * keeps none of the per-call machinery alive (the 2026-07-28 era's server per request, the
+ * 2025 era's session without an id, the frames of the middleware and route). Once an
  * event comes, its time runs out or a newer wait replaces it, the call goes on to the SDK
  * with the time it has left, and the tool answers it at once, as it would have. Anything
  * else, and anything the SDK would refuse, passes on untouched.
