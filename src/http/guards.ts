@@ -64,27 +64,21 @@ const MCP_HEADERS = ['content-type', 'authorization', 'mcp-session-id', 'mcp-pro
 
 /** Why a request's Host or Origin is refused (DNS-rebinding protection), if it is. */
 function hostAndOriginCheck(config: ChatConfig, metrics: ChatMetrics): (c: Context) => Response | undefined {
+  const forbidden = (c: Context, header: 'Host' | 'Origin', value: string, flag: string) =>
+    refuseHttp(
+      c,
+      metrics,
+      header === 'Host' ? 'forbidden_host' : 'forbidden_origin',
+      403,
+      -32000,
+      `Forbidden: ${header} ${JSON.stringify(value)} is not allowed. Start the server with --${flag} to accept it.`,
+    );
   return (c) => {
     const host = c.req.header('host') ?? '';
-    if (!matchesAllowList(host, config.allowedHosts))
-      return refuseHttp(
-        c,
-        metrics,
-        'forbidden_host',
-        403,
-        -32000,
-        `Forbidden: Host ${JSON.stringify(host)} is not allowed. Start the server with --allowed-hosts to accept it.`,
-      );
+    if (!matchesAllowList(host, config.allowedHosts)) return forbidden(c, 'Host', host, 'allowed-hosts');
     const origin = c.req.header('origin');
     if (origin !== undefined && !isSameOrigin(origin, host) && !matchesAllowList(origin, config.allowedOrigins))
-      return refuseHttp(
-        c,
-        metrics,
-        'forbidden_origin',
-        403,
-        -32000,
-        `Forbidden: Origin ${JSON.stringify(origin)} is not allowed. Start the server with --allowed-origins to accept it.`,
-      );
+      return forbidden(c, 'Origin', origin, 'allowed-origins');
     return undefined;
   };
 }

@@ -9,7 +9,7 @@
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { classifyInboundRequest, isJSONRPCRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
+import { classifyInboundRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
 import type { Logger } from 'pino';
 import type { ChatUser } from '../../chat/chatUser.js';
@@ -155,7 +155,8 @@ function holdableWait(c: Context<Env>, body: unknown, users: UserDirectory<ChatM
 
 /**
  * Whether the SDK would serve this POST rather than refuse it, asked with its own tests
- * where it exports them: a JSON body that is a JSON-RPC request, classified by era. A
+ * where it exports them: a JSON body that its era classifier takes for a JSON-RPC request
+ * (a 2025 request without a claim, or a 2026-07-28 request, never a notification). A
  * 2025 call must accept both JSON and event streams and name a version the SDK supports,
  * if any; a 2026-07-28 call needs a valid envelope (the classifier checks it, and that
  * the headers present match the body) and the MCP-Protocol-Version, Mcp-Method and
@@ -163,7 +164,7 @@ function holdableWait(c: Context<Env>, body: unknown, users: UserDirectory<ChatM
  */
 function acceptedBySdk(c: Context<Env>, body: unknown): boolean {
   const header = (name: string) => c.req.header(name);
-  if (!isJsonContentType(header('content-type') ?? null) || !isJSONRPCRequest(body)) return false;
+  if (!isJsonContentType(header('content-type') ?? null)) return false;
   const version = header('mcp-protocol-version');
   const route = classifyInboundRequest({
     httpMethod: 'POST',
@@ -183,6 +184,7 @@ function acceptedBySdk(c: Context<Env>, body: unknown): boolean {
   }
   return (
     route.kind === 'modern' &&
+    route.messageKind === 'request' &&
     route.classification.revision === MODERN_REVISION &&
     version !== undefined &&
     header('mcp-method') !== undefined &&
