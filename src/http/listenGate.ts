@@ -5,20 +5,19 @@
  * hold (and match every update against) URIs that can never change.
  */
 import { isBareEventsUri, keyOfEventsUri } from '../mcp/eventsResource.js';
+import { isJsonObject } from '../mcp/jsonRpc.js';
 
 /** What a listen names (its resource URIs), or why it may not be served. */
 export type ListenCheck = { readonly uris: readonly string[] } | { readonly refusal: string };
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
-
 /** Whether the body is a `subscriptions/listen` request. */
-export const isListen = (body: unknown): boolean => isObject(body) && body.method === 'subscriptions/listen' && 'id' in body;
+export const isListen = (body: unknown): boolean => isJsonObject(body) && body.method === 'subscriptions/listen' && 'id' in body;
 
 /** Checks a listen's URIs; a malformed filter is left to the SDK, which answers it. */
 export function checkListen(body: unknown, maxUris: number, userExists: (eventsKey: string) => boolean): ListenCheck {
-  const params = isObject(body) ? body.params : undefined;
-  const notifications = isObject(params) ? params.notifications : undefined;
-  const uris = isObject(notifications) ? notifications.resourceSubscriptions : undefined;
+  const params = isJsonObject(body) ? body.params : undefined;
+  const notifications = isJsonObject(params) ? params.notifications : undefined;
+  const uris = isJsonObject(notifications) ? notifications.resourceSubscriptions : undefined;
   if (!Array.isArray(uris)) return { uris: [] };
   if (uris.length > maxUris)
     return {

@@ -26,6 +26,7 @@ import type { Context } from 'hono';
 import type { Logger } from 'pino';
 import { type ProcessDirectory, processOf } from '../chat/processDirectory.js';
 import { keyOfEventsUri } from '../mcp/eventsResource.js';
+import { isJsonObject } from '../mcp/jsonRpc.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { forward } from './forward.js';
 import { CLAIM_HEADERS, claimOf, forwardHeaders } from './forwardTrust.js';
@@ -60,16 +61,17 @@ export function legacyRequestOwner(sessionId: string | undefined): Owner | undef
 
 /** The `user_token` argument of a `tools/call`. */
 function toolCallToken(body: unknown): string | undefined {
-  if (!isObject(body) || body.method !== 'tools/call' || !isObject(body.params) || !isObject(body.params.arguments)) return undefined;
+  if (!isJsonObject(body) || body.method !== 'tools/call' || !isJsonObject(body.params) || !isJsonObject(body.params.arguments))
+    return undefined;
   const token = body.params.arguments.user_token;
   return typeof token === 'string' ? token : undefined;
 }
 
 /** The events key of the user whose events a request reads or listens to (the first, for a listen naming several). */
 function eventsResourceKey(body: unknown): string | undefined {
-  if (!isObject(body) || !isObject(body.params)) return undefined;
+  if (!isJsonObject(body) || !isJsonObject(body.params)) return undefined;
   if (body.method === 'resources/read' && typeof body.params.uri === 'string') return keyOfEventsUri(body.params.uri);
-  if (body.method === 'subscriptions/listen' && isObject(body.params.notifications)) {
+  if (body.method === 'subscriptions/listen' && isJsonObject(body.params.notifications)) {
     const uris = body.params.notifications.resourceSubscriptions;
     if (!Array.isArray(uris)) return undefined;
     for (const uri of uris) {
@@ -79,8 +81,6 @@ function eventsResourceKey(body: unknown): string | undefined {
   }
   return undefined;
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
 
 type Env = { Bindings: Partial<HttpBindings> };
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { inProcess } from '../chat/processDirectory.js';
-import { jsonRpcError } from '../mcp/jsonRpc.js';
+import { asksForProgress, jsonRpcError } from '../mcp/jsonRpc.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
 import { type ChatMessage, isBefore, positionId, type SessionPosition } from './replay/eventStore.js';
 
@@ -135,12 +135,6 @@ export class StreamableSession extends ChatSession {
       { once: true },
     );
   }
-}
-
-/** Whether a request carries a progress token: only then may its answer be a stream of progress notes. */
-function asksForProgress(body: unknown): boolean {
-  const meta = (body as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta;
-  return typeof meta === 'object' && meta !== null && meta.progressToken !== undefined;
 }
 
 function staleStreamRefused(): Response {

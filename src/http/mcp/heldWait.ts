@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { ChatUser } from '../../chat/chatUser.js';
 import type { HoldEnd } from '../../chat/eventLog.js';
 import type { UserDirectory } from '../../chat/userDirectory.js';
-import { jsonRpcError } from '../../mcp/jsonRpc.js';
+import { asksForProgress, isJsonObject, jsonRpcError } from '../../mcp/jsonRpc.js';
 import type { ChatMessage } from '../../mcp/notifications.js';
 import { waitInput } from '../../mcp/toolSpecs.js';
 import type { Release } from '../../session/addressAllowance.js';
@@ -139,10 +139,10 @@ function holdWhileOpen(
  * time to wait. Cheap tests first: most calls fail one early.
  */
 function holdableWait(c: Context<Env>, body: unknown, users: UserDirectory<ChatMessage>): HoldableWait | undefined {
-  if (!isObject(body) || body.method !== 'tools/call' || !isObject(body.params)) return undefined;
+  if (!isJsonObject(body) || body.method !== 'tools/call' || !isJsonObject(body.params)) return undefined;
   const { params } = body;
   const args = params.arguments;
-  if (params.name !== TOOL || !isObject(args) || (isObject(params._meta) && params._meta.progressToken !== undefined)) return undefined;
+  if (params.name !== TOOL || !isJsonObject(args) || asksForProgress(body)) return undefined;
   // Found as the tools find it, by token; never made here.
   const user = typeof args.user_token === 'string' ? users.byToken(args.user_token) : undefined;
   if (!user) return undefined;
@@ -197,5 +197,3 @@ function withTimeLeft({ body, params, args }: HoldableWait, deadline: number): J
   const timeLeftS = Math.max(0, deadline - Date.now()) / 1000;
   return { ...body, params: { ...params, arguments: { ...args, timeout_s: timeLeftS } } };
 }
-
-const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
