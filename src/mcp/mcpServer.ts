@@ -92,11 +92,12 @@ export function modernHandler(
   // The body of each request, as the route read it: a server built for a tool call needs that tool alone.
   const bodies = new WeakMap<Request, unknown>();
   const tools = new Set(Object.keys(toolSpecs(config.maxMessageLength)));
+  const instructions = `${INSTRUCTIONS} Push: subscriptions/listen to the events_uri that enter_queue returns (${eventsUri('<events_key>')}); each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`;
   const handler = createMcpHandler(
     ({ requestInfo }) => {
       const server = new McpServer(SERVER_INFO, {
         capabilities: { tools: { listChanged: false }, resources: { subscribe: true, listChanged: false } },
-        instructions: `${INSTRUCTIONS} Push: subscriptions/listen to the events_uri that enter_queue returns (${eventsUri('<events_key>')}); each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`,
+        instructions,
       });
       const only = calledTool(requestInfo && bodies.get(requestInfo), tools);
       registerChatTools(server, { limits: config, metrics, users, eventsUriOf: (user) => eventsUri(user.eventsKey), only });
