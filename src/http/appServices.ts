@@ -4,13 +4,14 @@
  * which client address it came, and whether that client may take one more of something.
  */
 import type { HttpBindings } from '@hono/node-server';
-import type { McpHttpHandler, RequestId } from '@modelcontextprotocol/server';
+import type { RequestId } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
 import type { UserState } from '../../machines/user.js';
 import type { ModerationStore } from '../chat/moderation.js';
 import type { ProcessDirectory } from '../chat/processDirectory.js';
 import type { UserDirectory } from '../chat/userDirectory.js';
 import type { ListenBus } from '../mcp/listenBus.js';
+import type { ModernHandler } from '../mcp/mcpServer.js';
 import type { ChatMessage } from '../mcp/notifications.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import type { AddressAllowance, Holding } from '../session/addressAllowance.js';
@@ -25,7 +26,7 @@ export interface AppServices extends SessionServices {
   readonly sessions: SessionRegistry;
   readonly metrics: ChatMetrics;
   /** Serves requests of the stateless 2026-07-28 revision. */
-  readonly modern: McpHttpHandler;
+  readonly modern: ModernHandler;
   /** The server processes sharing the chat (this one alone by default): where a request that is another's goes. */
   readonly processDirectory: ProcessDirectory;
   /** The 2026-07-28 push bus, indexed by resource URI: a listen is served in its scope. */

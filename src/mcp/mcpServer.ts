@@ -4,10 +4,11 @@
  *
  * - 2025 era: one `McpServer` speaks for every session (through the mux), with
  *   `logging/setLevel` per session.
- * - 2026-07-28 (stateless): the SDK's handler builds a server per request from the
- *   same definition; calls act by `user_token` alone. Push is `subscriptions/listen` on
- *   a user's event log, a resource per user (`eventsUri`), announced as updated on every
- *   event and read with `resources/read` and the same cursor as `wait_for_events`.
+ * - 2026-07-28 (stateless): the SDK's handler serves each request on a server of its
+ *   own (lent from a pool), from the same definition; calls act by `user_token` alone.
+ *   Push is `subscriptions/listen` on a user's event log, a resource per user
+ *   (`eventsUri`), announced as updated on every event and read with `resources/read`
+ *   and the same cursor as `wait_for_events`.
  *
  * Both serve the chat window for people (src/mcp/chatWindow.ts), the MCP Apps resource
  * that enter_queue and next name in their `_meta.ui.resourceUri`.
@@ -24,6 +25,7 @@ import type { ChatConfig } from '../config.js';
 import type { ChatMetrics } from '../ops/metrics.js';
 import { registerChatWindow } from './chatWindow.js';
 import { EVENTS_URI_TEMPLATE, eventsUri } from './eventsResource.js';
+import { type Loan, ServerPool } from './serverPool.js';
 import type { SessionMux } from './sessionMux.js';
 import { toolSpecs } from './toolSpecs.js';
 import { type CallUsers, registerChatTools } from './tools.js';
@@ -74,12 +76,19 @@ export function startMcpServer(mux: SessionMux<McpSession>, config: ChatConfig, 
 /** What a read of a user's event log answers (by its events key): its events after `after`, and a cursor. */
 export type ReadEvents = (eventsKey: string, after: string | undefined) => Record<string, unknown> | undefined;
 
+/** The 2026-07-28 handler, and the servers it lends to requests. */
+export type ModernHandler = McpHttpHandler & { readonly servers: ServerPool<string | undefined> };
+
+/** Idle servers of one kind kept between 2026-07-28 requests (there are seven kinds: each tool alone, and all). */
+const IDLE_SERVERS_PER_KIND = 32;
+
 /**
  * The handler of 2026-07-28 requests: a server per request (the SDK's rule: one
- * instance serves one request), with the tools of the 2025 era and the user-events
- * resource — or, for a call of one of those tools, with that tool alone (a held
- * `wait_for_events` keeps its server for the whole wait). `users` finds users by token
- * only: these requests have no session.
+ * instance serves one request at a time), with the tools of the 2025 era and the
+ * user-events resource — or, for a call of one of those tools, with that tool alone (a
+ * held `wait_for_events` keeps its server for the whole wait). Servers are lent from a
+ * pool and come back when their exchange closes (src/mcp/serverPool.ts). `users` finds
+ * users by token only: these requests have no session.
  */
 export function modernHandler(
   config: ChatConfig,
@@ -87,39 +96,48 @@ export function modernHandler(
   bus: ServerEventBus,
   users: CallUsers,
   readEvents: ReadEvents,
-): McpHttpHandler {
+): ModernHandler {
   const template = new ResourceTemplate(EVENTS_URI_TEMPLATE, { list: undefined });
-  // The body of each request, as the route read it: a server built for a tool call needs that tool alone.
-  const bodies = new WeakMap<Request, unknown>();
   const tools = new Set(Object.keys(toolSpecs(config.maxMessageLength)));
   const instructions = `${INSTRUCTIONS} Push: subscriptions/listen to the events_uri that enter_queue returns (${eventsUri('<events_key>')}); each update means new events, read with resources/read (?after=<cursor>) or wait_for_events.`;
+  const build = (only: string | undefined): McpServer => {
+    const server = new McpServer(SERVER_INFO, {
+      capabilities: { tools: { listChanged: false }, resources: { subscribe: true, listChanged: false } },
+      instructions,
+    });
+    registerChatTools(server, { limits: config, metrics, users, eventsUriOf: (user) => eventsUri(user.eventsKey), only });
+    // A tool call reads no resource: only a server for other requests gets them.
+    if (only !== undefined) return server;
+    registerChatWindow(server);
+    server.registerResource(
+      'user-events',
+      template,
+      {
+        title: 'Your events',
+        description:
+          'Your chat events after ?after=<cursor>, as wait_for_events returns them (without taking them). Its URI (events_uri from enter_queue) lets whoever holds it read your events, not act for you.',
+        mimeType: 'application/json',
+      },
+      async (uri, { events_key: key, after }) => {
+        const page = readEvents(String(key), after === undefined ? undefined : String(after));
+        if (!page) throw new Error('That events URI names no user: call enter_queue and use the events_uri it returns.');
+        return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(page) }] };
+      },
+    );
+    return server;
+  };
+  const servers = new ServerPool(build, IDLE_SERVERS_PER_KIND);
+  // What the route read of each request: its body (a server for a tool call needs that
+  // tool alone), and the server lent to it.
+  const bodies = new WeakMap<Request, unknown>();
+  const loans = new WeakMap<Request, Loan>();
   const handler = createMcpHandler(
     ({ requestInfo }) => {
-      const server = new McpServer(SERVER_INFO, {
-        capabilities: { tools: { listChanged: false }, resources: { subscribe: true, listChanged: false } },
-        instructions,
-      });
       const only = calledTool(requestInfo && bodies.get(requestInfo), tools);
-      registerChatTools(server, { limits: config, metrics, users, eventsUriOf: (user) => eventsUri(user.eventsKey), only });
-      // A tool call reads no resource: only a server for other requests gets them.
-      if (only !== undefined) return server;
-      registerChatWindow(server);
-      server.registerResource(
-        'user-events',
-        template,
-        {
-          title: 'Your events',
-          description:
-            'Your chat events after ?after=<cursor>, as wait_for_events returns them (without taking them). Its URI (events_uri from enter_queue) lets whoever holds it read your events, not act for you.',
-          mimeType: 'application/json',
-        },
-        async (uri, { events_key: key, after }) => {
-          const page = readEvents(String(key), after === undefined ? undefined : String(after));
-          if (!page) throw new Error('That events URI names no user: call enter_queue and use the events_uri it returns.');
-          return { contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(page) }] };
-        },
-      );
-      return server;
+      if (!requestInfo) return build(only);
+      const loan = servers.lend(only);
+      loans.set(requestInfo, loan);
+      return loan.server;
     },
     {
       legacy: 'reject',
@@ -131,9 +149,15 @@ export function modernHandler(
   );
   return {
     ...handler,
-    fetch: (request, options) => {
+    servers,
+    fetch: async (request, options) => {
       if (options?.parsedBody !== undefined) bodies.set(request, options.parsedBody);
-      return handler.fetch(request, options);
+      try {
+        return await handler.fetch(request, options);
+      } finally {
+        const loan = loans.get(request);
+        if (loan) servers.returned(loan);
+      }
     },
   };
 }

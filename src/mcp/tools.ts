@@ -63,8 +63,10 @@ async function withProgress<T>(extra: ToolExtra, timeoutS: number, hold: () => P
   const progressToken = extra.mcpReq._meta?.progressToken;
   if (progressToken === undefined) return hold();
   const started = Date.now();
-  const report = () =>
-    extra.mcpReq
+  const report = async () => {
+    // Once the call is over its server may serve another request: a late note would go there.
+    if (extra.mcpReq.signal.aborted) return;
+    await extra.mcpReq
       .notify({
         method: 'notifications/progress',
         params: { progressToken, progress: Math.round((Date.now() - started) / 100) / 10, total: timeoutS, message: 'Waiting for events' },
@@ -72,6 +74,7 @@ async function withProgress<T>(extra: ToolExtra, timeoutS: number, hold: () => P
       .catch(() => {
         // A progress note that cannot be sent changes nothing about the wait.
       });
+  };
   await report();
   const ticker = setInterval(() => void report(), progressEveryMs(timeoutS));
   try {
