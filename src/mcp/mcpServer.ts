@@ -80,7 +80,7 @@ export type ReadEvents = (eventsKey: string, after: string | undefined) => Recor
 export type ModernHandler = McpHttpHandler & { readonly servers: ServerPool<string | undefined> };
 
 /** Idle servers of one kind kept between 2026-07-28 requests (there are seven kinds: each tool alone, and all). */
-const IDLE_SERVERS_PER_KIND = 32;
+export const IDLE_SERVERS_PER_KIND = 8;
 
 /**
  * The handler of 2026-07-28 requests: a server per request (the SDK's rule: one

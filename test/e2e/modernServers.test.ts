@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
+import { IDLE_SERVERS_PER_KIND } from '../../src/mcp/mcpServer.js';
 import { eventually } from '../support/eventually.js';
 import { MODERN_META, modernHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
 import { startTestServer } from '../support/server.js';
@@ -58,14 +59,18 @@ describe('2026-07-28 servers lent from a pool', () => {
     // Thirty calls one after another: one get_status server, lent again each time.
     expect(pool().built - builtBefore).toBeLessThanOrEqual(1);
 
-    // Ten at once need at most ten; once they are back, the next ten take them again.
+    // As many at once as the pool keeps of a kind need at most that many; once they are back, the next as many take them again.
     const beforeBursts = pool().built;
     const burst = (first: number) =>
-      Promise.all(Array.from({ length: 10 }, (_, i) => modernCall(first + i, 'wait_for_events', { user_token: token, timeout_s: 0.2 })));
+      Promise.all(
+        Array.from({ length: IDLE_SERVERS_PER_KIND }, (_, i) =>
+          modernCall(first + i, 'wait_for_events', { user_token: token, timeout_s: 0.2 }),
+        ),
+      );
     await burst(100);
     await eventually(() => expect(pool().lent).toBe(0));
     await burst(200);
-    expect(pool().built - beforeBursts).toBeLessThanOrEqual(10);
+    expect(pool().built - beforeBursts).toBeLessThanOrEqual(IDLE_SERVERS_PER_KIND);
 
     // A refused call and a call the client cuts give theirs back too.
     expect(await modernCall(300, 'send_message', { user_token: token, room_id: 'nowhere', message: 'x' })).toContain('isError');
