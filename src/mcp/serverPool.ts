@@ -14,6 +14,11 @@ export interface Loan {
   readonly server: McpServer;
 }
 
+/**
+ * Servers of each kind, lent one request at a time. What the SDK seeds into a server from
+ * a request's envelope (the client's info and capabilities) stays until the next request
+ * overwrites it: no handler here reads it, as with the 2025 era's shared server.
+ */
 export class ServerPool<K> {
   readonly #idle = new Map<K, McpServer[]>();
   /** Each lent server's loan: a late release of an earlier loan must not free a later one. */
