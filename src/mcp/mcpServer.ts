@@ -127,17 +127,16 @@ export function modernHandler(
     return server;
   };
   const servers = new ServerPool(build, IDLE_SERVERS_PER_KIND);
-  // What the route read of each request: its body (a server for a tool call needs that
-  // tool alone), and the server lent to it.
-  const bodies = new WeakMap<Request, unknown>();
-  const loans = new WeakMap<Request, Loan>();
+  // Each request's body as the route read it (a server for a tool call needs that tool
+  // alone), and the server lent to it.
+  const requests = new WeakMap<Request, Served>();
   const handler = createMcpHandler(
     ({ requestInfo }) => {
-      const only = calledTool(requestInfo && bodies.get(requestInfo), tools);
-      if (!requestInfo) return build(only);
-      const loan = servers.lend(only);
-      loans.set(requestInfo, loan);
-      return loan.server;
+      const request = requestInfo && requests.get(requestInfo);
+      const only = calledTool(request?.body, tools);
+      if (!request) return build(only);
+      request.loan = servers.lend(only);
+      return request.loan.server;
     },
     {
       legacy: 'reject',
@@ -151,15 +150,21 @@ export function modernHandler(
     ...handler,
     servers,
     fetch: async (request, options) => {
-      if (options?.parsedBody !== undefined) bodies.set(request, options.parsedBody);
+      const served: Served = { body: options?.parsedBody };
+      requests.set(request, served);
       try {
         return await handler.fetch(request, options);
       } finally {
-        const loan = loans.get(request);
-        if (loan) servers.returned(loan);
+        if (served.loan) servers.returned(served.loan);
       }
     },
   };
+}
+
+/** A 2026-07-28 request as the handler serves it: its body as the route read it, and the server lent to it. */
+interface Served {
+  body: unknown;
+  loan?: Loan;
 }
 
 /** The tool a `tools/call` names, if it is one of ours (any other call gets the whole server, which answers it). */

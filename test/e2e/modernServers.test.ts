@@ -10,6 +10,7 @@ import type { RunningChatServer } from '../../src/http/listen.js';
 import { IDLE_SERVERS_PER_KIND } from '../../src/mcp/mcpServer.js';
 import { eventually } from '../support/eventually.js';
 import { MODERN_META, modernHeaders, rpcAnswerOf } from '../support/jsonRpcWire.js';
+import { readSse } from '../support/rawSession.js';
 import { startTestServer } from '../support/server.js';
 
 let server: RunningChatServer;
@@ -36,16 +37,17 @@ function modernCall(
     headers: modernHeaders('tools/call', name),
     body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: meta } }),
     signal: options.signal,
-  }).then(async (response) => {
-    let text = '';
-    const decoder = new TextDecoder();
-    const reader = response.body?.getReader();
-    for (let read = await reader?.read(); read && !read.done; read = await reader?.read()) {
-      text += decoder.decode(read.value, { stream: true });
-      options.onText?.(text);
-    }
-    return text;
-  });
+  }).then((response) =>
+    // Read to its end (or until the client cuts it), showing `onText` what has come so far.
+    readSse(
+      response,
+      (text) => {
+        options.onText?.(text);
+        return false;
+      },
+      30_000,
+    ),
+  );
 }
 
 const structuredOf = (text: string) => rpcAnswerOf(text)?.result?.structuredContent as Record<string, unknown>;
