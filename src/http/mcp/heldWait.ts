@@ -7,7 +7,8 @@
  * with the time it has left, and the tool answers it at once, as it would have. Anything
  * else, and anything the SDK would refuse, passes on untouched.
  */
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { classifyInboundRequest, isJsonContentType, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
 import type { Context } from 'hono';
@@ -47,7 +48,7 @@ export function heldWait({ services, clientOf }: McpRouteParts): McpHandler {
     // Past its client's allowance the call goes on: the tool answers the refusal.
     const release = allowance.take(clientOf(c), 'waits');
     if (!release) return undefined;
-    const outgoing = c.env?.outgoing;
+    const { incoming, outgoing } = c.env ?? {};
     const held = holdWhileOpen(wait.user, release, outgoing);
     const deadline = Date.now() + wait.timeoutS * 1000;
     const hold = () => wait.user.events.hold(wait.cursor, wait.timeoutS * 1000, held.signal, config.maxWaitsPerUser);
@@ -55,8 +56,8 @@ export function heldWait({ services, clientOf }: McpRouteParts): McpHandler {
       next({ ...request, body: withTimeLeft(wait, deadline), bytes: undefined, heldWait: { superseded: end === 'superseded' } });
     // A client that is no browser (so needs no CORS headers) waits outside Hono's chain,
     // which would hold its frames for the whole wait; its answer is written here.
-    if (outgoing && c.req.header('origin') === undefined) {
-      void answerWhenWoken(outgoing, held, hold, answer, log);
+    if (incoming && outgoing && c.req.header('origin') === undefined) {
+      void answerWhenWoken(incoming, outgoing, held, hold, answer, log);
       return RESPONSE_ALREADY_SENT;
     }
     const end = await hold();
@@ -73,12 +74,27 @@ export function heldWait({ services, clientOf }: McpRouteParts): McpHandler {
   };
 }
 
+/** Answers on their way out of `answerWhenWoken`, by the Node response each goes to. */
+const answers = new WeakMap<object, Response>();
+
+/**
+ * @hono/node-server's own writer of a fetch `Response` to a Node response, as it writes
+ * every answer of the app: its request listener, given a fetch that hands it the answer.
+ * (Reading the answer's body ourselves would make its light `Response` a full web one,
+ * with a stream to read it through.)
+ */
+const writeAnswer = getRequestListener((_request, { outgoing }) => answers.get(outgoing) as Response, {
+  overrideGlobalObjects: false,
+  autoCleanupIncoming: false,
+});
+
 /**
  * Waits out a call held outside Hono's chain, then writes the answer the rest of the
  * chain gives to the Node response, as @hono/node-server would (and with the
  * `Vary: Origin` that the front door gives answers to clients without an Origin).
  */
 async function answerWhenWoken(
+  incoming: IncomingMessage,
   outgoing: ServerResponse,
   held: { signal: AbortSignal; end: () => void },
   hold: () => Promise<HoldEnd>,
@@ -90,18 +106,15 @@ async function answerWhenWoken(
     // The client is gone: nobody reads an answer, and the SDK never hears of the call.
     if (end === 'aborted' || held.signal.aborted) return held.end();
     const response = await answer(end);
-    const body = Buffer.from(await response.arrayBuffer());
-    const headers: OutgoingHttpHeaders = {};
-    response.headers.forEach((value, name) => {
-      headers[name] = value;
-    });
-    headers.vary = headers.vary ? `${String(headers.vary)}, Origin` : 'Origin';
-    headers['content-length'] = body.length;
-    outgoing.writeHead(response.status, headers).end(body);
+    response.headers.append('vary', 'Origin');
+    answers.set(outgoing, response);
+    await writeAnswer(incoming, outgoing);
   } catch (error) {
     log.error({ err: error }, 'a held wait_for_events could not be answered');
     if (!outgoing.headersSent) outgoing.writeHead(500, { 'content-type': 'application/json' });
     outgoing.end(JSON.stringify(jsonRpcError(-32603, 'Internal error: the call could not be answered.')));
+  } finally {
+    answers.delete(outgoing);
   }
 }
 
