@@ -31,7 +31,7 @@ async function post(
   name: string,
   args: Record<string, unknown>,
   options: { signal?: AbortSignal; headers?: Record<string, string>; meta?: Record<string, unknown> } = {},
-): Promise<{ status: number; answer: RpcAnswer | undefined }> {
+): Promise<{ status: number; headers: Headers; answer: RpcAnswer | undefined; bytes: number }> {
   const id = ++nextId;
   const modern = era === '2026-07-28';
   const meta = options.meta ?? (modern ? MODERN_META : undefined);
@@ -43,7 +43,8 @@ async function post(
     body: JSON.stringify(body),
     ...(options.signal && { signal: options.signal }),
   });
-  return { status: response.status, answer: rpcAnswerOf(await response.text()) };
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, answer: rpcAnswerOf(text), bytes: Buffer.byteLength(text) };
 }
 
 /** A tool's structured answer, or a throw that says what came instead. */
@@ -100,6 +101,23 @@ describe('a wait_for_events held before the SDK', () => {
         expect(page.note ?? '').not.toMatch(/replaced/);
         expect(heldReaders(server, a)).toBe(0);
         expect(server.services.allowance.addresses).toBe(0);
+      });
+
+      it('frames its answer as every other answer is framed: JSON, its length, and Vary: Origin', async () => {
+        const { a, b, roomId, cursor } = await pair(server.url, era);
+        const held = post(server.url, era, 'wait_for_events', { user_token: a, after: cursor, timeout_s: 20 });
+        await eventually(() => expect(heldReaders(server, a)).toBe(1));
+        await call(server.url, era, 'send_message', { user_token: b, room_id: roomId, message: 'framed' });
+        const answered = await held;
+        const direct = await post(server.url, era, 'get_status', { user_token: a });
+        expect(answered.status).toBe(200);
+        expect((answered.answer?.result?.structuredContent as unknown as Page).events.map((e) => e.params.message)).toEqual(['framed']);
+        for (const { headers, bytes } of [answered, direct]) {
+          expect(headers.get('content-type')).toMatch(/^application\/json/);
+          expect(headers.get('content-length')).toBe(String(bytes));
+          expect(headers.get('vary')).toMatch(/\bOrigin\b/);
+        }
+        expect(answered.headers.get('vary')).toBe(direct.headers.get('vary'));
       });
 
       it('answers an empty page once its timeout_s has passed', async () => {
