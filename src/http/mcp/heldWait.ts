@@ -74,19 +74,15 @@ export function heldWait({ services, clientOf }: McpRouteParts): McpHandler {
   };
 }
 
-/** Answers on their way out of `answerWhenWoken`, by the Node response each goes to. */
-const answers = new WeakMap<object, Response>();
-
 /**
- * @hono/node-server's own writer of a fetch `Response` to a Node response, as it writes
- * every answer of the app: its request listener, given a fetch that hands it the answer.
- * (Reading the answer's body ourselves would make its light `Response` a full web one,
- * with a stream to read it through.)
+ * Writes `response` to the Node response with @hono/node-server's own writer, as it
+ * writes every answer of the app: its request listener, given a fetch that answers with
+ * `response`. (Reading the body ourselves would make node-server's light `Response` a
+ * full web one, with a stream to read it through.)
  */
-const writeAnswer = getRequestListener((_request, { outgoing }) => answers.get(outgoing) as Response, {
-  overrideGlobalObjects: false,
-  autoCleanupIncoming: false,
-});
+function writeAnswer(incoming: IncomingMessage, outgoing: ServerResponse, response: Response): Promise<void> {
+  return getRequestListener(() => response, { overrideGlobalObjects: false, autoCleanupIncoming: false })(incoming, outgoing);
+}
 
 /**
  * Waits out a call held outside Hono's chain, then writes the answer the rest of the
@@ -107,14 +103,11 @@ async function answerWhenWoken(
     if (end === 'aborted' || held.signal.aborted) return held.end();
     const response = await answer(end);
     response.headers.append('vary', 'Origin');
-    answers.set(outgoing, response);
-    await writeAnswer(incoming, outgoing);
+    await writeAnswer(incoming, outgoing, response);
   } catch (error) {
     log.error({ err: error }, 'a held wait_for_events could not be answered');
     if (!outgoing.headersSent) outgoing.writeHead(500, { 'content-type': 'application/json' });
     outgoing.end(JSON.stringify(jsonRpcError(-32603, 'Internal error: the call could not be answered.')));
-  } finally {
-    answers.delete(outgoing);
   }
 }
 
