@@ -111,7 +111,8 @@ describe('a wait_for_events held before the SDK', () => {
         const answered = await held;
         const direct = await post(server.url, era, 'get_status', { user_token: a });
         expect(answered.status).toBe(200);
-        expect((answered.answer?.result?.structuredContent as unknown as Page).events.map((e) => e.params.message)).toEqual(['framed']);
+        const page = answered.answer?.result?.structuredContent as unknown as Page | undefined;
+        expect(page?.events.map((e) => e.params.message)).toEqual(['framed']);
         for (const { headers, bytes } of [answered, direct]) {
           expect(headers.get('content-type')).toMatch(/^application\/json/);
           expect(headers.get('content-length')).toBe(String(bytes));
