@@ -86,8 +86,8 @@ function writeAnswer(incoming: IncomingMessage, outgoing: ServerResponse, respon
 
 /**
  * Waits out a call held outside Hono's chain, then writes the answer the rest of the
- * chain gives to the Node response, as @hono/node-server would (and with the
- * `Vary: Origin` that the front door gives answers to clients without an Origin).
+ * chain gives to the Node response with @hono/node-server's writer, adding the
+ * `Vary: Origin` that the front door gives answers to clients without an Origin.
  */
 async function answerWhenWoken(
   incoming: IncomingMessage,
