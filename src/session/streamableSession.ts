@@ -1,18 +1,18 @@
 /**
- * A Streamable HTTP session: the SDK's web-standard transport, with the session's event
+ * A Streamable HTTP session: its transport (src/session/streamableTransport.ts), with the session's event
  * store, so every notification carries an SSE id (its user's log id) and can be
  * replayed. `StreamableSession.stateless()` serves one request that came without a
  * session (as ChatGPT and per-call clients send them): no id, no stream, gone after it.
  */
 import { randomUUID } from 'node:crypto';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { inProcess } from '../chat/processDirectory.js';
 import { asksForProgress, jsonRpcError } from '../mcp/jsonRpc.js';
 import { ChatSession, type SessionServices } from './chatSession.js';
 import { type ChatMessage, isBefore, positionId, type SessionPosition } from './replay/eventStore.js';
+import { StreamableTransport } from './streamableTransport.js';
 
 export class StreamableSession extends ChatSession {
-  protected readonly transport: WebStandardStreamableHTTPServerTransport;
+  protected readonly transport: StreamableTransport;
   /** Identifies the GET stream that is open now, if one is. */
   #stream: object | null = null;
   /** How far the session stream had got when it last closed: what the client has. */
@@ -31,13 +31,12 @@ export class StreamableSession extends ChatSession {
     // A session id names its process, so any process can send the session's requests on to it.
     super(services, stateful ? inProcess(services.processId, randomUUID()) : `stateless-${randomUUID()}`);
     this.dropsWhenIdle = stateful;
-    this.transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: stateful ? () => this.sessionId : undefined,
-      eventStore: stateful ? this.events : undefined,
-      onsessioninitialized: () => this.opened(),
+    this.transport = new StreamableTransport({
+      sessionId: stateful ? this.sessionId : undefined,
+      events: stateful ? this.events : undefined,
+      onInitialized: () => this.opened(),
       keepAliveMs: services.config.keepAliveMs,
-      enableJsonResponse: json,
-      maxRequestBodySize: services.config.maxBodyBytes,
+      json,
     });
     // DELETE from the client closes the transport: the session ends with it.
     this.transport.onclose = () => void this.end('gone');
@@ -71,7 +70,7 @@ export class StreamableSession extends ChatSession {
 
   async handle(request: Request, parsedBody?: unknown): Promise<Response> {
     if (request.method === 'GET') return this.#openStream(request);
-    return this.transport.handleRequest(request, parsedBody === undefined ? undefined : { parsedBody });
+    return this.transport.handleRequest(request, parsedBody);
   }
 
   /**
