@@ -68,6 +68,11 @@ export class StreamableSession extends ChatSession {
     if (switching && this.#stream) this.transport.closeStandaloneSSEStream();
   }
 
+  /** Calls of this session whose answers are still owed. */
+  get callsInFlight(): number {
+    return this.transport.inFlight;
+  }
+
   async handle(request: Request, parsedBody?: unknown): Promise<Response> {
     if (request.method === 'GET') return this.#openStream(request);
     return this.transport.handleRequest(request, parsedBody);

@@ -111,8 +111,8 @@ class EventStream {
 
   constructor(
     private readonly keepAliveMs: number,
-    /** Called once when the stream ends, whoever ends it. */
-    private readonly onEnd: () => void,
+    /** Called once when the stream ends, whoever ends it (`cancelled`: its client went away). */
+    private readonly onEnd: (cancelled: boolean) => void,
   ) {}
 
   get ended(): boolean {
@@ -125,7 +125,7 @@ class EventStream {
     else this.#controller?.enqueue(chunk);
   }
 
-  end(): void {
+  end(cancelled = false): void {
     if (this.#ended) return;
     this.#ended = true;
     clearInterval(this.#keepAlive);
@@ -136,7 +136,7 @@ class EventStream {
         // The client cancelled it first.
       }
     }
-    this.onEnd();
+    this.onEnd(cancelled);
     this.whenEnded?.();
   }
 
@@ -159,7 +159,7 @@ class EventStream {
       },
       cancel: () => {
         this.#controller = null;
-        this.end();
+        this.end(true);
       },
     });
   }
@@ -196,6 +196,11 @@ export class StreamableTransport implements Transport {
   }
 
   async start(): Promise<void> {}
+
+  /** Requests in flight: answers still owed (0 once each is answered or its client went away). */
+  get inFlight(): number {
+    return this.#exchanges.size;
+  }
 
   /** Serves one HTTP request of the session: `body` is the parsed JSON of a POST. */
   async handleRequest(request: Request, body?: unknown): Promise<Response> {
@@ -243,7 +248,7 @@ export class StreamableTransport implements Transport {
       });
 
     const streamId = `request-${++this.#nextStream}`;
-    const stream = this.#open(streamId);
+    const stream = this.#open(streamId, id);
     this.#exchanges.set(id, { streamId });
     const version = initializing
       ? (message.params as { protocolVersion: string }).protocolVersion
@@ -335,7 +340,8 @@ export class StreamableTransport implements Transport {
       return this.#emit(SESSION_STREAM, message);
     }
     const exchange = this.#exchanges.get(requestId);
-    if (!exchange) throw new Error(`No connection established for request ID: ${String(requestId)}`);
+    // Its client went away, and the call was cancelled: nobody waits for this.
+    if (!exchange) return;
     if ('answer' in exchange) {
       // One JSON body carries the answer alone (notifications about it are not sent).
       if (!response) return;
@@ -372,9 +378,14 @@ export class StreamableTransport implements Transport {
     this.onclose?.();
   }
 
-  #open(streamId: StreamId): EventStream {
-    const stream: EventStream = new EventStream(this.#keepAliveMs, () => {
+  /**
+   * Opens `streamId`; a request's own (`requestId`) ends its exchange if its client goes
+   * away: the call is then cancelled (src/mcp/sessionMux.ts, `settled`), so no answer comes.
+   */
+  #open(streamId: StreamId, requestId?: RequestId): EventStream {
+    const stream: EventStream = new EventStream(this.#keepAliveMs, (cancelled) => {
       if (this.#streams.get(streamId) === stream) this.#streams.delete(streamId);
+      if (cancelled && requestId !== undefined) this.#exchanges.delete(requestId);
     });
     this.#streams.set(streamId, stream);
     return stream;

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningChatServer } from '../../src/http/listen.js';
+import type { StreamableSession } from '../../src/session/streamableSession.js';
+import { eventually } from '../support/eventually.js';
 import { jsonHeaders, parseSseBody, rpcAnswerOf } from '../support/jsonRpcWire.js';
 import { deleteRawSession, openRawSession, rawRequest } from '../support/rawSession.js';
 import { startTestServer } from '../support/server.js';
@@ -84,6 +86,37 @@ describe('a call in a session', () => {
     const messages = parseSseBody(text.slice(text.indexOf('event: message'))).map((data) => JSON.parse(data) as { method?: string });
     expect(messages[0]?.method).toBe('notifications/progress');
     expect(messages.at(-1)).toMatchObject({ id: 3 });
+    await deleteRawSession(url, sessionId);
+  });
+});
+
+describe('a call in a session whose client gives up', () => {
+  it('leaves nothing in flight once its connection closes', async () => {
+    const sessionId = await openRawSession(url);
+    const entered = await rawRequest(url, { method: 'POST', headers: jsonHeaders(sessionId), body: toolCall(1, 'enter_queue', {}) });
+    const token = rpcAnswerOf(entered.text, 1)?.result?.structuredContent?.user_token as string;
+    const first = await rawRequest(url, {
+      method: 'POST',
+      headers: jsonHeaders(sessionId),
+      body: toolCall(2, 'wait_for_events', { user_token: token, timeout_s: 0 }),
+    });
+    const cursor = rpcAnswerOf(first.text, 2)?.result?.structuredContent?.cursor as string;
+    const session = server.services.sessions.get(sessionId) as StreamableSession;
+    const gaveUp = new AbortController();
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: jsonHeaders(sessionId),
+      body: toolCall(3, 'wait_for_events', { user_token: token, after: cursor, timeout_s: 30 }),
+      signal: gaveUp.signal,
+    });
+    // Held: its stream has begun (the priming event), and the answer is owed.
+    await response.body!.getReader().read();
+    expect(session.callsInFlight).toBe(1);
+    gaveUp.abort();
+    await eventually(() => {
+      expect(session.callsInFlight).toBe(0);
+      expect(server.services.mcp.inFlight).toBe(0);
+    });
     await deleteRawSession(url, sessionId);
   });
 });
