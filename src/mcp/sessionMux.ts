@@ -5,7 +5,7 @@
  * the notifications it sends about a request, back to that session's transport under
  * the id the client used. A tool handler finds its session with `sessionOf(requestId)`.
  *
- * Each session keeps its own SDK transport (Streamable HTTP or legacy SSE), which does
+ * Each session keeps its own transport (Streamable HTTP or legacy SSE), which does
  * everything a transport does: streams, resumability, session and protocol headers.
  */
 import type {

@@ -1,5 +1,5 @@
 /**
- * What every MCP session is, whatever its transport: a way in. It is an SDK transport
+ * What every MCP session is, whatever its transport: a way in. It is a transport
  * joined to the one MCP server (src/mcp/sessionMux.ts), bound to a user — the one it
  * created, or the last one whose token was used in it — whose events its SSE stream
  * carries (src/session/replay/eventStore.ts). Sessions are not users: a session that
@@ -59,7 +59,7 @@ const noUserLog = () => new EventLog<ChatMessage>({ events: 1, bytes: 0 }, () =>
 export abstract class ChatSession {
   readonly events = new SessionEventStore(noUserLog());
   protected readonly services: SessionServices;
-  /** The SDK transport this session's client talks to. */
+  /** The transport this session's client talks to (the SDK's `Transport` interface). */
   protected abstract readonly transport: Transport;
   /** Whether the session ends by itself once it holds no stream and no call for a while. */
   protected abstract readonly dropsWhenIdle: boolean;

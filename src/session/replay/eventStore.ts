@@ -1,5 +1,5 @@
 /**
- * The event store of one MCP session: every message the SDK transport writes to an SSE
+ * The event store of one MCP session: every message the session's transport writes to an SSE
  * stream is stored (or found) here first, so a client that reconnects with
  * `Last-Event-ID` gets what it missed, in order, once.
  *
@@ -23,7 +23,7 @@ import type { EventLog } from '../../chat/eventLog.js';
 import { type ChatMessage, isChatNotification, missedNotice } from '../../mcp/notifications.js';
 import { Ring } from './ring.js';
 
-/** The SDK transport's name for the standalone GET stream. */
+/** The name of the standalone GET stream (the SDK's transport calls it so too). */
 export const SESSION_STREAM = '_GET_stream';
 
 const REQUEST_STREAMS_KEPT = 8;
