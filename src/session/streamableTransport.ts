@@ -115,10 +115,6 @@ class EventStream {
     private readonly onEnd: (cancelled: boolean) => void,
   ) {}
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   write(chunk: string): void {
     if (this.#ended) return;
     if (this.#held) this.#held.push(chunk);
