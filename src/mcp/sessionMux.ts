@@ -8,19 +8,8 @@
  * Each session keeps its own transport (Streamable HTTP or legacy SSE), which does
  * everything a transport does: streams, resumability, session and protocol headers.
  */
-import type {
-  JSONRPCMessage,
-  JSONRPCRequest,
-  MessageExtraInfo,
-  RequestId,
-  Transport,
-  TransportSendOptions,
-} from '@modelcontextprotocol/server';
-
-// Messages here were validated by the transport (inbound) or built by the server
-// (outbound): their shape tells what they are, without parsing them again.
-const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest => 'method' in message && 'id' in message;
-const isResponse = (message: JSONRPCMessage): message is JSONRPCMessage & { id: RequestId } => !('method' in message) && 'id' in message;
+import type { JSONRPCMessage, MessageExtraInfo, RequestId, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
+import { isRequestMessage as isRequest, isResponseMessage as isResponse } from './jsonRpc.js';
 
 /** What the HTTP layer knows of a request that the MCP server does not. */
 export interface RequestMeta {

@@ -24,7 +24,6 @@ import {
   type EventStore,
   isInitializeRequest,
   type JSONRPCMessage,
-  type JSONRPCRequest,
   type MessageExtraInfo,
   parseJSONRPCMessage,
   type RequestId,
@@ -33,6 +32,7 @@ import {
   type Transport,
   type TransportSendOptions,
 } from '@modelcontextprotocol/server';
+import { isRequestMessage as isRequest, isResponseMessage as isResponse, jsonRpcError } from '../mcp/jsonRpc.js';
 import { SESSION_STREAM } from './replay/eventStore.js';
 
 export interface StreamableTransportOptions {
@@ -75,19 +75,13 @@ const REFUSALS = {
 } as const satisfies Record<string, readonly [number, number, string]>;
 
 function refusal(status: number, code: number, message: string, headers?: Record<string, string>): Response {
-  return Response.json({ jsonrpc: '2.0', error: { code, message }, id: null }, { status, headers });
+  return Response.json(jsonRpcError(code, message), { status, headers });
 }
 
 function refuse(which: keyof typeof REFUSALS, headers?: Record<string, string>): Response {
   const [status, code, message] = REFUSALS[which];
   return refusal(status, code, message, headers);
 }
-
-/** Messages the server sends are its own: their shape tells a response from the rest. */
-const isResponse = (message: JSONRPCMessage): message is JSONRPCMessage & { id: RequestId } =>
-  !('method' in message) && ('result' in message || 'error' in message);
-
-const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest => 'method' in message && 'id' in message;
 
 const sseEvent = (message: unknown, eventId: EventId | undefined): string =>
   eventId === undefined
@@ -174,6 +168,8 @@ export class StreamableTransport implements Transport {
   readonly #onInitialized: (() => void) | undefined;
   readonly #keepAliveMs: number;
   readonly #json: boolean;
+  /** The headers of every SSE answer (nothing writes to a response's headers object). */
+  readonly #sseHeaders: Readonly<Record<string, string>>;
   #initialized = false;
   #closed = false;
   #served = false;
@@ -189,6 +185,7 @@ export class StreamableTransport implements Transport {
     this.#onInitialized = options.onInitialized;
     this.#keepAliveMs = options.keepAliveMs;
     this.#json = options.json;
+    this.#sseHeaders = this.sessionId === undefined ? SSE_HEADERS : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId };
   }
 
   async start(): Promise<void> {}
@@ -258,7 +255,7 @@ export class StreamableTransport implements Transport {
         if (made) return;
         made = true;
         clearImmediate(later);
-        respond(new Response(stream.body(), { status: 200, headers: this.#sseHeaders() }));
+        respond(new Response(stream.body(), { status: 200, headers: this.#sseHeaders }));
       };
       // Answered within this turn: one body. Otherwise the events stream from its end on.
       const later = setImmediate(make);
@@ -281,7 +278,7 @@ export class StreamableTransport implements Transport {
     if (lastEventId) return this.#resume(lastEventId);
     if (this.#streams.has(SESSION_STREAM)) return refuse('secondStream');
     const stream = this.#open(SESSION_STREAM);
-    return new Response(stream.body(), { status: 200, headers: this.#sseHeaders() });
+    return new Response(stream.body(), { status: 200, headers: this.#sseHeaders });
   }
 
   /**
@@ -315,7 +312,7 @@ export class StreamableTransport implements Transport {
     this.#streams.set(streamId, stream);
     // A request's stream whose answer went out has nothing more to carry.
     if (streamId !== SESSION_STREAM && !this.#carries(streamId)) stream.end();
-    return new Response(stream.body(), { status: 200, headers: this.#sseHeaders() });
+    return new Response(stream.body(), { status: 200, headers: this.#sseHeaders });
   }
 
   async #delete(request: Request): Promise<Response> {
@@ -400,10 +397,6 @@ export class StreamableTransport implements Transport {
     if (!named) return refuse('noSessionId');
     if (named !== this.sessionId) return refuse('gone');
     return undefined;
-  }
-
-  #sseHeaders(): Record<string, string> {
-    return this.sessionId === undefined ? { ...SSE_HEADERS } : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId };
   }
 }
 

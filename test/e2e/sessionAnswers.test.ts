@@ -25,6 +25,19 @@ afterAll(() => server.close());
 const toolCall = (id: number, name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) =>
   JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, ...(meta && { _meta: meta }) } });
 
+/** A raw session whose user waits in the queue and has read what it had: a wait after `cursor` holds. */
+async function waitingUserInSession(): Promise<{ sessionId: string; token: string; cursor: string }> {
+  const sessionId = await openRawSession(url);
+  const entered = await rawRequest(url, { method: 'POST', headers: jsonHeaders(sessionId), body: toolCall(1, 'enter_queue', {}) });
+  const token = rpcAnswerOf(entered.text, 1)?.result?.structuredContent?.user_token as string;
+  const first = await rawRequest(url, {
+    method: 'POST',
+    headers: jsonHeaders(sessionId),
+    body: toolCall(2, 'wait_for_events', { user_token: token, timeout_s: 0 }),
+  });
+  return { sessionId, token, cursor: rpcAnswerOf(first.text, 2)?.result?.structuredContent?.cursor as string };
+}
+
 const eventIds = (text: string) => [...text.matchAll(/^id: (.+)$/gm)].map((match) => match[1]!);
 
 describe('a call in a session', () => {
@@ -52,15 +65,7 @@ describe('a call in a session', () => {
   });
 
   it('that waits streams its progress as it goes, then its answer', async () => {
-    const sessionId = await openRawSession(url);
-    const entered = await rawRequest(url, { method: 'POST', headers: jsonHeaders(sessionId), body: toolCall(1, 'enter_queue', {}) });
-    const token = rpcAnswerOf(entered.text, 1)?.result?.structuredContent?.user_token as string;
-    const first = await rawRequest(url, {
-      method: 'POST',
-      headers: jsonHeaders(sessionId),
-      body: toolCall(2, 'wait_for_events', { user_token: token, timeout_s: 0 }),
-    });
-    const cursor = rpcAnswerOf(first.text, 2)?.result?.structuredContent?.cursor as string;
+    const { sessionId, token, cursor } = await waitingUserInSession();
 
     const started = Date.now();
     const response = await fetch(url, {
@@ -92,15 +97,7 @@ describe('a call in a session', () => {
 
 describe('a call in a session whose client gives up', () => {
   it('leaves nothing in flight once its connection closes', async () => {
-    const sessionId = await openRawSession(url);
-    const entered = await rawRequest(url, { method: 'POST', headers: jsonHeaders(sessionId), body: toolCall(1, 'enter_queue', {}) });
-    const token = rpcAnswerOf(entered.text, 1)?.result?.structuredContent?.user_token as string;
-    const first = await rawRequest(url, {
-      method: 'POST',
-      headers: jsonHeaders(sessionId),
-      body: toolCall(2, 'wait_for_events', { user_token: token, timeout_s: 0 }),
-    });
-    const cursor = rpcAnswerOf(first.text, 2)?.result?.structuredContent?.cursor as string;
+    const { sessionId, token, cursor } = await waitingUserInSession();
     const session = server.services.sessions.get(sessionId) as StreamableSession;
     const gaveUp = new AbortController();
     const response = await fetch(url, {
