@@ -48,6 +48,8 @@ describe('a call in a session', () => {
     expect(answered.headers['content-type']).toBe('text/event-stream');
     expect(answered.headers['transfer-encoding']).toBeUndefined();
     expect(Number(answered.headers['content-length'])).toBe(Buffer.byteLength(answered.text));
+    // A client without Origin is told, once, that answers depend on it (for caches).
+    expect(answered.headers.vary).toBe('Origin');
     // The priming event (an id and empty data), then the answer with an id of its own.
     const [priming, answerId, ...more] = eventIds(answered.text);
     expect(more).toEqual([]);
@@ -59,6 +61,7 @@ describe('a call in a session', () => {
       headers: { accept: 'text/event-stream', 'mcp-session-id': sessionId, 'last-event-id': priming! },
     });
     expect(resumed.status).toBe(200);
+    expect(resumed.headers.vary).toBe('Origin');
     expect(eventIds(resumed.text)).toEqual([answerId]);
     expect(rpcAnswerOf(resumed.text, 1)).toEqual(answer);
     await deleteRawSession(url, sessionId);
