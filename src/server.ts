@@ -4,6 +4,7 @@
  * on Redis with `redisUrl`, else in memory), the users, the session registry, the metrics,
  * the one MCP server every session speaks to and the HTTP app — and closes them in order.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { UserState } from '../machines/user.js';
@@ -27,6 +28,9 @@ import { sessionCallUsers, sessionlessCallUsers } from './session/callUsers.js';
 import type { ChatSession } from './session/chatSession.js';
 import { NewUserLimit, type UserLimits } from './session/newUsers.js';
 import { SessionRegistry } from './session/sessionRegistry.js';
+
+/** How long closing waits, at most, for the users' last words to reach the broker. */
+const LAST_WORDS_MS = 1_000;
 
 export interface ChatServerOptions {
   /** The settings; with `redisUrl` the broker, the process directory and the reports and bans are on Redis. */
@@ -170,7 +174,7 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
       await broker
         .shutdown()
         .catch((error: unknown) => log.warn({ err: error }, 'the broker could not tell the queue this process is leaving'));
-      users.endAll('shutdown');
+      const lastWords = users.endAll('shutdown');
       // Sessions whose initialize was under way when closing began register late: wait
       // for those too. Each turn ends every session it found, so the loop moves on.
       while (sessions.size > 0 || http.opening > 0) {
@@ -180,6 +184,11 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
         await Promise.all(open.map((session) => session.end('shutdown')));
         if (open.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       }
+      // A partner on another process hears "shutdown" from the user's own leave, which
+      // must reach the broker before the process leaves the cluster: the others would
+      // otherwise close its rooms as a dead process's ("disconnected"). A broker that
+      // cannot reach its store gets a moment, not its whole send timeout.
+      await Promise.race([lastWords, delay(LAST_WORDS_MS, undefined, { ref: false })]);
       await broker.close();
       await Promise.all([mcpServer.close(), modern.close(), moderation.close()]);
       // Off the process directory last: requests sent here meanwhile were answered.

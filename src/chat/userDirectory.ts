@@ -72,12 +72,19 @@ export class UserDirectory<E> {
     return this.#byToken.values();
   }
 
-  /** Ends every user (on shutdown): each partner is told `reason`, held reads answer. */
-  endAll(reason: SessionEndReason): void {
-    for (const { actor } of [...this.#byToken.values()]) {
-      if (actor.getSnapshot().status !== 'active') continue;
-      actor.send({ type: 'session.closed', reason });
-      actor.stop();
+  /**
+   * Ends every user (on shutdown): each partner is told `reason`, held reads answer.
+   * Resolves once what the users said to the broker as they went (leaving their rooms
+   * and the line) has gone through, or failed to.
+   */
+  endAll(reason: SessionEndReason): Promise<void> {
+    const said: Promise<void>[] = [];
+    for (const user of [...this.#byToken.values()]) {
+      if (user.actor.getSnapshot().status !== 'active') continue;
+      user.actor.send({ type: 'session.closed', reason });
+      user.actor.stop();
+      said.push(user.settled().catch(() => {}));
     }
+    return Promise.all(said).then(() => {});
   }
 }

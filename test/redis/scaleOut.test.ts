@@ -265,6 +265,25 @@ describe('processes that go', () => {
     expect(await healthOf(b!)).toBe(200);
   });
 
+  it('SIGTERM while Redis holds writes back a moment: the leave still comes before the process is gone', async () => {
+    const [a, b] = await startProcesses(2);
+    const [onA, onB] = [clientOf(a!), clientOf(b!)];
+    await onA.call('enter_queue');
+    await onB.call('enter_queue');
+    await Promise.all([onA, onB].map((user) => user.until('chatroom.found')));
+    // Every write waits (Redis runs them in order after): the user's leave and the
+    // process's own leave from the cluster would reach the other process together.
+    const admin = connectRedis(redis.url);
+    try {
+      await admin.call('CLIENT', 'PAUSE', '300', 'WRITE');
+      await a!.stop();
+    } finally {
+      admin.disconnect();
+    }
+    const heard = await onB.until('partner.disconnected');
+    expect(heard.find((e) => e.method === 'partner.disconnected')!.params.reason).toBe('shutdown');
+  });
+
   it('a process frozen (SIGSTOP) past the bound finds itself declared dead when it wakes: /healthz 503', async () => {
     const [a, b] = await startProcesses(2);
     const [onA, onB] = [clientOf(a!), clientOf(b!)];

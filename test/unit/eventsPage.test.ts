@@ -21,7 +21,7 @@ async function pair() {
   b.actor.send({ type: 'queue.enter' });
   const roomId = b.actor.getSnapshot().context.roomId!;
   const close = async () => {
-    users.endAll('shutdown');
+    await users.endAll('shutdown');
     await broker.close();
   };
   return { users, a, b, roomId, close };
