@@ -29,8 +29,8 @@ import type { ChatSession } from './session/chatSession.js';
 import { NewUserLimit, type UserLimits } from './session/newUsers.js';
 import { SessionRegistry } from './session/sessionRegistry.js';
 
-/** How long closing waits, at most, for the users' last words to reach the broker. */
-const LAST_WORDS_MS = 1_000;
+/** How long closing waits, at most, for the users' last words to reach the broker: a Redis command's timeout. */
+const LAST_WORDS_MS = 2_000;
 
 export interface ChatServerOptions {
   /** The settings; with `redisUrl` the broker, the process directory and the reports and bans are on Redis. */
