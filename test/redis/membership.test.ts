@@ -203,6 +203,29 @@ describe('membership on Redis', () => {
     expect(b.membership.status()).toBe('dead');
   });
 
+  it('after a silence of all (Redis out of reach), a member has two bounds to beat again before it is declared dead', async () => {
+    await useRedis();
+    const a = await member('proc-a');
+    await member('proc-b');
+    await sleep(3 * BEAT_MS);
+    // Then nobody beats or sweeps for longer than the bound, as while Redis was out of reach for all.
+    await Promise.all(members.map((m) => m.stop()));
+    await sleep(DEAD_AFTER_MS + 3 * BEAT_MS);
+    // a is back and sweeps every beat; b comes back later (its connection backs off).
+    const sweepsFor = async (ms: number) => {
+      const declared: string[] = [];
+      for (const end = performance.now() + ms; performance.now() < end; await sleep(BEAT_MS)) {
+        await a.membership.beat();
+        declared.push(...(await a.membership.sweep()));
+      }
+      return declared;
+    };
+    // The first sweep restarts every clock; one bound and a beat later b is not dead yet.
+    expect(await sweepsFor(DEAD_AFTER_MS + BEAT_MS)).toEqual([]);
+    // Silent for two bounds after the restart, it is.
+    expect(await sweepsFor(DEAD_AFTER_MS + 4 * BEAT_MS)).toEqual(['proc-b']);
+  });
+
   it('Redis restarted empty: every member is told the generation changed, once, and joins the new one', async () => {
     const server = await useRedis();
     const a = await member('proc-a');

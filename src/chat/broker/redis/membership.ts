@@ -8,7 +8,8 @@
  *   Redis's data is the one it joined (the generation, below).
  * - After each beat it sweeps — any process may, sweeps are idempotent: one Lua script
  *   (which restarts every member's clock instead when no sweep ran for `deadAfterMs`:
- *   then Redis itself was out of reach for all, and silence proves nothing)
+ *   then Redis itself was out of reach for all, and silence proves nothing; each then
+ *   has two bounds to beat again, since the processes reconnect one by one)
  *   moves every member silent for more than `deadAfterMs` (Redis time) to the `dead`
  *   set and appends one `process.dead` record per member to the `members:events`
  *   stream. Every process reads that stream (its own connection) and learns of each
@@ -117,14 +118,15 @@ return {now, 'alive', g}`,
  * When no sweep ran for longer than a process may be silent, nobody could reach Redis
  * (it was down, frozen or cut off from all): silence then says nothing about any one
  * process, so every member's clock starts again instead (a Redis back from an outage
- * must not declare every process dead).
+ * must not declare every process dead), one bound ahead: the processes come back one
+ * by one, each as its connection's backoff lets it, so each has two bounds to beat.
  */
 const sweepScript = luaScript(
   `${LUA_NOW}
 local last = tonumber(redis.call('GET', KEYS[4]) or '0')
 redis.call('SET', KEYS[4], now)
 if last > 0 and now - last > tonumber(ARGV[1]) then
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do redis.call('ZADD', KEYS[1], now, id) end
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), id) end
   return {}
 end
 local silent = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, 100)
