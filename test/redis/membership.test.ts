@@ -226,6 +226,19 @@ describe('membership on Redis', () => {
     expect(await sweepsFor(DEAD_AFTER_MS + 4 * BEAT_MS)).toEqual(['proc-b']);
   });
 
+  it('Redis killed before the first sweep and back with its data: nobody is declared dead', async () => {
+    const server = await useRedis({ persistence: 'aof' });
+    const a = await member('proc-a');
+    const b = await member('proc-b');
+    // Beats (and sweeps) start a beat after joining: none has run yet.
+    await server.kill();
+    await sleep(DEAD_AFTER_MS + 3 * BEAT_MS);
+    await server.restart();
+    await sleep(2 * DEAD_AFTER_MS + 3 * BEAT_MS);
+    expect({ dead: [a.declaredDead, b.declaredDead], gone: [...a.gone, ...b.gone] }).toEqual({ dead: [0, 0], gone: [] });
+    expect((await a.membership.members()).sort()).toEqual(['proc-a', 'proc-b']);
+  });
+
   it('Redis restarted empty: every member is told the generation changed, once, and joins the new one', async () => {
     const server = await useRedis();
     const a = await member('proc-a');

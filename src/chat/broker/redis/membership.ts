@@ -95,9 +95,11 @@ const DEAD_RETENTION_MS = 24 * 60 * 60 * 1000;
 const EVENTS_MAX_LENGTH = 10_000;
 
 /**
- * KEYS: generation, members. ARGV: processId, expected generation, a fresh generation,
- * join ('1' to add the member, '0' to only refresh one that is there).
+ * KEYS: generation, members, swept. ARGV: processId, expected generation, a fresh
+ * generation, join ('1' to add the member, '0' to only refresh one that is there).
  * Returns {now, status, generation}: status `alive`, `dead` (not a member) or `reset`.
+ * A join starts the sweeps' clock if none has (see the sweep: Redis may go down, and
+ * come back with its data, before the first sweep).
  */
 const beatScript = luaScript(
   `${LUA_NOW}
@@ -108,9 +110,10 @@ if not g then
 end
 if ARGV[2] ~= '' and g ~= ARGV[2] then return {now, 'reset', g} end
 if ARGV[4] == '0' and not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {now, 'dead', g} end
+if ARGV[4] == '1' then redis.call('SET', KEYS[3], now, 'NX') end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 return {now, 'alive', g}`,
-  2,
+  3,
 );
 
 /**
@@ -120,6 +123,8 @@ return {now, 'alive', g}`,
  * process, so every member's clock starts again instead (a Redis back from an outage
  * must not declare every process dead), one bound ahead: the processes come back one
  * by one, each as its connection's backoff lets it, so each has two bounds to beat.
+ * The clock starts when the first member joins, so a Redis that went down before the
+ * first sweep (and came back with its data) counts the same.
  */
 const sweepScript = luaScript(
   `${LUA_NOW}
@@ -162,7 +167,7 @@ export async function joinMembership(options: MembershipOptions): Promise<Member
     const startedAt = performance.now();
     const reply = (await beatScript.run(
       client,
-      [keys.generation, keys.members],
+      [keys.generation, keys.members, keys.swept],
       [processId, expected, freshGeneration(), join ? '1' : '0'],
     )) as [number, 'alive' | 'dead' | 'reset', string];
     return { startedAt, now: Number(reply[0]), status: reply[1], generation: reply[2] };
